@@ -1,0 +1,60 @@
+"""gosched: Go's runtime scheduler, sysmon and concurrency kit for Python.
+
+Goroutines are ``async def`` functions scheduled M:N on OS threads::
+
+    import gosched
+
+    async def main() -> int:
+        ch = gosched.Chan[int]()
+        gosched.go(ch.send, 42)
+        return await ch.recv()
+
+    print(gosched.run(main))   # 42
+"""
+
+from __future__ import annotations
+
+from ._runtime.api import gomaxprocs, goexit, num_goroutine, syscall
+from ._runtime.blame import BlockingWarning
+from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
+from ._runtime.deadlock import Deadlock
+from ._runtime.main import Goroutine, go, run
+from ._runtime.proc import Fatal
+from ._runtime.select import RecvCase, SendCase, recv, select, send
+from ._runtime.sync import Mutex, Once, RWMutex, Semaphore, WaitGroup
+from ._runtime.time import Ticker, Timer, after, gosched, now, sleep
+
+__all__ = [
+    "BlockingWarning",
+    "Chan",
+    "Closed",
+    "ClosedChannelError",
+    "Deadlock",
+    "Fatal",
+    "Goroutine",
+    "Mutex",
+    "Once",
+    "Panic",
+    "RWMutex",
+    "RecvCase",
+    "Semaphore",
+    "SendCase",
+    "Ticker",
+    "Timer",
+    "WaitGroup",
+    "after",
+    "go",
+    "goexit",
+    "gomaxprocs",
+    "gosched",
+    "now",
+    "num_goroutine",
+    "recv",
+    "run",
+    "select",
+    "send",
+    "sleep",
+    "syscall",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""gosched's runtime internals. The public API is the ``gosched`` package."""

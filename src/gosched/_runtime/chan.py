@@ -1,0 +1,275 @@
+"""Channels (Go's runtime/chan.go).
+
+A channel is a lock, a ring buffer of ``cap`` slots, and two wait queues
+(``recvq``, ``sendq``). A goroutine blocked on one channel waits as itself (its
+G doubles as the sudog); a goroutine blocked in ``select`` waits as one
+``Sudog`` per case, all sharing a ``SelectWait`` that lets exactly one waker
+win (Go's ``g.selectDone`` CAS). Values pass straight from sender to a parked
+receiver (and back), never through the buffer, exactly as in Go.
+
+Every blocking path parks with the channel lock still held; the M's loop
+releases it once the goroutine is off its stack (gopark's unlockf).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, Generic, TypeVar
+
+from . import proc
+from .runtime2 import G
+from .traps import PARK, checkpreempt, outside_goroutine, preempted, tls, trap
+
+T = TypeVar("T")
+
+
+class Panic(RuntimeError):
+    """A run-time panic in Go's words (``send on closed channel``, ...)."""
+
+
+class ClosedChannelError(Panic):
+    """Send on, or close of, a closed channel."""
+
+
+class Closed(Exception):
+    """``recv()`` on a channel that is closed and drained (Go's ``v, ok := <-c`` with ok false)."""
+
+
+class SelectWait:
+    """Shared by one blocked select's sudogs: the first waker to claim it wins."""
+
+    __slots__ = ("tok", "fired")
+
+    def __init__(self) -> None:
+        self.tok = [1]  # list.pop() is atomic: the CAS of g.selectDone
+        self.fired: Sudog | None = None
+
+    def claim(self) -> bool:
+        try:
+            self.tok.pop()
+        except IndexError:
+            return False
+        return True
+
+
+class Sudog:
+    """One select case waiting on one channel."""
+
+    __slots__ = ("g", "elem", "success", "sel", "index", "c", "issend")
+
+    def __init__(self, g: G, sel: SelectWait, index: int, c: Chan[Any], issend: bool, elem: Any) -> None:
+        self.g = g
+        self.sel = sel
+        self.index = index
+        self.c = c
+        self.issend = issend
+        self.elem = elem
+        self.success = False
+
+
+def _take(q: deque[Any]) -> Any:
+    """Pop the first waiter that can still be woken (skips selects already won).
+
+    Returns the waiter (a G or a Sudog), or None. Channel lock held.
+    """
+    while q:
+        w = q.popleft()
+        if type(w) is Sudog:
+            if not w.sel.claim():
+                continue
+            w.sel.fired = w
+        return w
+    return None
+
+
+def _g(w: Any) -> G:
+    return w.g if type(w) is Sudog else w  # type: ignore[no-any-return]
+
+
+class Chan(Generic[T]):
+    """A Go channel. ``Chan[int](capacity)``; capacity 0 is a rendezvous."""
+
+    __slots__ = ("_lock", "_buf", "_cap", "closed", "recvq", "sendq", "foreign", "__weakref__")
+
+    def __init__(self, capacity: int = 0) -> None:
+        if type(capacity) is not int:
+            if isinstance(capacity, bool) or not isinstance(capacity, int):
+                raise TypeError(f"Chan capacity must be an int, not {type(capacity).__name__}")
+        if capacity < 0:
+            raise ValueError("makechan: size out of range")
+        self._lock = threading.Lock()
+        self._buf: deque[T] = deque()
+        self._cap = capacity
+        self.closed = False
+        self.recvq: deque[Any] = deque()
+        self.sendq: deque[Any] = deque()
+        self.foreign = False  # a plain thread has used the blocking API (see deadlock.py)
+
+    # -- introspection ----------------------------------------------------------------
+    @property
+    def cap(self) -> int:
+        return self._cap
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<Chan {id(self):#x} {len(self._buf)}/{self._cap}{state}>"
+
+    # -- send ------------------------------------------------------------------------
+    async def send(self, v: T) -> None:
+        """Send ``v``; blocks until a receiver takes it (or buffer space frees)."""
+        lk = self._lock
+        lk.acquire()
+        if self.closed:
+            lk.release()
+            raise ClosedChannelError("send on closed channel")
+        w = _take(self.recvq) if self.recvq else None
+        if w is not None:
+            w.elem = v
+            w.success = True
+            lk.release()
+            proc.goready(_g(w))
+        elif len(self._buf) < self._cap:
+            self._buf.append(v)
+            lk.release()
+        else:
+            m = getattr(tls, "m", None)
+            gp = m.curg if m is not None else None
+            if gp is None:
+                lk.release()
+                raise outside_goroutine("Chan.send", "from a plain thread use send_blocking()")
+            gp.elem = v
+            gp.success = False
+            gp.blockedon = self
+            self.sendq.append(gp)
+            await trap(PARK, lk, "chan send")
+            gp.blockedon = None
+            gp.elem = None
+            if not gp.success:
+                raise ClosedChannelError("send on closed channel")
+            return
+        if preempted:
+            await checkpreempt()
+
+    def trysend(self, v: T) -> bool:
+        """Send without blocking; False if it would block (select with default)."""
+        with self._lock:
+            if self.closed:
+                raise ClosedChannelError("send on closed channel")
+            w = _take(self.recvq) if self.recvq else None
+            if w is None:
+                if len(self._buf) >= self._cap:
+                    return False
+                self._buf.append(v)
+                return True
+            w.elem = v
+            w.success = True
+        proc.goready(_g(w))
+        return True
+
+    # -- receive -----------------------------------------------------------------------
+    async def recv_ok(self) -> tuple[T | None, bool]:
+        """Receive ``(value, True)``, or ``(None, False)`` once closed and drained."""
+        lk = self._lock
+        lk.acquire()
+        w = _take(self.sendq) if self.sendq else None
+        if w is not None:
+            if self._cap == 0:
+                v = w.elem
+            else:  # buffer full: take its head, the sender's value goes to the tail
+                v = self._buf.popleft()
+                self._buf.append(w.elem)
+            w.success = True
+            lk.release()
+            proc.goready(_g(w))
+        elif self._buf:
+            v = self._buf.popleft()
+            lk.release()
+        elif self.closed:
+            lk.release()
+            if preempted:
+                await checkpreempt()
+            return None, False
+        else:
+            m = getattr(tls, "m", None)
+            gp = m.curg if m is not None else None
+            if gp is None:
+                lk.release()
+                raise outside_goroutine("Chan.recv", "from a plain thread use recv_blocking()")
+            gp.elem = None
+            gp.success = False
+            gp.blockedon = self
+            self.recvq.append(gp)
+            await trap(PARK, lk, "chan receive")
+            gp.blockedon = None
+            v = gp.elem
+            gp.elem = None
+            return v, gp.success
+        if preempted:
+            await checkpreempt()
+        return v, True
+
+    async def recv(self) -> T:
+        """Receive a value; raises ``Closed`` once the channel is closed and drained."""
+        v, ok = await self.recv_ok()
+        if not ok:
+            raise Closed(f"receive from closed channel {self!r}")
+        return v  # type: ignore[return-value]
+
+    def tryrecv(self) -> tuple[T | None, bool, bool]:
+        """Receive without blocking: ``(value, ok, received)``."""
+        with self._lock:
+            w = _take(self.sendq) if self.sendq else None
+            if w is None:
+                if self._buf:
+                    return self._buf.popleft(), True, True
+                if self.closed:
+                    return None, False, True
+                return None, False, False
+            if self._cap == 0:
+                v = w.elem
+            else:
+                v = self._buf.popleft()
+                self._buf.append(w.elem)
+            w.success = True
+        proc.goready(_g(w))
+        return v, True, True
+
+    # -- close ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the channel: wake every receiver (ok=False) and sender (panics)."""
+        with self._lock:
+            if self.closed:
+                raise ClosedChannelError("close of closed channel")
+            self.closed = True
+            woken: list[G] = []
+            for q in (self.recvq, self.sendq):
+                while True:
+                    w = _take(q)
+                    if w is None:
+                        break
+                    w.elem = None
+                    w.success = False
+                    woken.append(_g(w))
+        for gp in woken:
+            proc.goready(gp)
+
+    # -- iteration -------------------------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        v, ok = await self.recv_ok()
+        if not ok:
+            raise StopAsyncIteration
+        return v  # type: ignore[return-value]
+
+    # -- for dumps ---------------------------------------------------------------------------
+    def waiters(self) -> tuple[list[G], list[G]]:
+        """Goroutines blocked receiving and sending (a snapshot)."""
+        with self._lock:
+            return [_g(w) for w in self.recvq], [_g(w) for w in self.sendq]

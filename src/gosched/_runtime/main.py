@@ -1,0 +1,189 @@
+"""gosched.run and gosched.go: starting the runtime and goroutines (Go's runtime.main, newproc)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from . import gc as _gc
+from . import proc, sysmon, trace
+from .deadlock import Deadlock
+from .netpoll import Poller
+from .runtime2 import G, Sched
+from .traps import callable_name, preempted, tls
+
+T = TypeVar("T")
+
+_runlock = threading.Lock()
+
+CO_COROUTINE = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+
+FAKE_EPOCH_NS = 946_684_800 * 1_000_000_000  # 2000-01-01T00:00:00Z, as synctest
+
+
+class Goroutine:
+    """A handle on a started goroutine (what ``gosched.go`` returns)."""
+
+    __slots__ = ("id", "_g")
+
+    def __init__(self, g: G) -> None:
+        self.id = g.goid
+        self._g = g
+
+    def __repr__(self) -> str:
+        return f"<Goroutine {self.id}>"
+
+
+def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> Coroutine[Any, Any, Any]:
+    code = getattr(fn, "__code__", None)
+    if code is not None and code.co_flags & CO_COROUTINE:
+        return fn(*args, **kwargs)  # type: ignore[no-any-return]
+    if inspect.iscoroutine(fn):
+        if args or kwargs:
+            raise TypeError(f"{what}: pass arguments to the async function, not with a coroutine object")
+        return fn
+    if not callable(fn):
+        raise TypeError(f"{what} needs an async function or a coroutine, not {type(fn).__name__}")
+    if code is None and (inspect.iscoroutinefunction(fn) or not inspect.isfunction(fn)):
+        c = fn(*args, **kwargs)  # partials, bound methods, callable objects
+        if inspect.iscoroutine(c):
+            return c
+        raise TypeError(f"{what}: {callable_name(fn)} returned {type(c).__name__}, not a coroutine; "
+                        f"goroutines are async functions (async def)")
+    raise TypeError(
+        f"{what} needs an async function; {callable_name(fn)} is a plain function. "
+        f"Define it with 'async def', or run blocking work with "
+        f"'await gosched.syscall(fn, *args)' from a goroutine"
+    )
+
+
+def go(fn: Callable[..., Coroutine[Any, Any, Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> Goroutine:
+    """Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement)."""
+    m = getattr(tls, "m", None)
+    sched = m.sched if m is not None else proc.current
+    if sched is None or sched.dead:
+        if inspect.iscoroutine(fn):
+            fn.close()
+        raise RuntimeError("gosched.go() needs a running runtime: start your program with gosched.run(main)")
+    coro = _coroutine(fn, args, kwargs, "go()")
+    f = sys._getframe(1)
+    gopc = (f.f_code.co_filename, f.f_lineno, _callername(f))
+    gp = proc.newproc(sched, coro, callable_name(fn), gopc)
+    h = Goroutine(gp)
+    gp.handle = h
+    return h
+
+
+def _callername(f: Any) -> str:
+    mod = f.f_globals.get("__name__", "?")
+    return f"{mod}.{getattr(f.f_code, 'co_qualname', f.f_code.co_name)}"
+
+
+def default_gomaxprocs() -> int:
+    """GOMAXPROCS env var, else CPUs on free-threaded CPython, else 1 (see README)."""
+    env = os.environ.get("GOMAXPROCS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    if not gil:
+        try:
+            return len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return os.cpu_count() or 1
+    return 1
+
+
+def run(
+    main: Callable[..., Coroutine[Any, Any, T]] | Coroutine[Any, Any, T],
+    *args: Any,
+    maxprocs: int | None = None,
+    clock: str = "real",
+    **kwargs: Any,
+) -> T:
+    """Run ``main(*args, **kwargs)`` as goroutine 1 on a fresh runtime; return its result."""
+    if getattr(tls, "m", None) is not None:
+        if inspect.iscoroutine(main):
+            main.close()
+        raise RuntimeError("gosched.run() called from inside a goroutine; use gosched.go() to start more")
+    if clock not in ("real", "fake"):
+        raise ValueError(f"clock must be 'real' or 'fake', not {clock!r}")
+    if maxprocs is not None and (isinstance(maxprocs, bool) or not isinstance(maxprocs, int) or maxprocs < 1):
+        raise ValueError(f"maxprocs must be a positive int, not {maxprocs!r}")
+    coro = _coroutine(main, args, kwargs, "run()")
+    with _runlock:
+        if proc.current is not None:
+            coro.close()
+            raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
+        sched = Sched()
+        proc.current = sched
+    try:
+        return _run(sched, coro, maxprocs, clock)
+    finally:
+        with _runlock:
+            proc.current = None
+
+
+def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock: str) -> T:
+    if clock == "fake":
+        sched.faketime = FAKE_EPOCH_NS
+        proc.nanotime = lambda: sched.faketime
+    else:
+        proc.nanotime = time.monotonic_ns
+    trace.load_env()
+    proc.procresize(sched, maxprocs or default_gomaxprocs())
+    sched.poller = Poller()
+    sched.starttime = time.monotonic_ns()
+    _gc.install(sched)
+    gp = G(proc.newgoid(sched, None), coro)
+    gp.is_main = True
+    gp.startfn = "main"
+    sched.main_g = gp
+    sched.allgs[gp.goid] = gp
+    sched.runq.append(gp)
+    try:
+        sysmon.start(sched)
+        proc.startm(sched, None, False)
+        sched.done.acquire()
+    finally:
+        shutdown(sched)
+    if sched.panic is not None:
+        raise sched.panic
+    if sched.deadlock is not None:
+        raise Deadlock(sched.deadlock)
+    return sched.result  # type: ignore[no-any-return]
+
+
+def shutdown(sched: Sched) -> None:
+    """End the program: idle Ms and sysmon exit; goroutines are abandoned, as in Go."""
+    with sched.lock:
+        if not sched.dead:
+            sched.dead = True
+            sched.done.release()
+        idle = list(sched.midle)
+        sched.midle.clear()
+        sched.nmidle = 0
+        if sched.sysmonwait:
+            sched.sysmonwait = False
+            sched.sysmonnote.release()
+    for m in idle:
+        m.park.release()
+    poller = sched.poller
+    if poller is not None:
+        poller.netpoll_break()
+    deadline = time.monotonic() + 1.0
+    for m in list(sched.allm):
+        t = m.thread
+        if t is None or t is threading.current_thread():
+            continue
+        if m in idle or m.issysmon or (m.blocked and m.p is None):
+            t.join(max(0.0, deadline - time.monotonic()))
+    if poller is not None and sched.lastpoll != 0:
+        poller.shutdown()
+    _gc.uninstall(sched)
+    preempted.clear()
+    proc.nanotime = time.monotonic_ns

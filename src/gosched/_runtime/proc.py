@@ -1,0 +1,933 @@
+"""The scheduler (Go's runtime/proc.go): newproc, goready, schedule, findRunnable,
+run queues, work stealing, startm/stopm/wakep/handoffp and the syscall protocol.
+
+An M is an OS thread running ``schedule``. It owns at most one P; user code runs
+inside ``coro.send`` with the P *published* (``p.tok == [1]``) so that sysmon can
+take it away (see runtime2's ownership rules). When the goroutine yields a trap,
+the loop pops the token back; if the pop fails, sysmon took the P while the
+goroutine ran and the M takes Go's exitsyscall slow path: find an idle P or put
+the goroutine on the global queue and stop.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from . import timers as _timers
+from .runtime2 import (
+    FAIRNESS_TICK,
+    GOID_CACHE_BATCH,
+    RUNQ_SIZE,
+    STEAL_TRIES,
+    G,
+    Gdead,
+    Grunnable,
+    Grunning,
+    Gsyscall,
+    Gwaiting,
+    M,
+    P,
+    Pdead,
+    Pidle,
+    Prunning,
+    Sched,
+)
+from .traps import GOSCHED, PARK, SLEEP, SYSCALL, preempted, tls
+
+
+class Goexit(BaseException):
+    """Raised by ``gosched.goexit()``; unwinds the goroutine through its finally blocks."""
+
+
+class Fatal(RuntimeError):
+    """An unrecoverable runtime error, worded as Go's ``fatal error: ...``."""
+
+
+# The running scheduler, for threads that are not Ms (sysmon, foreign threads).
+current: Sched | None = None
+
+
+# The runtime's clock in ns (Go's nanotime). run(clock="fake") swaps in the
+# virtual clock; everything reads it through this module attribute.
+nanotime: Callable[[], int] = time.monotonic_ns
+
+
+# --- goroutine creation and readying ------------------------------------------------
+
+
+def newgoid(sched: Sched, m: M | None) -> int:
+    if m is not None:
+        if m.goidcache == m.goidcacheend:
+            with sched.lock:
+                m.goidcache = sched.goidgen + 1
+                sched.goidgen += GOID_CACHE_BATCH
+                m.goidcacheend = sched.goidgen + 1
+        gid = m.goidcache
+        m.goidcache += 1
+        return gid
+    with sched.lock:
+        sched.goidgen += 1
+        return sched.goidgen
+
+
+def newproc(
+    sched: Sched,
+    coro: Coroutine[Any, Any, Any],
+    startfn: str,
+    gopc: tuple[str, int, str] | None,
+    system: bool = False,
+) -> G:
+    """Create a goroutine and make it runnable (Go's newproc: into runnext).
+
+    System goroutines (runtime helpers) are not in ``allgs``: they are neither
+    counted by num_goroutine nor shown in dumps, as in Go.
+    """
+    m: M | None = getattr(tls, "m", None)
+    if m is not None and m.sched is not sched:
+        m = None
+    gp = G(newgoid(sched, m), coro)
+    gp.startfn = startfn
+    gp.gopc = gopc
+    if m is not None and m.curg is not None:
+        gp.parentid = m.curg.goid
+    if system:
+        gp.system = True
+    else:
+        sched.allgs[gp.goid] = gp
+    goready(gp, sched)
+    return gp
+
+
+def goready(gp: G, sched: Sched | None = None) -> None:
+    """Make a parked goroutine runnable (Go's goready → runqput(next=true) + wakep).
+
+    Callable from a goroutine's frame, from an M's loop (timers), from sysmon or
+    from a foreign thread. On an M that holds a P the goroutine goes into the M's
+    ``readyq`` and becomes the P's ``runnext`` when the loop next runs; anywhere
+    else it goes on the global queue.
+    """
+    gp.status = Grunnable
+    m: M | None = getattr(tls, "m", None)
+    if m is not None and m.p is not None:
+        s = m.sched
+        rq = m.readyq
+        if rq:
+            # Only one goroutine waits for runnext; an earlier one goes to the runq
+            # tail, as Go's runqput(next=true) kicks the old runnext out.
+            try:
+                old = rq.popleft()
+            except IndexError:
+                pass
+            else:
+                p = m.p
+                if p is not None and len(p.runq) < RUNQ_SIZE:
+                    p.runq.append(old)
+                else:
+                    globrunqput(s, old)
+        rq.append(gp)
+    else:
+        s = sched if sched is not None else (m.sched if m is not None else current)
+        if s is None:
+            raise RuntimeError("gosched: no runtime is running")
+        globrunqput(s, gp)
+    if s.npidle and not s.nmspinning:
+        wakep(s)
+
+
+def globrunqput(sched: Sched, gp: G) -> None:
+    with sched.lock:
+        sched.runq.append(gp)
+
+
+def injectglist(sched: Sched, gs: list[G]) -> None:
+    """Make a batch runnable from a thread without a P (Go's injectglist)."""
+    if not gs:
+        return
+    for gp in gs:
+        gp.status = Grunnable
+    with sched.lock:
+        sched.runq.extend(gs)
+        n = min(len(gs), sched.npidle)
+    for _ in range(n):
+        startm(sched, None, False)
+
+
+# --- local and global run queues (loop side: the M owns p) ----------------------------
+
+
+def runqput(sched: Sched, p: P, gp: G, nxt: bool) -> None:
+    if nxt:
+        old = p.runnext
+        p.runnext = gp
+        if old is None:
+            return
+        gp = old
+    if len(p.runq) < RUNQ_SIZE:
+        p.runq.append(gp)
+    else:
+        runqputslow(sched, p, gp)
+
+
+def runqputslow(sched: Sched, p: P, gp: G) -> None:
+    """Move half the local queue plus ``gp`` to the global queue (Go's runqputslow)."""
+    batch: list[G] = []
+    q = p.runq
+    for _ in range(len(q) // 2):
+        try:
+            batch.append(q.popleft())
+        except IndexError:
+            break
+    batch.append(gp)
+    with sched.lock:
+        sched.runq.extend(batch)
+
+
+def drainreadyq(sched: Sched, m: M, p: P) -> None:
+    rq = m.readyq
+    while rq:
+        try:
+            gp = rq.popleft()
+        except IndexError:
+            return
+        runqput(sched, p, gp, True)
+
+
+def globrunqget(sched: Sched, p: P, maxn: int) -> G | None:
+    """Take a batch from the global queue; return one, the rest to p's runq."""
+    with sched.lock:
+        q = sched.runq
+        size = len(q)
+        if not size:
+            return None
+        n = min(size, size // max(sched.gomaxprocs, 1) + 1, RUNQ_SIZE // 2)
+        if maxn > 0 and n > maxn:
+            n = maxn
+        gp = q.popleft()
+        rest = [q.popleft() for _ in range(n - 1)]
+    if rest:
+        p.runq.extend(rest)
+    return gp
+
+
+def runqsteal(p: P, victim: P) -> G | None:
+    """Steal half of ``victim``'s local queue into ``p`` (Go's runqsteal)."""
+    q = victim.runq
+    n = len(q)
+    if not n:
+        return None
+    n -= n // 2
+    got: list[G] = []
+    for _ in range(n):
+        try:
+            got.append(q.popleft())
+        except IndexError:
+            break
+    if not got:
+        return None
+    gp = got[0]
+    if len(got) > 1:
+        p.runq.extend(got[1:])
+    return gp
+
+
+# --- Ps and Ms --------------------------------------------------------------------------
+
+
+def pidleput(sched: Sched, p: P) -> None:
+    # sched.lock held
+    p.status = Pidle
+    p.m = None
+    if p.dying:
+        pdestroy(sched, p)
+        return
+    sched.pidle.append(p)
+    sched.npidle += 1
+
+
+def pidleget(sched: Sched) -> P | None:
+    # sched.lock held
+    if not sched.pidle:
+        return None
+    p = sched.pidle.pop()
+    sched.npidle -= 1
+    return p
+
+
+def pdestroy(sched: Sched, p: P) -> None:
+    """Retire a P that GOMAXPROCS shrank away: its work moves elsewhere (procresize)."""
+    # sched.lock held
+    p.status = Pdead
+    moved = list(p.runq)
+    p.runq.clear()
+    if p.runnext is not None:
+        moved.append(p.runnext)
+        p.runnext = None
+    sched.runq.extend(moved)
+    sched.allp = [q for q in sched.allp if q is not p]
+    for i, q in enumerate(sched.allp):
+        q.id = i
+    live = [q for q in sched.allp if not q.dying]
+    if live:
+        _timers.movetimers(p, live[0])
+
+
+def acquirep(m: M, p: P) -> None:
+    p.m = m
+    p.status = Prunning
+    m.p = p
+
+
+def releasep(m: M) -> P:
+    p = m.p
+    assert p is not None
+    p.m = None
+    m.p = None
+    return p
+
+
+def mput(sched: Sched, m: M) -> None:
+    # sched.lock held
+    sched.midle.append(m)
+    sched.nmidle += 1
+
+
+def mget(sched: Sched) -> M | None:
+    # sched.lock held
+    if not sched.midle:
+        return None
+    m = sched.midle.pop()
+    sched.nmidle -= 1
+    return m
+
+
+def mcount(sched: Sched) -> int:
+    return sched.mnext - sched.nmfreed
+
+
+def checkmcount(sched: Sched) -> None:
+    # sched.lock held
+    if mcount(sched) >= sched.maxmcount:
+        msg = f"runtime: program exceeds {sched.maxmcount}-thread limit"
+        sys.stderr.write(msg + "\nfatal error: thread exhaustion\n")
+        fatal(sched, Fatal(f"thread exhaustion ({msg})"), locked=True)
+        raise Fatal("thread exhaustion")
+
+
+def allocm(sched: Sched) -> M:
+    # sched.lock held
+    checkmcount(sched)
+    m = M(sched.mnext, sched)
+    sched.mnext += 1
+    sched.allm.append(m)
+    return m
+
+
+def newm(m: M, name: str = "") -> None:
+    t = threading.Thread(target=mstart, args=(m,), name=name or f"gosched-M{m.id}", daemon=True)
+    m.thread = t
+    t.start()
+
+
+def startm(sched: Sched, p: P | None, spinning: bool, lockheld: bool = False) -> None:
+    """Run ``p`` (or an idle P) on an idle or new M (Go's startm)."""
+    if not lockheld:
+        sched.lock.acquire()
+    try:
+        if sched.dead:
+            return
+        if p is None:
+            p = pidleget(sched)
+            if p is None:
+                if spinning:
+                    sched.nmspinning -= 1
+                return
+        nmp = mget(sched)
+        fresh = nmp is None
+        if nmp is None:
+            try:
+                nmp = allocm(sched)
+            except Fatal:
+                pidleput(sched, p)
+                return
+        nmp.spinning = spinning
+        nmp.nextp = p
+    finally:
+        if not lockheld:
+            sched.lock.release()
+    if fresh:
+        newm(nmp)
+    else:
+        nmp.park.release()  # notewakeup(&nmp.park)
+
+
+def wakep(sched: Sched) -> None:
+    """Start a spinning M on an idle P if nobody is looking for work (Go 1.19's wakep)."""
+    with sched.lock:
+        if not sched.npidle or sched.nmspinning or sched.dead:
+            return
+        sched.nmspinning += 1
+        startm(sched, None, True, lockheld=True)
+
+
+def handoffp(sched: Sched, p: P) -> None:
+    """Hand off a P that an M let go of in a syscall or stuck call (Go's handoffp)."""
+    if p.runq or p.runnext is not None or sched.runq:
+        startm(sched, p, False)
+        return
+    with sched.lock:
+        if not sched.nmspinning and not sched.npidle:
+            sched.nmspinning += 1
+            startm(sched, p, True, lockheld=True)
+            return
+        if sched.runq:
+            startm(sched, p, False, lockheld=True)
+            return
+        # Last running P and nobody is polling: someone must watch the timers.
+        if sched.npidle == sched.gomaxprocs - 1 and sched.lastpoll != 0:
+            startm(sched, p, False, lockheld=True)
+            return
+        when = p.timer0when
+        pidleput(sched, p)
+    if when:
+        wakenetpoller(sched, when)
+
+
+def wakenetpoller(sched: Sched, when: int) -> None:
+    """Make sure some thread will wake for a timer at ``when`` (Go's wakeNetPoller)."""
+    if sched.lastpoll == 0:
+        pu = sched.polluntil
+        if (pu == 0 or pu > when) and sched.poller is not None:
+            sched.poller.netpoll_break()
+    elif sched.npidle and not sched.nmspinning:
+        wakep(sched)
+
+
+def stopm(m: M) -> bool:
+    """Park the M on the idle list until startm hands it a P (Go's stopm)."""
+    sched = m.sched
+    with sched.lock:
+        if sched.dead:
+            return False
+        mput(sched, m)
+    m.blocked = True
+    m.park.acquire()
+    m.blocked = False
+    if sched.dead:
+        return False
+    p = m.nextp
+    m.nextp = None
+    assert p is not None
+    acquirep(m, p)
+    return True
+
+
+def fatal(sched: Sched, err: BaseException, locked: bool = False) -> None:
+    """End the program with ``err`` (a panic or a fatal error)."""
+    if not locked:
+        sched.lock.acquire()
+    try:
+        if sched.panic is None and sched.deadlock is None:
+            sched.panic = err
+        finish_locked(sched)
+    finally:
+        if not locked:
+            sched.lock.release()
+
+
+def finish_locked(sched: Sched) -> None:
+    if not sched.dead:
+        sched.dead = True
+        sched.done.release()
+
+
+# --- the scheduler loop -----------------------------------------------------------------
+
+
+def mstart(m: M) -> None:
+    tls.m = m
+    m.ident = threading.get_ident()
+    sched = m.sched
+    if m.nextp is not None:
+        p = m.nextp
+        m.nextp = None
+        acquirep(m, p)
+    try:
+        if m.issysmon:
+            from . import sysmon as _sysmon
+
+            _sysmon.sysmon(m)
+        else:
+            schedule(m)
+    except BaseException as e:  # a bug in the runtime itself: never hang silently
+        fatal(sched, Fatal(f"runtime: M{m.id}: {e!r}").with_traceback(e.__traceback__))
+    finally:
+        with sched.lock:
+            sched.nmfreed += 1
+        tls.m = None
+
+
+def schedule(m: M) -> None:
+    """One round of the scheduler per goroutine switch (Go's schedule + execute)."""
+    sched = m.sched
+    nextg: G | None = None  # a goroutine to resume at once (syscall return, inheritTime)
+    while True:
+        if sched.dead:
+            return
+        p = m.p
+        if nextg is not None:
+            gp = nextg
+            nextg = None
+        else:
+            if p is None:
+                if not stopm(m):
+                    return
+                continue
+            if p.timer0when and p.timer0when <= nanotime():
+                _timers.runtimers(p, nanotime())
+            if m.readyq:
+                drainreadyq(sched, m, p)
+            gp = p.runnext
+            if gp is not None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
+                p.runnext = None  # inheritTime: runnext shares the waker's slice
+            else:
+                gp = None
+                if p.schedtick % FAIRNESS_TICK or not sched.runq:
+                    try:
+                        gp = p.runq.popleft()
+                    except IndexError:
+                        pass
+                if gp is None:
+                    gp = findrunnable(m)
+                    if gp is None:
+                        continue
+                    p = m.p
+                    assert p is not None
+                if m.spinning:
+                    resetspinning(sched, m)
+                p.schedtick += 1
+            assert p is not None
+
+        # execute(gp): run it until it yields a trap.
+        if gp.waitsince:
+            gp.waitsince = 0
+        gp.status = Grunning
+        gp.m = m
+        m.curg = gp
+        tok = p.tok
+        tok.append(1)  # publish the P: from here sysmon may take it
+        ret: Any = None
+        exc = gp.exc
+        try:
+            if exc is None:
+                tr = gp.coro.send(gp.param)
+            else:
+                gp.exc = None
+                tr = gp.coro.throw(exc)
+        except StopIteration as e:
+            tr = None
+            ret = e.value
+        except Goexit:
+            tr = None
+            if gp.is_main:
+                sched.main_goexited = True
+        except BaseException as e:  # an uncaught exception ends the program (a Go panic)
+            tr = None
+            gopanic(sched, gp, e)
+        gp.param = None
+        try:
+            tok.pop()  # reclaim the P
+        except IndexError:
+            p = None  # sysmon took it while gp ran
+            lostp(sched, m, gp)
+        if gp.preempt:
+            gp.preempt = False
+            preempted.discard(gp)
+
+        if tr is None:
+            goexit0(sched, m, gp, ret)
+            continue
+        kind = tr[0]
+        if kind == PARK:
+            gp.status = Gwaiting
+            gp.waitreason = tr[2]
+            m.curg = None
+            ul = tr[1]
+            if ul is not None:
+                if type(ul) is list:
+                    for lk in ul:
+                        lk.release()
+                else:
+                    ul.release()
+        elif kind == GOSCHED:
+            m.curg = None
+            gp.status = Grunnable
+            globrunqput(sched, gp)
+        elif kind == SLEEP:
+            m.curg = None
+            gp.status = Gwaiting
+            gp.waitreason = "sleep"
+            t = _timers.RTimer(_readytimer, gp, nanotime() + tr[1])
+            hp = p if p is not None else _anyp(sched)
+            _timers.addtimer(hp, t)
+            if hp is not p or sched.lastpoll == 0:
+                wakenetpoller(sched, t.when)
+        elif kind == SYSCALL:
+            nextg = syscall(sched, m, gp, p, tr[1], tr[2])
+        else:  # pragma: no cover - a bug in a trap
+            raise AssertionError(f"unknown trap {tr!r}")
+
+
+def _readytimer(gp: G) -> None:
+    goready(gp)
+
+
+def _anyp(sched: Sched) -> P:
+    for p in sched.allp:
+        if not p.dying:
+            return p
+    return sched.allp[0]
+
+
+def resetspinning(sched: Sched, m: M) -> None:
+    m.spinning = False
+    with sched.lock:
+        sched.nmspinning -= 1
+    if sched.npidle and not sched.nmspinning:
+        wakep(sched)
+
+
+def goexit0(sched: Sched, m: M, gp: G, ret: Any) -> None:
+    gp.status = Gdead
+    gp.waitreason = ""
+    m.curg = None
+    sched.allgs.pop(gp.goid, None)
+    gp.coro = None  # type: ignore[assignment]
+    if gp.is_main:
+        with sched.lock:
+            if gp.exc is None and not sched.main_goexited:
+                sched.result = ret
+                finish_locked(sched)
+
+
+def gopanic(sched: Sched, gp: G, e: BaseException) -> None:
+    note = f"gosched: raised in goroutine {gp.goid} ({gp.startfn})"
+    if gp.gopc is not None and not gp.is_main:
+        note += f", created by {gp.gopc[2]} at {gp.gopc[0]}:{gp.gopc[1]}"
+    try:
+        e.add_note(note)
+    except AttributeError:  # pragma: no cover - not an Exception
+        pass
+    fatal(sched, e)
+
+
+def lostp(sched: Sched, m: M, gp: G) -> None:
+    """The loop found its P taken by sysmon: hand on what this M still holds."""
+    from . import sysmon as _sysmon
+
+    _sysmon.lostp_returned(sched, m, gp)
+    moved: list[G] = []
+    rq = m.readyq
+    while rq:
+        try:
+            moved.append(rq.popleft())
+        except IndexError:
+            break
+    if moved:
+        injectglist(sched, moved)
+
+
+def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
+    """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
+    gp.status = Gsyscall
+    gp.waitreason = "syscall"
+    if p is not None:
+        p.syscalltick += 1
+    with sched.lock:
+        sched.nsyscall += 1
+    if sched.sysmonwait:
+        from . import sysmon as _sysmon
+
+        _sysmon.wake(sched)
+    tok = p.tok if p is not None else None
+    if tok is not None:
+        tok.append(1)
+    try:
+        gp.param = fn(*args)
+    except BaseException as e:
+        gp.exc = e
+    lost = p is None
+    if tok is not None:
+        try:
+            tok.pop()
+        except IndexError:
+            lost = True
+    with sched.lock:
+        sched.nsyscall -= 1
+    gp.waitreason = ""
+    if not lost:
+        assert p is not None
+        p.syscalltick += 1
+        gp.status = Grunning
+        return gp  # exitsyscall fast path: keep the P, resume gp now
+    # Slow path (exitsyscall0): grab an idle P or queue gp globally and stop.
+    lostp(sched, m, gp)
+    with sched.lock:
+        p2 = pidleget(sched) if not sched.dead else None
+        if p2 is None:
+            gp.status = Grunnable
+            sched.runq.append(gp)
+    m.curg = None
+    if p2 is None:
+        return None
+    acquirep(m, p2)
+    gp.status = Grunning
+    return gp
+
+
+# --- findRunnable ------------------------------------------------------------------------
+
+
+def findrunnable(m: M) -> G | None:
+    """Find a goroutine to run, blocking until one exists (Go's findRunnable).
+
+    Returns None when the M lost its P or the program ended; the caller loops.
+    """
+    sched = m.sched
+    while True:
+        p = m.p
+        if p is None or sched.dead:
+            return None
+        if p.dying:
+            with sched.lock:
+                releasep(m)
+                pidleput(sched, p)
+            return None
+        now = 0
+        if p.timer0when:
+            now = nanotime()
+            if p.timer0when <= now:
+                _timers.runtimers(p, now)
+                if m.readyq:
+                    drainreadyq(sched, m, p)
+        if p.schedtick % FAIRNESS_TICK == 0 and sched.runq:
+            gp = globrunqget(sched, p, 1)
+            if gp is not None:
+                return gp
+        if p.runnext is not None:
+            gp = p.runnext
+            p.runnext = None
+            return gp
+        try:
+            return p.runq.popleft()
+        except IndexError:
+            pass
+        if sched.runq:
+            gp = globrunqget(sched, p, 0)
+            if gp is not None:
+                return gp
+        poller = sched.poller
+        if poller is not None and poller.nwaiters and sched.lastpoll:
+            gs = poller.netpoll(0)
+            if gs:
+                injectglist(sched, gs[1:])
+                gs[0].status = Grunnable
+                return gs[0]
+        # Spin: steal from other Ps, bounded to half the busy Ps (Go's rule).
+        if m.spinning or 2 * sched.nmspinning < sched.gomaxprocs - sched.npidle:
+            if not m.spinning:
+                with sched.lock:
+                    sched.nmspinning += 1
+                m.spinning = True
+            gp = stealwork(m, p)
+            if gp is not None:
+                return gp
+            if m.readyq:  # a thief ran another P's timers
+                continue
+        # Nothing to do: drop the P, unless work reached the global queue meanwhile.
+        with sched.lock:
+            if sched.dead:
+                return None
+            dropped = not sched.runq
+            if dropped:
+                releasep(m)
+                pidleput(sched, p)
+        if not dropped:
+            continue
+        if m.spinning:
+            m.spinning = False
+            with sched.lock:
+                sched.nmspinning -= 1
+            # The delicate dance: re-check after dropping out of spinning, so a
+            # submitter that saw nmspinning > 0 and did not wake anyone is not lost.
+            if sched.runq or any(q.runq for q in sched.allp):
+                with sched.lock:
+                    p2 = pidleget(sched)
+                    if p2 is not None:
+                        acquirep(m, p2)
+                        m.spinning = True
+                        sched.nmspinning += 1
+                if p2 is not None:
+                    continue
+        if not idle(m):
+            return None
+        # idle() returned with a P (woken by startm or after polling).
+
+
+def stealwork(m: M, p: P) -> G | None:
+    """Try to steal from other Ps, four passes in a random coprime order."""
+    allp = m.sched.allp
+    n = len(allp)
+    if n <= 1:
+        return None
+    now = 0
+    for i in range(STEAL_TRIES):
+        last = i == STEAL_TRIES - 1
+        pos = random.randrange(n)
+        inc = _coprimes(n)[random.randrange(len(_coprimes(n)))]
+        for _ in range(n):
+            victim = allp[pos]
+            pos = (pos + inc) % n
+            if victim is p:
+                continue
+            if last and victim.timer0when:
+                if not now:
+                    now = nanotime()
+                if victim.timer0when <= now:
+                    _timers.runtimers(victim, now, blocking=False)
+                    if m.readyq:
+                        return None
+            gp = runqsteal(p, victim)
+            if gp is not None:
+                return gp
+    return None
+
+
+_coprime_cache: dict[int, list[int]] = {}
+
+
+def _coprimes(n: int) -> list[int]:
+    c = _coprime_cache.get(n)
+    if c is None:
+        from math import gcd
+
+        c = [i for i in range(1, n + 1) if gcd(i, n) == 1]
+        _coprime_cache[n] = c
+    return c
+
+
+def idle(m: M) -> bool:
+    """The M has no P and found no work: poll the network/timers, or stop.
+
+    Returns True once it holds a P again, False if the program ended. Before
+    blocking, the last active M runs checkdead.
+    """
+    from . import deadlock as _deadlock
+
+    sched = m.sched
+    poller = sched.poller
+    while True:
+        if sched.dead:
+            return False
+        polluntil = _timers.timesleepuntil(sched)
+        with sched.lock:
+            last = mcount(sched) - sched.nmidle - sched.nmsys - 1 <= 0
+        if last:
+            act = _deadlock.checkdead(sched)
+            if act == _deadlock.DEAD:
+                return False
+            if act == _deadlock.ADVANCED:  # fake clock jumped: run the timers
+                with sched.lock:
+                    p2 = pidleget(sched)
+                if p2 is not None:
+                    acquirep(m, p2)
+                    return True
+                continue
+        block = poller is not None and (poller.nwaiters or polluntil)
+        if block:
+            with sched.lock:
+                claimed = sched.lastpoll != 0 and not sched.dead
+                if claimed:
+                    sched.lastpoll = 0
+                    sched.polluntil = polluntil
+            if claimed:
+                assert poller is not None
+                now = nanotime()
+                if sched.faketime:
+                    delay = 0
+                else:
+                    delay = max(0, polluntil - now) if polluntil else -1
+                m.blocked = True
+                gs = poller.netpoll(delay)
+                m.blocked = False
+                with sched.lock:
+                    sched.lastpoll = nanotime() or 1
+                    sched.polluntil = 0
+                    p2 = pidleget(sched) if not sched.dead else None
+                if sched.dead:
+                    return False
+                if p2 is None:
+                    injectglist(sched, gs)
+                else:
+                    acquirep(m, p2)
+                    if gs:
+                        for gp in gs:
+                            gp.status = Grunnable
+                        p2.runq.extend(gs)
+                        if len(gs) > 1 and sched.npidle and not sched.nmspinning:
+                            wakep(sched)
+                    return True
+        if not stopm(m):
+            return False
+        return True
+
+
+# --- GOMAXPROCS ------------------------------------------------------------------------
+
+
+def procresize(sched: Sched, n: int) -> int:
+    """Change the number of Ps (Go's procresize, without stopping the world).
+
+    New Ps start idle. Ps above ``n`` are marked dying: an idle one is retired at
+    once, a running one by its M at its next trip through the scheduler, which
+    moves its run queue to the global queue and its timers to a live P.
+    """
+    if n < 1:
+        raise ValueError(f"gomaxprocs must be >= 1, got {n}")
+    with sched.lock:
+        old = sched.gomaxprocs if sched.allp else 0
+        live = [p for p in sched.allp if p.status != Pdead and not p.dying]
+        for p in live[n:]:
+            p.dying = True
+            if p in sched.pidle:
+                sched.pidle.remove(p)
+                sched.npidle -= 1
+                pdestroy(sched, p)
+        for _ in range(len(live), n):
+            p = P(len(sched.allp))
+            sched.allp.append(p)
+            sched.pidle.append(p)
+            sched.npidle += 1
+        sched.allp = [p for p in sched.allp if p.status != Pdead]
+        for i, p in enumerate(sched.allp):
+            p.id = i
+        sched.gomaxprocs = n
+    for _ in range(min(sched.npidle, len(sched.runq))):
+        startm(sched, None, False)
+    return old
+
+
+__all__ = [
+    "Fatal",
+    "Goexit",
+    "deque",
+    "goready",
+    "newproc",
+    "nanotime",
+    "procresize",
+]

@@ -1,0 +1,253 @@
+"""The runtime's data structures: G, M, P and the scheduler (Go's runtime2.go).
+
+Ownership rules (who may touch what), because nothing here may lean on the GIL:
+
+* A P is owned by exactly one M while that M is in its scheduler loop. The
+  handshake is ``p.tok``, a list used as a test-and-set word (``list.append`` and
+  ``list.pop`` are atomic on every CPython build, free-threaded included). Before
+  an M runs user code it *publishes* the P (``tok.append``); when user code
+  yields back it *reclaims* it (``tok.pop``). sysmon retakes a P by popping the
+  token itself; whoever pops first owns the P, so the loop and sysmon never both
+  act on one. This is Go's CAS on ``p.status``, done with a documented-atomic
+  builtin instead of a lock, so a goroutine switch costs two list operations.
+* ``p.runq`` is a ``collections.deque``: appends and pops are thread-safe, so
+  thieves may ``popleft`` while the owner appends (Go's lock-free runq).
+* ``p.runnext`` and ``p.schedtick`` are touched only by the owning M's loop.
+* ``m.readyq`` is the slot a goroutine's own frame uses to ready another (Go's
+  ``runqput(pp, gp, next=true)`` from ``goready``); the loop turns it into
+  ``runnext`` when the goroutine yields. It is a deque so that sysmon can take
+  what is in it when it takes the P away.
+* Everything else that is global lives under ``sched.lock``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from .netpoll import Poller
+
+# G status (runtime2.go). Values as Go's so scheddetail prints the same numbers.
+Gidle = 0
+Grunnable = 1
+Grunning = 2
+Gsyscall = 3
+Gwaiting = 4
+Gdead = 6
+
+GSTATUS_STRINGS = {
+    Gidle: "idle",
+    Grunnable: "runnable",
+    Grunning: "running",
+    Gsyscall: "syscall",
+    Gwaiting: "waiting",
+    Gdead: "dead",
+}
+
+# P status.
+Pidle = 0
+Prunning = 1
+Psyscall = 2
+Pgcstop = 3
+Pdead = 4
+
+# Scheduler constants (proc.go).
+RUNQ_SIZE = 256  # len(p.runq) in Go
+GOID_CACHE_BATCH = 16  # _GoidCacheBatch
+FAIRNESS_TICK = 61  # findRunnable checks the global queue every 61 schedticks
+STEAL_TRIES = 4  # stealWork passes
+
+
+class SysmonTick:
+    """Per-P snapshot sysmon keeps between ticks (Go's sysmontick)."""
+
+    __slots__ = ("schedtick", "schedwhen", "syscalltick", "syscallwhen", "preemptwhen", "preemptg")
+
+    def __init__(self) -> None:
+        self.schedtick = 0
+        self.schedwhen = 0
+        self.syscalltick = 0
+        self.syscallwhen = 0
+        self.preemptwhen = 0  # when preemptone() asked this slice to end (0: not asked)
+        self.preemptg: G | None = None  # the goroutine it asked
+
+
+class G:
+    """A goroutine: a coroutine plus what the scheduler and dumps need."""
+
+    __slots__ = (
+        "goid",
+        "coro",
+        "status",
+        "waitreason",
+        "waitsince",
+        "param",
+        "exc",
+        "m",
+        "preempt",
+        # sudog fields for the common single-channel wait (Go caches sudogs; a
+        # goroutine blocked on one channel uses itself as its sudog).
+        "elem",
+        "success",
+        "waiting",
+        "parentid",
+        "gopc",
+        "startfn",
+        "blockedon",
+        "handle",
+        "is_main",
+        "system",
+    )
+
+    def __init__(self, goid: int, coro: Coroutine[Any, Any, Any]) -> None:
+        self.goid = goid
+        self.coro = coro
+        self.status = Grunnable
+        self.waitreason = ""
+        self.waitsince = 0
+        self.param: Any = None
+        self.exc: BaseException | None = None
+        self.m: M | None = None
+        self.preempt = False
+        self.elem: Any = None
+        self.success = False
+        self.waiting: Any = None  # select bookkeeping while parked in select
+        self.parentid = 0
+        self.gopc: tuple[str, int, str] | None = None  # creation site
+        self.startfn = ""
+        self.blockedon: Any = None  # the object a dump names as what we wait for
+        self.handle: Any = None
+        self.is_main = False
+        self.system = False  # a runtime helper (forcegc): not counted, not dumped
+
+    def __repr__(self) -> str:
+        return f"<G {self.goid} status={self.status} {self.waitreason!r}>"
+
+
+class P:
+    """A processor: the right to run goroutines, with a local run queue."""
+
+    __slots__ = (
+        "id",
+        "status",
+        "m",
+        "runq",
+        "runnext",
+        "schedtick",
+        "syscalltick",
+        "sysmontick",
+        "tok",
+        "timers",
+        "timerslock",
+        "timer0when",
+        "dying",
+    )
+
+    def __init__(self, pid: int) -> None:
+        self.id = pid
+        self.status = Pidle
+        self.m: M | None = None
+        self.runq: deque[G] = deque()
+        self.runnext: G | None = None
+        self.schedtick = 0
+        self.syscalltick = 0
+        self.sysmontick = SysmonTick()
+        self.tok: list[int] = []  # empty: owned by an M's loop (or idle); [1]: takeable
+        self.timers: list[Any] = []  # heap of (when, id, gen, RTimer); see timers.py
+        self.timerslock = threading.Lock()
+        self.timer0when = 0  # earliest when in the heap, 0 if empty (read racily)
+        self.dying = False  # procresize shrank GOMAXPROCS below this P's id
+
+
+class M:
+    """A machine: an OS thread that runs the scheduler loop."""
+
+    __slots__ = (
+        "id",
+        "sched",
+        "p",
+        "nextp",
+        "curg",
+        "park",
+        "spinning",
+        "blocked",
+        "readyq",
+        "thread",
+        "ident",
+        "goidcache",
+        "goidcacheend",
+        "lostp_since",
+        "issysmon",
+        "lostp_syscall",
+    )
+
+    def __init__(self, mid: int, sched: Sched) -> None:
+        self.id = mid
+        self.sched = sched
+        self.p: P | None = None
+        self.nextp: P | None = None
+        self.curg: G | None = None
+        # m.park is Go's note: a lock held by the M itself; startm releases it.
+        self.park = threading.Lock()
+        self.park.acquire()
+        self.spinning = False
+        self.blocked = False
+        self.readyq: deque[G] = deque()
+        self.thread: threading.Thread | None = None
+        self.ident = 0
+        self.goidcache = 0
+        self.goidcacheend = 0
+        self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
+        self.issysmon = False
+        self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
+
+
+class Sched:
+    """Global scheduler state (Go's schedt), one per ``gosched.run``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runq: deque[G] = deque()  # global run queue
+        self.pidle: list[P] = []
+        self.npidle = 0
+        self.midle: list[M] = []
+        self.nmidle = 0
+        self.nmspinning = 0
+        self.nmsys = 0
+        self.mnext = 0
+        self.nmfreed = 0  # Ms whose thread has exited
+        self.maxmcount = 10000
+        self.allp: list[P] = []
+        self.allm: list[M] = []
+        self.allgs: dict[int, G] = {}
+        self.goidgen = 0
+        self.gomaxprocs = 1
+        self.nsyscall = 0  # goroutines inside gosched.syscall (checkdead counts them)
+        self.nforeign = 0  # plain threads blocked in a blocking API (send_blocking ...)
+        # netpoll / timers
+        self.poller: Poller | None = None
+        self.lastpoll = 1  # 0 while an M is blocked in netpoll
+        self.polluntil = 0
+        # sysmon
+        self.sysmonwait = False
+        self.sysmonnote = threading.Lock()
+        self.sysmonnote.acquire()
+        self.sysmon_m: M | None = None
+        self.starttime = 0
+        # program state
+        self.dead = False
+        self.done = threading.Lock()  # released when run() should return
+        self.done.acquire()
+        self.result: Any = None
+        self.panic: BaseException | None = None
+        self.deadlock: str | None = None
+        self.main_g: G | None = None
+        self.main_goexited = False
+        self.lastgc = 0
+        self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock
+        self.walloffset = 0  # wall clock minus nanotime, for now()
+        self.numgc = 0

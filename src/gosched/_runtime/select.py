@@ -1,0 +1,179 @@
+"""select (Go's runtime/select.go: selectgo).
+
+1. Shuffle the cases into a random ``pollorder`` (fairness among ready cases).
+2. Lock every channel involved in a fixed global order (by address: ``id``).
+3. Pass 1: take the first ready case in poll order.
+4. With ``default``: nothing ready, return -1.
+5. Pass 2: enqueue one sudog per case, park with all locks held; the loop
+   releases them. The first waker to claim the shared ``SelectWait`` wins.
+6. Pass 3: relock, remove the losing sudogs, report the winner.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from . import proc
+from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take
+from .traps import PARK, checkpreempt, outside_goroutine, preempted, tls, trap
+
+
+class RecvCase:
+    """``case v, ok := <-ch``; build with ``gosched.recv(ch)``."""
+
+    __slots__ = ("ch",)
+    issend = False
+
+    def __init__(self, ch: Chan[Any] | None) -> None:
+        if ch is not None and not isinstance(ch, Chan):
+            raise TypeError(f"recv() needs a Chan or None, not {type(ch).__name__}")
+        self.ch = ch
+
+    def __repr__(self) -> str:
+        return f"recv({self.ch!r})"
+
+
+class SendCase:
+    """``case ch <- v``; build with ``gosched.send(ch, v)``."""
+
+    __slots__ = ("ch", "value")
+    issend = True
+
+    def __init__(self, ch: Chan[Any] | None, value: Any) -> None:
+        if ch is not None and not isinstance(ch, Chan):
+            raise TypeError(f"send() needs a Chan or None, not {type(ch).__name__}")
+        self.ch = ch
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"send({self.ch!r}, {self.value!r})"
+
+
+Case = RecvCase | SendCase
+
+
+def _try(c: Case, i: int) -> tuple[int, Any, bool, Any] | None:
+    """Pass-1 attempt on one case with its channel locked: (index, value, ok, woken G)."""
+    ch = c.ch
+    assert ch is not None
+    if c.issend:
+        if ch.closed:
+            raise ClosedChannelError("send on closed channel")
+        w = _take(ch.recvq) if ch.recvq else None
+        if w is not None:
+            w.elem = c.value  # type: ignore[union-attr]
+            w.success = True
+            return i, None, True, _g(w)
+        if len(ch._buf) < ch._cap:
+            ch._buf.append(c.value)  # type: ignore[union-attr]
+            return i, None, True, None
+        return None
+    w = _take(ch.sendq) if ch.sendq else None
+    if w is not None:
+        if ch._cap == 0:
+            v = w.elem
+        else:
+            v = ch._buf.popleft()
+            ch._buf.append(w.elem)
+        w.success = True
+        return i, v, True, _g(w)
+    if ch._buf:
+        return i, ch._buf.popleft(), True, None
+    if ch.closed:
+        return i, None, False, None
+    return None
+
+
+async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
+    """Wait on several channel operations; see ``gosched.select``."""
+    for c in cases:
+        if not isinstance(c, (RecvCase, SendCase)):
+            raise TypeError(f"select() cases are gosched.recv(ch) or gosched.send(ch, v), not {c!r}")
+    order = [i for i, c in enumerate(cases) if c.ch is not None]
+    if not order:
+        if default:
+            return -1, None, False
+        m = getattr(tls, "m", None)
+        if m is None or m.curg is None:
+            raise outside_goroutine("select", "")
+        await trap(PARK, None, "select (no cases)")
+        raise AssertionError("unreachable: a goroutine in select {} is never readied")
+    if len(order) > 1:
+        random.shuffle(order)
+    chans = sorted({id(c.ch): c.ch for c in cases if c.ch is not None}.values(), key=id)
+    locks = [ch._lock for ch in chans]
+    for lk in locks:
+        lk.acquire()
+    try:
+        for i in order:
+            r = _try(cases[i], i)
+            if r is not None:
+                break
+        else:
+            r = None
+    except BaseException:
+        for lk in reversed(locks):
+            lk.release()
+        raise
+    if r is not None:
+        for lk in reversed(locks):
+            lk.release()
+        if r[3] is not None:
+            proc.goready(r[3])
+        if preempted:
+            await checkpreempt()
+        return r[0], r[1], r[2]
+    if default:
+        for lk in reversed(locks):
+            lk.release()
+        return -1, None, False
+
+    m = getattr(tls, "m", None)
+    gp = m.curg if m is not None else None
+    if gp is None:
+        for lk in reversed(locks):
+            lk.release()
+        raise outside_goroutine("select", "")
+    sel = SelectWait()
+    sgs = []
+    for i in order:
+        c = cases[i]
+        ch = c.ch
+        assert ch is not None
+        sg = Sudog(gp, sel, i, ch, c.issend, c.value if c.issend else None)  # type: ignore[union-attr]
+        (ch.sendq if c.issend else ch.recvq).append(sg)
+        sgs.append(sg)
+    gp.waiting = sgs
+    gp.blockedon = chans
+    await trap(PARK, locks, "select")
+    gp.blockedon = None
+    gp.waiting = None
+    won = sel.fired
+    for lk in locks:
+        lk.acquire()
+    for sg in sgs:
+        if sg is not won:
+            q = sg.c.sendq if sg.issend else sg.c.recvq
+            try:
+                q.remove(sg)
+            except ValueError:
+                pass  # already taken off by a waker that lost the claim
+    for lk in reversed(locks):
+        lk.release()
+    assert won is not None
+    if won.issend:
+        if not won.success:
+            raise ClosedChannelError("send on closed channel")
+        return won.index, None, True
+    return won.index, won.elem, won.success
+
+
+def recv(ch: Chan[Any] | None) -> RecvCase:
+    """A receive case for ``select`` (``None`` is a nil channel: never ready)."""
+    return RecvCase(ch)
+
+
+def send(ch: Chan[Any] | None, value: Any) -> SendCase:
+    """A send case for ``select`` (``None`` is a nil channel: never ready)."""
+    return SendCase(ch, value)

@@ -1,0 +1,150 @@
+"""Sleep, timers and tickers (Go's time package over runtime/time.go).
+
+Timers live in per-P heaps (timers.py). A ``Timer`` or ``Ticker`` delivers on
+a channel of capacity 1 with Go 1.23's synchronous semantics: once ``stop()``
+or ``reset()`` returns, no value from before the call can be received.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from typing import Any
+
+from . import proc
+from . import timers as _timers
+from .chan import Chan
+from .runtime2 import P, Sched
+from .traps import SLEEP, GOSCHED, checkpreempt, outside_goroutine, tls, trap
+
+
+def _ns(seconds: float, what: str) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} takes a duration in seconds (int or float), not {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise ValueError(f"{what}: duration is NaN")
+    if seconds >= 1e10:  # ~317 years: Go's maximum Duration is ~292 years
+        return 1 << 62
+    return int(seconds * 1e9)
+
+
+def _sched(what: str) -> Sched:
+    m = getattr(tls, "m", None)
+    s = m.sched if m is not None else proc.current
+    if s is None or s.dead:
+        raise RuntimeError(f"gosched: {what} needs a running gosched.run()")
+    return s
+
+
+def now() -> float:
+    """Seconds since the epoch on the runtime's clock (virtual under clock="fake")."""
+    s = proc.current
+    if s is not None and s.faketime:
+        return s.faketime / 1e9
+    return _time.time()
+
+
+async def sleep(seconds: float) -> None:
+    """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once."""
+    ns = _ns(seconds, "sleep")
+    m = getattr(tls, "m", None)
+    if m is None or m.curg is None:
+        raise outside_goroutine("sleep", "use time.sleep in a plain thread")
+    if ns <= 0:
+        await checkpreempt()
+        return
+    await trap(SLEEP, ns)
+
+
+async def gosched() -> None:
+    """Yield the processor, letting other goroutines run (runtime.Gosched)."""
+    m = getattr(tls, "m", None)
+    if m is None or m.curg is None:
+        raise outside_goroutine("gosched", "")
+    await trap(GOSCHED)
+
+
+def _sendtime(c: Chan[float]) -> None:
+    # Go's sendTime: a non-blocking send; a ticker drops ticks for a slow reader.
+    c.trysend(now())
+
+
+def _chanwaited(c: Chan[Any]) -> bool:
+    return bool(c.recvq)
+
+
+def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
+    t.when = proc.nanotime() + max(ns, 0)
+    m = getattr(tls, "m", None)
+    p: P | None = m.p if m is not None and m.sched is s else None
+    if p is None or p.dying:
+        p = next((q for q in s.allp if not q.dying), s.allp[0])
+        _timers.addtimer(p, t)
+        proc.wakenetpoller(s, t.when)
+        return
+    _timers.addtimer(p, t)
+    if s.lastpoll == 0:
+        proc.wakenetpoller(s, t.when)
+
+
+class Timer:
+    """A single event: after ``seconds`` the time is sent on ``c`` (time.NewTimer)."""
+
+    __slots__ = ("c", "_t", "_s")
+
+    def __init__(self, seconds: float) -> None:
+        ns = _ns(seconds, "Timer")
+        self._s = _sched("Timer")
+        self.c: Chan[float] = Chan(1)
+        self._t = _timers.RTimer(_sendtime, self.c, wakes=_chanwaited)
+        _arm(self._s, self._t, ns)
+
+    def _drain(self) -> bool:
+        v, ok, got = self.c.tryrecv()
+        return got and ok
+
+    def stop(self) -> bool:
+        """Stop the timer; True if this call prevented its value being received."""
+        was = _timers.deltimer(self._t)
+        return self._drain() or was
+
+    def reset(self, seconds: float) -> bool:
+        """Re-arm for ``seconds`` from now; returns what ``stop()`` would have."""
+        ns = _ns(seconds, "Timer.reset")
+        was = self.stop()
+        _arm(self._s, self._t, ns)
+        return was
+
+
+class Ticker:
+    """Sends the time on ``c`` every ``seconds``, dropping ticks a slow reader misses."""
+
+    __slots__ = ("c", "_t", "_s")
+
+    def __init__(self, seconds: float) -> None:
+        ns = _ns(seconds, "Ticker")
+        if ns <= 0:
+            raise ValueError("non-positive interval for NewTicker")
+        self._s = _sched("Ticker")
+        self.c: Chan[float] = Chan(1)
+        self._t = _timers.RTimer(_sendtime, self.c, period=ns, wakes=_chanwaited)
+        _arm(self._s, self._t, ns)
+
+    def stop(self) -> None:
+        """Turn the ticker off; no more ticks are sent (a pending one is dropped)."""
+        _timers.deltimer(self._t)
+        self.c.tryrecv()
+
+    def reset(self, seconds: float) -> None:
+        """Stop, then tick every ``seconds`` from now."""
+        ns = _ns(seconds, "Ticker.reset")
+        if ns <= 0:
+            raise ValueError("non-positive interval for Ticker.Reset")
+        self.stop()
+        self._t.period = ns
+        _arm(self._s, self._t, ns)
+
+
+def after(seconds: float) -> Chan[float]:
+    """A channel that receives the time after ``seconds`` (time.After)."""
+    return Timer(seconds).c

@@ -1,0 +1,167 @@
+"""Per-P timer heaps (Go's runtime/time.go: addtimer, deltimer, checkTimers).
+
+Each P keeps a binary min-heap of ``(when, id, gen, timer)`` entries under
+``p.timerslock``. A stopped or reset timer is not dug out of the heap: its
+generation changes and the stale entry is dropped when it reaches the top (Go's
+"zombie" timers). The owning M runs expired timers in findRunnable; thieves run
+other Ps' timers on their last steal pass; the M blocked in netpoll sleeps until
+the earliest ``timer0when`` of all Ps.
+
+Timer callbacks run on an M, outside every timer lock, and must not block: they
+ready a goroutine or do a non-blocking channel send.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from .runtime2 import P, Sched
+
+class RTimer:
+    """A runtime timer: ``f(arg)`` runs at ``when`` (ns), then every ``period`` ns."""
+
+    __slots__ = ("when", "period", "f", "arg", "pp", "active", "gen", "wakes")
+
+    def __init__(
+        self,
+        f: Callable[[Any], None],
+        arg: Any,
+        when: int = 0,
+        period: int = 0,
+        wakes: Callable[[Any], bool] | None = None,
+    ) -> None:
+        self.when = when
+        self.period = period
+        self.f = f
+        self.arg = arg
+        self.pp: P | None = None  # the P whose heap holds the live entry
+        self.active = False
+        self.gen = 0
+        # checkdead asks wakes(arg): could firing this timer ready a goroutine?
+        self.wakes = wakes
+
+
+def _push(p: P, t: RTimer) -> None:
+    # p.timerslock held
+    t.gen += 1
+    t.pp = p
+    t.active = True
+    # id(t) breaks ties: an entry keeps its timer alive, so the id is unique.
+    heapq.heappush(p.timers, (t.when, id(t), t.gen, t))
+    p.timer0when = p.timers[0][0]
+
+
+def addtimer(p: P, t: RTimer) -> None:
+    """Arm ``t`` on ``p`` (Go's addtimer/doaddtimer). The caller wakes the poller."""
+    with p.timerslock:
+        _push(p, t)
+
+
+def deltimer(t: RTimer) -> bool:
+    """Disarm ``t``; True if it was armed (Go's deltimer / Timer.Stop result)."""
+    while True:
+        p = t.pp
+        if p is None:
+            return False
+        with p.timerslock:
+            if t.pp is not p:
+                continue  # moved by procresize meanwhile: retry on its new P
+            was = t.active
+            t.active = False
+            t.pp = None
+            t.gen += 1
+            _cleantop(p)
+            return was
+
+
+def _cleantop(p: P) -> None:
+    # p.timerslock held. Drop dead entries at the top; rebuild when mostly dead.
+    h = p.timers
+    while h:
+        _, _, gen, t = h[0]
+        if t.active and t.gen == gen and t.pp is p:
+            break
+        heapq.heappop(h)
+    if len(h) > 64:
+        live = [e for e in h if e[3].active and e[3].gen == e[2] and e[3].pp is p]
+        if len(live) * 4 < len(h):
+            heapq.heapify(live)
+            p.timers = h = live
+    p.timer0when = h[0][0] if h else 0
+
+
+def runtimers(p: P, now: int, blocking: bool = True) -> None:
+    """Run every timer of ``p`` due at ``now`` (Go's checkTimers).
+
+    With ``blocking=False`` (a thief looking at another P) give up at once if
+    the heap's lock is busy.
+    """
+    lock = p.timerslock
+    while True:
+        if not lock.acquire(blocking):
+            return
+        try:
+            _cleantop(p)
+            h = p.timers
+            if not h or h[0][0] > now:
+                return
+            t = heapq.heappop(h)[3]
+            if t.period:
+                t.when += t.period
+                if t.when <= now:  # fell behind: skip the missed ticks (Go's ticker drops them)
+                    t.when = now + t.period - (now - t.when) % t.period
+                _push(p, t)
+            else:
+                t.active = False
+                t.pp = None
+                _cleantop(p)
+            f, arg = t.f, t.arg
+        finally:
+            lock.release()
+        f(arg)
+
+
+def timesleepuntil(sched: Sched) -> int:
+    """Earliest ``when`` over all Ps, 0 if none (Go's timeSleepUntil)."""
+    nxt = 0
+    for p in sched.allp:
+        w = p.timer0when
+        if w and (nxt == 0 or w < nxt):
+            nxt = w
+    return nxt
+
+
+def anywaker(sched: Sched) -> int:
+    """Earliest timer whose firing could ready a goroutine, 0 if none.
+
+    Go's checkdead gives up on a deadlock report as soon as any timer is pending,
+    so an unrelated one-hour timer hides a deadlock for an hour. Here a timer
+    counts only if it would wake someone: a sleeping goroutine, a callback, or a
+    channel that has a receiver waiting on it.
+    """
+    best = 0
+    for p in list(sched.allp):
+        with p.timerslock:
+            entries = list(p.timers)
+        for when, _, gen, t in entries:
+            if not (t.active and t.gen == gen and t.pp is p):
+                continue
+            if t.wakes is None or t.wakes(t.arg):
+                if best == 0 or when < best:
+                    best = when
+    return best
+
+
+def movetimers(src: P, dst: P) -> None:
+    """Move every live timer of a P being destroyed to ``dst`` (procresize)."""
+    with src.timerslock:
+        live = [e[3] for e in src.timers if e[3].active and e[3].gen == e[2] and e[3].pp is src]
+        src.timers = []
+        src.timer0when = 0
+        for t in live:
+            t.pp = None
+    with dst.timerslock:
+        for t in live:
+            _push(dst, t)

@@ -1,0 +1,76 @@
+"""The kernel traps a goroutine yields to its M's scheduler loop.
+
+As in trio and curio, a goroutine never touches the scheduler directly when it
+must stop: it yields one of these small tuples out of its coroutine and the loop
+that resumed it does the work, with the goroutine safely off the CPU. This is
+Go's ``mcall``: gopark, gosched and entersyscall all switch to g0 first.
+
+The trap tuple is ``(kind, a, b)``:
+
+* ``PARK, unlock, reason``: gopark. ``unlock`` is a lock, a list of locks, or
+  None; the loop releases it after the goroutine is off its stack, so whoever
+  readies the goroutine (which needs that lock) cannot resume it too early.
+* ``GOSCHED, None, None``: runtime.Gosched (and a preemption): to the global queue.
+* ``SLEEP, ns, None``: time.Sleep: a timer on the current P, then park.
+* ``SYSCALL, fn, args``: run ``fn(*args)`` with the P published for sysmon to
+  retake (entersyscall/exitsyscall).
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from collections.abc import Callable, Generator
+from typing import Any
+
+PARK = 0
+GOSCHED = 1
+SLEEP = 2
+SYSCALL = 3
+
+Trap = tuple[int, Any, Any]
+
+# The running M of this thread, or nothing for threads that are not Ms.
+tls = threading.local()
+
+# Goroutines that sysmon asked to yield (Go's gp.preempt). Non-blocking runtime
+# calls test this set's truthiness (one cheap read) before looking themselves up.
+preempted: set[Any] = set()
+
+
+@types.coroutine
+def trap(kind: int, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
+    return (yield (kind, a, b))
+
+
+def current_m() -> Any:
+    """The M running on this thread, or None (a foreign thread, or sysmon)."""
+    return getattr(tls, "m", None)
+
+
+def outside_goroutine(what: str, instead: str) -> RuntimeError:
+    msg = f"gosched: {what} called outside a goroutine"
+    if instead:
+        msg += f"; {instead}"
+    return RuntimeError(msg)
+
+
+async def checkpreempt() -> None:
+    """Yield if sysmon asked the running goroutine to (a cooperative safe point)."""
+    if preempted:
+        m = current_m()
+        if m is not None and m.curg is not None and m.curg.preempt:
+            await trap(GOSCHED)
+
+
+def require_m(what: str, instead: str = "") -> Any:
+    m = current_m()
+    if m is None or m.curg is None:
+        raise outside_goroutine(what, instead)
+    return m
+
+
+def callable_name(fn: Callable[..., Any] | Any) -> str:
+    mod = getattr(fn, "__module__", None) or ""
+    qn = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{mod}.{qn}" if mod else str(qn)
