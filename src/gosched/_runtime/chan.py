@@ -14,13 +14,14 @@ releases it once the goroutine is off its stack (gopark's unlockf).
 from __future__ import annotations
 
 import threading
+import types
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Generator
 from typing import Any, Generic, TypeVar
 
 from . import proc
 from .runtime2 import G
-from .traps import PARK, checkpreempt, outside_goroutine, preempted, tls, trap
+from .traps import PARK, Trap, checkpreempt, outside_goroutine, preempted, tls
 
 T = TypeVar("T")
 
@@ -88,6 +89,69 @@ def _g(w: Any) -> G:
     return w.g if type(w) is Sudog else w  # type: ignore[no-any-return]
 
 
+_OK, _RAISE, _STOP = 0, 1, 2  # what _chanrecv does at end of stream
+
+
+@types.coroutine
+def _chanrecv(c: Chan[Any], mode: int) -> Generator[Trap, Any, Any]:
+    """Go's chanrecv: take from a waiting sender, the buffer, or park."""
+    lk = c._lock
+    lk.acquire()
+    sq = c.sendq
+    while sq:
+        w = sq.popleft()
+        if type(w) is Sudog:
+            if not w.sel.claim():
+                continue
+            w.sel.fired = w
+            gp = w.g
+        else:
+            gp = w
+        if c._cap == 0:
+            v = w.elem
+        else:  # buffer full: take its head; the sender's value goes to the tail
+            v = c._buf.popleft()
+            c._buf.append(w.elem)
+        w.success = True
+        lk.release()
+        proc.goready(gp)
+        break
+    else:
+        if c._buf:
+            v = c._buf.popleft()
+            lk.release()
+        elif c.closed:
+            lk.release()
+            if mode == _RAISE:
+                raise Closed(f"receive from closed channel {c!r}")
+            if mode == _STOP:
+                raise StopAsyncIteration
+            return None, False
+        else:
+            gp = tls.m.curg if tls.m is not None else None
+            if gp is None:
+                lk.release()
+                raise outside_goroutine("Chan.recv", "from a plain thread use recv_blocking()")
+            gp.elem = None
+            gp.success = False
+            gp.blockedon = c
+            c.recvq.append(gp)
+            yield (PARK, lk, "chan receive")
+            gp.blockedon = None
+            v = gp.elem
+            gp.elem = None
+            if not gp.success:
+                if mode == _RAISE:
+                    raise Closed(f"receive from closed channel {c!r}")
+                if mode == _STOP:
+                    raise StopAsyncIteration
+                return None, False
+            return v if mode else (v, True)
+    if preempted:
+        yield from checkpreempt()
+    return v if mode else (v, True)
+
+
 class Chan(Generic[T]):
     """A Go channel. ``Chan[int](capacity)``; capacity 0 is a rendezvous."""
 
@@ -120,40 +184,53 @@ class Chan(Generic[T]):
         return f"<Chan {id(self):#x} {len(self._buf)}/{self._cap}{state}>"
 
     # -- send ------------------------------------------------------------------------
-    async def send(self, v: T) -> None:
+    # send and receive are generator-based coroutines (types.coroutine), not
+    # ``async def``: an ``await ch.send(v)`` then costs one frame, and a park
+    # yields its trap straight to the M's loop. This is the runtime's hottest path.
+    @types.coroutine
+    def send(self, v: T) -> Generator[Trap, Any, None]:
         """Send ``v``; blocks until a receiver takes it (or buffer space frees)."""
         lk = self._lock
         lk.acquire()
         if self.closed:
             lk.release()
             raise ClosedChannelError("send on closed channel")
-        w = _take(self.recvq) if self.recvq else None
-        if w is not None:
+        rq = self.recvq
+        while rq:
+            w = rq.popleft()
+            if type(w) is Sudog:
+                if not w.sel.claim():
+                    continue  # that select was won by another case
+                w.sel.fired = w
+                gp = w.g
+            else:
+                gp = w
             w.elem = v
             w.success = True
             lk.release()
-            proc.goready(_g(w))
-        elif len(self._buf) < self._cap:
+            proc.goready(gp)
+            if preempted:
+                yield from checkpreempt()
+            return
+        if len(self._buf) < self._cap:
             self._buf.append(v)
             lk.release()
-        else:
-            m = getattr(tls, "m", None)
-            gp = m.curg if m is not None else None
-            if gp is None:
-                lk.release()
-                raise outside_goroutine("Chan.send", "from a plain thread use send_blocking()")
-            gp.elem = v
-            gp.success = False
-            gp.blockedon = self
-            self.sendq.append(gp)
-            await trap(PARK, lk, "chan send")
-            gp.blockedon = None
-            gp.elem = None
-            if not gp.success:
-                raise ClosedChannelError("send on closed channel")
+            if preempted:
+                yield from checkpreempt()
             return
-        if preempted:
-            await checkpreempt()
+        gp = tls.m.curg if tls.m is not None else None
+        if gp is None:
+            lk.release()
+            raise outside_goroutine("Chan.send", "from a plain thread use send_blocking()")
+        gp.elem = v
+        gp.success = False
+        gp.blockedon = self
+        self.sendq.append(gp)
+        yield (PARK, lk, "chan send")
+        gp.blockedon = None
+        gp.elem = None
+        if not gp.success:
+            raise ClosedChannelError("send on closed channel")
 
     def trysend(self, v: T) -> bool:
         """Send without blocking; False if it would block (select with default)."""
@@ -172,53 +249,13 @@ class Chan(Generic[T]):
         return True
 
     # -- receive -----------------------------------------------------------------------
-    async def recv_ok(self) -> tuple[T | None, bool]:
+    def recv_ok(self) -> Awaitable[tuple[T | None, bool]]:
         """Receive ``(value, True)``, or ``(None, False)`` once closed and drained."""
-        lk = self._lock
-        lk.acquire()
-        w = _take(self.sendq) if self.sendq else None
-        if w is not None:
-            if self._cap == 0:
-                v = w.elem
-            else:  # buffer full: take its head, the sender's value goes to the tail
-                v = self._buf.popleft()
-                self._buf.append(w.elem)
-            w.success = True
-            lk.release()
-            proc.goready(_g(w))
-        elif self._buf:
-            v = self._buf.popleft()
-            lk.release()
-        elif self.closed:
-            lk.release()
-            if preempted:
-                await checkpreempt()
-            return None, False
-        else:
-            m = getattr(tls, "m", None)
-            gp = m.curg if m is not None else None
-            if gp is None:
-                lk.release()
-                raise outside_goroutine("Chan.recv", "from a plain thread use recv_blocking()")
-            gp.elem = None
-            gp.success = False
-            gp.blockedon = self
-            self.recvq.append(gp)
-            await trap(PARK, lk, "chan receive")
-            gp.blockedon = None
-            v = gp.elem
-            gp.elem = None
-            return v, gp.success
-        if preempted:
-            await checkpreempt()
-        return v, True
+        return _chanrecv(self, _OK)
 
-    async def recv(self) -> T:
+    def recv(self) -> Awaitable[T]:
         """Receive a value; raises ``Closed`` once the channel is closed and drained."""
-        v, ok = await self.recv_ok()
-        if not ok:
-            raise Closed(f"receive from closed channel {self!r}")
-        return v  # type: ignore[return-value]
+        return _chanrecv(self, _RAISE)
 
     def tryrecv(self) -> tuple[T | None, bool, bool]:
         """Receive without blocking: ``(value, ok, received)``."""
@@ -262,11 +299,8 @@ class Chan(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 
-    async def __anext__(self) -> T:
-        v, ok = await self.recv_ok()
-        if not ok:
-            raise StopAsyncIteration
-        return v  # type: ignore[return-value]
+    def __anext__(self) -> Awaitable[T]:
+        return _chanrecv(self, _STOP)
 
     # -- for dumps ---------------------------------------------------------------------------
     def waiters(self) -> tuple[list[G], list[G]]:

@@ -66,5 +66,5 @@ def force(sched: Sched) -> None:
     """Start a system goroutine that runs gc.collect() (sysmon's forcegc)."""
     if sched.dead:
         return
-    gp = proc.newproc(sched, _forcegchelper(), "runtime.forcegchelper", None, system=True)
+    gp = proc.newproc(sched, _forcegchelper(), None, "runtime.forcegchelper", system=True)
     del gp

@@ -26,17 +26,7 @@ CO_COROUTINE = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 FAKE_EPOCH_NS = 946_684_800 * 1_000_000_000  # 2000-01-01T00:00:00Z, as synctest
 
 
-class Goroutine:
-    """A handle on a started goroutine (what ``gosched.go`` returns)."""
-
-    __slots__ = ("id", "_g")
-
-    def __init__(self, g: G) -> None:
-        self.id = g.goid
-        self._g = g
-
-    def __repr__(self) -> str:
-        return f"<Goroutine {self.id}>"
+Goroutine = G  # the handle gosched.go returns; its public face is ``.id``
 
 
 def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> Coroutine[Any, Any, Any]:
@@ -64,24 +54,19 @@ def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str
 
 def go(fn: Callable[..., Coroutine[Any, Any, Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> Goroutine:
     """Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement)."""
-    m = getattr(tls, "m", None)
+    m = tls.m
     sched = m.sched if m is not None else proc.current
     if sched is None or sched.dead:
         if inspect.iscoroutine(fn):
             fn.close()
         raise RuntimeError("gosched.go() needs a running runtime: start your program with gosched.run(main)")
-    coro = _coroutine(fn, args, kwargs, "go()")
+    code = getattr(fn, "__code__", None)
+    if code is not None and code.co_flags & CO_COROUTINE:
+        coro = fn(*args, **kwargs)  # type: ignore[operator]
+    else:
+        coro = _coroutine(fn, args, kwargs, "go()")
     f = sys._getframe(1)
-    gopc = (f.f_code.co_filename, f.f_lineno, _callername(f))
-    gp = proc.newproc(sched, coro, callable_name(fn), gopc)
-    h = Goroutine(gp)
-    gp.handle = h
-    return h
-
-
-def _callername(f: Any) -> str:
-    mod = f.f_globals.get("__name__", "?")
-    return f"{mod}.{getattr(f.f_code, 'co_qualname', f.f_code.co_name)}"
+    return proc.newproc(sched, coro, (f.f_code, f.f_lineno, f.f_globals.get("__name__", "?")))
 
 
 def default_gomaxprocs() -> int:
@@ -106,7 +91,7 @@ def run(
     **kwargs: Any,
 ) -> T:
     """Run ``main(*args, **kwargs)`` as goroutine 1 on a fresh runtime; return its result."""
-    if getattr(tls, "m", None) is not None:
+    if tls.m is not None:
         if inspect.iscoroutine(main):
             main.close()
         raise RuntimeError("gosched.run() called from inside a goroutine; use gosched.go() to start more")
@@ -141,7 +126,6 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     _gc.install(sched)
     gp = G(proc.newgoid(sched, None), coro)
     gp.is_main = True
-    gp.startfn = "main"
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)

@@ -79,8 +79,8 @@ def newgoid(sched: Sched, m: M | None) -> int:
 def newproc(
     sched: Sched,
     coro: Coroutine[Any, Any, Any],
-    startfn: str,
-    gopc: tuple[str, int, str] | None,
+    pc: tuple[Any, int, str] | None,
+    fn: str = "",
     system: bool = False,
 ) -> G:
     """Create a goroutine and make it runnable (Go's newproc: into runnext).
@@ -88,12 +88,18 @@ def newproc(
     System goroutines (runtime helpers) are not in ``allgs``: they are neither
     counted by num_goroutine nor shown in dumps, as in Go.
     """
-    m: M | None = getattr(tls, "m", None)
+    m: M | None = tls.m
     if m is not None and m.sched is not sched:
         m = None
-    gp = G(newgoid(sched, m), coro)
-    gp.startfn = startfn
-    gp.gopc = gopc
+    if m is not None and m.goidcache != m.goidcacheend:
+        gid = m.goidcache
+        m.goidcache = gid + 1
+    else:
+        gid = newgoid(sched, m)
+    gp = G(gid, coro)
+    gp.pc = pc
+    if fn:
+        gp.fn = fn
     if m is not None and m.curg is not None:
         gp.parentid = m.curg.goid
     if system:
@@ -113,7 +119,7 @@ def goready(gp: G, sched: Sched | None = None) -> None:
     else it goes on the global queue.
     """
     gp.status = Grunnable
-    m: M | None = getattr(tls, "m", None)
+    m: M | None = tls.m
     if m is not None and m.p is not None:
         s = m.sched
         rq = m.readyq
@@ -490,17 +496,21 @@ def schedule(m: M) -> None:
                 continue
             if p.timer0when and p.timer0when <= nanotime():
                 _timers.runtimers(p, nanotime())
-            if m.readyq:
+            rq = m.readyq
+            if rq:
+                # What this M's goroutine readied becomes runnext (goready's
+                # runqput(next=true)); normally exactly one goroutine.
                 drainreadyq(sched, m, p)
             gp = p.runnext
             if gp is not None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
                 p.runnext = None  # inheritTime: runnext shares the waker's slice
             else:
                 gp = None
-                if p.schedtick % FAIRNESS_TICK or not sched.runq:
+                q = p.runq
+                if q and (p.schedtick % FAIRNESS_TICK or not sched.runq):
                     try:
-                        gp = p.runq.popleft()
-                    except IndexError:
+                        gp = q.popleft()
+                    except IndexError:  # a thief took it
                         pass
                 if gp is None:
                     gp = findrunnable(m)

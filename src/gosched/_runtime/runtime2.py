@@ -77,7 +77,11 @@ class SysmonTick:
 
 
 class G:
-    """A goroutine: a coroutine plus what the scheduler and dumps need."""
+    """A goroutine: a coroutine plus what the scheduler and dumps need.
+
+    ``gosched.go`` returns it as the goroutine's handle (``gosched.Goroutine``);
+    its public face is ``id``.
+    """
 
     __slots__ = (
         "goid",
@@ -95,10 +99,9 @@ class G:
         "success",
         "waiting",
         "parentid",
-        "gopc",
-        "startfn",
+        "pc",
+        "fn",
         "blockedon",
-        "handle",
         "is_main",
         "system",
     )
@@ -117,15 +120,46 @@ class G:
         self.success = False
         self.waiting: Any = None  # select bookkeeping while parked in select
         self.parentid = 0
-        self.gopc: tuple[str, int, str] | None = None  # creation site
-        self.startfn = ""
+        # Creation site, raw (code, lineno, module): formatting waits for a dump,
+        # as Go records a PC and symbolizes it only when printing.
+        self.pc: tuple[Any, int, str] | None = None
+        self.fn = ""  # start function's name when it is not the coroutine's own
         self.blockedon: Any = None  # the object a dump names as what we wait for
-        self.handle: Any = None
         self.is_main = False
         self.system = False  # a runtime helper (forcegc): not counted, not dumped
 
+    @property
+    def id(self) -> int:
+        """The goroutine's id (goroutine 1 is main)."""
+        return self.goid
+
+    @property
+    def gopc(self) -> tuple[str, int, str] | None:
+        """Where the goroutine was created: (file, line, function)."""
+        pc = self.pc
+        if pc is None:
+            return None
+        code, line, mod = pc
+        return code.co_filename, line, f"{mod}.{code.co_qualname}"
+
+    @property
+    def startfn(self) -> str:
+        """The goroutine's start function, as ``module.qualname``."""
+        if self.fn:
+            return self.fn
+        c = self.coro
+        code = getattr(c, "cr_code", None) or getattr(c, "gi_code", None)
+        if code is None:
+            return "?"
+        frame = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None)
+        mod = frame.f_globals.get("__name__", "?") if frame is not None else "?"
+        return f"{mod}.{code.co_qualname}"
+
     def __repr__(self) -> str:
-        return f"<G {self.goid} status={self.status} {self.waitreason!r}>"
+        state = GSTATUS_STRINGS.get(self.status, "?")
+        if self.status == Gwaiting and self.waitreason:
+            state = self.waitreason
+        return f"<Goroutine {self.goid} [{state}]>"
 
 
 class P:

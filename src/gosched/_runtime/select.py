@@ -94,7 +94,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     if not order:
         if default:
             return -1, None, False
-        m = getattr(tls, "m", None)
+        m = tls.m
         if m is None or m.curg is None:
             raise outside_goroutine("select", "")
         await trap(PARK, None, "select (no cases)")
@@ -129,7 +129,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
             lk.release()
         return -1, None, False
 
-    m = getattr(tls, "m", None)
+    m = tls.m
     gp = m.curg if m is not None else None
     if gp is None:
         for lk in reversed(locks):

@@ -26,7 +26,7 @@ class Fatal(proc.Fatal):
 
 
 def _goid() -> int:
-    m = getattr(tls, "m", None)
+    m = tls.m
     gp = m.curg if m is not None else None
     return gp.goid if gp is not None else 0
 
@@ -101,7 +101,7 @@ class Mutex:
 
 
 def _curg_or_release(lk: threading.Lock, what: str) -> G:
-    m = getattr(tls, "m", None)
+    m = tls.m
     gp = m.curg if m is not None else None
     if gp is None:
         lk.release()
@@ -228,7 +228,7 @@ class WaitGroup:
         self.foreign = False
 
     def add(self, delta: int) -> None:
-        if isinstance(delta, bool) or not isinstance(delta, int):
+        if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
             raise TypeError(f"WaitGroup.add takes an int, not {type(delta).__name__}")
         with self._lock:
             n = self._n + delta

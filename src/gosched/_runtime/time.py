@@ -29,7 +29,7 @@ def _ns(seconds: float, what: str) -> int:
 
 
 def _sched(what: str) -> Sched:
-    m = getattr(tls, "m", None)
+    m = tls.m
     s = m.sched if m is not None else proc.current
     if s is None or s.dead:
         raise RuntimeError(f"gosched: {what} needs a running gosched.run()")
@@ -47,7 +47,7 @@ def now() -> float:
 async def sleep(seconds: float) -> None:
     """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once."""
     ns = _ns(seconds, "sleep")
-    m = getattr(tls, "m", None)
+    m = tls.m
     if m is None or m.curg is None:
         raise outside_goroutine("sleep", "use time.sleep in a plain thread")
     if ns <= 0:
@@ -58,7 +58,7 @@ async def sleep(seconds: float) -> None:
 
 async def gosched() -> None:
     """Yield the processor, letting other goroutines run (runtime.Gosched)."""
-    m = getattr(tls, "m", None)
+    m = tls.m
     if m is None or m.curg is None:
         raise outside_goroutine("gosched", "")
     await trap(GOSCHED)
@@ -75,7 +75,7 @@ def _chanwaited(c: Chan[Any]) -> bool:
 
 def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
     t.when = proc.nanotime() + max(ns, 0)
-    m = getattr(tls, "m", None)
+    m = tls.m
     p: P | None = m.p if m is not None and m.sched is s else None
     if p is None or p.dying:
         p = next((q for q in s.allp if not q.dying), s.allp[0])

@@ -30,8 +30,11 @@ SYSCALL = 3
 
 Trap = tuple[int, Any, Any]
 
-# The running M of this thread, or nothing for threads that are not Ms.
-tls = threading.local()
+class _TLS(threading.local):
+    m: Any = None  # the M running on this thread; None for threads that are not Ms
+
+
+tls = _TLS()
 
 # Goroutines that sysmon asked to yield (Go's gp.preempt). Non-blocking runtime
 # calls test this set's truthiness (one cheap read) before looking themselves up.
@@ -45,7 +48,7 @@ def trap(kind: int, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
 
 def current_m() -> Any:
     """The M running on this thread, or None (a foreign thread, or sysmon)."""
-    return getattr(tls, "m", None)
+    return tls.m
 
 
 def outside_goroutine(what: str, instead: str) -> RuntimeError:
@@ -55,12 +58,16 @@ def outside_goroutine(what: str, instead: str) -> RuntimeError:
     return RuntimeError(msg)
 
 
-async def checkpreempt() -> None:
-    """Yield if sysmon asked the running goroutine to (a cooperative safe point)."""
+@types.coroutine
+def checkpreempt() -> Generator[Trap, Any, None]:
+    """Yield if sysmon asked the running goroutine to (a cooperative safe point).
+
+    Go's stackguard0 check: callers test the cheap ``if preempted:`` first.
+    """
     if preempted:
-        m = current_m()
+        m = tls.m
         if m is not None and m.curg is not None and m.curg.preempt:
-            await trap(GOSCHED)
+            yield (GOSCHED, None, None)
 
 
 def require_m(what: str, instead: str = "") -> Any:
