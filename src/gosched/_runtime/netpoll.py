@@ -100,7 +100,7 @@ class PollDesc:
         self.rseq = 0
         self.wseq = 0
         self.oneshot = False  # a descriptor we do not own (wait_readable/wait_writable)
-        self.armed = False  # oneshot: registered in epoll right now
+        self.armed = False  # oneshot: in the epoll set (possibly disabled by ONESHOT)
         self.dead = False  # oneshot: dropped from the poller; look it up again
 
     def __repr__(self) -> str:
@@ -222,7 +222,8 @@ class Poller:
                     elif not pd.oneshot:
                         pd.wready = True
                 if pd.oneshot:
-                    pd.armed = False  # one-shot: epoll disarmed it
+                    # One-shot: epoll disabled the registration (it stays in the
+                    # set); re-enable it for a remaining waiter, or drop it.
                     self._rearm(pd)
         if ready:
             with self.lock:
@@ -236,10 +237,7 @@ class Poller:
             if pd.armed:
                 self.ep.modify(pd.fd, mask | _ONESHOT)
             else:
-                try:
-                    self.ep.register(pd.fd, mask | _ONESHOT)
-                except FileExistsError:  # still registered although the one-shot fired
-                    self.ep.modify(pd.fd, mask | _ONESHOT)
+                self.ep.register(pd.fd, mask | _ONESHOT)
                 pd.armed = True
             return
         if pd.armed:
@@ -394,12 +392,13 @@ def _deadline_fired(arg: tuple[PollDesc, int, int]) -> None:
         proc.goready(gp)
 
 
-def _timer_p(sched: Sched) -> P:
+def _timer_p(sched: Sched) -> tuple[P, bool]:
+    """The P to hold a deadline timer: ours if we have one (True), else any live P."""
     m = getattr(tls, "m", None)
     p: P | None = m.p if m is not None and m.sched is sched else None
     if p is None or p.dying:
-        p = next((q for q in sched.allp if not q.dying), sched.allp[0])
-    return p
+        return next((q for q in sched.allp if not q.dying), sched.allp[0]), False
+    return p, True
 
 
 def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
@@ -411,7 +410,7 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
     if when and when <= proc.nanotime():
         when = -1
     woken: list[G] = []
-    armed: list[_timers.RTimer] = []
+    wake = False
     with pd.lock:
         if pd.closing:
             return
@@ -431,8 +430,11 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
             t: _timers.RTimer | None = None
             if when > 0:
                 t = _timers.RTimer(_deadline_fired, (pd, md, seq), when, wakes=_always)
-                _timers.addtimer(_timer_p(sched), t)
-                armed.append(t)
+                tp, own = _timer_p(sched)
+                _timers.addtimer(tp, t)
+                # Our own P runs its timers when it next schedules; a thread
+                # blocked in netpoll, or another P, must be told (as time._arm).
+                wake = wake or not own or sched.lastpoll == 0
             if md == MODE_R:
                 pd.rt = t
                 if when < 0 and pd.rg is not None:
@@ -445,7 +447,7 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
                     pd.wg = None
         for g in woken:
             g.param = TIMEOUT
-    if armed:
+    if wake:
         # Make sure a thread sleeps no later than the deadline (Go's wakeNetPoller).
         proc.wakenetpoller(sched, when)
     if woken:
@@ -494,7 +496,10 @@ async def waitfd(fd: int, mode: int) -> None:
             pd.rg = None
         else:
             pd.wg = None
-        poller._rearm(pd) if (pd.rg or pd.wg) else _drop(poller, pd)
+        try:
+            poller._rearm(pd)  # keep the other direction's waiter, or drop pd
+        except OSError:
+            _drop(poller, pd)
         lk.release()
         raise
     with poller.lock:

@@ -1,0 +1,595 @@
+"""gosched.net: sockets that park goroutines, not threads (Go's net package).
+
+Every socket is non-blocking and registered once with the runtime's netpoller.
+An operation tries the syscall first; on EAGAIN the goroutine parks in the
+poller (wait reason ``IO wait``) and its M goes on running other goroutines, so
+a few Ms serve thousands of connections::
+
+    async def main() -> None:
+        ln = await gosched.net.listen("tcp", "127.0.0.1:0")
+        gosched.go(serve, ln)
+        c = await gosched.net.dial("tcp", ln.addr)
+        await c.write(b"hi")
+        print(await c.read(2))
+
+Errors read like Go's: ``TimeoutError("read tcp 127.0.0.1:1->127.0.0.1:2: i/o
+timeout")`` after a deadline, ``ClosedError("... use of closed network
+connection")`` once closed, ``ConnectionRefusedError("dial tcp 127.0.0.1:1:
+connect: connection refused")``. Deadlines are absolute times on
+``gosched.now()``'s clock, as Go's ``SetDeadline`` takes a ``time.Time``.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import socket
+from types import TracebackType
+from typing import Any
+
+from ._runtime import netpoll as _np
+from ._runtime import proc
+from ._runtime.netaddr import (
+    PACKET_NETS,
+    STREAM_NETS,
+    AddrError,
+    UnknownNetworkError,
+    check_network,
+    fmtaddr,
+    resolve,
+)
+from ._runtime.time import now
+from ._runtime.traps import checkpreempt, preempted
+
+__all__ = [
+    "AddrError",
+    "ClosedError",
+    "Conn",
+    "Listener",
+    "PacketConn",
+    "UnknownNetworkError",
+    "dial",
+    "listen",
+    "listen_packet",
+    "notify_closing",
+    "wait_readable",
+    "wait_writable",
+]
+
+_MAXREAD = 1 << 30
+
+
+class ClosedError(OSError):
+    """An operation on a closed socket (Go's net.ErrClosed): ``use of closed network connection``."""
+
+
+def _err(cls: type[OSError], code: int | None, msg: str) -> OSError:
+    e = cls(msg)
+    e.errno = code
+    return e
+
+
+def _os_err(op: str, where: str, e: OSError) -> OSError:
+    """Re-raise an OSError with Go's ``op net addr: syscall: message`` text, same class."""
+    text = e.strerror or str(e)
+    out = _err(type(e), e.errno, f"{op} {where}: {text[0].lower() + text[1:] if text else text}")
+    return out
+
+
+def _deadline_ns(t: float | None) -> int:
+    """An absolute time on gosched.now()'s clock as nanotime (0: no deadline)."""
+    if t is None:
+        return 0
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise TypeError(f"a deadline is an absolute time (gosched.now() + seconds) or None, not {t!r}")
+    when = proc.nanotime() + int((t - now()) * 1e9)
+    return when if when > 0 else -1
+
+
+def _current_sched(what: str) -> Any:
+    gp, sched = _np.current_g(what)
+    return sched
+
+
+class _FD:
+    """A socket plus its poll descriptor (Go's netFD + poll.FD)."""
+
+    __slots__ = ("sock", "pd", "sched", "net", "_laddr", "_raddr", "__weakref__")
+
+    def __init__(self, sock: socket.socket, sched: Any, net: str, raddr: str | None = None) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.sched = sched
+        self.net = net
+        self.pd = sched.poller.open(sock.fileno())
+        self._laddr: str | None = None
+        self._raddr = raddr
+
+    @property
+    def local_addr(self) -> str:
+        if self._laddr is None:
+            try:
+                self._laddr = fmtaddr(self.sock.family, self.sock.getsockname())
+            except OSError:
+                return ""
+        return self._laddr
+
+    @property
+    def remote_addr(self) -> str:
+        if self._raddr is None:
+            try:
+                self._raddr = fmtaddr(self.sock.family, self.sock.getpeername())
+            except OSError:
+                return ""
+        return self._raddr
+
+    def _where(self) -> str:
+        r = self._raddr if self._raddr is not None else self.remote_addr
+        return f"{self.net} {self.local_addr}->{r}" if r else f"{self.net} {self.local_addr}"
+
+    def _fail(self, op: str, code: int) -> OSError:
+        if code == _np.TIMEOUT:
+            return _err(TimeoutError, _errno.ETIMEDOUT, f"{op} {self._where()}: i/o timeout")
+        return _err(ClosedError, _errno.EBADF, f"{op} {self._where()}: use of closed network connection")
+
+    def _oserror(self, op: str, e: OSError) -> OSError:
+        if self.pd.closing:  # closed by another goroutine while our syscall ran
+            return self._fail(op, _np.CLOSING)
+        return _os_err(op, self._where(), e)
+
+    # -- deadlines -------------------------------------------------------------
+    def set_deadline(self, t: float | None) -> None:
+        """Set the read and write deadlines (Go's SetDeadline); None clears them."""
+        self._setdl(t, _np.MODE_RW)
+
+    def set_read_deadline(self, t: float | None) -> None:
+        """Reads after absolute time ``t`` (or pending then) fail with ``i/o timeout``."""
+        self._setdl(t, _np.MODE_R)
+
+    def set_write_deadline(self, t: float | None) -> None:
+        """Writes after absolute time ``t`` (or pending then) fail with ``i/o timeout``."""
+        self._setdl(t, _np.MODE_W)
+
+    def _setdl(self, t: float | None, mode: int) -> None:
+        if self.pd.closing:
+            raise self._fail("set deadline", _np.CLOSING)
+        _np.setdeadline(self.pd, self.sched, _deadline_ns(t), mode)
+
+    # -- closing ---------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket; goroutines blocked on it fail with ClosedError. Idempotent."""
+        pd = self.pd
+        if pd.closing:
+            return
+        pd.poller.close(pd)  # wakes the blocked readers/writers first (Go's pollUnblock)
+        self.sock.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.pd.closing
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self.pd.closing else ""
+        return f"<{type(self).__name__} {self._where()}{state}>"
+
+
+class Conn(_FD):
+    """A stream (TCP, Unix) or connected datagram (UDP) connection (Go's net.Conn)."""
+
+    __slots__ = ()
+
+    async def read(self, n: int = 65536) -> bytes:
+        """Up to ``n`` bytes as soon as any arrive; ``b""`` at end of stream."""
+        if n <= 0:
+            if n == 0:
+                return b""
+            raise ValueError(f"read size must be positive, not {n}")
+        sock, pd = self.sock, self.pd
+        while True:
+            if pd.closing or pd.rd < 0:
+                raise self._fail("read", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
+            try:
+                data = sock.recv(n if n < _MAXREAD else _MAXREAD)
+            except BlockingIOError:
+                pass
+            except InterruptedError:
+                continue
+            except OSError as e:
+                raise self._oserror("read", e) from None
+            else:
+                if preempted:
+                    await checkpreempt()
+                return data
+            code = await _np.pollwait(pd, _np.MODE_R)
+            if code:
+                raise self._fail("read", code)
+
+    async def read_exactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes; EOFError (``unexpected EOF``) if the stream ends first."""
+        if n <= 0:
+            if n == 0:
+                return b""
+            raise ValueError(f"read size must be positive, not {n}")
+        first = await self.read(n)
+        if len(first) == n:
+            return first
+        buf = bytearray(first)
+        while len(buf) < n:
+            if not first:
+                e = EOFError(f"unexpected EOF: read {len(buf)} of {n} bytes from {self._where()}")
+                e.partial = bytes(buf)  # type: ignore[attr-defined]
+                raise e
+            first = await self.read(n - len(buf))
+            buf += first
+        return bytes(buf)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write all of ``data`` (parking while the socket buffer is full); returns its length."""
+        sock, pd = self.sock, self.pd
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+        total = len(view)
+        off = 0
+        while True:
+            if pd.closing or pd.wd < 0:
+                raise self._fail("write", _np.checkerr(pd, _np.MODE_W) or _np.CLOSING)
+            try:
+                k = sock.send(view[off:] if off else view)
+            except BlockingIOError:
+                k = 0
+            except InterruptedError:
+                continue
+            except OSError as e:
+                raise self._oserror("write", e) from None
+            off += k
+            if off >= total:
+                if preempted:
+                    await checkpreempt()
+                return total
+            if k:
+                if isinstance(view, bytes):
+                    view = memoryview(view)
+                continue  # partial write: try again before waiting (Go's fd.Write loop)
+            code = await _np.pollwait(pd, _np.MODE_W)
+            if code:
+                raise self._fail("write", code)
+
+    def close_write(self) -> None:
+        """Shut down the writing side (Go's TCPConn.CloseWrite): the peer reads EOF."""
+        if self.pd.closing:
+            raise self._fail("close_write", _np.CLOSING)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            raise self._oserror("close_write", e) from None
+
+    def close_read(self) -> None:
+        """Shut down the reading side (Go's TCPConn.CloseRead)."""
+        if self.pd.closing:
+            raise self._fail("close_read", _np.CLOSING)
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError as e:
+            raise self._oserror("close_read", e) from None
+
+
+class Listener(_FD):
+    """A stream listener (Go's net.Listener): ``await accept()`` returns a Conn."""
+
+    __slots__ = ("_unlink",)
+
+    @property
+    def addr(self) -> str:
+        """The address it listens on, ready to pass to ``dial``."""
+        return self.local_addr
+
+    def _where(self) -> str:
+        return f"{self.net} {self.local_addr}"
+
+    async def accept(self) -> Conn:
+        sock, pd = self.sock, self.pd
+        while True:
+            if pd.closing or pd.rd < 0:
+                raise self._fail("accept", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
+            try:
+                fd, sa = sock._accept()  # type: ignore[attr-defined]
+            except BlockingIOError:
+                pass
+            except InterruptedError:
+                continue
+            except OSError as e:
+                if e.errno in (_errno.ECONNABORTED,):  # the peer gave up before we accepted: next
+                    continue
+                raise self._oserror("accept", e) from None
+            else:
+                s = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+                if sock.family != socket.AF_UNIX:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                c = Conn(s, self.sched, self.net, fmtaddr(sock.family, sa) if sa else "")
+                if preempted:
+                    await checkpreempt()
+                return c
+            code = await _np.pollwait(pd, _np.MODE_R)
+            if code:
+                raise self._fail("accept", code)
+
+    def close(self) -> None:
+        """Stop listening; a goroutine blocked in accept fails with ClosedError."""
+        if self.pd.closing:
+            return
+        super().close()
+        path = getattr(self, "_unlink", None)
+        if path:
+            try:
+                os.unlink(path)  # Go removes the socket file it created
+            except OSError:
+                pass
+
+    def __aiter__(self) -> Listener:
+        return self
+
+    async def __anext__(self) -> Conn:
+        try:
+            return await self.accept()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+
+class PacketConn(_FD):
+    """An unconnected datagram socket (Go's net.PacketConn): read_from / write_to."""
+
+    __slots__ = ()
+
+    async def read_from(self, n: int = 65535) -> tuple[bytes, str]:
+        """One datagram (truncated to ``n`` bytes) and the address it came from."""
+        sock, pd = self.sock, self.pd
+        while True:
+            if pd.closing or pd.rd < 0:
+                raise self._fail("read", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
+            try:
+                data, sa = sock.recvfrom(n)
+            except BlockingIOError:
+                pass
+            except InterruptedError:
+                continue
+            except OSError as e:
+                raise self._oserror("read", e) from None
+            else:
+                if preempted:
+                    await checkpreempt()
+                return data, fmtaddr(sock.family, sa)
+            code = await _np.pollwait(pd, _np.MODE_R)
+            if code:
+                raise self._fail("read", code)
+
+    async def write_to(self, data: bytes | bytearray | memoryview, addr: str) -> int:
+        """Send ``data`` as one datagram to ``addr`` (``host:port``)."""
+        sock, pd = self.sock, self.pd
+        targets = await resolve(self.net, addr, False)
+        fam = sock.family
+        sa = next((a for f, a in targets if f == fam), None)
+        if sa is None:
+            if fam == socket.AF_INET6 and targets:  # dual-stack socket: v4-mapped address
+                host, port = targets[0][1][:2]  # type: ignore[index]
+                sa = (f"::ffff:{host}", port, 0, 0)
+            else:
+                raise AddrError(f"write to {addr}: no {self.net} address of this socket's family")
+        while True:
+            if pd.closing or pd.wd < 0:
+                raise self._fail("write", _np.checkerr(pd, _np.MODE_W) or _np.CLOSING)
+            try:
+                return sock.sendto(data, sa)
+            except BlockingIOError:
+                pass
+            except InterruptedError:
+                continue
+            except OSError as e:
+                raise self._oserror(f"write to {addr}", e) from None
+            code = await _np.pollwait(pd, _np.MODE_W)
+            if code:
+                raise self._fail("write", code)
+
+
+# --- constructors ---------------------------------------------------------------------
+
+
+def _socket(family: int, kind: int) -> socket.socket:
+    return socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+
+
+async def listen(network: str, address: str, backlog: int = socket.SOMAXCONN) -> Listener:
+    """Listen on ``address`` (Go's net.Listen). ``"127.0.0.1:0"`` picks a free port.
+
+    Networks: ``tcp``, ``tcp4``, ``tcp6``, ``unix`` (``address`` is a path;
+    the file is removed on close).
+    """
+    check_network(network, STREAM_NETS)
+    sched = _current_sched("listen")
+    addrs = await resolve(network, address, True)
+    first: OSError | None = None
+    for family, sa in addrs:
+        s = _socket(family, socket.SOCK_STREAM)
+        try:
+            if family != socket.AF_UNIX:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network == "tcp6"))
+            s.bind(sa)  # type: ignore[arg-type]
+            s.listen(backlog)
+        except OSError as e:
+            s.close()
+            if first is None:
+                first = _os_err("listen", f"{network} {address}", _named(e, "bind"))
+            continue
+        ln = Listener(s, sched, network)
+        ln._unlink = sa if family == socket.AF_UNIX and isinstance(sa, str) and sa[:1] != "\0" else None
+        return ln
+    assert first is not None
+    raise first
+
+
+async def listen_packet(network: str, address: str) -> PacketConn:
+    """A datagram socket bound to ``address`` (Go's net.ListenPacket): ``udp``, ``udp4``, ``udp6``."""
+    check_network(network, PACKET_NETS)
+    sched = _current_sched("listen_packet")
+    addrs = await resolve(network, address, True)
+    first: OSError | None = None
+    for family, sa in addrs:
+        s = _socket(family, socket.SOCK_DGRAM)
+        try:
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network == "udp6"))
+            s.bind(sa)  # type: ignore[arg-type]
+        except OSError as e:
+            s.close()
+            if first is None:
+                first = _os_err("listen", f"{network} {address}", _named(e, "bind"))
+            continue
+        return PacketConn(s, sched, network)
+    assert first is not None
+    raise first
+
+
+def _named(e: OSError, syscall: str) -> OSError:
+    out = _err(type(e), e.errno, f"{syscall}: {(e.strerror or str(e)).lower()}")
+    return out
+
+
+async def dial(network: str, address: str, timeout: float | None = None) -> Conn:
+    """Connect to ``address`` (Go's net.Dial / DialTimeout).
+
+    Networks: ``tcp``, ``tcp4``, ``tcp6``, ``unix``, ``udp``, ``udp4``, ``udp6``.
+    A name resolving to several addresses is tried in order; ``timeout``
+    (seconds) bounds the whole dial, resolution included.
+    """
+    check_network(network, STREAM_NETS + PACKET_NETS)
+    sched = _current_sched("dial")
+    deadline = 0
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout is in seconds (int or float) or None, not {timeout!r}")
+        deadline = proc.nanotime() + max(int(timeout * 1e9), 1)
+    addrs = await resolve(network, address, False)
+    kind = socket.SOCK_DGRAM if network.startswith("udp") else socket.SOCK_STREAM
+    first: OSError | None = None
+    for family, sa in addrs:
+        try:
+            return await _dial1(sched, network, family, kind, sa, deadline)
+        except OSError as e:
+            if first is None:
+                first = e
+            if isinstance(e, TimeoutError):
+                break  # the whole dial's time is up
+    assert first is not None
+    raise first
+
+
+async def _dial1(sched: Any, network: str, family: int, kind: int, sa: Any, deadline: int) -> Conn:
+    where = f"{network} {fmtaddr(family, sa)}"
+    s = _socket(family, kind)
+    try:
+        if family != socket.AF_UNIX and kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = s.connect_ex(sa)
+    except OSError as e:
+        s.close()
+        raise _os_err("dial", where, _named(e, "connect")) from None
+    if err in (0, _errno.EINPROGRESS, _errno.EAGAIN):
+        c = Conn(s, sched, network, fmtaddr(family, sa))
+        if err == 0:
+            return c
+        # Non-blocking connect: wait until writable, then ask the kernel how it
+        # went (Go's netFD.connect). The dial timeout is a write deadline meanwhile.
+        pd = c.pd
+        if deadline:
+            _np.setdeadline(pd, sched, deadline, _np.MODE_W)
+        try:
+            while True:
+                code = await _np.pollwait(pd, _np.MODE_W)
+                if code:
+                    msg = "i/o timeout" if code == _np.TIMEOUT else "use of closed network connection"
+                    cls: type[OSError] = TimeoutError if code == _np.TIMEOUT else ClosedError
+                    raise _err(cls, _errno.ETIMEDOUT, f"dial {where}: {msg}")
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err in (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR):
+                    continue  # spurious wakeup
+                break
+        except BaseException:
+            c.close()
+            raise
+        if err == 0:
+            if deadline:
+                _np.setdeadline(pd, sched, 0, _np.MODE_W)
+            return c
+        c.close()
+    else:
+        s.close()
+    raise _err(_errcls(err), err, f"dial {where}: connect: {os.strerror(err).lower()}")
+
+
+def _errcls(code: int) -> type[OSError]:
+    return {
+        _errno.ECONNREFUSED: ConnectionRefusedError,
+        _errno.ECONNRESET: ConnectionResetError,
+        _errno.ECONNABORTED: ConnectionAbortedError,
+        _errno.ETIMEDOUT: TimeoutError,
+        _errno.ENOENT: FileNotFoundError,
+        _errno.EACCES: PermissionError,
+        _errno.EPERM: PermissionError,
+    }.get(code, OSError)
+
+
+# --- interop: other libraries' descriptors --------------------------------------------
+
+
+async def wait_readable(fd: int | Any) -> None:
+    """Park until ``fd`` (an int or an object with ``fileno()``) is readable.
+
+    For non-blocking descriptors that gosched.net does not own (another
+    library's socket, a pipe): the goroutine waits in the netpoller like any
+    other (``IO wait``) and its M runs other goroutines. Call
+    ``notify_closing(fd)`` before closing a descriptor someone may wait on.
+    """
+    await _np.waitfd(_fileno(fd), _np.MODE_R)
+
+
+async def wait_writable(fd: int | Any) -> None:
+    """Park until ``fd`` (an int or an object with ``fileno()``) is writable."""
+    await _np.waitfd(_fileno(fd), _np.MODE_W)
+
+
+def notify_closing(fd: int | Any) -> None:
+    """Wake goroutines in wait_readable/wait_writable on ``fd`` with an OSError (EBADF)."""
+    _np.notify_closing(_current_sched("notify_closing"), _fileno(fd))
+
+
+def _fileno(fd: int | Any) -> int:
+    if isinstance(fd, int) and not isinstance(fd, bool):
+        n = fd
+    else:
+        getter = getattr(fd, "fileno", None)
+        if getter is None:
+            raise TypeError(f"need a file descriptor (int) or an object with fileno(), not {fd!r}")
+        n = int(getter())
+    if n < 0:
+        raise ValueError(f"invalid file descriptor {n}")
+    return n
+
