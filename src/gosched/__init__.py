@@ -58,3 +58,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # gosched.net is imported on first use: programs without sockets don't pay for it.
+    if name == "net":
+        import importlib
+
+        return importlib.import_module("gosched.net")
+    raise AttributeError(f"module 'gosched' has no attribute {name!r}")
