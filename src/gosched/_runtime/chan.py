@@ -157,6 +157,11 @@ class Chan(Generic[T]):
 
     __slots__ = ("_lock", "_buf", "_cap", "closed", "recvq", "sendq", "foreign", "__weakref__")
 
+    def __class_getitem__(cls, item: Any) -> Any:
+        # Chan[int](n) makes a plain Chan: typing's alias call would try (and,
+        # with __slots__, fail) to set __orig_class__ on every new channel.
+        return cls
+
     def __init__(self, capacity: int = 0) -> None:
         if type(capacity) is not int:
             if isinstance(capacity, bool) or not isinstance(capacity, int):
@@ -307,3 +312,24 @@ class Chan(Generic[T]):
         """Goroutines blocked receiving and sending (a snapshot)."""
         with self._lock:
             return [_g(w) for w in self.recvq], [_g(w) for w in self.sendq]
+
+    # -- plain threads (blocking.py) --------------------------------------------------------
+    def send_blocking(self, v: T, timeout: float | None = None) -> None:
+        """Send from a plain thread, blocking it; ``TimeoutError`` after ``timeout`` s.
+
+        Marks the channel ``foreign``: goroutines blocked on it are never reported
+        as deadlocked (docs/checkdead.md).
+        """
+        from .blocking import chan_send
+
+        chan_send(self, v, timeout)
+
+    def recv_blocking(self, timeout: float | None = None) -> T:
+        """Receive in a plain thread, blocking it; ``Closed`` once closed and drained,
+        ``TimeoutError`` after ``timeout`` s. Marks the channel ``foreign``."""
+        from .blocking import chan_recv
+
+        v, ok = chan_recv(self, timeout)
+        if not ok:
+            raise Closed(f"receive from closed channel {self!r}")
+        return v  # type: ignore[no-any-return]

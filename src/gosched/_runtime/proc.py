@@ -1,5 +1,5 @@
 """The scheduler (Go's runtime/proc.go): newproc, goready, schedule, findRunnable,
-run queues, work stealing, startm/stopm/wakep/handoffp and the syscall protocol.
+run queues, work stealing, startm/idle (stopm)/wakep/handoffp and the syscall protocol.
 
 An M is an OS thread running ``schedule``. It owns at most one P; user code runs
 inside ``coro.send`` with the P *published* (``p.tok == [1]``) so that sysmon can
@@ -262,6 +262,9 @@ def pidleget(sched: Sched) -> P | None:
         return None
     p = sched.pidle.pop()
     sched.npidle -= 1
+    if sched.sysmonwait:  # a P goes busy: sysmon must watch it again (docs/sysmon.md)
+        sched.sysmonwait = False
+        sched.sysmonnote.release()
     return p
 
 
@@ -314,6 +317,15 @@ def mget(sched: Sched) -> M | None:
 
 def mcount(sched: Sched) -> int:
     return sched.mnext - sched.nmfreed
+
+
+def activems(sched: Sched) -> int:
+    """Ms that could still make progress (sched.lock held).
+
+    Go's checkdead counts ``mcount - nmidle - nmsys``; the M blocked in netpoll
+    is left out here too, because it may be sleeping on a timer that wakes nobody.
+    """
+    return mcount(sched) - sched.nmidle - sched.nmsys - (sched.lastpoll == 0)
 
 
 def checkmcount(sched: Sched) -> None:
@@ -414,25 +426,6 @@ def wakenetpoller(sched: Sched, when: int) -> None:
         wakep(sched)
 
 
-def stopm(m: M) -> bool:
-    """Park the M on the idle list until startm hands it a P (Go's stopm)."""
-    sched = m.sched
-    with sched.lock:
-        if sched.dead:
-            return False
-        mput(sched, m)
-    m.blocked = True
-    m.park.acquire()
-    m.blocked = False
-    if sched.dead:
-        return False
-    p = m.nextp
-    m.nextp = None
-    assert p is not None
-    acquirep(m, p)
-    return True
-
-
 def fatal(sched: Sched, err: BaseException, locked: bool = False) -> None:
     """End the program with ``err`` (a panic or a fatal error)."""
     if not locked:
@@ -491,7 +484,7 @@ def schedule(m: M) -> None:
             nextg = None
         else:
             if p is None:
-                if not stopm(m):
+                if not idle(m):
                     return
                 continue
             if p.timer0when and p.timer0when <= nanotime():
@@ -640,6 +633,7 @@ def lostp(sched: Sched, m: M, gp: G) -> None:
     """The loop found its P taken by sysmon: hand on what this M still holds."""
     from . import sysmon as _sysmon
 
+    m.p = None  # only this M writes m.p; sysmon's takep leaves it stale until here
     _sysmon.lostp_returned(sched, m, gp)
     moved: list[G] = []
     rq = m.readyq
@@ -832,68 +826,91 @@ def _coprimes(n: int) -> list[int]:
 
 
 def idle(m: M) -> bool:
-    """The M has no P and found no work: poll the network/timers, or stop.
+    """The M has no P and found no work: poll the network/timers, or park.
 
-    Returns True once it holds a P again, False if the program ended. Before
-    blocking, the last active M runs checkdead.
+    Returns True once it holds a P again, False if the program ended.
+
+    Going inactive (claiming the poller, or joining the idle list) and asking
+    "was I the last active M?" happen under one ``sched.lock``, so of two Ms
+    going idle at once exactly one sees itself last and runs checkdead (Go
+    runs checkdead from mput, under the same lock, for the same reason).
     """
     from . import deadlock as _deadlock
 
     sched = m.sched
     poller = sched.poller
     while True:
-        if sched.dead:
-            return False
         polluntil = _timers.timesleepuntil(sched)
         with sched.lock:
-            last = mcount(sched) - sched.nmidle - sched.nmsys - 1 <= 0
+            if sched.dead:
+                return False
+            if sched.runq and sched.pidle:  # work arrived while we gave up our P
+                acquirep(m, pidleget(sched))  # type: ignore[arg-type]
+                return True
+            polling = bool(poller is not None and (poller.nwaiters or polluntil) and sched.lastpoll != 0)
+            if polling:
+                sched.lastpoll = 0
+                sched.polluntil = polluntil
+            else:
+                mput(sched, m)
+            last = activems(sched) == 0
         if last:
             act = _deadlock.checkdead(sched)
             if act == _deadlock.DEAD:
                 return False
-            if act == _deadlock.ADVANCED:  # fake clock jumped: run the timers
+            if act == _deadlock.ADVANCED:  # the fake clock jumped: go run the timers
                 with sched.lock:
-                    p2 = pidleget(sched)
-                if p2 is not None:
-                    acquirep(m, p2)
-                    return True
-                continue
-        block = poller is not None and (poller.nwaiters or polluntil)
-        if block:
+                    if polling:
+                        sched.lastpoll = nanotime() or 1
+                        sched.polluntil = 0
+                        resumed = True
+                    else:
+                        resumed = m in sched.midle
+                        if resumed:
+                            sched.midle.remove(m)
+                            sched.nmidle -= 1
+                    p2 = pidleget(sched) if resumed else None
+                if resumed:
+                    if p2 is not None:
+                        acquirep(m, p2)
+                        return True
+                    continue
+                # else startm already chose us: the park below returns at once
+        if polling:
+            assert poller is not None
+            if sched.faketime or not polluntil:
+                delay = -1  # virtual timers are not wall time: wait for I/O or a break
+            else:
+                delay = max(0, polluntil - nanotime())
+            m.blocked = True
+            gs = poller.netpoll(delay)
+            m.blocked = False
             with sched.lock:
-                claimed = sched.lastpoll != 0 and not sched.dead
-                if claimed:
-                    sched.lastpoll = 0
-                    sched.polluntil = polluntil
-            if claimed:
-                assert poller is not None
-                now = nanotime()
-                if sched.faketime:
-                    delay = 0
-                else:
-                    delay = max(0, polluntil - now) if polluntil else -1
-                m.blocked = True
-                gs = poller.netpoll(delay)
-                m.blocked = False
-                with sched.lock:
-                    sched.lastpoll = nanotime() or 1
-                    sched.polluntil = 0
-                    p2 = pidleget(sched) if not sched.dead else None
-                if sched.dead:
-                    return False
-                if p2 is None:
-                    injectglist(sched, gs)
-                else:
-                    acquirep(m, p2)
-                    if gs:
-                        for gp in gs:
-                            gp.status = Grunnable
-                        p2.runq.extend(gs)
-                        if len(gs) > 1 and sched.npidle and not sched.nmspinning:
-                            wakep(sched)
-                    return True
-        if not stopm(m):
+                sched.lastpoll = nanotime() or 1
+                sched.polluntil = 0
+                p2 = pidleget(sched) if not sched.dead else None
+            if sched.dead:
+                return False
+            if p2 is None:
+                injectglist(sched, gs)
+                continue
+            acquirep(m, p2)
+            if gs:
+                for gp in gs:
+                    gp.status = Grunnable
+                p2.runq.extend(gs)
+                if len(gs) > 1 and sched.npidle and not sched.nmspinning:
+                    wakep(sched)
+            return True
+        m.blocked = True
+        m.park.acquire()  # notesleep(&m.park): startm hands us a P, or shutdown
+        m.blocked = False
+        if sched.dead:
             return False
+        p = m.nextp
+        m.nextp = None
+        assert p is not None
+        acquirep(m, p)
         return True
 
 
