@@ -1,24 +1,32 @@
 """The blocking profile: who held a P without reaching the scheduler.
 
 When sysmon takes a P from a goroutine that ignored a preemption request, it
-samples that goroutine's M (``sys._current_frames``) and records the innermost
-frame that is not the runtime's: that is the call that blocked or looped. Each
-call site is reported once through ``warnings`` (category ``BlockingWarning``,
-so the usual filters silence or escalate it) and aggregated here; when the
-goroutine gets back to the scheduler the time it held the P is added.
+samples that goroutine's M (``sys._current_frames``), walks the stack up to the
+scheduler loop (``proc.schedule``) and records the call site: the innermost
+frame of the user's own code (not gosched, not the standard library or
+site-packages), so ``requests.get(...)`` is blamed on the line that called it.
+Each call site is reported once through ``warnings`` (category
+``BlockingWarning``: the usual filters silence or escalate it) and every report
+goes to the ``gosched.blocking`` logger at DEBUG. When the goroutine gets back to
+the scheduler, the time it held the P is added to its site.
+
+Nothing here runs unless sysmon retakes a P, so leaving it on costs nothing in
+a program that never blocks a P (docs/sysmon.md has the measurement).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import sysconfig
 import threading
-import traceback
+import types
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
-from .runtime2 import G, M, Sched
+from . import proc
+from .runtime2 import G, M
 
 
 class BlockingWarning(RuntimeWarning):
@@ -32,10 +40,10 @@ class Site:
     filename: str
     lineno: int
     function: str
-    count: int = 0
-    total_ns: int = 0
+    count: int = 0  # how many times sysmon took a P from it
+    total_ns: int = 0  # total time it held a P (from the slice's start to its return)
     max_ns: int = 0
-    stack: list[str] = field(default_factory=list)
+    stack: list[str] = field(default_factory=list)  # first report's stack, innermost first
 
     @property
     def total_seconds(self) -> float:
@@ -46,59 +54,109 @@ class Site:
         return self.max_ns / 1e9
 
 
+log = logging.getLogger("gosched.blocking")
+
 _lock = threading.Lock()
 _sites: dict[tuple[str, int], Site] = {}
-_pending: dict[int, tuple[tuple[str, int], int]] = {}  # M id -> (site, ns held before the take)
+_pending: dict[int, tuple[tuple[str, int], int, int]] = {}  # M id -> (site, goid, ns held before the take)
 enabled = True  # report and record (gosched.debug.set_blocking_report)
 warn = True  # also emit a BlockingWarning the first time a site is seen
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _user_frames(frame: Any) -> list[traceback.FrameSummary]:
-    stack = traceback.extract_stack(frame, limit=32)
-    return [fs for fs in stack if not os.path.abspath(fs.filename).startswith(_RUNTIME_DIR)]
+def _library_dirs() -> tuple[str, ...]:
+    dirs = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            d = sysconfig.get_paths().get(key)
+        except Exception:  # pragma: no cover - exotic installs
+            d = None
+        if d:
+            dirs.add(os.path.abspath(d))
+    return tuple(sorted(dirs))
 
 
-def report(sched: Sched, m: M, gp: G, held_ns: int) -> None:
-    """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck."""
+_LIBDIRS = _library_dirs()
+
+
+def _frames(frame: types.FrameType | None) -> list[types.FrameType]:
+    """The goroutine's frames, innermost first, cut at the scheduler loop."""
+    stop = (proc.schedule.__code__, proc.syscall.__code__)
+    out: list[types.FrameType] = []
+    f = frame
+    while f is not None and len(out) < 64:
+        if f.f_code in stop:
+            break
+        out.append(f)
+        f = f.f_back
+    return out
+
+
+def _is_runtime(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_RUNTIME_DIR)
+
+
+def _is_library(filename: str) -> bool:
+    if filename.startswith("<frozen"):
+        return True
+    path = os.path.abspath(filename)
+    return any(path.startswith(d + os.sep) for d in _LIBDIRS)
+
+
+def callsite(frame: types.FrameType | None) -> tuple[tuple[str, int, str], list[str]] | None:
+    """(file, line, function) to blame and the stack lines, innermost first."""
+    frames = [f for f in _frames(frame) if not _is_runtime(f.f_code.co_filename)]
+    if not frames:
+        return None
+    user = next((f for f in frames if not _is_library(f.f_code.co_filename)), frames[0])
+    code = user.f_code
+    site = (code.co_filename, user.f_lineno or 0, getattr(code, "co_qualname", code.co_name))
+    stack = [
+        f"{getattr(f.f_code, 'co_qualname', f.f_code.co_name)} at {f.f_code.co_filename}:{f.f_lineno}"
+        for f in frames
+    ]
+    return site, stack
+
+
+def report(m: M, gp: G, held_ns: int) -> None:
+    """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck (runs on sysmon)."""
     if not enabled:
         return
-    frame = sys._current_frames().get(m.ident)
-    if frame is None:
+    cs = callsite(sys._current_frames().get(m.ident))
+    if cs is None:
         return
-    frames = _user_frames(frame)
-    if not frames:
-        return
-    top = frames[-1]
-    key = (top.filename, top.lineno or 0)
+    (filename, lineno, func), stack = cs
+    key = (filename, lineno)
     with _lock:
         site = _sites.get(key)
         first = site is None
         if site is None:
-            site = _sites[key] = Site(top.filename, top.lineno or 0, top.name)
-            site.stack = [f"{fs.filename}:{fs.lineno} in {fs.name}" for fs in reversed(frames)]
+            site = _sites[key] = Site(filename, lineno, func, stack=stack)
         site.count += 1
-        _pending[m.id] = (key, held_ns)
+        _pending[m.id] = (key, gp.goid, held_ns)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("goroutine %d held its P %.1f ms in %s at %s:%d", gp.goid, held_ns / 1e6, func, filename,
+                  lineno)
     if first and warn:
-        stack = "\n    ".join(site.stack)
+        lines = "\n    ".join(stack)
         msg = (
             f"goroutine {gp.goid} held its P for {held_ns / 1e6:.1f} ms without reaching the "
-            f"scheduler, in {top.name} at {top.filename}:{top.lineno}; sysmon handed the P to "
-            f"another M. Wrap blocking calls in gosched.syscall(). Stack:\n    {stack}"
+            f"scheduler, in {func} at {filename}:{lineno}; sysmon handed the P to another M. "
+            f"Wrap blocking calls in gosched.syscall(). Stack (innermost first):\n    {lines}"
         )
-        warnings.warn_explicit(msg, BlockingWarning, top.filename, top.lineno or 0, module="gosched")
+        warnings.warn_explicit(msg, BlockingWarning, filename, lineno, module="gosched")
 
 
 def finish(m: M, gp: G, held_ns: int) -> None:
-    """The goroutine got back to the scheduler after ``held_ns`` without a P."""
+    """The goroutine got back to the scheduler ``held_ns`` after losing its P."""
     with _lock:
         pending = _pending.pop(m.id, None)
         if pending is None:
             return
-        key, before = pending
+        key, goid, before = pending
         site = _sites.get(key)
-        if site is not None:
+        if site is not None and goid == gp.goid:
             held_ns += before
             site.total_ns += held_ns
             site.max_ns = max(site.max_ns, held_ns)

@@ -2,20 +2,24 @@
 
 CPython collects only when allocations cross a threshold, so an idle server
 can keep garbage cycles forever. As Go's sysmon does, gosched forces a
-collection when none ran for ``forcegcperiod`` (2 minutes). The collection runs
-in a short-lived system goroutine, so it happens on an M with a P like any
-other work. ``gc.callbacks`` tells sysmon about every collection, forced or not.
+collection when none ran for ``forcegcperiod`` (2 minutes): a system goroutine
+parked in "force gc (idle)" is injected and runs ``gc.collect()`` on an M with
+a P like any other work, then parks again. ``gc.callbacks`` tells sysmon about
+every collection, forced or not (CPython serialises collections and their
+callbacks, so the counters need no lock of their own).
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 from typing import Any
 
 from . import proc
-from .runtime2 import Sched
+from .runtime2 import G, Sched
+from .traps import PARK, trap
 
 _sched: Sched | None = None
 _t0 = 0
@@ -58,13 +62,64 @@ def uninstall(sched: Sched) -> None:
         gc.callbacks.remove(_callback)
 
 
-async def _forcegchelper() -> None:
-    gc.collect()
+class _ForceGC:
+    """Go's forcegcstate: the parked helper goroutine and whether it is idle."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.g: G | None = None
+        self.idle = False
+        self.parklock: threading.Lock | None = None
 
 
-def force(sched: Sched) -> None:
-    """Start a system goroutine that runs gc.collect() (sysmon's forcegc)."""
-    if sched.dead:
-        return
-    gp = proc.newproc(sched, _forcegchelper(), None, "runtime.forcegchelper", system=True)
-    del gp
+forcegcstate = _ForceGC()
+
+
+async def _forcegchelper(state: _ForceGC) -> None:
+    """Collect, then park until sysmon injects us again (Go's forcegchelper)."""
+    while True:
+        gc.collect()
+        park = threading.Lock()
+        park.acquire()
+        with state.lock:
+            state.idle = True
+            state.parklock = park
+        # gopark(..., "force gc (idle)"): the loop releases ``park`` once we are off
+        # the CPU; sysmon waits for it before readying us, so we cannot be resumed
+        # while still running.
+        await trap(PARK, park, "force gc (idle)")
+
+
+def start_helper(sched: Sched) -> None:
+    """Forget a previous run's helper. Go creates it in init; gosched creates it
+    the first time it is needed, so short programs pay nothing for it."""
+    state = forcegcstate
+    with state.lock:
+        state.g = None
+        state.idle = False
+        state.parklock = None
+
+
+def wake_helper(sched: Sched) -> bool:
+    """Inject the forcegc goroutine if it is parked (sysmon's forcegc step)."""
+    state = forcegcstate
+    with state.lock:
+        if sched.dead:
+            return False
+        if state.g is None:
+            state.g = proc.newproc(sched, _forcegchelper(state), None, "runtime.forcegchelper", system=True)
+            return True
+        if not state.idle:
+            return False
+        state.idle = False
+        park = state.parklock
+        gp = state.g
+    if park is not None:
+        park.acquire()  # released by the scheduler loop once the helper has parked
+    proc.injectglist(sched, [gp])
+    return True
+
+
+def force(sched: Sched) -> bool:
+    """Run a collection now on the helper goroutine; False if it is busy."""
+    return wake_helper(sched)

@@ -5,7 +5,7 @@ polls the network if nobody has for 10 ms, starts an M for overdue timers,
 retakes Ps, forces a GC every ``forcegcperiod`` and prints schedtrace lines.
 
 Where Python cannot do what Go does, sysmon reaches Go's guarantee another way
-(docs/sysmon.md lists every difference):
+(docs/sysmon.md maps every Go function to its counterpart here):
 
 * Go preempts a running goroutine asynchronously (SIGURG). Python cannot stop
   a frame from outside, so a goroutine that ignores ``g.preempt`` for
@@ -14,53 +14,105 @@ Where Python cannot do what Go does, sysmon reaches Go's guarantee another way
   syscall does: sysmon pops the P's token and hands the P to another M. The
   stuck M keeps running the goroutine without a P and takes the exitsyscall
   slow path when it next reaches the scheduler.
+* After a preemption request sysmon sleeps 20 us (not its backed-off delay) so
+  the handoff follows the grace period closely: Go's async preemption is
+  immediate, and the ticker-gap bound (30 ms) depends on this.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
-from typing import Any
 
 from . import blame, proc
 from . import timers as _timers
-from .runtime2 import Gsyscall, M, P, Prunning, Sched
+from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
 from .traps import preempted
 
-forcePreemptNS = 10_000_000  # a goroutine's time slice (Go's forcePreemptNS)
-preemptGraceNS = 1_000_000  # how long a preempted goroutine may ignore the request
-syscallRetakeNS = 10_000_000  # retake an idle-ish syscall P after this anyway
+# Constants named as in Go (proc.go). They are module variables so tests and
+# gosched.debug can change them, as Go's forcegcperiod is a var "for testing".
+forcePreemptNS = 10_000_000  # a goroutine's time slice before preemptone
+preemptGraceNS = 1_000_000  # how long a preempted goroutine may ignore the request (gosched only)
+syscallRetakeNS = 10_000_000  # retake an idle-ish syscall P after this anyway (retake's 10ms)
 netpollStaleNS = 10_000_000  # poll the network if nobody has for this long
 forcegcperiod = 120 * 1_000_000_000  # force a GC this often (Go's forcegcperiod)
+maxdelayUS = 10_000  # sysmon's longest sleep between ticks
+mindelayUS = 20  # and its shortest ("start with 20us sleep")
+idleBackoff = 50  # idle cycles before the sleep starts doubling
+
+maxmcount = 10000  # the M limit a new run() starts with (debug.set_max_threads)
+
+# While a preempted goroutine ignores the request (and after its P is retaken)
+# it holds the GIL for up to sys.getswitchinterval() (5 ms) each time another
+# thread wants it: sysmon itself, then the M that got the P. sysmon lowers the
+# switch interval to this for exactly that time (docs/sysmon.md: measured).
+# None disables the boost.
+boostSwitchInterval: float | None = 0.001
+_boosted: float | None = None  # the interval to restore, while boosted
+
+# Why the last deep sleep ended early: True when a syscall path woke sysmon (Go
+# resets the delay to 20 us then), False for a P leaving the idle list.
+_wakereset = False
 
 
 def start(sched: Sched) -> M:
     """Start sysmon on its own M with no P (Go: newm(sysmon, nil))."""
+    from . import gc as _gc
+    from . import trace
+
+    trace.reset_clock()
     with sched.lock:
+        sched.maxmcount = maxmcount
         m = proc.allocm(sched)
         m.issysmon = True
         sched.nmsys += 1
         sched.sysmon_m = m
+    _gc.start_helper(sched)
     proc.newm(m, name="gosched-sysmon")
     return m
 
 
+def set_max_threads(n: int) -> int:
+    """debug.SetMaxThreads: set the M limit; exceeding it now is fatal, as in Go."""
+    global maxmcount
+    old = maxmcount
+    maxmcount = n
+    sched = proc.current
+    if sched is not None and not sched.dead:
+        with sched.lock:
+            old = sched.maxmcount
+            sched.maxmcount = n
+            proc.checkmcount(sched)  # raises Fatal (thread exhaustion) past the limit
+    return old
+
+
 def wake(sched: Sched) -> None:
-    """Wake sysmon from deep sleep (entersyscall, or a P leaving the idle list)."""
+    """Wake sysmon from deep sleep for a syscall (entersyscall/exitsyscall's wakeup).
+
+    The delay resets to 20 us so the syscall's P is retaken within tens of us.
+    """
+    global _wakereset
     with sched.lock:
         if sched.sysmonwait:
             sched.sysmonwait = False
+            _wakereset = True
             sched.sysmonnote.release()
 
 
 def _notetsleep(sched: Sched, ns: int) -> bool:
+    """Deep sleep for ``ns`` or until woken; True if a syscall path woke us."""
+    global _wakereset
     got = sched.sysmonnote.acquire(timeout=max(ns, 1000) / 1e9)
     with sched.lock:
         if not got and not sched.sysmonwait:
-            # A waker released the note after our timeout: consume it.
+            # A waker released the note after our timeout: consume it (noteclear).
             sched.sysmonnote.acquire()
             got = True
         sched.sysmonwait = False
-    return got
+        reset = got and _wakereset
+        _wakereset = False
+    return reset
 
 
 def sysmon(m: M) -> None:
@@ -71,40 +123,56 @@ def sysmon(m: M) -> None:
     idle = 0
     delay = 0
     lasttrace = 0
+    deadline = 0  # when the oldest running slice reaches forcePreemptNS
+    sleep = time.sleep
     while not sched.dead:
         if idle == 0:
-            delay = 20
-        elif idle > 50:
+            delay = mindelayUS
+        elif idle > idleBackoff:
             delay *= 2
-        if delay > 10_000:
-            delay = 10_000
-        time.sleep(delay / 1e6)
+        if delay > maxdelayUS:
+            delay = maxdelayUS
+        us = delay
+        if deadline:
+            # Wake when a slice expires rather than up to a backed-off tick later
+            # (gosched: Go's slice is 10-20 ms; this makes it 10 ms + sighting lag).
+            due = (deadline - time.monotonic_ns()) // 1000 + 1
+            if due < us:
+                us = max(due, mindelayUS)
+        sleep(us / 1e6)
         if sched.dead:
             break
         if trace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
+            # Every P idle: sleep until the next timer (at most forcegcperiod/2);
+            # a syscall or a P leaving the idle list wakes us (Go: sysmonwait).
             now = proc.nanotime()
             with sched.lock:
                 deep = sched.npidle == sched.gomaxprocs and not sched.dead
-                sleep = 0
+                ns = 0
                 if deep:
                     nxt = _timers.timesleepuntil(sched)
-                    sleep = forcegcperiod // 2
-                    if nxt and nxt - now < sleep:
-                        sleep = nxt - now
-                    if sched.faketime:
-                        sleep = forcegcperiod // 2  # virtual timers are not wall time
-                    deep = sleep > 0
+                    ns = forcegcperiod // 2
+                    if nxt and not sched.faketime and nxt - now < ns:
+                        ns = nxt - now  # virtual timers are not wall time: no bound then
+                    deep = ns > 0
                     sched.sysmonwait = deep
-            if deep and _notetsleep(sched, sleep):
+            if deep and _notetsleep(sched, ns):
                 idle = 0
-                delay = 20
+                delay = mindelayUS
+        if sched.dead:
+            break
         rnow = time.monotonic_ns()
-        now = proc.nanotime()
         netpollcheck(sched, rnow)
         nxt = _timers.timesleepuntil(sched)
-        if nxt and nxt < now and sched.npidle:
-            proc.startm(sched, None, False)  # overdue timers on a busy P
-        if retake(sched, rnow):
+        if nxt and nxt < proc.nanotime() and sched.npidle:
+            # An overdue timer on a busy P (a long goroutine or a syscall): start
+            # an M; its findrunnable steals and runs that P's timers.
+            proc.startm(sched, None, False)
+        n, asked, deadline = retake(sched, rnow)
+        if n or asked:
+            # Go counts only retakes. A preemption request also resets the delay
+            # so its handoff (gosched's async preemption) comes preemptGraceNS
+            # later, not a backed-off tick later.
             idle = 0
         else:
             idle += 1
@@ -113,25 +181,34 @@ def sysmon(m: M) -> None:
         if trace.settings.schedtrace > 0 and lasttrace + trace.settings.schedtrace * 1_000_000 <= rnow:
             lasttrace = rnow
             trace.schedtrace(sched, trace.settings.scheddetail > 0)
+    unboost()
 
 
 def netpollcheck(sched: Sched, rnow: int) -> None:
+    """Poll the network if nobody has for 10 ms and inject what is ready."""
     poller = sched.poller
     if poller is None or not poller.nwaiters:
-        return
+        return  # Go: netpollinited()
     lastpoll = sched.lastpoll
     if lastpoll == 0 or lastpoll + netpollStaleNS >= rnow:
         return
-    with sched.lock:
+    with sched.lock:  # the CAS on sched.lastpoll
         if sched.lastpoll != lastpoll:
             return
         sched.lastpoll = rnow
     proc.injectglist(sched, poller.netpoll(0))
 
 
-def retake(sched: Sched, now: int) -> int:
-    """Preempt long-running goroutines and take Ps from stuck Ms (Go's retake)."""
+def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
+    """Preempt long-running goroutines and take Ps from stuck Ms (Go's retake).
+
+    Returns the number of Ps taken, whether a preemption was requested (or is
+    in its grace period), and the earliest time a running slice will have
+    lasted forcePreemptNS (0 if none), so that sysmon wakes for it.
+    """
     n = 0
+    asked = False
+    deadline = 0
     for p in list(sched.allp):
         if p.status != Prunning:
             continue
@@ -147,18 +224,29 @@ def retake(sched: Sched, now: int) -> int:
             pd.schedwhen = now
             pd.preemptwhen = 0
             pd.preemptg = None
+            if gp is not None and (deadline == 0 or now + forcePreemptNS < deadline):
+                deadline = now + forcePreemptNS
         elif pd.schedwhen + forcePreemptNS <= now and gp is not None:
-            if pd.preemptg is not gp:
+            # Ask again if the goroutine honoured an earlier request within this
+            # slice (runnext inherits the slice, so schedtick did not move).
+            if pd.preemptg is not gp or not gp.preempt:
                 if preemptone(p, m, gp):
                     pd.preemptwhen = now
                     pd.preemptg = gp
+                    asked = True
+                    if gp.status != Gsyscall:
+                        _boost()
             sysretake = True
+        elif gp is not None:
+            w = pd.schedwhen + forcePreemptNS
+            if deadline == 0 or w < deadline:
+                deadline = w
         if gp is None:
             continue
         if gp.status == Gsyscall:
             st = p.syscalltick
             if not sysretake and pd.syscalltick != st:
-                pd.syscalltick = st
+                pd.syscalltick = st  # first sighting of this syscall
                 pd.syscallwhen = now
                 continue
             if (
@@ -167,24 +255,33 @@ def retake(sched: Sched, now: int) -> int:
                 and sched.nmspinning + sched.npidle > 0
                 and pd.syscallwhen + syscallRetakeNS > now
             ):
-                continue
-            if takep(sched, p, m, now, True):
+                continue  # nothing queued and someone else can take new work
+            if takep(sched, p, m, now, True) is not None:
                 n += 1
                 proc.handoffp(sched, p)
-        elif pd.preemptg is gp and gp.preempt and pd.preemptwhen + preemptGraceNS <= now:
+        elif pd.preemptg is gp and gp.preempt:
+            if pd.preemptwhen + preemptGraceNS > now:
+                asked = True  # keep ticking fast until the grace period ends
+                continue
             # The goroutine was asked to yield and has not reached a runtime call
             # since: it is in a CPU loop or an unwrapped blocking call.
-            if takep(sched, p, m, now, False):
+            owner = takep(sched, p, m, now, False)
+            if owner is not None:
                 n += 1
-                blame.report(sched, m, gp, now - pd.schedwhen)
+                stuck = owner.curg
+                if stuck is not None:
+                    blame.report(owner, stuck, now - pd.schedwhen)
                 proc.handoffp(sched, p)
-    return n
+    return n, asked, deadline
 
 
-def preemptone(p: P, m: M, gp: Any) -> bool:
-    """Ask the goroutine running on ``p`` to yield at its next runtime call."""
-    if gp is None:
-        return False
+def preemptone(p: P, m: M, gp: G) -> bool:
+    """Ask the goroutine running on ``p`` to yield at its next runtime call.
+
+    Go sets ``gp.preempt`` and poisons ``stackguard0`` so the next function
+    prologue enters the scheduler; here every trap and cheap runtime call
+    checks ``preempted`` (one truthiness test) and then ``g.preempt``.
+    """
     gp.preempt = True
     preempted.add(gp)
     # Goroutines it readied cannot run on this P until it yields: let others have them.
@@ -194,7 +291,7 @@ def preemptone(p: P, m: M, gp: Any) -> bool:
     return True
 
 
-def _drain(m: M) -> list[Any]:
+def _drain(m: M) -> list[G]:
     moved = []
     rq = m.readyq
     while rq:
@@ -205,29 +302,77 @@ def _drain(m: M) -> list[Any]:
     return moved
 
 
-def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> bool:
-    """Take ``p`` from ``m`` while its goroutine runs user code (the CAS in retake)."""
+def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
+    """Take ``p`` from the M running user code on it (the CAS in retake).
+
+    Popping ``p.tok`` is the whole handshake: if the M's loop pops first it
+    keeps the P; if we do, its next pop fails and it runs ``proc.lostp``. Only
+    that M writes ``m.p``; we write ``p.m`` (we own the P now). Returns the M
+    the P was taken from, or None.
+    """
+    # Mark the M before the pop, so that if its goroutine returns at once the
+    # M's lostp sees the mark; undone below if the pop fails.
+    m.lostp_syscall = insyscall
+    m.lostp_since = now
     try:
         p.tok.pop()
     except IndexError:
-        return False  # the M is in its own loop: it owns the P right now
-    if m.p is p:
-        m.p = None
+        m.lostp_since = 0  # the M is in its own loop: it owns the P right now
+        return None
+    owner = p.m  # stable: only the owner of the token changes p.m
+    if owner is not m:
+        # The P changed hands between our reads and the pop (rare).
+        m.lostp_since = 0
+        if owner is None:
+            owner = m
+        else:
+            owner.lostp_syscall = insyscall
+            owner.lostp_since = now
     p.m = None
     p.syscalltick += 1
-    m.lostp_since = now
-    m.lostp_syscall = insyscall
-    moved = _drain(m)
+    moved = _drain(owner)
     if moved:
         proc.injectglist(sched, moved)
-    return True
+    return owner
+
+
+def _boost() -> None:
+    global _boosted
+    if _boosted is None and boostSwitchInterval is not None:
+        cur = sys.getswitchinterval()
+        if cur > boostSwitchInterval:
+            _boosted = cur
+            sys.setswitchinterval(boostSwitchInterval)
+
+
+def unboost() -> None:
+    """Restore the switch interval, unless someone else changed it meanwhile."""
+    global _boosted
+    old = _boosted
+    if old is not None:
+        _boosted = None
+        if boostSwitchInterval is not None and abs(sys.getswitchinterval() - boostSwitchInterval) < 1e-9:
+            sys.setswitchinterval(old)
 
 
 def sweep(sched: Sched) -> None:
     """Catch up with races around takep and idle Ps that still hold work."""
+    stuck = False
     for m in list(sched.allm):
-        if m.p is None and m.lostp_since and m.readyq:
-            proc.injectglist(sched, _drain(m))
+        if m.lostp_since:
+            if not m.lostp_syscall:
+                stuck = True
+            if m.readyq:
+                proc.injectglist(sched, _drain(m))
+    if _boosted is not None and not stuck:
+        # Keep the boost while a request is outstanding on some P.
+        for p in list(sched.allp):
+            g = p.sysmontick.preemptg
+            if g is not None and g.preempt and p.m is not None and p.m.curg is g:
+                stuck = True
+                break
+        if not stuck:
+            unboost()
     if sched.npidle and not sched.nmspinning:
         for p in list(sched.pidle):
             if p.runq or p.runnext is not None:
@@ -235,7 +380,7 @@ def sweep(sched: Sched) -> None:
                 break
 
 
-def lostp_returned(sched: Sched, m: M, gp: Any) -> None:
+def lostp_returned(sched: Sched, m: M, gp: G) -> None:
     """The M whose P was taken got back to the scheduler (exitsyscall's slow path)."""
     since = m.lostp_since
     m.lostp_since = 0
@@ -244,12 +389,17 @@ def lostp_returned(sched: Sched, m: M, gp: Any) -> None:
 
 
 def forcegc(sched: Sched, rnow: int) -> None:
-    """Run a collection if none ran for forcegcperiod (Go's forcegc helper)."""
+    """Inject the forcegc helper if no collection ran for forcegcperiod (Go's gcTrigger test)."""
     if not sched.lastgc:
         sched.lastgc = rnow
         return
     if rnow - sched.lastgc > forcegcperiod:
-        sched.lastgc = rnow
         from . import gc as _gc
 
-        _gc.force(sched)
+        if _gc.wake_helper(sched):
+            sched.lastgc = rnow  # one request per period even if the helper is slow
+
+
+def running() -> bool:
+    """True while some runtime's sysmon thread is alive (for tests)."""
+    return any(t.name == "gosched-sysmon" and t.is_alive() for t in threading.enumerate())

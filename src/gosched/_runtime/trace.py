@@ -2,6 +2,10 @@
 
 ``GOSCHEDDEBUG`` uses GODEBUG's syntax: ``schedtrace=1000,scheddetail=1,gctrace=1``.
 It is read when ``gosched.run`` starts; ``gosched.debug.set_debug()`` changes it.
+sysmon prints the lines (never deep-sleeping while schedtrace is on), in the
+format of Go 1.25+: ``nil`` for a missing M/P/G, ``[ ... ]`` local run queues
+(runnext excluded) and ``schedticks=[ ... ]``. ``threads`` is mcount(), sysmon
+included; the G lines list user goroutines (system ones are not in allgs).
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ def parse(value: str) -> Settings:
     return s
 
 
+def format_settings(s: Settings) -> str:
+    """The GOSCHEDDEBUG string for ``s`` (non-zero keys only)."""
+    return ",".join(f"{k}={v}" for k in ("schedtrace", "scheddetail", "gctrace") if (v := getattr(s, k)))
+
+
 def load_env() -> None:
     global settings
     new = parse(os.environ.get(ENV, ""))
@@ -50,6 +59,12 @@ def load_env() -> None:
 
 
 _start = 0
+
+
+def reset_clock() -> None:
+    """A new run(): its first SCHED line is ``0ms`` again (Go: sched.starttime)."""
+    global _start
+    _start = 0
 
 
 def _nil(x: object) -> str:
@@ -90,10 +105,10 @@ def schedtrace(sched: Sched, detail: bool) -> None:
     for m in reversed(list(sched.allm)):
         if m.thread is not None and not m.thread.is_alive():
             continue
-        p = m.p
+        mp = m.p
         g = m.curg
         lines.append(
-            f"  M{m.id}: p={_nil(p.id if p is not None else None)} "
+            f"  M{m.id}: p={_nil(mp.id if mp is not None else None)} "
             f"curg={_nil(g.goid if g is not None else None)} mallocing=0 throwing=0 preemptoff= "
             f"locks=0 dying=0 spinning={'true' if m.spinning else 'false'} "
             f"blocked={'true' if m.blocked else 'false'} lockedg=nil"
