@@ -18,11 +18,14 @@ from ._runtime.api import gomaxprocs, goexit, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
 from ._runtime.deadlock import Deadlock
+from ._runtime.deadlock import dump_program as dump
 from ._runtime.main import Goroutine, go, run
 from ._runtime.proc import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
 from ._runtime.sync import Mutex, Once, RWMutex, Semaphore, WaitGroup
 from ._runtime.time import Ticker, Timer, after, gosched, now, sleep
+from . import debug
+from . import testing
 
 __all__ = [
     "BlockingWarning",
@@ -43,6 +46,7 @@ __all__ = [
     "Timer",
     "WaitGroup",
     "after",
+    "dump",
     "go",
     "goexit",
     "gomaxprocs",
@@ -55,6 +59,7 @@ __all__ = [
     "send",
     "sleep",
     "syscall",
+    "testing",
 ]
 
 __version__ = "0.1.0"
