@@ -1,44 +1,137 @@
-"""checkdead and goroutine dumps (Go's proc.go checkdead, traceback.go).
+"""checkdead, goroutine dumps, the virtual clock's advance, and SIGQUIT.
 
-Go's checkdead counts running threads, so anything that parks a thread
-outside the scheduler silences it (golang/go#12734, #21576), and any pending
-timer, however unrelated, postpones it. gosched instead asks, when the last
-active M is about to go idle, whether anything could still wake a goroutine:
+Go's ``checkdead`` (proc.go) runs when the count of running Ms reaches zero and
+decides from thread counts. That is its weak spot: anything that parks a thread
+outside the scheduler silences it (golang/go#12734: importing ``net``; #21576:
+``os/signal``), and any pending timer, however unrelated, postpones the report.
+gosched asks instead, when the last active M is about to idle, whether anything
+could still wake a goroutine:
 
-* a goroutine inside ``gosched.syscall`` (it will come back);
-* a goroutine parked on a descriptor in the netpoller;
-* a timer whose firing would ready someone: a sleep, a callback, or a
-  Timer/Ticker channel that a goroutine is receiving from;
-* a channel, mutex or wait group that a plain thread has used through the
-  blocking API (``send_blocking`` ...): such an object may be signalled from
-  outside the runtime at any time, so goroutines blocked on it are not
-  counted as deadlocked;
-* a plain thread blocked in the blocking API right now.
+* a goroutine that is runnable, running (stuck in user code on an M that lost
+  its P) or inside ``gosched.syscall``: it will come back;
+* a goroutine parked on a descriptor in the netpoller (``IO wait``);
+* a plain thread blocked right now in a blocking API (``sched.nforeign``);
+* a goroutine blocked on an object marked ``foreign`` -- a Chan, Mutex or
+  WaitGroup that a plain thread has used through its ``*_blocking`` API (or
+  that the program marked with ``obj.foreign = True``): a thread outside the
+  runtime may still signal it at any time (docs/checkdead.md, "the foreign
+  rule");
+* a timer whose firing would ready a goroutine (``timers.anywaker``): a sleep,
+  or a Timer/Ticker channel that some goroutine is receiving from. An unrelated
+  timer does not count.
 
-If nothing could, the program is deadlocked and ``run()`` raises ``Deadlock``.
+If none holds, the program is deadlocked and ``run()`` raises ``Deadlock``.
+
+Under ``clock="fake"`` the same decision drives the virtual clock, like Go's
+checkdead faketime branch and testing/synctest: when every goroutine is
+*durably* blocked (only another goroutine of the program can wake it), the
+clock jumps straight to the next timer. Anything in the first four bullets
+stops time. Unlike synctest, a goroutine waiting for a Mutex whose holder is a
+goroutine counts as durably blocked: synctest cannot know who holds a Go mutex
+and must assume someone outside the bubble might; gosched's Mutex records its
+owner, and the whole program is the bubble.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-import time
+import threading
 import types
+import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import proc
 from . import timers as _timers
-from .runtime2 import G, Grunnable, Grunning, Gsyscall, Gwaiting, Sched
+from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
 
 OK = 0
 DEAD = 1
-ADVANCED = 2
+ADVANCED = 2  # idle() must grab a P and run: timers (clock moved) or a woken testing.wait()
+
+# Go's words (proc.go checkdead; runtime/synctest.go).
+ASLEEP = "all goroutines are asleep - deadlock!"
+GOEXIT = "no goroutines (main called runtime.Goexit) - deadlock!"
+BUBBLE_BLOCKED = "deadlock: all goroutines in bubble are blocked"
+BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked goroutines remain"
+
+# Wait reasons that something outside the goroutines ends (netpoll, a syscall).
+_NOT_DURABLE = frozenset({"IO wait", "syscall"})
+# Wait reasons synctest prints with " (durable)" folded into the reason itself.
+_DURABLE_REASON = {
+    "chan receive": "chan receive (durable)",
+    "chan send": "chan send (durable)",
+    "select": "select (durable)",
+    "sync.WaitGroup.Wait": "sync.WaitGroup.Wait (durable)",
+}
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+_MINUTE_NS = 60_000_000_000
 
 
 class Deadlock(RuntimeError):
-    """No goroutine can ever run again. The message starts with Go's line and holds the dump."""
+    """No goroutine can ever run again.
+
+    ``str(e)`` starts with Go's line (``all goroutines are asleep - deadlock!``,
+    or synctest's under the fake clock) and holds the goroutine dump. ``reason``
+    is that first line alone, ``dump`` the rest.
+    """
+
+    @property
+    def reason(self) -> str:
+        return str(self).split("\n", 1)[0]
+
+    @property
+    def dump(self) -> str:
+        parts = str(self).split("\n\n", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+
+# --- per-run state this module owns ------------------------------------------------
+
+
+class Bubble:
+    """What checkdead needs beyond Sched: the testing.wait() caller and main's fate."""
+
+    __slots__ = ("lock", "main_returned", "result", "sigsaved", "waiter")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # guards waiter (and is the unlockf of its park)
+        self.waiter: G | None = None
+        self.main_returned = False  # fake clock: main returned; run() waits for the rest
+        self.result: Any = None
+        self.sigsaved: list[tuple[int, Any]] = []
+
+
+_bubbles: weakref.WeakKeyDictionary[Sched, Bubble] = weakref.WeakKeyDictionary()
+_bubbles_lock = threading.Lock()
+
+
+def bubble(sched: Sched) -> Bubble:
+    with _bubbles_lock:
+        b = _bubbles.get(sched)
+        if b is None:
+            b = _bubbles[sched] = Bubble()
+        return b
+
+
+async def root(sched: Sched, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Goroutine 1 under the fake clock: synctest.Test's root.
+
+    When main returns, the program goes on until every goroutine it started has
+    exited (time stops advancing, as in synctest); checkdead then ends it with
+    main's result, or reports ``BUBBLE_MAIN_EXITED`` if some remain blocked.
+    """
+    r = await coro
+    b = bubble(sched)
+    b.result = r
+    b.main_returned = True
+    raise proc.Goexit()
+
+
+# --- checkdead ------------------------------------------------------------------------
 
 
 def _foreign(obj: Any) -> bool:
@@ -47,54 +140,134 @@ def _foreign(obj: Any) -> bool:
     return bool(getattr(obj, "foreign", False))
 
 
+def durable(gp: G) -> bool:
+    """Blocked so that only another goroutine of this program can wake it (synctest's idea)."""
+    return gp.status == Gwaiting and gp.waitreason not in _NOT_DURABLE and not _foreign(gp.blockedon)
+
+
+def _queued(sched: Sched) -> bool:
+    return bool(sched.runq) or any(p.runq or p.runnext is not None for p in sched.allp)
+
+
 def checkdead(sched: Sched) -> int:
-    """Called by the last active M before it idles. OK, DEAD or ADVANCED (fake clock)."""
+    """Called by the last active M before it idles (Go's checkdead). OK, DEAD or ADVANCED.
+
+    Go holds sched.lock throughout and throws on a runnable goroutine. Here
+    plain threads, sysmon and timers may ready goroutines concurrently
+    (``goready`` marks a G runnable before it queues it), so a runnable or
+    running goroutine means "work is on its way" rather than an inconsistency;
+    a DEAD verdict is re-checked under sched.lock before it is published.
+    """
     if sched.dead:
         return DEAD
+    b = bubble(sched)
+    now = proc.nanotime()
     gs = list(sched.allgs.copy().values())
-    for g in gs:
-        if g.status in (Grunnable, Grunning, Gsyscall):
-            return OK  # work exists (or is coming back from a syscall)
-    if sched.nsyscall or sched.nforeign or sched.runq or any(p.runq or p.runnext for p in sched.allp):
+    for gp in gs:
+        if gp.status != Gwaiting:
+            return OK  # runnable, running or in a syscall: it will come back
+        if not gp.waitsince:
+            gp.waitsince = now  # Go stamps waitsince when a GC first sees a G blocked
+    if sched.nsyscall or sched.nforeign or _queued(sched):
         return OK
     poller = sched.poller
-    if poller is not None and poller.nwaiters:
-        return OK
-    if not gs and not sched.main_goexited:
-        return OK
-    if any(g.status == Gwaiting and _foreign(g.blockedon) for g in gs):
-        return OK
+    if (poller is not None and poller.nwaiters) or not all(durable(gp) for gp in gs):
+        return OK  # IO or a thread outside the runtime can still wake someone; time stops
+    w = b.waiter
+    if w is not None:
+        # testing.wait(): every other goroutine is durably blocked (synctest's
+        # maybeWakeLocked prefers the Wait caller over advancing the clock).
+        with b.lock:
+            w = b.waiter
+            b.waiter = None
+        if w is not None:
+            w.status = Grunnable
+            proc.globrunqput(sched, w)
+            return ADVANCED
+    if not gs:
+        if b.main_returned:
+            with sched.lock:
+                if not sched.dead:
+                    sched.result = b.result
+                    proc.finish_locked(sched)
+            return DEAD
+        if not sched.main_goexited:
+            return OK  # main has not started yet
+        return _declare(sched, GOEXIT, [])
+    fake = sched.faketime != 0
     when = _timers.anywaker(sched)
     if when:
-        if not sched.faketime:
-            return OK
-        with sched.lock:
-            if when > sched.faketime:
-                sched.faketime = when
-        return ADVANCED
-    if not gs:
-        msg = "no goroutines (main called runtime.Goexit) - deadlock!"
+        if not fake:
+            return OK  # sleep until it fires
+        if not sched.main_goexited:  # synctest: time stops when the root has exited
+            nxt = _timers.timesleepuntil(sched)
+            if nxt and nxt < when:
+                when = nxt  # fire unrelated earlier timers at their exact times too
+            with sched.lock:
+                if when > sched.faketime:
+                    sched.faketime = when
+            return ADVANCED
+    if fake:
+        msg = BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED
     else:
-        msg = "all goroutines are asleep - deadlock!"
+        msg = ASLEEP
+    return _declare(sched, msg, gs)
+
+
+def _declare(sched: Sched, msg: str, gs: list[G]) -> int:
+    text = msg
+    if gs and traceback_level() > 0:
+        text = msg + "\n\n" + dump(sched, gs)
     with sched.lock:
-        # Re-check under the lock: a plain thread may have queued work meanwhile.
         if sched.dead:
             return DEAD
-        if sched.runq or proc.mcount(sched) - sched.nmidle - sched.nmsys - 1 > 0:
+        # Re-check under the lock: a plain thread may have readied someone meanwhile.
+        if sched.nsyscall or sched.nforeign or _queued(sched):
             return OK
-        sched.deadlock = msg if not gs else msg + "\n\n" + dump(sched, gs)
+        if _activems(sched) > 0:
+            return OK
+        if any(g.status != Gwaiting for g in sched.allgs.copy().values()):
+            return OK
+        sched.deadlock = text
         proc.finish_locked(sched)
     return DEAD
 
 
-# --- dumps ---------------------------------------------------------------------------
+def _activems(sched: Sched) -> int:
+    """Other Ms that may still run a goroutine or a timer (sched.lock held).
+
+    The same count proc.idle uses to pick the last M (an M blocked in netpoll
+    is left out); the fallback is Go's ``mcount - nmidle - nmsys``.
+    """
+    f: Callable[[Sched], int] | None = getattr(proc, "activems", None)
+    if f is not None:
+        return f(sched)
+    return proc.mcount(sched) - sched.nmidle - sched.nmsys - 1
+
+
+# --- GOTRACEBACK -----------------------------------------------------------------------
+
+
+def traceback_level() -> int:
+    """GOTRACEBACK: none/0 → 0 (no stacks), single/all/1 → 1 (user frames), system/crash/2 → 2."""
+    v = os.environ.get("GOTRACEBACK", "").strip().lower()
+    if v in ("none", "0"):
+        return 0
+    if v in ("system", "crash", "2", "wer"):
+        return 2
+    return 1
+
+
+# --- dumps -------------------------------------------------------------------------------
 
 
 def _coro_frames(coro: Any) -> list[types.FrameType]:
     """Frames of a suspended coroutine chain, outermost first (cr_frame → cr_await)."""
-    frames = []
+    frames: list[types.FrameType] = []
     c = coro
-    while c is not None:
+    seen = 0
+    while c is not None and seen < 1000:
+        seen += 1
         f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
         if f is not None:
             frames.append(f)
@@ -102,19 +275,30 @@ def _coro_frames(coro: Any) -> list[types.FrameType]:
     return frames
 
 
-def _running_frames(gp: G) -> list[types.FrameType]:
-    m = gp.m
-    if m is None:
-        return []
-    f = sys._current_frames().get(m.ident)
-    frames = []
-    while f is not None:
-        if f.f_code is proc.schedule.__code__:
-            break
+def _thread_frames(ident: int, stop: Callable[[types.FrameType], bool]) -> list[types.FrameType]:
+    """The thread's frames above the first one ``stop`` accepts, outermost first."""
+    f = sys._current_frames().get(ident)
+    frames: list[types.FrameType] = []
+    while f is not None and not stop(f):
         frames.append(f)
         f = f.f_back
     frames.reverse()
     return frames
+
+
+def _frames(gp: G) -> list[types.FrameType]:
+    m = gp.m
+    st = gp.status
+    sched_code = proc.schedule.__code__
+    if st == Gsyscall and m is not None:
+        # The coroutine is suspended in the SYSCALL trap; the blocking function
+        # runs on the M's thread below proc.syscall.
+        sys_code = proc.syscall.__code__
+        above = _thread_frames(m.ident, lambda f: f.f_code is sys_code or f.f_code is sched_code)
+        return _coro_frames(gp.coro) + above
+    if st != Gwaiting and st != Grunnable and m is not None and m.curg is gp:
+        return _thread_frames(m.ident, lambda f: f.f_code is sched_code)
+    return _coro_frames(gp.coro) if gp.coro is not None else []
 
 
 def _funcname(f: types.FrameType) -> str:
@@ -123,35 +307,40 @@ def _funcname(f: types.FrameType) -> str:
     return f"{mod}.{getattr(code, 'co_qualname', code.co_name)}"
 
 
-def goroutine_header(gp: G, now_ns: int | None = None) -> str:
-    if gp.status == Gwaiting:
+def _userframe(f: types.FrameType) -> bool:
+    return not os.path.abspath(f.f_code.co_filename).startswith(_RUNTIME_DIR)
+
+
+def goroutine_header(gp: G, now_ns: int | None = None, fake: bool = False) -> str:
+    """``goroutine N [reason(, N minutes)]:`` as Go's goroutineheader prints it."""
+    st = gp.status
+    if st == Gwaiting:
         status = gp.waitreason or "waiting"
     else:
         from .trace import gstatus
 
-        status = gstatus(gp.status)
+        status = gstatus(st)
+    if fake and durable(gp):
+        status = _DURABLE_REASON.get(status, status + " (durable)")
     extra = ""
-    if gp.status in (Gwaiting, Gsyscall) and gp.waitsince:
-        now = now_ns if now_ns is not None else time.monotonic_ns()
-        mins = (now - gp.waitsince) // 60_000_000_000
+    if st in (Gwaiting, Gsyscall) and gp.waitsince:
+        now = now_ns if now_ns is not None else proc.nanotime()
+        mins = (now - gp.waitsince) // _MINUTE_NS
         if mins >= 1:
             extra = f", {mins} minutes"
+    if fake:
+        extra += ", synctest bubble 1"
     return f"goroutine {gp.goid} [{status}{extra}]:"
 
 
-def goroutine_stack(gp: G, system: bool = False) -> list[str]:
-    """Go's frame lines for one goroutine, innermost first."""
-    if gp.status == Grunning or (gp.status == Gsyscall and gp.m is not None):
-        frames = _running_frames(gp)
-    else:
-        frames = _coro_frames(gp.coro) if gp.coro is not None else []
-    lines = []
-    for f in reversed(frames):
-        fn = f.f_code.co_filename
-        if not system and os.path.abspath(fn).startswith(_RUNTIME_DIR):
+def goroutine_stack(gp: G, level: int = 1) -> list[str]:
+    """Go's frame lines for one goroutine, innermost first, then ``created by``."""
+    lines: list[str] = []
+    for f in reversed(_frames(gp)):
+        if level < 2 and not _userframe(f):
             continue
         lines.append(f"{_funcname(f)}(...)")
-        lines.append(f"\t{fn}:{f.f_lineno}")
+        lines.append(f"\t{f.f_code.co_filename}:{f.f_lineno}")
     if gp.gopc is not None and not gp.is_main:
         file, line, func = gp.gopc
         lines.append(f"created by {func} in goroutine {gp.parentid}")
@@ -159,12 +348,255 @@ def goroutine_stack(gp: G, system: bool = False) -> list[str]:
     return lines
 
 
-def dump(sched: Sched, gs: list[G] | None = None) -> str:
-    """Every goroutine in Go's traceback format, blank-line separated."""
+def dump(sched: Sched, gs: list[G] | None = None, now_ns: int | None = None, level: int | None = None) -> str:
+    """Every goroutine in Go's traceback format, blank-line separated, then who blocks whom.
+
+    ``now_ns`` (on the runtime's clock) is the instant durations are measured
+    to; a waiting goroutine seen for the first time is stamped, as Go's GC does.
+    """
     if gs is None:
         gs = list(sched.allgs.copy().values())
-    gs = sorted(gs, key=lambda g: g.goid)
-    blocks = []
+    if level is None:
+        level = traceback_level()
+    stamp = proc.nanotime()
     for gp in gs:
-        blocks.append("\n".join([goroutine_header(gp), *goroutine_stack(gp)]))
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
+        if gp.status in (Gwaiting, Gsyscall) and not gp.waitsince:
+            gp.waitsince = stamp
+    fake = sched.faketime != 0
+    gs = sorted(gs, key=lambda g: g.goid)
+    blocks = ["\n".join([goroutine_header(gp, now_ns, fake), *goroutine_stack(gp, level)]) for gp in gs]
+    text = "\n\n".join(blocks)
+    wf = waitfor(sched, gs)
+    if wf:
+        text += "\n\n" + wf
+    return text + ("\n" if text else "")
+
+
+# --- who blocks whom (beyond Go) -----------------------------------------------------------
+
+
+def _objname(obj: Any, gps: list[G]) -> str:
+    """A name for ``obj`` from the locals (or ``self.attr``, or globals) of ``gps``' frames."""
+    for gp in gps:
+        if gp.status != Gwaiting or gp.coro is None:
+            continue
+        for f in reversed(_coro_frames(gp.coro)):
+            if not _userframe(f):
+                continue
+            try:
+                items = list(f.f_locals.items())
+            except Exception:  # pragma: no cover - a frame being torn down
+                continue
+            for k, v in items:
+                if v is obj:
+                    return k
+            for k, v in items:
+                d = getattr(v, "__dict__", None)
+                if isinstance(d, dict):
+                    for a, av in list(d.items()):
+                        if av is obj:
+                            return f"{k}.{a}"
+            for k, v in list(f.f_globals.items()):
+                if v is obj:
+                    return k
+    return f"{type(obj).__name__}@{id(obj):#x}"
+
+
+def _holders(obj: Any) -> list[int]:
+    """Goids holding a Mutex (owner) or RWMutex (writer, or readers)."""
+    kind = type(obj).__name__
+    if kind == "Mutex":
+        return [obj.owner] if obj.locked() else []
+    if kind == "RWMutex":
+        if obj.owner:
+            return [obj.owner]
+        return [g for g in list(obj.rowners.keys()) if g]
+    return []
+
+
+def _ids(gs: list[G]) -> str:
+    return "[" + ", ".join(str(g.goid) for g in gs) + "]"
+
+
+def waitfor(sched: Sched, gs: list[G]) -> str:
+    """Lines naming what each blocked goroutine waits on and who could release it,
+    then any wait-for cycle among lock holders."""
+    alive = {g.goid: g for g in gs}
+    lines: list[str] = []
+    edges: dict[int, list[int]] = {}
+    for gp in gs:
+        obj = gp.blockedon
+        if gp.status != Gwaiting or obj is None:
+            continue
+        kind = type(obj).__name__
+        if isinstance(obj, list):  # select
+            parts = []
+            for ch in obj:
+                r, s = ch.waiters()
+                parts.append(f"{_objname(ch, [gp])}: receivers {_ids(r)}, senders {_ids(s)}")
+            lines.append(f"goroutine {gp.goid} waits in select on " + "; ".join(parts))
+        elif kind == "Chan":
+            r, s = obj.waiters()
+            lines.append(
+                f"goroutine {gp.goid} waits on channel {_objname(obj, [gp])} "
+                f"({len(obj)}/{obj.cap} buffered): receivers {_ids(r)}, senders {_ids(s)}"
+            )
+        elif kind in ("Mutex", "RWMutex"):
+            name = _objname(obj, [gp])
+            held = _holders(obj)
+            if not held:
+                who = "held by a thread outside the runtime" if obj.foreign else "not held"
+            else:
+                descr = []
+                for h in held:
+                    if h == 0:
+                        descr.append("a thread outside the runtime")
+                    elif h in alive:
+                        descr.append(f"goroutine {h}")
+                        edges.setdefault(gp.goid, []).append(h)
+                    else:
+                        descr.append(f"goroutine {h}, which has exited")
+                who = "held by " + ", ".join(descr)
+            lines.append(f"goroutine {gp.goid} waits for {name} (sync.{kind}), {who}")
+        elif kind == "WaitGroup":
+            lines.append(
+                f"goroutine {gp.goid} waits for {_objname(obj, [gp])} (sync.WaitGroup, counter {obj.count})"
+            )
+        elif kind == "Semaphore":
+            lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp])} (Semaphore)")
+    if not lines:
+        return ""
+    out = "blocked on:\n" + "\n".join(lines)
+    for cyc in _cycles(edges):
+        out += "\nwait-for cycle: " + _describe_cycle(cyc, alive)
+    return out
+
+
+def _cycles(edges: dict[int, list[int]]) -> list[list[int]]:
+    """Distinct cycles in the lock wait-for graph (edges: waiter → holders), as goid lists.
+
+    An iterative colouring DFS: a grey node met again closes a cycle.
+    """
+    found: list[list[int]] = []
+    keys: set[frozenset[int]] = set()
+    color: dict[int, int] = {}  # absent: unvisited, 1: on the current path, 2: finished
+    for s in sorted(edges):
+        if s in color:
+            continue
+        color[s] = 1
+        path = [s]
+        stack = [(s, iter(edges.get(s, [])))]
+        while stack:
+            node, it = stack[-1]
+            h = next(it, None)
+            if h is None:
+                stack.pop()
+                path.pop()
+                color[node] = 2
+                continue
+            c = color.get(h)
+            if c is None:
+                color[h] = 1
+                path.append(h)
+                stack.append((h, iter(edges.get(h, []))))
+            elif c == 1:
+                cyc = path[path.index(h):]
+                key = frozenset(cyc)
+                if key not in keys:
+                    keys.add(key)
+                    found.append(cyc)
+    return found
+
+
+def _describe_cycle(cyc: list[int], alive: dict[int, G]) -> str:
+    """"goroutine 3 holds mu1 and waits for mu2; goroutine 9 holds mu2 and waits for mu1"."""
+    parts = []
+    n = len(cyc)
+    for i, g in enumerate(cyc):
+        gp = alive[g]
+        prev = alive[cyc[(i - 1) % n]]  # prev waits for a lock that g holds
+        held = prev.blockedon
+        parts.append(
+            f"goroutine {g} holds {_objname(held, [gp, prev])} and waits for {_objname(gp.blockedon, [gp])}"
+        )
+    return "; ".join(parts)
+
+
+# --- SIGQUIT ---------------------------------------------------------------------------------
+
+
+def _sigdump(sched: Sched, signame: str, exit_after: bool) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        text = dump(sched) if traceback_level() > 0 else ""
+        sys.stderr.write(f"{signame}: {'quit' if signum == signal.SIGQUIT else 'dump'}\n\n{text}")
+        sys.stderr.flush()
+        if exit_after:
+            os._exit(2)  # Go: a SIGQUIT dumps every goroutine and exits with status 2
+
+    return handler
+
+
+def _parse_signal(v: str) -> signal.Signals | None:
+    v = v.strip().upper()
+    if not v:
+        return None
+    if v.isdigit():
+        try:
+            return signal.Signals(int(v))
+        except ValueError:
+            return None
+    if not v.startswith("SIG"):
+        v = "SIG" + v
+    return getattr(signal.Signals, v, None)
+
+
+def install_signals(sched: Sched) -> None:
+    """Install the dump handlers (main thread only; run() calls this).
+
+    * ``SIGQUIT``: ``GOSCHED_SIGQUIT=exit`` (default, as Go) prints the dump to
+      stderr and exits with status 2; ``dump`` prints it and goes on; ``off``
+      leaves the handler alone.
+    * ``GOSCHED_DUMPSIG=USR1`` (a name or number): that signal prints the dump
+      and goes on.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    b = bubble(sched)
+    mode = os.environ.get("GOSCHED_SIGQUIT", "exit").strip().lower()
+    todo: list[tuple[signal.Signals, bool]] = []
+    if mode in ("exit", "dump", ""):
+        todo.append((signal.SIGQUIT, mode != "dump"))
+    extra = _parse_signal(os.environ.get("GOSCHED_DUMPSIG", ""))
+    if extra is not None and extra != signal.SIGQUIT:
+        todo.append((extra, False))
+    for sig, ex in todo:
+        try:
+            old = signal.signal(sig, _sigdump(sched, sig.name, ex))
+        except (ValueError, OSError):  # pragma: no cover - not settable here
+            continue
+        b.sigsaved.append((sig, old))
+
+
+def uninstall_signals(sched: Sched) -> None:
+    b = bubble(sched)
+    while b.sigsaved:
+        sig, old = b.sigsaved.pop()
+        try:
+            signal.signal(sig, old)
+        except (ValueError, OSError, TypeError):  # pragma: no cover
+            pass
+
+
+def dump_program() -> str:
+    """``gosched.dump()``: every goroutine of the running program, in Go's format.
+
+    Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
+    from a goroutine or from a plain thread while ``gosched.run`` is running.
+    """
+    from .traps import tls
+
+    m = tls.m
+    s = m.sched if m is not None else proc.current
+    if s is None:
+        raise RuntimeError("gosched.dump() needs a running gosched.run()")
+    return dump(s)

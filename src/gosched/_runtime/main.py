@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from . import gc as _gc
 from . import proc, sysmon, trace
-from .deadlock import Deadlock
+from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .netpoll import Poller
 from .runtime2 import G, Sched
 from .traps import callable_name, preempted, tls
@@ -107,7 +107,8 @@ def run(
         sched = Sched()
         proc.current = sched
     try:
-        return _run(sched, coro, maxprocs, clock)
+        result: T = _run(sched, coro, maxprocs, clock)
+        return result
     finally:
         with _runlock:
             proc.current = None
@@ -124,17 +125,21 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     sched.poller = Poller()
     sched.starttime = time.monotonic_ns()
     _gc.install(sched)
+    if clock == "fake":  # synctest.Test's root: run() also waits for main's goroutines
+        coro = root(sched, coro)
     gp = G(proc.newgoid(sched, None), coro)
     gp.is_main = True
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)
+    install_signals(sched)  # SIGQUIT dumps the goroutines (deadlock.py)
     try:
         sysmon.start(sched)
         proc.startm(sched, None, False)
         sched.done.acquire()
     finally:
         shutdown(sched)
+        uninstall_signals(sched)
     if sched.panic is not None:
         raise sched.panic
     if sched.deadlock is not None:

@@ -34,7 +34,7 @@ def _goid() -> int:
 class Mutex:
     """A mutual-exclusion lock (sync.Mutex). ``async with mu:`` locks and unlocks."""
 
-    __slots__ = ("_lock", "_locked", "_waiters", "owner", "foreign", "__weakref__")
+    __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "owner")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -99,6 +99,16 @@ class Mutex:
         with self._lock:
             return list(self._waiters)
 
+    def lock_blocking(self, timeout: float | None = None) -> bool:
+        """Lock from a plain thread, blocking it; False if ``timeout`` s pass first.
+
+        Marks the mutex ``foreign`` (docs/checkdead.md); the holder shows as a
+        thread outside the runtime in dumps.
+        """
+        from .blocking import mutex_lock
+
+        return mutex_lock(self, timeout)
+
 
 def _curg_or_release(lk: threading.Lock, what: str) -> G:
     m = tls.m
@@ -112,7 +122,7 @@ def _curg_or_release(lk: threading.Lock, what: str) -> G:
 class RWMutex:
     """A reader/writer lock (sync.RWMutex): a waiting writer holds off new readers."""
 
-    __slots__ = ("_lock", "_readers", "_writer", "_rwait", "_wwait", "owner", "rowners", "__weakref__")
+    __slots__ = ("__weakref__", "_lock", "_readers", "_rwait", "_writer", "_wwait", "owner", "rowners")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -219,7 +229,7 @@ class RWMutex:
 class WaitGroup:
     """Waits for a collection of goroutines to finish (sync.WaitGroup)."""
 
-    __slots__ = ("_lock", "_n", "_waiters", "foreign", "__weakref__")
+    __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -266,11 +276,20 @@ class WaitGroup:
     def count(self) -> int:
         return self._n
 
+    def wait_blocking(self, timeout: float | None = None) -> bool:
+        """Wait in a plain thread, blocking it; False if ``timeout`` s pass first.
+
+        Marks the wait group ``foreign`` (docs/checkdead.md).
+        """
+        from .blocking import wg_wait
+
+        return wg_wait(self, timeout)
+
 
 class Semaphore:
     """A counting semaphore of ``n`` permits; waiters are served in FIFO order."""
 
-    __slots__ = ("_lock", "_avail", "_waiters", "__weakref__")
+    __slots__ = ("__weakref__", "_avail", "_lock", "_waiters")
 
     def __init__(self, n: int) -> None:
         if isinstance(n, bool) or not isinstance(n, int):

@@ -1,0 +1,256 @@
+"""Blocking APIs for plain threads: Chan.send_blocking/recv_blocking,
+WaitGroup.wait_blocking and Mutex.lock_blocking.
+
+A plain thread cannot park like a goroutine, so it waits as a *proxy*: a
+system G (goid 0, never in ``allgs``, never dumped) that it puts on the
+object's wait queue exactly where a goroutine's G would go. The channel and
+mutex code then treat it like any waiter (hand it a value, hand it the lock,
+wake it on close) and ready it with ``goready``; when an M runs the proxy's
+tiny coroutine, it releases the thread. Nothing in chan.py or sync.py needs to
+know about threads, and select's claim protocol works unchanged.
+
+Deadlock rule (docs/checkdead.md): every object used here is marked
+``foreign``, for good, because a thread outside the runtime may use it again at
+any time: checkdead never calls a goroutine blocked on a foreign object
+deadlocked, and under the fake clock such a goroutine stops time. While a thread
+is blocked here, ``sched.nforeign`` counts it and checkdead reports nothing.
+
+Every wait polls ``sched.dead`` every 100 ms so that a thread is not left
+blocked forever when the runtime ends; a wake-up itself is immediate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import proc
+from .runtime2 import G, Gsyscall, Gwaiting, Sched
+from .traps import tls
+
+if TYPE_CHECKING:
+    from .chan import Chan
+    from .sync import Mutex, WaitGroup
+
+_POLL = 0.1  # seconds between checks that the runtime is still alive
+
+
+def _check_thread(what: str) -> None:
+    m = getattr(tls, "m", None)
+    gp = m.curg if m is not None else None
+    if gp is not None and gp.status != Gsyscall:
+        raise RuntimeError(
+            f"gosched: {what} would block an M; in a goroutine await the async method "
+            f"(or call it inside gosched.syscall)"
+        )
+
+
+def _sched(lk: Any, what: str) -> Sched:
+    m = getattr(tls, "m", None)
+    s = m.sched if m is not None else proc.current
+    if s is None or s.dead:
+        lk.release()
+        raise RuntimeError(f"gosched: {what} would block with no gosched.run() to wake it")
+    return s
+
+
+async def _wakeproxy(ev: threading.Lock) -> None:
+    ev.release()
+
+
+def _proxy(what: str) -> tuple[G, threading.Lock]:
+    ev = threading.Lock()
+    ev.acquire()
+    gp = G(0, _wakeproxy(ev))
+    gp.system = True
+    gp.status = Gwaiting
+    gp.waitreason = what
+    gp.fn = what
+    return gp, ev
+
+
+def _deadline(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError("timeout must be >= 0")
+    return time.monotonic() + timeout
+
+
+def _wait(
+    sched: Sched | None, ev: threading.Lock, deadline: float | None, unqueue: Callable[[], bool]
+) -> bool:
+    """Block until ``ev`` is released (True) or the deadline passes (False).
+
+    ``unqueue`` takes the waiter off its queue and reports whether it was still
+    there; if it was not, a waker already took it and the wake-up is on its
+    way, so we wait for it regardless of the deadline.
+    """
+    if sched is not None:
+        with sched.lock:
+            sched.nforeign += 1
+    try:
+        while True:
+            if deadline is None:
+                step = _POLL
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if unqueue():
+                        return False
+                    deadline = None
+                    continue
+                step = min(left, _POLL)
+            if ev.acquire(timeout=step):
+                return True
+            if sched is not None and sched.dead:
+                unqueue()
+                raise RuntimeError("gosched: the runtime ended while a thread was blocked on it")
+    finally:
+        if sched is not None:
+            with sched.lock:
+                sched.nforeign -= 1
+
+
+def _remover(lk: threading.Lock, q: deque[Any], w: Any) -> Callable[[], bool]:
+    def unqueue() -> bool:
+        with lk:
+            try:
+                q.remove(w)
+            except ValueError:
+                return False
+            return True
+
+    return unqueue
+
+
+# --- Chan -------------------------------------------------------------------------------
+
+
+def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
+    from .chan import ClosedChannelError, _g, _take
+
+    _check_thread("Chan.send_blocking")
+    deadline = _deadline(timeout)
+    ch.foreign = True
+    lk = ch._lock
+    lk.acquire()
+    if ch.closed:
+        lk.release()
+        raise ClosedChannelError("send on closed channel")
+    w = _take(ch.recvq) if ch.recvq else None
+    if w is not None:
+        s = _sched(lk, "Chan.send_blocking")
+        w.elem = v
+        w.success = True
+        lk.release()
+        proc.goready(_g(w), s)
+        return
+    if len(ch._buf) < ch._cap:
+        ch._buf.append(v)
+        lk.release()
+        return
+    if deadline is not None and timeout == 0:
+        lk.release()
+        raise TimeoutError("Chan.send_blocking timed out")
+    s = _sched(lk, "Chan.send_blocking")
+    gp, ev = _proxy("chan send")
+    gp.elem = v
+    gp.blockedon = ch
+    ch.sendq.append(gp)
+    lk.release()
+    if not _wait(s, ev, deadline, _remover(lk, ch.sendq, gp)):
+        gp.coro.close()
+        raise TimeoutError("Chan.send_blocking timed out")
+    if not gp.success:
+        raise ClosedChannelError("send on closed channel")
+
+
+def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
+    from .chan import _g, _take
+
+    _check_thread("Chan.recv_blocking")
+    deadline = _deadline(timeout)
+    ch.foreign = True
+    lk = ch._lock
+    lk.acquire()
+    w = _take(ch.sendq) if ch.sendq else None
+    if w is not None:
+        s = _sched(lk, "Chan.recv_blocking")
+        if ch._cap == 0:
+            v = w.elem
+        else:
+            v = ch._buf.popleft()
+            ch._buf.append(w.elem)
+        w.success = True
+        lk.release()
+        proc.goready(_g(w), s)
+        return v, True
+    if ch._buf:
+        v = ch._buf.popleft()
+        lk.release()
+        return v, True
+    if ch.closed:
+        lk.release()
+        return None, False
+    if deadline is not None and timeout == 0:
+        lk.release()
+        raise TimeoutError("Chan.recv_blocking timed out")
+    s = _sched(lk, "Chan.recv_blocking")
+    gp, ev = _proxy("chan receive")
+    gp.blockedon = ch
+    ch.recvq.append(gp)
+    lk.release()
+    if not _wait(s, ev, deadline, _remover(lk, ch.recvq, gp)):
+        gp.coro.close()
+        raise TimeoutError("Chan.recv_blocking timed out")
+    return gp.elem, gp.success
+
+
+# --- sync ---------------------------------------------------------------------------------
+
+
+def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
+    _check_thread("WaitGroup.wait_blocking")
+    deadline = _deadline(timeout)
+    wg.foreign = True
+    lk = wg._lock
+    with lk:
+        if wg._n == 0:
+            return True
+        if deadline is not None and timeout == 0:
+            return False
+        ev = threading.Lock()
+        ev.acquire()
+        wg._waiters.append(ev)  # WaitGroup.add releases plain locks directly
+    m = getattr(tls, "m", None)
+    s = m.sched if m is not None else proc.current
+    return _wait(s, ev, deadline, _remover(lk, wg._waiters, ev))
+
+
+def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
+    _check_thread("Mutex.lock_blocking")
+    deadline = _deadline(timeout)
+    mu.foreign = True
+    lk = mu._lock
+    lk.acquire()
+    if not mu._locked:
+        mu._locked = True
+        mu.owner = 0  # a thread outside the runtime
+        lk.release()
+        return True
+    if deadline is not None and timeout == 0:
+        lk.release()
+        return False
+    s = _sched(lk, "Mutex.lock_blocking")
+    gp, ev = _proxy("sync.Mutex.Lock")
+    gp.blockedon = mu
+    mu._waiters.append(gp)
+    lk.release()
+    if not _wait(s, ev, deadline, _remover(lk, mu._waiters, gp)):
+        gp.coro.close()
+        return False
+    return True
