@@ -41,7 +41,7 @@ class Closed(Exception):
 class SelectWait:
     """Shared by one blocked select's sudogs: the first waker to claim it wins."""
 
-    __slots__ = ("tok", "fired")
+    __slots__ = ("fired", "tok")
 
     def __init__(self) -> None:
         self.tok = [1]  # list.pop() is atomic: the CAS of g.selectDone
@@ -58,7 +58,7 @@ class SelectWait:
 class Sudog:
     """One select case waiting on one channel."""
 
-    __slots__ = ("g", "elem", "success", "sel", "index", "c", "issend")
+    __slots__ = ("c", "elem", "g", "index", "issend", "sel", "success")
 
     def __init__(self, g: G, sel: SelectWait, index: int, c: Chan[Any], issend: bool, elem: Any) -> None:
         self.g = g
@@ -86,7 +86,7 @@ def _take(q: deque[Any]) -> Any:
 
 
 def _g(w: Any) -> G:
-    return w.g if type(w) is Sudog else w  # type: ignore[no-any-return]
+    return w.g if type(w) is Sudog else w
 
 
 _OK, _RAISE, _STOP = 0, 1, 2  # what _chanrecv does at end of stream
@@ -128,19 +128,19 @@ def _chanrecv(c: Chan[Any], mode: int) -> Generator[Trap, Any, Any]:
                 raise StopAsyncIteration
             return None, False
         else:
-            gp = tls.m.curg if tls.m is not None else None
-            if gp is None:
+            cur: G | None = tls.m.curg if tls.m is not None else None
+            if cur is None:
                 lk.release()
                 raise outside_goroutine("Chan.recv", "from a plain thread use recv_blocking()")
-            gp.elem = None
-            gp.success = False
-            gp.blockedon = c
-            c.recvq.append(gp)
+            cur.elem = None
+            cur.success = False
+            cur.blockedon = c
+            c.recvq.append(cur)
             yield (PARK, lk, "chan receive")
-            gp.blockedon = None
-            v = gp.elem
-            gp.elem = None
-            if not gp.success:
+            cur.blockedon = None
+            v = cur.elem
+            cur.elem = None
+            if not cur.success:
                 if mode == _RAISE:
                     raise Closed(f"receive from closed channel {c!r}")
                 if mode == _STOP:
@@ -155,7 +155,7 @@ def _chanrecv(c: Chan[Any], mode: int) -> Generator[Trap, Any, Any]:
 class Chan(Generic[T]):
     """A Go channel. ``Chan[int](capacity)``; capacity 0 is a rendezvous."""
 
-    __slots__ = ("_lock", "_buf", "_cap", "closed", "recvq", "sendq", "foreign", "__weakref__")
+    __slots__ = ("__weakref__", "_buf", "_cap", "_lock", "closed", "foreign", "recvq", "sendq")
 
     def __class_getitem__(cls, item: Any) -> Any:
         # Chan[int](n) makes a plain Chan: typing's alias call would try (and,
@@ -223,18 +223,18 @@ class Chan(Generic[T]):
             if preempted:
                 yield from checkpreempt()
             return
-        gp = tls.m.curg if tls.m is not None else None
-        if gp is None:
+        cur: G | None = tls.m.curg if tls.m is not None else None
+        if cur is None:
             lk.release()
             raise outside_goroutine("Chan.send", "from a plain thread use send_blocking()")
-        gp.elem = v
-        gp.success = False
-        gp.blockedon = self
-        self.sendq.append(gp)
+        cur.elem = v
+        cur.success = False
+        cur.blockedon = self
+        self.sendq.append(cur)
         yield (PARK, lk, "chan send")
-        gp.blockedon = None
-        gp.elem = None
-        if not gp.success:
+        cur.blockedon = None
+        cur.elem = None
+        if not cur.success:
             raise ClosedChannelError("send on closed channel")
 
     def trysend(self, v: T) -> bool:

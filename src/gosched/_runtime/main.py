@@ -52,7 +52,9 @@ def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str
     )
 
 
-def go(fn: Callable[..., Coroutine[Any, Any, Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> Goroutine:
+def go(
+    fn: Callable[..., Coroutine[Any, Any, Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any
+) -> Goroutine:
     """Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement)."""
     m = tls.m
     sched = m.sched if m is not None else proc.current

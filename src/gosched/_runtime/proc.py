@@ -138,9 +138,10 @@ def goready(gp: G, sched: Sched | None = None) -> None:
                     globrunqput(s, old)
         rq.append(gp)
     else:
-        s = sched if sched is not None else (m.sched if m is not None else current)
-        if s is None:
+        s2 = sched if sched is not None else (m.sched if m is not None else current)
+        if s2 is None:
             raise RuntimeError("gosched: no runtime is running")
+        s = s2
         globrunqput(s, gp)
     if s.npidle and not s.nmspinning:
         wakep(s)
@@ -475,6 +476,7 @@ def schedule(m: M) -> None:
     """One round of the scheduler per goroutine switch (Go's schedule + execute)."""
     sched = m.sched
     nextg: G | None = None  # a goroutine to resume at once (syscall return, inheritTime)
+    gp: G | None
     while True:
         if sched.dead:
             return
@@ -517,6 +519,7 @@ def schedule(m: M) -> None:
             assert p is not None
 
         # execute(gp): run it until it yields a trap.
+        assert gp is not None and p is not None
         if gp.waitsince:
             gp.waitsince = 0
         gp.status = Grunning

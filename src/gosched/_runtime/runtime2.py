@@ -65,7 +65,7 @@ STEAL_TRIES = 4  # stealWork passes
 class SysmonTick:
     """Per-P snapshot sysmon keeps between ticks (Go's sysmontick)."""
 
-    __slots__ = ("schedtick", "schedwhen", "syscalltick", "syscallwhen", "preemptwhen", "preemptg")
+    __slots__ = ("preemptg", "preemptwhen", "schedtick", "schedwhen", "syscalltick", "syscallwhen")
 
     def __init__(self) -> None:
         self.schedtick = 0
@@ -166,19 +166,19 @@ class P:
     """A processor: the right to run goroutines, with a local run queue."""
 
     __slots__ = (
+        "dying",
         "id",
-        "status",
         "m",
-        "runq",
         "runnext",
+        "runq",
         "schedtick",
+        "status",
         "syscalltick",
         "sysmontick",
-        "tok",
+        "timer0when",
         "timers",
         "timerslock",
-        "timer0when",
-        "dying",
+        "tok",
     )
 
     def __init__(self, pid: int) -> None:
@@ -201,22 +201,22 @@ class M:
     """A machine: an OS thread that runs the scheduler loop."""
 
     __slots__ = (
-        "id",
-        "sched",
-        "p",
-        "nextp",
-        "curg",
-        "park",
-        "spinning",
         "blocked",
-        "readyq",
-        "thread",
-        "ident",
+        "curg",
         "goidcache",
         "goidcacheend",
-        "lostp_since",
+        "id",
+        "ident",
         "issysmon",
+        "lostp_since",
         "lostp_syscall",
+        "nextp",
+        "p",
+        "park",
+        "readyq",
+        "sched",
+        "spinning",
+        "thread",
     )
 
     def __init__(self, mid: int, sched: Sched) -> None:

@@ -15,7 +15,7 @@ from . import proc
 from . import timers as _timers
 from .chan import Chan
 from .runtime2 import P, Sched
-from .traps import SLEEP, GOSCHED, checkpreempt, outside_goroutine, tls, trap
+from .traps import GOSCHED, SLEEP, checkpreempt, outside_goroutine, tls, trap
 
 
 def _ns(seconds: float, what: str) -> int:
@@ -90,7 +90,7 @@ def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
 class Timer:
     """A single event: after ``seconds`` the time is sent on ``c`` (time.NewTimer)."""
 
-    __slots__ = ("c", "_t", "_s")
+    __slots__ = ("_s", "_t", "c")
 
     def __init__(self, seconds: float) -> None:
         ns = _ns(seconds, "Timer")
@@ -100,7 +100,7 @@ class Timer:
         _arm(self._s, self._t, ns)
 
     def _drain(self) -> bool:
-        v, ok, got = self.c.tryrecv()
+        _, ok, got = self.c.tryrecv()
         return got and ok
 
     def stop(self) -> bool:
@@ -119,7 +119,7 @@ class Timer:
 class Ticker:
     """Sends the time on ``c`` every ``seconds``, dropping ticks a slow reader misses."""
 
-    __slots__ = ("c", "_t", "_s")
+    __slots__ = ("_s", "_t", "c")
 
     def __init__(self, seconds: float) -> None:
         ns = _ns(seconds, "Ticker")

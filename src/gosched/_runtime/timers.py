@@ -19,10 +19,11 @@ from typing import Any
 
 from .runtime2 import P, Sched
 
+
 class RTimer:
     """A runtime timer: ``f(arg)`` runs at ``when`` (ns), then every ``period`` ns."""
 
-    __slots__ = ("when", "period", "f", "arg", "pp", "active", "gen", "wakes")
+    __slots__ = ("active", "arg", "f", "gen", "period", "pp", "wakes", "when")
 
     def __init__(
         self,
