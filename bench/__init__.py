@@ -1,0 +1,13 @@
+"""gosched benchmark suite against asyncio, uvloop, trio, gevent and Go.
+
+Run ``python -m bench`` (``--quick`` for a smoke run, ``--help`` for the options).
+Every measurement runs in a fresh process (``python -m bench.worker`` or the Go
+binary built from ``bench/go``), so runtimes cannot disturb each other.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PYTHON_RUNTIMES", "RUNTIMES"]
+
+PYTHON_RUNTIMES = ("gosched", "asyncio", "uvloop", "trio", "gevent")
+RUNTIMES = (*PYTHON_RUNTIMES, "go")

@@ -1,0 +1,340 @@
+"""``python -m bench``: run every workload on every runtime, print medians and ratios.
+
+Examples::
+
+    python -m bench --quick                      # tiny sizes, one run each (smoke)
+    python -m bench                              # the full suite (~6-8 min on 2 cores)
+    python -m bench --write-docs                 # ... and write docs/benchmarks.{md,png}
+    python -m bench --only gosched,asyncio --workloads spawn,pingpong
+    python -m bench --free-threaded              # gosched + asyncio on a free-threaded CPython
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import RUNTIMES, _spec
+from ._spec import Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+GO_DIR = Path(__file__).resolve().parent / "go"
+TIMES, DASH = "\u00d7", "\u2013"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- Go ------------
+def build_go(tmp: Path) -> Path | None:
+    """Build bench/go into ``tmp``; None (with a notice) where Go is absent or fails."""
+    go = shutil.which("go")
+    if go is None:
+        log("notice: `go` not found: skipping the Go column (apt-get install golang-go)")
+        return None
+    out = tmp / "gobench"
+    srcs = sorted(str(p) for p in GO_DIR.glob("*.go"))
+    env = dict(os.environ)
+    env.setdefault("GOCACHE", str(tmp / "gocache"))
+    env["GO111MODULE"] = "off"
+    r = subprocess.run([go, "build", "-o", str(out), *srcs], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        log(f"notice: `go build` failed, skipping Go:\n{r.stderr}")
+        return None
+    return out
+
+
+def go_version() -> str:
+    go = shutil.which("go")
+    if go is None:
+        return "absent"
+    r = subprocess.run([go, "version"], capture_output=True, text=True)
+    return r.stdout.strip().removeprefix("go version ")
+
+
+# ------------------------------------------------------------- running ----------
+class Runner:
+    def __init__(self, python: str, gobin: Path | None, tmp: Path, env: dict[str, str]) -> None:
+        self.python = python
+        self.gobin = gobin
+        self.tmp = tmp
+        self.env = env
+
+    def command(self, w: Workload, runtime: str, params: dict[str, Any]) -> list[str]:
+        if runtime == "go" and w.name != "echo":
+            assert self.gobin is not None
+            name = w.name.split("-")[0]
+            if w.name == "timers":
+                from .timers import durations
+
+                f = self.tmp / f"durations-{params['n']}.txt"
+                if not f.exists():
+                    f.write_text("\n".join(repr(d) for d in durations(params["n"])) + "\n")
+                return [str(self.gobin), name, f"file={f}"]
+            return [str(self.gobin), name, *(f"{k}={v}" for k, v in params.items())]
+        return [self.python, "-m", "bench.worker", w.name, runtime, json.dumps(params)]
+
+    def once(self, w: Workload, runtime: str, params: dict[str, Any]) -> dict[str, float] | str:
+        cmd = self.command(w, runtime, params)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=w.timeout_s,
+                               cwd=ROOT, env=self.env)
+        except subprocess.TimeoutExpired:
+            return f"timeout after {w.timeout_s:.0f} s"
+        for line in r.stdout.splitlines():
+            if line.startswith("RESULT "):
+                return {k: float(v) for k, v in json.loads(line[7:]).items()}
+        err = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        return f"failed: {err[:200]}"
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    med = statistics.median(values)
+    return {
+        "median": med,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": 100 * (max(values) - min(values)) / med if med else 0.0,
+        "n": len(values),
+    }
+
+
+def run_suite(args: argparse.Namespace, runner: Runner, runtimes: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    selected = [(w, m) for w, m in _spec.all_workloads() if not args.workloads or w.name in args.workloads]
+    for w, mod in selected:
+        params = w.quick if args.quick else w.full
+        runs = args.runs or (1 if args.quick else w.runs)
+        rts = [r for r in runtimes if r in w.runtimes]
+        entry: dict[str, Any] = {"title": w.title, "params": params, "runs": runs, "runtimes": {}}
+        results[w.name] = entry
+        pending = getattr(mod, "pending_reason", lambda: None)()
+        if pending:
+            entry["pending"] = pending
+            log(f"== {w.name}: {pending}")
+            continue
+        log(f"== {w.name} ({w.title}) {params}, {runs} run(s)")
+        raw: dict[str, list[dict[str, float]]] = {r: [] for r in rts}
+        errors: dict[str, str] = {}
+        t0 = time.monotonic()
+        for _ in range(runs):  # interleave runtimes so drifting load hits all of them
+            for rt in rts:
+                if rt in errors:
+                    continue
+                res = runner.once(w, rt, params)
+                if isinstance(res, str):
+                    errors[rt] = res
+                    log(f"   {rt:<8} {res}")
+                else:
+                    raw[rt].append(res)
+        for rt in rts:
+            if rt in errors or not raw[rt]:
+                entry["runtimes"][rt] = {"error": errors.get(rt, "no result")}
+                continue
+            entry["runtimes"][rt] = {
+                m.key: summarize([r[m.key] for r in raw[rt]]) | {"values": [r[m.key] for r in raw[rt]]}
+                for m in w.metrics
+            }
+        add_ratios(w, entry)
+        print_workload(w, entry)
+        log(f"   ({time.monotonic() - t0:.1f} s)")
+    return results
+
+
+def add_ratios(w: Workload, entry: dict[str, Any]) -> None:
+    rts = entry["runtimes"]
+    for m in w.metrics:
+        for base in ("asyncio", "go"):
+            b = rts.get(base, {}).get(m.key)
+            for _rt, d in rts.items():
+                if m.key in d and b and b["median"]:
+                    d[m.key][f"x_{base}"] = d[m.key]["median"] / b["median"]
+
+
+def fmt_ratio(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.3g}{TIMES}" if x < 10 else f"{x:,.0f}{TIMES}"
+
+
+def print_workload(w: Workload, entry: dict[str, Any]) -> None:
+    for m in w.metrics:
+        log(f"   {m.label} [{m.unit}, {m.better} is better]")
+        mm, xa, xg = "min" + DASH + "max", TIMES + " asyncio", TIMES + " Go"
+        log(f"   {'runtime':<9}{'median':>14} {mm:>24} {xa:>10} {xg:>10}")
+        for rt, d in entry["runtimes"].items():
+            if "error" in d:
+                log(f"   {rt:<9}{d['error']}")
+                continue
+            s = d[m.key]
+            mm = m.fmt.format(s["min"]) + DASH + m.fmt.format(s["max"])
+            log(f"   {rt:<9}{m.fmt.format(s['median']):>14} {mm:>24} "
+                f"{fmt_ratio(s.get('x_asyncio')):>10} {fmt_ratio(s.get('x_go')):>10}")
+
+
+# ------------------------------------------------------------- context ----------
+def python_versions(python: str) -> dict[str, str]:
+    code = (
+        "import sys, json, importlib.metadata as md\n"
+        "ft = not getattr(sys, '_is_gil_enabled', lambda: True)()\n"
+        "v = {'python': sys.version.split()[0] + (' (free-threaded)' if ft else '')}\n"
+        "for p in ('gosched', 'uvloop', 'trio', 'gevent'):\n"
+        "    try: v[p] = md.version(p)\n"
+        "    except Exception: v[p] = 'absent'\n"
+        "print(json.dumps(v))\n"
+    )
+    r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    out: dict[str, str] = json.loads(r.stdout) if r.returncode == 0 else {"python": "?"}
+    out["go"] = go_version()
+    return out
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "os": f"{platform.system()} {platform.release()}",
+        "loadavg": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def other_processes() -> list[str]:
+    """Other processes using CPU right now (``ps``), to say whether the run was on a quiet machine."""
+    try:
+        cmd = ["ps", "-eo", "pcpu,comm", "--sort=-pcpu"]
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    busy = []
+    me = {"ps", "python", "python3"}
+    for line in out.splitlines()[1:]:
+        pc, _, comm = line.strip().partition(" ")
+        try:
+            if float(pc) >= 5.0 and comm.strip() not in me:
+                busy.append(f"{comm.strip()} {pc}%")
+        except ValueError:
+            continue
+    return busy[:8]
+
+
+def find_free_threaded(explicit: str | None) -> str | None:
+    cands = [explicit] if explicit else ["python3.14t", "python3.13t", "python3t"]
+    for c in cands:
+        path = shutil.which(c) if c and os.sep not in c else c
+        if not path:
+            continue
+        probe = "import sys; print(getattr(sys, '_is_gil_enabled', lambda: True)())"
+        r = subprocess.run([path, "-c", probe], capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip() == "False":
+            return path
+    return None
+
+
+# ---------------------------------------------------------------- main ----------
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench",
+                                 description="gosched vs asyncio, uvloop, trio, gevent, Go")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, one run each (a smoke run)")
+    ap.add_argument("--only", help=f"comma-separated runtimes, from {','.join(RUNTIMES)}")
+    ap.add_argument("--workloads", help="comma-separated workload names (default: all)")
+    ap.add_argument("--runs", type=int, help="runs per workload and runtime (default: per workload)")
+    ap.add_argument("--python", default=sys.executable, help="interpreter for the Python runtimes")
+    ap.add_argument("--free-threaded", action="store_true",
+                    help="gosched and asyncio on a free-threaded CPython (--python, or python3.13t/3.14t)")
+    ap.add_argument("--hotpaths", action="store_true", help="also measure gosched's hot paths (ns/op)")
+    ap.add_argument("--json", type=Path, help="write the raw results here")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="write docs/benchmarks.md, docs/benchmarks.png and bench/results/full.json")
+    args = ap.parse_args(argv)
+    args.workloads = set(args.workloads.split(",")) if args.workloads else None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    runtimes = list(RUNTIMES)
+    if args.only:
+        runtimes = [r for r in args.only.split(",") if r]
+        bad = set(runtimes) - set(RUNTIMES)
+        if bad:
+            raise SystemExit(f"unknown runtimes: {', '.join(sorted(bad))}")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    python = args.python
+    if args.free_threaded:
+        ft = find_free_threaded(args.python if args.python != sys.executable else None)
+        if ft is None:
+            log("free-threaded CPython: none found (python3.13t / python3.14t, or --python PATH). "
+                "This mode is unmeasured on this machine; see docs/benchmarks.md.")
+            return 0
+        python = ft
+        runtimes = [r for r in runtimes if r in ("gosched", "asyncio", "go")]
+        env.setdefault("GOMAXPROCS", str(os.cpu_count() or 1))
+        env["PYTHON_GIL"] = "0"
+        log(f"free-threaded: {ft}, GOMAXPROCS={env['GOMAXPROCS']}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gosched-bench-") as td:
+        tmp = Path(td)
+        gobin = build_go(tmp) if "go" in runtimes else None
+        if gobin is None and "go" in runtimes:
+            runtimes.remove("go")
+        ctx = {
+            "machine": machine(),
+            "versions": python_versions(python),
+            "busy_before": other_processes(),
+            "quick": args.quick,
+            "runtimes": runtimes,
+            "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        }
+        log(f"machine: {ctx['machine']}\nversions: {ctx['versions']}")
+        if ctx["busy_before"]:
+            log(f"other busy processes: {', '.join(ctx['busy_before'])}")
+        runner = Runner(python, gobin, tmp, env)
+        results = run_suite(args, runner, runtimes)
+        hot: dict[str, Any] | None = None
+        if args.hotpaths or args.write_docs:
+            from . import hotpaths
+
+            log("== hot paths (gosched, ns/op)")
+            hot = hotpaths.measure_in_subprocess(python, env, quick=args.quick)
+            hotpaths.print_table(hot)
+    ctx["busy_after"] = other_processes()
+    ctx["loadavg_after"] = os.getloadavg()
+    ctx["elapsed_s"] = time.monotonic() - started
+    doc = {"context": ctx, "results": results, "hotpaths": hot}
+    log(f"done in {ctx['elapsed_s']:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1))
+    if args.write_docs:
+        from . import report
+
+        out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1))
+        report.write(doc, ROOT / "docs")
+        log(f"wrote {out}, docs/benchmarks.md, docs/benchmarks.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

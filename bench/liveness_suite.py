@@ -1,0 +1,64 @@
+"""Liveness: the largest gap of a 1 ms ticker while another task hogs for 0.5 s.
+
+Two hogs: a blocking call nobody wrapped (``time.sleep(0.5)``) and a pure-Python
+CPU loop. gosched and asyncio reuse the sysmon engineer's ``bench/liveness.py``
+(``gosched_gap``/``asyncio_gap``, ``maxprocs=1``); uvloop runs ``asyncio_gap`` on
+a uvloop loop; trio, gevent and Go are in ``bench/peers`` and ``bench/go``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ._spec import Metric, Workload
+
+WORKLOADS = (
+    Workload(
+        name="liveness-block",
+        title="ticker gap, blocking call (0.5 s time.sleep)",
+        metrics=(Metric("gap_ms", "ticker gap, blocking call", "ms", "lower", "{:.1f}"),),
+        full={"kind": "sleep"},
+        quick={"kind": "sleep"},
+        runs=3,
+    ),
+    Workload(
+        name="liveness-cpu",
+        title="ticker gap, CPU loop (0.5 s)",
+        metrics=(Metric("gap_ms", "ticker gap, CPU loop", "ms", "lower", "{:.1f}"),),
+        full={"kind": "cpu"},
+        quick={"kind": "cpu"},
+        runs=3,
+    ),
+)
+
+
+def _quiet() -> None:
+    try:
+        from gosched import debug
+
+        debug.set_blocking_report(False)
+    except (ImportError, AttributeError):
+        pass
+    import gosched
+
+    warnings.simplefilter("ignore", gosched.BlockingWarning)
+
+
+def run_gosched(kind: str) -> dict[str, Any]:
+    from . import liveness
+
+    _quiet()
+    return {"gap_ms": liveness.gosched_gap(kind) * 1e3}
+
+
+def run_asyncio(kind: str, use_uvloop: bool = False) -> dict[str, Any]:
+    import asyncio
+
+    from . import liveness
+
+    if use_uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return {"gap_ms": liveness.asyncio_gap(kind) * 1e3}
