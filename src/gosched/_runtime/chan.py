@@ -242,16 +242,22 @@ class Chan(Generic[T]):
         with self._lock:
             if self.closed:
                 raise ClosedChannelError("send on closed channel")
-            w = _take(self.recvq) if self.recvq else None
-            if w is None:
-                if len(self._buf) >= self._cap:
-                    return False
-                self._buf.append(v)
-                return True
-            w.elem = v
-            w.success = True
-        proc.goready(_g(w))
-        return True
+            ok, gp = self.sendlocked(v)
+        if gp is not None:
+            proc.goready(gp)
+        return ok
+
+    def sendlocked(self, v: T) -> tuple[bool, G | None]:
+        """Non-blocking send with the lock held: (sent, goroutine to ready)."""
+        w = _take(self.recvq) if self.recvq else None
+        if w is None:
+            if len(self._buf) >= self._cap:
+                return False, None
+            self._buf.append(v)
+            return True, None
+        w.elem = v
+        w.success = True
+        return True, _g(w)
 
     # -- receive -----------------------------------------------------------------------
     def recv_ok(self) -> Awaitable[tuple[T | None, bool]]:

@@ -152,8 +152,9 @@ class G:
         if code is None:
             return "?"
         frame = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None)
-        mod = frame.f_globals.get("__name__", "?") if frame is not None else "?"
-        return f"{mod}.{code.co_qualname}"
+        if frame is None:  # finished: its module is no longer at hand
+            return str(code.co_qualname)
+        return f"{frame.f_globals.get('__name__', '?')}.{code.co_qualname}"
 
     def __repr__(self) -> str:
         state = GSTATUS_STRINGS.get(self.status, "?")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time as _time
-from typing import Any
 
 from . import proc
 from . import timers as _timers
@@ -64,13 +63,39 @@ async def gosched() -> None:
     await trap(GOSCHED)
 
 
-def _sendtime(c: Chan[float]) -> None:
-    # Go's sendTime: a non-blocking send; a ticker drops ticks for a slow reader.
-    c.trysend(now())
+def _sendtime(tm: Timer | Ticker) -> None:
+    """Go's sendTime: a non-blocking send; a ticker drops ticks a slow reader misses.
+
+    Sent under the channel lock only if no stop/reset came after this expiry
+    (``t.seq`` unchanged), so once stop() or reset() returns no stale value
+    can arrive (Go 1.23's synchronous timer channels).
+    """
+    t, c = tm._t, tm.c
+    with c._lock:
+        if t.firing != t.seq or c.closed:
+            t.firing = -1
+            return
+        t.firing = -1
+        _, gp = c.sendlocked(now())
+    if gp is not None:
+        proc.goready(gp)
 
 
-def _chanwaited(c: Chan[Any]) -> bool:
-    return bool(c.recvq)
+def _cancel(tm: Timer | Ticker) -> bool:
+    """Stop deliveries from expiries so far: True if one was pending or in flight."""
+    t, c = tm._t, tm.c
+    with c._lock:
+        pending = t.firing == t.seq  # expired, send not yet done: cancel it
+        t.seq += 1
+        t.firing = -1
+        if c._buf:
+            c._buf.clear()
+            pending = True
+    return pending
+
+
+def _chanwaited(tm: Timer | Ticker) -> bool:
+    return bool(tm.c.recvq)
 
 
 def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
@@ -96,17 +121,13 @@ class Timer:
         ns = _ns(seconds, "Timer")
         self._s = _sched("Timer")
         self.c: Chan[float] = Chan(1)
-        self._t = _timers.RTimer(_sendtime, self.c, wakes=_chanwaited)
+        self._t = _timers.RTimer(_sendtime, self, wakes=_chanwaited)
         _arm(self._s, self._t, ns)
-
-    def _drain(self) -> bool:
-        _, ok, got = self.c.tryrecv()
-        return got and ok
 
     def stop(self) -> bool:
         """Stop the timer; True if this call prevented its value being received."""
         was = _timers.deltimer(self._t)
-        return self._drain() or was
+        return _cancel(self) or was
 
     def reset(self, seconds: float) -> bool:
         """Re-arm for ``seconds`` from now; returns what ``stop()`` would have."""
@@ -127,13 +148,13 @@ class Ticker:
             raise ValueError("non-positive interval for NewTicker")
         self._s = _sched("Ticker")
         self.c: Chan[float] = Chan(1)
-        self._t = _timers.RTimer(_sendtime, self.c, period=ns, wakes=_chanwaited)
+        self._t = _timers.RTimer(_sendtime, self, period=ns, wakes=_chanwaited)
         _arm(self._s, self._t, ns)
 
     def stop(self) -> None:
         """Turn the ticker off; no more ticks are sent (a pending one is dropped)."""
         _timers.deltimer(self._t)
-        self.c.tryrecv()
+        _cancel(self)
 
     def reset(self, seconds: float) -> None:
         """Stop, then tick every ``seconds`` from now."""

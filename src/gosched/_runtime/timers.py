@@ -23,7 +23,7 @@ from .runtime2 import P, Sched
 class RTimer:
     """A runtime timer: ``f(arg)`` runs at ``when`` (ns), then every ``period`` ns."""
 
-    __slots__ = ("active", "arg", "f", "gen", "period", "pp", "wakes", "when")
+    __slots__ = ("active", "arg", "f", "firing", "gen", "period", "pp", "seq", "wakes", "when")
 
     def __init__(
         self,
@@ -42,6 +42,11 @@ class RTimer:
         self.gen = 0
         # checkdead asks wakes(arg): could firing this timer ready a goroutine?
         self.wakes = wakes
+        # Go's t.seq: a channel timer's stop/reset bumps it (under the channel's
+        # lock) so a send already on its way is dropped; ``firing`` is the seq
+        # the last expiry captured, -1 once delivered or dropped.
+        self.seq = 0
+        self.firing = -1
 
 
 def _push(p: P, t: RTimer) -> None:
@@ -119,6 +124,7 @@ def runtimers(p: P, now: int, blocking: bool = True) -> None:
                 t.pp = None
                 _cleantop(p)
             f, arg = t.f, t.arg
+            t.firing = t.seq
         finally:
             lock.release()
         f(arg)
