@@ -122,9 +122,19 @@ class Poller:
     def open(self, fd: int) -> PollDesc:
         """Register a socket we own: edge-triggered, both directions, once."""
         pd = PollDesc(fd, self)
-        self.ep.register(fd, _ETMASK)
+        # Publish pd before epoll can report the fd: registering a socket that is
+        # already ready (a connect that finished) queues its one and only edge,
+        # which the polling M must find a PollDesc for. (Go stores pd in the
+        # epoll data itself, so it has no such window.)
         with self.lock:
             self.descs[fd] = pd
+        try:
+            self.ep.register(fd, _ETMASK)
+        except BaseException:
+            with self.lock:
+                if self.descs.get(fd) is pd:
+                    del self.descs[fd]
+            raise
         return pd
 
     def close(self, pd: PollDesc) -> list[G]:
