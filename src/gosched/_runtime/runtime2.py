@@ -179,6 +179,7 @@ class P:
         "timer0when",
         "timers",
         "timerslock",
+        "timerzombies",
         "tok",
     )
 
@@ -195,6 +196,7 @@ class P:
         self.timers: list[Any] = []  # heap of (when, id, gen, RTimer); see timers.py
         self.timerslock = threading.Lock()
         self.timer0when = 0  # earliest when in the heap, 0 if empty (read racily)
+        self.timerzombies = 0  # stopped timers whose entries are still in the heap
         self.dying = False  # procresize shrank GOMAXPROCS below this P's id
 
 

@@ -75,6 +75,8 @@ def deltimer(t: RTimer) -> bool:
             if t.pp is not p:
                 continue  # moved by procresize meanwhile: retry on its new P
             was = t.active
+            if was:
+                p.timerzombies += 1  # its entry stays in the heap until it surfaces
             t.active = False
             t.pp = None
             t.gen += 1
@@ -83,18 +85,20 @@ def deltimer(t: RTimer) -> bool:
 
 
 def _cleantop(p: P) -> None:
-    # p.timerslock held. Drop dead entries at the top; rebuild when mostly dead.
+    # p.timerslock held. Drop dead entries at the top; rebuild the heap when
+    # more than a quarter of it is dead (Go's adjusttimers/cleantimers).
     h = p.timers
     while h:
         _, _, gen, t = h[0]
         if t.active and t.gen == gen and t.pp is p:
             break
         heapq.heappop(h)
-    if len(h) > 64:
+        p.timerzombies -= 1
+    if p.timerzombies * 4 > len(h) > 64:
         live = [e for e in h if e[3].active and e[3].gen == e[2] and e[3].pp is p]
-        if len(live) * 4 < len(h):
-            heapq.heapify(live)
-            p.timers = h = live
+        heapq.heapify(live)
+        p.timers = h = live
+        p.timerzombies = 0
     p.timer0when = h[0][0] if h else 0
 
 
@@ -166,6 +170,7 @@ def movetimers(src: P, dst: P) -> None:
     with src.timerslock:
         live = [e[3] for e in src.timers if e[3].active and e[3].gen == e[2] and e[3].pp is src]
         src.timers = []
+        src.timerzombies = 0
         src.timer0when = 0
         for t in live:
             t.pp = None
