@@ -120,7 +120,7 @@ def goready(gp: G, sched: Sched | None = None) -> None:
     """
     gp.status = Grunnable
     m: M | None = tls.m
-    if m is not None and m.p is not None:
+    if m is not None and m.p is not None and not m.lostp_since:
         s = m.sched
         rq = m.readyq
         if rq:
