@@ -320,8 +320,9 @@ def test_connection_refused() -> None:
 def test_bad_addresses() -> None:
     async def main() -> list[str]:
         out = []
-        for network, addr in [("tcp", "127.0.0.1"), ("tcp", "1:2:3"), ("tcp", "[::1"), ("tcp", "127.0.0.1:99999"),
-                              ("tcp4", "[::1]:80"), ("tcpx", "127.0.0.1:80")]:
+        cases = [("tcp", "127.0.0.1"), ("tcp", "1:2:3"), ("tcp", "[::1"), ("tcp", "127.0.0.1:99999"),
+                 ("tcp4", "[::1]:80"), ("tcpx", "127.0.0.1:80")]
+        for network, addr in cases:
             try:
                 await net.dial(network, addr)
                 out.append("ok")
@@ -442,7 +443,7 @@ def test_udp_round_trip() -> None:
         assert frm2 == c.local_addr
         for x in (a, b, c):
             x.close()
-        return data, frm == a.local_addr and "yes" or frm, reply, d2
+        return data, ("yes" if frm == a.local_addr else frm), reply, d2
 
     assert run(main) == (b"ping", "yes", b"PING", b"dgram")
 
@@ -522,7 +523,7 @@ def test_io_wait_in_dump_and_no_false_deadlock() -> None:
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen()
-    addr = "127.0.0.1:%d" % lsock.getsockname()[1]
+    addr = f"127.0.0.1:{lsock.getsockname()[1]}"
 
     def peer() -> None:
         s, _ = lsock.accept()

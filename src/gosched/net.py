@@ -87,8 +87,7 @@ def _deadline_ns(t: float | None) -> int:
 
 
 def _current_sched(what: str) -> Any:
-    gp, sched = _np.current_g(what)
-    return sched
+    return _np.current_g(what)[1]
 
 
 class _FD:
@@ -161,12 +160,14 @@ class _FD:
         pd = self.pd
         if pd.closing:
             return
-        pd.poller.close(pd)  # wakes the blocked readers/writers first (Go's pollUnblock)
+        if self._laddr is None:
+            self.local_addr  # noqa: B018 - addresses stay readable after close, as Go's
+        pd.poller.close(pd, self.sched)  # wakes the blocked readers/writers first (Go's pollUnblock)
         self.sock.close()
 
     @property
     def closed(self) -> bool:
-        return self.pd.closing
+        return bool(self.pd.closing)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -296,6 +297,10 @@ class Listener(_FD):
 
     __slots__ = ("_unlink",)
 
+    def __init__(self, sock: socket.socket, sched: Any, net: str) -> None:
+        super().__init__(sock, sched, net, "")
+        self._unlink: str | None = None  # a unix socket path to remove on close
+
     @property
     def addr(self) -> str:
         """The address it listens on, ready to pass to ``dial``."""
@@ -336,7 +341,7 @@ class Listener(_FD):
         if self.pd.closing:
             return
         super().close()
-        path = getattr(self, "_unlink", None)
+        path = self._unlink
         if path:
             try:
                 os.unlink(path)  # Go removes the socket file it created
@@ -396,7 +401,7 @@ class PacketConn(_FD):
             if pd.closing or pd.wd < 0:
                 raise self._fail("write", _np.checkerr(pd, _np.MODE_W) or _np.CLOSING)
             try:
-                return sock.sendto(data, sa)
+                return int(sock.sendto(data, sa))  # type: ignore[call-overload]
             except BlockingIOError:
                 pass
             except InterruptedError:

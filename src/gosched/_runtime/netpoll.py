@@ -137,11 +137,13 @@ class Poller:
             raise
         return pd
 
-    def close(self, pd: PollDesc) -> list[G]:
+    def close(self, pd: PollDesc, sched: Sched | None = None) -> list[G]:
         """Unregister ``pd`` and ready its waiters, who see CLOSING (Go's pollUnblock).
 
         Returns the goroutines it readied. The caller closes the descriptor
-        afterwards, as Go's fd layer closes only after pollUnblock.
+        afterwards, as Go's fd layer closes only after pollUnblock. Once the
+        runtime ``sched`` has ended (a socket closed by an abandoned goroutine's
+        ``finally`` as it is garbage collected) nobody is readied.
         """
         woken = self._unblock(pd)
         with self.lock:
@@ -152,8 +154,10 @@ class Poller:
                 self.ep.unregister(pd.fd)
             except (OSError, ValueError):
                 pass
+        if sched is not None and sched.dead:
+            return woken
         for gp in woken:
-            proc.goready(gp)
+            proc.goready(gp, sched)
         return woken
 
     def _unblock(self, pd: PollDesc) -> list[G]:
@@ -290,7 +294,7 @@ class Poller:
 def current_g(what: str) -> tuple[G, Sched]:
     m = getattr(tls, "m", None)
     gp = m.curg if m is not None else None
-    if gp is None:
+    if m is None or gp is None:
         raise RuntimeError(f"gosched.net: {what} called outside a goroutine; start it with gosched.go()")
     return gp, m.sched
 
@@ -535,7 +539,7 @@ def notify_closing(sched: Sched, fd: int) -> None:
         return
     pd = poller.descs.get(fd)
     if pd is not None and pd.oneshot:
-        poller.close(pd)
+        poller.close(pd, sched)
 
 
 def describe(pd: Any) -> str:
