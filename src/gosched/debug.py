@@ -7,7 +7,8 @@
 * ``set_max_threads(n)``: Go's ``debug.SetMaxThreads``; returns the old limit.
 * ``set_gc_period(seconds)``: sysmon's ``forcegcperiod``; returns the old value.
 * ``set_debug("schedtrace=1000,scheddetail=1,gctrace=1")``: the ``GOSCHEDDEBUG``
-  settings (GODEBUG's syntax), effective at once; returns the old string.
+  settings (GODEBUG's syntax), effective at once and overriding the environment
+  variable for later runs; returns the old string.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def set_debug(value: str) -> str:
     new = trace.parse(value)
     new.out = trace.settings.out
     trace.settings = new
+    trace.overridden = True
     s = proc.current
     if s is not None:
         sysmon.wake(s)  # schedtrace forbids deep sleep

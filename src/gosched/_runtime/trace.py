@@ -51,8 +51,14 @@ def format_settings(s: Settings) -> str:
     return ",".join(f"{k}={v}" for k in ("schedtrace", "scheddetail", "gctrace") if (v := getattr(s, k)))
 
 
+overridden = False  # gosched.debug.set_debug() was called: it wins over the environment
+
+
 def load_env() -> None:
+    """Read GOSCHEDDEBUG (at each run()), unless set_debug() has overridden it."""
     global settings
+    if overridden:
+        return
     new = parse(os.environ.get(ENV, ""))
     new.out = settings.out
     settings = new
