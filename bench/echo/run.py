@@ -1,0 +1,94 @@
+"""bench/echo: round trips per second of echo servers under one C load generator.
+
+    python bench/echo/run.py [--conns 50] [--seconds 5] [--size 64] [--rounds 3] [--only gosched,asyncio]
+
+Builds ``loadgen.c`` with the machine's gcc, then for each server (gosched,
+asyncio streams, asyncio+uvloop, trio, gevent) starts ``servers.py KIND``,
+drives it for a warmup second plus ``--seconds``, and prints round trips per
+second and latency, with each server's ratio to asyncio's default loop. The
+servers take turns for ``--rounds`` rounds and each reports its median round, so
+a noisy neighbour on a shared machine hits them all alike. Peers
+that are not installed (``pip install -e '.[bench]'``) are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KINDS = ["gosched", "asyncio", "uvloop", "trio", "gevent"]
+NEEDS = {"uvloop": "uvloop", "trio": "trio", "gevent": "gevent"}
+
+
+def build() -> str:
+    out = os.path.join(HERE, "build", "loadgen")
+    src = os.path.join(HERE, "loadgen.c")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", out, src], check=True)
+    return out
+
+
+def bench(kind: str, loadgen: str, conns: int, seconds: float, size: int) -> dict[str, float]:
+    env = dict(os.environ)
+    env.pop("GOSCHED_PROFILE", None)
+    srv = subprocess.Popen([sys.executable, os.path.join(HERE, "servers.py"), kind],
+                           stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert srv.stdout is not None
+        line = srv.stdout.readline().split()
+        if len(line) != 2 or line[0] != "READY":
+            raise RuntimeError(f"{kind} server did not start: {line}")
+        port = line[1]
+        r = subprocess.run([loadgen, "127.0.0.1", port, str(conns), str(seconds), str(size), "1"],
+                           capture_output=True, text=True, timeout=seconds + 60)
+        if r.returncode:
+            raise RuntimeError(f"loadgen against {kind} failed: {r.stderr.strip()}")
+        return {k: float(v) for k, v in (kv.split("=") for kv in r.stdout.split())}
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default=",".join(KINDS))
+    a = ap.parse_args()
+    loadgen = build()
+    cpu = platform.processor() or platform.machine()
+    print(f"# bench/echo {datetime.date.today()} | {platform.node()} | {cpu}"
+          f" | {os.cpu_count()} CPUs | Python {platform.python_version()} | "
+          f"{a.conns} conns, {a.size} B messages, {a.seconds:g} s after 1 s warmup, median of {a.rounds}")
+    kinds = []
+    for kind in a.only.split(","):
+        mod = NEEDS.get(kind)
+        if mod and importlib.util.find_spec(mod) is None:
+            print(f"{kind:8s} skipped: pip install {mod}")
+            continue
+        kinds.append(kind)
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    for _ in range(a.rounds):
+        for kind in kinds:
+            runs[kind].append(bench(kind, loadgen, a.conns, a.seconds, a.size))
+            time.sleep(0.5)
+    results = {k: sorted(v, key=lambda r: r["rps"])[len(v) // 2] for k, v in runs.items()}
+    base = results.get("asyncio", {}).get("rps")
+    print(f"{'server':8s} {'rps':>9s} {'vs asyncio':>10s} {'p50 us':>7s} {'p99 us':>7s}")
+    for kind, r in results.items():
+        ratio = f"{r['rps'] / base:.2f}x" if base else "-"
+        print(f"{kind:8s} {r['rps']:9.0f} {ratio:>10s} {r['p50_us']:7.0f} {r['p99_us']:7.0f}")
+
+
+if __name__ == "__main__":
+    main()
