@@ -218,21 +218,28 @@ def machine() -> dict[str, Any]:
 
 
 def other_processes() -> list[str]:
-    """Other processes using CPU right now (``ps``), to say whether the run was on a quiet machine."""
+    """Other processes using >= 5 % CPU now (``top``, two frames 0.5 s apart: current, not lifetime)."""
     try:
-        cmd = ["ps", "-eo", "pcpu,comm", "--sort=-pcpu"]
-        out = subprocess.run(cmd, capture_output=True, text=True).stdout
-    except OSError:
+        out = subprocess.run(["top", "-b", "-n", "2", "-d", "0.5", "-w", "200"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
         return []
+    frame = out.split("\ntop - ")[-1].splitlines()
     busy = []
-    me = {"ps", "python", "python3"}
-    for line in out.splitlines()[1:]:
-        pc, _, comm = line.strip().partition(" ")
+    header = False
+    for line in frame:
+        f = line.split()
+        if f[:1] == ["PID"]:
+            header = True
+            continue
+        if not header or len(f) < 12 or not f[0].isdigit() or int(f[0]) == os.getpid():
+            continue
         try:
-            if float(pc) >= 5.0 and comm.strip() not in me:
-                busy.append(f"{comm.strip()} {pc}%")
+            pc = float(f[8])
         except ValueError:
             continue
+        if pc >= 5.0 and f[11] != "top":
+            busy.append(f"{f[11]} (pid {f[0]}) {pc:.0f}%")
     return busy[:8]
 
 
@@ -308,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"machine: {ctx['machine']}\nversions: {ctx['versions']}")
         if ctx["busy_before"]:
             log(f"other busy processes: {', '.join(ctx['busy_before'])}")
+        if gobin is not None:
+            env["GOSCHED_BENCH_GOBIN"] = str(gobin)
         runner = Runner(python, gobin, tmp, env)
         results = run_suite(args, runner, runtimes)
         hot: dict[str, Any] | None = None

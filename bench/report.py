@@ -293,8 +293,10 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
   (`async for` over the closed channel in gosched, trio and Go; counting in asyncio/gevent).
 - **50,000 timers**: each task sleeps once for a seeded random 0{DASH}100 ms (the same list for
   every runtime); lateness = wake-up time − (sleep start + duration), measured by the task.
-- **TCP echo**: owned by the network engineer (`bench/echo/`, non-Python load generator);
-  this suite calls `bench.echo.run(runtime, seconds)` when that entry point exists.
+- **TCP echo**: the network engineer's `bench/echo/` — a C load generator (`loadgen.c`,
+  50 connections, 64-byte messages, 1 s warm-up, then 3 s measured) against each runtime's
+  idiomatic one-task-per-connection server (`bench/echo/servers.py`); Go's server is
+  `bench/go/echo.go` (`io.Copy` per connection) under the same load generator.
 - **ticker gap**: the largest gap of a 1 ms ticker while another task blocks for 0.5 s in an
   unwrapped `time.sleep` or a pure-Python CPU loop; gosched and asyncio run the sysmon
   engineer's `bench/liveness.py` (`maxprocs=1`), trio/gevent the same program in their idiom,

@@ -41,6 +41,8 @@ func main() {
 		res = memory(intParam(params, "n"))
 	case "liveness":
 		res = liveness(params["kind"])
+	case "echoserver":
+		echoServer()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
 		os.Exit(2)
