@@ -23,11 +23,14 @@ def gosched_server() -> None:
 
     async def handle(c: net.Conn) -> None:
         with c:
-            while True:
-                d = await c.read(BUF)
-                if not d:
-                    return
-                await c.write(d)
+            try:
+                while True:
+                    d = await c.read(BUF)
+                    if not d:
+                        return
+                    await c.write(d)
+            except ConnectionError:  # the load generator resets connections at the end
+                pass
 
     async def main() -> None:
         ln = await net.listen("tcp", "127.0.0.1:0")
@@ -42,12 +45,15 @@ def asyncio_server(use_uvloop: bool) -> None:
     import asyncio
 
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        while True:
-            d = await r.read(BUF)
-            if not d:
-                break
-            w.write(d)
-            await w.drain()
+        try:
+            while True:
+                d = await r.read(BUF)
+                if not d:
+                    break
+                w.write(d)
+                await w.drain()
+        except ConnectionError:
+            pass
         w.close()
 
     async def main() -> None:
@@ -68,11 +74,14 @@ def trio_server() -> None:
 
     async def handle(s: trio.SocketStream) -> None:
         async with s:
-            while True:
-                d = await s.receive_some(BUF)
-                if not d:
-                    return
-                await s.send_all(d)
+            try:
+                while True:
+                    d = await s.receive_some(BUF)
+                    if not d:
+                        return
+                    await s.send_all(d)
+            except (trio.BrokenResourceError, ConnectionError):
+                pass
 
     async def main() -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -87,11 +96,14 @@ def gevent_server() -> None:
 
     def handle(s: socket.socket, addr: object) -> None:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        while True:
-            d = s.recv(BUF)
-            if not d:
-                break
-            s.sendall(d)
+        try:
+            while True:
+                d = s.recv(BUF)
+                if not d:
+                    break
+                s.sendall(d)
+        except ConnectionError:
+            pass
         s.close()
 
     srv = StreamServer(("127.0.0.1", 0), handle)
