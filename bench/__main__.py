@@ -334,7 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1))
-    if args.write_docs:
+    if args.write_docs and args.free_threaded:
+        out = ROOT / "bench" / "results" / "free-threaded.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1))
+        log(f"wrote {out} (docs/benchmarks.md is written from GIL-build runs only)")
+    elif args.write_docs:
         from . import report
 
         out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")

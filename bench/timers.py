@@ -55,8 +55,7 @@ async def _sleeper(d: float, late: list[float], wg: gosched.WaitGroup) -> None:
     wg.done()
 
 
-async def _main(n: int) -> dict[str, Any]:
-    ds = durations(n)
+async def _main(ds: list[float]) -> dict[str, Any]:
     late: list[float] = []
     wg = gosched.WaitGroup()
     t0 = time.perf_counter()
@@ -68,4 +67,4 @@ async def _main(n: int) -> dict[str, Any]:
 
 
 def run_gosched(n: int) -> dict[str, Any]:
-    return gosched.run(_main, n)
+    return gosched.run(_main, durations(n))

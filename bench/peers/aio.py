@@ -85,8 +85,9 @@ def timers(n: int, use_uvloop: bool = False) -> dict[str, Any]:
         await asyncio.sleep(d)
         late.append(time.perf_counter() - deadline)
 
+    ds = durations(n)
+
     async def main() -> dict[str, Any]:
-        ds = durations(n)
         late: list[float] = []
         t0 = time.perf_counter()
         await asyncio.gather(*[asyncio.create_task(sleeper(d, late)) for d in ds])

@@ -84,8 +84,9 @@ def timers(n: int) -> dict[str, Any]:
         await trio.sleep(d)
         late.append(time.perf_counter() - deadline)
 
+    ds = durations(n)
+
     async def main() -> dict[str, Any]:
-        ds = durations(n)
         late: list[float] = []
         t0 = time.perf_counter()
         async with trio.open_nursery() as nursery:
