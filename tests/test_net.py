@@ -613,3 +613,52 @@ def test_wait_readable_writable_interop() -> None:
         return got
 
     assert run(main) > 50 * 2
+
+
+def test_eof_right_behind_data_is_seen() -> None:
+    """Data and FIN in one epoll event: the read after the (short) data read sees EOF.
+
+    After a short read, Conn.read waits for the next edge instead of trying recv;
+    an EOF that arrived with the data brings no new edge, so it must not wait.
+    """
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen()
+    addr = f"127.0.0.1:{lsock.getsockname()[1]}"
+    rounds = 30
+    go_ahead = [threading.Semaphore(0) for _ in range(rounds)]
+
+    def peer() -> None:
+        for i in range(rounds):
+            s, _ = lsock.accept()
+            go_ahead[i].acquire(timeout=10)
+            s.sendall(b"abc")
+            s.close()  # right behind the data
+
+    th = threading.Thread(target=peer, daemon=True)
+    th.start()
+
+    async def main() -> list[tuple[bytes, bytes]]:
+        out = []
+        for i in range(rounds):
+            c = await net.dial("tcp", addr)
+            c.set_read_deadline(gosched.now() + 5)
+            if i % 2:
+                go_ahead[i].release()  # sometimes the data is there before we read
+            else:
+                gosched.go(_release_when_parked, c, go_ahead[i])
+            a = await c.read(100)
+            b = await c.read(100)
+            out.append((a, b))
+            c.close()
+        return out
+
+    got = run(main)
+    th.join(5)
+    lsock.close()
+    assert got == [(b"abc", b"")] * rounds
+
+
+async def _release_when_parked(c: net.Conn, sem: threading.Semaphore) -> None:
+    await wait_parked(c.pd)
+    sem.release()

@@ -212,13 +212,15 @@ class Conn(_FD):
         if n > _MAXREAD:
             n = _MAXREAD
         sock, pd = self.sock, self.pd
-        if self._drained:
+        if self._drained and not pd.hup:
             # The previous read was short, so the socket buffer was empty then, and
             # with edge-triggered epoll any byte that came since left an edge
             # (rready, or a wakeup once we park). Wait for it instead of paying for a
             # recv that fails with EAGAIN: in request/response traffic that failed
             # recv and its exception are a quarter of the server's CPU (nginx's
             # "ready = 0 on a short read" rule; Go always tries the syscall first).
+            # Not after a hang-up: an EOF that came with the last data leaves no
+            # new edge (nginx's pending_eof).
             self._drained = False
             if pd.closing or pd.rd < 0:
                 raise self._fail("read", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)

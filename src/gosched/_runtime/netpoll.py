@@ -41,6 +41,7 @@ _EPOLLOUT = select.EPOLLOUT
 _EPOLLERRS = select.EPOLLERR | select.EPOLLHUP | select.EPOLLRDHUP
 _EDGE = select.EPOLLET
 _ONESHOT = select.EPOLLONESHOT
+_ERRS = _EPOLLERRS
 _RMASK = _EPOLLIN | _EPOLLERRS
 _WMASK = _EPOLLOUT | _EPOLLERRS
 _ETMASK = _EPOLLIN | _EPOLLOUT | _EPOLLERRS | _EDGE
@@ -82,6 +83,7 @@ class PollDesc:
         "oneshot",
         "armed",
         "dead",
+        "hup",
     )
 
     def __init__(self, fd: int, poller: Poller) -> None:
@@ -102,6 +104,7 @@ class PollDesc:
         self.oneshot = False  # a descriptor we do not own (wait_readable/wait_writable)
         self.armed = False  # oneshot: in the epoll set (possibly disabled by ONESHOT)
         self.dead = False  # oneshot: dropped from the poller; look it up again
+        self.hup = False  # epoll reported hang-up or error: reads end without a new edge
 
     def __repr__(self) -> str:
         return f"<PollDesc fd={self.fd}>"
@@ -219,6 +222,8 @@ class Poller:
                 # waiters were readied by close().
                 continue
             with pd.lock:
+                if ev & _ERRS:
+                    pd.hup = True
                 if ev & _RMASK:
                     g = pd.rg
                     if g is not None:
