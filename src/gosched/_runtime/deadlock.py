@@ -206,6 +206,13 @@ def checkdead(sched: Sched) -> int:
             with sched.lock:
                 if when > sched.faketime:
                     sched.faketime = when
+                now = sched.faketime
+            # Fire what is due here rather than leave it to whichever P idle()
+            # picks: the timer may sit on another P's heap, and no M owns a P
+            # now. Callbacks only ready goroutines (global queue + wakep).
+            for p in list(sched.allp):
+                if p.timer0when and p.timer0when <= now:
+                    _timers.runtimers(p, now)
             return ADVANCED
     if fake:
         msg = BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED
