@@ -755,6 +755,7 @@ def findrunnable(m: M) -> G | None:
             if gp is not None:
                 return gp
             if m.readyq:  # a thief ran another P's timers
+                drainreadyq(sched, m, p)  # into runnext, else the loop spins forever
                 continue
         # Nothing to do: drop the P, unless work reached the global queue meanwhile.
         with sched.lock:
