@@ -1,0 +1,103 @@
+"""pytest plugin: run ``async def`` tests as goroutine 1 of a fresh ``gosched.run``.
+
+Registered through the ``pytest11`` entry point ``gosched``. A test runs under
+gosched when it is marked ``@pytest.mark.gosched`` (with optional
+``maxprocs=``, ``clock="fake"|"real"``, ``timeout=`` seconds), or when it is any
+``async def`` test and ``--gosched-all`` (ini ``gosched_all = true``) is given.
+
+* A deadlock fails the test with Go's message and the goroutine dump.
+* A test still running after the timeout (``--gosched-timeout``, ini
+  ``gosched_timeout``, default 60 s; 0 disables) fails with the dump instead of
+  hanging the suite. Its goroutines are abandoned, as when a Go program exits;
+  one stuck in a CPU loop keeps its (daemon) thread busy.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from typing import Any
+
+import pytest
+
+import gosched
+from gosched._runtime import deadlock as _deadlock
+from gosched._runtime import proc as _proc
+
+
+class GoroutineTimeout(RuntimeError):
+    """The test ran past its timeout; the message holds the goroutine dump."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gosched")
+    group.addoption("--gosched-all", action="store_true", default=None,
+                    help="run every async def test under gosched.run")
+    group.addoption("--gosched-maxprocs", type=int, default=None, help="GOMAXPROCS for gosched tests")
+    group.addoption("--gosched-clock", choices=("real", "fake"), default=None,
+                    help="clock for gosched tests (default real)")
+    group.addoption("--gosched-timeout", type=float, default=None,
+                    help="fail a gosched test after this many seconds with a goroutine dump (0: never)")
+    parser.addini("gosched_all", "run every async def test under gosched.run", type="bool", default=False)
+    parser.addini("gosched_maxprocs", "GOMAXPROCS for gosched tests", default="")
+    parser.addini("gosched_clock", "clock for gosched tests: real or fake", default="real")
+    parser.addini("gosched_timeout", "seconds before a gosched test fails with a dump (0: never)", default="60")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "gosched(maxprocs=None, clock='real', timeout=None): run this async def test under gosched.run",
+    )
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    v = config.getoption(f"--gosched-{name}")
+    if v is not None:
+        return v
+    return config.getini(f"gosched_{name}")
+
+
+def _wanted(item: pytest.Function) -> bool:
+    if not inspect.iscoroutinefunction(item.obj):
+        return False
+    return item.get_closest_marker("gosched") is not None or bool(_setting(item.config, "all"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not _wanted(pyfuncitem):
+        return None
+    marker = pyfuncitem.get_closest_marker("gosched")
+    kw: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    maxprocs = kw.get("maxprocs", _setting(pyfuncitem.config, "maxprocs") or None)
+    clock = kw.get("clock", _setting(pyfuncitem.config, "clock") or "real")
+    timeout = float(kw.get("timeout", _setting(pyfuncitem.config, "timeout") or 0))
+    names = pyfuncitem._fixtureinfo.argnames
+    args = {k: pyfuncitem.funcargs[k] for k in names}
+    _run(pyfuncitem.obj, args, int(maxprocs) if maxprocs else None, str(clock), timeout)
+    return True
+
+
+def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeout: float) -> None:
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(timeout):
+            return
+        sched = _proc.current
+        if sched is None or sched.dead:
+            return
+        text = _deadlock.dump(sched)
+        _proc.fatal(sched, GoroutineTimeout(f"test timed out after {timeout:g}s\n\n{text}"))
+
+    if timeout > 0:
+        threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True).start()
+    try:
+        gosched.run(fn, maxprocs=maxprocs, clock=clock, **args)
+    except gosched.Deadlock as e:
+        pytest.fail(f"fatal error: {e}", pytrace=False)
+    except GoroutineTimeout as e:
+        pytest.fail(str(e), pytrace=False)
+    finally:
+        done.set()
