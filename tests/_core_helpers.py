@@ -1,0 +1,126 @@
+"""Shared helpers for the core test suite (test_run, test_chan, test_select, test_time,
+test_sync, test_sched, test_stress).
+
+``run`` is ``gosched.run`` in a daemon thread with a deadline: a hung runtime fails
+the test (with every thread's stack) instead of hanging the suite, and is then
+ended through the runtime's own fatal path so that the next test can start one.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+import gosched
+from gosched._runtime import proc
+from gosched._runtime.runtime2 import G
+from gosched._runtime.traps import tls
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class HangError(AssertionError):
+    """gosched.run did not return in time."""
+
+
+def _stacks() -> str:
+    frames = sys._current_frames()
+    out: list[str] = []
+    for th in threading.enumerate():
+        f = frames.get(th.ident or -1)
+        if f is None:
+            continue
+        out.append(f"--- thread {th.name}\n" + "".join(traceback.format_stack(f)[-12:]))
+    return "".join(out)
+
+
+def run(
+    main: Callable[..., Coroutine[Any, Any, T]],
+    *args: Any,
+    maxprocs: int | None = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+    clock: str = "real",
+    **kwargs: Any,
+) -> T:
+    """``gosched.run(main, *args, maxprocs=maxprocs)``, failing the test after ``timeout`` s."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = gosched.run(main, *args, maxprocs=maxprocs, clock=clock, **kwargs)
+        except BaseException as e:
+            box["error"] = e
+
+    t = threading.Thread(target=target, name="gosched-test-run", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        stacks = _stacks()
+        s = proc.current
+        if s is not None:  # end the hung program so the next test can run
+            proc.fatal(s, HangError("test timeout"))
+        t.join(5.0)
+        pytest.fail(f"gosched.run did not return within {timeout} s (hang)\n{stacks}", pytrace=False)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
+
+
+def in_thread(fn: Callable[[], T], timeout: float = 10.0) -> T:
+    """Call ``fn`` in a plain (non-M) thread and return its result or raise its exception."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "plain thread hung"
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
+
+
+def drive(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Step a gosched awaitable once from a plain thread (as an event loop would)."""
+    try:
+        return coro.send(None)
+    except StopIteration as e:
+        return ("returned", e.value)
+    finally:
+        coro.close()
+
+
+def current_g() -> G:
+    """The running goroutine (internal: the M's curg)."""
+    m = tls.m
+    assert m is not None and m.curg is not None, "not inside a goroutine"
+    g: G = m.curg
+    return g
+
+
+async def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Yield (gosched, then short sleeps) until ``pred()``; fail after ``timeout`` s."""
+    import time
+
+    end = time.monotonic() + timeout
+    i = 0
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        if i < 100:
+            await gosched.gosched()
+        else:
+            await gosched.sleep(0.001)
+        i += 1
