@@ -36,6 +36,13 @@ def build() -> str:
     return out
 
 
+def cputime(pid: int) -> float:
+    """utime + stime of a process, all threads, in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench(kind: str, loadgen: str, conns: int, seconds: float, size: int) -> dict[str, float]:
     env = dict(os.environ)
     env.pop("GOSCHED_PROFILE", None)
@@ -47,11 +54,18 @@ def bench(kind: str, loadgen: str, conns: int, seconds: float, size: int) -> dic
         if len(line) != 2 or line[0] != "READY":
             raise RuntimeError(f"{kind} server did not start: {line}")
         port = line[1]
+        cpu0 = cputime(srv.pid)
         r = subprocess.run([loadgen, "127.0.0.1", port, str(conns), str(seconds), str(size), "1"],
                            capture_output=True, text=True, timeout=seconds + 60)
+        cpu = cputime(srv.pid) - cpu0
         if r.returncode:
             raise RuntimeError(f"loadgen against {kind} failed: {r.stderr.strip()}")
-        return {k: float(v) for k, v in (kv.split("=") for kv in r.stdout.split())}
+        out = {k: float(v) for k, v in (kv.split("=") for kv in r.stdout.split())}
+        # CPU seconds the server used over warmup + measurement, all its threads: on
+        # a shared machine a multi-threaded server can simply get more CPU.
+        out["cpu"] = cpu
+        out["per_cpu"] = out["roundtrips"] / (cpu * seconds / (seconds + 1)) if cpu else 0.0
+        return out
     finally:
         srv.kill()
         srv.wait()
@@ -84,10 +98,15 @@ def main() -> None:
             time.sleep(0.5)
     results = {k: sorted(v, key=lambda r: r["rps"])[len(v) // 2] for k, v in runs.items()}
     base = results.get("asyncio", {}).get("rps")
-    print(f"{'server':8s} {'rps':>9s} {'vs asyncio':>10s} {'p50 us':>7s} {'p99 us':>7s}")
+    base_cpu = results.get("asyncio", {}).get("per_cpu")
+    print(f"{'server':8s} {'rps':>9s} {'vs asyncio':>10s} {'p50 us':>7s} {'p99 us':>7s}"
+          f" {'CPU %':>6s} {'rt/CPU-s':>9s} {'vs asyncio':>10s}")
     for kind, r in results.items():
         ratio = f"{r['rps'] / base:.2f}x" if base else "-"
-        print(f"{kind:8s} {r['rps']:9.0f} {ratio:>10s} {r['p50_us']:7.0f} {r['p99_us']:7.0f}")
+        cratio = f"{r['per_cpu'] / base_cpu:.2f}x" if base_cpu else "-"
+        pct = 100 * r["cpu"] / (a.seconds + 1)
+        print(f"{kind:8s} {r['rps']:9.0f} {ratio:>10s} {r['p50_us']:7.0f} {r['p99_us']:7.0f}"
+              f" {pct:6.0f} {r['per_cpu']:9.0f} {cratio:>10s}")
 
 
 if __name__ == "__main__":
