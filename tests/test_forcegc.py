@@ -1,0 +1,86 @@
+"""forcegc (a parked helper goroutine injected by sysmon) and gctrace."""
+
+from __future__ import annotations
+
+import faulthandler
+import gc
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+
+import gosched
+from gosched import debug
+from gosched._runtime import gc as rgc
+from gosched._runtime import proc, trace
+
+
+@pytest.fixture(autouse=True)
+def _guard() -> Iterator[None]:
+    faulthandler.dump_traceback_later(60, exit=True)
+    old_settings = trace.settings
+    try:
+        yield
+    finally:
+        trace.settings = old_settings
+        trace.overridden = False
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_forcegc_runs_when_no_collection_ran_for_the_period() -> None:
+    old = debug.set_gc_period(0.1)
+    assert old == 120.0
+    gc.disable()  # no threshold-driven collection: only forcegc can run one
+
+    async def main() -> tuple[int, str]:
+        s = proc.current
+        assert s is not None
+        n0 = s.numgc
+        await gosched.sleep(0.45)
+        helper = rgc.forcegcstate.g
+        assert helper is not None and helper.system
+        return s.numgc - n0, helper.waitreason
+
+    try:
+        ngc, reason = gosched.run(main, maxprocs=1)
+    finally:
+        gc.enable()
+        debug.set_gc_period(old)
+    # ~4 periods of 100 ms: one forced collection each (the period restarts at every collection).
+    assert 2 <= ngc <= 6, ngc
+    assert reason == "force gc (idle)"  # parked again between collections, as in Go
+
+
+def test_forcegc_helper_is_not_a_user_goroutine() -> None:
+    old = debug.set_gc_period(0.05)
+
+    async def main() -> int:
+        await gosched.sleep(0.2)
+        return gosched.num_goroutine()
+
+    try:
+        assert gosched.run(main, maxprocs=1) == 1
+    finally:
+        debug.set_gc_period(old)
+
+
+def test_gctrace_prints_one_line_per_collection() -> None:
+    out = io.StringIO()
+    debug.set_debug("gctrace=1")
+    trace.settings.out = out
+
+    async def main() -> None:
+        gc.collect()
+        gc.collect(0)
+
+    gosched.run(main)
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2, lines
+    rx = re.compile(r"^gc \d+ @\d+\.\d{3}s: gen [012], \d+ collected, \d+ uncollectable, \d+\.\d{3} ms$")
+    assert all(rx.match(line) for line in lines), lines
+
+
+def test_set_gc_period_validates() -> None:
+    with pytest.raises(ValueError):
+        debug.set_gc_period(0)
