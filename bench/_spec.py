@@ -24,7 +24,7 @@ class Workload:
     metrics: tuple[Metric, ...]
     full: dict[str, Any]
     quick: dict[str, Any]
-    runs: int = 5
+    runs: int = 3
     runtimes: tuple[str, ...] = ("gosched", "asyncio", "uvloop", "trio", "gevent", "go")
     timeout_s: float = 120.0
     notes: str = ""

@@ -22,7 +22,7 @@ WORKLOADS = (
         name="fanin",
         title="buffered fan-in 8→1",
         metrics=(Metric("items_per_s", "fan-in 8→1", "items/s", "higher"),),
-        full={"per_producer": 25_000},
+        full={"per_producer": 10_000},
         quick={"per_producer": 500},
     ),
 )

@@ -18,7 +18,7 @@ WORKLOADS = (
         name="memory",
         title="memory per blocked task",
         metrics=(Metric("bytes_per_task", "memory per blocked task", "bytes", "lower"),),
-        full={"n": 100_000},
+        full={"n": 50_000},
         quick={"n": 2_000},
         runs=3,
     ),

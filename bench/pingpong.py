@@ -18,7 +18,7 @@ WORKLOADS = (
         name="pingpong",
         title="unbuffered ping-pong",
         metrics=(Metric("ns_per_rt", "ping-pong", "ns/round trip", "lower"),),
-        full={"n": 100_000},
+        full={"n": 50_000},
         quick={"n": 2_000},
     ),
 )

@@ -284,12 +284,12 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
 
 ## Workloads
 
-- **spawn + join**: 100,000 tasks that return at once; gosched/Go `wg.add(1); go(...)` then
+- **spawn + join**: 50,000 tasks that return at once; gosched/Go `wg.add(1); go(...)` then
   `wg.wait()`, asyncio/uvloop `create_task` + `gather`, trio `nursery.start_soon`, gevent
   `spawn` + `joinall`. A warm-up of 1,000 first.
-- **ping-pong**: 100,000 round trips over two unbuffered channels (asyncio/uvloop `Queue(1)`,
+- **ping-pong**: 50,000 round trips over two unbuffered channels (asyncio/uvloop `Queue(1)`,
   trio `open_memory_channel(0)`, gevent `queue.Channel`, Go `chan int`).
-- **fan-in 8→1**: 8 producers × 25,000 items into one channel of capacity 128, one consumer
+- **fan-in 8→1**: 8 producers × 10,000 items into one channel of capacity 128, one consumer
   (`async for` over the closed channel in gosched, trio and Go; counting in asyncio/gevent).
 - **50,000 timers**: each task sleeps once for a seeded random 0{DASH}100 ms (the same list for
   every runtime); lateness = wake-up time − (sleep start + duration), measured by the task.
@@ -303,8 +303,8 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
   Go a ticker goroutine next to a sleeping or spinning goroutine.
 - **idle CPU**: 1,000 tasks parked on a channel receive while main sleeps 2 s; process CPU
   time (all threads) ÷ wall time.
-- **memory per blocked task**: RSS after 100,000 tasks have parked on one channel receive,
-  minus RSS before spawning them (both after a full GC), ÷ 100,000.
+- **memory per blocked task**: RSS after 50,000 tasks have parked on one channel receive,
+  minus RSS before spawning them (both after a full GC), ÷ 50,000.
 
 ## Hot paths (gosched, ns/op)
 

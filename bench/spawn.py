@@ -18,7 +18,7 @@ WORKLOADS = (
         name="spawn",
         title="spawn + join",
         metrics=(Metric("ns_per_task", "spawn+join", "ns/task", "lower"),),
-        full={"n": 100_000},
+        full={"n": 50_000},
         quick={"n": 2_000},
     ),
 )
