@@ -41,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("gosched_all", "run every async def test under gosched.run", type="bool", default=False)
     parser.addini("gosched_maxprocs", "GOMAXPROCS for gosched tests", default="")
     parser.addini("gosched_clock", "clock for gosched tests: real or fake", default="real")
-    parser.addini("gosched_timeout", "seconds before a gosched test fails with a dump (0: never)", default="60")
+    parser.addini("gosched_timeout", "seconds before a gosched test fails with a dump (0: never)",
+                  default="60")
 
 
 def pytest_configure(config: pytest.Config) -> None:
