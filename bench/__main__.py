@@ -200,6 +200,18 @@ def python_versions(python: str) -> dict[str, str]:
     return out
 
 
+def source_state() -> str:
+    """The commit benchmarked, and whether src/ had uncommitted changes (others' work in progress)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=ROOT).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True,
+                               cwd=ROOT).stdout.strip()
+    except OSError:
+        return "?"
+    return f"{head}{' + uncommitted changes in src/' if dirty else ''}" if head else "?"
+
+
 def machine() -> dict[str, Any]:
     model = "?"
     try:
@@ -309,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": python_versions(python),
             "busy_before": other_processes(),
             "quick": args.quick,
+            "source": source_state(),
             "runtimes": runtimes,
             "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         }
