@@ -507,7 +507,9 @@ async def dial(network: str, address: str, timeout: float | None = None) -> Conn
 
     Networks: ``tcp``, ``tcp4``, ``tcp6``, ``unix``, ``udp``, ``udp4``, ``udp6``.
     A name resolving to several addresses is tried in order; ``timeout``
-    (seconds) bounds the whole dial, resolution included.
+    (seconds) bounds the connection attempts, which share it. Name resolution
+    runs as a ``gosched.syscall`` and cannot be cut short (Go's cgo resolver
+    has the same limit).
     """
     check_network(network, STREAM_NETS + PACKET_NETS)
     sched = _current_sched("dial")
