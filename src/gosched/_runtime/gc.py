@@ -114,8 +114,10 @@ def wake_helper(sched: Sched) -> bool:
         state.idle = False
         park = state.parklock
         gp = state.g
-    if park is not None:
-        park.acquire()  # released by the scheduler loop once the helper has parked
+    # Released by the scheduler loop once the helper is off the CPU (a few us);
+    # bounded so that sysmon can never hang here.
+    if park is not None and not park.acquire(timeout=1.0):
+        return False
     proc.injectglist(sched, [gp])
     return True
 
