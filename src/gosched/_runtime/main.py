@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from . import gc as _gc
 from . import proc, sysmon, trace
-from .deadlock import Deadlock, install_signals, root, uninstall_signals
+from .deadlock import Deadlock, install_signals, root, uninstall_signals, wait_done
 from .netpoll import Poller
 from .runtime2 import G, Sched
 from .traps import callable_name, preempted, tls
@@ -68,7 +68,8 @@ def go(
     else:
         coro = _coroutine(fn, args, kwargs, "go()")
     f = sys._getframe(1)
-    return proc.newproc(sched, coro, (f.f_code, f.f_lineno, f.f_globals.get("__name__", "?")))
+    # f_lasti, not f_lineno: the line is worked out only if a dump asks for it.
+    return proc.newproc(sched, coro, (f.f_code, f.f_lasti, f.f_globals.get("__name__", "?")))
 
 
 def default_gomaxprocs() -> int:
@@ -138,7 +139,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     try:
         sysmon.start(sched)
         proc.startm(sched, None, False)
-        sched.done.acquire()
+        wait_done(sched)  # sched.done.acquire(), letting signal handlers run
     finally:
         shutdown(sched)
         uninstall_signals(sched)

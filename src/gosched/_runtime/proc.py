@@ -477,6 +477,7 @@ def schedule(m: M) -> None:
     sched = m.sched
     nextg: G | None = None  # a goroutine to resume at once (syscall return, inheritTime)
     gp: G | None
+    rq = m.readyq
     while True:
         if sched.dead:
             return
@@ -491,11 +492,16 @@ def schedule(m: M) -> None:
                 continue
             if p.timer0when and p.timer0when <= nanotime():
                 _timers.runtimers(p, nanotime())
-            rq = m.readyq
             if rq:
                 # What this M's goroutine readied becomes runnext (goready's
-                # runqput(next=true)); normally exactly one goroutine.
-                drainreadyq(sched, m, p)
+                # runqput(next=true)); goready keeps it to one goroutine.
+                if len(rq) == 1 and p.runnext is None:
+                    try:
+                        p.runnext = rq.popleft()
+                    except IndexError:  # sysmon drained it
+                        pass
+                else:
+                    drainreadyq(sched, m, p)
             gp = p.runnext
             if gp is not None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
                 p.runnext = None  # inheritTime: runnext shares the waker's slice

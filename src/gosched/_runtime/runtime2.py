@@ -120,8 +120,8 @@ class G:
         self.success = False
         self.waiting: Any = None  # select bookkeeping while parked in select
         self.parentid = 0
-        # Creation site, raw (code, lineno, module): formatting waits for a dump,
-        # as Go records a PC and symbolizes it only when printing.
+        # Creation site, raw (code, f_lasti, module): symbolized only when a dump
+        # asks, as Go records a PC and looks up file:line when printing.
         self.pc: tuple[Any, int, str] | None = None
         self.fn = ""  # start function's name when it is not the coroutine's own
         self.blockedon: Any = None  # the object a dump names as what we wait for
@@ -139,7 +139,12 @@ class G:
         pc = self.pc
         if pc is None:
             return None
-        code, line, mod = pc
+        code, lasti, mod = pc
+        line = 0
+        for start, end, lineno in code.co_lines():
+            if start <= lasti < end:
+                line = lineno or 0
+                break
         return code.co_filename, line, f"{mod}.{code.co_qualname}"
 
     @property
