@@ -490,6 +490,9 @@ def schedule(m: M) -> None:
                 if not idle(m):
                     return
                 continue
+            if p.dying:  # GOMAXPROCS shrank below this P: findrunnable retires it
+                findrunnable(m)
+                continue
             if p.timer0when and p.timer0when <= nanotime():
                 _timers.runtimers(p, nanotime())
             if rq:
@@ -716,18 +719,18 @@ def findrunnable(m: M) -> G | None:
         p = m.p
         if p is None or sched.dead:
             return None
-        if p.dying:
-            with sched.lock:
-                releasep(m)
-                pidleput(sched, p)
-            return None
         now = 0
         if p.timer0when:
             now = nanotime()
             if p.timer0when <= now:
                 _timers.runtimers(p, now)
-                if m.readyq:
-                    drainreadyq(sched, m, p)
+        if m.readyq:
+            drainreadyq(sched, m, p)
+        if p.dying:  # pdestroy hands its queues to the global queue
+            with sched.lock:
+                releasep(m)
+                pidleput(sched, p)
+            return None
         if p.schedtick % FAIRNESS_TICK == 0 and sched.runq:
             gp = globrunqget(sched, p, 1)
             if gp is not None:
