@@ -662,3 +662,74 @@ def test_eof_right_behind_data_is_seen() -> None:
 async def _release_when_parked(c: net.Conn, sem: threading.Semaphore) -> None:
     await wait_parked(c.pd)
     sem.release()
+
+
+def test_close_races_with_io_on_two_ps() -> None:
+    """Readers and closers on different Ms: every reader ends (data, EOF or
+    ClosedError), none hangs, and the poller's waiter count returns to zero."""
+    rounds = 200
+
+    async def reader(c: net.Conn, out: gosched.Chan[str]) -> None:
+        try:
+            await c.read(10)
+            await out.send("data")
+        except net.ClosedError:
+            await out.send("closed")
+
+    async def closer(c: net.Conn) -> None:
+        c.close()
+
+    async def main() -> tuple[set[str], int]:
+        ln = await net.listen("tcp", "127.0.0.1:0")
+        seen: set[str] = set()
+        out: gosched.Chan[str] = gosched.Chan(rounds)
+        peers = []
+        for i in range(rounds):
+            c = await net.dial("tcp", ln.addr)
+            peers.append(await ln.accept())
+            gosched.go(reader, c, out)
+            if i % 3 == 0:
+                await gosched.gosched()  # sometimes let the reader park first
+            gosched.go(closer, c)
+        for _ in range(rounds):
+            seen.add(await out.recv())
+        for s in peers:
+            s.close()
+        ln.close()
+        sched = gosched._runtime.proc.current
+        assert sched is not None and sched.poller is not None
+        return seen, sched.poller.nwaiters
+
+    seen, waiters = run(main, maxprocs=2, timeout=30)
+    assert seen <= {"closed", "data"} and "closed" in seen
+    assert waiters == 0
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_dual_stack_listen_any() -> None:
+    async def main() -> list[bytes]:
+        ln = await net.listen("tcp", ":0")  # every address, IPv4 and IPv6
+        gosched.go(serve, ln)
+        port = ln.addr.rsplit(":", 1)[1]
+        got = []
+        for host in ("127.0.0.1", "[::1]"):
+            c = await net.dial("tcp", f"{host}:{port}")
+            await c.write(host.encode())
+            got.append(await c.read_exactly(len(host)))
+            c.close()
+        ln.close()
+        return got
+
+    assert run(main) == [b"127.0.0.1", b"[::1]"]
+
+
+def test_dial_missing_unix_socket(tmp_path: Path) -> None:
+    async def main() -> str:
+        try:
+            await net.dial("unix", str(tmp_path / "nobody.sock"))
+        except FileNotFoundError as e:
+            return str(e)
+        return "connected"
+
+    msg = run(main)
+    assert msg.startswith("dial unix ") and msg.endswith("connect: no such file or directory")
