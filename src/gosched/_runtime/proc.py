@@ -545,14 +545,14 @@ def schedule(m: M) -> None:
                 gp.exc = None
                 tr = gp.coro.throw(exc)
         except StopIteration as e:
-            tr = None
+            tr = _EXIT
             ret = e.value
         except Goexit:
-            tr = None
+            tr = _EXIT
             if gp.is_main:
                 sched.main_goexited = True
         except BaseException as e:  # an uncaught exception ends the program (a Go panic)
-            tr = None
+            tr = _EXIT
             gopanic(sched, gp, e)
         gp.param = None
         try:
@@ -564,8 +564,8 @@ def schedule(m: M) -> None:
             gp.preempt = False
             preempted.discard(gp)
 
-        if tr is None:
-            goexit0(sched, m, gp, ret)
+        if type(tr) is not tuple:
+            nextg = foreignyield(sched, m, gp, p, tr)
             continue
         kind = tr[0]
         if kind == PARK:
@@ -594,8 +594,42 @@ def schedule(m: M) -> None:
                 wakenetpoller(sched, t.when)
         elif kind == SYSCALL:
             nextg = syscall(sched, m, gp, p, tr[1], tr[2])
-        else:  # pragma: no cover - a bug in a trap
-            raise AssertionError(f"unknown trap {tr!r}")
+        elif kind == EXIT:
+            goexit0(sched, m, gp, ret)
+        else:
+            nextg = foreignyield(sched, m, gp, p, tr)
+
+
+EXIT = -1
+_EXIT = (EXIT, None, None)  # what the loop dispatches on when a goroutine ends
+
+
+def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
+    """A goroutine yielded something that is not a gosched trap.
+
+    A bare ``yield`` (``await asyncio.sleep(0)``) is a plain yield of the
+    processor: the goroutine goes to the back of the local queue (Go's goyield).
+    Anything else is another event loop's awaitable (an asyncio Future, a trio
+    trap): that loop is not running here, so the goroutine gets a TypeError it
+    can see, instead of hanging forever.
+    """
+    m.curg = None
+    if obj is None:
+        gp.status = Grunnable
+        if p is not None and len(p.runq) < RUNQ_SIZE:
+            p.runq.append(gp)
+        else:
+            globrunqput(sched, gp)
+        return None
+    gp.exc = TypeError(
+        f"a goroutine awaited {type(obj).__module__}.{type(obj).__qualname__} {obj!r}, which belongs "
+        f"to another event loop; in gosched use gosched.sleep, channels and gosched.syscall instead"
+    )
+    gp.status = Grunnable
+    if p is not None:
+        return gp  # resume it at once with the error
+    globrunqput(sched, gp)
+    return None
 
 
 def _readytimer(gp: G) -> None:
