@@ -447,10 +447,8 @@ def test_syscall_outside_goroutine() -> None:
 # --- foreign awaitables ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a goroutine that awaits a foreign awaitable yielding None "
-                   "(asyncio.sleep(0)) silently ends: the loop treats tr is None as 'returned' "
-                   "(proc.py schedule: 'if tr is None: goexit0'); run() returns None")
 def test_foreign_awaitable_in_main_is_an_error_not_a_silent_exit() -> None:
+    # regression: fixed in 0d21914 (a bare yield ended the goroutine silently)
     import asyncio
 
     async def main() -> str:
@@ -464,7 +462,6 @@ def test_foreign_awaitable_in_main_is_an_error_not_a_silent_exit() -> None:
     assert r == "after", f"main ended silently with {r!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a goroutine awaiting asyncio.sleep(0) vanishes without error")
 def test_foreign_awaitable_in_goroutine_is_an_error_not_a_silent_exit() -> None:
     import asyncio
 
