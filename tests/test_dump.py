@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -247,11 +248,22 @@ def _sigrun(tmp_path: Path, env: dict[str, str], sig: int, finish: bool) -> subp
         assert p.stdout is not None and p.stdin is not None
         assert p.stdout.readline() == "ready\n"
         p.send_signal(sig)
+        head = ""
         if finish:
-            time.sleep(0.2)  # let the handler print before main exits (no other way to observe it)
+            assert p.stderr is not None
+            deadline = time.monotonic() + 30
+            while "\ngoroutine 2 [" not in head:  # the handler has printed the dump
+                left = deadline - time.monotonic()
+                assert left > 0 and select.select([p.stderr], [], [], left)[0], head
+                chunk = os.read(p.stderr.fileno(), 65536).decode()  # unbuffered: select sees it all
+                assert chunk, head
+                head += chunk
             p.stdin.write("go\n")
             p.stdin.flush()
+        else:
+            p.wait(timeout=30)  # communicate() would close stdin: main's readline would return
         out, err = p.communicate(timeout=30)
+        err = head + err
     finally:
         if p.poll() is None:
             p.kill()

@@ -607,3 +607,18 @@ def dump_program() -> str:
     if s is None:
         raise RuntimeError("gosched.dump() needs a running gosched.run()")
     return dump(s)
+
+
+def wait_done(sched: Sched) -> None:
+    """run()'s wait for the program to end, in the main thread.
+
+    Python runs signal handlers only in the main thread, between bytecodes; a
+    signal the kernel delivers to an M's thread does not interrupt the main
+    thread's blocking acquire, so the dump would wait for the program to end.
+    While our handlers are installed, wake every 50 ms to let them run.
+    """
+    if not bubble(sched).sigsaved:
+        sched.done.acquire()
+        return
+    while not sched.done.acquire(timeout=0.05):
+        pass
