@@ -35,7 +35,9 @@ def gomain(main, **kw):
 '''
 
 
-def runprog(tmp_path: Path, body: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str]:
+def runprog(
+    tmp_path: Path, body: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, str]:
     """Run a program; return (exit status, combined stdout+stderr) as Go's runTestProg does."""
     src = tmp_path / "prog.py"
     src.write_text(PRELUDE + textwrap.dedent(body))

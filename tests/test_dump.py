@@ -185,7 +185,8 @@ def test_durations_fake_clock() -> None:
         await c.send(1)
         return b[g.id]
 
-    assert gosched.run(main, clock="fake")[0] == "goroutine 2 [chan receive (durable), 2 minutes, synctest bubble 1]:"
+    header = gosched.run(main, clock="fake")[0]
+    assert header == "goroutine 2 [chan receive (durable), 2 minutes, synctest bubble 1]:"
 
 
 def test_dump_from_a_plain_thread_and_outside() -> None:

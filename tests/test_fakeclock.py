@@ -193,7 +193,8 @@ def test_deadlock_ticker_never_runs_after_main_exits() -> None:  # TestDeadlockT
 
     with pytest.raises(gosched.Deadlock) as ei:
         fake(main)
-    assert str(ei.value).startswith("deadlock: main bubble goroutine has exited but blocked goroutines remain")
+    msg = str(ei.value)
+    assert msg.startswith("deadlock: main bubble goroutine has exited but blocked goroutines remain")
     assert ticks == []
 
 
