@@ -22,6 +22,7 @@ A parked goroutine learns why it woke from ``gp.param`` (the value its trap
 returns): ``READY``, ``TIMEOUT`` (its deadline passed) or ``CLOSING``.
 
 Lock order: ``pd.lock`` → ``Poller.lock`` and ``pd.lock`` → ``p.timerslock``.
+``Poller.waiting`` (the waiter count) needs no lock.
 """
 
 from __future__ import annotations
@@ -117,7 +118,12 @@ class Poller:
         self.ep.register(self.breakfd, _EPOLLIN)
         self.lock = threading.Lock()
         self.descs: dict[int, PollDesc] = {}
-        self.nwaiters = 0  # goroutines parked on descriptors (checkdead counts them)
+        # One entry per goroutine parked on a descriptor (checkdead counts them).
+        # A list used as an atomic counter: append/pop are atomic on every CPython
+        # build, so parking and waking cost no lock (Go's atomic netpollWaiters).
+        # A goroutine is counted before it parks and uncounted only by whoever took
+        # it out of rg/wg, so the list never underflows.
+        self.waiting: list[int] = []
         self.breaking = False
         self.closed = False
 
@@ -181,9 +187,19 @@ class Poller:
             self.addwaiter(-len(woken))
         return woken
 
+    @property
+    def nwaiters(self) -> int:
+        """Goroutines parked on descriptors (what proc, sysmon and checkdead read)."""
+        return len(self.waiting)
+
     def addwaiter(self, n: int) -> None:
-        with self.lock:
-            self.nwaiters += n
+        w = self.waiting
+        if n > 0:
+            for _ in range(n):
+                w.append(1)
+        else:
+            for _ in range(-n):
+                w.pop()
 
     # -- polling ---------------------------------------------------------------
     def netpoll(self, delay_ns: int) -> list[G]:
@@ -245,8 +261,9 @@ class Poller:
                     # set); re-enable it for a remaining waiter, or drop it.
                     self._rearm(pd)
         if ready:
-            with self.lock:
-                self.nwaiters -= len(ready)
+            w = self.waiting
+            for _ in ready:
+                w.pop()
         return ready
 
     def _rearm(self, pd: PollDesc) -> None:
@@ -359,8 +376,7 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
             raise RuntimeError(f"gosched.net: two goroutines writing fd {pd.fd} at once")
         pd.wg = gp
     poller = pd.poller
-    with poller.lock:
-        poller.nwaiters += 1
+    poller.waiting.append(1)
     gp.blockedon = pd
     why = await trap(PARK, lk, "IO wait")
     gp.blockedon = None
@@ -521,8 +537,7 @@ async def waitfd(fd: int, mode: int) -> None:
             _drop(poller, pd)
         lk.release()
         raise
-    with poller.lock:
-        poller.nwaiters += 1
+    poller.waiting.append(1)
     gp.blockedon = pd
     why = await trap(PARK, lk, "IO wait")
     gp.blockedon = None
