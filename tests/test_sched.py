@@ -179,6 +179,7 @@ def test_global_queue_served_while_local_work_churns() -> None:
         gosched.go(y)
         await done.wait()
         stop.close()
+        await wait_until(lambda: gosched.num_goroutine() == 1)  # leave no unstarted goroutine
         return hits["n"]
 
     assert run(main, maxprocs=1, timeout=30) == 50
