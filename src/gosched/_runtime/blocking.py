@@ -61,6 +61,17 @@ async def _wakeproxy(ev: threading.Lock) -> None:
     ev.release()
 
 
+def _discard(gp: G) -> None:
+    """Close a proxy coroutine that will not run (timed out, or the runtime ended)."""
+    c = gp.coro  # None once it ran to the end (goexit0)
+    if c is None:
+        return
+    try:
+        c.close()
+    except (RuntimeError, ValueError):  # pragma: no cover - an M is running it right now
+        pass
+
+
 def _proxy(what: str) -> tuple[G, threading.Lock]:
     ev = threading.Lock()
     ev.acquire()
@@ -107,7 +118,10 @@ def _wait(
             if ev.acquire(timeout=step):
                 return True
             if sched is not None and sched.dead:
-                unqueue()
+                if not unqueue():
+                    # A waker took us (value or lock handed over under the object's
+                    # lock) but no M is left to run the proxy: the wait succeeded.
+                    return True
                 raise RuntimeError("gosched: the runtime ended while a thread was blocked on it")
     finally:
         if sched is not None:
@@ -162,8 +176,11 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     gp.blockedon = ch
     ch.sendq.append(gp)
     lk.release()
-    if not _wait(s, ev, deadline, _remover(lk, ch.sendq, gp)):
-        gp.coro.close()
+    try:
+        ok = _wait(s, ev, deadline, _remover(lk, ch.sendq, gp))
+    finally:
+        _discard(gp)
+    if not ok:
         raise TimeoutError("Chan.send_blocking timed out")
     if not gp.success:
         raise ClosedChannelError("send on closed channel")
@@ -204,8 +221,11 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
     gp.blockedon = ch
     ch.recvq.append(gp)
     lk.release()
-    if not _wait(s, ev, deadline, _remover(lk, ch.recvq, gp)):
-        gp.coro.close()
+    try:
+        ok = _wait(s, ev, deadline, _remover(lk, ch.recvq, gp))
+    finally:
+        _discard(gp)
+    if not ok:
         raise TimeoutError("Chan.recv_blocking timed out")
     return gp.elem, gp.success
 
@@ -250,7 +270,7 @@ def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
     gp.blockedon = mu
     mu._waiters.append(gp)
     lk.release()
-    if not _wait(s, ev, deadline, _remover(lk, mu._waiters, gp)):
-        gp.coro.close()
-        return False
-    return True
+    try:
+        return _wait(s, ev, deadline, _remover(lk, mu._waiters, gp))
+    finally:
+        _discard(gp)
