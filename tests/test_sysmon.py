@@ -273,9 +273,11 @@ def test_set_max_threads_returns_old_and_thread_exhaustion(capfd: pytest.Capture
     async def main() -> None:
         assert debug.set_max_threads(6) == old
         wg = gosched.WaitGroup()
+        started = gosched.Chan[None](10)
 
         async def blocker() -> None:
             try:
+                await started.send(None)
                 await gosched.syscall(time.sleep, 0.3)
             finally:
                 wg.done()
@@ -283,6 +285,7 @@ def test_set_max_threads_returns_old_and_thread_exhaustion(capfd: pytest.Capture
         for _ in range(10):
             wg.add(1)
             gosched.go(blocker)
+            await started.recv()  # every coroutine starts: none is left never-awaited
         await wg.wait()
 
     try:
