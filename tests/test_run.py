@@ -195,8 +195,6 @@ def test_run_bad_input() -> None:
     assert run(main) == 1  # a bad call leaves nothing behind
 
 
-@pytest.mark.xfail(strict=True, reason="bug: run(main, maxprocs='2') raises ValueError, not TypeError "
-                   "(main.py run(): one check for type and value); gomaxprocs('2') raises TypeError")
 def test_run_maxprocs_wrong_type_is_typeerror() -> None:
     async def main() -> int:
         return 1
@@ -279,11 +277,6 @@ def test_go_bad_input() -> None:
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: go() rejects the awaitables gosched's own channel methods "
-                   "return: go(ch.recv) says 'Chan.recv is a plain function', go(ch.send(1)) says"
-                   " 'not generator' "
-                   "(main.py _coroutine: generator-based coroutines are not accepted), "
-                   "yet go(ch.send, 1) works")
 def test_go_accepts_channel_method_awaitables() -> None:
     async def main() -> list[int]:
         a, b, c = gosched.Chan[int](), gosched.Chan[int](), gosched.Chan[int](1)

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from . import proc
 from .runtime2 import G
-from .traps import PARK, Trap, checkpreempt, outside_goroutine, preempted, tls
+from .traps import PARK, Trap, checkpreempt, outside_goroutine, preempted, returns_awaitable, tls
 
 T = TypeVar("T")
 
@@ -260,10 +260,12 @@ class Chan(Generic[T]):
         return True, _g(w)
 
     # -- receive -----------------------------------------------------------------------
+    @returns_awaitable
     def recv_ok(self) -> Awaitable[tuple[T | None, bool]]:
         """Receive ``(value, True)``, or ``(None, False)`` once closed and drained."""
         return _chanrecv(self, _OK)
 
+    @returns_awaitable
     def recv(self) -> Awaitable[T]:
         """Receive a value; raises ``Closed`` once the channel is closed and drained."""
         return _chanrecv(self, _RAISE)

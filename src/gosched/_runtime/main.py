@@ -29,26 +29,37 @@ FAKE_EPOCH_NS = 946_684_800 * 1_000_000_000  # 2000-01-01T00:00:00Z, as synctest
 Goroutine = G  # the handle gosched.go returns; its public face is ``.id``
 
 
+async def _awaiting(aw: Any) -> Any:
+    return await aw
+
+
 def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> Coroutine[Any, Any, Any]:
+    """Turn what go()/run() were given into a coroutine, or say what to pass instead."""
     code = getattr(fn, "__code__", None)
     if code is not None and code.co_flags & CO_COROUTINE:
         return fn(*args, **kwargs)  # type: ignore[no-any-return]
-    if inspect.iscoroutine(fn):
+    if inspect.isawaitable(fn):  # a coroutine object, or any other awaitable
         if args or kwargs:
             raise TypeError(f"{what}: pass arguments to the async function, not with a coroutine object")
-        return fn
+        return fn if inspect.iscoroutine(fn) else _awaiting(fn)
     if not callable(fn):
         raise TypeError(f"{what} needs an async function or a coroutine, not {type(fn).__name__}")
+    if getattr(fn, "__gosched_awaitable__", False):  # Chan.recv and friends: plain defs returning awaitables
+        return _awaiting(fn(*args, **kwargs))
     if code is None and (inspect.iscoroutinefunction(fn) or not inspect.isfunction(fn)):
-        c = fn(*args, **kwargs)  # partials, bound methods, callable objects
+        c = fn(*args, **kwargs)  # partials, callable objects
         if inspect.iscoroutine(c):
             return c
-        raise TypeError(f"{what}: {callable_name(fn)} returned {type(c).__name__}, not a coroutine; "
-                        f"goroutines are async functions (async def)")
+        if inspect.isawaitable(c):
+            return _awaiting(c)
+        raise TypeError(
+            f"{what}: {callable_name(fn)} returned {type(c).__name__}, not a coroutine; "
+            f"goroutines are async functions (async def)"
+        )
     raise TypeError(
         f"{what} needs an async function; {callable_name(fn)} is a plain function. "
-        f"Define it with 'async def', or run blocking work with "
-        f"'await gosched.syscall(fn, *args)' from a goroutine"
+        f"Define it with 'async def', pass a coroutine (e.g. go(ch.recv())), or run blocking "
+        f"work with 'await gosched.syscall(fn, *args)' from a goroutine"
     )
 
 
@@ -100,8 +111,11 @@ def run(
         raise RuntimeError("gosched.run() called from inside a goroutine; use gosched.go() to start more")
     if clock not in ("real", "fake"):
         raise ValueError(f"clock must be 'real' or 'fake', not {clock!r}")
-    if maxprocs is not None and (isinstance(maxprocs, bool) or not isinstance(maxprocs, int) or maxprocs < 1):
-        raise ValueError(f"maxprocs must be a positive int, not {maxprocs!r}")
+    if maxprocs is not None:
+        if isinstance(maxprocs, bool) or not isinstance(maxprocs, int):
+            raise TypeError(f"maxprocs must be an int, not {type(maxprocs).__name__}")
+        if maxprocs < 1:
+            raise ValueError(f"maxprocs must be >= 1, not {maxprocs}")
     coro = _coroutine(main, args, kwargs, "run()")
     with _runlock:
         if proc.current is not None:

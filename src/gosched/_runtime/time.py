@@ -24,6 +24,8 @@ def _ns(seconds: float, what: str) -> int:
         raise ValueError(f"{what}: duration is NaN")
     if seconds >= 1e10:  # ~317 years: Go's maximum Duration is ~292 years
         return 1 << 62
+    if seconds <= -1e10:  # Go's After(-1<<63) fires at once
+        return -(1 << 62)
     return int(seconds * 1e9)
 
 

@@ -68,7 +68,7 @@ def addtimer(p: P, t: RTimer) -> None:
 def deltimer(t: RTimer) -> bool:
     """Disarm ``t``; True if it was armed (Go's deltimer / Timer.Stop result)."""
     while True:
-        p = t.pp
+        p = t.pp  # the P whose heap holds it, or held it last (see runtimers)
         if p is None:
             return False
         with p.timerslock:
@@ -124,8 +124,9 @@ def runtimers(p: P, now: int, blocking: bool = True) -> None:
                     t.when = now + t.period - (now - t.when) % t.period
                 _push(p, t)
             else:
+                # t.pp stays: a racing deltimer must still take this P's lock,
+                # and so see ``firing`` (set under it) and cancel the send.
                 t.active = False
-                t.pp = None
                 _cleantop(p)
             f, arg = t.f, t.arg
             t.firing = t.seq

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import types
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, TypeVar
 
 PARK = 0
 GOSCHED = 1
@@ -81,3 +81,12 @@ def callable_name(fn: Callable[..., Any] | Any) -> str:
     mod = getattr(fn, "__module__", None) or ""
     qn = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return f"{mod}.{qn}" if mod else str(qn)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def returns_awaitable(fn: F) -> F:
+    """Mark a plain function that returns an awaitable, so ``go(fn)`` accepts it."""
+    fn.__gosched_awaitable__ = True  # type: ignore[attr-defined]
+    return fn
