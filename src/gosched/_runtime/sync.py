@@ -289,7 +289,7 @@ class WaitGroup:
 class Semaphore:
     """A counting semaphore of ``n`` permits; waiters are served in FIFO order."""
 
-    __slots__ = ("__weakref__", "_avail", "_lock", "_waiters")
+    __slots__ = ("__weakref__", "_avail", "_lock", "_size", "_waiters")
 
     def __init__(self, n: int) -> None:
         if isinstance(n, bool) or not isinstance(n, int):
@@ -297,6 +297,7 @@ class Semaphore:
         if n < 0:
             raise ValueError("Semaphore size must be >= 0")
         self._lock = threading.Lock()
+        self._size = n
         self._avail = n
         self._waiters: deque[list[Any]] = deque()  # [g, need]
 
@@ -325,6 +326,8 @@ class Semaphore:
     def release(self, n: int = 1) -> None:
         woken: list[G] = []
         with self._lock:
+            if self._avail + n > self._size:
+                raise Panic("semaphore: released more than held")
             self._avail += n
             while self._waiters and self._waiters[0][1] <= self._avail:
                 gp, need = self._waiters.popleft()
