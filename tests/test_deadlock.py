@@ -483,3 +483,21 @@ def test_unmarked_channel_used_later_by_a_thread_is_reported() -> None:
     with pytest.raises(gosched.Deadlock):
         gosched.run(main)
     stop.set()
+
+
+def test_goroutine_stuck_in_user_code_is_not_deadlock() -> None:
+    # main blocks; the only other goroutine spins without reaching the scheduler
+    # (sysmon takes its P away). Its M is still running: no report.
+    async def main() -> str:
+        c: gosched.Chan[str] = gosched.Chan()
+
+        async def spin() -> None:
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                pass
+            await c.send("done")
+
+        gosched.go(spin)
+        return await c.recv()
+
+    assert gosched.run(main, maxprocs=1) == "done"
