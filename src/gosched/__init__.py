@@ -14,6 +14,7 @@ Goroutines are ``async def`` functions scheduled M:N on OS threads::
 
 from __future__ import annotations
 
+from . import debug, testing
 from ._runtime.api import gomaxprocs, goexit, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
@@ -24,8 +25,6 @@ from ._runtime.proc import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
 from ._runtime.sync import Mutex, Once, RWMutex, Semaphore, WaitGroup
 from ._runtime.time import Ticker, Timer, after, gosched, now, sleep
-from . import debug
-from . import testing
 
 __all__ = [
     "BlockingWarning",
@@ -46,6 +45,7 @@ __all__ = [
     "Timer",
     "WaitGroup",
     "after",
+    "debug",
     "dump",
     "go",
     "goexit",
