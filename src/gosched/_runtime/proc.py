@@ -943,9 +943,13 @@ def idle(m: M) -> bool:
                 continue
             acquirep(m, p2)
             if gs:
-                for gp in gs:
+                # Keep what fits in the local queue; the rest goes global and to
+                # idle Ps (Go's injectglist).
+                room = max(0, RUNQ_SIZE - len(p2.runq))
+                for gp in gs[:room]:
                     gp.status = Grunnable
-                p2.runq.extend(gs)
+                p2.runq.extend(gs[:room])
+                injectglist(sched, gs[room:])
                 if len(gs) > 1 and sched.npidle and not sched.nmspinning:
                     wakep(sched)
             return True
