@@ -207,12 +207,20 @@ def checkdead(sched: Sched) -> int:
                 if when > sched.faketime:
                     sched.faketime = when
                 now = sched.faketime
+                # This M is about to take a P and run what the timers ready: count
+                # it as spinning meanwhile so goready does not wake a second M
+                # (Go's checkdead faketime branch: nmspinning++, mp.spinning).
+                sched.nmspinning += 1
             # Fire what is due here rather than leave it to whichever P idle()
             # picks: the timer may sit on another P's heap, and no M owns a P
-            # now. Callbacks only ready goroutines (global queue + wakep).
-            for p in list(sched.allp):
-                if p.timer0when and p.timer0when <= now:
-                    _timers.runtimers(p, now)
+            # now. Callbacks only ready goroutines (onto the global queue).
+            try:
+                for p in list(sched.allp):
+                    if p.timer0when and p.timer0when <= now:
+                        _timers.runtimers(p, now)
+            finally:
+                with sched.lock:
+                    sched.nmspinning -= 1
             return ADVANCED
     if fake:
         msg = BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED
