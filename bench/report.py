@@ -15,37 +15,39 @@ TIMES, DASH = "\u00d7", "\u2013"
 # tables next to it are regenerated on every --write-docs run.
 FINDINGS = """\
 Where gosched spends its time (cProfile of the M threads, `python -m bench.hotpaths`;
-cProfile roughly doubles every Python call, so read the shares, and the unprofiled ns/op
-above for the cost):
+cProfile inflates every Python call, so read the shares; the unprofiled ns/op table above
+is the cost). Source: the commit named at the top of this page.
 
-- **Ping-pong (unbuffered handoff).** One round trip is 2 × (`Chan.send` that finds a parked
-  receiver → `goready` → the M's `readyq`) + 2 × (`_chanrecv` that parks with a `PARK` trap),
-  and 4 scheduler rounds. The scheduler loop body itself (`proc.schedule`: `sched.dead`,
-  timer check, `readyq` drain, fairness tick, `p.tok` publish/reclaim, status writes,
-  trap dispatch) is the largest single share (about a quarter). Next come `_chanrecv` and
-  `Chan.send` (each ~15 %: channel lock acquire/release, `recvq`/`sendq` deque ops, the
-  `type(w) is Sudog` test, the `preempted` check), then `drainreadyq` + `runqput` (2 calls
-  each per round trip just to move the readied G from `m.readyq` to `p.runnext`), `goready`
-  (`tls.m` thread-local lookup, readyq, `npidle`/`nmspinning` test) and 4 lock acquires.
-  Candidates: drain a one-element `readyq` inline in `schedule` (no `drainreadyq`/`runqput`
-  calls), cache `tls.m` once per trap instead of per `goready`, and skip the `p.tok` list
-  append/pop when sysmon is not watching for a long-running G.
-- **Spawn.** Per task: `go()` (frame walk for the creation site via `sys._getframe`, the
-  `_coroutine` type check, a `Goroutine` handle), `newproc` (goid, `G.__init__`, `allgs`
-  insert), `goready`, then later one scheduler round, `goexit0` (`allgs` pop) and the
-  `WaitGroup.add/done` lock. `go()` + `newproc` + `goready` + `G.__init__` are ~30 % of the
-  profile. A spawn loop that never awaits holds its P for > 10 ms, so sysmon hands the P to
-  a second M (a `BlockingWarning` in the hot-path run): from then on new goroutines go to the
-  global queue under `sched.lock` (`globrunqput`) and two Ms contend for the GIL; the idle
-  M's parked `lock.acquire` shows up as the largest "own time" in the spawn profile, which is
-  waiting, not CPU. Go does not retake a P from a goroutine that is merely running; it
-  preempts it. A cheaper `go()` (no frame walk unless tracing, no handle allocation unless
-  used) and not retaking a P whose goroutine keeps calling into the runtime are the
-  candidates.
-- **Timers.** `sleep(0)` is a non-parking fast path (~1.5 µs, 5–8× cheaper than asyncio's
-  `sleep(0)`), but `Timer(…)`+`stop()` costs about 2× asyncio's `call_later`+`cancel`
-  (a `Chan(1)`, an `RTimer` and heap insert/delete under `p.timerslock`). With 50,000 timers
-  the lateness tail comes from running expired timers in batches between goroutine switches.
+- **Ping-pong (unbuffered handoff).** A round trip is 2 × `Chan.send` that finds a parked
+  receiver (channel lock, `recvq.popleft`, the `type(w) is Sudog` test, `w.elem`/`w.success`
+  stores, `goready`) + 2 × `_chanrecv` that parks (lock, `recvq.append`, a `PARK` trap
+  yielded to the loop, which releases the lock) + 4 rounds of `proc.schedule`. The loop body
+  (`sched.dead`, `p.dying`, timer check, `readyq` → `runnext`, fairness tick, status and
+  `m.curg` writes, `p.tok` append/pop for sysmon, `gp.preempt` test, trap dispatch) is the
+  largest single share, about a quarter; `_chanrecv` + `Chan.send` together about a third;
+  `goready` (a `tls.m` thread-local read, `m.lostp_since`, readyq, `npidle`/`nmspinning`)
+  ~6 %; then 4 lock acquire/release pairs and the coroutine `send`. The one-element
+  `readyq` → `runnext` move is already inlined in `schedule` (no `drainreadyq`/`runqput`
+  calls per switch). Remaining candidates: pass `m` into `goready` from the channel code
+  instead of a thread-local read per wake-up, and fold the `p.tok` publish/reclaim and the
+  `sched.dead`/`p.dying` tests into one per-switch check.
+- **Spawn.** Per task: `go()` (the `CO_COROUTINE` flag test, the coroutine call,
+  `sys._getframe(1)` for the creation site), `newproc` (goid from the M's cache,
+  `G.__init__` with 19 slot stores, the `allgs` insert), `goready`, later one scheduler
+  round, `goexit0` (`allgs` pop) and `WaitGroup.add`/`done` under the WaitGroup's lock.
+  **Concrete inefficiency:** a spawner that does not await keeps its P, so after 256
+  goroutines the local run queue is full and *every* further `go()` takes `sched.lock` in
+  `globrunqput` for one G (`globrunqput` ≈ 1 call per spawn in the profile). Go's
+  `runqputslow` moves half the local queue plus the new G to the global queue under one
+  lock acquisition. A spawn loop that runs longer than sysmon's 10 ms limit also has its P
+  retaken and handed to a second M (the two then share the GIL); the parked M's
+  `lock.acquire` shows up as "own time" in the spawn profile, which is waiting, not CPU.
+- **Timers.** `sleep(0)` is a non-parking fast path, far cheaper than asyncio's
+  `sleep(0)`; `Timer(…)` + `stop()` costs more than asyncio's `call_later` + `cancel`
+  (a `Chan(1)`, an `RTimer`, heap insert and delete under `p.timerslock`). In the 50,000-timer
+  workload the lateness tail most likely comes from wake-ups queued behind goroutines that have not
+  started yet: `runtimers` readies each expired timer's goroutine as `runnext`, which kicks
+  the previous one to the run-queue tail behind thousands of unstarted sleepers.
 """
 
 
