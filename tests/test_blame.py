@@ -17,11 +17,13 @@ from gosched import debug
 def _guard() -> Iterator[None]:
     faulthandler.dump_traceback_later(60, exit=True)
     debug.reset_blocking_profile()
-    old = debug.set_blocking_report(True)
+    # Report every retake: these tests hold the P for ~30 ms, below the default
+    # threshold that keeps GIL waits out of the reports (tested on its own below).
+    old = debug.set_blocking_report(True, threshold=0)
     try:
         yield
     finally:
-        debug.set_blocking_report(old)
+        debug.set_blocking_report(old, threshold=0.05)
         debug.reset_blocking_profile()
         faulthandler.cancel_dump_traceback_later()
 
@@ -131,3 +133,24 @@ def test_overhead_without_stuck_calls_is_zero_work() -> None:
     # The loop yields at a channel op when asked; only an OS-level stall of its
     # thread longer than preemptGraceNS (a loaded machine) can make sysmon take the P.
     assert sum(s.count for s in debug.blocking_profile()) <= 1
+
+
+def test_threshold_keeps_short_holds_out_of_the_report() -> None:
+    """Holds shorter than the threshold (a GIL wait, a quick call) are not reported."""
+
+    async def main() -> None:
+        _stuck_sleep(0.03)  # retaken (~11 ms in), but under the 0.2 s threshold
+        await gosched.sleep(0)
+        _stuck_sleep(0.3)  # over it: reported while still stuck, by sysmon
+        await gosched.sleep(0)
+
+    debug.set_blocking_report(True, threshold=0.2)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", gosched.BlockingWarning)
+        gosched.run(main, maxprocs=1)
+    ours = [x for x in w if issubclass(x.category, gosched.BlockingWarning)]
+    assert len(ours) == 1, [str(x.message) for x in ours]
+    prof = debug.blocking_profile()
+    assert len(prof) == 1 and prof[0].count == 1, prof
+    assert 0.25 < prof[0].total_seconds < 1.0, prof[0]
+

@@ -335,12 +335,15 @@ def test_ms_are_reused_across_many_handoffs() -> None:
             await gosched.sleep(0)
         return proc.mcount(s), len(s.allm)
 
-    debug.set_blocking_report(True, warn=False)
+    debug.set_blocking_report(True, warn=False, threshold=0)
     debug.reset_blocking_profile()
     threads0 = threading.active_count()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", gosched.BlockingWarning)
-        mcount, allm = gosched.run(main, maxprocs=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gosched.BlockingWarning)
+            mcount, allm = gosched.run(main, maxprocs=1)
+    finally:
+        debug.set_blocking_report(True, threshold=0.05)
     prof = debug.blocking_profile()
     assert prof and prof[0].count >= 20, prof
     # sysmon + the M running main + one M that takes the P over (+1 for races).

@@ -15,7 +15,7 @@ Goroutines are ``async def`` functions scheduled M:N on OS threads::
 from __future__ import annotations
 
 from . import debug, testing
-from ._runtime.api import gomaxprocs, goexit, num_goroutine, syscall
+from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
 from ._runtime.deadlock import Deadlock

@@ -37,11 +37,20 @@ def reset_blocking_profile() -> None:
     blame.reset()
 
 
-def set_blocking_report(on: bool, warn: bool = True) -> bool:
-    """Record stuck calls (and warn once per call site if ``warn``); return the old ``on``."""
+def set_blocking_report(on: bool, warn: bool = True, threshold: float | None = None) -> bool:
+    """Record stuck calls (and warn once per call site if ``warn``); return the old ``on``.
+
+    ``threshold`` (seconds, default 0.05) is how long a goroutine must hold its P
+    past a preemption request before its call site is reported: shorter holds on a
+    GIL build are usually a wait for the GIL, not a blocking call.
+    """
     old = blame.enabled
     blame.enabled = bool(on)
     blame.warn = bool(warn)
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
+            raise ValueError(f"threshold must be a number of seconds >= 0, not {threshold!r}")
+        blame.reportThresholdNS = int(threshold * 1e9)
     return old
 
 

@@ -58,7 +58,21 @@ log = logging.getLogger("gosched.blocking")
 
 _lock = threading.Lock()
 _sites: dict[tuple[str, int], Site] = {}
-_pending: dict[int, tuple[tuple[str, int], int, int]] = {}  # M id -> (site, goid, ns held before the take)
+
+
+@dataclass
+class _Pending:
+    """A sampled stuck call, not yet (or already) published."""
+
+    site: tuple[str, int, str]
+    stack: list[str]
+    goid: int
+    before: int  # ns the goroutine had held the P when sysmon took it
+    published: bool = False
+
+
+_pending: dict[M, _Pending] = {}  # M (not its id: ids restart each run) -> its goroutine's sampled stuck call
+reportThresholdNS = 50_000_000  # publish only calls that held a P this long
 enabled = True  # report and record (gosched.debug.set_blocking_report)
 warn = True  # also emit a BlockingWarning the first time a site is seen
 
@@ -120,30 +134,57 @@ def callsite(frame: types.FrameType | None) -> tuple[tuple[str, int, str], list[
 
 
 def report(m: M, gp: G, held_ns: int) -> None:
-    """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck (runs on sysmon)."""
+    """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck (runs on sysmon).
+
+    The call site is sampled now, while the goroutine is in it, but published
+    (profile entry, BlockingWarning, log line) only once the goroutine has held
+    the P for ``reportThresholdNS``: on a GIL build a goroutine that merely waits
+    for the GIL after a quick C call also misses its preemption request for a few
+    switch intervals, and that is not a blocking call worth reporting.
+    """
     if not enabled:
         return
     cs = callsite(sys._current_frames().get(m.ident))
     if cs is None:
         return
-    (filename, lineno, func), stack = cs
-    key = (filename, lineno)
     with _lock:
+        _pending[m] = _Pending(cs[0], cs[1], gp.goid, held_ns)
+
+
+def check(m: M, gp: G | None, since_take_ns: int) -> None:
+    """sysmon, each tick: publish ``m``'s pending report once it has held long enough."""
+    with _lock:
+        pd = _pending.get(m)
+        if pd is None or pd.published or (gp is not None and gp.goid != pd.goid):
+            return
+        held_ns = pd.before + since_take_ns
+        if held_ns < reportThresholdNS:
+            return
+    _publish(m, pd, held_ns)
+
+
+def _publish(m: M, pd: _Pending, held_ns: int) -> None:
+    filename, lineno, func = pd.site
+    with _lock:
+        if pd.published:
+            return
+        pd.published = True
+        key = (filename, lineno)
         site = _sites.get(key)
         first = site is None
         if site is None:
-            site = _sites[key] = Site(filename, lineno, func, stack=stack)
+            site = _sites[key] = Site(filename, lineno, func, stack=pd.stack)
         site.count += 1
-        _pending[m.id] = (key, gp.goid, held_ns)
     if log.isEnabledFor(logging.DEBUG):
-        log.debug("goroutine %d held its P %.1f ms in %s at %s:%d", gp.goid, held_ns / 1e6, func, filename,
+        log.debug("goroutine %d held its P %.1f ms in %s at %s:%d", pd.goid, held_ns / 1e6, func, filename,
                   lineno)
     if first and warn:
-        lines = "\n    ".join(stack)
+        lines = "\n    ".join(pd.stack)
         msg = (
-            f"goroutine {gp.goid} held its P for {held_ns / 1e6:.1f} ms without reaching the "
+            f"goroutine {pd.goid} held its P for {held_ns / 1e6:.1f} ms without reaching the "
             f"scheduler, in {func} at {filename}:{lineno}; sysmon handed the P to another M. "
-            f"Wrap blocking calls in gosched.syscall(). Stack (innermost first):\n    {lines}"
+            f"Wrap blocking calls in gosched.syscall(), and yield in long loops "
+            f"(await gosched.gosched()). Stack (innermost first):\n    {lines}"
         )
         try:
             warnings.warn_explicit(msg, BlockingWarning, filename, lineno, module="gosched")
@@ -156,15 +197,18 @@ def report(m: M, gp: G, held_ns: int) -> None:
 def finish(m: M, gp: G, held_ns: int) -> None:
     """The goroutine got back to the scheduler ``held_ns`` after losing its P."""
     with _lock:
-        pending = _pending.pop(m.id, None)
-        if pending is None:
-            return
-        key, goid, before = pending
-        site = _sites.get(key)
-        if site is not None and goid == gp.goid:
-            held_ns += before
-            site.total_ns += held_ns
-            site.max_ns = max(site.max_ns, held_ns)
+        pd = _pending.pop(m, None)
+    if pd is None or pd.goid != gp.goid:
+        return
+    total = pd.before + held_ns
+    if not pd.published and total >= reportThresholdNS:
+        _publish(m, pd, total)
+    if pd.published:
+        with _lock:
+            site = _sites.get((pd.site[0], pd.site[1]))
+            if site is not None:
+                site.total_ns += total
+                site.max_ns = max(site.max_ns, total)
 
 
 def profile() -> list[Site]:

@@ -146,8 +146,11 @@ def sysmon(m: M) -> None:
             # Every P idle: sleep until the next timer (at most forcegcperiod/2);
             # a syscall or a P leaving the idle list wakes us (Go: sysmonwait).
             now = proc.nanotime()
+            # Not while a goroutine stuck in user code holds an M: its blocking
+            # report is due at blame.reportThresholdNS, and sweep publishes it.
+            stuck = any(m2.lostp_since and not m2.lostp_syscall for m2 in sched.allm)
             with sched.lock:
-                deep = sched.npidle == sched.gomaxprocs and not sched.dead
+                deep = sched.npidle == sched.gomaxprocs and not sched.dead and not stuck
                 ns = 0
                 if deep:
                     nxt = _timers.timesleepuntil(sched)
@@ -358,10 +361,13 @@ def unboost() -> None:
 def sweep(sched: Sched) -> None:
     """Catch up with races around takep and idle Ps that still hold work."""
     stuck = False
+    now = time.monotonic_ns()
     for m in list(sched.allm):
-        if m.lostp_since:
+        since = m.lostp_since
+        if since:
             if not m.lostp_syscall:
                 stuck = True
+                blame.check(m, m.curg, now - since)
             if m.readyq:
                 proc.injectglist(sched, _drain(m))
     if _boosted is not None and not stuck:
