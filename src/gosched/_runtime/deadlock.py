@@ -160,6 +160,11 @@ def checkdead(sched: Sched) -> int:
     """
     if sched.dead:
         return DEAD
+    # The O(1) answers first: a server with 10,000 idle connections must not
+    # scan them every time its last M goes idle.
+    poller = sched.poller
+    if sched.nsyscall or sched.nforeign or _queued(sched) or (poller is not None and poller.nwaiters):
+        return OK  # IO, a syscall or a thread outside the runtime can still wake someone
     b = bubble(sched)
     now = proc.nanotime()
     gs = list(sched.allgs.copy().values())
@@ -168,11 +173,8 @@ def checkdead(sched: Sched) -> int:
             return OK  # runnable, running or in a syscall: it will come back
         if not gp.waitsince:
             gp.waitsince = now  # Go stamps waitsince when a GC first sees a G blocked
-    if sched.nsyscall or sched.nforeign or _queued(sched):
-        return OK
-    poller = sched.poller
-    if (poller is not None and poller.nwaiters) or not all(durable(gp) for gp in gs):
-        return OK  # IO or a thread outside the runtime can still wake someone; time stops
+    if not all(durable(gp) for gp in gs):
+        return OK  # blocked on a foreign object, or on something that is not durable: time stops
     w = b.waiter
     if w is not None:
         # testing.wait(): every other goroutine is durably blocked (synctest's
