@@ -187,7 +187,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
 
 
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
-    from .chan import _g, _take
+    from .chan import _g, _take, recvfrom
 
     _check_thread("Chan.recv_blocking")
     deadline = _deadline(timeout)
@@ -197,12 +197,7 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
     w = _take(ch.sendq) if ch.sendq else None
     if w is not None:
         s = _sched(lk, "Chan.recv_blocking")
-        if ch._cap == 0:
-            v = w.elem
-        else:
-            v = ch._buf.popleft()
-            ch._buf.append(w.elem)
-        w.success = True
+        v = recvfrom(ch, w)
         lk.release()
         proc.goready(_g(w), s)
         return v, True

@@ -85,6 +85,21 @@ def _take(q: deque[Any]) -> Any:
     return None
 
 
+def recvfrom(c: Chan[Any], w: Any) -> Any:
+    """Take the value of parked sender ``w`` (Go's recv; channel lock held).
+
+    Unbuffered: straight from the sender. Buffered (so the buffer is full): the
+    buffer's head, and the sender's value goes to its tail, keeping FIFO order.
+    """
+    if c._cap == 0:
+        v = w.elem
+    else:
+        v = c._buf.popleft()
+        c._buf.append(w.elem)
+    w.success = True
+    return v
+
+
 def _g(w: Any) -> G:
     return w.g if type(w) is Sudog else w
 
@@ -107,12 +122,7 @@ def _chanrecv(c: Chan[Any], mode: int) -> Generator[Trap, Any, Any]:
             gp = w.g
         else:
             gp = w
-        if c._cap == 0:
-            v = w.elem
-        else:  # buffer full: take its head; the sender's value goes to the tail
-            v = c._buf.popleft()
-            c._buf.append(w.elem)
-        w.success = True
+        v = recvfrom(c, w)
         lk.release()
         proc.goready(gp)
         break
@@ -280,12 +290,7 @@ class Chan(Generic[T]):
                 if self.closed:
                     return None, False, True
                 return None, False, False
-            if self._cap == 0:
-                v = w.elem
-            else:
-                v = self._buf.popleft()
-                self._buf.append(w.elem)
-            w.success = True
+            v = recvfrom(self, w)
         proc.goready(_g(w))
         return v, True, True
 

@@ -681,15 +681,19 @@ def lostp(sched: Sched, m: M, gp: G) -> None:
 
     m.p = None  # only this M writes m.p; sysmon's takep leaves it stale until here
     _sysmon.lostp_returned(sched, m, gp)
-    moved: list[G] = []
+    injectglist(sched, takereadyq(m))
+
+
+def takereadyq(m: M) -> list[G]:
+    """Empty ``m.readyq`` (any thread may: deque pops are atomic)."""
+    moved = []
     rq = m.readyq
     while rq:
         try:
             moved.append(rq.popleft())
         except IndexError:
             break
-    if moved:
-        injectglist(sched, moved)
+    return moved
 
 
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:

@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from . import proc
-from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take
+from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
 from .traps import PARK, checkpreempt, outside_goroutine, preempted, tls, trap
 
 
@@ -71,13 +71,7 @@ def _try(c: Case, i: int) -> tuple[int, Any, bool, Any] | None:
         return None
     w = _take(ch.sendq) if ch.sendq else None
     if w is not None:
-        if ch._cap == 0:
-            v = w.elem
-        else:
-            v = ch._buf.popleft()
-            ch._buf.append(w.elem)
-        w.success = True
-        return i, v, True, _g(w)
+        return i, recvfrom(ch, w), True, _g(w)
     if ch._buf:
         return i, ch._buf.popleft(), True, None
     if ch.closed:

@@ -288,21 +288,10 @@ def preemptone(p: P, m: M, gp: G) -> bool:
     gp.preempt = True
     preempted.add(gp)
     # Goroutines it readied cannot run on this P until it yields: let others have them.
-    moved = _drain(m)
+    moved = proc.takereadyq(m)
     if moved:
         proc.injectglist(m.sched, moved)
     return True
-
-
-def _drain(m: M) -> list[G]:
-    moved = []
-    rq = m.readyq
-    while rq:
-        try:
-            moved.append(rq.popleft())
-        except IndexError:
-            break
-    return moved
 
 
 def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
@@ -333,7 +322,7 @@ def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
             owner.lostp_since = now
     p.m = None
     p.syscalltick += 1
-    moved = _drain(owner)
+    moved = proc.takereadyq(owner)
     if moved:
         proc.injectglist(sched, moved)
     return owner
@@ -369,7 +358,7 @@ def sweep(sched: Sched) -> None:
                 stuck = True
                 blame.check(m, m.curg, now - since)
             if m.readyq:
-                proc.injectglist(sched, _drain(m))
+                proc.injectglist(sched, proc.takereadyq(m))
     if _boosted is not None and not stuck:
         # Keep the boost while a request is outstanding on some P.
         for p in list(sched.allp):
