@@ -240,15 +240,19 @@ class WaitGroup:
     def add(self, delta: int) -> None:
         if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
             raise TypeError(f"WaitGroup.add takes an int, not {type(delta).__name__}")
-        with self._lock:
-            n = self._n + delta
-            if n < 0:
-                raise Panic("sync: negative WaitGroup counter")
-            self._n = n
-            if n or not self._waiters:
-                return
-            woken = list(self._waiters)
-            self._waiters.clear()
+        lk = self._lock
+        lk.acquire()  # not ``with``: on 3.11 the context-manager protocol costs more
+        n = self._n + delta
+        if n < 0:
+            lk.release()
+            raise Panic("sync: negative WaitGroup counter")
+        self._n = n
+        if n or not self._waiters:
+            lk.release()
+            return
+        woken = list(self._waiters)
+        self._waiters.clear()
+        lk.release()
         for w in woken:
             if isinstance(w, G):
                 proc.goready(w)
