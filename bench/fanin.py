@@ -24,6 +24,7 @@ WORKLOADS = (
         metrics=(Metric("items_per_s", "fan-in 8→1", "items/s", "higher"),),
         full={"per_producer": 10_000},
         quick={"per_producer": 500},
+        runs=5,
     ),
 )
 
