@@ -495,18 +495,21 @@ def schedule(m: M) -> None:
                 continue
             if p.timer0when and p.timer0when <= nanotime():
                 _timers.runtimers(p, nanotime())
+            gp = None
             if rq:
                 # What this M's goroutine readied becomes runnext (goready's
-                # runqput(next=true)); goready keeps it to one goroutine.
-                if len(rq) == 1 and p.runnext is None:
+                # runqput(next=true)) and, as runnext, runs next inheriting the
+                # time slice. goready keeps it to one goroutine: take it directly.
+                if len(rq) == 1 and p.runnext is None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
                     try:
-                        p.runnext = rq.popleft()
+                        gp = rq.popleft()
                     except IndexError:  # sysmon drained it
                         pass
                 else:
                     drainreadyq(sched, m, p)
-            gp = p.runnext
-            if gp is not None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
+            if gp is not None:
+                pass
+            elif (gp := p.runnext) is not None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
                 p.runnext = None  # inheritTime: runnext shares the waker's slice
             else:
                 gp = None
