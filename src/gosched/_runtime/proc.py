@@ -120,6 +120,11 @@ def goready(gp: G, sched: Sched | None = None) -> None:
     """
     gp.status = Grunnable
     m: M | None = tls.m
+    if preempted and m is not None and m.curg is not None and m.curg.preempt:
+        # The running goroutine was asked to yield and is in the runtime, but in a
+        # call that cannot yield (go(), wg.done(), close()...): it is a busy loop,
+        # not a blocking call. sysmon still hands its P on, without the GIL boost.
+        m.curg.preemptack = True
     if m is not None and m.p is not None and not m.lostp_since:
         s = m.sched
         rq = m.readyq

@@ -93,6 +93,7 @@ class G:
         "exc",
         "m",
         "preempt",
+        "preemptack",
         # sudog fields for the common single-channel wait (Go caches sudogs; a
         # goroutine blocked on one channel uses itself as its sudog).
         "elem",
@@ -116,6 +117,7 @@ class G:
         self.exc: BaseException | None = None
         self.m: M | None = None
         self.preempt = False
+        self.preemptack = False  # reached a runtime call since sysmon's request (but could not yield)
         self.elem: Any = None
         self.success = False
         self.waiting: Any = None  # select bookkeeping while parked in select
