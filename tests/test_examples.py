@@ -1,0 +1,43 @@
+"""The README's examples run as documented (each in its own interpreter)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _run(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", f"gosched.examples.{name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_workers_prints_the_sum_of_squares() -> None:
+    r = _run("workers")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "328350"
+
+
+def test_pipeline_times_out_once_and_delivers_every_square() -> None:
+    r = _run("pipeline")
+    assert r.returncode == 0, r.stderr
+    assert "timeout waiting for a value" in r.stdout
+    assert f"squares: {[i * i for i in range(20)]}" in r.stdout
+
+
+def test_deadlock_example_exits_2_with_gos_message_and_dump() -> None:
+    r = _run("deadlock")
+    assert r.returncode == 2
+    assert r.stderr.startswith("fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [")
+    assert "[chan receive]" in r.stderr and "created by __main__.main in goroutine 1" in r.stderr
+
+
+def test_blocking_example_keeps_the_ticker_alive_and_names_both_sites() -> None:
+    r = _run("blocking")
+    assert r.returncode == 0, r.stderr
+    gaps = [float(line.split("largest gap ")[1].split(" ms")[0]) for line in r.stdout.splitlines() if "gap" in line]
+    assert len(gaps) == 2 and max(gaps) < 250, r.stdout  # asyncio: ~300 ms each
+    assert "in slow_io" in r.stdout and "in busy" in r.stdout
