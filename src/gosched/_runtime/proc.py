@@ -153,8 +153,14 @@ def goready(gp: G, sched: Sched | None = None) -> None:
 
 
 def globrunqput(sched: Sched, gp: G) -> None:
-    with sched.lock:
-        sched.runq.append(gp)
+    """Append to the global queue (Go's globrunqput).
+
+    Lock-free: ``deque.append`` is atomic, and every consumer pops from the
+    left under ``sched.lock``, so a concurrent append never disturbs a batch
+    take. A thread that parks after seeing the queue empty is covered by the
+    caller's ``wakep`` (or by the spinning M's re-check), as in Go.
+    """
+    sched.runq.append(gp)
 
 
 def injectglist(sched: Sched, gs: list[G]) -> None:
