@@ -620,15 +620,9 @@ def dump_program() -> str:
 
 
 def wait_done(sched: Sched) -> None:
-    """run()'s wait for the program to end, in the main thread.
+    """run()'s wait for the program to end.
 
-    Python runs signal handlers only in the main thread, between bytecodes; a
-    signal the kernel delivers to an M's thread does not interrupt the main
-    thread's blocking acquire, so the dump would wait for the program to end.
-    While our handlers are installed, wake every 50 ms to let them run.
+    Ms block asynchronous signals (proc.mstart), so the kernel delivers SIGQUIT
+    or Ctrl-C to this thread, which Python's lock acquire lets run its handlers.
     """
-    if not bubble(sched).sigsaved:
-        sched.done.acquire()
-        return
-    while not sched.done.acquire(timeout=0.05):
-        pass
+    sched.done.acquire()

@@ -12,6 +12,7 @@ the goroutine on the global queue and stop.
 from __future__ import annotations
 
 import random
+import signal
 import sys
 import threading
 import time
@@ -460,7 +461,16 @@ def finish_locked(sched: Sched) -> None:
 # --- the scheduler loop -----------------------------------------------------------------
 
 
+# Signals are for the thread that called run(): Python runs handlers only in the
+# main thread, and a signal the kernel hands to an M would not wake it from its
+# wait (so neither Ctrl-C nor SIGQUIT's dump would happen until the program
+# ended). Ms block every asynchronous signal; faults still reach the thread.
+_SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT", "SIGTRAP", "SIGKILL", "SIGSTOP"}
+_MSIGMASK = {s for s in signal.valid_signals() if getattr(s, "name", "") not in _SYNCHRONOUS}
+
+
 def mstart(m: M) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _MSIGMASK)
     tls.m = m
     m.ident = threading.get_ident()
     sched = m.sched
