@@ -11,7 +11,6 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,7 @@ import pytest
 
 import gosched
 import gosched.net as net
-
-
-def run(main: Callable[..., Coroutine[Any, Any, Any]], *args: Any, timeout: float = 20.0, **kw: Any) -> Any:
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["v"] = gosched.run(main, *args, **kw)
-        except BaseException as e:
-            box["e"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        pytest.fail(f"gosched.run did not return within {timeout} s (lost wakeup?)")
-    if "e" in box:
-        raise box["e"]
-    return box.get("v")
+from _core_helpers import run
 
 
 async def echo_conn(c: net.Conn) -> None:

@@ -5,35 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
-
-import pytest
 
 import gosched
 import gosched.net as net
+from _core_helpers import run
 from gosched._runtime import proc
 from gosched._runtime.netpoll import Poller
-
-
-def run(main: Callable[..., Coroutine[Any, Any, Any]], *args: Any, timeout: float = 20.0, **kw: Any) -> Any:
-    """gosched.run in a thread with a join timeout: a lost wakeup fails, not hangs."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["v"] = gosched.run(main, *args, **kw)
-        except BaseException as e:
-            box["e"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        pytest.fail(f"gosched.run did not return within {timeout} s (lost wakeup?)")
-    if "e" in box:
-        raise box["e"]
-    return box.get("v")
 
 
 def test_netpoll_timeout_rules() -> None:

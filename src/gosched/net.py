@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import socket
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -104,23 +105,23 @@ class _FD:
         self._laddr: str | None = None
         self._raddr = raddr
 
+    def _addr(self, name: Callable[[], Any]) -> str | None:
+        try:
+            return fmtaddr(self.sock.family, name())
+        except OSError:
+            return None
+
     @property
     def local_addr(self) -> str:
         if self._laddr is None:
-            try:
-                self._laddr = fmtaddr(self.sock.family, self.sock.getsockname())
-            except OSError:
-                return ""
-        return self._laddr
+            self._laddr = self._addr(self.sock.getsockname)
+        return self._laddr or ""
 
     @property
     def remote_addr(self) -> str:
         if self._raddr is None:
-            try:
-                self._raddr = fmtaddr(self.sock.family, self.sock.getpeername())
-            except OSError:
-                return ""
-        return self._raddr
+            self._raddr = self._addr(self.sock.getpeername)
+        return self._raddr or ""
 
     def _where(self) -> str:
         r = self._raddr if self._raddr is not None else self.remote_addr
