@@ -560,7 +560,3 @@ def notify_closing(sched: Sched, fd: int) -> None:
     pd = poller.descs.get(fd)
     if pd is not None and pd.oneshot:
         poller.close(pd, sched)
-
-
-def describe(pd: Any) -> str:
-    return f"fd {pd.fd}"

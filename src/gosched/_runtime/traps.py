@@ -46,11 +46,6 @@ def trap(kind: int, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
     return (yield (kind, a, b))
 
 
-def current_m() -> Any:
-    """The M running on this thread, or None (a foreign thread, or sysmon)."""
-    return tls.m
-
-
 def outside_goroutine(what: str, instead: str) -> RuntimeError:
     msg = f"gosched: {what} called outside a goroutine"
     if instead:
@@ -71,7 +66,8 @@ def checkpreempt() -> Generator[Trap, Any, None]:
 
 
 def require_m(what: str, instead: str = "") -> Any:
-    m = current_m()
+    """The M running the calling goroutine, or a clear error outside one."""
+    m = tls.m
     if m is None or m.curg is None:
         raise outside_goroutine(what, instead)
     return m
