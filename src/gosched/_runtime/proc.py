@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -1026,14 +1025,3 @@ def procresize(sched: Sched, n: int) -> int:
     for _ in range(min(sched.npidle, len(sched.runq))):
         startm(sched, None, False)
     return old
-
-
-__all__ = [
-    "Fatal",
-    "Goexit",
-    "deque",
-    "goready",
-    "newproc",
-    "nanotime",
-    "procresize",
-]
