@@ -8,16 +8,17 @@ ended through the runtime's own fatal path so that the next test can start one.
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
 import gosched
-from gosched._runtime import proc
+from gosched._runtime import proc, trace
 from gosched._runtime.runtime2 import G
 from gosched._runtime.traps import tls
 
@@ -124,3 +125,17 @@ async def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
         else:
             await gosched.sleep(0.001)
         i += 1
+
+
+def restore_trace_settings() -> Iterator[None]:
+    """Fixture body: a 60 s hang guard, and GOSCHEDDEBUG settings restored afterwards."""
+
+
+    faulthandler.dump_traceback_later(60, exit=True)
+    old_settings = trace.settings
+    try:
+        yield
+    finally:
+        trace.settings = old_settings
+        trace.overridden = False
+        faulthandler.cancel_dump_traceback_later()

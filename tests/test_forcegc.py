@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import io
 import re
-from collections.abc import Iterator
 
 import pytest
 
 import gosched
+from _core_helpers import restore_trace_settings
 from gosched import debug
 from gosched._runtime import gc as rgc
 from gosched._runtime import proc, trace
 
-
-@pytest.fixture(autouse=True)
-def _guard() -> Iterator[None]:
-    faulthandler.dump_traceback_later(60, exit=True)
-    old_settings = trace.settings
-    try:
-        yield
-    finally:
-        trace.settings = old_settings
-        trace.overridden = False
-        faulthandler.cancel_dump_traceback_later()
+_guard = pytest.fixture(autouse=True)(restore_trace_settings)
 
 
 def test_forcegc_runs_when_no_collection_ran_for_the_period() -> None:

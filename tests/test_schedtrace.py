@@ -6,18 +6,17 @@ The regular expressions are checked first against lines captured from go1.27.3
 
 from __future__ import annotations
 
-import faulthandler
 import io
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import gosched
+from _core_helpers import restore_trace_settings
 from gosched import debug
 from gosched._runtime import trace
 
@@ -52,16 +51,7 @@ SCHED 1008ms: gomaxprocs=2 idleprocs=0 threads=4 spinningthreads=0 needspinning=
 """  # noqa: E501
 
 
-@pytest.fixture(autouse=True)
-def _guard() -> Iterator[None]:
-    faulthandler.dump_traceback_later(60, exit=True)
-    old_settings = trace.settings
-    try:
-        yield
-    finally:
-        trace.settings = old_settings
-        trace.overridden = False
-        faulthandler.cancel_dump_traceback_later()
+_guard = pytest.fixture(autouse=True)(restore_trace_settings)
 
 
 def _classify(line: str) -> str:

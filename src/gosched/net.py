@@ -300,21 +300,19 @@ class Conn(_FD):
 
     def close_write(self) -> None:
         """Shut down the writing side (Go's TCPConn.CloseWrite): the peer reads EOF."""
-        if self.pd.closing:
-            raise self._fail("close_write", _np.CLOSING)
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            raise self._oserror("close_write", e) from None
+        self._shutdown("close_write", socket.SHUT_WR)
 
     def close_read(self) -> None:
         """Shut down the reading side (Go's TCPConn.CloseRead)."""
+        self._shutdown("close_read", socket.SHUT_RD)
+
+    def _shutdown(self, op: str, how: int) -> None:
         if self.pd.closing:
-            raise self._fail("close_read", _np.CLOSING)
+            raise self._fail(op, _np.CLOSING)
         try:
-            self.sock.shutdown(socket.SHUT_RD)
+            self.sock.shutdown(how)
         except OSError as e:
-            raise self._oserror("close_read", e) from None
+            raise self._oserror(op, e) from None
 
 
 class Listener(_FD):

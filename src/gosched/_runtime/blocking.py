@@ -145,7 +145,7 @@ def _remover(lk: threading.Lock, q: deque[Any], w: Any) -> Callable[[], bool]:
 
 
 def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
-    from .chan import ClosedChannelError, _g, _take
+    from .chan import ClosedChannelError
 
     _check_thread("Chan.send_blocking")
     deadline = _deadline(timeout)
@@ -155,17 +155,13 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     if ch.closed:
         lk.release()
         raise ClosedChannelError("send on closed channel")
-    w = _take(ch.recvq) if ch.recvq else None
-    if w is not None:
-        s = _sched(lk, "Chan.send_blocking")
-        w.elem = v
-        w.success = True
+    # A receiver to wake needs a running runtime: check before handing it the value.
+    s0 = _sched(lk, "Chan.send_blocking") if ch.recvq else None
+    sent, w = ch.sendlocked(v)
+    if sent:
         lk.release()
-        proc.goready(_g(w), s)
-        return
-    if len(ch._buf) < ch._cap:
-        ch._buf.append(v)
-        lk.release()
+        if w is not None:
+            proc.goready(w, s0)
         return
     if deadline is not None and timeout == 0:
         lk.release()
@@ -187,27 +183,19 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
 
 
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
-    from .chan import _g, _take, recvfrom
 
     _check_thread("Chan.recv_blocking")
     deadline = _deadline(timeout)
     ch.foreign = True
     lk = ch._lock
     lk.acquire()
-    w = _take(ch.sendq) if ch.sendq else None
-    if w is not None:
-        s = _sched(lk, "Chan.recv_blocking")
-        v = recvfrom(ch, w)
+    s0 = _sched(lk, "Chan.recv_blocking") if ch.sendq else None  # as in chan_send
+    v, ok, got, w = ch.recvlocked()
+    if got:
         lk.release()
-        proc.goready(_g(w), s)
-        return v, True
-    if ch._buf:
-        v = ch._buf.popleft()
-        lk.release()
-        return v, True
-    if ch.closed:
-        lk.release()
-        return None, False
+        if w is not None:
+            proc.goready(w, s0)
+        return v, ok
     if deadline is not None and timeout == 0:
         lk.release()
         raise TimeoutError("Chan.recv_blocking timed out")

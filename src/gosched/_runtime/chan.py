@@ -283,16 +283,19 @@ class Chan(Generic[T]):
     def tryrecv(self) -> tuple[T | None, bool, bool]:
         """Receive without blocking: ``(value, ok, received)``."""
         with self._lock:
-            w = _take(self.sendq) if self.sendq else None
-            if w is None:
-                if self._buf:
-                    return self._buf.popleft(), True, True
-                if self.closed:
-                    return None, False, True
-                return None, False, False
-            v = recvfrom(self, w)
-        proc.goready(_g(w))
-        return v, True, True
+            v, ok, got, gp = self.recvlocked()
+        if gp is not None:
+            proc.goready(gp)
+        return v, ok, got
+
+    def recvlocked(self) -> tuple[T | None, bool, bool, G | None]:
+        """Non-blocking receive with the lock held: (value, ok, received, goroutine to ready)."""
+        w = _take(self.sendq) if self.sendq else None
+        if w is not None:
+            return recvfrom(self, w), True, True, _g(w)
+        if self._buf:
+            return self._buf.popleft(), True, True, None
+        return None, False, self.closed, None
 
     # -- close ---------------------------------------------------------------------------
     def close(self) -> None:

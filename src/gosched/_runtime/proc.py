@@ -513,8 +513,10 @@ def schedule(m: M) -> None:
             if p.dying:  # GOMAXPROCS shrank below this P: findrunnable retires it
                 findrunnable(m)
                 continue
-            if p.timer0when and p.timer0when <= nanotime():
-                _timers.runtimers(p, nanotime())
+            if p.timer0when:
+                now = nanotime()
+                if p.timer0when <= now:
+                    _timers.runtimers(p, now)
             gp = None
             if rq:
                 # What this M's goroutine readied becomes runnext (goready's
