@@ -20,7 +20,7 @@ import pytest
 import gosched
 from gosched._runtime import proc, trace
 from gosched._runtime.runtime2 import G
-from gosched._runtime.traps import tls
+from gosched._runtime.traps import getm
 
 T = TypeVar("T")
 
@@ -105,7 +105,7 @@ def drive(coro: Coroutine[Any, Any, Any]) -> Any:
 
 def current_g() -> G:
     """The running goroutine (internal: the M's curg)."""
-    m = tls.m
+    m = getm()
     assert m is not None and m.curg is not None, "not inside a goroutine"
     g: G = m.curg
     return g

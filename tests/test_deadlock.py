@@ -431,7 +431,7 @@ def test_gotraceback_system_shows_runtime_frames(tmp_path: Path) -> None:
         env={"GOTRACEBACK": "system"},
     )
     assert rc == 2
-    assert "gosched._runtime.chan._chanrecv(...)" in out
+    assert "gosched._runtime.chan.Chan.recv(...)" in out
 
 
 # --- the example ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import gosched
 from _core_helpers import current_g, run, wait_until
 from gosched._runtime import proc, timers
 from gosched._runtime.runtime2 import RUNQ_SIZE, G, M, Sched
-from gosched._runtime.traps import tls
+from gosched._runtime.traps import setm
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning"),
@@ -51,11 +51,11 @@ def _findrunnable_after_stolen_timer() -> tuple[Any, G]:
     box: dict[str, Any] = {}
 
     def body() -> None:
-        tls.m = m
+        setm(m)
         try:
             box["got"] = proc.findrunnable(m)
         finally:
-            tls.m = None
+            setm(None)
 
     th = threading.Thread(target=body, daemon=True)
     th.start()

@@ -14,7 +14,7 @@ import pytest
 import gosched
 from _core_helpers import drive, in_thread, run
 from gosched._runtime import timers
-from gosched._runtime.traps import tls
+from gosched._runtime.traps import getm
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning"),
@@ -322,7 +322,7 @@ def test_timer_stop_racing_expiry_never_delivers_stale_value(monkeypatch: pytest
     orig = timers._cleantop
 
     def cleantop(p: object) -> None:
-        if target and not hit.is_set() and tls.m is not None:
+        if target and not hit.is_set() and getm() is not None:
             t = target[0]
             if not t.active and t.firing == -1:
                 hit.set()

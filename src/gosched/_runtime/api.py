@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import proc
-from .traps import SYSCALL, outside_goroutine, tls, trap
+from .traps import SYSCALL, getm, outside_goroutine, trap
 
 T = TypeVar("T")
 
@@ -20,7 +20,7 @@ async def syscall(fn: Callable[..., T], *args: Any) -> T:
     """
     if not callable(fn):
         raise TypeError(f"syscall() needs a callable, not {type(fn).__name__}")
-    m = tls.m
+    m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("syscall", "call the function directly in a plain thread")
     return await trap(SYSCALL, fn, args)  # type: ignore[no-any-return]
@@ -31,14 +31,14 @@ def goexit() -> None:
 
     When main calls it, the program goes on until the other goroutines finish.
     """
-    m = tls.m
+    m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("goexit", "")
     raise proc.Goexit()
 
 
 def _sched(what: str) -> Any:
-    m = tls.m
+    m = getm()
     s = m.sched if m is not None else proc.current
     if s is None:
         raise RuntimeError(f"gosched.{what}() needs a running gosched.run()")

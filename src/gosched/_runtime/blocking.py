@@ -28,8 +28,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import proc
+from .lock import Lock
 from .runtime2 import G, Gsyscall, Gwaiting, Sched
-from .traps import tls
+from .traps import getm
 
 if TYPE_CHECKING:
     from .chan import Chan
@@ -39,7 +40,7 @@ _POLL = 0.1  # seconds between checks that the runtime is still alive
 
 
 def _check_thread(what: str) -> None:
-    m = getattr(tls, "m", None)
+    m = getm()
     gp = m.curg if m is not None else None
     if gp is not None and gp.status != Gsyscall:
         raise RuntimeError(
@@ -49,7 +50,7 @@ def _check_thread(what: str) -> None:
 
 
 def _sched(lk: Any, what: str) -> Sched:
-    m = getattr(tls, "m", None)
+    m = getm()
     s = m.sched if m is not None else proc.current
     if s is None or s.dead:
         lk.release()
@@ -76,7 +77,6 @@ def _proxy(what: str) -> tuple[G, threading.Lock]:
     ev = threading.Lock()
     ev.acquire()
     gp = G(0, _wakeproxy(ev))
-    gp.system = True
     gp.status = Gwaiting
     gp.waitreason = what
     gp.fn = what
@@ -129,7 +129,7 @@ def _wait(
                 sched.nforeign -= 1
 
 
-def _remover(lk: threading.Lock, q: deque[Any], w: Any) -> Callable[[], bool]:
+def _remover(lk: threading.Lock | Lock, q: deque[Any], w: Any) -> Callable[[], bool]:
     def unqueue() -> bool:
         with lk:
             try:
@@ -229,7 +229,7 @@ def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
         ev = threading.Lock()
         ev.acquire()
         wg._waiters.append(ev)  # WaitGroup.add releases plain locks directly
-    m = getattr(tls, "m", None)
+    m = getm()
     s = m.sched if m is not None else proc.current
     return _wait(s, ev, deadline, _remover(lk, wg._waiters, ev))
 

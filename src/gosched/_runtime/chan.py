@@ -13,15 +13,15 @@ releases it once the goroutine is off its stack (gopark's unlockf).
 
 from __future__ import annotations
 
-import threading
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Generator
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc
+from .lock import Lock
 from .runtime2 import G
-from .traps import PARK, Trap, checkpreempt, outside_goroutine, preempted, returns_awaitable, tls
+from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
 
@@ -104,62 +104,80 @@ def _g(w: Any) -> G:
     return w.g if type(w) is Sudog else w
 
 
-_OK, _RAISE, _STOP = 0, 1, 2  # what _chanrecv does at end of stream
+_OK, _RAISE, _STOP = 0, 1, 2  # what a receive does at end of stream
 
 
-@types.coroutine
-def _chanrecv(c: Chan[Any], mode: int) -> Generator[Trap, Any, Any]:
-    """Go's chanrecv: take from a waiting sender, the buffer, or park."""
-    lk = c._lock
-    lk.acquire()
-    sq = c.sendq
-    while sq:
-        w = sq.popleft()
-        if type(w) is Sudog:
-            if not w.sel.claim():
-                continue
-            w.sel.fired = w
-            gp = w.g
+def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator[Trap, Any, Any]]:
+    """Make Go's chanrecv for one end-of-stream ``mode``, as method ``name``.
+
+    Each receive method *is* the generator function (not a method returning
+    one), so ``await ch.recv()`` costs one frame, like ``send``: the hottest
+    path of ping-pong and of every ``async for`` over a channel.
+    """
+
+    @types.coroutine
+    def chanrecv(c: Chan[Any]) -> Generator[Trap, Any, Any]:
+        lk = c._lock
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
+        sq = c.sendq
+        while sq:
+            w = sq.popleft()
+            if type(w) is Sudog:
+                if not w.sel.claim():
+                    continue
+                w.sel.fired = w
+                gp = w.g
+            else:
+                gp = w
+            v = recvfrom(c, w)
+            lk.append(1)
+            proc.goready(gp)
+            break
         else:
-            gp = w
-        v = recvfrom(c, w)
-        lk.release()
-        proc.goready(gp)
-        break
-    else:
-        if c._buf:
-            v = c._buf.popleft()
-            lk.release()
-        elif c.closed:
-            lk.release()
-            if mode == _RAISE:
-                raise Closed(f"receive from closed channel {c!r}")
-            if mode == _STOP:
-                raise StopAsyncIteration
-            return None, False
-        else:
-            cur: G | None = tls.m.curg if tls.m is not None else None
-            if cur is None:
-                lk.release()
-                raise outside_goroutine("Chan.recv", "from a plain thread use recv_blocking()")
-            cur.elem = None
-            cur.success = False
-            cur.blockedon = c
-            c.recvq.append(cur)
-            yield (PARK, lk, "chan receive")
-            cur.blockedon = None
-            v = cur.elem
-            cur.elem = None
-            if not cur.success:
+            if c._buf:
+                v = c._buf.popleft()
+                lk.append(1)
+            elif c.closed:
+                lk.append(1)
                 if mode == _RAISE:
                     raise Closed(f"receive from closed channel {c!r}")
                 if mode == _STOP:
                     raise StopAsyncIteration
                 return None, False
-            return v if mode else (v, True)
-    if preempted:
-        yield from checkpreempt()
-    return v if mode else (v, True)
+            else:
+                m = getm()
+                cur: G | None = m.curg if m is not None else None
+                if cur is None:
+                    lk.append(1)
+                    raise outside_goroutine("Chan.recv", "from a plain thread use recv_blocking()")
+                cur.elem = None
+                cur.success = False
+                cur.blockedon = c
+                c.recvq.append(cur)
+                yield (PARK, lk, "chan receive")
+                cur.blockedon = None
+                v = cur.elem
+                cur.elem = None
+                if not cur.success:
+                    if mode == _RAISE:
+                        raise Closed(f"receive from closed channel {c!r}")
+                    if mode == _STOP:
+                        raise StopAsyncIteration
+                    return None, False
+                return v if mode else (v, True)
+        if preempted:
+            yield from checkpreempt()
+        return v if mode else (v, True)
+
+    # Tracebacks and goroutine dumps name the code object: make it Chan.<name>.
+    chanrecv.__code__ = chanrecv.__code__.replace(co_name=name, co_qualname=f"Chan.{name}")
+    chanrecv.__name__ = name
+    chanrecv.__qualname__ = f"Chan.{name}"
+    chanrecv.__doc__ = doc
+    return chanrecv
 
 
 class Chan(Generic[T]):
@@ -178,7 +196,7 @@ class Chan(Generic[T]):
                 raise TypeError(f"Chan capacity must be an int, not {type(capacity).__name__}")
         if capacity < 0:
             raise ValueError("makechan: size out of range")
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._buf: deque[T] = deque()
         self._cap = capacity
         self.closed = False
@@ -206,9 +224,12 @@ class Chan(Generic[T]):
     def send(self, v: T) -> Generator[Trap, Any, None]:
         """Send ``v``; blocks until a receiver takes it (or buffer space frees)."""
         lk = self._lock
-        lk.acquire()
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if self.closed:
-            lk.release()
+            lk.append(1)
             raise ClosedChannelError("send on closed channel")
         rq = self.recvq
         while rq:
@@ -222,20 +243,21 @@ class Chan(Generic[T]):
                 gp = w
             w.elem = v
             w.success = True
-            lk.release()
+            lk.append(1)
             proc.goready(gp)
             if preempted:
                 yield from checkpreempt()
             return
         if len(self._buf) < self._cap:
             self._buf.append(v)
-            lk.release()
+            lk.append(1)
             if preempted:
                 yield from checkpreempt()
             return
-        cur: G | None = tls.m.curg if tls.m is not None else None
+        m = getm()
+        cur: G | None = m.curg if m is not None else None
         if cur is None:
-            lk.release()
+            lk.append(1)
             raise outside_goroutine("Chan.send", "from a plain thread use send_blocking()")
         cur.elem = v
         cur.success = False
@@ -270,15 +292,23 @@ class Chan(Generic[T]):
         return True, _g(w)
 
     # -- receive -----------------------------------------------------------------------
-    @returns_awaitable
-    def recv_ok(self) -> Awaitable[tuple[T | None, bool]]:
-        """Receive ``(value, True)``, or ``(None, False)`` once closed and drained."""
-        return _chanrecv(self, _OK)
+    # The receive methods are chanrecv generator functions made by _chanrecv
+    # (one per end-of-stream mode); mypy sees their signatures here.
+    if TYPE_CHECKING:
 
-    @returns_awaitable
-    def recv(self) -> Awaitable[T]:
-        """Receive a value; raises ``Closed`` once the channel is closed and drained."""
-        return _chanrecv(self, _RAISE)
+        def recv_ok(self) -> Awaitable[tuple[T | None, bool]]:
+            """Receive ``(value, True)``, or ``(None, False)`` once closed and drained."""
+
+        def recv(self) -> Awaitable[T]:
+            """Receive a value; raises ``Closed`` once the channel is closed and drained."""
+
+    else:
+        recv_ok = _chanrecv(
+            _OK, "recv_ok", "Receive ``(value, True)``, or ``(None, False)`` once closed and drained."
+        )
+        recv = _chanrecv(
+            _RAISE, "recv", "Receive a value; raises ``Closed`` once the channel is closed and drained."
+        )
 
     def tryrecv(self) -> tuple[T | None, bool, bool]:
         """Receive without blocking: ``(value, ok, received)``."""
@@ -320,8 +350,14 @@ class Chan(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 
-    def __anext__(self) -> Awaitable[T]:
-        return _chanrecv(self, _STOP)
+    if TYPE_CHECKING:
+
+        def __anext__(self) -> Awaitable[T]: ...
+
+    else:
+        __anext__ = _chanrecv(
+            _STOP, "__anext__", "Receive the next value; the loop ends once closed and drained."
+        )
 
     # -- for dumps ---------------------------------------------------------------------------
     def waiters(self) -> tuple[list[G], list[G]]:

@@ -358,7 +358,7 @@ def goroutine_stack(gp: G, level: int = 1) -> list[str]:
             continue
         lines.append(f"{_funcname(f)}(...)")
         lines.append(f"\t{f.f_code.co_filename}:{f.f_lineno}")
-    if gp.gopc is not None and not gp.is_main:
+    if gp.gopc is not None:
         file, line, func = gp.gopc
         lines.append(f"created by {func} in goroutine {gp.parentid}")
         lines.append(f"\t{file}:{line}")
@@ -610,9 +610,9 @@ def dump_program() -> str:
     Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
     from a goroutine or from a plain thread while ``gosched.run`` is running.
     """
-    from .traps import tls
+    from .traps import getm
 
-    m = tls.m
+    m = getm()
     s = m.sched if m is not None else proc.current
     if s is None:
         raise RuntimeError("gosched.dump() needs a running gosched.run()")

@@ -107,7 +107,8 @@ def wake_helper(sched: Sched) -> bool:
         if sched.dead:
             return False
         if state.g is None:
-            state.g = proc.newproc(sched, _forcegchelper(state), None, "runtime.forcegchelper", system=True)
+            helper = _forcegchelper(state)
+            state.g = proc.newproc(sched, helper, None, None, "runtime.forcegchelper", system=True)
             return True
         if not state.idle:
             return False

@@ -15,7 +15,7 @@ from . import proc, sysmon, trace
 from .deadlock import Deadlock, install_signals, root, uninstall_signals, wait_done
 from .netpoll import Poller
 from .runtime2 import G, Sched
-from .traps import callable_name, preempted, tls
+from .traps import callable_name, getm, preempted
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ def go(
     fn: Callable[..., Coroutine[Any, Any, Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any
 ) -> Goroutine:
     """Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement)."""
-    m = tls.m
+    m = getm()
     sched = m.sched if m is not None else proc.current
     if sched is None or sched.dead:
         if inspect.iscoroutine(fn):
@@ -78,9 +78,7 @@ def go(
         coro = fn(*args, **kwargs)  # type: ignore[operator]
     else:
         coro = _coroutine(fn, args, kwargs, "go()")
-    f = sys._getframe(1)
-    # f_lasti, not f_lineno: the line is worked out only if a dump asks for it.
-    return proc.newproc(sched, coro, (f.f_code, f.f_lasti, f.f_globals.get("__name__", "?")))
+    return proc.newproc(sched, coro, sys._getframe(1), m)
 
 
 def default_gomaxprocs() -> int:
@@ -105,7 +103,7 @@ def run(
     **kwargs: Any,
 ) -> T:
     """Run ``main(*args, **kwargs)`` as goroutine 1 on a fresh runtime; return its result."""
-    if tls.m is not None:
+    if getm() is not None:
         if inspect.iscoroutine(main):
             main.close()
         raise RuntimeError("gosched.run() called from inside a goroutine; use gosched.go() to start more")
@@ -145,7 +143,6 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     if clock == "fake":  # synctest.Test's root: run() also waits for main's goroutines
         coro = root(sched, coro)
     gp = G(proc.newgoid(sched, None), coro)
-    gp.is_main = True
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)

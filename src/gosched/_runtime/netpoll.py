@@ -35,7 +35,7 @@ from typing import Any
 from . import proc
 from . import timers as _timers
 from .runtime2 import G, P, Sched
-from .traps import PARK, preempted, tls, trap
+from .traps import PARK, getm, preempted, trap
 
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
@@ -314,7 +314,7 @@ class Poller:
 
 
 def current_g(what: str) -> tuple[G, Sched]:
-    m = getattr(tls, "m", None)
+    m = getm()
     gp = m.curg if m is not None else None
     if m is None or gp is None:
         raise RuntimeError(f"gosched.net: {what} called outside a goroutine; start it with gosched.go()")
@@ -338,7 +338,7 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     loop drops it once we are off the CPU), so neither netpoll nor a deadline
     timer can ready it before it is parked.
     """
-    m = getattr(tls, "m", None)
+    m = getm()
     gp = m.curg if m is not None else None
     if gp is None:
         raise RuntimeError("gosched.net: I/O called outside a goroutine; start it with gosched.go()")
@@ -429,7 +429,7 @@ def _deadline_fired(arg: tuple[PollDesc, int, int]) -> None:
 
 def _timer_p(sched: Sched) -> tuple[P, bool]:
     """The P to hold a deadline timer: ours if we have one (True), else any live P."""
-    m = getattr(tls, "m", None)
+    m = getm()
     p: P | None = m.p if m is not None and m.sched is sched else None
     if p is None or p.dying:
         return next((q for q in sched.allp if not q.dying), sched.allp[0]), False

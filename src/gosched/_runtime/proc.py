@@ -2,7 +2,7 @@
 run queues, work stealing, startm/idle (stopm)/wakep/handoffp and the syscall protocol.
 
 An M is an OS thread running ``schedule``. It owns at most one P; user code runs
-inside ``coro.send`` with the P *published* (``p.tok == [1]``) so that sysmon can
+inside ``coro.send`` with the P *published* (``p.tok`` holds one item) so that sysmon can
 take it away (see runtime2's ownership rules). When the goroutine yields a trap,
 the loop pops the token back; if the pop fails, sysmon took the P while the
 goroutine ran and the M takes Go's exitsyscall slow path: find an idle P or put
@@ -17,9 +17,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from types import FrameType
 from typing import Any
 
 from . import timers as _timers
+from .lock import Lock, lock2
 from .runtime2 import (
     FAIRNESS_TICK,
     GOID_CACHE_BATCH,
@@ -38,7 +40,7 @@ from .runtime2 import (
     Prunning,
     Sched,
 )
-from .traps import GOSCHED, PARK, SLEEP, SYSCALL, preempted, tls
+from .traps import GOSCHED, PARK, SLEEP, SYSCALL, getm, preempted, setm
 
 
 class Goexit(BaseException):
@@ -64,10 +66,13 @@ nanotime: Callable[[], int] = time.monotonic_ns
 def newgoid(sched: Sched, m: M | None) -> int:
     if m is not None:
         if m.goidcache == m.goidcacheend:
-            with sched.lock:
-                m.goidcache = sched.goidgen + 1
-                sched.goidgen += GOID_CACHE_BATCH
-                m.goidcacheend = sched.goidgen + 1
+            lk = sched.lock
+            if not lk.acquire(False):
+                lock2(lk)
+            m.goidcache = sched.goidgen + 1
+            sched.goidgen += GOID_CACHE_BATCH
+            m.goidcacheend = sched.goidgen + 1
+            lk.release()
         gid = m.goidcache
         m.goidcache += 1
         return gid
@@ -79,77 +84,91 @@ def newgoid(sched: Sched, m: M | None) -> int:
 def newproc(
     sched: Sched,
     coro: Coroutine[Any, Any, Any],
-    pc: tuple[Any, int, str] | None,
+    f: FrameType | None,
+    m: M | None,
     fn: str = "",
     system: bool = False,
 ) -> G:
     """Create a goroutine and make it runnable (Go's newproc: into runnext).
 
-    System goroutines (runtime helpers) are not in ``allgs``: they are neither
-    counted by num_goroutine nor shown in dumps, as in Go.
+    ``f`` is the caller's frame (its creation site), ``m`` the calling M or None
+    on a thread that is not one. System goroutines (runtime helpers) are not in
+    ``allgs``: they are neither counted by num_goroutine nor shown in dumps, as
+    in Go.
     """
-    m: M | None = tls.m
-    if m is not None and m.sched is not sched:
-        m = None
     if m is not None and m.goidcache != m.goidcacheend:
         gid = m.goidcache
         m.goidcache = gid + 1
     else:
         gid = newgoid(sched, m)
     gp = G(gid, coro)
-    gp.pc = pc
+    if f is not None:
+        # f_lasti, not f_lineno: the line is worked out only if a dump asks for it.
+        gp.pc = f.f_code
+        gp.pclasti = f.f_lasti
+        gp.pcglobals = f.f_globals
     if fn:
         gp.fn = fn
-    if m is not None and m.curg is not None:
-        gp.parentid = m.curg.goid
-    if system:
-        gp.system = True
-    else:
-        sched.allgs[gp.goid] = gp
-    goready(gp, sched)
+    if m is not None:
+        cur = m.curg
+        if cur is not None:
+            gp.parentid = cur.goid
+    if not system:
+        sched.allgs[gid] = gp
+    goready(gp, sched, m)
     return gp
 
 
-def goready(gp: G, sched: Sched | None = None) -> None:
+def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     """Make a parked goroutine runnable (Go's goready → runqput(next=true) + wakep).
 
     Callable from a goroutine's frame, from an M's loop (timers), from sysmon or
-    from a foreign thread. On an M that holds a P the goroutine goes into the M's
-    ``readyq`` and becomes the P's ``runnext`` when the loop next runs; anywhere
-    else it goes on the global queue.
+    from a foreign thread; ``m``, when the caller has it at hand, is the calling
+    M (saves the thread-local lookup). On an M that holds a P the goroutine goes
+    into the M's ``readyq`` and becomes the P's ``runnext`` when the loop next
+    runs; anywhere else it goes on the global queue.
     """
     gp.status = Grunnable
-    m: M | None = tls.m
-    if preempted and m is not None and m.curg is not None and m.curg.preempt:
-        # The running goroutine was asked to yield and is in the runtime, but in a
-        # call that cannot yield (go(), wg.done(), close()...): it is a busy loop,
-        # not a blocking call. sysmon still hands its P on, without the GIL boost.
-        m.curg.preemptack = True
-    if m is not None and m.p is not None and not m.lostp_since:
-        s = m.sched
-        rq = m.readyq
-        if rq:
-            # Only one goroutine waits for runnext; an earlier one goes to the runq
-            # tail, as Go's runqput(next=true) kicks the old runnext out.
-            try:
-                old = rq.popleft()
-            except IndexError:
-                pass
-            else:
-                p = m.p
-                if p is not None and len(p.runq) < RUNQ_SIZE:
-                    p.runq.append(old)
+    if m is None:
+        m = getm()
+    if m is not None:
+        if preempted:
+            cur = m.curg
+            if cur is not None and cur.preempt:
+                # The running goroutine was asked to yield and is in the runtime, but
+                # in a call that cannot yield (go(), wg.done(), close()...): it is a
+                # busy loop, not a blocking call. sysmon still hands its P on,
+                # without the GIL boost.
+                cur.preemptack = True
+        p = m.p
+        if p is not None and not m.lostp_since:
+            s = m.sched
+            rq = m.readyq
+            if rq:
+                # Only one goroutine waits for runnext; an earlier one goes to the
+                # runq tail, as Go's runqput(next=true) kicks the old runnext out.
+                try:
+                    old = rq.popleft()
+                except IndexError:  # sysmon took it
+                    pass
                 else:
-                    globrunqput(s, old)
-        rq.append(gp)
-    else:
-        s2 = sched if sched is not None else (m.sched if m is not None else current)
-        if s2 is None:
+                    if len(p.runq) < RUNQ_SIZE:
+                        p.runq.append(old)
+                    else:
+                        s.runq.append(old)  # globrunqput
+            rq.append(gp)
+            if s.npidle and not s.nmspinning:
+                wakep(s)
+            return
+        if sched is None:
+            sched = m.sched
+    elif sched is None:
+        sched = current
+        if sched is None:
             raise RuntimeError("gosched: no runtime is running")
-        s = s2
-        globrunqput(s, gp)
-    if s.npidle and not s.nmspinning:
-        wakep(s)
+    sched.runq.append(gp)  # globrunqput
+    if sched.npidle and not sched.nmspinning:
+        wakep(sched)
 
 
 def globrunqput(sched: Sched, gp: G) -> None:
@@ -218,16 +237,20 @@ def drainreadyq(sched: Sched, m: M, p: P) -> None:
 
 def globrunqget(sched: Sched, p: P, maxn: int) -> G | None:
     """Take a batch from the global queue; return one, the rest to p's runq."""
-    with sched.lock:
-        q = sched.runq
-        size = len(q)
-        if not size:
-            return None
-        n = min(size, size // max(sched.gomaxprocs, 1) + 1, RUNQ_SIZE // 2)
-        if maxn > 0 and n > maxn:
-            n = maxn
-        gp = q.popleft()
-        rest = [q.popleft() for _ in range(n - 1)]
+    lk = sched.lock
+    if not lk.acquire(False):
+        lock2(lk)
+    q = sched.runq
+    size = len(q)
+    if not size:
+        lk.release()
+        return None
+    n = min(size, size // max(sched.gomaxprocs, 1) + 1, RUNQ_SIZE // 2)
+    if maxn > 0 and n > maxn:
+        n = maxn
+    gp = q.popleft()
+    rest = [q.popleft() for _ in range(n - 1)]
+    lk.release()
     if rest:
         p.runq.extend(rest)
     return gp
@@ -470,7 +493,7 @@ _MSIGMASK = {s for s in signal.valid_signals() if getattr(s, "name", "") not in 
 
 def mstart(m: M) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, _MSIGMASK)
-    tls.m = m
+    setm(m)
     m.ident = threading.get_ident()
     sched = m.sched
     if m.nextp is not None:
@@ -489,7 +512,7 @@ def mstart(m: M) -> None:
     finally:
         with sched.lock:
             sched.nmfreed += 1
-        tls.m = None
+        setm(None)
 
 
 def schedule(m: M) -> None:
@@ -574,7 +597,7 @@ def schedule(m: M) -> None:
             ret = e.value
         except Goexit:
             tr = _EXIT
-            if gp.is_main:
+            if gp is sched.main_g:
                 sched.main_goexited = True
         except BaseException as e:  # an uncaught exception ends the program (a Go panic)
             tr = _EXIT
@@ -589,6 +612,15 @@ def schedule(m: M) -> None:
             gp.preempt = False
             preempted.discard(gp)
 
+        if tr is _EXIT:  # goexit0
+            gp.status = Gdead
+            gp.waitreason = ""
+            m.curg = None
+            sched.allgs.pop(gp.goid, None)
+            gp.coro = None  # type: ignore[assignment]
+            if gp is sched.main_g:
+                mainexit(sched, gp, ret)
+            continue
         if type(tr) is not tuple:
             nextg = foreignyield(sched, m, gp, p, tr)
             continue
@@ -599,7 +631,10 @@ def schedule(m: M) -> None:
             m.curg = None
             ul = tr[1]
             if ul is not None:
-                if type(ul) is list:
+                ult = type(ul)
+                if ult is Lock:  # a channel's: unlock inline (lock.Lock)
+                    ul.append(1)
+                elif ult is list:
                     for lk in ul:
                         lk.release()
                 else:
@@ -619,14 +654,11 @@ def schedule(m: M) -> None:
                 wakenetpoller(sched, t.when)
         elif kind == SYSCALL:
             nextg = syscall(sched, m, gp, p, tr[1], tr[2])
-        elif kind == EXIT:
-            goexit0(sched, m, gp, ret)
         else:
             nextg = foreignyield(sched, m, gp, p, tr)
 
 
-EXIT = -1
-_EXIT = (EXIT, None, None)  # what the loop dispatches on when a goroutine ends
+_EXIT: Any = object()  # what the loop dispatches on when a goroutine ends (goexit0)
 
 
 def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
@@ -676,22 +708,17 @@ def resetspinning(sched: Sched, m: M) -> None:
         wakep(sched)
 
 
-def goexit0(sched: Sched, m: M, gp: G, ret: Any) -> None:
-    gp.status = Gdead
-    gp.waitreason = ""
-    m.curg = None
-    sched.allgs.pop(gp.goid, None)
-    gp.coro = None  # type: ignore[assignment]
-    if gp.is_main:
-        with sched.lock:
-            if gp.exc is None and not sched.main_goexited:
-                sched.result = ret
-                finish_locked(sched)
+def mainexit(sched: Sched, gp: G, ret: Any) -> None:
+    """The main goroutine returned: the program ends with its result (Go's main → exit)."""
+    with sched.lock:
+        if gp.exc is None and not sched.main_goexited:
+            sched.result = ret
+            finish_locked(sched)
 
 
 def gopanic(sched: Sched, gp: G, e: BaseException) -> None:
     note = f"gosched: raised in goroutine {gp.goid} ({gp.startfn})"
-    if gp.gopc is not None and not gp.is_main:
+    if gp.gopc is not None:
         note += f", created by {gp.gopc[2]} at {gp.gopc[0]}:{gp.gopc[1]}"
     try:
         e.add_note(note)

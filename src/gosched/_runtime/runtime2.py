@@ -3,13 +3,15 @@
 Ownership rules (who may touch what), because nothing here may lean on the GIL:
 
 * A P is owned by exactly one M while that M is in its scheduler loop. The
-  handshake is ``p.tok``, a list used as a test-and-set word (``list.append`` and
-  ``list.pop`` are atomic on every CPython build, free-threaded included). Before
+  handshake is ``p.tok``, a deque used as a test-and-set word (``deque.append`` and
+  ``deque.pop`` are atomic on every CPython build, free-threaded included; a
+  deque, not a list, because a list reallocates its storage at every
+  append/pop between 0 and 1 items, twice per goroutine switch). Before
   an M runs user code it *publishes* the P (``tok.append``); when user code
   yields back it *reclaims* it (``tok.pop``). sysmon retakes a P by popping the
   token itself; whoever pops first owns the P, so the loop and sysmon never both
   act on one. This is Go's CAS on ``p.status``, done with a documented-atomic
-  builtin instead of a lock, so a goroutine switch costs two list operations.
+  builtin instead of a lock, so a goroutine switch costs two deque operations.
 * ``p.runq`` is a ``collections.deque``: appends and pops are thread-safe, so
   thieves may ``popleft`` while the owner appends (Go's lock-free runq).
 * ``p.runnext`` and ``p.schedtick`` are touched only by the owning M's loop.
@@ -98,13 +100,12 @@ class G:
         # goroutine blocked on one channel uses itself as its sudog).
         "elem",
         "success",
-        "waiting",
         "parentid",
         "pc",
+        "pclasti",
+        "pcglobals",
         "fn",
         "blockedon",
-        "is_main",
-        "system",
     )
 
     def __init__(self, goid: int, coro: Coroutine[Any, Any, Any]) -> None:
@@ -120,15 +121,16 @@ class G:
         self.preemptack = False  # reached a runtime call since sysmon's request (but could not yield)
         self.elem: Any = None
         self.success = False
-        self.waiting: Any = None  # select bookkeeping while parked in select
         self.parentid = 0
-        # Creation site, raw (code, f_lasti, module): symbolized only when a dump
-        # asks, as Go records a PC and looks up file:line when printing.
-        self.pc: tuple[Any, int, str] | None = None
+        # Creation site, raw (code object, f_lasti, the frame's globals): looked up
+        # only when a dump asks, as Go records a PC and finds file:line when
+        # printing. Three slots, not a tuple: a spawn allocates nothing it keeps
+        # beyond the G and its coroutine (docs/benchmarks.md, spawn profile).
+        self.pc: Any = None
+        self.pclasti = 0
+        self.pcglobals: dict[str, Any] | None = None
         self.fn = ""  # start function's name when it is not the coroutine's own
         self.blockedon: Any = None  # the object a dump names as what we wait for
-        self.is_main = False
-        self.system = False  # a runtime helper (forcegc): not counted, not dumped
 
     @property
     def id(self) -> int:
@@ -138,10 +140,11 @@ class G:
     @property
     def gopc(self) -> tuple[str, int, str] | None:
         """Where the goroutine was created: (file, line, function)."""
-        pc = self.pc
-        if pc is None:
+        code = self.pc
+        if code is None:
             return None
-        code, lasti, mod = pc
+        lasti = self.pclasti
+        mod = (self.pcglobals or {}).get("__name__", "?")
         line = 0
         for start, end, lineno in code.co_lines():
             if start <= lasti < end:
@@ -199,7 +202,7 @@ class P:
         self.schedtick = 0
         self.syscalltick = 0
         self.sysmontick = SysmonTick()
-        self.tok: list[int] = []  # empty: owned by an M's loop (or idle); [1]: takeable
+        self.tok: deque[int] = deque()  # empty: owned by an M's loop (or idle); [1]: takeable
         self.timers: list[Any] = []  # heap of (when, id, gen, RTimer); see timers.py
         self.timerslock = threading.Lock()
         self.timer0when = 0  # earliest when in the heap, 0 if empty (read racily)

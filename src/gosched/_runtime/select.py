@@ -16,7 +16,7 @@ from typing import Any
 
 from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
-from .traps import PARK, checkpreempt, outside_goroutine, preempted, tls, trap
+from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
 
 class RecvCase:
@@ -88,7 +88,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     if not order:
         if default:
             return -1, None, False
-        m = tls.m
+        m = getm()
         if m is None or m.curg is None:
             raise outside_goroutine("select", "")
         await trap(PARK, None, "select (no cases)")
@@ -98,7 +98,10 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     chans = sorted({id(c.ch): c.ch for c in cases if c.ch is not None}.values(), key=id)
     locks = [ch._lock for ch in chans]
     for lk in locks:
-        lk.acquire()
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
     try:
         for i in order:
             r = _try(cases[i], i)
@@ -108,11 +111,11 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
             r = None
     except BaseException:
         for lk in reversed(locks):
-            lk.release()
+            lk.append(1)
         raise
     if r is not None:
         for lk in reversed(locks):
-            lk.release()
+            lk.append(1)
         if r[3] is not None:
             proc.goready(r[3])
         if preempted:
@@ -120,14 +123,14 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
         return r[0], r[1], r[2]
     if default:
         for lk in reversed(locks):
-            lk.release()
+            lk.append(1)
         return -1, None, False
 
-    m = tls.m
+    m = getm()
     gp = m.curg if m is not None else None
     if gp is None:
         for lk in reversed(locks):
-            lk.release()
+            lk.append(1)
         raise outside_goroutine("select", "")
     sel = SelectWait()
     sgs = []
@@ -138,14 +141,15 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
         sg = Sudog(gp, sel, i, ch, c.issend, c.value if c.issend else None)  # type: ignore[union-attr]
         (ch.sendq if c.issend else ch.recvq).append(sg)
         sgs.append(sg)
-    gp.waiting = sgs
     gp.blockedon = chans
     await trap(PARK, locks, "select")
     gp.blockedon = None
-    gp.waiting = None
     won = sel.fired
     for lk in locks:
-        lk.acquire()
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
     for sg in sgs:
         if sg is not won:
             q = sg.c.sendq if sg.issend else sg.c.recvq
@@ -154,7 +158,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
             except ValueError:
                 pass  # already taken off by a waker that lost the claim
     for lk in reversed(locks):
-        lk.release()
+        lk.append(1)
     assert won is not None
     if won.issend:
         if not won.success:

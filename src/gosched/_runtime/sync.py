@@ -17,8 +17,9 @@ from typing import Any
 
 from . import proc
 from .chan import Panic
+from .lock import lock2
 from .runtime2 import G
-from .traps import PARK, checkpreempt, outside_goroutine, preempted, tls, trap
+from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
 
 class Fatal(proc.Fatal):
@@ -26,7 +27,7 @@ class Fatal(proc.Fatal):
 
 
 def _goid() -> int:
-    m = tls.m
+    m = getm()
     gp = m.curg if m is not None else None
     return gp.goid if gp is not None else 0
 
@@ -45,7 +46,8 @@ class Mutex:
 
     async def lock(self) -> None:
         lk = self._lock
-        lk.acquire()
+        if not lk.acquire(False):
+            lock2(lk)
         if not self._locked:
             self._locked = True
             self.owner = _goid()
@@ -70,7 +72,8 @@ class Mutex:
 
     def unlock(self) -> None:
         lk = self._lock
-        lk.acquire()
+        if not lk.acquire(False):
+            lock2(lk)
         if not self._locked:
             lk.release()
             raise Fatal("sync: unlock of unlocked mutex")
@@ -111,7 +114,7 @@ class Mutex:
 
 
 def _curg_or_release(lk: threading.Lock, what: str) -> G:
-    m = tls.m
+    m = getm()
     gp = m.curg if m is not None else None
     if gp is None:
         lk.release()
@@ -135,7 +138,8 @@ class RWMutex:
 
     async def rlock(self) -> None:
         lk = self._lock
-        lk.acquire()
+        if not lk.acquire(False):
+            lock2(lk)
         if not self._writer and not self._wwait:
             self._readers += 1
             gid = _goid()
@@ -169,7 +173,8 @@ class RWMutex:
 
     async def lock(self) -> None:
         lk = self._lock
-        lk.acquire()
+        if not lk.acquire(False):
+            lock2(lk)
         if not self._writer and self._readers == 0:
             self._writer = True
             self.owner = _goid()
@@ -241,15 +246,33 @@ class WaitGroup:
         if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
             raise TypeError(f"WaitGroup.add takes an int, not {type(delta).__name__}")
         lk = self._lock
-        lk.acquire()  # not ``with``: on 3.11 the context-manager protocol costs more
+        if not lk.acquire(False):  # not ``with``: on 3.11 the context-manager protocol costs more
+            lock2(lk)
         n = self._n + delta
+        if n > 0 or (n == 0 and not self._waiters):
+            self._n = n
+            lk.release()
+            return
+        self._settle(lk, n)
+
+    def done(self) -> None:
+        # add(-1), without the call and the type check: every goroutine runs it.
+        lk = self._lock
+        if not lk.acquire(False):
+            lock2(lk)
+        n = self._n - 1
+        if n > 0 or (n == 0 and not self._waiters):
+            self._n = n
+            lk.release()
+            return
+        self._settle(lk, n)
+
+    def _settle(self, lk: threading.Lock, n: int) -> None:
+        """The counter went negative (a panic) or reached zero with waiters (wake them)."""
         if n < 0:
             lk.release()
             raise Panic("sync: negative WaitGroup counter")
-        self._n = n
-        if n or not self._waiters:
-            lk.release()
-            return
+        self._n = 0
         woken = list(self._waiters)
         self._waiters.clear()
         lk.release()
@@ -259,12 +282,10 @@ class WaitGroup:
             else:
                 w.release()  # a plain thread in wait_blocking()
 
-    def done(self) -> None:
-        self.add(-1)
-
     async def wait(self) -> None:
         lk = self._lock
-        lk.acquire()
+        if not lk.acquire(False):
+            lock2(lk)
         if self._n == 0:
             lk.release()
             if preempted:
@@ -307,7 +328,8 @@ class Semaphore:
 
     async def acquire(self, n: int = 1) -> None:
         lk = self._lock
-        lk.acquire()
+        if not lk.acquire(False):
+            lock2(lk)
         if not self._waiters and self._avail >= n:
             self._avail -= n
             lk.release()

@@ -14,7 +14,7 @@ from . import proc
 from . import timers as _timers
 from .chan import Chan
 from .runtime2 import P, Sched
-from .traps import GOSCHED, SLEEP, checkpreempt, outside_goroutine, tls, trap
+from .traps import GOSCHED, SLEEP, checkpreempt, getm, outside_goroutine, trap
 
 
 def _ns(seconds: float, what: str) -> int:
@@ -30,7 +30,7 @@ def _ns(seconds: float, what: str) -> int:
 
 
 def _sched(what: str) -> Sched:
-    m = tls.m
+    m = getm()
     s = m.sched if m is not None else proc.current
     if s is None or s.dead:
         raise RuntimeError(f"gosched: {what} needs a running gosched.run()")
@@ -48,7 +48,7 @@ def now() -> float:
 async def sleep(seconds: float) -> None:
     """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once."""
     ns = _ns(seconds, "sleep")
-    m = tls.m
+    m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("sleep", "use time.sleep in a plain thread")
     if ns <= 0:
@@ -59,7 +59,7 @@ async def sleep(seconds: float) -> None:
 
 async def gosched() -> None:
     """Yield the processor, letting other goroutines run (runtime.Gosched)."""
-    m = tls.m
+    m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("gosched", "")
     await trap(GOSCHED)
@@ -102,7 +102,7 @@ def _chanwaited(tm: Timer | Ticker) -> bool:
 
 def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
     t.when = proc.nanotime() + max(ns, 0)
-    m = tls.m
+    m = getm()
     p: P | None = m.p if m is not None and m.sched is s else None
     if p is None or p.dying:
         p = next((q for q in s.allp if not q.dying), s.allp[0])

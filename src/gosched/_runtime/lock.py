@@ -1,0 +1,117 @@
+"""Runtime locks: the slow path of lock() (Go's lock_futex.go, lock2).
+
+Every structure shared between Ms (a channel, a WaitGroup, ``sched``) is
+guarded by a ``threading.Lock`` that is held for a few bytecodes. Hot paths
+take it with ``if not lk.acquire(False): lock2(lk)``: the fast path is one
+uncontended C call, and only a failed attempt comes here.
+
+Why not a plain blocking ``acquire()``? On a GIL build it makes a *lock
+convoy*. The holder can only have been switched out by the GIL inside its few
+bytecodes, so it is waiting for the GIL. A blocking waiter releases the GIL,
+sleeps on the lock, and -- when the holder releases it -- is handed the lock
+while it still waits for the GIL. The holder runs on, needs the lock again at
+once, finds it owned by a thread that is not running, and sleeps in turn. Two
+Ms sharing one lock then trade the GIL through the kernel at every operation:
+measured on ``spawn + join`` with the spawner's P handed off by sysmon,
+~60,000 context switches for 50,000 goroutines and 2-4x the time
+(docs/benchmarks.md). Go's lock2 spins and yields before it sleeps for a
+related reason (a futex sleep costs more than the critical section).
+
+So on a GIL build the waiter gives the GIL to the holder without sleeping on
+the lock: it sleeps briefly with the GIL released (the holder takes the GIL,
+finishes its critical section and releases the lock) and tries again while
+holding the GIL, so it never owns the lock while it cannot run. After
+``passiveSpin`` rounds it falls back to a blocking acquire, for a holder that
+is blocked for real (none in the runtime; a bug must hang visibly, not spin).
+Without a GIL the holder runs in parallel and the OS lock is the right tool.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+
+GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+passiveSpin = 200  # tries that give the GIL away before sleeping on the lock
+activeSpin = 64  # Lock, without a GIL: tries before the first sleep
+_yieldS = 1e-6  # how long to give it away for (the kernel rounds up: ~50 us)
+_pollS = 1e-3  # Lock: the poll interval once passiveSpin tries have failed
+
+
+def lock2(lk: threading.Lock) -> None:
+    """Acquire ``lk`` after ``lk.acquire(False)`` failed (Go's lock2 slow path)."""
+    if GIL:
+        sleep = time.sleep
+        for _ in range(passiveSpin):
+            sleep(_yieldS)  # osyield: the GIL goes to the holder
+            if lk.acquire(False):
+                return
+    lk.acquire()
+
+
+class Lock(deque[int]):
+    """The channel lock: a deque that holds one token while the lock is free.
+
+    A channel operation is the runtime's hottest path, and ``threading.Lock``
+    spends most of its cost parsing ``acquire``'s arguments. Here locking is
+    ``deque.pop`` and unlocking ``deque.append``: argument-free C calls, atomic
+    on every CPython build (free-threaded included). Hot paths inline them::
+
+        try:
+            lk.pop()         # lock: take the token
+        except IndexError:
+            lk.lock2()       # taken: the slow path below
+        ...
+        lk.append(1)         # unlock: put it back
+
+    ``acquire``/``release`` and ``with lk:`` are there for everything else.
+    Unlocking an unlocked Lock is a runtime bug this cannot catch (the deque
+    would hold two tokens): every unlock in the runtime pairs with a lock.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__((1,))
+
+    def lock2(self) -> None:
+        """Take the token after ``pop`` found it taken (Go's lock2).
+
+        With a GIL the holder is waiting for the GIL: give it away (sleep) and
+        retry. Without one the holder runs on another CPU: spin first (Go's
+        active_spin), then sleep. A holder that is blocked for real (a runtime
+        bug) costs a poll every millisecond, never a busy CPU.
+        """
+        sleep = time.sleep
+        n = 0
+        while True:
+            try:
+                self.pop()
+                return
+            except IndexError:
+                pass
+            n += 1
+            if not GIL and n <= activeSpin:
+                continue
+            sleep(_yieldS if n <= passiveSpin else _pollS)
+
+    def acquire(self) -> None:
+        try:
+            self.pop()
+        except IndexError:
+            self.lock2()
+
+    def release(self) -> None:
+        self.append(1)
+
+    def locked(self) -> bool:
+        return not self
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.append(1)
