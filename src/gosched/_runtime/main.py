@@ -73,8 +73,11 @@ def go(
         if inspect.iscoroutine(fn):
             fn.close()
         raise RuntimeError("gosched.go() needs a running runtime: start your program with gosched.run(main)")
-    code = getattr(fn, "__code__", None)
-    if code is not None and code.co_flags & CO_COROUTINE:
+    try:
+        flags = fn.__code__.co_flags  # type: ignore[union-attr]
+    except AttributeError:  # not a function: a coroutine object, a partial, a callable object...
+        flags = 0
+    if flags & CO_COROUTINE:
         coro = fn(*args, **kwargs)  # type: ignore[operator]
     else:
         coro = _coroutine(fn, args, kwargs, "go()")

@@ -101,18 +101,10 @@ def newproc(
         m.goidcache = gid + 1
     else:
         gid = newgoid(sched, m)
-    gp = G(gid, coro)
-    if f is not None:
-        # f_lasti, not f_lineno: the line is worked out only if a dump asks for it.
-        gp.pc = f.f_code
-        gp.pclasti = f.f_lasti
-        gp.pcglobals = f.f_globals
+    cur = m.curg if m is not None else None
+    gp = G(gid, coro, f, cur.goid if cur is not None else 0)
     if fn:
         gp.fn = fn
-    if m is not None:
-        cur = m.curg
-        if cur is not None:
-            gp.parentid = cur.goid
     if not system:
         sched.allgs[gid] = gp
     goready(gp, sched, m)

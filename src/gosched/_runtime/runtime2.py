@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
+    from types import FrameType
 
     from .netpoll import Poller
 
@@ -108,7 +109,9 @@ class G:
         "blockedon",
     )
 
-    def __init__(self, goid: int, coro: Coroutine[Any, Any, Any]) -> None:
+    def __init__(
+        self, goid: int, coro: Coroutine[Any, Any, Any], f: FrameType | None = None, parentid: int = 0
+    ) -> None:
         self.goid = goid
         self.coro = coro
         self.status = Grunnable
@@ -121,14 +124,19 @@ class G:
         self.preemptack = False  # reached a runtime call since sysmon's request (but could not yield)
         self.elem: Any = None
         self.success = False
-        self.parentid = 0
-        # Creation site, raw (code object, f_lasti, the frame's globals): looked up
-        # only when a dump asks, as Go records a PC and finds file:line when
-        # printing. Three slots, not a tuple: a spawn allocates nothing it keeps
-        # beyond the G and its coroutine (docs/benchmarks.md, spawn profile).
-        self.pc: Any = None
-        self.pclasti = 0
-        self.pcglobals: dict[str, Any] | None = None
+        self.parentid = parentid
+        # Creation site ``f`` (the frame that called go()), raw: code object,
+        # f_lasti and globals, looked up only when a dump asks, as Go records a
+        # PC and finds file:line when printing. Three slots, not a tuple: a spawn
+        # allocates nothing it keeps beyond the G and its coroutine.
+        if f is None:
+            self.pc: Any = None
+            self.pclasti = 0
+            self.pcglobals: dict[str, Any] | None = None
+        else:
+            self.pc = f.f_code
+            self.pclasti = f.f_lasti
+            self.pcglobals = f.f_globals
         self.fn = ""  # start function's name when it is not the coroutine's own
         self.blockedon: Any = None  # the object a dump names as what we wait for
 

@@ -9,7 +9,6 @@ records who holds it, so deadlock dumps can name owners.
 from __future__ import annotations
 
 import inspect
-import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -17,7 +16,7 @@ from typing import Any
 
 from . import proc
 from .chan import Panic
-from .lock import lock2
+from .lock import Lock
 from .runtime2 import G
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
@@ -38,7 +37,7 @@ class Mutex:
     __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "owner")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._locked = False
         self._waiters: deque[G] = deque()
         self.owner = 0  # goid of the holder (0: none or a plain thread)
@@ -46,12 +45,14 @@ class Mutex:
 
     async def lock(self) -> None:
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if not self._locked:
             self._locked = True
             self.owner = _goid()
-            lk.release()
+            lk.append(1)
             if preempted:
                 await checkpreempt()
             return
@@ -72,20 +73,22 @@ class Mutex:
 
     def unlock(self) -> None:
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if not self._locked:
-            lk.release()
+            lk.append(1)
             raise Fatal("sync: unlock of unlocked mutex")
         if self._waiters:
             gp = self._waiters.popleft()
             self.owner = gp.goid
-            lk.release()
+            lk.append(1)
             proc.goready(gp)
             return
         self._locked = False
         self.owner = 0
-        lk.release()
+        lk.append(1)
 
     def locked(self) -> bool:
         return self._locked
@@ -113,11 +116,11 @@ class Mutex:
         return mutex_lock(self, timeout)
 
 
-def _curg_or_release(lk: threading.Lock, what: str) -> G:
+def _curg_or_release(lk: Lock, what: str) -> G:
     m = getm()
     gp = m.curg if m is not None else None
     if gp is None:
-        lk.release()
+        lk.append(1)
         raise outside_goroutine(what, "")
     return gp  # type: ignore[no-any-return]
 
@@ -128,7 +131,7 @@ class RWMutex:
     __slots__ = ("__weakref__", "_lock", "_readers", "_rwait", "_writer", "_wwait", "owner", "rowners")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._readers = 0
         self._writer = False
         self._rwait: deque[G] = deque()
@@ -138,13 +141,15 @@ class RWMutex:
 
     async def rlock(self) -> None:
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if not self._writer and not self._wwait:
             self._readers += 1
             gid = _goid()
             self.rowners[gid] = self.rowners.get(gid, 0) + 1
-            lk.release()
+            lk.append(1)
             return
         gp = _curg_or_release(lk, "RWMutex.rlock")
         gp.blockedon = self
@@ -173,12 +178,14 @@ class RWMutex:
 
     async def lock(self) -> None:
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if not self._writer and self._readers == 0:
             self._writer = True
             self.owner = _goid()
-            lk.release()
+            lk.append(1)
             return
         gp = _curg_or_release(lk, "RWMutex.lock")
         gp.blockedon = self
@@ -237,7 +244,7 @@ class WaitGroup:
     __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._n = 0
         self._waiters: deque[Any] = deque()
         self.foreign = False
@@ -246,36 +253,40 @@ class WaitGroup:
         if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
             raise TypeError(f"WaitGroup.add takes an int, not {type(delta).__name__}")
         lk = self._lock
-        if not lk.acquire(False):  # not ``with``: on 3.11 the context-manager protocol costs more
-            lock2(lk)
+        try:  # not ``with``: on 3.11 the context-manager protocol costs more
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         n = self._n + delta
         if n > 0 or (n == 0 and not self._waiters):
             self._n = n
-            lk.release()
+            lk.append(1)
             return
         self._settle(lk, n)
 
     def done(self) -> None:
         # add(-1), without the call and the type check: every goroutine runs it.
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         n = self._n - 1
         if n > 0 or (n == 0 and not self._waiters):
             self._n = n
-            lk.release()
+            lk.append(1)
             return
         self._settle(lk, n)
 
-    def _settle(self, lk: threading.Lock, n: int) -> None:
+    def _settle(self, lk: Lock, n: int) -> None:
         """The counter went negative (a panic) or reached zero with waiters (wake them)."""
         if n < 0:
-            lk.release()
+            lk.append(1)
             raise Panic("sync: negative WaitGroup counter")
         self._n = 0
         woken = list(self._waiters)
         self._waiters.clear()
-        lk.release()
+        lk.append(1)
         for w in woken:
             if isinstance(w, G):
                 proc.goready(w)
@@ -284,10 +295,12 @@ class WaitGroup:
 
     async def wait(self) -> None:
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if self._n == 0:
-            lk.release()
+            lk.append(1)
             if preempted:
                 await checkpreempt()
             return
@@ -321,18 +334,20 @@ class Semaphore:
             raise TypeError(f"Semaphore takes an int, not {type(n).__name__}")
         if n < 0:
             raise ValueError("Semaphore size must be >= 0")
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._size = n
         self._avail = n
         self._waiters: deque[list[Any]] = deque()  # [g, need]
 
     async def acquire(self, n: int = 1) -> None:
         lk = self._lock
-        if not lk.acquire(False):
-            lock2(lk)
+        try:
+            lk.pop()  # lock (lock.Lock)
+        except IndexError:
+            lk.lock2()
         if not self._waiters and self._avail >= n:
             self._avail -= n
-            lk.release()
+            lk.append(1)
             if preempted:
                 await checkpreempt()
             return
