@@ -153,13 +153,27 @@ def run_suite(args: argparse.Namespace, runner: Runner, runtimes: list[str]) -> 
 
 
 def add_ratios(w: Workload, entry: dict[str, Any]) -> None:
+    """``x_<base>``: the median over rounds of value ÷ the base's value in the same round.
+
+    Each round runs every runtime back to back, so a slow phase of a noisy
+    machine hits both sides of a pair; the ratio of the two medians would mix
+    rounds (it is the fallback when a runtime lost a round to an error).
+    """
     rts = entry["runtimes"]
     for m in w.metrics:
         for base in ("asyncio", "go"):
             b = rts.get(base, {}).get(m.key)
+            if not b or not b["median"]:
+                continue
             for _rt, d in rts.items():
-                if m.key in d and b and b["median"]:
-                    d[m.key][f"x_{base}"] = d[m.key]["median"] / b["median"]
+                if m.key not in d:
+                    continue
+                mine, theirs = d[m.key]["values"], b["values"]
+                if len(mine) == len(theirs) and all(theirs):
+                    x = statistics.median(v / u for v, u in zip(mine, theirs, strict=True))
+                else:
+                    x = d[m.key]["median"] / b["median"]
+                d[m.key][f"x_{base}"] = x
 
 
 def fmt_ratio(x: float | None) -> str:

@@ -20,7 +20,7 @@ WORKLOADS = (
         metrics=(Metric("ns_per_task", "spawn+join", "ns/task", "lower"),),
         full={"n": 50_000},
         quick={"n": 2_000},
-        runs=5,
+        runs=9,
     ),
 )
 

@@ -508,11 +508,18 @@ def mstart(m: M) -> None:
 
 
 def schedule(m: M) -> None:
-    """One round of the scheduler per goroutine switch (Go's schedule + execute)."""
+    """One round of the scheduler per goroutine switch (Go's schedule + execute).
+
+    The hottest loop of the runtime: the body runs once per goroutine switch,
+    so values that cannot change while it runs are hoisted, and the typing
+    narrowings are comments, not ``assert`` statements.
+    """
     sched = m.sched
     nextg: G | None = None  # a goroutine to resume at once (syscall return, inheritTime)
     gp: G | None
+    p: P | None
     rq = m.readyq
+    allgs = sched.allgs
     while True:
         if sched.dead:
             return
@@ -532,51 +539,50 @@ def schedule(m: M) -> None:
                 now = nanotime()
                 if p.timer0when <= now:
                     _timers.runtimers(p, now)
+            # Every FAIRNESS_TICK-th round the global queue goes first (findRunnable).
+            fair = p.schedtick % FAIRNESS_TICK or not sched.runq
             gp = None
             if rq:
                 # What this M's goroutine readied becomes runnext (goready's
                 # runqput(next=true)) and, as runnext, runs next inheriting the
                 # time slice. goready keeps it to one goroutine: take it directly.
-                if len(rq) == 1 and p.runnext is None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
+                if fair and len(rq) == 1 and p.runnext is None:
                     try:
                         gp = rq.popleft()
                     except IndexError:  # sysmon drained it
                         pass
                 else:
                     drainreadyq(sched, m, p)
-            if gp is not None:
-                pass
-            elif (gp := p.runnext) is not None and (p.schedtick % FAIRNESS_TICK or not sched.runq):
-                p.runnext = None  # inheritTime: runnext shares the waker's slice
-            else:
-                gp = None
-                q = p.runq
-                if q and (p.schedtick % FAIRNESS_TICK or not sched.runq):
-                    try:
-                        gp = q.popleft()
-                    except IndexError:  # a thief took it
-                        pass
-                if gp is None:
-                    gp = findrunnable(m)
+            if gp is None:
+                gp = p.runnext
+                if gp is not None and fair:
+                    p.runnext = None  # inheritTime: runnext shares the waker's slice
+                else:
+                    gp = None
+                    q = p.runq
+                    if q and fair:
+                        try:
+                            gp = q.popleft()
+                        except IndexError:  # a thief took it
+                            pass
                     if gp is None:
-                        continue
-                    p = m.p
-                    assert p is not None
-                if m.spinning:
-                    resetspinning(sched, m)
-                p.schedtick += 1
-            assert p is not None
+                        gp = findrunnable(m)
+                        if gp is None:
+                            continue
+                        p = m.p  # findrunnable returns a G only with a P
+                    if m.spinning:
+                        resetspinning(sched, m)
+                    p.schedtick += 1  # type: ignore[union-attr]
 
-        # execute(gp): run it until it yields a trap.
-        assert gp is not None and p is not None
+        # execute(gp): run it until it yields a trap. p is not None here: a G
+        # comes from this P's queues, or is nextg, which only a P holder sets.
         if gp.waitsince:
             gp.waitsince = 0
         gp.status = Grunning
         gp.m = m
         m.curg = gp
-        tok = p.tok
+        tok = p.tok  # type: ignore[union-attr]
         tok.append(1)  # publish the P: from here sysmon may take it
-        ret: Any = None
         exc = gp.exc
         try:
             if exc is None:
@@ -589,10 +595,12 @@ def schedule(m: M) -> None:
             ret = e.value
         except Goexit:
             tr = _EXIT
+            ret = None
             if gp is sched.main_g:
                 sched.main_goexited = True
         except BaseException as e:  # an uncaught exception ends the program (a Go panic)
             tr = _EXIT
+            ret = None
             gopanic(sched, gp, e)
         gp.param = None
         try:
@@ -606,9 +614,8 @@ def schedule(m: M) -> None:
 
         if tr is _EXIT:  # goexit0
             gp.status = Gdead
-            gp.waitreason = ""
             m.curg = None
-            sched.allgs.pop(gp.goid, None)
+            allgs.pop(gp.goid, None)
             gp.coro = None  # type: ignore[assignment]
             if gp is sched.main_g:
                 mainexit(sched, gp, ret)
