@@ -79,7 +79,7 @@ def _proxy(what: str) -> tuple[G, threading.Lock]:
     gp = G(0, _wakeproxy(ev))
     gp.status = Gwaiting
     gp.waitreason = what
-    gp.fn = what
+    gp.pc = what  # no creation site: the name dumps show (G.startfn)
     return gp, ev
 
 

@@ -104,7 +104,7 @@ def newproc(
     cur = m.curg if m is not None else None
     gp = G(gid, coro, f, cur.goid if cur is not None else 0)
     if fn:
-        gp.fn = fn
+        gp.pc = fn  # a runtime helper: no creation site, a name (G.startfn)
     if not system:
         sched.allgs[gid] = gp
     goready(gp, sched, m)
@@ -124,14 +124,6 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     if m is None:
         m = getm()
     if m is not None:
-        if preempted:
-            cur = m.curg
-            if cur is not None and cur.preempt:
-                # The running goroutine was asked to yield and is in the runtime, but
-                # in a call that cannot yield (go(), wg.done(), close()...): it is a
-                # busy loop, not a blocking call. sysmon still hands its P on,
-                # without the GIL boost.
-                cur.preemptack = True
         p = m.p
         if p is not None and not m.lostp_since:
             s = m.sched

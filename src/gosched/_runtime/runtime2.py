@@ -96,7 +96,6 @@ class G:
         "exc",
         "m",
         "preempt",
-        "preemptack",
         # sudog fields for the common single-channel wait (Go caches sudogs; a
         # goroutine blocked on one channel uses itself as its sudog).
         "elem",
@@ -105,7 +104,6 @@ class G:
         "pc",
         "pclasti",
         "pcglobals",
-        "fn",
         "blockedon",
     )
 
@@ -120,8 +118,7 @@ class G:
         self.param: Any = None
         self.exc: BaseException | None = None
         self.m: M | None = None
-        self.preempt = False
-        self.preemptack = False  # reached a runtime call since sysmon's request (but could not yield)
+        self.preempt = False  # sysmon asked it to yield at its next runtime call (Go's gp.preempt)
         self.elem: Any = None
         self.success = False
         self.parentid = parentid
@@ -129,6 +126,8 @@ class G:
         # f_lasti and globals, looked up only when a dump asks, as Go records a
         # PC and finds file:line when printing. Three slots, not a tuple: a spawn
         # allocates nothing it keeps beyond the G and its coroutine.
+        # A runtime helper has no creation site; pc then holds its start
+        # function's name (see startfn).
         if f is None:
             self.pc: Any = None
             self.pclasti = 0
@@ -137,7 +136,6 @@ class G:
             self.pc = f.f_code
             self.pclasti = f.f_lasti
             self.pcglobals = f.f_globals
-        self.fn = ""  # start function's name when it is not the coroutine's own
         self.blockedon: Any = None  # the object a dump names as what we wait for
 
     @property
@@ -149,7 +147,7 @@ class G:
     def gopc(self) -> tuple[str, int, str] | None:
         """Where the goroutine was created: (file, line, function)."""
         code = self.pc
-        if code is None:
+        if code is None or type(code) is str:
             return None
         lasti = self.pclasti
         mod = (self.pcglobals or {}).get("__name__", "?")
@@ -163,8 +161,8 @@ class G:
     @property
     def startfn(self) -> str:
         """The goroutine's start function, as ``module.qualname``."""
-        if self.fn:
-            return self.fn
+        if type(self.pc) is str:
+            return self.pc
         c = self.coro
         code = getattr(c, "cr_code", None) or getattr(c, "gi_code", None)
         if code is None:

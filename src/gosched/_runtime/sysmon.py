@@ -268,10 +268,6 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 continue
             # The goroutine was asked to yield and has not reached a runtime call
             # since: it is in a CPU loop or an unwrapped blocking call.
-            if gp.preemptack:
-                # A busy loop that does call the runtime (spawning, say): the boost
-                # would only multiply GIL hand-offs between it and the next M.
-                unboost()
             owner = takep(sched, p, m, now, False)
             if owner is not None:
                 n += 1
@@ -290,7 +286,6 @@ def preemptone(p: P, m: M, gp: G) -> bool:
     checks ``preempted`` (one truthiness test) and then ``g.preempt``.
     """
     gp.preempt = True
-    gp.preemptack = False
     preempted.add(gp)
     # Goroutines it readied cannot run on this P until it yields: let others have them.
     moved = proc.takereadyq(m)
