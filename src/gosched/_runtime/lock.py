@@ -1,9 +1,10 @@
-"""Runtime locks: the slow path of lock() (Go's lock_futex.go, lock2).
+"""Runtime locks: Lock, and lock2, the slow path of lock() (Go's lock_futex.go).
 
-Every structure shared between Ms (a channel, a WaitGroup, ``sched``) is
-guarded by a ``threading.Lock`` that is held for a few bytecodes. Hot paths
-take it with ``if not lk.acquire(False): lock2(lk)``: the fast path is one
-uncontended C call, and only a failed attempt comes here.
+Every structure shared between Ms is guarded by a lock held for a few
+bytecodes. Channels and the sync primitives use ``Lock`` below (a deque token:
+locking and unlocking are argument-free C calls); ``sched`` and the poller use
+``threading.Lock``, whose hot sites lock with ``if not lk.acquire(False):
+lock2(lk)``. Either way only a failed first attempt reaches a slow path.
 
 Why not a plain blocking ``acquire()``? On a GIL build it makes a *lock
 convoy*. The holder can only have been switched out by the GIL inside its few
@@ -13,17 +14,19 @@ while it still waits for the GIL. The holder runs on, needs the lock again at
 once, finds it owned by a thread that is not running, and sleeps in turn. Two
 Ms sharing one lock then trade the GIL through the kernel at every operation:
 measured on ``spawn + join`` with the spawner's P handed off by sysmon,
-~60,000 context switches for 50,000 goroutines and 2-4x the time
-(docs/benchmarks.md). Go's lock2 spins and yields before it sleeps for a
-related reason (a futex sleep costs more than the critical section).
+25,000-60,000 context switches for 50,000 goroutines and 2-4x the time (with
+this module: a few hundred, and the same time as with no hand-off). Go's
+lock2 spins and yields before it sleeps for a related reason (a futex sleep
+costs more than the critical section).
 
 So on a GIL build the waiter gives the GIL to the holder without sleeping on
 the lock: it sleeps briefly with the GIL released (the holder takes the GIL,
 finishes its critical section and releases the lock) and tries again while
 holding the GIL, so it never owns the lock while it cannot run. After
-``passiveSpin`` rounds it falls back to a blocking acquire, for a holder that
-is blocked for real (none in the runtime; a bug must hang visibly, not spin).
-Without a GIL the holder runs in parallel and the OS lock is the right tool.
+``passiveSpin`` rounds lock2 falls back to a blocking acquire (Lock to a 1 ms
+poll), for a holder that is blocked for real (none in the runtime; a bug must
+hang visibly, not spin). Without a GIL the holder runs in parallel: Lock spins
+briefly first, and threading.Lock's OS wait is the right tool.
 """
 
 from __future__ import annotations
