@@ -820,10 +820,12 @@ def findrunnable(m: M) -> G | None:
             gp = p.runnext
             p.runnext = None
             return gp
-        try:
-            return p.runq.popleft()
-        except IndexError:
-            pass
+        q = p.runq
+        if q:  # test first: a raised IndexError costs more than the test
+            try:
+                return q.popleft()
+            except IndexError:  # a thief took it
+                pass
         if sched.runq:
             gp = globrunqget(sched, p, 0)
             if gp is not None:
