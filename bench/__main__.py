@@ -353,10 +353,18 @@ def main(argv: list[str] | None = None) -> int:
             log("== hot paths (gosched, ns/op)")
             hot = hotpaths.measure_in_subprocess(python, env, quick=args.quick)
             hotpaths.print_table(hot)
+        instr: dict[str, Any] = {}
+        if args.write_docs and not args.quick and not args.free_threaded:
+            from . import instructions
+
+            log("== instructions per op (callgrind; python -m bench.instructions)")
+            instr = instructions.measure(python, ["pingpong", "spawn"], env=env)
+            for w, per in instr.items():
+                log(f"   {w:<10} gosched {per['gosched']:,.0f}  asyncio {per['asyncio']:,.0f}")
     ctx["busy_after"] = other_processes()
     ctx["loadavg_after"] = os.getloadavg()
     ctx["elapsed_s"] = time.monotonic() - started
-    doc = {"context": ctx, "results": results, "hotpaths": hot}
+    doc = {"context": ctx, "results": results, "hotpaths": hot, "instructions": instr}
     log(f"done in {ctx['elapsed_s']:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

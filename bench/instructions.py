@@ -78,17 +78,35 @@ asyncio.run(main())
 }
 
 
-def instructions(python: str, program: str, n: int, tmp: Path) -> int:
+def instructions(python: str, program: str, n: int, tmp: Path, env: dict[str, str] | None = None) -> int:
     src = tmp / "prog.py"
     src.write_text(program)
     out = tmp / "cg.out"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
     cmd += [python, "-W", "ignore", str(src), str(n)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=1800)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=1800, env=env)
     m = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M)
     if m is None:
         raise RuntimeError("callgrind wrote no summary")
     return int(m.group(1))
+
+
+def measure(
+    python: str, workloads: list[str], lo: int = 2000, hi: int = 8000, env: dict[str, str] | None = None
+) -> dict[str, dict[str, float]]:
+    """{workload: {runtime: instructions per op}}; empty without valgrind."""
+    if shutil.which("valgrind") is None:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for w in workloads:
+            out[w] = {}
+            for rt in ("gosched", "asyncio"):
+                a = instructions(python, PROGRAMS[(w, rt)], lo, tmp, env)
+                b = instructions(python, PROGRAMS[(w, rt)], hi, tmp, env)
+                out[w][rt] = (b - a) / (hi - lo)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,18 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed: skipped (apt-get install valgrind)")
         return 0
     lo, hi = (int(x) for x in args.n.split(","))
+    res = measure(args.python, args.workloads.split(","), lo, hi)
     print("| workload | gosched instr/op | asyncio instr/op | asyncio ÷ gosched |")
     print("|---|---:|---:|---:|")
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        for w in args.workloads.split(","):
-            per = {}
-            for rt in ("gosched", "asyncio"):
-                a = instructions(args.python, PROGRAMS[(w, rt)], lo, tmp)
-                b = instructions(args.python, PROGRAMS[(w, rt)], hi, tmp)
-                per[rt] = (b - a) / (hi - lo)
-            g, a = per["gosched"], per["asyncio"]
-            print(f"| {w} | {g:,.0f} | {a:,.0f} | {a / g:.2f} |")
+    for w, per in res.items():
+        g, a = per["gosched"], per["asyncio"]
+        print(f"| {w} | {g:,.0f} | {a:,.0f} | {a / g:.2f} |")
     return 0
 
 

@@ -16,42 +16,58 @@ TIMES, DASH = "\u00d7", "\u2013"
 FINDINGS = """\
 Where gosched spends its time (cProfile of the M threads, `python -m bench.hotpaths`;
 cProfile inflates every Python call, so read the shares; the unprofiled ns/op table above
-is the cost). Source: the commit named at the top of this page.
+is the cost). Wall-clock figures on this VM move by 20{DASH}30 % between identical runs, so
+each change below was also counted in instructions, which do not move:
+`python -m bench.instructions` runs both runtimes under valgrind's callgrind at two sizes
+and divides the difference (every thread counted).
 
-- **Ping-pong (unbuffered handoff).** A round trip is 2 × `Chan.send` that finds a parked
-  receiver (channel lock, `recvq.popleft`, the `type(w) is Sudog` test, `w.elem`/`w.success`
-  stores, `goready`) + 2 × `_chanrecv` that parks (lock, `recvq.append`, a `PARK` trap
-  yielded to the loop, which releases the lock) + 4 rounds of `proc.schedule`. The loop body
-  (`sched.dead`, `p.dying`, timer check, `readyq` → `runnext`, fairness tick, status and
-  `m.curg` writes, `p.tok` append/pop for sysmon, `gp.preempt` test, trap dispatch) is the
-  largest single share, about a quarter; `_chanrecv` + `Chan.send` together about a third;
-  `goready` (a `tls.m` thread-local read, `m.lostp_since`, readyq, `npidle`/`nmspinning`)
-  ~6 %; then 4 lock acquire/release pairs and the coroutine `send`. The one-element
-  `readyq` → `runnext` move is already inlined in `schedule` (no `drainreadyq`/`runqput`
-  calls per switch). Remaining candidates: pass `m` into `goready` from the channel code
-  instead of a thread-local read per wake-up, and fold the `p.tok` publish/reclaim and the
-  `sched.dead`/`p.dying` tests into one per-switch check.
-- **Spawn.** Per task: `go()` (the `CO_COROUTINE` flag test, the coroutine call,
-  `sys._getframe(1)` for the creation site), `newproc` (goid from the M's cache,
-  `G.__init__` with 19 slot stores, the `allgs` insert), `goready`, later one scheduler
-  round, `goexit0` (`allgs` pop) and `WaitGroup.add`/`done` under the WaitGroup's lock.
-  **Concrete inefficiency:** a spawner that does not await keeps its P, so after 256
-  goroutines the local run queue is full and *every* further `go()` takes `sched.lock` in
-  `globrunqput` for one G. In the published profile `lock.acquire` (1 call per spawn:
-  `sched.lock`, contended by the other M that pulls from the global queue in
-  `globrunqget`/`findrunnable`) is ~32 % of the time and `globrunqput` ~15 %: together
-  more than `go()` + `newproc` + `G.__init__`. Go's `runqputslow` moves half the local
-  queue plus the new G to the global queue under one lock acquisition; batching the same
-  way (or keeping the overflow in an M-local list injected at the next trap) is the
-  largest single win for spawn. A spawn loop that runs longer than sysmon's 10 ms limit also has its P
-  retaken and handed to a second M (the two then share the GIL); the parked M's
-  `lock.acquire` shows up as "own time" in the spawn profile, which is waiting, not CPU.
+| instructions per op (callgrind) | gosched before | gosched now | asyncio | asyncio ÷ gosched now |
+|---|---:|---:|---:|---:|
+| ping-pong round trip | 30,169 | {PP_NOW} | {PP_A} | {PP_X} |
+| spawn + join (one `wg.add(1); go()` per task) | 30,523 | {SP_NOW} | {SP_A} | {SP_X} |
+
+"Before" is commit 875294b (the previous benchmark page; asyncio then: 65,144 and 42,083),
+"now" the commit at the top, measured by this run.
+
+- **Lock convoy (the largest single fix).** A spawning loop with no `await` outlives
+  sysmon's 10 ms slice, so its P is handed to a second M that runs the new goroutines while
+  the spawner goes on; both take the WaitGroup's lock (and `sched.lock`) all the time. A
+  thread woken on a `threading.Lock` is handed the lock while it still waits for the GIL,
+  so the two threads traded the GIL through the kernel at every operation: 25,000{DASH}60,000
+  voluntary context switches per 50,000 spawns (per-thread `/proc/*/status`; `perf record
+  -e sched:sched_switch` showed a switch every ~20 µs alternating between the two Ms) and
+  10{DASH}27 µs per spawn, bimodal. Runtime locks now never sleep on a lock they could be handed
+  while unable to run (`_runtime/lock.py`): a few hundred switches, and the same time per
+  spawn with the hand-off as without it (471 vs 488 ms of CPU for 50,000, all threads).
+- **Ping-pong.** A round trip is 2 × `Chan.send` that finds a parked receiver + 2 receives
+  that park + 2 scheduler rounds. Instructions went down 15 %: the channel lock is a
+  deque token (`lock.Lock`: `pop`/`append`, where `threading.Lock.acquire(False)` spent
+  ~5 % of all instructions parsing its argument); `getm()` reads a `ContextVar` (~30 ns)
+  instead of a `threading.local` (~100 ns), four times per round trip; `recv` and
+  `__anext__` *are* the generator functions (one frame less per receive); the P token
+  is a deque (a list reallocated its storage twice per switch); the loop hoists what cannot
+  change and tests fairness once per round. The scheduler round is still the largest share
+  (status, `m.curg`, publishing and reclaiming the P for sysmon, the trap dispatch).
+- **Spawn.** Traced bytecode per task (`sys.settrace` with opcode events): a scheduler
+  round ~150, `G.__init__` ~55 (15 slots; the creation site is three slots, not a tuple,
+  so a spawn keeps two objects alive, not three), `goready` ~56 (`runnext` kick-out),
+  `newproc` ~53, `go()` ~47, `WaitGroup.add` + `done` ~67: ~475 in all, plus C work
+  (the coroutine, raising and catching its `StopIteration`, `allgs`). The benchmark starts
+  all 50,000 before any runs, so every G and coroutine is alive at once: with `gc`
+  disabled the spawn phase drops from ~4.3 to ~3 µs per task, i.e. the cyclic GC's
+  generations take ~1{DASH}1.5 µs of it (asyncio pays the same kind of cost: 11 → 6.9 µs per task
+  with `gc` disabled). **The 3× target is not met** (~2.4{DASH}2.5× on 3.11). A coroutine plus
+  a G kept alive and resumed to completion with *no* scheduler, run queue or WaitGroup
+  costs ~2 µs per task on this VM against asyncio's ~11{DASH}15 µs, so 3× needs the Python-level
+  bookkeeping per goroutine (goid, creation site, `allgs`, `runnext`, the P token,
+  status) cut by about a third again; Go does the same bookkeeping in ~100 ns of machine
+  code, and a C accelerator for `newproc` and the scheduler round is the way there.
+- **Switch (`gosched()`).** `findrunnable` popped the empty local queue and caught the
+  `IndexError` on every round that had to look further; testing first halved the cost of
+  a `gosched()` switch (3.9 → 1.9 µs).
 - **Timers.** `sleep(0)` is a non-parking fast path, far cheaper than asyncio's
   `sleep(0)`; `Timer(…)` + `stop()` costs more than asyncio's `call_later` + `cancel`
-  (a `Chan(1)`, an `RTimer`, heap insert and delete under `p.timerslock`). In the 50,000-timer
-  workload the lateness tail most likely comes from wake-ups queued behind goroutines that have not
-  started yet: `runtimers` readies each expired timer's goroutine as `runnext`, which kicks
-  the previous one to the run-queue tail behind thousands of unstarted sleepers.
+  (a `Chan(1)`, an `RTimer`, heap insert and delete under `p.timerslock`).
 """
 
 
@@ -198,7 +214,17 @@ def hot_section(doc: dict[str, Any]) -> str:
             parts.append(f"| `{r['function']}` | {r['calls_per_op']:.2f} | {r['tottime_ns_per_op']:,.0f} | "
                          f"{r['share_pct']:.1f} % |")
         parts.append("")
-    parts.append(FINDINGS)
+    ins = doc.get("instructions") or {}
+    pp, sp = ins.get("pingpong", {}), ins.get("spawn", {})
+
+    def num(d: dict[str, float], k: str) -> str:
+        return f"{d[k]:,.0f}" if k in d else "?"
+
+    def ratio(d: dict[str, float]) -> str:
+        return f"{d['asyncio'] / d['gosched']:.2f}" if "asyncio" in d and d.get("gosched") else "?"
+
+    parts.append(FINDINGS.format(DASH=DASH, PP_NOW=num(pp, "gosched"), PP_A=num(pp, "asyncio"), PP_X=ratio(pp),
+                                 SP_NOW=num(sp, "gosched"), SP_A=num(sp, "asyncio"), SP_X=ratio(sp)))
     return "\n".join(parts)
 
 
