@@ -8,6 +8,7 @@ ended through the runtime's own fatal path so that the next test can start one.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import sys
 import threading
@@ -139,3 +140,14 @@ def restore_trace_settings() -> Iterator[None]:
         trace.settings = old_settings
         trace.overridden = False
         faulthandler.cancel_dump_traceback_later()
+
+
+@contextlib.contextmanager
+def tiny_switch() -> Iterator[None]:
+    """Switch threads every microsecond: interleavings a 5 ms interval rarely shows."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)

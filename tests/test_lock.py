@@ -3,32 +3,19 @@ stress, the slow paths, and which threads count as Ms."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gosched
-from _core_helpers import run
+from _core_helpers import run, tiny_switch
 from gosched._runtime import lock as rlock
 from gosched._runtime.lock import Lock, lock2
 from gosched._runtime.traps import getm
-
-
-@contextlib.contextmanager
-def tiny_switch() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def test_lock_acquire_release_with_locked() -> None:

@@ -8,7 +8,6 @@ all goroutines finish; run() returns.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gosched
-from _core_helpers import current_g, run, wait_until
+from _core_helpers import current_g, run, tiny_switch, wait_until
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning"),
@@ -27,12 +26,8 @@ pytestmark = [
 
 @pytest.fixture
 def tiny_switch_interval() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+    with tiny_switch():
         yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 @dataclass(frozen=True)

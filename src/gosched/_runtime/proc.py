@@ -116,7 +116,7 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
 
     Callable from a goroutine's frame, from an M's loop (timers), from sysmon or
     from a foreign thread; ``m``, when the caller has it at hand, is the calling
-    M (saves the thread-local lookup). On an M that holds a P the goroutine goes
+    M (saves the getm() lookup). On an M that holds a P the goroutine goes
     into the M's ``readyq`` and becomes the P's ``runnext`` when the loop next
     runs; anywhere else it goes on the global queue.
     """
