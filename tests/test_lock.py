@@ -145,11 +145,15 @@ def test_getm_is_none_outside_ms_and_in_threads_started_by_goroutines() -> None:
         t = threading.Thread(target=plain)
         t.start()
         await gosched.syscall(t.join)
-        # A context copied on the M (copy_context().run) still names the M.
+        # A context copied on the M (copy_context().run) still names the M; a
+        # fresh one is a plain thread's.
         seen["copied"] = contextvars.copy_context().run(getm) is m
+        seen["fresh"] = contextvars.Context().run(getm)
+        with pytest.raises(RuntimeError, match="outside a goroutine"):
+            contextvars.Context().run(gosched.goexit)
 
     run(main)
-    assert seen == {"goroutine": True, "thread": None, "copied": True}
+    assert seen == {"goroutine": True, "thread": None, "copied": True, "fresh": None}
     assert getm() is None
 
 

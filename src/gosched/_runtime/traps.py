@@ -38,10 +38,13 @@ Trap = tuple[int, Any, Any]
 # starts with its own empty context and a goroutine runs in its M's, so the
 # value is per thread, and ``ContextVar.get`` is a C call that costs a third of
 # a threading.local attribute read (~30 ns vs ~100 ns on the benchmark VM); the
-# runtime reads it on every goready, park and go(). Caveat: a context copied
+# runtime reads it on every goready, park and go(). Caveats: a context copied
 # into another thread (copy_context().run in a worker) carries the M with it,
 # so builds where new threads inherit the spawner's context
-# (sys.flags.thread_inherit_context, CPython 3.14+) use a threading.local.
+# (sys.flags.thread_inherit_context, CPython 3.14+) use a threading.local; and
+# code a goroutine runs in a fresh, empty Context() is treated like a plain
+# thread (go() queues globally; calls that need the current goroutine fail
+# with "called outside a goroutine").
 _mvar: ContextVar[Any] = ContextVar("gosched.m", default=None)
 getm: Callable[[], Any] = _mvar.get
 
