@@ -40,9 +40,9 @@ and divides the difference (every thread counted).
   while unable to run (`_runtime/lock.py`): a few hundred switches, and the same time per
   spawn with the hand-off as without it (471 vs 488 ms of CPU for 50,000, all threads).
 - **Ping-pong.** A round trip is 2 × `Chan.send` that finds a parked receiver + 2 receives
-  that park + 2 scheduler rounds. Instructions went down 15 %: the channel lock is a
-  deque token (`lock.Lock`: `pop`/`append`, where `threading.Lock.acquire(False)` spent
-  ~5 % of all instructions parsing its argument); `getm()` reads a `ContextVar` (~30 ns)
+  that park + 2 scheduler rounds. Instructions went down ~20 %: the channel lock is a
+  one-token list (`lock.newlock`: `pop`/`append`, where `threading.Lock.acquire(False)`
+  spent ~5 % of all instructions parsing its argument); `getm()` reads a `ContextVar` (~30 ns)
   instead of a `threading.local` (~100 ns), four times per round trip; `recv` and
   `__anext__` *are* the generator functions (one frame less per receive); the P token
   is a deque (a list reallocated its storage twice per switch); the loop hoists what cannot

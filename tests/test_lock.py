@@ -14,19 +14,19 @@ from hypothesis import strategies as st
 import gosched
 from _core_helpers import run, tiny_switch
 from gosched._runtime import lock as rlock
-from gosched._runtime.lock import Lock, lock2
+from gosched._runtime.lock import held, lock, lock2, lockslow, newlock
 from gosched._runtime.traps import getm
 
 
-def test_lock_acquire_release_with_locked() -> None:
-    lk = Lock()
-    assert not lk.locked()
-    lk.acquire()
-    assert lk.locked()
-    lk.release()
-    with lk:
-        assert lk.locked()
-    assert not lk.locked() and len(lk) == 1  # exactly one token again
+def test_runtime_lock_lock_unlock_held() -> None:
+    lk = newlock()
+    assert lk == [1]  # free: one token
+    lock(lk)
+    assert lk == []
+    lk.append(1)
+    with held(lk):
+        assert lk == []
+    assert lk == [1]  # exactly one token again
 
 
 def _hammer(nthreads: int, rounds: int, take: object, give: object) -> int:
@@ -56,17 +56,17 @@ def _hammer(nthreads: int, rounds: int, take: object, give: object) -> int:
 @settings(max_examples=8, deadline=None)
 @given(nthreads=st.integers(2, 6), rounds=st.integers(50, 400))
 def test_lock_excludes_under_stress(nthreads: int, rounds: int) -> None:
-    lk = Lock()
+    lk = newlock()
 
     def take() -> None:
         try:
             lk.pop()
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
 
     with tiny_switch():
         assert _hammer(nthreads, rounds, take, lambda: lk.append(1)) == nthreads * rounds
-    assert len(lk) == 1
+    assert lk == [1]
 
 
 @settings(max_examples=8, deadline=None)
@@ -83,30 +83,42 @@ def test_lock2_excludes_under_stress(nthreads: int, rounds: int) -> None:
     assert not lk.locked()
 
 
-@pytest.mark.parametrize("kind", ["Lock", "threading.Lock"])
+@pytest.mark.parametrize("kind", ["runtime lock", "threading.Lock"])
 def test_slow_path_waits_for_a_holder_in_another_thread(kind: str) -> None:
-    lk: Lock | threading.Lock = Lock() if kind == "Lock" else threading.Lock()
-    lk.acquire()
-    held = threading.Event()
+    rt = kind == "runtime lock"
+    tok = newlock()
+    tl = threading.Lock()
+    if rt:
+        lock(tok)
+    else:
+        tl.acquire()
+    held_ = threading.Event()
     got = threading.Event()
 
     def waiter() -> None:
-        held.set()
-        if isinstance(lk, Lock):
-            lk.acquire()
+        held_.set()
+        if rt:
+            lockslow(tok)
         else:
-            lock2(lk)
+            lock2(tl)
         got.set()
-        lk.release()
+        if rt:
+            tok.append(1)
+        else:
+            tl.release()
 
     t = threading.Thread(target=waiter)
     t.start()
-    held.wait(5)
+    held_.wait(5)
     assert not got.wait(0.05)  # still held: the waiter must not get in
-    lk.release()
+    if rt:
+        tok.append(1)
+    else:
+        tl.release()
     assert got.wait(5)
     t.join(5)
-    assert not lk.locked()
+    assert tok == [1]
+    assert not tl.locked()
 
 
 def test_lock2_falls_back_to_a_blocking_acquire(monkeypatch: pytest.MonkeyPatch) -> None:

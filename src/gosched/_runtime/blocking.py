@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import proc
-from .lock import Lock
+from .lock import held, lock
 from .runtime2 import G, Gsyscall, Gwaiting, Sched
 from .traps import getm
 
@@ -49,11 +49,11 @@ def _check_thread(what: str) -> None:
         )
 
 
-def _sched(lk: Any, what: str) -> Sched:
+def _sched(lk: list[int], what: str) -> Sched:
     m = getm()
     s = m.sched if m is not None else proc.current
     if s is None or s.dead:
-        lk.release()
+        lk.append(1)
         raise RuntimeError(f"gosched: {what} would block with no gosched.run() to wake it")
     return s
 
@@ -129,9 +129,9 @@ def _wait(
                 sched.nforeign -= 1
 
 
-def _remover(lk: threading.Lock | Lock, q: deque[Any], w: Any) -> Callable[[], bool]:
+def _remover(lk: list[int], q: deque[Any], w: Any) -> Callable[[], bool]:
     def unqueue() -> bool:
-        with lk:
+        with held(lk):
             try:
                 q.remove(w)
             except ValueError:
@@ -151,27 +151,27 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     deadline = _deadline(timeout)
     ch.foreign = True
     lk = ch._lock
-    lk.acquire()
+    lock(lk)
     if ch.closed:
-        lk.release()
+        lk.append(1)
         raise ClosedChannelError("send on closed channel")
     # A receiver to wake needs a running runtime: check before handing it the value.
     s0 = _sched(lk, "Chan.send_blocking") if ch.recvq else None
     sent, w = ch.sendlocked(v)
     if sent:
-        lk.release()
+        lk.append(1)
         if w is not None:
             proc.goready(w, s0)
         return
     if deadline is not None and timeout == 0:
-        lk.release()
+        lk.append(1)
         raise TimeoutError("Chan.send_blocking timed out")
     s = _sched(lk, "Chan.send_blocking")
     gp, ev = _proxy("chan send")
     gp.elem = v
     gp.blockedon = ch
     ch.sendq.append(gp)
-    lk.release()
+    lk.append(1)
     try:
         ok = _wait(s, ev, deadline, _remover(lk, ch.sendq, gp))
     finally:
@@ -188,22 +188,22 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
     deadline = _deadline(timeout)
     ch.foreign = True
     lk = ch._lock
-    lk.acquire()
+    lock(lk)
     s0 = _sched(lk, "Chan.recv_blocking") if ch.sendq else None  # as in chan_send
     v, ok, got, w = ch.recvlocked()
     if got:
-        lk.release()
+        lk.append(1)
         if w is not None:
             proc.goready(w, s0)
         return v, ok
     if deadline is not None and timeout == 0:
-        lk.release()
+        lk.append(1)
         raise TimeoutError("Chan.recv_blocking timed out")
     s = _sched(lk, "Chan.recv_blocking")
     gp, ev = _proxy("chan receive")
     gp.blockedon = ch
     ch.recvq.append(gp)
-    lk.release()
+    lk.append(1)
     try:
         ok = _wait(s, ev, deadline, _remover(lk, ch.recvq, gp))
     finally:
@@ -221,7 +221,7 @@ def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
     deadline = _deadline(timeout)
     wg.foreign = True
     lk = wg._lock
-    with lk:
+    with held(lk):
         if wg._n == 0:
             return True
         if deadline is not None and timeout == 0:
@@ -239,20 +239,20 @@ def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
     deadline = _deadline(timeout)
     mu.foreign = True
     lk = mu._lock
-    lk.acquire()
+    lock(lk)
     if not mu._locked:
         mu._locked = True
         mu.owner = 0  # a thread outside the runtime
-        lk.release()
+        lk.append(1)
         return True
     if deadline is not None and timeout == 0:
-        lk.release()
+        lk.append(1)
         return False
     s = _sched(lk, "Mutex.lock_blocking")
     gp, ev = _proxy("sync.Mutex.Lock")
     gp.blockedon = mu
     mu._waiters.append(gp)
-    lk.release()
+    lk.append(1)
     try:
         return _wait(s, ev, deadline, _remover(lk, mu._waiters, gp))
     finally:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc
-from .lock import Lock
+from .lock import held, lockslow, newlock
 from .runtime2 import G
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
@@ -119,9 +119,9 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
     def chanrecv(c: Chan[Any]) -> Generator[Trap, Any, Any]:
         lk = c._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         sq = c.sendq
         while sq:
             w = sq.popleft()
@@ -196,7 +196,7 @@ class Chan(Generic[T]):
                 raise TypeError(f"Chan capacity must be an int, not {type(capacity).__name__}")
         if capacity < 0:
             raise ValueError("makechan: size out of range")
-        self._lock = Lock()
+        self._lock = newlock()
         self._buf: deque[T] = deque()
         self._cap = capacity
         self.closed = False
@@ -225,9 +225,9 @@ class Chan(Generic[T]):
         """Send ``v``; blocks until a receiver takes it (or buffer space frees)."""
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if self.closed:
             lk.append(1)
             raise ClosedChannelError("send on closed channel")
@@ -271,7 +271,7 @@ class Chan(Generic[T]):
 
     def trysend(self, v: T) -> bool:
         """Send without blocking; False if it would block (select with default)."""
-        with self._lock:
+        with held(self._lock):
             if self.closed:
                 raise ClosedChannelError("send on closed channel")
             ok, gp = self.sendlocked(v)
@@ -312,7 +312,7 @@ class Chan(Generic[T]):
 
     def tryrecv(self) -> tuple[T | None, bool, bool]:
         """Receive without blocking: ``(value, ok, received)``."""
-        with self._lock:
+        with held(self._lock):
             v, ok, got, gp = self.recvlocked()
         if gp is not None:
             proc.goready(gp)
@@ -330,7 +330,7 @@ class Chan(Generic[T]):
     # -- close ---------------------------------------------------------------------------
     def close(self) -> None:
         """Close the channel: wake every receiver (ok=False) and sender (panics)."""
-        with self._lock:
+        with held(self._lock):
             if self.closed:
                 raise ClosedChannelError("close of closed channel")
             self.closed = True
@@ -362,7 +362,7 @@ class Chan(Generic[T]):
     # -- for dumps ---------------------------------------------------------------------------
     def waiters(self) -> tuple[list[G], list[G]]:
         """Goroutines blocked receiving and sending (a snapshot)."""
-        with self._lock:
+        with held(self._lock):
             return [_g(w) for w in self.recvq], [_g(w) for w in self.sendq]
 
     # -- plain threads (blocking.py) --------------------------------------------------------

@@ -1,10 +1,11 @@
 """Runtime locks: Lock, and lock2, the slow path of lock() (Go's lock_futex.go).
 
 Every structure shared between Ms is guarded by a lock held for a few
-bytecodes. Channels and the sync primitives use ``Lock`` below (a deque token:
-locking and unlocking are argument-free C calls); ``sched`` and the poller use
-``threading.Lock``, whose hot sites lock with ``if not lk.acquire(False):
-lock2(lk)``. Either way only a failed first attempt reaches a slow path.
+bytecodes. Channels and the sync primitives use the list tokens below
+(``newlock``: locking and unlocking are argument-free C calls); ``sched`` and
+the poller use ``threading.Lock``, whose hot sites lock with ``if not
+lk.acquire(False): lock2(lk)``. Either way only a failed first attempt reaches
+a slow path (``lockslow`` or ``lock2``).
 
 Why not a plain blocking ``acquire()``? On a GIL build it makes a *lock
 convoy*. The holder can only have been switched out by the GIL inside its few
@@ -23,10 +24,10 @@ So on a GIL build the waiter gives the GIL to the holder without sleeping on
 the lock: it sleeps briefly with the GIL released (the holder takes the GIL,
 finishes its critical section and releases the lock) and tries again while
 holding the GIL, so it never owns the lock while it cannot run. After
-``passiveSpin`` rounds lock2 falls back to a blocking acquire (Lock to a 1 ms
-poll), for a holder that is blocked for real (none in the runtime; a bug must
-hang visibly, not spin). Without a GIL the holder runs in parallel: Lock spins
-briefly first, and threading.Lock's OS wait is the right tool.
+``passiveSpin`` rounds lock2 falls back to a blocking acquire (lockslow to a
+1 ms poll), for a holder that is blocked for real (none in the runtime; a bug
+must hang visibly, not spin). Without a GIL the holder runs in parallel:
+lockslow spins briefly first, and threading.Lock's OS wait is the right tool.
 """
 
 from __future__ import annotations
@@ -34,14 +35,13 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
 
 GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 passiveSpin = 200  # tries that give the GIL away before sleeping on the lock
-activeSpin = 64  # Lock, without a GIL: tries before the first sleep
+activeSpin = 64  # lockslow, without a GIL: tries before the first sleep
 _yieldS = 1e-6  # how long to give it away for (the kernel rounds up: ~50 us)
-_pollS = 1e-3  # Lock: the poll interval once passiveSpin tries have failed
+_pollS = 1e-3  # lockslow: the poll interval once passiveSpin tries have failed
 
 
 def lock2(lk: threading.Lock) -> None:
@@ -55,66 +55,70 @@ def lock2(lk: threading.Lock) -> None:
     lk.acquire()
 
 
-class Lock(deque[int]):
-    """The channel lock: a deque that holds one token while the lock is free.
+# A runtime lock for channels and the sync primitives: a plain list holding one
+# token while the lock is free. Locking is ``list.pop`` and unlocking
+# ``list.append``: argument-free C calls, atomic on every CPython build
+# (free-threaded included). A plain list, not a subclass: CPython 3.11
+# specializes method calls on exact builtin types only (a subclass took twice
+# as long per lock/unlock), and not a deque: a deque is 760 bytes, a list 64.
+# Hot paths inline it::
+#
+#     try:
+#         lk.pop()           # lock: take the token
+#     except IndexError:
+#         lockslow(lk)       # taken: the slow path below
+#     ...
+#     lk.append(1)           # unlock: put it back
+#
+# Unlocking an unlocked lock is a runtime bug this cannot catch (the list would
+# hold two tokens): every unlock in the runtime pairs with a lock.
 
-    A channel operation is the runtime's hottest path, and ``threading.Lock``
-    spends most of its cost parsing ``acquire``'s arguments. Here locking is
-    ``deque.pop`` and unlocking ``deque.append``: argument-free C calls, atomic
-    on every CPython build (free-threaded included). Hot paths inline them::
 
-        try:
-            lk.pop()         # lock: take the token
-        except IndexError:
-            lk.lock2()       # taken: the slow path below
-        ...
-        lk.append(1)         # unlock: put it back
+def newlock() -> list[int]:
+    """A free runtime lock."""
+    return [1]
 
-    ``acquire``/``release`` and ``with lk:`` are there for everything else.
-    Unlocking an unlocked Lock is a runtime bug this cannot catch (the deque
-    would hold two tokens): every unlock in the runtime pairs with a lock.
+
+def lock(lk: list[int]) -> None:
+    """Take runtime lock ``lk`` (the hot paths inline this)."""
+    try:
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
+
+
+def lockslow(lk: list[int]) -> None:
+    """Take the token after ``pop`` found it taken (Go's lock2, for runtime locks).
+
+    With a GIL the holder is waiting for the GIL: give it away (sleep) and
+    retry. Without one the holder runs on another CPU: spin first (Go's
+    active_spin), then sleep. A holder that is blocked for real (a runtime
+    bug) costs a poll every millisecond, never a busy CPU.
     """
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__((1,))
-
-    def lock2(self) -> None:
-        """Take the token after ``pop`` found it taken (Go's lock2).
-
-        With a GIL the holder is waiting for the GIL: give it away (sleep) and
-        retry. Without one the holder runs on another CPU: spin first (Go's
-        active_spin), then sleep. A holder that is blocked for real (a runtime
-        bug) costs a poll every millisecond, never a busy CPU.
-        """
-        sleep = time.sleep
-        n = 0
-        while True:
-            try:
-                self.pop()
-                return
-            except IndexError:
-                pass
-            n += 1
-            if not GIL and n <= activeSpin:
-                continue
-            sleep(_yieldS if n <= passiveSpin else _pollS)
-
-    def acquire(self) -> None:
+    sleep = time.sleep
+    n = 0
+    while True:
         try:
-            self.pop()
+            lk.pop()
+            return
         except IndexError:
-            self.lock2()
+            pass
+        n += 1
+        if not GIL and n <= activeSpin:
+            continue
+        sleep(_yieldS if n <= passiveSpin else _pollS)
 
-    def release(self) -> None:
-        self.append(1)
 
-    def locked(self) -> bool:
-        return not self
+class held:
+    """``with held(lk):`` holds runtime lock ``lk`` for a block (paths that are not hot)."""
+
+    __slots__ = ("lk",)
+
+    def __init__(self, lk: list[int]) -> None:
+        self.lk = lk
 
     def __enter__(self) -> None:
-        self.acquire()
+        lock(self.lk)
 
     def __exit__(self, *exc: object) -> None:
-        self.append(1)
+        self.lk.append(1)

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from . import timers as _timers
-from .lock import Lock, lock2
+from .lock import lock2
 from .runtime2 import (
     FAIRNESS_TICK,
     GOID_CACHE_BATCH,
@@ -623,12 +623,12 @@ def schedule(m: M) -> None:
             ul = tr[1]
             if ul is not None:
                 ult = type(ul)
-                if ult is Lock:  # a channel's: unlock inline (lock.Lock)
+                if ult is list:  # a runtime lock (lock.newlock): unlock inline
                     ul.append(1)
-                elif ult is list:
+                elif ult is tuple:  # select's channel locks
                     for lk in ul:
-                        lk.release()
-                else:
+                        lk.append(1)
+                else:  # a threading.Lock
                     ul.release()
         elif kind == GOSCHED:
             m.curg = None

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
+from .lock import lockslow
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
 
@@ -99,9 +100,9 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     locks = [ch._lock for ch in chans]
     for lk in locks:
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
     try:
         for i in order:
             r = _try(cases[i], i)
@@ -142,14 +143,14 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
         (ch.sendq if c.issend else ch.recvq).append(sg)
         sgs.append(sg)
     gp.blockedon = chans
-    await trap(PARK, locks, "select")
+    await trap(PARK, tuple(locks), "select")  # a tuple of locks: see proc.schedule
     gp.blockedon = None
     won = sel.fired
     for lk in locks:
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
     for sg in sgs:
         if sg is not won:
             q = sg.c.sendq if sg.issend else sg.c.recvq

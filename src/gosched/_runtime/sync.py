@@ -16,7 +16,7 @@ from typing import Any
 
 from . import proc
 from .chan import Panic
-from .lock import Lock
+from .lock import held, lockslow, newlock
 from .runtime2 import G
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
@@ -37,7 +37,7 @@ class Mutex:
     __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "owner")
 
     def __init__(self) -> None:
-        self._lock = Lock()
+        self._lock = newlock()
         self._locked = False
         self._waiters: deque[G] = deque()
         self.owner = 0  # goid of the holder (0: none or a plain thread)
@@ -46,9 +46,9 @@ class Mutex:
     async def lock(self) -> None:
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if not self._locked:
             self._locked = True
             self.owner = _goid()
@@ -64,7 +64,7 @@ class Mutex:
         self.owner = gp.goid  # unlock handed the lock to us
 
     def try_lock(self) -> bool:
-        with self._lock:
+        with held(self._lock):
             if self._locked:
                 return False
             self._locked = True
@@ -74,9 +74,9 @@ class Mutex:
     def unlock(self) -> None:
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if not self._locked:
             lk.append(1)
             raise Fatal("sync: unlock of unlocked mutex")
@@ -102,7 +102,7 @@ class Mutex:
         self.unlock()
 
     def waiters(self) -> list[G]:
-        with self._lock:
+        with held(self._lock):
             return list(self._waiters)
 
     def lock_blocking(self, timeout: float | None = None) -> bool:
@@ -116,7 +116,7 @@ class Mutex:
         return mutex_lock(self, timeout)
 
 
-def _curg_or_release(lk: Lock, what: str) -> G:
+def _curg_or_release(lk: list[int], what: str) -> G:
     m = getm()
     gp = m.curg if m is not None else None
     if gp is None:
@@ -131,7 +131,7 @@ class RWMutex:
     __slots__ = ("__weakref__", "_lock", "_readers", "_rwait", "_writer", "_wwait", "owner", "rowners")
 
     def __init__(self) -> None:
-        self._lock = Lock()
+        self._lock = newlock()
         self._readers = 0
         self._writer = False
         self._rwait: deque[G] = deque()
@@ -142,9 +142,9 @@ class RWMutex:
     async def rlock(self) -> None:
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if not self._writer and not self._wwait:
             self._readers += 1
             gid = _goid()
@@ -158,7 +158,7 @@ class RWMutex:
         gp.blockedon = None
 
     def runlock(self) -> None:
-        with self._lock:
+        with held(self._lock):
             if self._readers <= 0:
                 raise Fatal("sync: RUnlock of unlocked RWMutex")
             self._readers -= 1
@@ -179,9 +179,9 @@ class RWMutex:
     async def lock(self) -> None:
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if not self._writer and self._readers == 0:
             self._writer = True
             self.owner = _goid()
@@ -194,7 +194,7 @@ class RWMutex:
         gp.blockedon = None
 
     def unlock(self) -> None:
-        with self._lock:
+        with held(self._lock):
             if not self._writer:
                 raise Fatal("sync: Unlock of unlocked RWMutex")
             self._writer = False
@@ -215,7 +215,7 @@ class RWMutex:
             proc.goready(gp)
 
     def try_lock(self) -> bool:
-        with self._lock:
+        with held(self._lock):
             if self._writer or self._readers:
                 return False
             self._writer = True
@@ -223,7 +223,7 @@ class RWMutex:
         return True
 
     def try_rlock(self) -> bool:
-        with self._lock:
+        with held(self._lock):
             if self._writer or self._wwait:
                 return False
             self._readers += 1
@@ -244,7 +244,7 @@ class WaitGroup:
     __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign")
 
     def __init__(self) -> None:
-        self._lock = Lock()
+        self._lock = newlock()
         self._n = 0
         self._waiters: deque[Any] = deque()
         self.foreign = False
@@ -254,9 +254,9 @@ class WaitGroup:
             raise TypeError(f"WaitGroup.add takes an int, not {type(delta).__name__}")
         lk = self._lock
         try:  # not ``with``: on 3.11 the context-manager protocol costs more
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         n = self._n + delta
         if n > 0 or (n == 0 and not self._waiters):
             self._n = n
@@ -268,9 +268,9 @@ class WaitGroup:
         # add(-1), without the call and the type check: every goroutine runs it.
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         n = self._n - 1
         if n > 0 or (n == 0 and not self._waiters):
             self._n = n
@@ -278,7 +278,7 @@ class WaitGroup:
             return
         self._settle(lk, n)
 
-    def _settle(self, lk: Lock, n: int) -> None:
+    def _settle(self, lk: list[int], n: int) -> None:
         """The counter went negative (a panic) or reached zero with waiters (wake them)."""
         if n < 0:
             lk.append(1)
@@ -296,9 +296,9 @@ class WaitGroup:
     async def wait(self) -> None:
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if self._n == 0:
             lk.append(1)
             if preempted:
@@ -334,7 +334,7 @@ class Semaphore:
             raise TypeError(f"Semaphore takes an int, not {type(n).__name__}")
         if n < 0:
             raise ValueError("Semaphore size must be >= 0")
-        self._lock = Lock()
+        self._lock = newlock()
         self._size = n
         self._avail = n
         self._waiters: deque[list[Any]] = deque()  # [g, need]
@@ -342,9 +342,9 @@ class Semaphore:
     async def acquire(self, n: int = 1) -> None:
         lk = self._lock
         try:
-            lk.pop()  # lock (lock.Lock)
+            lk.pop()  # lock (lock.newlock)
         except IndexError:
-            lk.lock2()
+            lockslow(lk)
         if not self._waiters and self._avail >= n:
             self._avail -= n
             lk.append(1)
@@ -358,7 +358,7 @@ class Semaphore:
         gp.blockedon = None
 
     def try_acquire(self, n: int = 1) -> bool:
-        with self._lock:
+        with held(self._lock):
             if self._waiters or self._avail < n:
                 return False
             self._avail -= n
@@ -366,7 +366,7 @@ class Semaphore:
 
     def release(self, n: int = 1) -> None:
         woken: list[G] = []
-        with self._lock:
+        with held(self._lock):
             if self._avail + n > self._size:
                 raise Panic("semaphore: released more than held")
             self._avail += n

@@ -13,6 +13,7 @@ import time as _time
 from . import proc
 from . import timers as _timers
 from .chan import Chan
+from .lock import held
 from .runtime2 import P, Sched
 from .traps import GOSCHED, SLEEP, checkpreempt, getm, outside_goroutine, trap
 
@@ -73,7 +74,7 @@ def _sendtime(tm: Timer | Ticker) -> None:
     can arrive (Go 1.23's synchronous timer channels).
     """
     t, c = tm._t, tm.c
-    with c._lock:
+    with held(c._lock):
         if t.firing != t.seq or c.closed:
             t.firing = -1
             return
@@ -86,7 +87,7 @@ def _sendtime(tm: Timer | Ticker) -> None:
 def _cancel(tm: Timer | Ticker) -> bool:
     """Stop deliveries from expiries so far: True if one was pending or in flight."""
     t, c = tm._t, tm.c
-    with c._lock:
+    with held(c._lock):
         pending = t.firing == t.seq  # expired, send not yet done: cancel it
         t.seq += 1
         t.firing = -1
