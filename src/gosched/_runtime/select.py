@@ -16,7 +16,7 @@ from typing import Any
 
 from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
-from .lock import lockslow
+from .lock import lock
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
 
@@ -99,10 +99,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     chans = sorted({id(c.ch): c.ch for c in cases if c.ch is not None}.values(), key=id)
     locks = [ch._lock for ch in chans]
     for lk in locks:
-        try:
-            lk.pop()  # lock (lock.newlock)
-        except IndexError:
-            lockslow(lk)
+        lock(lk)
     try:
         for i in order:
             r = _try(cases[i], i)
@@ -147,10 +144,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     gp.blockedon = None
     won = sel.fired
     for lk in locks:
-        try:
-            lk.pop()  # lock (lock.newlock)
-        except IndexError:
-            lockslow(lk)
+        lock(lk)
     for sg in sgs:
         if sg is not won:
             q = sg.c.sendq if sg.issend else sg.c.recvq

@@ -17,6 +17,7 @@ from typing import Any
 from . import proc
 from .chan import Panic
 from .lock import held, lockslow, newlock
+from .lock import lock as runtime_lock
 from .runtime2 import G
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
@@ -45,6 +46,8 @@ class Mutex:
 
     async def lock(self) -> None:
         lk = self._lock
+        # Mutex.lock/unlock and WaitGroup.add/done inline the runtime lock (the
+        # hottest sync paths: a call costs as much as the lock); the rest call it.
         try:
             lk.pop()  # lock (lock.newlock)
         except IndexError:
@@ -141,10 +144,7 @@ class RWMutex:
 
     async def rlock(self) -> None:
         lk = self._lock
-        try:
-            lk.pop()  # lock (lock.newlock)
-        except IndexError:
-            lockslow(lk)
+        runtime_lock(lk)
         if not self._writer and not self._wwait:
             self._readers += 1
             gid = _goid()
@@ -178,10 +178,7 @@ class RWMutex:
 
     async def lock(self) -> None:
         lk = self._lock
-        try:
-            lk.pop()  # lock (lock.newlock)
-        except IndexError:
-            lockslow(lk)
+        runtime_lock(lk)
         if not self._writer and self._readers == 0:
             self._writer = True
             self.owner = _goid()
@@ -295,10 +292,7 @@ class WaitGroup:
 
     async def wait(self) -> None:
         lk = self._lock
-        try:
-            lk.pop()  # lock (lock.newlock)
-        except IndexError:
-            lockslow(lk)
+        runtime_lock(lk)
         if self._n == 0:
             lk.append(1)
             if preempted:
@@ -341,10 +335,7 @@ class Semaphore:
 
     async def acquire(self, n: int = 1) -> None:
         lk = self._lock
-        try:
-            lk.pop()  # lock (lock.newlock)
-        except IndexError:
-            lockslow(lk)
+        runtime_lock(lk)
         if not self._waiters and self._avail >= n:
             self._avail -= n
             lk.append(1)
