@@ -66,14 +66,16 @@ def test_regexes_match_go_captures() -> None:
     assert kinds == ["sched", "detail", "p", "m", "m", "g", "g", "g"]
 
 
-async def _busy_program() -> None:
+async def _busy_program(out: io.StringIO) -> None:
     wg = gosched.WaitGroup()
     ch = gosched.Chan[int]()
 
     async def worker() -> None:
+        # Busy until sysmon has printed four traces (at least 0.15 s): a loaded
+        # machine delays sysmon's ticks, so no fixed duration is long enough.
         try:
-            end = time.monotonic() + 0.15
-            while time.monotonic() < end:
+            end, give_up = time.monotonic() + 0.15, time.monotonic() + 30
+            while time.monotonic() < end or (out.getvalue().count("SCHED") < 4 and time.monotonic() < give_up):  # noqa: E501
                 await gosched.gosched()
         finally:
             wg.done()
@@ -94,7 +96,7 @@ def _run_traced(setting: str) -> list[str]:
     out = io.StringIO()
     debug.set_debug(setting)
     trace.settings.out = out
-    gosched.run(_busy_program, maxprocs=2)
+    gosched.run(_busy_program, out, maxprocs=2)
     debug.set_debug("")
     return out.getvalue().splitlines()
 

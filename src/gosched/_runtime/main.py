@@ -11,10 +11,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from . import gc as _gc
-from . import proc, sysmon, trace
+from . import proc, speedups, sysmon, trace, traps
 from .deadlock import Deadlock, install_signals, root, uninstall_signals, wait_done
 from .netpoll import Poller
-from .runtime2 import G, Sched
+from .runtime2 import RUNQ_SIZE, G, M, P, Sched
 from .traps import callable_name, getm, preempted
 
 T = TypeVar("T")
@@ -82,6 +82,29 @@ def go(
     else:
         coro = _coroutine(fn, args, kwargs, "go()")
     return proc.newproc(sched, coro, sys._getframe(1), m)
+
+
+pygo = go  # the reference implementation; the C go() calls it for what it does not handle
+
+
+def _cgo() -> Callable[..., Goroutine] | None:
+    """The C go() (speedups), bound to this runtime's classes; None if unavailable.
+
+    Also None where the M is not kept in the context variable the C code reads
+    (traps: CPython builds whose threads inherit contexts).
+    """
+    c = speedups.c
+    if c is None or getm != traps._mvar.get:
+        return None
+    template = G(0, None)  # type: ignore[arg-type]  # the defaults of every G field
+    c.setup_go(traps._mvar, M, P, Sched, G, template, RUNQ_SIZE, proc.newgoid, proc.wakep, pygo)
+    fast: Callable[..., Goroutine] = c.go
+    return fast
+
+
+cgo = _cgo()
+if cgo is not None:
+    go = cgo
 
 
 def default_gomaxprocs() -> int:

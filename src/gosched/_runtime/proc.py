@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from types import FrameType
 from typing import Any
 
+from . import speedups
 from . import timers as _timers
 from .lock import lock2
 from .runtime2 import (
@@ -40,6 +41,8 @@ from .runtime2 import (
     Prunning,
     Sched,
 )
+from .speedups import EXIT as _EXIT
+from .speedups import Returned
 from .traps import GOSCHED, PARK, SLEEP, SYSCALL, getm, preempted, setm
 
 
@@ -512,6 +515,7 @@ def schedule(m: M) -> None:
     p: P | None
     rq = m.readyq
     allgs = sched.allgs
+    csend = speedups.send
     while True:
         if sched.dead:
             return
@@ -578,21 +582,21 @@ def schedule(m: M) -> None:
         exc = gp.exc
         try:
             if exc is None:
-                tr = gp.coro.send(gp.param)
+                if csend is None:
+                    tr = gp.coro.send(gp.param)
+                else:  # the C resume: a return is EXIT or Returned, not StopIteration
+                    tr = csend(gp.coro, gp.param)
             else:
                 gp.exc = None
                 tr = gp.coro.throw(exc)
         except StopIteration as e:
-            tr = _EXIT
-            ret = e.value
+            tr = _EXIT if e.value is None else Returned(e.value)
         except Goexit:
             tr = _EXIT
-            ret = None
             if gp is sched.main_g:
                 sched.main_goexited = True
         except BaseException as e:  # an uncaught exception ends the program (a Go panic)
             tr = _EXIT
-            ret = None
             gopanic(sched, gp, e)
         gp.param = None
         try:
@@ -604,15 +608,15 @@ def schedule(m: M) -> None:
             gp.preempt = False
             preempted.discard(gp)
 
-        if tr is _EXIT:  # goexit0
-            gp.status = Gdead
-            m.curg = None
-            allgs.pop(gp.goid, None)
-            gp.coro = None  # type: ignore[assignment]
-            if gp is sched.main_g:
-                mainexit(sched, gp, ret)
-            continue
         if type(tr) is not tuple:
+            if tr is _EXIT or type(tr) is Returned:  # goexit0
+                gp.status = Gdead
+                m.curg = None
+                allgs.pop(gp.goid, None)
+                gp.coro = None  # type: ignore[assignment]
+                if gp is sched.main_g:
+                    mainexit(sched, gp, None if tr is _EXIT else tr.value)
+                continue
             nextg = foreignyield(sched, m, gp, p, tr)
             continue
         kind = tr[0]
@@ -649,7 +653,6 @@ def schedule(m: M) -> None:
             nextg = foreignyield(sched, m, gp, p, tr)
 
 
-_EXIT: Any = object()  # what the loop dispatches on when a goroutine ends (goexit0)
 
 
 def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:

@@ -262,6 +262,47 @@ class M:
 class Sched:
     """Global scheduler state (Go's schedt), one per ``gosched.run``."""
 
+    # Slots, not a __dict__: the C go() (_speedups.c) reads fields by offset.
+    __slots__ = (
+        "__weakref__",
+        "lock",
+        "runq",
+        "pidle",
+        "npidle",
+        "midle",
+        "nmidle",
+        "nmspinning",
+        "nmsys",
+        "mnext",
+        "nmfreed",
+        "maxmcount",
+        "allp",
+        "allm",
+        "allgs",
+        "goidgen",
+        "gomaxprocs",
+        "nsyscall",
+        "nforeign",
+        "poller",
+        "lastpoll",
+        "polluntil",
+        "sysmonwait",
+        "sysmonnote",
+        "sysmon_m",
+        "starttime",
+        "dead",
+        "done",
+        "result",
+        "panic",
+        "deadlock",
+        "main_g",
+        "main_goexited",
+        "lastgc",
+        "faketime",
+        "walloffset",
+        "numgc",
+    )
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.runq: deque[G] = deque()  # global run queue

@@ -1,0 +1,439 @@
+/* gosched._runtime._speedups: the go statement and a goroutine's resume in C.
+ *
+ * go(): Go's newproc fast path. send(): the scheduler's resume of a goroutine,
+ * through PyIter_Send, which reports a return without raising StopIteration
+ * (raising and catching it was a third of the cost of a goroutine that returns
+ * at once); speedups.py describes the protocol.
+ *
+ * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
+ * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
+ * cost of a goroutine that does little. Go's newproc is a handful of stores;
+ * this is that: take a goid from the M's cache, fill a G, put it in allgs and
+ * make it the M's next goroutine (goready's runqput(next=true)), kicking the
+ * previous one to the local run queue.
+ *
+ * The pure-Python path stays the definition. This function handles only the
+ * common case (a goroutine on an M that holds its P, an ``async def``
+ * function, a goid cache with ids left) and calls ``main.go`` for everything
+ * else, with the same arguments; it calls back into Python for a goid batch
+ * (``proc.newgoid``) and for ``proc.wakep``.
+ *
+ * Fields are read and written at the offsets of the classes' ``__slots__``
+ * member descriptors, as CPython's specialised LOAD_ATTR_SLOT does, after an
+ * exact type check; a G is filled from a template G built by ``G.__init__``,
+ * so its defaults are defined once, in Python.
+ *
+ * GIL builds only (setup.py does not build it for a free-threaded CPython):
+ * under the GIL this code runs without interleaving, except in the Python
+ * calls named above, so each step is at least as atomic as the Python version.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#define SPEEDUPS_VERSION 1
+
+/* Set once by setup(); strong references kept for the process's lifetime. */
+static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
+static PyTypeObject *Mtype, *Ptype, *Stype, *Gtype;
+static PyObject *gtemplate;   /* a G made by G.__init__: the defaults */
+static PyObject *pygo;        /* main.go: every case this file does not handle */
+static PyObject *newgoid;     /* proc.newgoid(sched, m) */
+static PyObject *wakep;       /* proc.wakep(sched) */
+static PyObject *str_append, *str_popleft, *str_fn;
+static PyObject *exit_sentinel;  /* speedups.EXIT */
+static PyObject *returned_type;  /* speedups.Returned */
+static Py_ssize_t runq_size;
+static Py_ssize_t *g_offsets; /* every slot of G, to copy from the template */
+static Py_ssize_t g_nslots;
+
+static Py_ssize_t m_sched, m_goidcache, m_goidcacheend, m_curg, m_p, m_lostp_since, m_readyq;
+static Py_ssize_t s_dead, s_allgs, s_npidle, s_nmspinning, s_runq;
+static Py_ssize_t p_runq;
+static Py_ssize_t g_goid, g_coro, g_parentid, g_pc, g_pclasti, g_pcglobals;
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+/* Store v (a new reference, may be NULL on error) in a slot; 0 or -1. */
+static inline int
+setslot(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    if (v == NULL) {
+        return -1;
+    }
+    PyObject *old = SLOT(o, off);
+    SLOT(o, off) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* The offset of a T_OBJECT_EX slot ``name`` of ``type``, or -1 with an error set. */
+static Py_ssize_t
+slot_offset(PyTypeObject *type, PyObject *name)
+{
+    PyObject *d = PyObject_GetAttr((PyObject *)type, name);
+    if (d == NULL) {
+        return -1;
+    }
+    Py_ssize_t off = -1;
+    if (Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        PyMemberDef *def = ((PyMemberDescrObject *)d)->d_member;
+        if (def->type == T_OBJECT_EX) {
+            off = def->offset;
+        }
+    }
+    Py_DECREF(d);
+    if (off < 0) {
+        PyErr_Format(PyExc_TypeError, "_speedups: %s.%U is not a __slots__ object slot",
+                     type->tp_name, name);
+    }
+    return off;
+}
+
+static int
+offset_of(PyTypeObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *s = PyUnicode_InternFromString(name);
+    if (s == NULL) {
+        return -1;
+    }
+    *out = slot_offset(type, s);
+    Py_DECREF(s);
+    return *out < 0 ? -1 : 0;
+}
+
+/* Call main.go with our arguments: the general case. */
+static PyObject *
+slow(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return PyObject_Vectorcall(pygo, args, (size_t)nargs, kwnames);
+}
+
+/* deque.append / list.append by name (a method call: deque has no C API). */
+static int
+append(PyObject *q, PyObject *v)
+{
+    PyObject *r = PyObject_CallMethodOneArg(q, str_append, v);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* goready(gp, sched, m) for an M that holds its P (m.p is p): gp becomes the
+ * M's readied goroutine; the one readied before it goes to p's local queue,
+ * or the global queue when that is full (runqput(next=true) kicking out the
+ * old runnext). Then wakep if there is an idle P and nobody spinning. */
+static int
+ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
+{
+    if (p != NULL) {
+        PyObject *rq = SLOT(m, m_readyq);
+        Py_ssize_t n = PyObject_Length(rq);
+        if (n < 0) {
+            return -1;
+        }
+        if (n > 0) {
+            PyObject *old = PyObject_CallMethodNoArgs(rq, str_popleft);
+            if (old == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_IndexError)) {  /* sysmon took it */
+                    return -1;
+                }
+                PyErr_Clear();
+            }
+            else {
+                PyObject *lq = SLOT(p, p_runq);
+                Py_ssize_t ln = PyObject_Length(lq);
+                int rc = ln < 0 ? -1 : append(ln < runq_size ? lq : SLOT(sched, s_runq), old);
+                Py_DECREF(old);
+                if (rc < 0) {
+                    return -1;
+                }
+            }
+        }
+        if (append(rq, gp) < 0) {
+            return -1;
+        }
+    }
+    else if (append(SLOT(sched, s_runq), gp) < 0) {  /* globrunqput */
+        return -1;
+    }
+    int idle = PyObject_IsTrue(SLOT(sched, s_npidle));
+    if (idle < 0) {
+        return -1;
+    }
+    if (idle) {
+        int spinning = PyObject_IsTrue(SLOT(sched, s_nmspinning));
+        if (spinning < 0) {
+            return -1;
+        }
+        if (!spinning) {
+            PyObject *r = PyObject_CallOneArg(wakep, sched);
+            if (r == NULL) {
+                return -1;
+            }
+            Py_DECREF(r);
+        }
+    }
+    return 0;
+}
+
+/* A goid from the M's batch, or a new batch from proc.newgoid. */
+static PyObject *
+take_goid(PyObject *sched, PyObject *m)
+{
+    PyObject *cache = SLOT(m, m_goidcache), *end = SLOT(m, m_goidcacheend);
+    if (PyLong_CheckExact(cache) && PyLong_CheckExact(end)) {
+        long long c = PyLong_AsLongLong(cache), e = PyLong_AsLongLong(end);
+        if (c != e && !PyErr_Occurred()) {
+            PyObject *gid = Py_NewRef(cache);
+            if (setslot(m, m_goidcache, PyLong_FromLongLong(c + 1)) < 0) {
+                Py_DECREF(gid);
+                return NULL;
+            }
+            return gid;
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return PyObject_CallFunctionObjArgs(newgoid, sched, m, NULL);
+}
+
+/* A new G for coro, created at frame f (or nowhere), by the goroutine cur. */
+static PyObject *
+newg(PyObject *gid, PyObject *coro, PyFrameObject *f, PyObject *cur)
+{
+    PyObject *gp = Gtype->tp_alloc(Gtype, 0);
+    if (gp == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < g_nslots; i++) {
+        SLOT(gp, g_offsets[i]) = Py_XNewRef(SLOT(gtemplate, g_offsets[i]));
+    }
+    PyObject *parent = (cur != NULL && Py_IS_TYPE(cur, Gtype)) ? SLOT(cur, g_goid) : NULL;
+    if (setslot(gp, g_goid, Py_NewRef(gid)) < 0 || setslot(gp, g_coro, Py_NewRef(coro)) < 0 ||
+        (parent != NULL && setslot(gp, g_parentid, Py_NewRef(parent)) < 0)) {
+        Py_DECREF(gp);
+        return NULL;
+    }
+    if (f != NULL) {  /* the creation site: raw, as G.__init__ records it */
+        if (setslot(gp, g_pc, (PyObject *)PyFrame_GetCode(f)) < 0 ||
+            setslot(gp, g_pclasti, PyLong_FromLong(PyFrame_GetLasti(f))) < 0 ||
+            setslot(gp, g_pcglobals, PyFrame_GetGlobals(f)) < 0) {
+            Py_DECREF(gp);
+            return NULL;
+        }
+    }
+    return gp;
+}
+
+PyDoc_STRVAR(go_doc,
+"go(fn, /, *args, **kwargs)\n--\n\n"
+"Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement).");
+
+static PyObject *
+go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (mvar == NULL || nargs < 1 || !PyFunction_Check(args[0])) {
+        return slow(args, nargs, kwnames);
+    }
+    PyObject *fn = args[0];
+    PyCodeObject *code = (PyCodeObject *)PyFunction_GET_CODE(fn);
+    if (!(code->co_flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE))) {
+        return slow(args, nargs, kwnames);
+    }
+    if (kwnames != NULL) {  /* go(f, fn=...) is main.go's TypeError */
+        Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            if (PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, i), str_fn) == 0) {
+                return slow(args, nargs, kwnames);
+            }
+        }
+    }
+    PyObject *m;
+    if (PyContextVar_Get(mvar, Py_None, &m) < 0) {
+        return NULL;
+    }
+    PyObject *sched = Py_IS_TYPE(m, Mtype) ? SLOT(m, m_sched) : NULL;
+    if (sched == NULL || !Py_IS_TYPE(sched, Stype) || SLOT(sched, s_dead) != Py_False ||
+        !PyDict_CheckExact(SLOT(sched, s_allgs))) {
+        Py_DECREF(m);
+        return slow(args, nargs, kwnames);  /* no runtime, or not on an M */
+    }
+    PyObject *p = SLOT(m, m_p);
+    int lost = PyObject_IsTrue(SLOT(m, m_lostp_since));
+    if (lost < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (lost || !Py_IS_TYPE(p, Ptype)) {
+        p = NULL;  /* no P (or sysmon is taking it): the global queue, as goready */
+    }
+    PyFrameObject *f = PyEval_GetFrame();  /* the caller's: go() itself has no frame */
+    PyObject *coro = PyObject_Vectorcall(fn, args + 1, nargs - 1, kwnames);
+    if (coro == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *gp = NULL;
+    PyObject *gid = take_goid(sched, m);
+    if (gid != NULL) {
+        gp = newg(gid, coro, f, SLOT(m, m_curg));
+        if (gp != NULL && (PyDict_SetItem(SLOT(sched, s_allgs), gid, gp) < 0 ||
+                           ready(gp, sched, m, p) < 0)) {
+            Py_CLEAR(gp);
+        }
+        Py_DECREF(gid);
+    }
+    Py_DECREF(coro);
+    Py_DECREF(m);
+    return gp;
+}
+
+PyDoc_STRVAR(send_doc,
+"send(coro, value, /)\n--\n\n"
+"Resume a goroutine's coroutine with value: what it yields, EXIT when it\n"
+"returns None, Returned(v) when it returns v; its exceptions propagate.");
+
+static PyObject *
+send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || exit_sentinel == NULL) {
+        PyErr_SetString(PyExc_TypeError, "send(coro, value) before setup_send");
+        return NULL;
+    }
+    PyObject *result;
+    switch (PyIter_Send(args[0], args[1], &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        if (result == Py_None) {
+            Py_DECREF(result);
+            return Py_NewRef(exit_sentinel);
+        }
+        PyObject *r = PyObject_CallOneArg(returned_type, result);
+        Py_DECREF(result);
+        return r;
+    default:
+        return NULL;
+    }
+}
+
+static PyObject *
+setup_send(PyObject *self, PyObject *args)
+{
+    PyObject *ex, *rt;
+    if (!PyArg_ParseTuple(args, "OO:setup_send", &ex, &rt)) {
+        return NULL;
+    }
+    Py_XSETREF(returned_type, Py_NewRef(rt));
+    Py_XSETREF(exit_sentinel, Py_NewRef(ex));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(setup_go_doc,
+"setup_go(mvar, M, P, Sched, G, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
+"Bind the runtime's classes and helpers; go() falls back to pygo until then.");
+
+static PyObject *
+setup_go(PyObject *self, PyObject *args)
+{
+    PyObject *mv, *tmpl, *ng, *wp, *pg;
+    PyTypeObject *mt, *pt, *st, *gt;
+    Py_ssize_t rs;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!OnOOO:setup_go", &mv, &PyType_Type, &mt, &PyType_Type, &pt,
+                          &PyType_Type, &st, &PyType_Type, &gt, &tmpl, &rs, &ng, &wp, &pg)) {
+        return NULL;
+    }
+    if (!PyContextVar_CheckExact(mv) || !Py_IS_TYPE(tmpl, gt)) {
+        PyErr_SetString(PyExc_TypeError, "setup_go: mvar must be a ContextVar and template a G");
+        return NULL;
+    }
+    PyObject *slots = PyObject_GetAttrString((PyObject *)gt, "__slots__");
+    if (slots == NULL) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(slots, "G.__slots__ must be a sequence");
+    Py_DECREF(slots);
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t *offs = PyMem_New(Py_ssize_t, n);
+    if (offs == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        offs[i] = slot_offset(gt, PySequence_Fast_GET_ITEM(seq, i));
+        if (offs[i] < 0) {
+            PyMem_Free(offs);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    if (offset_of(mt, "sched", &m_sched) || offset_of(mt, "goidcache", &m_goidcache) ||
+        offset_of(mt, "goidcacheend", &m_goidcacheend) || offset_of(mt, "curg", &m_curg) ||
+        offset_of(mt, "p", &m_p) || offset_of(mt, "lostp_since", &m_lostp_since) ||
+        offset_of(mt, "readyq", &m_readyq) || offset_of(st, "dead", &s_dead) ||
+        offset_of(st, "allgs", &s_allgs) || offset_of(st, "npidle", &s_npidle) ||
+        offset_of(st, "nmspinning", &s_nmspinning) || offset_of(st, "runq", &s_runq) ||
+        offset_of(pt, "runq", &p_runq) || offset_of(gt, "goid", &g_goid) ||
+        offset_of(gt, "coro", &g_coro) || offset_of(gt, "parentid", &g_parentid) ||
+        offset_of(gt, "pc", &g_pc) || offset_of(gt, "pclasti", &g_pclasti) ||
+        offset_of(gt, "pcglobals", &g_pcglobals)) {
+        PyMem_Free(offs);
+        return NULL;
+    }
+    PyMem_Free(g_offsets);
+    g_offsets = offs;
+    g_nslots = n;
+    runq_size = rs;
+    Py_XSETREF(Mtype, (PyTypeObject *)Py_NewRef(mt));
+    Py_XSETREF(Ptype, (PyTypeObject *)Py_NewRef(pt));
+    Py_XSETREF(Stype, (PyTypeObject *)Py_NewRef(st));
+    Py_XSETREF(Gtype, (PyTypeObject *)Py_NewRef(gt));
+    Py_XSETREF(gtemplate, Py_NewRef(tmpl));
+    Py_XSETREF(newgoid, Py_NewRef(ng));
+    Py_XSETREF(wakep, Py_NewRef(wp));
+    Py_XSETREF(pygo, Py_NewRef(pg));
+    Py_XSETREF(mvar, Py_NewRef(mv));  /* last: go() takes the fast path from here */
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
+    {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
+    {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
+    {"setup_send", setup_send, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "gosched._runtime._speedups",
+    "The go statement and a goroutine's resume in C (see speedups.py).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    PyObject *mod = PyModule_Create(&module);
+    if (mod == NULL) {
+        return NULL;
+    }
+    str_append = PyUnicode_InternFromString("append");
+    str_popleft = PyUnicode_InternFromString("popleft");
+    str_fn = PyUnicode_InternFromString("fn");
+    if (str_append == NULL || str_popleft == NULL || str_fn == NULL ||
+        PyModule_AddIntConstant(mod, "VERSION", SPEEDUPS_VERSION) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

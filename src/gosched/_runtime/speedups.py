@@ -1,0 +1,55 @@
+"""The optional C accelerator (``_speedups.c``) and the protocol it shares with proc.
+
+Two hot paths have a C version: ``go`` (Go's newproc fast path; ``main.go`` is
+the reference) and ``send``, the scheduler's resume of a goroutine, which
+reports a return as the ``EXIT`` sentinel instead of raising StopIteration (a
+third of the cost of a goroutine that returns at once). Everything else, and
+every case the C code does not handle, is Python.
+
+The extension is used when it was built (``pip install`` builds it on a GIL
+CPython with a C compiler; never on a free-threaded one) and the environment
+variable ``GOSCHED_PURE_PYTHON`` is unset or empty. ``c`` is the module or None.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+VERSION = 1  # must match SPEEDUPS_VERSION in _speedups.c
+
+EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
+
+
+class Returned:
+    """What ``send`` returns when the goroutine returned a value other than None."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("GOSCHED_PURE_PYTHON"):
+        return None
+    try:
+        from . import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if getattr(_speedups, "VERSION", None) != VERSION:  # built from an older _speedups.c
+        warnings.warn("gosched: the C extension is out of date; reinstall to rebuild it", stacklevel=2)
+        return None
+    _speedups.setup_send(EXIT, Returned)
+    mod: ModuleType = _speedups
+    return mod
+
+
+c = _load()
+
+# send(coro, value): resume a goroutine; its yield, EXIT, or a Returned.
+# None means the loop resumes with coro.send and catches StopIteration itself.
+send: Callable[[Any, Any], Any] | None = c.send if c is not None else None
