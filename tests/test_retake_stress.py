@@ -3,13 +3,15 @@ calls, CPU loops, gosched.syscall and channel traffic on gomaxprocs 1..4, with
 a tiny GIL switch interval.
 
 Invariants: every value delivered exactly once, every goroutine finished, no M
-leak (Ms go back to the idle list and are reused by the next round).
+leak (Ms go back to the idle list and are reused by the next round), and a
+goroutine's M owns the P it runs on.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -19,8 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gosched
+from _core_helpers import current_g, run
 from gosched import debug
 from gosched._runtime import proc, sysmon
+from gosched._runtime.runtime2 import Grunnable
+from gosched._runtime.traps import getm
 
 KINDS = ("sleep", "cpu", "syscall", "chan", "gosched")
 
@@ -38,6 +43,14 @@ def _guard() -> Iterator[None]:
         debug.set_blocking_report(old_rep)
         debug.reset_blocking_profile()
         faulthandler.cancel_dump_traceback_later()
+
+
+def _assert_owns_its_p() -> None:
+    """The running goroutine's M holds a P that names it back, and has not lost it."""
+    m = getm()
+    assert m is not None and m.p is not None
+    assert m.p.m is m, f"{m} runs goroutines on a P that {m.p.m} owns"
+    assert not m.lostp_since, f"{m} runs goroutines on a P while marked as having lost it"
 
 
 def _spin(seconds: float) -> None:
@@ -99,6 +112,8 @@ async def _round(heavy: list[tuple[str, int]], nlight: int, bufsize: int, base: 
         got.append(await out.recv())
     await wg.wait()
     relay.close()
+    await gosched.gosched()
+    _assert_owns_its_p()
     return got, expected
 
 
@@ -173,3 +188,38 @@ def test_many_sequential_handoffs_do_not_grow_threads() -> None:
         debug.set_blocking_report(True, threshold=0.05)
     assert late <= early + 1, (early, late)
     assert sum(s.count for s in debug.blocking_profile()) >= 30
+
+
+def test_an_m_whose_p_was_taken_cannot_take_it_back() -> None:
+    """ABA on the P token (found through timer lateness: p50 0.02 ms or 500 ms).
+
+    A spins until sysmon hands its P to another M, which runs b; b stays in its
+    step (the P published) until A has yielded. A's M then pops the token of a P
+    it no longer owns: that pop must fail. When it took b's token, A's M went on
+    running goroutines on the P with ``lostp_since`` set (so everything it readied
+    went to the global queue's tail) while b's M dropped the P.
+    """
+
+    async def main() -> None:
+        a = current_g()
+        b_running = threading.Event()
+
+        async def b() -> None:
+            b_running.set()
+            deadline = time.monotonic() + 5
+            while a.status != Grunnable and time.monotonic() < deadline:
+                time.sleep(0.0002)  # blocking, on purpose: the P stays published
+
+        gosched.go(b)
+        deadline = time.monotonic() + 5
+        while not b_running.is_set() and time.monotonic() < deadline:
+            pass  # never reaches the scheduler: sysmon hands our P to another M
+        assert b_running.is_set()
+        await gosched.gosched()  # back to our M's loop while b holds the P
+        await gosched.gosched()
+        _assert_owns_its_p()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BlockingWarning: the point of the test
+        for _ in range(5):
+            run(main, maxprocs=1)

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from types import FrameType
 from typing import Any
@@ -309,6 +310,12 @@ def pdestroy(sched: Sched, p: P) -> None:
 
 
 def acquirep(m: M, p: P) -> None:
+    # A fresh token deque per owner. An M whose P sysmon took still holds the
+    # old deque in its loop and pops it when its goroutine returns: that pop
+    # must fail even if the P's next owner has published the P meanwhile (with
+    # one deque for life it took the new owner's token, and both Ms ran as if
+    # they held the P: an ABA on the handshake).
+    p.tok = deque()
     p.m = m
     p.status = Prunning
     m.p = p
