@@ -12,6 +12,8 @@ Ownership rules (who may touch what), because nothing here may lean on the GIL:
   token itself; whoever pops first owns the P, so the loop and sysmon never both
   act on one. This is Go's CAS on ``p.status``, done with a documented-atomic
   builtin instead of a lock, so a goroutine switch costs two deque operations.
+  Every owner gets a fresh deque (``acquirep``), so the pop of an M that lost
+  the P can never take the next owner's token (an ABA).
 * ``p.runq`` is a ``collections.deque``: appends and pops are thread-safe, so
   thieves may ``popleft`` while the owner appends (Go's lock-free runq).
 * ``p.runnext`` and ``p.schedtick`` are touched only by the owning M's loop.
