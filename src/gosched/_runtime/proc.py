@@ -660,8 +660,6 @@ def schedule(m: M) -> None:
             nextg = foreignyield(sched, m, gp, p, tr)
 
 
-
-
 def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
     """A goroutine yielded something that is not a gosched trap.
 
