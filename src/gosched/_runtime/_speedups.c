@@ -321,6 +321,10 @@ send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
 }
 
+PyDoc_STRVAR(setup_send_doc,
+"setup_send(exit, returned, /)\n--\n\n"
+"Bind speedups.EXIT and speedups.Returned; send() refuses to run until then.");
+
 static PyObject *
 setup_send(PyObject *self, PyObject *args)
 {
@@ -408,7 +412,7 @@ static PyMethodDef methods[] = {
     {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
     {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
-    {"setup_send", setup_send, METH_VARARGS, NULL},
+    {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {NULL, NULL, 0, NULL},
 };
 
