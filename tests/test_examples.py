@@ -42,3 +42,16 @@ def test_blocking_example_keeps_the_ticker_alive_and_names_both_sites() -> None:
     gaps = [float(line.split("largest gap ")[1].split(" ms")[0]) for line in lines]
     assert len(gaps) == 2 and max(gaps) < 250, r.stdout  # asyncio: ~300 ms each
     assert "in slow_io" in r.stdout and "in busy" in r.stdout
+
+
+def test_tour_shows_liveness_against_asyncio_the_blame_and_a_deadlock() -> None:
+    r = _run("tour")
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.strip().startswith("during ")]
+    assert len(rows) == 2, r.stdout
+    for row in rows:
+        slow = float(row.split("asyncio")[1].split("ms")[0])
+        fast = float(row.split("gosched")[1].split("ms")[0])
+        assert slow > 250 and fast < slow, r.stdout  # asyncio's loop freezes for the whole call
+    assert "BlockingWarning" in r.stdout and "in load_config at" in r.stdout
+    assert "all goroutines are asleep - deadlock!" in r.stdout and "[chan receive]" in r.stdout
