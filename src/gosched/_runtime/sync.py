@@ -22,10 +22,6 @@ from .runtime2 import G
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
 
-class Fatal(proc.Fatal):
-    """Go's unrecoverable ``fatal error`` (e.g. ``sync: unlock of unlocked mutex``)."""
-
-
 def _goid() -> int:
     m = getm()
     gp = m.curg if m is not None else None
@@ -82,7 +78,7 @@ class Mutex:
             lockslow(lk)
         if not self._locked:
             lk.append(1)
-            raise Fatal("sync: unlock of unlocked mutex")
+            proc.throw("sync: unlock of unlocked mutex")
         if self._waiters:
             gp = self._waiters.popleft()
             self.owner = gp.goid
@@ -160,7 +156,7 @@ class RWMutex:
     def runlock(self) -> None:
         with held(self._lock):
             if self._readers <= 0:
-                raise Fatal("sync: RUnlock of unlocked RWMutex")
+                proc.throw("sync: RUnlock of unlocked RWMutex")
             self._readers -= 1
             gid = _goid()
             n = self.rowners.get(gid, 0)
@@ -193,7 +189,7 @@ class RWMutex:
     def unlock(self) -> None:
         with held(self._lock):
             if not self._writer:
-                raise Fatal("sync: Unlock of unlocked RWMutex")
+                proc.throw("sync: Unlock of unlocked RWMutex")
             self._writer = False
             self.owner = 0
             woken: list[G] = []
@@ -400,4 +396,4 @@ class Once:
                 self._done = True  # as in Go: a panicking fn still counts as done
 
 
-__all__ = ["Fatal", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
+__all__ = ["Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
