@@ -108,14 +108,15 @@ def test_fatal_error_caught_in_another_goroutine_ends_the_run(procs: int) -> Non
         done: gosched.Chan[None] = gosched.Chan()
         for _ in range(8):
             gosched.go(gosched.sleep, 0.001)  # other work on the Ps
-        gosched.go(misuser, done)
+        ids.append(gosched.go(misuser, done).id)
         await done.recv()
         return "finished"
 
+    ids: list[int] = []
     with pytest.raises(gosched.Fatal, match="sync: Unlock of unlocked RWMutex") as ei:
         run(main, maxprocs=procs)
     notes = getattr(ei.value, "__notes__", [])
-    assert len(notes) == 1 and notes[0].startswith("gosched: raised in goroutine 10 (")
+    assert len(notes) == 1 and notes[0].startswith(f"gosched: raised in goroutine {ids[0]} (")
     assert "misuser), created by " in notes[0]
 
 
