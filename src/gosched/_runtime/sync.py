@@ -387,7 +387,7 @@ class Semaphore:
         if n <= self._size:  # x/sync: "don't make other Acquire calls block on one that's doomed to fail"
             self._waiters.append(w)
         t = None
-        if ns > 0:
+        if ns > 0:  # armed under the lock: _expire takes it, so it cannot wake us before we park
             t = _timers.RTimer(self._expire, w, wakes=_semawaiting)
             resettimer(getm().sched, t, ns)
         gp.blockedon = self
