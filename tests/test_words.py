@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import threading
 import warnings
 from typing import Any
@@ -148,6 +149,10 @@ def test_invalid_port_in_gos_words() -> None:
             out.append(str(ei.value))
         ln = await net.listen("tcp", "127.0.0.1:+0")  # Go's parsePort takes a sign
         ln.close()
+        with pytest.raises(OSError) as ei:
+            await net.listen("tcp4", "127.0.0.1:nosuchservice")
+        assert ei.value.errno == socket.EAI_SERVICE
+        out.append(ei.value.strerror or "")
         return out
 
     assert run(main) == [
@@ -155,6 +160,7 @@ def test_invalid_port_in_gos_words() -> None:
         "listen tcp: address -1: invalid port",
         "listen udp: address 65536: invalid port",
         "dial tcp: address -80: invalid port",
+        "lookup tcp/nosuchservice: unknown port",  # not "Servname not supported for ai_socktype"
     ]
 
 

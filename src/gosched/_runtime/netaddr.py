@@ -134,7 +134,10 @@ async def resolve(network: str, addr: str, passive: bool) -> list[Sockaddr]:
         infos = await syscall(socket.getaddrinfo, host, portstr or "0", want, socktype, 0,
                               socket.AI_PASSIVE if passive else 0)
     except socket.gaierror as e:
-        err = socket.gaierror(e.errno, f"lookup {host}: {e.strerror}")
+        what = f"lookup {host}: {e.strerror}"
+        if e.errno == socket.EAI_SERVICE:  # Go's goLookupPort words
+            what = f"lookup {network.rstrip('46')}/{portstr}: unknown port"
+        err = socket.gaierror(e.errno, what)
         err.errno = e.errno
         raise err from None
     out: list[Sockaddr] = []
