@@ -437,6 +437,8 @@ class Semaphore:
             if self._avail + n > self._size:
                 raise Panic("semaphore: released more than held")
             self._avail += n
+            if not self._waiters:
+                return
             woken = self._grantlocked()
         for gp in woken:
             proc.goready(gp)
