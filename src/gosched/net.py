@@ -22,6 +22,7 @@ connect: connection refused")``. Deadlines are absolute times on
 from __future__ import annotations
 
 import errno as _errno
+import math
 import os
 import socket
 from collections.abc import Callable
@@ -34,12 +35,14 @@ from ._runtime.netaddr import (
     PACKET_NETS,
     STREAM_NETS,
     AddrError,
+    Sockaddr,
     UnknownNetworkError,
     check_network,
     fmtaddr,
     resolve,
 )
 from ._runtime.time import now
+from ._runtime.timers import duration_ns
 from ._runtime.traps import checkpreempt, preempted
 
 __all__ = [
@@ -83,7 +86,9 @@ def _deadline_ns(t: float | None) -> int:
         return 0
     if isinstance(t, bool) or not isinstance(t, (int, float)):
         raise TypeError(f"a deadline is an absolute time (gosched.now() + seconds) or None, not {t!r}")
-    when = proc.nanotime() + int((t - now()) * 1e9)
+    if math.isnan(t):
+        raise ValueError("set deadline: NaN is not a time")
+    when = proc.nanotime() + duration_ns(t - now(), "set deadline")  # inf: never; -inf: passed
     return when if when > 0 else -1
 
 
@@ -439,6 +444,14 @@ class PacketConn(_FD):
 # --- constructors ---------------------------------------------------------------------
 
 
+async def _resolve(op: str, network: str, address: str, passive: bool) -> list[Sockaddr]:
+    """resolve, a bad address worded as Go's OpError: ``listen tcp: address -1: invalid port``."""
+    try:
+        return await resolve(network, address, passive)
+    except AddrError as e:
+        raise AddrError(f"{op} {network}: {e}") from None
+
+
 def _socket(family: int, kind: int) -> socket.socket:
     return socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
 
@@ -451,7 +464,7 @@ async def listen(network: str, address: str, backlog: int = socket.SOMAXCONN) ->
     """
     check_network(network, STREAM_NETS)
     sched = _current_sched("listen")
-    addrs = await resolve(network, address, True)
+    addrs = await _resolve("listen", network, address, True)
     first: OSError | None = None
     for family, sa in addrs:
         s = _socket(family, socket.SOCK_STREAM)
@@ -478,7 +491,7 @@ async def listen_packet(network: str, address: str) -> PacketConn:
     """A datagram socket bound to ``address`` (Go's net.ListenPacket): ``udp``, ``udp4``, ``udp6``."""
     check_network(network, PACKET_NETS)
     sched = _current_sched("listen_packet")
-    addrs = await resolve(network, address, True)
+    addrs = await _resolve("listen", network, address, True)
     first: OSError | None = None
     for family, sa in addrs:
         s = _socket(family, socket.SOCK_DGRAM)
@@ -514,10 +527,8 @@ async def dial(network: str, address: str, timeout: float | None = None) -> Conn
     sched = _current_sched("dial")
     deadline = 0
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout is in seconds (int or float) or None, not {timeout!r}")
-        deadline = proc.nanotime() + max(int(timeout * 1e9), 1)
-    addrs = await resolve(network, address, False)
+        deadline = proc.nanotime() + max(duration_ns(timeout, "dial timeout"), 1)
+    addrs = await _resolve("dial", network, address, False)
     kind = socket.SOCK_DGRAM if network.startswith("udp") else socket.SOCK_STREAM
     first: OSError | None = None
     for family, sa in addrs:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import proc
 from .lock import held, lock
 from .runtime2 import G, Gsyscall, Gwaiting, Sched
+from .timers import duration_ns
 from .traps import getm
 
 if TYPE_CHECKING:
@@ -83,12 +84,14 @@ def _proxy(what: str) -> tuple[G, threading.Lock]:
     return gp, ev
 
 
-def _deadline(timeout: float | None) -> float | None:
+def _deadline(timeout: float | None, what: str) -> float | None:
+    """The monotonic deadline of ``timeout`` seconds, checked before anything is queued."""
     if timeout is None:
         return None
-    if timeout < 0:
-        raise ValueError("timeout must be >= 0")
-    return time.monotonic() + timeout
+    ns = duration_ns(timeout, f"{what} timeout")  # inf: wait forever
+    if ns < 0:
+        raise ValueError(f"{what}: timeout must be >= 0")
+    return time.monotonic() + ns / 1e9
 
 
 def _wait(
@@ -148,7 +151,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     from .chan import ClosedChannelError
 
     _check_thread("Chan.send_blocking")
-    deadline = _deadline(timeout)
+    deadline = _deadline(timeout, "Chan.send_blocking")
     ch.foreign = True
     lk = ch._lock
     lock(lk)
@@ -185,7 +188,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
 
     _check_thread("Chan.recv_blocking")
-    deadline = _deadline(timeout)
+    deadline = _deadline(timeout, "Chan.recv_blocking")
     ch.foreign = True
     lk = ch._lock
     lock(lk)
@@ -218,7 +221,7 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
 
 def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
     _check_thread("WaitGroup.wait_blocking")
-    deadline = _deadline(timeout)
+    deadline = _deadline(timeout, "WaitGroup.wait_blocking")
     wg.foreign = True
     lk = wg._lock
     with held(lk):
@@ -236,7 +239,7 @@ def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
 
 def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
     _check_thread("Mutex.lock_blocking")
-    deadline = _deadline(timeout)
+    deadline = _deadline(timeout, "Mutex.lock_blocking")
     mu.foreign = True
     lk = mu._lock
     lock(lk)

@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 import types
+import warnings
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -580,10 +581,25 @@ def install_signals(sched: Sched) -> None:
         return
     b = bubble(sched)
     mode = os.environ.get("GOSCHED_SIGQUIT", "exit").strip().lower()
+    if mode not in ("exit", "dump", "off", ""):
+        # stacklevel 4: the warning points at the program's run() call.
+        warnings.warn(
+            f"GOSCHED_SIGQUIT={mode!r} is not one of 'exit' (the default), 'dump', 'off'; using 'exit'",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        mode = "exit"
     todo: list[tuple[signal.Signals, bool]] = []
-    if mode in ("exit", "dump", ""):
+    if mode != "off":
         todo.append((signal.SIGQUIT, mode != "dump"))
-    extra = _parse_signal(os.environ.get("GOSCHED_DUMPSIG", ""))
+    dumpsig = os.environ.get("GOSCHED_DUMPSIG", "")
+    extra = _parse_signal(dumpsig)
+    if extra is None and dumpsig.strip():
+        warnings.warn(
+            f"GOSCHED_DUMPSIG={dumpsig!r} is not a signal name (USR1, SIGUSR2) or number; no dump signal",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     if extra is not None and extra != signal.SIGQUIT:
         todo.append((extra, False))
     for sig, ex in todo:

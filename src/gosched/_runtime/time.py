@@ -7,7 +7,6 @@ or ``reset()`` returns, no value from before the call can be received.
 
 from __future__ import annotations
 
-import math
 import time as _time
 
 from . import proc
@@ -15,19 +14,8 @@ from . import timers as _timers
 from .chan import Chan
 from .lock import held
 from .runtime2 import P, Sched
+from .timers import duration_ns
 from .traps import GOSCHED, SLEEP, checkpreempt, getm, outside_goroutine, trap
-
-
-def _ns(seconds: float, what: str) -> int:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{what} takes a duration in seconds (int or float), not {type(seconds).__name__}")
-    if math.isnan(seconds):
-        raise ValueError(f"{what}: duration is NaN")
-    if seconds >= 1e10:  # ~317 years: Go's maximum Duration is ~292 years
-        return 1 << 62
-    if seconds <= -1e10:  # Go's After(-1<<63) fires at once
-        return -(1 << 62)
-    return int(seconds * 1e9)
 
 
 def _sched(what: str) -> Sched:
@@ -48,7 +36,7 @@ def now() -> float:
 
 async def sleep(seconds: float) -> None:
     """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once."""
-    ns = _ns(seconds, "sleep")
+    ns = duration_ns(seconds, "sleep")
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("sleep", "use time.sleep in a plain thread")
@@ -101,7 +89,8 @@ def _chanwaited(tm: Timer | Ticker) -> bool:
     return bool(tm.c.recvq)
 
 
-def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
+def resettimer(s: Sched, t: _timers.RTimer, ns: int) -> None:
+    """Arm ``t`` to fire ``ns`` from now on this M's P, and make sure someone wakes for it."""
     t.when = proc.nanotime() + max(ns, 0)
     m = getm()
     p: P | None = m.p if m is not None and m.sched is s else None
@@ -121,11 +110,11 @@ class Timer:
     __slots__ = ("_s", "_t", "c")
 
     def __init__(self, seconds: float) -> None:
-        ns = _ns(seconds, "Timer")
+        ns = duration_ns(seconds, "Timer")
         self._s = _sched("Timer")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, wakes=_chanwaited)
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
 
     def stop(self) -> bool:
         """Stop the timer; True if this call prevented its value being received."""
@@ -134,9 +123,9 @@ class Timer:
 
     def reset(self, seconds: float) -> bool:
         """Re-arm for ``seconds`` from now; returns what ``stop()`` would have."""
-        ns = _ns(seconds, "Timer.reset")
+        ns = duration_ns(seconds, "Timer.reset")
         was = self.stop()
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
         return was
 
 
@@ -146,13 +135,13 @@ class Ticker:
     __slots__ = ("_s", "_t", "c")
 
     def __init__(self, seconds: float) -> None:
-        ns = _ns(seconds, "Ticker")
+        ns = duration_ns(seconds, "Ticker")
         if ns <= 0:
             raise ValueError("non-positive interval for NewTicker")
         self._s = _sched("Ticker")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, period=ns, wakes=_chanwaited)
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
 
     def stop(self) -> None:
         """Turn the ticker off; no more ticks are sent (a pending one is dropped)."""
@@ -161,12 +150,12 @@ class Ticker:
 
     def reset(self, seconds: float) -> None:
         """Stop, then tick every ``seconds`` from now."""
-        ns = _ns(seconds, "Ticker.reset")
+        ns = duration_ns(seconds, "Ticker.reset")
         if ns <= 0:
             raise ValueError("non-positive interval for Ticker.Reset")
         self.stop()
         self._t.period = ns
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
 
 
 def after(seconds: float) -> Chan[float]:
