@@ -106,7 +106,7 @@ class _AsyncHint:
         exc = outcome.excinfo[1] if outcome.excinfo is not None else None
         if (
             isinstance(exc, (pytest.fail.Exception, pytest.skip.Exception))
-            and _UNSUPPORTED in exc.msg
+            and _UNSUPPORTED in (exc.msg or "")
             and inspect.iscoroutinefunction(pyfuncitem.obj)
         ):
             exc.msg = f"{exc.msg}\n{_HINT}"
