@@ -392,7 +392,12 @@ def dump(sched: Sched, gs: list[G] | None = None, now_ns: int | None = None, lev
 # --- who blocks whom (beyond Go) -----------------------------------------------------------
 
 
-def _objname(obj: Any, gps: list[G]) -> str:
+def _objref(obj: Any) -> str:
+    """The object's type and identity, as Go's dumps print a pointer: ``*Mutex 0x7f3a…``."""
+    return f"*{type(obj).__name__} {id(obj):#x}"
+
+
+def _localname(obj: Any, gps: list[G]) -> str | None:
     """A name for ``obj`` from the locals (or ``self.attr``, or globals) of ``gps``' frames."""
     for gp in gps:
         if gp.status != Gwaiting or gp.coro is None:
@@ -416,7 +421,23 @@ def _objname(obj: Any, gps: list[G]) -> str:
             for k, v in list(f.f_globals.items()):
                 if v is obj:
                     return k
-    return f"{type(obj).__name__}@{id(obj):#x}"
+    return None
+
+
+def _objname(obj: Any, gps: list[G], names: dict[int, str]) -> str:
+    """``mu (*Mutex 0x7f3a…)``: a local name as a hint, then the type and identity.
+
+    Local names are each goroutine's own (two goroutines may both call different
+    mutexes ``x``), so the identity is what tells objects apart; ``names`` (one
+    per dump) makes an object read the same on every line, named from the first
+    goroutine that mentions it.
+    """
+    key = id(obj)
+    text = names.get(key)
+    if text is None:
+        local = _localname(obj, gps)
+        text = names[key] = f"{local} ({_objref(obj)})" if local else _objref(obj)
+    return text
 
 
 def _holders(obj: Any) -> list[int]:
@@ -439,6 +460,7 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
     """Lines naming what each blocked goroutine waits on and who could release it,
     then any wait-for cycle among lock holders."""
     alive = {g.goid: g for g in gs}
+    names: dict[int, str] = {}
     lines: list[str] = []
     edges: dict[int, list[int]] = {}
     for gp in gs:
@@ -450,16 +472,16 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
             parts = []
             for ch in obj:
                 r, s = ch.waiters()
-                parts.append(f"{_objname(ch, [gp])}: receivers {_ids(r)}, senders {_ids(s)}")
+                parts.append(f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}")
             lines.append(f"goroutine {gp.goid} waits in select on " + "; ".join(parts))
         elif kind == "Chan":
             r, s = obj.waiters()
             lines.append(
-                f"goroutine {gp.goid} waits on channel {_objname(obj, [gp])} "
-                f"({len(obj)}/{obj.cap} buffered): receivers {_ids(r)}, senders {_ids(s)}"
+                f"goroutine {gp.goid} waits on channel {_objname(obj, [gp], names)}, "
+                f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}"
             )
         elif kind in ("Mutex", "RWMutex"):
-            name = _objname(obj, [gp])
+            name = _objname(obj, [gp], names)
             held = _holders(obj)
             if not held:
                 who = "held by a thread outside the runtime" if obj.foreign else "not held"
@@ -474,18 +496,18 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
                     else:
                         descr.append(f"goroutine {h}, which has exited")
                 who = "held by " + ", ".join(descr)
-            lines.append(f"goroutine {gp.goid} waits for {name} (sync.{kind}), {who}")
+            lines.append(f"goroutine {gp.goid} waits for {name}, {who}")
         elif kind == "WaitGroup":
             lines.append(
-                f"goroutine {gp.goid} waits for {_objname(obj, [gp])} (sync.WaitGroup, counter {obj.count})"
+                f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}, counter {obj.count}"
             )
         elif kind == "Semaphore":
-            lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp])} (Semaphore)")
+            lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}")
     if not lines:
         return ""
     out = "blocked on:\n" + "\n".join(lines)
     for cyc in _cycles(edges):
-        out += "\nwait-for cycle: " + _describe_cycle(cyc, alive)
+        out += "\nwait-for cycle: " + _describe_cycle(cyc, alive, names)
     return out
 
 
@@ -525,7 +547,7 @@ def _cycles(edges: dict[int, list[int]]) -> list[list[int]]:
     return found
 
 
-def _describe_cycle(cyc: list[int], alive: dict[int, G]) -> str:
+def _describe_cycle(cyc: list[int], alive: dict[int, G], names: dict[int, str]) -> str:
     """"goroutine 3 holds mu1 and waits for mu2; goroutine 9 holds mu2 and waits for mu1"."""
     parts = []
     n = len(cyc)
@@ -534,7 +556,8 @@ def _describe_cycle(cyc: list[int], alive: dict[int, G]) -> str:
         prev = alive[cyc[(i - 1) % n]]  # prev waits for a lock that g holds
         held = prev.blockedon
         parts.append(
-            f"goroutine {g} holds {_objname(held, [gp, prev])} and waits for {_objname(gp.blockedon, [gp])}"
+            f"goroutine {g} holds {_objname(held, [gp, prev], names)} and waits for "
+            f"{_objname(gp.blockedon, [gp], names)}"
         )
     return "; ".join(parts)
 
