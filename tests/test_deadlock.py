@@ -491,6 +491,98 @@ def test_unmarked_channel_used_later_by_a_thread_is_reported() -> None:
     stop.set()
 
 
+def test_thread_that_used_a_channel_and_ended_no_longer_hides_a_deadlock(tmp_path: Path) -> None:
+    # issue 14, item 10: send_blocking marked the channel foreign for good, so a
+    # program whose goroutines all waited on it after the thread ended hung
+    # silently. Now the thread counts only while it lives; its end makes
+    # checkdead look again. Both orders: the thread ends before main blocks
+    # again, and after (the thread waits until main is queued on the channel).
+    rc, out = runprog(
+        tmp_path,
+        """
+        async def main():
+            ch = gosched.Chan(1)
+            t = threading.Thread(target=ch.send_blocking, args=(1,))
+            t.start()
+            await gosched.syscall(t.join)  # it used the channel (and ended) before main waits
+            assert await ch.recv() == 1
+            await ch.recv()
+        gomain(main)
+        """,
+        timeout=20,
+    )
+    assert rc == 2 and out.startswith(ASLEEP + "\ngoroutine 1 [chan receive]:"), out
+    rc, out = runprog(
+        tmp_path,
+        """
+        async def main():
+            ch = gosched.Chan(1)
+            sent = threading.Event()
+            def thread():
+                ch.send_blocking(1)
+                sent.set()
+                while not ch.waiters()[0]:
+                    time.sleep(0.005)
+            threading.Thread(target=thread).start()
+            await gosched.syscall(sent.wait)
+            assert await ch.recv() == 1
+            await ch.recv()  # the thread still lives here, then ends
+        gomain(main, maxprocs=2)
+        """,
+        timeout=20,
+    )
+    assert rc == 2 and out.startswith(ASLEEP + "\ngoroutine 1 [chan receive]:"), out
+
+
+def test_blocking_api_inside_syscall_does_not_make_an_object_foreign(tmp_path: Path) -> None:
+    # A goroutine in gosched.syscall is counted as a goroutine; its M's thread is
+    # not a foreign user, so the channel does not silence checkdead afterwards.
+    rc, out = runprog(
+        tmp_path,
+        """
+        async def main():
+            ch = gosched.Chan(1)
+            await gosched.syscall(ch.send_blocking, 1)
+            mu = gosched.Mutex()
+            assert await gosched.syscall(mu.lock_blocking)
+            assert await ch.recv() == 1
+            await ch.recv()
+        gomain(main)
+        """,
+        timeout=20,
+    )
+    assert rc == 2 and out.startswith(ASLEEP + "\ngoroutine 1 [chan receive]:"), out
+
+
+def test_live_foreign_user_is_counted_and_named_in_the_dump() -> None:
+    import threading
+
+    dumps: list[str] = []
+
+    async def main() -> list[int]:
+        ch: gosched.Chan[int] = gosched.Chan(1)
+        sent = threading.Event()
+
+        def thread() -> None:
+            ch.send_blocking(1)
+            sent.set()
+            while not ch.waiters()[0]:  # main waits again: the thread still lives
+                time.sleep(0.005)
+            dumps.append(gosched.dump())
+            ch.send_blocking(2)
+
+        t = threading.Thread(target=thread)
+        t.start()
+        await gosched.syscall(sent.wait)
+        got = [await ch.recv(), await ch.recv()]
+        await gosched.syscall(t.join)
+        return got
+
+    assert gosched.run(main, maxprocs=2) == [1, 2]
+    want = "0/1 buffered: receivers [1], senders []; foreign: used by 1 live plain thread, never reported"
+    assert want + " as deadlocked" in dumps[0], dumps
+
+
 def test_goroutine_stuck_in_user_code_is_not_deadlock() -> None:
     # main blocks; the only other goroutine spins without reaching the scheduler
     # (sysmon takes its P away). Its M is still running: no report.

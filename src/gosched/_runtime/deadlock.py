@@ -11,11 +11,11 @@ could still wake a goroutine:
   its P) or inside ``gosched.syscall``: it will come back;
 * a goroutine parked on a descriptor in the netpoller (``IO wait``);
 * a plain thread blocked right now in a blocking API (``sched.nforeign``);
-* a goroutine blocked on an object marked ``foreign`` -- a Chan, Mutex or
-  WaitGroup that a plain thread has used through its ``*_blocking`` API (or
-  that the program marked with ``obj.foreign = True``): a thread outside the
-  runtime may still signal it at any time (docs/checkdead.md, "the foreign
-  rule");
+* a goroutine blocked on a *foreign* object -- a Chan, Mutex or WaitGroup
+  that a still-running plain thread has used through its ``*_blocking`` API
+  (``obj.fusers``), or that the program marked with ``obj.foreign = True``: a
+  thread outside the runtime may still signal it at any time
+  (docs/checkdead.md, "the foreign rule");
 * a timer whose firing would ready a goroutine (``timers.anywaker``): a sleep,
   or a Timer/Ticker channel that some goroutine is receiving from. An unrelated
   timer does not count.
@@ -134,10 +134,15 @@ async def root(sched: Sched, coro: Coroutine[Any, Any, Any]) -> Any:
 # --- checkdead ------------------------------------------------------------------------
 
 
+def _liveusers(obj: Any) -> int:
+    """Plain threads that used ``obj``'s blocking API and still live (blocking.adduser)."""
+    return sum(1 for r in getattr(obj, "fusers", ()) if r() is not None)
+
+
 def _foreign(obj: Any) -> bool:
     if isinstance(obj, list):
         return any(_foreign(o) for o in obj)
-    return bool(getattr(obj, "foreign", False))
+    return bool(getattr(obj, "foreign", False)) or _liveusers(obj) > 0
 
 
 def durable(gp: G) -> bool:
@@ -440,6 +445,16 @@ def _objname(obj: Any, gps: list[G], names: dict[int, str]) -> str:
     return text
 
 
+def _foreignnote(obj: Any) -> str:
+    """Why goroutines blocked on ``obj`` are not reported as deadlocked, if they are not."""
+    if getattr(obj, "foreign", False):
+        return "; foreign (obj.foreign = True): never reported as deadlocked"
+    n = _liveusers(obj)
+    if n:
+        return f"; foreign: used by {n} live plain thread{'s' if n > 1 else ''}, never reported as deadlocked"
+    return ""
+
+
 def _holders(obj: Any) -> list[int]:
     """Goids holding a Mutex (owner) or RWMutex (writer, or readers)."""
     kind = type(obj).__name__
@@ -472,19 +487,21 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
             parts = []
             for ch in obj:
                 r, s = ch.waiters()
-                parts.append(f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}")
+                parts.append(
+                    f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}{_foreignnote(ch)}"
+                )
             lines.append(f"goroutine {gp.goid} waits in select on " + "; ".join(parts))
         elif kind == "Chan":
             r, s = obj.waiters()
             lines.append(
                 f"goroutine {gp.goid} waits on channel {_objname(obj, [gp], names)}, "
-                f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}"
+                f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}{_foreignnote(obj)}"
             )
         elif kind in ("Mutex", "RWMutex"):
             name = _objname(obj, [gp], names)
             held = _holders(obj)
             if not held:
-                who = "held by a thread outside the runtime" if obj.foreign else "not held"
+                who = "held by a thread outside the runtime" if _foreign(obj) else "not held"
             else:
                 descr = []
                 for h in held:
@@ -496,10 +513,11 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
                     else:
                         descr.append(f"goroutine {h}, which has exited")
                 who = "held by " + ", ".join(descr)
-            lines.append(f"goroutine {gp.goid} waits for {name}, {who}")
+            lines.append(f"goroutine {gp.goid} waits for {name}, {who}{_foreignnote(obj)}")
         elif kind == "WaitGroup":
             lines.append(
                 f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}, counter {obj.count}"
+                f"{_foreignnote(obj)}"
             )
         elif kind == "Semaphore":
             lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}")
