@@ -364,6 +364,7 @@ def test_pipe_nobody_writes_is_a_deadlock() -> None:
         gosched.run(main)
     assert ei.value.reason == "all goroutines are asleep - deadlock!"
     assert "goroutine 1 [select]:" in ei.value.dump
+    assert "self._rdrx (*Chan 0x" in ei.value.dump  # a __slots__ attribute names the channel
     with pytest.raises(gosched.Deadlock) as ei:
         gosched.run(main, clock="fake")
     assert ei.value.reason == "deadlock: all goroutines in bubble are blocked"

@@ -402,6 +402,20 @@ def _objref(obj: Any) -> str:
     return f"*{type(obj).__name__} {id(obj):#x}"
 
 
+def _attrs(v: Any) -> list[tuple[str, Any]]:
+    """``v``'s instance attributes: its ``__dict__`` and its ``__slots__``."""
+    d = getattr(v, "__dict__", None)
+    out = list(d.items()) if isinstance(d, dict) else []
+    for cls in type(v).__mro__:
+        for a, desc in list(cls.__dict__.items()):
+            if isinstance(desc, types.MemberDescriptorType):  # a slot: read it, run no user code
+                try:
+                    out.append((a, desc.__get__(v, cls)))
+                except AttributeError:  # not set
+                    pass
+    return out
+
+
 def _localname(obj: Any, gps: list[G]) -> str | None:
     """A name for ``obj`` from the locals (or ``self.attr``, or globals) of ``gps``' frames."""
     for gp in gps:
@@ -418,11 +432,9 @@ def _localname(obj: Any, gps: list[G]) -> str | None:
                 if v is obj:
                     return k
             for k, v in items:
-                d = getattr(v, "__dict__", None)
-                if isinstance(d, dict):
-                    for a, av in list(d.items()):
-                        if av is obj:
-                            return f"{k}.{a}"
+                for a, av in _attrs(v):
+                    if av is obj:
+                        return f"{k}.{a}"
             for k, v in list(f.f_globals.items()):
                 if v is obj:
                     return k
