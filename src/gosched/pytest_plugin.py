@@ -82,7 +82,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-_UNSUPPORTED = "async def functions are not natively supported"
+# pytest >= 8.4 fails an unclaimed async test with the first; older ones skip it with the second.
+_UNSUPPORTED = ("async def functions are not natively supported", "async def function and no async plugin")
 _HINT = (
     "gosched: mark the test @pytest.mark.gosched to run it as goroutine 1 of gosched.run, "
     "or run every async def test so with --gosched-all (ini: gosched_all = true)"
@@ -94,10 +95,10 @@ class _AsyncHint:
 
     pytest's own ``pytest_pyfunc_call`` (the last in the chain) fails such a test
     with a generic "async def functions are not natively supported" (pytest < 8.4
-    skips it with a warning). Getting there means no plugin (gosched,
-    pytest-asyncio, anyio...) claimed the test, so this wrapper adds the hint to
-    that message. A class registered in pytest_configure, because this module
-    already implements the hook itself.
+    skips it, "async def function and no async plugin installed"). Getting there
+    means no plugin (gosched, pytest-asyncio, anyio...) claimed the test, so this
+    wrapper adds the hint to that message. A class registered in
+    pytest_configure, because this module already implements the hook itself.
     """
 
     @pytest.hookimpl(hookwrapper=True)
@@ -106,7 +107,7 @@ class _AsyncHint:
         exc = outcome.excinfo[1] if outcome.excinfo is not None else None
         if (
             isinstance(exc, (pytest.fail.Exception, pytest.skip.Exception))
-            and _UNSUPPORTED in (exc.msg or "")
+            and any(words in (exc.msg or "") for words in _UNSUPPORTED)
             and inspect.iscoroutinefunction(pyfuncitem.obj)
         ):
             exc.msg = f"{exc.msg}\n{_HINT}"
