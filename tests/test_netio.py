@@ -7,9 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gosched
 import gosched.net as net
+from _core_helpers import tiny_switch
 
 pytestmark = pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")
 
@@ -368,3 +371,81 @@ def test_pipe_nobody_writes_is_a_deadlock() -> None:
     with pytest.raises(gosched.Deadlock) as ei:
         gosched.run(main, clock="fake")
     assert ei.value.reason == "deadlock: all goroutines in bubble are blocked"
+
+
+# --- properties and stress ---------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\r", b"")), max_size=8),
+    tail=st.binary(max_size=6).map(lambda b: b.replace(b"\r", b"")),
+    cuts=st.lists(st.integers(min_value=1, max_value=7), max_size=40),
+)
+def test_readuntil_splits_any_chunking(lines: list[bytes], tail: bytes, cuts: list[int]) -> None:
+    # Whatever sizes the peer's writes have (a two-byte separator split across
+    # writes included), readuntil returns the records, then the tail as the partial.
+    sep = b"\r\n"
+    data = b"".join(x + sep for x in lines) + tail
+
+    async def main() -> tuple[list[bytes], bytes]:
+        a, b = net.pipe()
+
+        async def writer() -> None:
+            i = 0
+            for k in cuts:
+                if i >= len(data):
+                    break
+                await a.write(data[i:i + k])
+                i += k
+            if i < len(data):
+                await a.write(data[i:])
+            a.close()
+
+        gosched.go(writer)
+        r = net.Reader(b, limit=64)
+        got = []
+        while True:
+            try:
+                got.append(await r.readuntil(sep))
+            except net.IncompleteReadError as e:
+                return got, e.partial
+
+    assert gosched.run(main, clock="fake") == ([x + sep for x in lines], tail)
+
+
+def test_pipe_stress_several_ms_tiny_switch_interval() -> None:
+    # 4 writers and 2 readers on one pipe across 4 Ms, threads switching every
+    # microsecond: no byte is lost or duplicated, and closing ends the readers.
+    async def main() -> dict[bytes, int]:
+        a, b = net.pipe()
+        wg = gosched.WaitGroup()
+        wg.add(4)
+        done = gosched.Chan[dict[bytes, int]](2)
+
+        async def writer(tag: bytes) -> None:
+            for i in range(150):
+                await a.write(tag * (1 + i % 13))
+            wg.done()
+
+        async def reader() -> None:
+            counts: dict[bytes, int] = {}  # one per reader: they run on different Ms
+            while chunk := await b.read(5):
+                for t in set(chunk):
+                    k = bytes([t])
+                    counts[k] = counts.get(k, 0) + chunk.count(t)
+            await done.send(counts)
+
+        for tag in (b"a", b"b", b"c", b"d"):
+            gosched.go(writer, tag)
+        gosched.go(reader)
+        gosched.go(reader)
+        await wg.wait()
+        a.close()
+        c1, c2 = await done.recv(), await done.recv()
+        return {k: c1.get(k, 0) + c2.get(k, 0) for k in c1.keys() | c2.keys()}
+
+    per = sum(1 + i % 13 for i in range(150))
+    with tiny_switch():
+        got = gosched.run(main, maxprocs=4)
+    assert got == {b"a": per, b"b": per, b"c": per, b"d": per}
