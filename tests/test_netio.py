@@ -324,6 +324,28 @@ def test_pipe_deadlines_under_the_fake_clock() -> None:
     ]
 
 
+def test_pipe_empty_write_is_not_an_eof_and_bad_deadlines_are_errors() -> None:
+    async def main() -> list[Any]:
+        a, b = net.pipe()
+        out: list[Any] = [await a.write(b"")]
+
+        async def later() -> None:
+            await a.write(b"x")
+
+        gosched.go(later)
+        out.append(await b.read())  # the empty write did not reach the reader as b"" (EOF)
+        for bad in (float("nan"), "soon"):
+            try:
+                a.set_deadline(bad)  # type: ignore[arg-type]
+            except (ValueError, TypeError) as e:
+                out.append(type(e).__name__)
+        a.set_deadline(float("inf"))  # far away: no deadline in practice
+        a.set_deadline(None)
+        return out
+
+    assert fake(main) == [0, b"x", "ValueError", "TypeError"]
+
+
 def test_pipe_deadline_on_the_real_clock() -> None:
     async def main() -> float:
         a, _b = net.pipe()

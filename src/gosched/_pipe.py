@@ -29,7 +29,7 @@ from ._runtime import timers as _timers
 from ._runtime.chan import Chan, ClosedChannelError
 from ._runtime.select import recv, select, send
 from ._runtime.sync import Mutex
-from ._runtime.time import _arm, _sched, now
+from ._runtime.time import _arm, _ns, _sched, now
 
 
 class ClosedPipeError(OSError):
@@ -68,6 +68,7 @@ class _Deadline:
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
             raise TypeError(f"a deadline is an absolute time (gosched.now() + seconds) or None, not {t!r}")
         s = _sched("set deadline") if t is not None else None
+        dur = _ns(t - now(), "set deadline") if t is not None else 0  # NaN is an error, inf far away
         with self.mu:
             if self.timer is not None:
                 _timers.deltimer(self.timer)
@@ -77,7 +78,6 @@ class _Deadline:
                 if closed:
                     self.cancel = Chan()
                 return
-            dur = int((t - now()) * 1e9)
             if dur > 0:
                 if closed:
                     self.cancel = Chan()
@@ -176,6 +176,11 @@ class PipeConn:
             raise _closedpipe()
         if dl.closed:
             raise _timeout("write")
+        if not b:
+            # Go hands the peer an empty slice (a Read of 0 bytes, nil error); in
+            # Python a read of b"" means EOF, so an empty write reaches no one, as
+            # on a socket.
+            return 0
         async with self._wrmu:
             dl = self._wrdl.wait()  # a deadline set while we waited for the lock
             total = len(b)
