@@ -457,14 +457,16 @@ def _objname(obj: Any, gps: list[G], names: dict[int, str]) -> str:
     return text
 
 
-def _foreignnote(obj: Any) -> str:
-    """Why goroutines blocked on ``obj`` are not reported as deadlocked, if they are not."""
+def _foreignnote(obj: Any, fmt: str) -> str:
+    """Why goroutines blocked on ``obj`` are not reported as deadlocked (if so), put in ``fmt``."""
     if getattr(obj, "foreign", False):
-        return "; foreign (obj.foreign = True): never reported as deadlocked"
-    n = _liveusers(obj)
-    if n:
-        return f"; foreign: used by {n} live plain thread{'s' if n > 1 else ''}, never reported as deadlocked"
-    return ""
+        note = "foreign (obj.foreign = True): never reported as deadlocked"
+    else:
+        n = _liveusers(obj)
+        if not n:
+            return ""
+        note = f"foreign: used by {n} live plain thread{'s' if n > 1 else ''}, never reported as deadlocked"
+    return fmt.format(note)
 
 
 def _holders(obj: Any) -> list[int]:
@@ -500,14 +502,16 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
             for ch in obj:
                 r, s = ch.waiters()
                 parts.append(
-                    f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}{_foreignnote(ch)}"
+                    f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}"
+                    + _foreignnote(ch, " ({})")
                 )
             lines.append(f"goroutine {gp.goid} waits in select on " + "; ".join(parts))
         elif kind == "Chan":
             r, s = obj.waiters()
             lines.append(
                 f"goroutine {gp.goid} waits on channel {_objname(obj, [gp], names)}, "
-                f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}{_foreignnote(obj)}"
+                f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}"
+                + _foreignnote(obj, "; {}")
             )
         elif kind in ("Mutex", "RWMutex"):
             name = _objname(obj, [gp], names)
@@ -525,11 +529,11 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
                     else:
                         descr.append(f"goroutine {h}, which has exited")
                 who = "held by " + ", ".join(descr)
-            lines.append(f"goroutine {gp.goid} waits for {name}, {who}{_foreignnote(obj)}")
+            lines.append(f"goroutine {gp.goid} waits for {name}, {who}{_foreignnote(obj, '; {}')}")
         elif kind == "WaitGroup":
             lines.append(
                 f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}, counter {obj.count}"
-                f"{_foreignnote(obj)}"
+                f"{_foreignnote(obj, '; {}')}"
             )
         elif kind == "Semaphore":
             lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}")
