@@ -12,6 +12,10 @@ a few Ms serve thousands of connections::
         await c.write(b"hi")
         print(await c.read(2))
 
+``Reader(conn)`` adds buffered ``readline``/``readuntil``/``readexactly``
+(Go's bufio.Reader, asyncio's StreamReader); ``pipe()`` is Go's net.Pipe, an
+in-memory connection pair for tests (also under the fake clock).
+
 Errors read like Go's: ``TimeoutError("read tcp 127.0.0.1:1->127.0.0.1:2: i/o
 timeout")`` after a deadline, ``ClosedError("... use of closed network
 connection")`` once closed, ``ConnectionRefusedError("dial tcp 127.0.0.1:1:
@@ -29,6 +33,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from ._bufio import IncompleteReadError, LimitOverrunError, Reader, readfull
+from ._pipe import ClosedPipeError, PipeConn, pipe
 from ._runtime import netpoll as _np
 from ._runtime import proc
 from ._runtime.netaddr import (
@@ -48,14 +54,20 @@ from ._runtime.traps import checkpreempt, preempted
 __all__ = [
     "AddrError",
     "ClosedError",
+    "ClosedPipeError",
     "Conn",
+    "IncompleteReadError",
+    "LimitOverrunError",
     "Listener",
     "PacketConn",
+    "PipeConn",
+    "Reader",
     "UnknownNetworkError",
     "dial",
     "listen",
     "listen_packet",
     "notify_closing",
+    "pipe",
     "wait_readable",
     "wait_writable",
 ]
@@ -255,23 +267,9 @@ class Conn(_FD):
                 raise self._fail("read", code)
 
     async def read_exactly(self, n: int) -> bytes:
-        """Exactly ``n`` bytes; EOFError (``unexpected EOF``) if the stream ends first."""
-        if n <= 0:
-            if n == 0:
-                return b""
-            raise ValueError(f"read size must be positive, not {n}")
-        first = await self.read(n)
-        if len(first) == n:
-            return first
-        buf = bytearray(first)
-        while len(buf) < n:
-            if not first:
-                e = EOFError(f"unexpected EOF: read {len(buf)} of {n} bytes from {self._where()}")
-                e.partial = bytes(buf)  # type: ignore[attr-defined]
-                raise e
-            first = await self.read(n - len(buf))
-            buf += first
-        return bytes(buf)
+        """Exactly ``n`` bytes; ``IncompleteReadError`` (an EOFError: ``unexpected EOF``) if the stream
+        ends first, with what came in ``partial``."""
+        return await readfull(self, n)
 
     async def write(self, data: bytes | bytearray | memoryview) -> int:
         """Write all of ``data`` (parking while the socket buffer is full); returns its length."""

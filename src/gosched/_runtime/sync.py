@@ -34,14 +34,15 @@ def _goid() -> int:
 class Mutex:
     """A mutual-exclusion lock (sync.Mutex). ``async with mu:`` locks and unlocks."""
 
-    __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "owner")
+    __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "fusers", "owner")
 
     def __init__(self) -> None:
         self._lock = newlock()
         self._locked = False
         self._waiters: deque[G] = deque()
         self.owner = 0  # goid of the holder (0: none or a plain thread)
-        self.foreign = False
+        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.fusers: tuple[Any, ...] = ()  # live plain threads that used lock_blocking (blocking.py)
 
     async def lock(self) -> None:
         lk = self._lock
@@ -110,8 +111,8 @@ class Mutex:
     def lock_blocking(self, timeout: float | None = None) -> bool:
         """Lock from a plain thread, blocking it; False if ``timeout`` s pass first.
 
-        Marks the mutex ``foreign`` (docs/checkdead.md); the holder shows as a
-        thread outside the runtime in dumps.
+        Makes this thread a foreign user of the mutex while it lives
+        (docs/checkdead.md); the holder shows as a thread outside the runtime in dumps.
         """
         from .blocking import mutex_lock
 
@@ -237,13 +238,14 @@ class RWMutex:
 class WaitGroup:
     """Waits for a collection of goroutines to finish (sync.WaitGroup)."""
 
-    __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign")
+    __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign", "fusers")
 
     def __init__(self) -> None:
         self._lock = newlock()
         self._n = 0
         self._waiters: deque[Any] = deque()
-        self.foreign = False
+        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.fusers: tuple[Any, ...] = ()  # live plain threads that used wait_blocking (blocking.py)
 
     def add(self, delta: int) -> None:
         if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
@@ -310,7 +312,8 @@ class WaitGroup:
     def wait_blocking(self, timeout: float | None = None) -> bool:
         """Wait in a plain thread, blocking it; False if ``timeout`` s pass first.
 
-        Marks the wait group ``foreign`` (docs/checkdead.md).
+        Makes this thread a foreign user of the wait group while it lives
+        (docs/checkdead.md).
         """
         from .blocking import wg_wait
 
