@@ -7,15 +7,18 @@ or ``reset()`` returns, no value from before the call can be received.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time as _time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from . import proc
 from . import timers as _timers
 from .chan import Chan
 from .lock import held
 from .runtime2 import P, Sched
-from .traps import GOSCHED, SLEEP, checkpreempt, getm, outside_goroutine, trap
+from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
 
 
 def _ns(seconds: float, what: str) -> int:
@@ -172,3 +175,43 @@ class Ticker:
 def after(seconds: float) -> Chan[float]:
     """A channel that receives the time after ``seconds`` (time.After)."""
     return Timer(seconds).c
+
+
+async def _call(fn: Callable[[], Any]) -> None:
+    r = fn()
+    if inspect.isawaitable(r):
+        await r
+
+
+def _gofunc(tm: _FuncTimer) -> None:
+    """Go's goFunc: the expiry starts the function in its own goroutine (on an M's loop)."""
+    proc.newproc(tm._s, _call(tm._fn), None, getm(), fn=callable_name(tm._fn))
+
+
+class _FuncTimer(Timer):
+    __slots__ = ("_fn",)
+
+    def __init__(self, seconds: float, fn: Callable[[], Any]) -> None:
+        ns = _ns(seconds, "after_func")
+        if not callable(fn):
+            raise TypeError(f"after_func needs a function, not {type(fn).__name__}")
+        self._s = _sched("after_func")
+        self._fn = fn
+        self.c = Chan(1)  # nothing is ever sent: Go's AfterFunc timer has a nil C
+        self._t = _timers.RTimer(_gofunc, self)
+        _arm(self._s, self._t, ns)
+
+    def stop(self) -> bool:
+        """Stop the timer; True if this call prevented the function from starting."""
+        return _timers.deltimer(self._t)
+
+
+def after_func(seconds: float, fn: Callable[[], Any] | Callable[[], Awaitable[Any]]) -> Timer:
+    """Start ``fn()`` in its own goroutine after ``seconds`` (time.AfterFunc).
+
+    ``fn`` is an ``async def`` function or a plain one, called without
+    arguments. The returned Timer's ``stop()`` returns True if it kept ``fn``
+    from starting, and ``reset(seconds)`` re-arms it; its ``c`` never receives
+    (Go's nil C). Runs on the runtime's clock, so the fake clock applies.
+    """
+    return _FuncTimer(seconds, fn)
