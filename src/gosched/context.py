@@ -101,7 +101,9 @@ class Context(ABC):
     ``background()`` and ``todo()`` are the roots; ``with_cancel`` and the other
     ``with_*`` functions derive children. To write a Context of your own, subclass
     this and implement the four methods (usually delegating to a parent, as
-    embedding does in Go).
+    embedding does in Go). If it also has an ``after_func(f) -> stop`` method, its
+    children register through it instead of a goroutine waiting on its ``done()``;
+    like ``context.after_func``, it must start ``f`` in a goroutine of its own.
     """
 
     __slots__ = ()
@@ -220,7 +222,7 @@ class _CancelCtx(Context):
         e = self._err
         if e is None:
             return None
-        # cancel() sets the error before it closes done(), both under _mu: wait for it
+        # _cancel() sets the error before it closes done(), both under _mu: wait for it
         # to finish, so an err() that is not None implies done() is closed (Go #75533).
         with held(self._mu):
             pass
@@ -241,13 +243,13 @@ class _CancelCtx(Context):
         if done is None:
             return  # the parent is never cancelled
         if done.closed:
-            self.cancel(False, _spec(_errof(parent)), _spec(_causeof(parent)))
+            self._cancel(False, _spec(_errof(parent)), _spec(_causeof(parent)))
             return
         p = _parent_cancel_ctx(parent)
         if p is not None:  # one of ours, or a context wrapping one without its own done()
             with held(p._mu):
                 if p._err is not None:
-                    self.cancel(False, p._err, p._cause)
+                    self._cancel(False, p._err, p._cause)
                 else:
                     assert p._children is not None
                     p._children[self] = None
@@ -255,12 +257,12 @@ class _CancelCtx(Context):
         af = getattr(parent, "after_func", None)
         if callable(af):  # a custom context that can run a function when cancelled
             with held(self._mu):
-                stop = af(lambda: self.cancel(False, _spec(_errof(parent)), _spec(_causeof(parent))))
+                stop = af(lambda: self._cancel(False, _spec(_errof(parent)), _spec(_causeof(parent))))
                 self.parent = _StopCtx(parent, stop)
             return
         go(_watch, parent, self)  # any other custom context: a goroutine waits for either
 
-    def cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
+    def _cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
         """Close done(), cancel every child, and with ``remove`` leave the parent (cancelCtx.cancel).
 
         The first call wins: later ones change nothing. A parent's lock may be held
@@ -282,7 +284,7 @@ class _CancelCtx(Context):
             self._children = None
             if children:
                 for child in children:
-                    child.cancel(False, err, cause)
+                    child._cancel(False, err, cause)
         if remove:
             _remove_child(self.parent, self)
 
@@ -303,7 +305,7 @@ async def _watch(parent: Context, child: _CancelCtx) -> None:
     """Cancel ``child`` when a custom ``parent`` is cancelled, or end with the child."""
     i, _, _ = await select(recv(parent.done()), recv(child.done()))
     if i == 0:
-        child.cancel(False, _spec(_errof(parent)), _spec(_causeof(parent)))
+        child._cancel(False, _spec(_errof(parent)), _spec(_causeof(parent)))
 
 
 def _parent_cancel_ctx(parent: Context) -> _CancelCtx | None:
@@ -380,8 +382,8 @@ class _TimerCtx(_CancelCtx):
             at = f"{self._deadline}"
         return f"{self.parent!r}.WithDeadline({at} [{self._deadline - now():.6g}s])"
 
-    def cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
-        super().cancel(False, err, cause)
+    def _cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
+        super()._cancel(False, err, cause)
         if remove:
             _remove_child(self.parent, self)
         with held(self._mu):
@@ -400,17 +402,17 @@ class _AfterFuncCtx(_CancelCtx):
         self._f = f
         self._once = [1]  # popped by whichever comes first: starting f, or stop()
 
-    def cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
-        super().cancel(False, err, cause)
+    def _cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
+        super()._cancel(False, err, cause)
         if remove:
             _remove_child(self.parent, self)
         if _claim(self._once):
             go(_call, self._f)
 
-    def stop(self) -> bool:
+    def _stop(self) -> bool:
         if not _claim(self._once):
             return False
-        self.cancel(True, Canceled, None)
+        self._cancel(True, Canceled, None)
         return True
 
 
@@ -541,7 +543,7 @@ def with_cancel(parent: Context) -> tuple[Context, Callable[[], None]]:
     c = _new_cancel_ctx(parent)
 
     def cancel() -> None:
-        c.cancel(True, Canceled, None)
+        c._cancel(True, Canceled, None)
 
     return c, cancel
 
@@ -557,7 +559,7 @@ def with_cancel_cause(parent: Context) -> tuple[Context, Callable[[Exception | N
     def cancel(cause: Exception | None) -> None:
         if cause is not None and not isinstance(cause, Exception):
             raise TypeError(f"a cancel cause is an exception or None, not {type(cause).__name__}")
-        c.cancel(True, Canceled, cause)
+        c._cancel(True, Canceled, cause)
 
     return c, cancel
 
@@ -606,15 +608,15 @@ def with_deadline(
     c._attach()
 
     def cancel() -> None:
-        c.cancel(True, Canceled, None)
+        c._cancel(True, Canceled, None)
 
     dur = when - now()
     if dur <= 0:
-        c.cancel(True, DeadlineExceeded, cause)  # already past
+        c._cancel(True, DeadlineExceeded, cause)  # already past
         return c, cancel
 
     def expire() -> None:
-        c.cancel(True, DeadlineExceeded, cause)
+        c._cancel(True, DeadlineExceeded, cause)
 
     with held(c._mu):
         if c._err is None:
@@ -671,4 +673,4 @@ def after_func(ctx: Context, f: Callable[[], Any] | Callable[[], Awaitable[Any]]
         raise TypeError(f"after_func needs a function, not {type(f).__name__}")
     a = _AfterFuncCtx(ctx, f)
     a._attach()
-    return a.stop
+    return a._stop
