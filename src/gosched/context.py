@@ -33,8 +33,8 @@ the same type every time once the context is done: compare them with ``isinstanc
 
 from __future__ import annotations
 
-import datetime
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -376,10 +376,11 @@ class _TimerCtx(_CancelCtx):
         return self._deadline
 
     def __repr__(self) -> str:
-        try:
-            at = datetime.datetime.fromtimestamp(self._deadline, datetime.UTC).isoformat()
-        except (OverflowError, ValueError, OSError):  # beyond datetime's years, or infinite
-            at = f"{self._deadline}"
+        d = self._deadline
+        try:  # as Go prints a time.Time
+            at = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(d))}.{int(d % 1 * 1e6):06d} +0000 UTC"
+        except (OverflowError, ValueError, OSError):  # beyond the years gmtime knows, or infinite
+            at = f"{d}"
         return f"{self.parent!r}.WithDeadline({at} [{self._deadline - now():.6g}s])"
 
     def _cancel(self, remove: bool, err: _Err, cause: _Err | None) -> None:
