@@ -43,7 +43,7 @@ from ._runtime.chan import Chan
 from ._runtime.lock import held, newlock
 from ._runtime.main import go
 from ._runtime.select import recv, select
-from ._runtime.time import Timer, now
+from ._runtime.time import Timer, callfn, now
 from ._runtime.time import after_func as _after_func
 
 __all__ = [
@@ -408,7 +408,7 @@ class _AfterFuncCtx(_CancelCtx):
         if remove:
             _remove_child(self.parent, self)
         if _claim(self._once):
-            go(_call, self._f)
+            go(callfn, self._f)
 
     def _stop(self) -> bool:
         if not _claim(self._once):
@@ -423,12 +423,6 @@ def _claim(tok: list[int]) -> bool:
     except IndexError:
         return False
     return True
-
-
-async def _call(f: Callable[[], Any]) -> None:
-    r = f()
-    if isinstance(r, Awaitable):
-        await r
 
 
 class _ValueCtx(Context):

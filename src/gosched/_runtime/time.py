@@ -177,7 +177,8 @@ def after(seconds: float) -> Chan[float]:
     return Timer(seconds).c
 
 
-async def _call(fn: Callable[[], Any]) -> None:
+async def callfn(fn: Callable[[], Any]) -> None:
+    """A goroutine body for a callback: ``fn()``, awaited if it returns an awaitable."""
     r = fn()
     if inspect.isawaitable(r):
         await r
@@ -185,7 +186,7 @@ async def _call(fn: Callable[[], Any]) -> None:
 
 def _gofunc(tm: _FuncTimer) -> None:
     """Go's goFunc: the expiry starts the function in its own goroutine (on an M's loop)."""
-    proc.newproc(tm._s, _call(tm._fn), None, getm(), fn=callable_name(tm._fn))
+    proc.newproc(tm._s, callfn(tm._fn), None, getm(), fn=callable_name(tm._fn))
 
 
 class _FuncTimer(Timer):
