@@ -347,6 +347,13 @@ class Chan(Generic[T]):
         for gp in woken:
             proc.goready(gp)
 
+    async def wait_closed(self) -> None:
+        """Block until the channel is closed: Go's ``<-done`` on a channel that is only ever
+        closed, the close-to-broadcast idiom. Returns at once once closed and drained; a
+        value sent meanwhile is received and dropped (Go's ``for range ch {}``)."""
+        async for _ in self:
+            pass
+
     # -- iteration -------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[T]:
         return self

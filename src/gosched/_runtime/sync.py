@@ -1,4 +1,4 @@
-"""Mutex, RWMutex, WaitGroup, Once and Semaphore (Go's sync over runtime/sema.go).
+"""Mutex, RWMutex, WaitGroup, Once, Semaphore and Cond (Go's sync over runtime/sema.go).
 
 Each primitive is a small lock plus a FIFO of parked goroutines. Waking hands
 ownership straight to the first waiter (Go's mutex starvation mode), so a
@@ -12,7 +12,7 @@ import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from . import proc
 from . import timers as _timers
@@ -478,4 +478,69 @@ class Once:
                 self._done = True  # as in Go: a panicking fn still counts as done
 
 
-__all__ = ["Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
+class Locker(Protocol):
+    """What ``Cond`` waits with (sync.Locker): ``Mutex`` and ``RWMutex`` are Lockers."""
+
+    async def lock(self) -> None: ...
+
+    def unlock(self) -> None: ...
+
+
+class Cond:
+    """A condition variable (sync.Cond): goroutines wait on it for a change of state
+    guarded by the Locker ``L``, which they hold while they check and change it::
+
+        async with cond.L:
+            while not ready:
+                await cond.wait()
+
+    Waiters are woken in FIFO order (Go's notifyList).
+    """
+
+    __slots__ = ("L", "__weakref__", "_lock", "_waiters")
+
+    def __init__(self, L: Locker) -> None:
+        if not callable(getattr(L, "lock", None)) or not callable(getattr(L, "unlock", None)):
+            raise TypeError(f"Cond needs a Locker (a Mutex or an RWMutex), not {type(L).__name__}")
+        self.L = L
+        self._lock = newlock()
+        self._waiters: deque[G] = deque()
+
+    async def wait(self) -> None:
+        """Unlock ``L``, park until ``signal()`` or ``broadcast()`` wakes this goroutine,
+        then lock ``L`` again before returning (Cond.Wait). The caller must hold ``L``.
+
+        The goroutine joins the waiters before ``L`` is unlocked, with the Cond's own
+        lock held across both, so a signal sent after the unlock cannot be missed.
+        """
+        lk = self._lock
+        runtime_lock(lk)
+        gp = _curg_or_release(lk, "Cond.wait")
+        try:
+            self.L.unlock()
+        except BaseException:
+            lk.append(1)
+            raise
+        gp.blockedon = self
+        self._waiters.append(gp)
+        await trap(PARK, lk, "sync.Cond.Wait")
+        gp.blockedon = None
+        await self.L.lock()
+
+    def signal(self) -> None:
+        """Wake the goroutine that has waited longest, if any (Cond.Signal)."""
+        with held(self._lock):
+            gp = self._waiters.popleft() if self._waiters else None
+        if gp is not None:
+            proc.goready(gp)
+
+    def broadcast(self) -> None:
+        """Wake every waiting goroutine (Cond.Broadcast)."""
+        with held(self._lock):
+            woken = list(self._waiters)
+            self._waiters.clear()
+        for gp in woken:
+            proc.goready(gp)
+
+
+__all__ = ["Cond", "Locker", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]

@@ -7,7 +7,10 @@ or ``reset()`` returns, no value from before the call can be received.
 
 from __future__ import annotations
 
+import inspect
 import time as _time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from . import proc
 from . import timers as _timers
@@ -15,7 +18,7 @@ from .chan import Chan
 from .lock import held
 from .runtime2 import P, Sched
 from .timers import duration_ns
-from .traps import GOSCHED, SLEEP, checkpreempt, getm, outside_goroutine, trap
+from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
 
 
 def _sched(what: str) -> Sched:
@@ -161,3 +164,44 @@ class Ticker:
 def after(seconds: float) -> Chan[float]:
     """A channel that receives the time after ``seconds`` (time.After)."""
     return Timer(seconds).c
+
+
+async def callfn(fn: Callable[[], Any]) -> None:
+    """A goroutine body for a callback: ``fn()``, awaited if it returns an awaitable."""
+    r = fn()
+    if inspect.isawaitable(r):
+        await r
+
+
+def _gofunc(tm: _FuncTimer) -> None:
+    """Go's goFunc: the expiry starts the function in its own goroutine (on an M's loop)."""
+    proc.newproc(tm._s, callfn(tm._fn), None, getm(), fn=callable_name(tm._fn))
+
+
+class _FuncTimer(Timer):
+    __slots__ = ("_fn",)
+
+    def __init__(self, seconds: float, fn: Callable[[], Any]) -> None:
+        ns = duration_ns(seconds, "after_func")
+        if not callable(fn):
+            raise TypeError(f"after_func needs a function, not {type(fn).__name__}")
+        self._s = _sched("after_func")
+        self._fn = fn
+        self.c = Chan(1)  # nothing is ever sent: Go's AfterFunc timer has a nil C
+        self._t = _timers.RTimer(_gofunc, self)
+        resettimer(self._s, self._t, ns)
+
+    def stop(self) -> bool:
+        """Stop the timer; True if this call prevented the function from starting."""
+        return _timers.deltimer(self._t)
+
+
+def after_func(seconds: float, fn: Callable[[], Any] | Callable[[], Awaitable[Any]]) -> Timer:
+    """Start ``fn()`` in its own goroutine after ``seconds`` (time.AfterFunc).
+
+    ``fn`` is an ``async def`` function or a plain one, called without
+    arguments. The returned Timer's ``stop()`` returns True if it kept ``fn``
+    from starting, and ``reset(seconds)`` re-arms it; its ``c`` never receives
+    (Go's nil C). Runs on the runtime's clock, so the fake clock applies.
+    """
+    return _FuncTimer(seconds, fn)
