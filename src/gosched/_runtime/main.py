@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 from . import gc as _gc
 from . import proc, speedups, sysmon, trace, traps
-from .deadlock import Deadlock, install_signals, root, uninstall_signals, wait_done
+from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .netpoll import Poller
 from .runtime2 import RUNQ_SIZE, G, M, P, Sched
+from .sigwait import wait_done
 from .traps import callable_name, getm, preempted
 
 T = TypeVar("T")
@@ -176,7 +177,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     try:
         sysmon.start(sched)
         proc.startm(sched, None, False)
-        wait_done(sched)  # sched.done.acquire(), letting signal handlers run
+        wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
     finally:
         shutdown(sched)
         uninstall_signals(sched)

@@ -11,8 +11,8 @@ the goroutine on the global queue and stop.
 
 from __future__ import annotations
 
+import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -472,21 +472,20 @@ def finish_locked(sched: Sched) -> None:
     if not sched.dead:
         sched.dead = True
         sched.done.release()
+        if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
+            try:
+                os.write(sched.wakefd, b"\0")
+            except OSError:  # full: it is awake already
+                pass
 
 
 # --- the scheduler loop -----------------------------------------------------------------
 
 
-# Signals are for the thread that called run(): Python runs handlers only in the
-# main thread, and a signal the kernel hands to an M would not wake it from its
-# wait (so neither Ctrl-C nor SIGQUIT's dump would happen until the program
-# ended). Ms block every asynchronous signal; faults still reach the thread.
-_SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT", "SIGTRAP", "SIGKILL", "SIGSTOP"}
-_MSIGMASK = {s for s in signal.valid_signals() if getattr(s, "name", "") not in _SYNCHRONOUS}
-
-
 def mstart(m: M) -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, _MSIGMASK)
+    # No pthread_sigmask here: a blocked mask would be inherited by every
+    # process a goroutine starts (sigwait.py says why, and how run() still
+    # wakes for a signal the kernel hands to an M).
     setm(m)
     m.ident = threading.get_ident()
     sched = m.sched
