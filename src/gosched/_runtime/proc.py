@@ -58,6 +58,11 @@ class Fatal(RuntimeError):
 # The running scheduler, for threads that are not Ms (sysmon, foreign threads).
 current: Sched | None = None
 
+# Set in a child process forked from a goroutine (fork.py): the forking M, and
+# what it does when its scheduler loop returns (the rest of that goroutine as
+# plain Python, then the process exits; never returns).
+afterfork: tuple[M, Callable[[], None]] | None = None
+
 
 # The runtime's clock in ns (Go's nanotime). run(clock="fake") swaps in the
 # virtual clock; everything reads it through this module attribute.
@@ -500,6 +505,8 @@ def mstart(m: M) -> None:
             _sysmon.sysmon(m)
         else:
             schedule(m)
+            if afterfork is not None and afterfork[0] is m:  # a child forked from our goroutine
+                afterfork[1]()
     except BaseException as e:  # a bug in the runtime itself: never hang silently
         fatal(sched, Fatal(f"runtime: M{m.id}: {e!r}").with_traceback(e.__traceback__))
     finally:

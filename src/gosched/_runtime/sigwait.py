@@ -72,7 +72,7 @@ def wait_done(sched: Sched) -> None:
         os.close(w)
 
 
-def _afterforkchild() -> None:
+def afterforkchild() -> None:
     """A child forked while run() waits: give back the wakeup fd, drop the pipe.
 
     The child's signals must not wake the parent's run() (the pipe is shared),
@@ -88,5 +88,3 @@ def _afterforkchild() -> None:
     os.close(r)
     os.close(w)
 
-
-os.register_at_fork(after_in_child=_afterforkchild)
