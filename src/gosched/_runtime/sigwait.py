@@ -45,7 +45,13 @@ def wait_done(sched: Sched) -> None:
     r, w = os.pipe()
     os.set_blocking(r, False)
     os.set_blocking(w, False)
-    old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    try:
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:  # not the main interpreter: no Python signal handlers here
+        os.close(r)
+        os.close(w)
+        sched.done.acquire()
+        return
     _active = (sched, r, w, old)
     with sched.lock:
         sched.wakefd = w
