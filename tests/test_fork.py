@@ -15,7 +15,7 @@ import pytest
 from _proc_helpers import runprog
 
 FORKS = """
-    import os, sys, time, warnings, gosched
+    import os, sys, threading, time, warnings, gosched
     warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() of a threaded process
     sys.setswitchinterval(1e-5)
     MODE = sys.argv[1]
@@ -63,6 +63,21 @@ FORKS = """
                 pid = await gosched.syscall(os.fork)
                 if pid == 0:
                     os._exit(5)
+            elif MODE == "thread":  # a plain thread forks while run() runs: its child has no runtime
+                pids = []
+                def fork_in_thread():
+                    pid = os.fork()
+                    if pid == 0:
+                        try:
+                            gosched.go(inner)
+                        except RuntimeError as e:
+                            os._exit(6 if "forked from a goroutine" in str(e) else 2)
+                        os._exit(3)
+                    pids.append(pid)
+                t = threading.Thread(target=fork_in_thread)
+                t.start()
+                await gosched.syscall(t.join)
+                pid = pids[0]
             else:
                 pid = os.fork()
                 if pid == 0:
@@ -112,6 +127,7 @@ FORKS = """
         ("run", 42),
         ("plain", 0),
         ("syscall", 5),
+        ("thread", 6),
     ],
 )
 def test_fork_from_goroutine_child_exits(tmp_path: Path, mode: str, code: int) -> None:

@@ -55,6 +55,8 @@ def afterforkchild() -> None:
         p.timerslock = threading.Lock()
     sched.dead = True  # the loop returns at its next round; no M starts (startm, wakep)
     sched.panic = None
+    if m is not None:
+        m.lostp_since = 0  # no blocking report from the child (sysmon.lostp_returned)
     if m is not None and m.curg is not None:
         proc.afterfork = (m, functools.partial(_childmain, sched, m.curg))
 
