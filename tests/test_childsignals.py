@@ -156,10 +156,14 @@ def test_pool_terminate_with_running_task(tmp_path: Path, method: str) -> None:
 # A signal for the main thread's handler that the kernel hands to an M (here: sent to the
 # M's own thread) must still reach it at once, not when the program ends.
 SIGNAL_ON_M = """
-    import signal, sys, threading, time, gosched
+    import os, signal, sys, threading, time, gosched
 
     async def main():
-        signal.pthread_kill(threading.get_ident(), getattr(signal, sys.argv[1]))
+        sig = getattr(signal, sys.argv[1])
+        if sys.argv[2] == "m":
+            signal.pthread_kill(threading.get_ident(), sig)
+        else:  # to the process: the kernel picks the thread
+            os.kill(os.getpid(), sig)
         await gosched.sleep(30)
         print("slept", flush=True)
 
@@ -172,15 +176,17 @@ SIGNAL_ON_M = """
 """
 
 
-def test_sigint_taken_by_an_m_interrupts_run(tmp_path: Path) -> None:
-    r = runprog(tmp_path, SIGNAL_ON_M, "SIGINT", timeout=25)
+@pytest.mark.parametrize("to", ["m", "process"])
+def test_sigint_taken_by_an_m_interrupts_run(tmp_path: Path, to: str) -> None:
+    r = runprog(tmp_path, SIGNAL_ON_M, "SIGINT", to, timeout=25)
     lines = r.stdout.split()
     assert lines[0] == "KeyboardInterrupt", r
     assert float(lines[1]) < 5.0, r
 
 
-def test_dump_signal_taken_by_an_m_dumps_at_once(tmp_path: Path) -> None:
-    r = runprog(tmp_path, SIGNAL_ON_M, "SIGQUIT", timeout=25)
+@pytest.mark.parametrize("to", ["m", "process"])
+def test_dump_signal_taken_by_an_m_dumps_at_once(tmp_path: Path, to: str) -> None:
+    r = runprog(tmp_path, SIGNAL_ON_M, "SIGQUIT", to, timeout=25)
     assert r.returncode == 2, r  # GOSCHED_SIGQUIT=exit: the dump, then exit status 2
     assert r.stderr.startswith("SIGQUIT: quit\n\ngoroutine 1 ["), r.stderr
     assert "slept" not in r.stdout
