@@ -691,11 +691,3 @@ def dump_program() -> str:
         raise RuntimeError("gosched.dump() needs a running gosched.run()")
     return dump(s)
 
-
-def wait_done(sched: Sched) -> None:
-    """run()'s wait for the program to end.
-
-    Ms block asynchronous signals (proc.mstart), so the kernel delivers SIGQUIT
-    or Ctrl-C to this thread, which Python's lock acquire lets run its handlers.
-    """
-    sched.done.acquire()

@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 
+from . import traps
+
 GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 passiveSpin = 200  # tries that give the GIL away before sleeping on the lock
@@ -46,6 +48,8 @@ _pollS = 1e-3  # lockslow: the poll interval once passiveSpin tries have failed
 
 def lock2(lk: threading.Lock) -> None:
     """Acquire ``lk`` after ``lk.acquire(False)`` failed (Go's lock2 slow path)."""
+    if traps.forked:
+        raise _heldatfork()
     if GIL:
         sleep = time.sleep
         for _ in range(passiveSpin):
@@ -95,6 +99,8 @@ def lockslow(lk: list[int]) -> None:
     active_spin), then sleep. A holder that is blocked for real (a runtime
     bug) costs a poll every millisecond, never a busy CPU.
     """
+    if traps.forked:
+        raise _heldatfork()
     sleep = time.sleep
     n = 0
     while True:
@@ -107,6 +113,12 @@ def lockslow(lk: list[int]) -> None:
         if not GIL and n <= activeSpin:
             continue
         sleep(_yieldS if n <= passiveSpin else _pollS)
+
+
+def _heldatfork() -> RuntimeError:
+    # In a forked child only the forking thread exists: a lock another M held
+    # at the fork is never released (fork.py), so fail instead of waiting.
+    return RuntimeError(f"gosched: a runtime lock was held by another thread at the fork; {traps.FORKED}")
 
 
 class held:

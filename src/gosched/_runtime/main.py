@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from . import fork, proc, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
-from . import proc, speedups, sysmon, trace, traps
-from .deadlock import Deadlock, install_signals, root, uninstall_signals, wait_done
+from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .netpoll import Poller
 from .runtime2 import RUNQ_SIZE, G, M, P, Sched
 from .traps import callable_name, getm, preempted
@@ -20,6 +20,17 @@ from .traps import callable_name, getm, preempted
 T = TypeVar("T")
 
 _runlock = threading.Lock()
+
+
+def _afterforkchild() -> None:
+    """``os.fork()`` while a runtime runs: the child leaves it (fork.py)."""
+    global _runlock
+    _runlock = threading.Lock()  # a thread the child does not have may have held it
+    sigwait.afterforkchild()
+    fork.afterforkchild()
+
+
+os.register_at_fork(after_in_child=_afterforkchild)
 
 CO_COROUTINE = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 
@@ -82,6 +93,8 @@ def go(
     if sched is None or sched.dead:
         if inspect.iscoroutine(fn):
             fn.close()
+        if traps.forked:
+            raise traps.outside_goroutine("go()", "")
         raise RuntimeError("gosched.go() needs a running runtime: start your program with gosched.run(main)")
     try:
         flags = fn.__code__.co_flags  # type: ignore[union-attr]
@@ -157,6 +170,7 @@ def run(
             raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
         sched = Sched()
         proc.current = sched
+        traps.forked = False  # a forked child's own runtime (fork.py)
     try:
         result: T = _run(sched, coro, maxprocs, clock)
         return result
@@ -186,7 +200,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     try:
         sysmon.start(sched)
         proc.startm(sched, None, False)
-        wait_done(sched)  # sched.done.acquire(), letting signal handlers run
+        sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
     finally:
         shutdown(sched)
         uninstall_signals(sched)

@@ -11,8 +11,8 @@ the goroutine on the global queue and stop.
 
 from __future__ import annotations
 
+import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -64,6 +64,11 @@ class Fatal(BaseException):
 
 # The running scheduler, for threads that are not Ms (sysmon, foreign threads).
 current: Sched | None = None
+
+# Set in a child process forked from a goroutine (fork.py): the forking M, and
+# what it does when its scheduler loop returns (the rest of that goroutine as
+# plain Python, then the process exits; never returns).
+afterfork: tuple[M, Callable[[], None]] | None = None
 
 
 # The runtime's clock in ns (Go's nanotime). run(clock="fake") swaps in the
@@ -496,21 +501,20 @@ def finish_locked(sched: Sched) -> None:
     if not sched.dead:
         sched.dead = True
         sched.done.release()
+        if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
+            try:
+                os.write(sched.wakefd, b"\0")
+            except OSError:  # full: it is awake already
+                pass
 
 
 # --- the scheduler loop -----------------------------------------------------------------
 
 
-# Signals are for the thread that called run(): Python runs handlers only in the
-# main thread, and a signal the kernel hands to an M would not wake it from its
-# wait (so neither Ctrl-C nor SIGQUIT's dump would happen until the program
-# ended). Ms block every asynchronous signal; faults still reach the thread.
-_SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT", "SIGTRAP", "SIGKILL", "SIGSTOP"}
-_MSIGMASK = {s for s in signal.valid_signals() if getattr(s, "name", "") not in _SYNCHRONOUS}
-
-
 def mstart(m: M) -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, _MSIGMASK)
+    # No pthread_sigmask here: a blocked mask would be inherited by every
+    # process a goroutine starts (sigwait.py says why, and how run() still
+    # wakes for a signal the kernel hands to an M).
     setm(m)
     m.ident = threading.get_ident()
     sched = m.sched
@@ -525,6 +529,8 @@ def mstart(m: M) -> None:
             _sysmon.sysmon(m)
         else:
             schedule(m)
+            if afterfork is not None and afterfork[0] is m:  # a child forked from our goroutine
+                afterfork[1]()
     except BaseException as e:  # a bug in the runtime itself: never hang silently
         fatal(sched, Fatal(f"runtime: M{m.id}: {e!r}").with_traceback(e.__traceback__))
     finally:

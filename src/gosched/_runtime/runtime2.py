@@ -303,6 +303,7 @@ class Sched:
         "faketime",
         "walloffset",
         "numgc",
+        "wakefd",
     )
 
     def __init__(self) -> None:
@@ -347,3 +348,4 @@ class Sched:
         self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock
         self.walloffset = 0  # wall clock minus nanotime, for now()
         self.numgc = 0
+        self.wakefd = -1  # the pipe run() polls while it waits (sigwait.py); -1: none

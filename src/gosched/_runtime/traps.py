@@ -71,7 +71,20 @@ def trap(kind: int, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
     return (yield (kind, a, b))
 
 
+# True in a child process forked while a runtime ran, until it starts its own
+# run(): the child has only the forking thread and no scheduler (fork.py), so
+# runtime calls fail with FORKED instead of waiting for Ms that do not exist.
+forked = False
+FORKED = (
+    "the process was forked from a goroutine, and the child runs plain Python without the "
+    "runtime: end the child with os._exit() or exec, or start a child that runs goroutines "
+    "with multiprocessing's 'spawn' or 'forkserver' method (or gosched.run() in the child)"
+)
+
+
 def outside_goroutine(what: str, instead: str) -> RuntimeError:
+    if forked:
+        return RuntimeError(f"gosched: {what} called in a forked child; {FORKED}")
     msg = f"gosched: {what} called outside a goroutine"
     if instead:
         msg += f"; {instead}"
