@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -460,3 +461,67 @@ def test_ctrl_c_during_a_normal_end_is_raised_after_it(tmp_path: Path) -> None:
             p.wait()
     assert out == "interrupted after the end\n", (out, err)
     assert "Traceback" not in err, err
+
+
+# --- stress: many runs sharing objects, goroutines in every state at the end ----------------
+
+
+@pytest.mark.parametrize("procs", PROCS)
+def test_no_goroutine_resumes_after_its_run_under_stress(
+    procs: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    baseline = threading.active_count()
+    chans = [gosched.Chan[int](random.choice([0, 0, 2])) for _ in range(4)]
+    mus = [gosched.Mutex() for _ in range(2)]
+    alive: dict[int, bool] = {}
+    late: list[tuple[int, str]] = []
+
+    def resumed(run: int, where: str) -> None:
+        if not alive[run]:
+            late.append((run, where))
+
+    async def worker(run: int, rng: random.Random) -> None:
+        for _ in range(rng.randrange(1, 30)):
+            k = rng.randrange(7)
+            c = rng.choice(chans)
+            if k == 0:
+                await c.send(run)
+                resumed(run, "send")
+            elif k == 1:
+                await c.recv()
+                resumed(run, "recv")
+            elif k == 2:
+                await gosched.select(gosched.recv(c), gosched.send(rng.choice(chans), run))
+                resumed(run, "select")
+            elif k == 3:
+                mu = rng.choice(mus)
+                if mu.try_lock():
+                    mu.unlock()
+            elif k == 4:
+                await gosched.sleep(rng.random() / 100)
+                resumed(run, "sleep")
+            elif k == 5:
+                time.sleep(rng.random() / 50)  # unwrapped: its M may be stuck at the end
+            else:
+                await gosched.gosched()
+                resumed(run, "gosched")
+
+    async def main(run: int, seed: int) -> int:
+        rng = random.Random(seed)
+        for i in range(rng.randrange(20, 80)):
+            gosched.go(worker, run, random.Random(seed * 1000 + i))
+        await gosched.sleep(rng.random() / 50)
+        return run
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for run in range(25):
+            alive[run] = True
+            assert gosched.run(main, run, run, maxprocs=procs) == run
+            alive[run] = False
+    finally:
+        sys.setswitchinterval(old)
+    assert late == []
+    assert [r for r in caplog.records if r.name == "gosched"] == []
+    assert wait_threads(baseline) == baseline
