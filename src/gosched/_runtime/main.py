@@ -264,7 +264,10 @@ def _shutdown(sched: Sched) -> None:
         poller.netpoll_break()
     # Every M sees sched.dead at its next switch and exits; one still running a
     # goroutine after SHUTDOWN_TIMEOUT is left to close it when it comes back
-    # (proc.abandon). New Ms are not started once sched.dead is set.
+    # (proc.abandon). New Ms are not started once sched.dead is set. The pass
+    # below leaves running goroutines (Grunning, Gsyscall) to their Ms; an M
+    # between its sched.dead check and marking the next goroutine Grunning is a
+    # few statements from it, not SHUTDOWN_TIMEOUT away.
     _preemptall(sched)
     deadline = time.monotonic() + SHUTDOWN_TIMEOUT
     for m in list(sched.allm):
