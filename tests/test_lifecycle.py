@@ -198,6 +198,40 @@ def test_runtime_call_in_a_closed_goroutines_finally_says_why(
     assert not caplog.records  # the finally caught them all: nothing to report
 
 
+@pytest.mark.parametrize("procs", PROCS)
+def test_goroutines_in_io_wait_are_closed_and_their_sockets_with_them(procs: int) -> None:
+    from gosched import net
+
+    fds = len(os.listdir("/proc/self/fd"))
+    log: list[str] = []
+
+    async def serve(ln: net.Listener) -> None:
+        async with ln:
+            c = await ln.accept()
+            async with c:
+                try:
+                    log.append("reading")
+                    await c.read()
+                finally:
+                    log.append("server")
+
+    async def main() -> None:
+        ln = await net.listen("tcp", "127.0.0.1:0")
+        gosched.go(serve, ln)
+        c = await net.dial("tcp", ln.addr)
+
+        async def client() -> None:
+            async with c:
+                await c.read()
+
+        g = gosched.go(client)
+        await until(lambda: g.status == Gwaiting and log == ["reading"])
+
+    gosched.run(main, maxprocs=procs)
+    assert log == ["reading", "server"]
+    assert len(os.listdir("/proc/self/fd")) == fds  # listener, both ends and the poller closed
+
+
 # --- goroutines stuck on an M when the run ends ----------------------------------------------
 
 
