@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 import gosched
+from _core_helpers import run
 from gosched._runtime.main import SHUTDOWN_TIMEOUT
 from gosched._runtime.runtime2 import Gwaiting
 
@@ -281,6 +282,37 @@ def test_goroutine_stuck_in_a_blocking_call_never_resumes_in_the_next_run(procs:
     assert "resumed" not in log
     assert log[-1][0] == "finally" and log[-1][1].startswith("gosched-M"), log  # closed on its own M
     assert wait_threads(baseline) == baseline
+
+
+@pytest.mark.parametrize("procs", PROCS)
+def test_a_late_goroutine_waking_one_of_the_next_run_does_not_lose_it(procs: int) -> None:
+    ch = gosched.Chan[int]()
+    inside, release = threading.Event(), threading.Event()
+    log: list[str] = []
+
+    async def victim() -> None:
+        inside.set()
+        release.wait(30)  # its M is stuck past run()'s end
+        await ch.send(7)  # run 2's main is receiving: the send completes, then the M closes victim
+        log.append("resumed")
+
+    async def main1() -> None:
+        gosched.go(victim)
+        await gosched.syscall(inside.wait, 30)
+
+    gosched.run(main1, maxprocs=procs)
+
+    async def releaser() -> None:
+        await until(lambda: bool(ch.waiters()[0]))
+        release.set()
+
+    async def main2() -> int:
+        ch.foreign = True  # for run 2 the late goroutine is a thread outside it (checkdead)
+        gosched.go(releaser)
+        return await ch.recv()
+
+    assert run(main2, maxprocs=procs, timeout=20) == 7
+    assert log == []
 
 
 @pytest.mark.parametrize("procs", PROCS)

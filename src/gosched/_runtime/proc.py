@@ -906,6 +906,26 @@ def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
                 lk.release()
     if claimg(sched, gp, True):
         closeg(sched, gp)
+    rehome(sched, takereadyq(m))
+
+
+def rehome(sched: Sched, gs: list[G]) -> None:
+    """Hand goroutines of a later run back to it (from ``abandon``).
+
+    On its way out a goroutine of the ended run may ready one of the next run
+    (its last call was a send to a shared channel, say); goready queued it on
+    this M, which belongs to the ended run. Its own run is the one of the M
+    that last ran it. The ended run's own goroutines are closed by its end.
+    """
+    while True:  # what goready queued on the ended run itself (this M had lost its P)
+        try:
+            gs.append(sched.runq.popleft())
+        except IndexError:
+            break
+    for g in gs:
+        gm = g.m
+        if gm is not None and gm.sched is not sched:
+            injectglist(gm.sched, [g])
 
 
 # --- findRunnable ------------------------------------------------------------------------
