@@ -8,8 +8,9 @@ gosched when it is marked ``@pytest.mark.gosched`` (with optional
 * A deadlock fails the test with Go's message and the goroutine dump.
 * A test still running after the timeout (``--gosched-timeout``, ini
   ``gosched_timeout``, default 60 s; 0 disables) fails with the dump instead of
-  hanging the suite. Its goroutines are abandoned, as when a Go program exits;
-  one stuck in a CPU loop keeps its (daemon) thread busy.
+  hanging the suite. Its goroutines are closed as at the end of any run
+  (docs/design.md, "The end of a run"); one stuck in a CPU loop that never
+  calls the runtime keeps its (daemon) thread busy.
 """
 
 from __future__ import annotations

@@ -373,6 +373,15 @@ class Chan(Generic[T]):
         with held(self._lock):
             return [_g(w) for w in self.recvq], [_g(w) for w in self.sendq]
 
+    def _dropwaiter(self, gp: G) -> None:
+        """Take ``gp``'s waits (its own, or a select's cases) off the queues; lock held.
+
+        Its run ended while it waited (proc.unqueue): nothing may hand it a value.
+        """
+        for q in (self.recvq, self.sendq):
+            for w in [w for w in q if _g(w) is gp]:
+                q.remove(w)
+
     # -- plain threads (blocking.py) --------------------------------------------------------
     def send_blocking(self, v: T, timeout: float | None = None) -> None:
         """Send from a plain thread, blocking it; ``TimeoutError`` after ``timeout`` s.

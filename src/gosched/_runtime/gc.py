@@ -55,11 +55,20 @@ def install(sched: Sched) -> None:
 
 
 def uninstall(sched: Sched) -> None:
+    """The run ended: stop watching collections, and close the helper goroutine."""
     global _sched
     if _sched is sched:
         _sched = None
     if _callback in gc.callbacks:
         gc.callbacks.remove(_callback)
+    state = forcegcstate
+    with state.lock:
+        gp = state.g
+        state.g = None
+        state.idle = False
+        state.parklock = None
+    if gp is not None:
+        proc.gfinalize(sched, gp)
 
 
 class _ForceGC:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from . import fork, proc, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .netpoll import Poller
-from .runtime2 import RUNQ_SIZE, G, M, P, Sched
-from .traps import callable_name, getm, preempted
+from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
+from .traps import callable_name, closing, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
 
@@ -35,6 +37,11 @@ os.register_at_fork(after_in_child=_afterforkchild)
 CO_COROUTINE = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 
 FAKE_EPOCH_NS = 946_684_800 * 1_000_000_000  # 2000-01-01T00:00:00Z, as synctest
+
+# How long run()'s end waits for Ms still running a goroutine (a blocking call or
+# a CPU loop, which Python cannot interrupt) before it returns without them
+# (docs/design.md, "The end of a run").
+SHUTDOWN_TIMEOUT = 1.0
 
 
 Goroutine = G  # the handle gosched.go returns; its public face is ``.id``
@@ -89,6 +96,10 @@ def go(
 ) -> Goroutine:
     """Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement)."""
     m = getm()
+    if m is None and closing.get() is not None:  # a finally block of a goroutine its run's end closes
+        if inspect.iscoroutine(fn):
+            fn.close()
+        raise outside_goroutine("go", "")
     sched = m.sched if m is not None else proc.current
     if sched is None or sched.dead:
         if inspect.iscoroutine(fn):
@@ -201,8 +212,12 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
         sysmon.start(sched)
         proc.startm(sched, None, False)
         sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
-    finally:
+    except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
+        shutdown(sched, raising=True)
+        raise
+    else:
         shutdown(sched)
+    finally:
         uninstall_signals(sched)
     if sched.panic is not None:
         raise sched.panic
@@ -211,8 +226,51 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     return sched.result  # type: ignore[no-any-return]
 
 
-def shutdown(sched: Sched) -> None:
-    """End the program: idle Ms and sysmon exit; goroutines are abandoned, as in Go."""
+def _preemptall(sched: Sched) -> None:
+    """Ask every goroutine running on an M to yield at its next runtime call, a
+    non-blocking one too (Go's preemptall); its M then sees the run is over."""
+    for gp in sched.allgs.copy().values():
+        if gp.status == Grunning:
+            gp.preempt = True
+            preempted.add(gp)
+
+
+def _goid(gp: G) -> int:
+    return gp.goid
+
+
+def shutdown(sched: Sched, raising: bool = False) -> None:
+    """End the run: Ms and sysmon exit, then the goroutines left behind are closed.
+
+    Ctrl-C is held meanwhile (the wait is bounded by SHUTDOWN_TIMEOUT): if run()
+    is already raising (a first Ctrl-C) another one is dropped, so one
+    KeyboardInterrupt is reported rather than a chain; otherwise it is raised
+    once the run has ended.
+    """
+    with _sigint_held() as interrupted:
+        _shutdown(sched)
+    if interrupted and not raising:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[list[int]]:
+    """Record SIGINT instead of raising KeyboardInterrupt, if Python's handler is installed."""
+    got: list[int] = []
+    swap = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if swap:
+        signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield got
+    finally:
+        if swap:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _shutdown(sched: Sched) -> None:
     with sched.lock:
         if not sched.dead:
             sched.dead = True
@@ -228,15 +286,25 @@ def shutdown(sched: Sched) -> None:
     poller = sched.poller
     if poller is not None:
         poller.netpoll_break()
-    deadline = time.monotonic() + 1.0
+    # Every M sees sched.dead at its next switch and exits; one still running a
+    # goroutine after SHUTDOWN_TIMEOUT is left to close it when it comes back
+    # (proc.abandon). New Ms are not started once sched.dead is set. The pass
+    # below leaves running goroutines (Grunning, Gsyscall) to their Ms; an M
+    # between its sched.dead check and marking the next goroutine Grunning is a
+    # few statements from it, not SHUTDOWN_TIMEOUT away.
+    _preemptall(sched)
+    deadline = time.monotonic() + SHUTDOWN_TIMEOUT
     for m in list(sched.allm):
         t = m.thread
-        if t is None or t is threading.current_thread():
-            continue
-        if m in idle or m.issysmon or (m.blocked and m.p is None):
+        if t is not None and t is not threading.current_thread():
             t.join(max(0.0, deadline - time.monotonic()))
-    if poller is not None and sched.lastpoll != 0:
-        poller.shutdown()
-    _gc.uninstall(sched)
-    preempted.clear()
-    proc.nanotime = time.monotonic_ns
+    try:
+        for gp in sorted(sched.allgs.copy().values(), key=_goid):
+            proc.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
+    finally:
+        _gc.uninstall(sched)  # closes the forcegc helper goroutine too
+        if poller is not None and sched.lastpoll != 0:
+            poller.shutdown()
+        preempted.clear()
+        _preemptall(sched)  # the goroutines still on stuck Ms
+        proc.nanotime = time.monotonic_ns

@@ -151,8 +151,8 @@ class Poller:
 
         Returns the goroutines it readied. The caller closes the descriptor
         afterwards, as Go's fd layer closes only after pollUnblock. Once the
-        runtime ``sched`` has ended (a socket closed by an abandoned goroutine's
-        ``finally`` as it is garbage collected) nobody is readied.
+        runtime ``sched`` has ended (a socket closed by the ``finally`` of a
+        goroutine its run's end closes) nobody is readied.
         """
         woken = self._unblock(pd)
         with self.lock:

@@ -108,6 +108,10 @@ class Mutex:
         with held(self._lock):
             return list(self._waiters)
 
+    def _dropwaiter(self, gp: G) -> None:
+        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        _drop(self._waiters, gp)
+
     def lock_blocking(self, timeout: float | None = None) -> bool:
         """Lock from a plain thread, blocking it; False if ``timeout`` s pass first.
 
@@ -117,6 +121,11 @@ class Mutex:
         from .blocking import mutex_lock
 
         return mutex_lock(self, timeout)
+
+
+def _drop(q: deque[Any], gp: G) -> None:
+    if gp in q:
+        q.remove(gp)
 
 
 def _curg_or_release(lk: list[int], what: str) -> G:
@@ -226,6 +235,11 @@ class RWMutex:
             self._readers += 1
         return True
 
+    def _dropwaiter(self, gp: G) -> None:
+        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        _drop(self._rwait, gp)
+        _drop(self._wwait, gp)
+
     async def __aenter__(self) -> None:
         await self.lock()
 
@@ -304,6 +318,10 @@ class WaitGroup:
         self._waiters.append(gp)
         await trap(PARK, lk, "sync.WaitGroup.Wait")
         gp.blockedon = None
+
+    def _dropwaiter(self, gp: G) -> None:
+        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        _drop(self._waiters, gp)
 
     @property
     def count(self) -> int:
@@ -445,6 +463,11 @@ class Semaphore:
             woken = self._grantlocked()
         for gp in woken:
             proc.goready(gp)
+
+    def _dropwaiter(self, gp: G) -> None:
+        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        for w in [w for w in self._waiters if w.gp is gp]:
+            self._waiters.remove(w)
 
     async def __aenter__(self) -> None:
         await self.acquire()

@@ -61,6 +61,12 @@ if getattr(sys.flags, "thread_inherit_context", 0):  # pragma: no cover - CPytho
     def setm(m: Any) -> None:
         _tls.m = m
 
+# The goroutine whose coroutine this thread is closing because its run ended
+# (run()'s shutdown, or its stuck M once the blocking call returns): a runtime
+# call from its finally blocks fails saying so (outside_goroutine), instead of
+# blaming a plain thread. The thread is not an M meanwhile (getm() is None).
+closing: ContextVar[Any] = ContextVar("gosched.closing", default=None)
+
 # Goroutines that sysmon asked to yield (Go's gp.preempt). Non-blocking runtime
 # calls test this set's truthiness (one cheap read) before looking themselves up.
 preempted: set[Any] = set()
@@ -85,6 +91,12 @@ FORKED = (
 def outside_goroutine(what: str, instead: str) -> RuntimeError:
     if forked:
         return RuntimeError(f"gosched: {what} called in a forked child; {FORKED}")
+    gp = closing.get()
+    if gp is not None:
+        return RuntimeError(
+            f"gosched: {what} called by goroutine {gp.goid} after its run ended: run() closes the "
+            f"goroutines a program leaves behind, and their finally blocks cannot wait on the runtime"
+        )
     msg = f"gosched: {what} called outside a goroutine"
     if instead:
         msg += f"; {instead}"
