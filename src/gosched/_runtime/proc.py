@@ -558,7 +558,9 @@ def schedule(m: M) -> None:
     csend = speedups.send
     while True:
         if sched.dead:
-            if nextg is not None:  # back from a syscall that outlived the run
+            # Back from a syscall that outlived the run: close it (abandon), unless this is
+            # a child forked from it, where it goes on as plain Python (fork._childmain).
+            if nextg is not None and afterfork is None:
                 abandon(sched, m, nextg, None)
             return
         p = m.p
@@ -649,7 +651,7 @@ def schedule(m: M) -> None:
         if gp.preempt:
             gp.preempt = False
             preempted.discard(gp)
-        if sched.dead:  # the run ended while gp ran: it goes no further (abandon)
+        if sched.dead and afterfork is None:  # the run ended while gp ran: it goes no further
             abandon(sched, m, gp, tr)
             return
 
