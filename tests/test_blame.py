@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import faulthandler
+import os
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -154,3 +157,19 @@ def test_threshold_keeps_short_holds_out_of_the_report() -> None:
     assert len(prof) == 1 and prof[0].count == 1, prof
     assert 0.25 < prof[0].total_seconds < 1.0, prof[0]
 
+
+
+@pytest.mark.parametrize("pure", ["", "1"], ids=["accelerated", "pure-python"])
+def test_sampling_a_churning_stack_cannot_crash(pure: str) -> None:
+    """Issue 14 item 1: sysmon's stack capture races neither the stuck thread nor the collector.
+
+    tests/blame_storm.py makes a collection (whose finalizer switches threads) land inside
+    sysmon's capture of stacks that change shape; walking ``f_back`` from Python died
+    there within two seconds on 3.11, with the accelerator and without.
+    """
+    env = dict(os.environ, GOSCHED_PURE_PYTHON=pure)
+    script = os.path.join(os.path.dirname(__file__), "blame_storm.py")
+    r = subprocess.run([sys.executable, script, "--seconds", "3"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), (r.returncode, r.stdout, r.stderr[-2000:])
+    assert int(r.stdout.split()[1]) > 0  # sysmon did sample the hogs
