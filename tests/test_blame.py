@@ -173,3 +173,41 @@ def test_sampling_a_churning_stack_cannot_crash(pure: str) -> None:
                        timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("ok"), (r.returncode, r.stdout, r.stderr[-2000:])
     assert int(r.stdout.split()[1]) > 0  # sysmon did sample the hogs
+
+
+@pytest.mark.parametrize("pure", ["", "1"], ids=["accelerated", "pure-python"])
+def test_goroutines_waiting_for_the_gil_are_not_reported(pure: str) -> None:
+    """Issue 14 item 6: under GIL contention, select loops are not blamed as blocking calls.
+
+    tests/select_storm.py's workers only select, make timers and append; at GOMAXPROCS 4 with
+    a 1 us switch interval they wait for runtime locks, for the GIL and for the collector's
+    pauses, long enough to lose their Ps. None of that is a blocking call or a CPU loop of
+    theirs: no BlockingWarning may name ``_worker`` (before the fix, several did per run).
+    """
+    env = dict(os.environ, GOSCHED_PURE_PYTHON=pure)
+    script = os.path.join(os.path.dirname(__file__), "select_storm.py")
+    r = subprocess.run(
+        [sys.executable, "-W", "always::gosched.BlockingWarning", script, "--procs", "4", "--switch", "1e-6",
+         "--workers", "4000"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, (r.stdout, r.stderr[-3000:])
+    blamed = [ln for ln in r.stderr.splitlines() if "BlockingWarning:" in ln and " in _worker at " in ln]
+    assert not blamed, blamed
+
+
+def test_callsite_blames_user_code_only() -> None:
+    """The innermost frame outside the standard library decides; gosched's own code is not blamed."""
+    import threading
+
+    from gosched._runtime import blame, chan
+
+    lib = (threading.__file__, 331, "Condition.wait")
+    user = (__file__, 10, "main")
+    runtime = (chan.__file__, 100, "Chan.send")
+    lines = [f"Condition.wait at {threading.__file__}:331", f"main at {__file__}:10"]
+    assert blame.callsite([lib, user]) == (user, lines)
+    assert blame.callsite([lib, runtime, user]) is None  # e.g. a socket close inside gosched.net
+    assert blame.callsite([runtime, user]) is None  # a runtime lock, or the GIL inside a runtime call
+    assert blame.callsite([(__file__, -1, "main")]) is None  # a coroutine that has not started
+    assert blame.callsite([user, runtime]) == (user, [f"main at {__file__}:10"])

@@ -30,6 +30,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 
+from . import gc as _gc
 from . import proc, speedups
 from .runtime2 import G, M
 
@@ -70,6 +71,7 @@ class _Pending:
     """A goroutine whose P sysmon took, not yet (or already) published."""
 
     goid: int
+    start: int  # monotonic ns: the start of the slice the goroutine did not yield in
     before: int  # ns the goroutine had held the P when sysmon took it
     published: bool = False
     site: tuple[str, int, str] = ("", 0, "")  # set when published
@@ -174,8 +176,8 @@ def callsite(stack: list[Frame]) -> tuple[Frame, list[str]] | None:
     inside a runtime call, ``gomaxprocs``, a socket's close) is not reported.
     """
     own = next((fr for fr in stack if not _is_library(fr[0])), None)
-    if own is not None and _is_runtime(own[0]):
-        return None
+    if own is not None and (own[1] <= 0 or _is_runtime(own[0])):
+        return None  # gosched's code, or a coroutine that has not started (no line yet)
     frames = [fr for fr in stack if not _is_runtime(fr[0])]
     if not frames:
         return None
@@ -190,10 +192,11 @@ def report(m: M, gp: G, held_ns: int) -> None:
     goroutine that merely waits for the GIL after a quick C call also misses its
     preemption request for a few switch intervals; that is not a blocking call.
     """
-    if not enabled:
-        return
+    took = m.lostp_since
+    if not enabled or not took:
+        return  # off, or already back at the scheduler
     with _lock:
-        _pending[m] = _Pending(gp.goid, held_ns)
+        _pending[m] = _Pending(gp.goid, took - held_ns, held_ns)
     check(m, gp, 0)  # already past the threshold (it is 0 in tests)
 
 
@@ -204,12 +207,22 @@ def check(m: M, gp: G | None, since_take_ns: int) -> None:
         if pd is None or pd.published or (gp is not None and gp.goid != pd.goid):
             return
         held_ns = pd.before + since_take_ns
-        if held_ns < reportThresholdNS:
+        if held_ns - _gcpaused(pd.start, pd.start + held_ns) < reportThresholdNS:
             return
     stack = _stack(m.ident)
     cs = callsite(stack) if stack else None
     if cs is not None:
         _publish(m, pd, cs, held_ns)
+
+
+def _gcpaused(start: int, end: int) -> int:
+    """How much of [start, end] (monotonic ns) the collector held the interpreter.
+
+    Under the GIL a collection of a large heap stops every thread for up to
+    hundreds of ms; a goroutine waiting for the GIL then holds its P that long
+    without being stuck in anything of its own.
+    """
+    return sum(max(0, min(e, end) - max(s, start)) for s, e in list(_gc.pauses))
 
 
 def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> None:
