@@ -196,7 +196,7 @@ def test_mutex_lock_blocking_and_dump_owner() -> None:
         return text
 
     text = gosched.run(main, maxprocs=2)
-    assert "goroutine 2 waits for mu (sync.Mutex), held by a thread outside the runtime" in text
+    assert f"goroutine 2 waits for mu (*Mutex {id(mu):#x}), held by a thread outside the runtime" in text
 
 
 def test_thread_blocked_counts_in_nforeign() -> None:

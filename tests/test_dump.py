@@ -48,15 +48,15 @@ async def outer(c: gosched.Chan[int]) -> int:
 
 
 def test_format_line_by_line() -> None:
-    async def main() -> str:
+    async def main() -> tuple[str, int]:
         c: gosched.Chan[int] = gosched.Chan()
         gosched.go(outer, c)  # <go>
         await gtesting.wait()
         text = gosched.dump()  # <dump>
         await c.send(1)
-        return text
+        return text, id(c)
 
-    text = gosched.run(main)
+    text, cid = gosched.run(main)
     b = blocks(text)
     assert b[1] == [
         "goroutine 1 [running]:",
@@ -73,7 +73,8 @@ def test_format_line_by_line() -> None:
         f"\t{HERE}:{lineof('go')}",
     ]
     assert text.split("\n\n")[0] == "\n".join(b[1])  # goroutines in goid order, blank-line separated
-    assert "blocked on:\ngoroutine 2 waits on channel c (0/0 buffered): receivers [2], senders []" in text
+    assert (f"blocked on:\ngoroutine 2 waits on channel c (*Chan {cid:#x}), 0/0 buffered: "
+            "receivers [2], senders []") in text
 
 
 def test_wait_reasons() -> None:

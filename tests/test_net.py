@@ -312,10 +312,10 @@ def test_bad_addresses() -> None:
         return out
 
     msgs = run(main)
-    assert msgs[0] == "address 127.0.0.1: missing port in address"
-    assert msgs[1] == "address 1:2:3: too many colons in address"
-    assert msgs[2] == "address [::1: missing ']' in address"
-    assert "invalid port" in msgs[3]
+    assert msgs[0] == "dial tcp: address 127.0.0.1: missing port in address"
+    assert msgs[1] == "dial tcp: address 1:2:3: too many colons in address"
+    assert msgs[2] == "dial tcp: address [::1: missing ']' in address"
+    assert msgs[3] == "dial tcp: address 99999: invalid port"
     assert "no suitable address" in msgs[4]
     assert msgs[5].startswith("unknown network 'tcpx'")
 

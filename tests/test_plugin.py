@@ -100,3 +100,47 @@ def test_all_option_and_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ngosched_all = true\ngosched_clock = fake\n")
     r = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     r.assert_outcomes(passed=1)
+
+
+def test_deadlock_dump_is_printed_once(pytester: pytest.Pytester) -> None:
+    # The failure used to be raised inside the except clause, so pytest printed
+    # the Deadlock, "During handling of the above exception...", then the dump again.
+    pytester.makepyfile(
+        """
+        import pytest, gosched
+
+        @pytest.mark.gosched
+        async def test_stuck():
+            await gosched.Chan().recv()
+        """
+    )
+    r = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    r.assert_outcomes(failed=1)
+    out = r.stdout.str()
+    assert out.count("goroutine 1 [chan receive]:") == 1, out
+    assert out.count("fatal error: all goroutines are asleep - deadlock!\n") == 1, out
+    assert "During handling" not in out, out
+
+
+def test_unmarked_async_test_names_the_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        async def test_unmarked():
+            pass
+
+        @pytest.mark.gosched
+        async def test_marked():
+            pass
+        """
+    )
+    r = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    r.assert_outcomes(passed=1, failed=1)
+    out = r.stdout.str()
+    # pytest's own words stay, and the hint follows them.
+    assert out.count("async def functions are not natively supported") == 1, out
+    assert out.count("mark the test @pytest.mark.gosched") == 1, out
+    r.stdout.fnmatch_lines(["*_ test_unmarked _*", "async def functions are not natively supported.",
+                            "*", "*", "*", "*", "*", "*",
+                            "gosched: mark the test @pytest.mark.gosched *--gosched-all*"])

@@ -364,3 +364,22 @@ def test_select_send_recv_pairs_exactly_once(procs: int) -> None:
         return sorted([await out.recv() for _ in range(nprod * per)])
 
     assert run(main, maxprocs=procs) == list(range(nprod * per))
+
+
+def test_public_docstrings_are_real() -> None:
+    # help(gosched.select) used to say only "see gosched.select" (issue 14, item 10).
+    import inspect
+
+    import gosched.debug
+    import gosched.net
+    import gosched.testing
+
+    for mod in (gosched, gosched.net, gosched.debug, gosched.testing):
+        for name in mod.__all__:
+            doc = inspect.getdoc(getattr(mod, name)) or ""
+            assert len(doc) > 30, f"{mod.__name__}.{name}"
+            assert "see gosched." not in doc.lower(), f"{mod.__name__}.{name}: {doc!r}"
+    doc = inspect.getdoc(gosched.select) or ""
+    for words in ("(index, value, ok)", "at random", "default=True", "(-1, None, False)", "nil channel",
+                  "Example::", "ClosedChannelError"):
+        assert words in doc, words

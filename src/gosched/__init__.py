@@ -14,7 +14,7 @@ Goroutines are ``async def`` functions scheduled M:N on OS threads::
 
 from __future__ import annotations
 
-from . import debug, testing
+from . import context, debug, errgroup, testing
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
@@ -23,14 +23,15 @@ from ._runtime.deadlock import dump_program as dump
 from ._runtime.main import Goroutine, go, run
 from ._runtime.proc import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
-from ._runtime.sync import Mutex, Once, RWMutex, Semaphore, WaitGroup
-from ._runtime.time import Ticker, Timer, after, gosched, now, sleep
+from ._runtime.sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
+from ._runtime.time import Ticker, Timer, after, after_func, gosched, now, sleep
 
 __all__ = [
     "BlockingWarning",
     "Chan",
     "Closed",
     "ClosedChannelError",
+    "Cond",
     "Deadlock",
     "Fatal",
     "Goroutine",
@@ -45,8 +46,11 @@ __all__ = [
     "Timer",
     "WaitGroup",
     "after",
+    "after_func",
+    "context",
     "debug",
     "dump",
+    "errgroup",
     "go",
     "goexit",
     "gomaxprocs",

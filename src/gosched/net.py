@@ -12,6 +12,10 @@ a few Ms serve thousands of connections::
         await c.write(b"hi")
         print(await c.read(2))
 
+``Reader(conn)`` adds buffered ``readline``/``readuntil``/``readexactly``
+(Go's bufio.Reader, asyncio's StreamReader); ``pipe()`` is Go's net.Pipe, an
+in-memory connection pair for tests (also under the fake clock).
+
 Errors read like Go's: ``TimeoutError("read tcp 127.0.0.1:1->127.0.0.1:2: i/o
 timeout")`` after a deadline, ``ClosedError("... use of closed network
 connection")`` once closed, ``ConnectionRefusedError("dial tcp 127.0.0.1:1:
@@ -22,37 +26,48 @@ connect: connection refused")``. Deadlines are absolute times on
 from __future__ import annotations
 
 import errno as _errno
+import math
 import os
 import socket
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from ._bufio import IncompleteReadError, LimitOverrunError, Reader, readfull
+from ._pipe import ClosedPipeError, PipeConn, pipe
 from ._runtime import netpoll as _np
 from ._runtime import proc
 from ._runtime.netaddr import (
     PACKET_NETS,
     STREAM_NETS,
     AddrError,
+    Sockaddr,
     UnknownNetworkError,
     check_network,
     fmtaddr,
     resolve,
 )
 from ._runtime.time import now
+from ._runtime.timers import duration_ns
 from ._runtime.traps import checkpreempt, preempted
 
 __all__ = [
     "AddrError",
     "ClosedError",
+    "ClosedPipeError",
     "Conn",
+    "IncompleteReadError",
+    "LimitOverrunError",
     "Listener",
     "PacketConn",
+    "PipeConn",
+    "Reader",
     "UnknownNetworkError",
     "dial",
     "listen",
     "listen_packet",
     "notify_closing",
+    "pipe",
     "wait_readable",
     "wait_writable",
 ]
@@ -83,7 +98,9 @@ def _deadline_ns(t: float | None) -> int:
         return 0
     if isinstance(t, bool) or not isinstance(t, (int, float)):
         raise TypeError(f"a deadline is an absolute time (gosched.now() + seconds) or None, not {t!r}")
-    when = proc.nanotime() + int((t - now()) * 1e9)
+    if math.isnan(t):
+        raise ValueError("set deadline: NaN is not a time")
+    when = proc.nanotime() + duration_ns(t - now(), "set deadline")  # inf: never; -inf: passed
     return when if when > 0 else -1
 
 
@@ -250,23 +267,9 @@ class Conn(_FD):
                 raise self._fail("read", code)
 
     async def read_exactly(self, n: int) -> bytes:
-        """Exactly ``n`` bytes; EOFError (``unexpected EOF``) if the stream ends first."""
-        if n <= 0:
-            if n == 0:
-                return b""
-            raise ValueError(f"read size must be positive, not {n}")
-        first = await self.read(n)
-        if len(first) == n:
-            return first
-        buf = bytearray(first)
-        while len(buf) < n:
-            if not first:
-                e = EOFError(f"unexpected EOF: read {len(buf)} of {n} bytes from {self._where()}")
-                e.partial = bytes(buf)  # type: ignore[attr-defined]
-                raise e
-            first = await self.read(n - len(buf))
-            buf += first
-        return bytes(buf)
+        """Exactly ``n`` bytes; ``IncompleteReadError`` (an EOFError: ``unexpected EOF``) if the stream
+        ends first, with what came in ``partial``."""
+        return await readfull(self, n)
 
     async def write(self, data: bytes | bytearray | memoryview) -> int:
         """Write all of ``data`` (parking while the socket buffer is full); returns its length."""
@@ -439,6 +442,14 @@ class PacketConn(_FD):
 # --- constructors ---------------------------------------------------------------------
 
 
+async def _resolve(op: str, network: str, address: str, passive: bool) -> list[Sockaddr]:
+    """resolve, a bad address worded as Go's OpError: ``listen tcp: address -1: invalid port``."""
+    try:
+        return await resolve(network, address, passive)
+    except AddrError as e:
+        raise AddrError(f"{op} {network}: {e}") from None
+
+
 def _socket(family: int, kind: int) -> socket.socket:
     return socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
 
@@ -451,7 +462,7 @@ async def listen(network: str, address: str, backlog: int = socket.SOMAXCONN) ->
     """
     check_network(network, STREAM_NETS)
     sched = _current_sched("listen")
-    addrs = await resolve(network, address, True)
+    addrs = await _resolve("listen", network, address, True)
     first: OSError | None = None
     for family, sa in addrs:
         s = _socket(family, socket.SOCK_STREAM)
@@ -478,7 +489,7 @@ async def listen_packet(network: str, address: str) -> PacketConn:
     """A datagram socket bound to ``address`` (Go's net.ListenPacket): ``udp``, ``udp4``, ``udp6``."""
     check_network(network, PACKET_NETS)
     sched = _current_sched("listen_packet")
-    addrs = await resolve(network, address, True)
+    addrs = await _resolve("listen", network, address, True)
     first: OSError | None = None
     for family, sa in addrs:
         s = _socket(family, socket.SOCK_DGRAM)
@@ -514,10 +525,8 @@ async def dial(network: str, address: str, timeout: float | None = None) -> Conn
     sched = _current_sched("dial")
     deadline = 0
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout is in seconds (int or float) or None, not {timeout!r}")
-        deadline = proc.nanotime() + max(int(timeout * 1e9), 1)
-    addrs = await resolve(network, address, False)
+        deadline = proc.nanotime() + max(duration_ns(timeout, "dial timeout"), 1)
+    addrs = await _resolve("dial", network, address, False)
     kind = socket.SOCK_DGRAM if network.startswith("udp") else socket.SOCK_STREAM
     first: OSError | None = None
     for family, sa in addrs:

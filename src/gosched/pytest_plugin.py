@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -50,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "gosched(maxprocs=None, clock='real', timeout=None): run this async def test under gosched.run",
     )
+    config.pluginmanager.register(_AsyncHint(), "gosched-async-hint")
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -80,6 +82,37 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+# pytest >= 8.4 fails an unclaimed async test with the first; older ones skip it with the second.
+_UNSUPPORTED = ("async def functions are not natively supported", "async def function and no async plugin")
+_HINT = (
+    "gosched: mark the test @pytest.mark.gosched to run it as goroutine 1 of gosched.run, "
+    "or run every async def test so with --gosched-all (ini: gosched_all = true)"
+)
+
+
+class _AsyncHint:
+    """Names the marker in pytest's message for an async test that no plugin ran.
+
+    pytest's own ``pytest_pyfunc_call`` (the last in the chain) fails such a test
+    with a generic "async def functions are not natively supported" (pytest < 8.4
+    skips it, "async def function and no async plugin installed"). Getting there
+    means no plugin (gosched, pytest-asyncio, anyio...) claimed the test, so this
+    wrapper adds the hint to that message. A class registered in
+    pytest_configure, because this module already implements the hook itself.
+    """
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, None]:
+        outcome = yield
+        exc = outcome.excinfo[1] if outcome.excinfo is not None else None
+        if (
+            isinstance(exc, (pytest.fail.Exception, pytest.skip.Exception))
+            and any(words in (exc.msg or "") for words in _UNSUPPORTED)
+            and inspect.iscoroutinefunction(pyfuncitem.obj)
+        ):
+            exc.msg = f"{exc.msg}\n{_HINT}"
+
+
 def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeout: float) -> None:
     done = threading.Event()
 
@@ -94,11 +127,16 @@ def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeou
 
     if timeout > 0:
         threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True).start()
+    failure = None
     try:
         gosched.run(fn, maxprocs=maxprocs, clock=clock, **args)
     except gosched.Deadlock as e:
-        pytest.fail(f"fatal error: {e}", pytrace=False)
+        failure = f"fatal error: {e}"
     except GoroutineTimeout as e:
-        pytest.fail(str(e), pytrace=False)
+        failure = str(e)
     finally:
         done.set()
+    if failure is not None:
+        # Outside the except clause: failing inside it would chain the exception
+        # and pytest would print the dump twice ("During handling of ...").
+        pytest.fail(failure, pytrace=False)

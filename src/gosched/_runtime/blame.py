@@ -39,31 +39,43 @@ class BlockingWarning(RuntimeWarning):
     """A goroutine held its P in a blocking call or CPU loop until sysmon took it."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Site:
-    """One call site that held a P."""
+    """One call site that held a P until sysmon took it (``gosched.debug.blocking_profile()``).
+
+    ``filename``, ``lineno``, ``function``: the user's line that blocked;
+    ``count``: how many times sysmon took a P from it; ``total_seconds``: the
+    time it held a P in all (from each slice's start to its return);
+    ``max_seconds``: the longest single hold; ``stack``: the first report's
+    stack, innermost first.
+    """
 
     filename: str
     lineno: int
     function: str
-    count: int = 0  # how many times sysmon took a P from it
-    total_ns: int = 0  # total time it held a P (from the slice's start to its return)
+    count: int
+    total_seconds: float
+    max_seconds: float
+    stack: tuple[str, ...]
+
+
+@dataclass
+class _Site:
+    """The running record behind a Site, in integer ns (sysmon adds to it on every retake)."""
+
+    filename: str
+    lineno: int
+    function: str
+    count: int = 0
+    total_ns: int = 0
     max_ns: int = 0
-    stack: list[str] = field(default_factory=list)  # first report's stack, innermost first
-
-    @property
-    def total_seconds(self) -> float:
-        return self.total_ns / 1e9
-
-    @property
-    def max_seconds(self) -> float:
-        return self.max_ns / 1e9
+    stack: list[str] = field(default_factory=list)
 
 
 log = logging.getLogger("gosched.blocking")
 
 _lock = threading.Lock()
-_sites: dict[tuple[str, int], Site] = {}
+_sites: dict[tuple[str, int], _Site] = {}
 
 
 @dataclass
@@ -236,7 +248,7 @@ def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> N
         site = _sites.get(key)
         first = site is None
         if site is None:
-            site = _sites[key] = Site(filename, lineno, func, stack=stack)
+            site = _sites[key] = _Site(filename, lineno, func, stack=stack)
         site.count += 1
     if log.isEnabledFor(logging.DEBUG):
         log.debug("goroutine %d held its P %.1f ms in %s at %s:%d", pd.goid, held_ns / 1e6, func, filename,
@@ -278,10 +290,11 @@ def finish(m: M, gp: G, held_ns: int) -> None:
 def profile() -> list[Site]:
     """Call sites sorted by total time held, then by count."""
     with _lock:
-        sites = [Site(s.filename, s.lineno, s.function, s.count, s.total_ns, s.max_ns, list(s.stack))
-                 for s in _sites.values()]
-    sites.sort(key=lambda s: (s.total_ns, s.count), reverse=True)
-    return sites
+        recs = sorted(_sites.values(), key=lambda s: (s.total_ns, s.count), reverse=True)
+        return [
+            Site(s.filename, s.lineno, s.function, s.count, s.total_ns / 1e9, s.max_ns / 1e9, tuple(s.stack))
+            for s in recs
+        ]
 
 
 def reset() -> None:

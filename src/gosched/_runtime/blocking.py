@@ -9,11 +9,15 @@ wake it on close) and ready it with ``goready``; when an M runs the proxy's
 tiny coroutine, it releases the thread. Nothing in chan.py or sync.py needs to
 know about threads, and select's claim protocol works unchanged.
 
-Deadlock rule (docs/checkdead.md): every object used here is marked
-``foreign``, for good, because a thread outside the runtime may use it again at
-any time: checkdead never calls a goroutine blocked on a foreign object
-deadlocked, and under the fake clock such a goroutine stops time. While a thread
-is blocked here, ``sched.nforeign`` counts it and checkdead reports nothing.
+Deadlock rule (docs/checkdead.md): every object used here records the calling
+thread as a *foreign user* (``fusers``) for as long as that thread lives,
+because it may use the object again at any time: checkdead never calls a
+goroutine blocked on an object with a live foreign user deadlocked, and under
+the fake clock such a goroutine stops time. When the thread ends, the object is
+no longer foreign (unless the program set ``obj.foreign = True``) and checkdead
+runs again. A goroutine calling these inside ``gosched.syscall`` is not a
+foreign user: it is a goroutine, counted as one. While a thread is blocked
+here, ``sched.nforeign`` counts it and checkdead reports nothing.
 
 Every wait polls ``sched.dead`` every 100 ms so that a thread is not left
 blocked forever when the runtime ends; a wake-up itself is immediate.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from . import proc
 from .lock import held, lock
 from .runtime2 import G, Gsyscall, Gwaiting, Sched
+from .timers import duration_ns
 from .traps import getm
 
 if TYPE_CHECKING:
@@ -37,6 +43,60 @@ if TYPE_CHECKING:
     from .sync import Mutex, WaitGroup
 
 _POLL = 0.1  # seconds between checks that the runtime is still alive
+
+
+class _User:
+    """A plain thread's token, kept in its thread-local storage, so it dies when the thread ends.
+
+    Not ``Thread.is_alive()``: a thread is still "alive" while its thread state
+    is being torn down, which is also the last moment it could tell anyone it
+    ended. The token's death is that moment, and its weakref reads dead from then on.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
+_tls = threading.local()
+_tokens_lock = threading.Lock()
+_tokens: set[weakref.ref[_User]] = set()  # keeps each weakref (and so its callback) alive
+
+
+def _ended(ref: weakref.ref[_User]) -> None:
+    """A foreign user's thread ended: let checkdead look again (an idle M would not)."""
+    with _tokens_lock:
+        _tokens.discard(ref)
+    s = proc.current
+    if s is None:
+        return
+    # Go's wakep, but only onto an idle M: this runs in the ending thread's
+    # teardown, no place to start a thread. Without an idle M some M is active
+    # (or polling) and runs checkdead when it idles.
+    with s.lock:
+        if s.dead or not s.npidle or s.nmspinning or not s.midle:
+            return
+        s.nmspinning += 1
+        proc.startm(s, None, True, lockheld=True)  # it finds nothing, idles, and runs checkdead
+
+
+def adduser(obj: Any) -> None:
+    """(obj's lock held) Record the calling plain thread as a foreign user of ``obj``.
+
+    Not for an M's thread (a goroutine inside ``gosched.syscall``): checkdead
+    counts that goroutine already.
+    """
+    if getm() is not None:
+        return
+    ref: weakref.ref[_User] | None = getattr(_tls, "ref", None)
+    if ref is None:
+        _tls.user = u = _User()
+        ref = weakref.ref(u, _ended)
+        _tls.ref = ref
+        with _tokens_lock:
+            _tokens.add(ref)
+    users: tuple[weakref.ref[_User], ...] = obj.fusers
+    if ref not in users:
+        # A new tuple, published by one store: checkdead reads it without the lock.
+        obj.fusers = (*(r for r in users if r() is not None), ref)
 
 
 def _check_thread(what: str) -> None:
@@ -83,12 +143,14 @@ def _proxy(what: str) -> tuple[G, threading.Lock]:
     return gp, ev
 
 
-def _deadline(timeout: float | None) -> float | None:
+def _deadline(timeout: float | None, what: str) -> float | None:
+    """The monotonic deadline of ``timeout`` seconds, checked before anything is queued."""
     if timeout is None:
         return None
-    if timeout < 0:
-        raise ValueError("timeout must be >= 0")
-    return time.monotonic() + timeout
+    ns = duration_ns(timeout, f"{what} timeout")  # inf: wait forever
+    if ns < 0:
+        raise ValueError(f"{what}: timeout must be >= 0")
+    return time.monotonic() + ns / 1e9
 
 
 def _wait(
@@ -148,10 +210,10 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     from .chan import ClosedChannelError
 
     _check_thread("Chan.send_blocking")
-    deadline = _deadline(timeout)
-    ch.foreign = True
+    deadline = _deadline(timeout, "Chan.send_blocking")
     lk = ch._lock
     lock(lk)
+    adduser(ch)
     if ch.closed:
         lk.append(1)
         raise ClosedChannelError("send on closed channel")
@@ -185,10 +247,10 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
 
     _check_thread("Chan.recv_blocking")
-    deadline = _deadline(timeout)
-    ch.foreign = True
+    deadline = _deadline(timeout, "Chan.recv_blocking")
     lk = ch._lock
     lock(lk)
+    adduser(ch)
     s0 = _sched(lk, "Chan.recv_blocking") if ch.sendq else None  # as in chan_send
     v, ok, got, w = ch.recvlocked()
     if got:
@@ -218,10 +280,10 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
 
 def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
     _check_thread("WaitGroup.wait_blocking")
-    deadline = _deadline(timeout)
-    wg.foreign = True
+    deadline = _deadline(timeout, "WaitGroup.wait_blocking")
     lk = wg._lock
     with held(lk):
+        adduser(wg)
         if wg._n == 0:
             return True
         if deadline is not None and timeout == 0:
@@ -236,10 +298,10 @@ def wg_wait(wg: WaitGroup, timeout: float | None) -> bool:
 
 def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
     _check_thread("Mutex.lock_blocking")
-    deadline = _deadline(timeout)
-    mu.foreign = True
+    deadline = _deadline(timeout, "Mutex.lock_blocking")
     lk = mu._lock
     lock(lk)
+    adduser(mu)
     if not mu._locked:
         mu._locked = True
         mu.owner = 0  # a thread outside the runtime

@@ -183,7 +183,7 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
 class Chan(Generic[T]):
     """A Go channel. ``Chan[int](capacity)``; capacity 0 is a rendezvous."""
 
-    __slots__ = ("__weakref__", "_buf", "_cap", "_lock", "closed", "foreign", "recvq", "sendq")
+    __slots__ = ("__weakref__", "_buf", "_cap", "_lock", "closed", "foreign", "fusers", "recvq", "sendq")
 
     def __class_getitem__(cls, item: Any) -> Any:
         # Chan[int](n) makes a plain Chan: typing's alias call would try (and,
@@ -202,7 +202,8 @@ class Chan(Generic[T]):
         self.closed = False
         self.recvq: deque[Any] = deque()
         self.sendq: deque[Any] = deque()
-        self.foreign = False  # a plain thread has used the blocking API (see deadlock.py)
+        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.fusers: tuple[Any, ...] = ()  # live plain threads that used the blocking API (blocking.py)
 
     # -- introspection ----------------------------------------------------------------
     @property
@@ -346,6 +347,13 @@ class Chan(Generic[T]):
         for gp in woken:
             proc.goready(gp)
 
+    async def wait_closed(self) -> None:
+        """Block until the channel is closed: Go's ``<-done`` on a channel that is only ever
+        closed, the close-to-broadcast idiom. Returns at once once closed and drained; a
+        value sent meanwhile is received and dropped (Go's ``for range ch {}``)."""
+        async for _ in self:
+            pass
+
     # -- iteration -------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[T]:
         return self
@@ -369,8 +377,8 @@ class Chan(Generic[T]):
     def send_blocking(self, v: T, timeout: float | None = None) -> None:
         """Send from a plain thread, blocking it; ``TimeoutError`` after ``timeout`` s.
 
-        Marks the channel ``foreign``: goroutines blocked on it are never reported
-        as deadlocked (docs/checkdead.md).
+        While this thread lives, goroutines blocked on the channel are never
+        reported as deadlocked (a foreign user: docs/checkdead.md).
         """
         from .blocking import chan_send
 
@@ -378,7 +386,7 @@ class Chan(Generic[T]):
 
     def recv_blocking(self, timeout: float | None = None) -> T:
         """Receive in a plain thread, blocking it; ``Closed`` once closed and drained,
-        ``TimeoutError`` after ``timeout`` s. Marks the channel ``foreign``."""
+        ``TimeoutError`` after ``timeout`` s. Makes this thread a foreign user while it lives."""
         from .blocking import chan_recv
 
         v, ok = chan_recv(self, timeout)

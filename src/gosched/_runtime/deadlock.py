@@ -11,11 +11,11 @@ could still wake a goroutine:
   its P) or inside ``gosched.syscall``: it will come back;
 * a goroutine parked on a descriptor in the netpoller (``IO wait``);
 * a plain thread blocked right now in a blocking API (``sched.nforeign``);
-* a goroutine blocked on an object marked ``foreign`` -- a Chan, Mutex or
-  WaitGroup that a plain thread has used through its ``*_blocking`` API (or
-  that the program marked with ``obj.foreign = True``): a thread outside the
-  runtime may still signal it at any time (docs/checkdead.md, "the foreign
-  rule");
+* a goroutine blocked on a *foreign* object -- a Chan, Mutex or WaitGroup
+  that a still-running plain thread has used through its ``*_blocking`` API
+  (``obj.fusers``), or that the program marked with ``obj.foreign = True``: a
+  thread outside the runtime may still signal it at any time
+  (docs/checkdead.md, "the foreign rule");
 * a timer whose firing would ready a goroutine (``timers.anywaker``): a sleep,
   or a Timer/Ticker channel that some goroutine is receiving from. An unrelated
   timer does not count.
@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 import types
+import warnings
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -134,10 +135,15 @@ async def root(sched: Sched, coro: Coroutine[Any, Any, Any]) -> Any:
 # --- checkdead ------------------------------------------------------------------------
 
 
+def _liveusers(obj: Any) -> int:
+    """Plain threads that used ``obj``'s blocking API and still live (blocking.adduser)."""
+    return sum(1 for r in getattr(obj, "fusers", ()) if r() is not None)
+
+
 def _foreign(obj: Any) -> bool:
     if isinstance(obj, list):
         return any(_foreign(o) for o in obj)
-    return bool(getattr(obj, "foreign", False))
+    return bool(getattr(obj, "foreign", False)) or _liveusers(obj) > 0
 
 
 def durable(gp: G) -> bool:
@@ -392,7 +398,26 @@ def dump(sched: Sched, gs: list[G] | None = None, now_ns: int | None = None, lev
 # --- who blocks whom (beyond Go) -----------------------------------------------------------
 
 
-def _objname(obj: Any, gps: list[G]) -> str:
+def _objref(obj: Any) -> str:
+    """The object's type and identity, as Go's dumps print a pointer: ``*Mutex 0x7f3a…``."""
+    return f"*{type(obj).__name__} {id(obj):#x}"
+
+
+def _attrs(v: Any) -> list[tuple[str, Any]]:
+    """``v``'s instance attributes: its ``__dict__`` and its ``__slots__``."""
+    d = getattr(v, "__dict__", None)
+    out = list(d.items()) if isinstance(d, dict) else []
+    for cls in type(v).__mro__:
+        for a, desc in list(cls.__dict__.items()):
+            if isinstance(desc, types.MemberDescriptorType):  # a slot: read it, run no user code
+                try:
+                    out.append((a, desc.__get__(v, cls)))
+                except AttributeError:  # not set
+                    pass
+    return out
+
+
+def _localname(obj: Any, gps: list[G]) -> str | None:
     """A name for ``obj`` from the locals (or ``self.attr``, or globals) of ``gps``' frames."""
     for gp in gps:
         if gp.status != Gwaiting or gp.coro is None:
@@ -408,15 +433,41 @@ def _objname(obj: Any, gps: list[G]) -> str:
                 if v is obj:
                     return k
             for k, v in items:
-                d = getattr(v, "__dict__", None)
-                if isinstance(d, dict):
-                    for a, av in list(d.items()):
-                        if av is obj:
-                            return f"{k}.{a}"
+                for a, av in _attrs(v):
+                    if av is obj:
+                        return f"{k}.{a}"
             for k, v in list(f.f_globals.items()):
                 if v is obj:
                     return k
-    return f"{type(obj).__name__}@{id(obj):#x}"
+    return None
+
+
+def _objname(obj: Any, gps: list[G], names: dict[int, str]) -> str:
+    """``mu (*Mutex 0x7f3a…)``: a local name as a hint, then the type and identity.
+
+    Local names are each goroutine's own (two goroutines may both call different
+    mutexes ``x``), so the identity is what tells objects apart; ``names`` (one
+    per dump) makes an object read the same on every line, named from the first
+    goroutine that mentions it.
+    """
+    key = id(obj)
+    text = names.get(key)
+    if text is None:
+        local = _localname(obj, gps)
+        text = names[key] = f"{local} ({_objref(obj)})" if local else _objref(obj)
+    return text
+
+
+def _foreignnote(obj: Any, fmt: str) -> str:
+    """Why goroutines blocked on ``obj`` are not reported as deadlocked (if so), put in ``fmt``."""
+    if getattr(obj, "foreign", False):
+        note = "foreign (obj.foreign = True): never reported as deadlocked"
+    else:
+        n = _liveusers(obj)
+        if not n:
+            return ""
+        note = f"foreign: used by {n} live plain thread{'s' if n > 1 else ''}, never reported as deadlocked"
+    return fmt.format(note)
 
 
 def _holders(obj: Any) -> list[int]:
@@ -439,6 +490,7 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
     """Lines naming what each blocked goroutine waits on and who could release it,
     then any wait-for cycle among lock holders."""
     alive = {g.goid: g for g in gs}
+    names: dict[int, str] = {}
     lines: list[str] = []
     edges: dict[int, list[int]] = {}
     for gp in gs:
@@ -450,19 +502,23 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
             parts = []
             for ch in obj:
                 r, s = ch.waiters()
-                parts.append(f"{_objname(ch, [gp])}: receivers {_ids(r)}, senders {_ids(s)}")
+                parts.append(
+                    f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}"
+                    + _foreignnote(ch, " ({})")
+                )
             lines.append(f"goroutine {gp.goid} waits in select on " + "; ".join(parts))
         elif kind == "Chan":
             r, s = obj.waiters()
             lines.append(
-                f"goroutine {gp.goid} waits on channel {_objname(obj, [gp])} "
-                f"({len(obj)}/{obj.cap} buffered): receivers {_ids(r)}, senders {_ids(s)}"
+                f"goroutine {gp.goid} waits on channel {_objname(obj, [gp], names)}, "
+                f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}"
+                + _foreignnote(obj, "; {}")
             )
         elif kind in ("Mutex", "RWMutex"):
-            name = _objname(obj, [gp])
+            name = _objname(obj, [gp], names)
             held = _holders(obj)
             if not held:
-                who = "held by a thread outside the runtime" if obj.foreign else "not held"
+                who = "held by a thread outside the runtime" if _foreign(obj) else "not held"
             else:
                 descr = []
                 for h in held:
@@ -474,18 +530,19 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
                     else:
                         descr.append(f"goroutine {h}, which has exited")
                 who = "held by " + ", ".join(descr)
-            lines.append(f"goroutine {gp.goid} waits for {name} (sync.{kind}), {who}")
+            lines.append(f"goroutine {gp.goid} waits for {name}, {who}{_foreignnote(obj, '; {}')}")
         elif kind == "WaitGroup":
             lines.append(
-                f"goroutine {gp.goid} waits for {_objname(obj, [gp])} (sync.WaitGroup, counter {obj.count})"
+                f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}, counter {obj.count}"
+                f"{_foreignnote(obj, '; {}')}"
             )
         elif kind == "Semaphore":
-            lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp])} (Semaphore)")
+            lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}")
     if not lines:
         return ""
     out = "blocked on:\n" + "\n".join(lines)
     for cyc in _cycles(edges):
-        out += "\nwait-for cycle: " + _describe_cycle(cyc, alive)
+        out += "\nwait-for cycle: " + _describe_cycle(cyc, alive, names)
     return out
 
 
@@ -525,7 +582,7 @@ def _cycles(edges: dict[int, list[int]]) -> list[list[int]]:
     return found
 
 
-def _describe_cycle(cyc: list[int], alive: dict[int, G]) -> str:
+def _describe_cycle(cyc: list[int], alive: dict[int, G], names: dict[int, str]) -> str:
     """"goroutine 3 holds mu1 and waits for mu2; goroutine 9 holds mu2 and waits for mu1"."""
     parts = []
     n = len(cyc)
@@ -534,7 +591,8 @@ def _describe_cycle(cyc: list[int], alive: dict[int, G]) -> str:
         prev = alive[cyc[(i - 1) % n]]  # prev waits for a lock that g holds
         held = prev.blockedon
         parts.append(
-            f"goroutine {g} holds {_objname(held, [gp, prev])} and waits for {_objname(gp.blockedon, [gp])}"
+            f"goroutine {g} holds {_objname(held, [gp, prev], names)} and waits for "
+            f"{_objname(gp.blockedon, [gp], names)}"
         )
     return "; ".join(parts)
 
@@ -580,10 +638,25 @@ def install_signals(sched: Sched) -> None:
         return
     b = bubble(sched)
     mode = os.environ.get("GOSCHED_SIGQUIT", "exit").strip().lower()
+    if mode not in ("exit", "dump", "off", ""):
+        # stacklevel 4: the warning points at the program's run() call.
+        warnings.warn(
+            f"GOSCHED_SIGQUIT={mode!r} is not one of 'exit' (the default), 'dump', 'off'; using 'exit'",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        mode = "exit"
     todo: list[tuple[signal.Signals, bool]] = []
-    if mode in ("exit", "dump", ""):
+    if mode != "off":
         todo.append((signal.SIGQUIT, mode != "dump"))
-    extra = _parse_signal(os.environ.get("GOSCHED_DUMPSIG", ""))
+    dumpsig = os.environ.get("GOSCHED_DUMPSIG", "")
+    extra = _parse_signal(dumpsig)
+    if extra is None and dumpsig.strip():
+        warnings.warn(
+            f"GOSCHED_DUMPSIG={dumpsig!r} is not a signal name (USR1, SIGUSR2) or number; no dump signal",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     if extra is not None and extra != signal.SIGQUIT:
         todo.append((extra, False))
     for sig, ex in todo:

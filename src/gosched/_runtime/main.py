@@ -42,6 +42,16 @@ def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str
         if args or kwargs:
             raise TypeError(f"{what}: pass arguments to the async function, not with a coroutine object")
         return fn if inspect.iscoroutine(fn) else _awaiting(fn)
+    if (code is not None and code.co_flags & inspect.CO_ASYNC_GENERATOR) or inspect.isasyncgen(fn):
+        it = (
+            f"{callable_name(fn)} is an async generator function (it has 'yield')"
+            if callable(fn)
+            else f"{fn.__qualname__}() is an async generator"
+        )
+        raise TypeError(
+            f"{what} needs an async function; {it}, which a goroutine cannot run: iterate it "
+            f"inside an async function ('async for x in gen(): ...') and pass that"
+        )
     if not callable(fn):
         raise TypeError(f"{what} needs an async function or a coroutine, not {type(fn).__name__}")
     if getattr(fn, "__gosched_awaitable__", False):  # Chan.recv and friends: plain defs returning awaitables

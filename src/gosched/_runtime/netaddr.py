@@ -89,15 +89,17 @@ def _literal(host: str) -> int:
     return 0
 
 
-def _port(addr: str, port: str) -> int | None:
-    if port.isdigit():
-        p = int(port)
-        if p > 65535:
-            raise AddrError(f"address {addr}: invalid port")
-        return p
-    if port == "":
-        return 0  # Go accepts "host:" as port 0
-    return None  # a service name: getaddrinfo knows it
+def _port(port: str) -> int | None:
+    """Go's parsePort and LookupPort's range check: a signed decimal, or None for a service name."""
+    digits = port[1:] if port[:1] in ("+", "-") else port
+    if digits and not (digits.isascii() and digits.isdigit()):
+        return None  # a service name: getaddrinfo knows it
+    p = int(digits or "0")  # Go accepts "host:" (and a bare sign) as port 0
+    if port[:1] == "-":
+        p = -p
+    if not 0 <= p <= 65535:
+        raise AddrError(f"address {port}: invalid port")
+    return p
 
 
 async def resolve(network: str, addr: str, passive: bool) -> list[Sockaddr]:
@@ -108,7 +110,7 @@ async def resolve(network: str, addr: str, passive: bool) -> list[Sockaddr]:
         return [(socket.AF_UNIX, addr)]
     host, portstr = splithostport(addr)
     fams = _families(network)
-    port = _port(addr, portstr)
+    port = _port(portstr)
     socktype = socket.SOCK_DGRAM if network.startswith("udp") else socket.SOCK_STREAM
     if host == "" and port is not None:
         if passive:
@@ -132,7 +134,10 @@ async def resolve(network: str, addr: str, passive: bool) -> list[Sockaddr]:
         infos = await syscall(socket.getaddrinfo, host, portstr or "0", want, socktype, 0,
                               socket.AI_PASSIVE if passive else 0)
     except socket.gaierror as e:
-        err = socket.gaierror(e.errno, f"lookup {host}: {e.strerror}")
+        what = f"lookup {host}: {e.strerror}"
+        if e.errno == socket.EAI_SERVICE:  # Go's goLookupPort words
+            what = f"lookup {network.rstrip('46')}/{portstr}: unknown port"
+        err = socket.gaierror(e.errno, what)
         err.errno = e.errno
         raise err from None
     out: list[Sockaddr] = []

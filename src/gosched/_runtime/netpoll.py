@@ -468,7 +468,7 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
                 tp, own = _timer_p(sched)
                 _timers.addtimer(tp, t)
                 # Our own P runs its timers when it next schedules; a thread
-                # blocked in netpoll, or another P, must be told (as time._arm).
+                # blocked in netpoll, or another P, must be told (as time.resettimer).
                 wake = wake or not own or sched.lastpoll == 0
             if md == MODE_R:
                 pd.rt = t

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import speedups
 from . import timers as _timers
@@ -51,8 +51,15 @@ class Goexit(BaseException):
     """Raised by ``gosched.goexit()``; unwinds the goroutine through its finally blocks."""
 
 
-class Fatal(RuntimeError):
-    """An unrecoverable runtime error, worded as Go's ``fatal error: ...``."""
+class Fatal(BaseException):
+    """An unrecoverable runtime error, worded as Go's ``fatal error: ...``.
+
+    Go's ``fatal`` cannot be recovered: the process dies even under ``recover()``.
+    Here it is a BaseException (like Goexit), so ``except Exception`` lets it
+    through, and ``throw`` records it on the scheduler where it is raised, so a
+    goroutine that catches it anyway does not go on: the run ends at its next
+    scheduling point and ``run()`` raises it.
+    """
 
 
 # The running scheduler, for threads that are not Ms (sysmon, foreign threads).
@@ -468,6 +475,23 @@ def fatal(sched: Sched, err: BaseException, locked: bool = False) -> None:
             sched.lock.release()
 
 
+def throw(msg: str) -> NoReturn:
+    """End the run with ``fatal error: msg`` and raise it here (Go's runtime.fatal).
+
+    Recorded before it is raised: catching it cannot keep the program going.
+    From a plain thread with no run in progress it is simply raised.
+    """
+    e = Fatal(msg)
+    m = getm()
+    sched = m.sched if m is not None else current
+    if sched is not None:
+        gp = m.curg if m is not None else None
+        if gp is not None:
+            e.add_note(_gnote(gp))
+        fatal(sched, e)
+    raise e
+
+
 def finish_locked(sched: Sched) -> None:
     if not sched.dead:
         sched.dead = True
@@ -715,12 +739,18 @@ def mainexit(sched: Sched, gp: G, ret: Any) -> None:
             finish_locked(sched)
 
 
-def gopanic(sched: Sched, gp: G, e: BaseException) -> None:
+def _gnote(gp: G) -> str:
     note = f"gosched: raised in goroutine {gp.goid} ({gp.startfn})"
     if gp.gopc is not None:
         note += f", created by {gp.gopc[2]} at {gp.gopc[0]}:{gp.gopc[1]}"
+    return note
+
+
+def gopanic(sched: Sched, gp: G, e: BaseException) -> None:
+    if e is sched.panic:  # a fatal error (throw) already ended the run, noted
+        return
     try:
-        e.add_note(note)
+        e.add_note(_gnote(gp))
     except AttributeError:  # pragma: no cover - not an Exception
         pass
     fatal(sched, e)

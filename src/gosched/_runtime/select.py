@@ -81,7 +81,44 @@ def _try(c: Case, i: int) -> tuple[int, Any, bool, Any] | None:
 
 
 async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
-    """Wait on several channel operations; see ``gosched.select``."""
+    """Wait until one of several channel operations can proceed, and do it (Go's ``select``).
+
+    Each case is ``gosched.recv(ch)`` (``case v, ok := <-ch``) or
+    ``gosched.send(ch, v)`` (``case ch <- v``). Exactly one case runs. Returns
+    ``(index, value, ok)``: ``index`` is the case's position in ``cases``; for a
+    receive, ``value`` is what was received and ``ok`` is False if the channel
+    was closed and drained (``value`` is then None); for a send, ``value`` is
+    None and ``ok`` True.
+
+    Go's semantics:
+
+    * If several cases are ready, one is chosen uniformly at random (no
+      priority by position), so no case starves.
+    * ``default=True`` is Go's ``default:`` branch: if no case is ready now,
+      return ``(-1, None, False)`` at once instead of blocking.
+    * A case on ``None`` (a nil channel) is never ready; ``select()`` with no
+      cases, or only nil ones, blocks forever (``select {}``: wait reason
+      ``select (no cases)``), which checkdead reports as a deadlock if nothing
+      else can run.
+    * A receive from a closed channel is always ready; a send case on a closed
+      channel is ready too and, when chosen, raises ``ClosedChannelError``
+      (``send on closed channel``).
+
+    Example::
+
+        idx, v, ok = await gosched.select(
+            gosched.recv(jobs),
+            gosched.send(results, r),
+            gosched.recv(gosched.after(1.0)),
+        )
+        if idx == 0 and not ok:
+            ...  # jobs was closed
+        elif idx == 2:
+            ...  # timed out after a second
+
+    Must be awaited in a goroutine (except with ``default=True``, which never
+    blocks).
+    """
     for c in cases:
         if not isinstance(c, (RecvCase, SendCase)):
             raise TypeError(f"select() cases are gosched.recv(ch) or gosched.send(ch, v), not {c!r}")

@@ -1,4 +1,4 @@
-"""Mutex, RWMutex, WaitGroup, Once and Semaphore (Go's sync over runtime/sema.go).
+"""Mutex, RWMutex, WaitGroup, Once, Semaphore and Cond (Go's sync over runtime/sema.go).
 
 Each primitive is a small lock plus a FIFO of parked goroutines. Waking hands
 ownership straight to the first waiter (Go's mutex starvation mode), so a
@@ -12,18 +12,17 @@ import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from . import proc
+from . import timers as _timers
 from .chan import Panic
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
 from .runtime2 import G
+from .time import resettimer
+from .timers import duration_ns
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
-
-
-class Fatal(proc.Fatal):
-    """Go's unrecoverable ``fatal error`` (e.g. ``sync: unlock of unlocked mutex``)."""
 
 
 def _goid() -> int:
@@ -35,14 +34,15 @@ def _goid() -> int:
 class Mutex:
     """A mutual-exclusion lock (sync.Mutex). ``async with mu:`` locks and unlocks."""
 
-    __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "owner")
+    __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "fusers", "owner")
 
     def __init__(self) -> None:
         self._lock = newlock()
         self._locked = False
         self._waiters: deque[G] = deque()
         self.owner = 0  # goid of the holder (0: none or a plain thread)
-        self.foreign = False
+        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.fusers: tuple[Any, ...] = ()  # live plain threads that used lock_blocking (blocking.py)
 
     async def lock(self) -> None:
         lk = self._lock
@@ -82,7 +82,7 @@ class Mutex:
             lockslow(lk)
         if not self._locked:
             lk.append(1)
-            raise Fatal("sync: unlock of unlocked mutex")
+            proc.throw("sync: unlock of unlocked mutex")
         if self._waiters:
             gp = self._waiters.popleft()
             self.owner = gp.goid
@@ -111,8 +111,8 @@ class Mutex:
     def lock_blocking(self, timeout: float | None = None) -> bool:
         """Lock from a plain thread, blocking it; False if ``timeout`` s pass first.
 
-        Marks the mutex ``foreign`` (docs/checkdead.md); the holder shows as a
-        thread outside the runtime in dumps.
+        Makes this thread a foreign user of the mutex while it lives
+        (docs/checkdead.md); the holder shows as a thread outside the runtime in dumps.
         """
         from .blocking import mutex_lock
 
@@ -160,7 +160,7 @@ class RWMutex:
     def runlock(self) -> None:
         with held(self._lock):
             if self._readers <= 0:
-                raise Fatal("sync: RUnlock of unlocked RWMutex")
+                proc.throw("sync: RUnlock of unlocked RWMutex")
             self._readers -= 1
             gid = _goid()
             n = self.rowners.get(gid, 0)
@@ -193,7 +193,7 @@ class RWMutex:
     def unlock(self) -> None:
         with held(self._lock):
             if not self._writer:
-                raise Fatal("sync: Unlock of unlocked RWMutex")
+                proc.throw("sync: Unlock of unlocked RWMutex")
             self._writer = False
             self.owner = 0
             woken: list[G] = []
@@ -238,13 +238,14 @@ class RWMutex:
 class WaitGroup:
     """Waits for a collection of goroutines to finish (sync.WaitGroup)."""
 
-    __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign")
+    __slots__ = ("__weakref__", "_lock", "_n", "_waiters", "foreign", "fusers")
 
     def __init__(self) -> None:
         self._lock = newlock()
         self._n = 0
         self._waiters: deque[Any] = deque()
-        self.foreign = False
+        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.fusers: tuple[Any, ...] = ()  # live plain threads that used wait_blocking (blocking.py)
 
     def add(self, delta: int) -> None:
         if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
@@ -311,15 +312,39 @@ class WaitGroup:
     def wait_blocking(self, timeout: float | None = None) -> bool:
         """Wait in a plain thread, blocking it; False if ``timeout`` s pass first.
 
-        Marks the wait group ``foreign`` (docs/checkdead.md).
+        Makes this thread a foreign user of the wait group while it lives
+        (docs/checkdead.md).
         """
         from .blocking import wg_wait
 
         return wg_wait(self, timeout)
 
 
+# The states of a Semaphore waiter: its permits were granted, or its timeout fired first.
+_WAITING, _ACQUIRED, _TIMEDOUT = 0, 1, 2
+
+
+class _SemaWaiter:
+    """A goroutine in Semaphore.acquire (x/sync's waiter); ``state`` changes under the lock."""
+
+    __slots__ = ("gp", "n", "state")
+
+    def __init__(self, gp: G, n: int) -> None:
+        self.gp = gp
+        self.n = n
+        self.state = _WAITING
+
+
+def _semawaiting(w: _SemaWaiter) -> bool:
+    return w.state == _WAITING  # checkdead: the timeout timer would wake someone
+
+
 class Semaphore:
-    """A counting semaphore of ``n`` permits; waiters are served in FIFO order."""
+    """A weighted semaphore of ``n`` permits (golang.org/x/sync/semaphore.Weighted).
+
+    Waiters are served in FIFO order: a large request at the head holds off
+    smaller ones behind it, so it cannot starve.
+    """
 
     __slots__ = ("__weakref__", "_avail", "_lock", "_size", "_waiters")
 
@@ -331,9 +356,24 @@ class Semaphore:
         self._lock = newlock()
         self._size = n
         self._avail = n
-        self._waiters: deque[list[Any]] = deque()  # [g, need]
+        self._waiters: deque[_SemaWaiter] = deque()
 
-    async def acquire(self, n: int = 1) -> None:
+    async def acquire(self, n: int = 1, *, timeout: float | None = None) -> bool:
+        """Take ``n`` permits, waiting until they are free; True once held.
+
+        With ``timeout`` (seconds) give up after it: return False holding
+        nothing (x/sync returns ctx.Err() and leaves the semaphore unchanged).
+        Free permits are taken even when ``timeout <= 0``, as x/sync's Acquire
+        with a context already done. A request larger than the size can never
+        succeed, so, as in x/sync, it does not queue (it would block every later
+        acquire): it waits for its timeout only, and without one forever (a
+        deadlock, if nothing else can run).
+
+        A ``ctx=`` parameter is meant to join ``timeout=`` once gosched has a
+        context package: acquire then also gives up, returning False, when the
+        context is done first, as x/sync does; ``ctx.err()`` tells why.
+        """
+        ns = -1 if timeout is None else duration_ns(timeout, "Semaphore.acquire timeout")
         lk = self._lock
         runtime_lock(lk)
         if not self._waiters and self._avail >= n:
@@ -341,12 +381,52 @@ class Semaphore:
             lk.append(1)
             if preempted:
                 await checkpreempt()
-            return
+            return True
+        if timeout is not None and ns <= 0:
+            lk.append(1)
+            return False
         gp = _curg_or_release(lk, "Semaphore.acquire")
+        w = _SemaWaiter(gp, n)
+        if n <= self._size:  # x/sync: "don't make other Acquire calls block on one that's doomed to fail"
+            self._waiters.append(w)
+        t = None
+        if ns > 0:  # armed under the lock: _expire takes it, so it cannot wake us before we park
+            t = _timers.RTimer(self._expire, w, wakes=_semawaiting)
+            resettimer(getm().sched, t, ns)
         gp.blockedon = self
-        self._waiters.append([gp, n])
         await trap(PARK, lk, "semacquire")
         gp.blockedon = None
+        if t is not None and w.state == _ACQUIRED:
+            _timers.deltimer(t)
+        return w.state == _ACQUIRED
+
+    def _expire(self, w: _SemaWaiter) -> None:
+        """A waiter's timeout fired (x/sync's ``<-ctx.Done()`` case): unqueue and wake it."""
+        woken: list[G] = []
+        with held(self._lock):
+            if w.state != _WAITING:
+                return  # granted just before: it keeps the permits, as x/sync
+            w.state = _TIMEDOUT
+            q = self._waiters
+            if q and q[0] is w:
+                q.popleft()
+                woken = self._grantlocked()  # it held off the waiters behind it: they may fit now
+            elif w.n <= self._size:
+                q.remove(w)
+        proc.goready(w.gp)
+        for gp in woken:
+            proc.goready(gp)
+
+    def _grantlocked(self) -> list[G]:
+        """Hand permits to waiters from the head while they fit (x/sync's notifyWaiters)."""
+        woken: list[G] = []
+        q = self._waiters
+        while q and q[0].n <= self._avail:
+            w = q.popleft()
+            self._avail -= w.n
+            w.state = _ACQUIRED
+            woken.append(w.gp)
+        return woken
 
     def try_acquire(self, n: int = 1) -> bool:
         with held(self._lock):
@@ -356,15 +436,13 @@ class Semaphore:
             return True
 
     def release(self, n: int = 1) -> None:
-        woken: list[G] = []
         with held(self._lock):
             if self._avail + n > self._size:
                 raise Panic("semaphore: released more than held")
             self._avail += n
-            while self._waiters and self._waiters[0][1] <= self._avail:
-                gp, need = self._waiters.popleft()
-                self._avail -= need
-                woken.append(gp)
+            if not self._waiters:
+                return
+            woken = self._grantlocked()
         for gp in woken:
             proc.goready(gp)
 
@@ -400,4 +478,69 @@ class Once:
                 self._done = True  # as in Go: a panicking fn still counts as done
 
 
-__all__ = ["Fatal", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
+class Locker(Protocol):
+    """What ``Cond`` waits with (sync.Locker): ``Mutex`` and ``RWMutex`` are Lockers."""
+
+    async def lock(self) -> None: ...
+
+    def unlock(self) -> None: ...
+
+
+class Cond:
+    """A condition variable (sync.Cond): goroutines wait on it for a change of state
+    guarded by the Locker ``L``, which they hold while they check and change it::
+
+        async with cond.L:
+            while not ready:
+                await cond.wait()
+
+    Waiters are woken in FIFO order (Go's notifyList).
+    """
+
+    __slots__ = ("L", "__weakref__", "_lock", "_waiters")
+
+    def __init__(self, L: Locker) -> None:
+        if not callable(getattr(L, "lock", None)) or not callable(getattr(L, "unlock", None)):
+            raise TypeError(f"Cond needs a Locker (a Mutex or an RWMutex), not {type(L).__name__}")
+        self.L = L
+        self._lock = newlock()
+        self._waiters: deque[G] = deque()
+
+    async def wait(self) -> None:
+        """Unlock ``L``, park until ``signal()`` or ``broadcast()`` wakes this goroutine,
+        then lock ``L`` again before returning (Cond.Wait). The caller must hold ``L``.
+
+        The goroutine joins the waiters before ``L`` is unlocked, with the Cond's own
+        lock held across both, so a signal sent after the unlock cannot be missed.
+        """
+        lk = self._lock
+        runtime_lock(lk)
+        gp = _curg_or_release(lk, "Cond.wait")
+        try:
+            self.L.unlock()
+        except BaseException:
+            lk.append(1)
+            raise
+        gp.blockedon = self
+        self._waiters.append(gp)
+        await trap(PARK, lk, "sync.Cond.Wait")
+        gp.blockedon = None
+        await self.L.lock()
+
+    def signal(self) -> None:
+        """Wake the goroutine that has waited longest, if any (Cond.Signal)."""
+        with held(self._lock):
+            gp = self._waiters.popleft() if self._waiters else None
+        if gp is not None:
+            proc.goready(gp)
+
+    def broadcast(self) -> None:
+        """Wake every waiting goroutine (Cond.Broadcast)."""
+        with held(self._lock):
+            woken = list(self._waiters)
+            self._waiters.clear()
+        for gp in woken:
+            proc.goready(gp)
+
+
+__all__ = ["Cond", "Locker", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]

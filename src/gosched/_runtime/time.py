@@ -7,27 +7,18 @@ or ``reset()`` returns, no value from before the call can be received.
 
 from __future__ import annotations
 
-import math
+import inspect
 import time as _time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from . import proc
 from . import timers as _timers
 from .chan import Chan
 from .lock import held
 from .runtime2 import P, Sched
-from .traps import GOSCHED, SLEEP, checkpreempt, getm, outside_goroutine, trap
-
-
-def _ns(seconds: float, what: str) -> int:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{what} takes a duration in seconds (int or float), not {type(seconds).__name__}")
-    if math.isnan(seconds):
-        raise ValueError(f"{what}: duration is NaN")
-    if seconds >= 1e10:  # ~317 years: Go's maximum Duration is ~292 years
-        return 1 << 62
-    if seconds <= -1e10:  # Go's After(-1<<63) fires at once
-        return -(1 << 62)
-    return int(seconds * 1e9)
+from .timers import duration_ns
+from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
 
 
 def _sched(what: str) -> Sched:
@@ -48,7 +39,7 @@ def now() -> float:
 
 async def sleep(seconds: float) -> None:
     """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once."""
-    ns = _ns(seconds, "sleep")
+    ns = duration_ns(seconds, "sleep")
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("sleep", "use time.sleep in a plain thread")
@@ -101,7 +92,8 @@ def _chanwaited(tm: Timer | Ticker) -> bool:
     return bool(tm.c.recvq)
 
 
-def _arm(s: Sched, t: _timers.RTimer, ns: int) -> None:
+def resettimer(s: Sched, t: _timers.RTimer, ns: int) -> None:
+    """Arm ``t`` to fire ``ns`` from now on this M's P, and make sure someone wakes for it."""
     t.when = proc.nanotime() + max(ns, 0)
     m = getm()
     p: P | None = m.p if m is not None and m.sched is s else None
@@ -121,11 +113,11 @@ class Timer:
     __slots__ = ("_s", "_t", "c")
 
     def __init__(self, seconds: float) -> None:
-        ns = _ns(seconds, "Timer")
+        ns = duration_ns(seconds, "Timer")
         self._s = _sched("Timer")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, wakes=_chanwaited)
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
 
     def stop(self) -> bool:
         """Stop the timer; True if this call prevented its value being received."""
@@ -134,9 +126,9 @@ class Timer:
 
     def reset(self, seconds: float) -> bool:
         """Re-arm for ``seconds`` from now; returns what ``stop()`` would have."""
-        ns = _ns(seconds, "Timer.reset")
+        ns = duration_ns(seconds, "Timer.reset")
         was = self.stop()
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
         return was
 
 
@@ -146,13 +138,13 @@ class Ticker:
     __slots__ = ("_s", "_t", "c")
 
     def __init__(self, seconds: float) -> None:
-        ns = _ns(seconds, "Ticker")
+        ns = duration_ns(seconds, "Ticker")
         if ns <= 0:
             raise ValueError("non-positive interval for NewTicker")
         self._s = _sched("Ticker")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, period=ns, wakes=_chanwaited)
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
 
     def stop(self) -> None:
         """Turn the ticker off; no more ticks are sent (a pending one is dropped)."""
@@ -161,14 +153,55 @@ class Ticker:
 
     def reset(self, seconds: float) -> None:
         """Stop, then tick every ``seconds`` from now."""
-        ns = _ns(seconds, "Ticker.reset")
+        ns = duration_ns(seconds, "Ticker.reset")
         if ns <= 0:
             raise ValueError("non-positive interval for Ticker.Reset")
         self.stop()
         self._t.period = ns
-        _arm(self._s, self._t, ns)
+        resettimer(self._s, self._t, ns)
 
 
 def after(seconds: float) -> Chan[float]:
     """A channel that receives the time after ``seconds`` (time.After)."""
     return Timer(seconds).c
+
+
+async def callfn(fn: Callable[[], Any]) -> None:
+    """A goroutine body for a callback: ``fn()``, awaited if it returns an awaitable."""
+    r = fn()
+    if inspect.isawaitable(r):
+        await r
+
+
+def _gofunc(tm: _FuncTimer) -> None:
+    """Go's goFunc: the expiry starts the function in its own goroutine (on an M's loop)."""
+    proc.newproc(tm._s, callfn(tm._fn), None, getm(), fn=callable_name(tm._fn))
+
+
+class _FuncTimer(Timer):
+    __slots__ = ("_fn",)
+
+    def __init__(self, seconds: float, fn: Callable[[], Any]) -> None:
+        ns = duration_ns(seconds, "after_func")
+        if not callable(fn):
+            raise TypeError(f"after_func needs a function, not {type(fn).__name__}")
+        self._s = _sched("after_func")
+        self._fn = fn
+        self.c = Chan(1)  # nothing is ever sent: Go's AfterFunc timer has a nil C
+        self._t = _timers.RTimer(_gofunc, self)
+        resettimer(self._s, self._t, ns)
+
+    def stop(self) -> bool:
+        """Stop the timer; True if this call prevented the function from starting."""
+        return _timers.deltimer(self._t)
+
+
+def after_func(seconds: float, fn: Callable[[], Any] | Callable[[], Awaitable[Any]]) -> Timer:
+    """Start ``fn()`` in its own goroutine after ``seconds`` (time.AfterFunc).
+
+    ``fn`` is an ``async def`` function or a plain one, called without
+    arguments. The returned Timer's ``stop()`` returns True if it kept ``fn``
+    from starting, and ``reset(seconds)`` re-arms it; its ``c`` never receives
+    (Go's nil C). Runs on the runtime's clock, so the fake clock applies.
+    """
+    return _FuncTimer(seconds, fn)

@@ -14,10 +14,28 @@ ready a goroutine or do a non-blocking channel send.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable
 from typing import Any
 
 from .runtime2 import P, Sched
+
+
+def duration_ns(seconds: float, what: str) -> int:
+    """Seconds as ns for a timer, checked where the caller passed them.
+
+    Infinities clamp to Go's Duration range (an infinite wait, or one over at
+    once); NaN is not a duration.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} takes a duration in seconds (int or float), not {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise ValueError(f"{what}: NaN is not a duration")
+    if seconds >= 1e10:  # ~317 years: Go's maximum Duration is ~292 years
+        return 1 << 62
+    if seconds <= -1e10:  # Go's After(-1<<63) fires at once
+        return -(1 << 62)
+    return int(seconds * 1e9)
 
 
 class RTimer:
