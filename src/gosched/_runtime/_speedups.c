@@ -3,7 +3,8 @@
  * go(): Go's newproc fast path. send(): the scheduler's resume of a goroutine,
  * through PyIter_Send, which reports a return without raising StopIteration
  * (raising and catching it was a third of the cost of a goroutine that returns
- * at once); speedups.py describes the protocol.
+ * at once); speedups.py describes the protocol. stack(): another thread's call
+ * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -31,7 +32,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 1
+#define SPEEDUPS_VERSION 2
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -408,18 +409,92 @@ setup_go(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(stack_doc,
+"stack(ident, stop, limit)\n--\n\n"
+"The call stack of thread ``ident``, innermost first, as (filename, lineno, qualname)\n"
+"tuples: at most ``limit``, ending before the first frame whose code is in the tuple\n"
+"``stop``. None if no thread has that ident.");
+
+/* Why this cannot race with the thread it reads (issue 14): the caller holds the
+ * GIL and nothing below releases it. Python code is the only way a GIL build lets
+ * another thread run in the middle of a C function (the eval breaker), and the one
+ * way Python code can run here is a collection triggered by an allocation: on 3.11
+ * the allocation of a frame object (PyThreadState_GetFrame/PyFrame_GetBack
+ * materialize one per frame) or of a tuple can run the collector, whose finalizers
+ * can switch threads; the thread we read then pops the frame whose address
+ * PyFrame_GetBack is holding, and the frame object it returns points into freed
+ * stack memory (the "'int' object has no attribute 'f_code'" and the segfaults).
+ * With the collector disabled for the walk (PyGC_Disable, as CPython's own fix for
+ * sys._current_frames did, gh-106883) no Python code runs, so every frame stays on
+ * its thread's stack until we return. The strong references we drop are to frame
+ * and code objects their live frames also hold, so no deallocation runs either.
+ * The thread list is walked as faulthandler.dump_traceback(all_threads=True) walks
+ * it, under the GIL. */
+static PyObject *
+stack(PyObject *self, PyObject *args)
+{
+    unsigned long ident;
+    PyObject *stop;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "kO!n:stack", &ident, &PyTuple_Type, &stop, &limit)) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    int gc_was_enabled = PyGC_Disable();
+    PyThreadState *ts = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(PyThreadState_Get()));
+    while (ts != NULL && ts->thread_id != ident) {
+        ts = PyThreadState_Next(ts);
+    }
+    PyFrameObject *f = ts != NULL ? PyThreadState_GetFrame(ts) : NULL;
+    while (f != NULL && PyList_GET_SIZE(out) < limit) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int found = 0;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(stop); i++) {
+            found |= PyTuple_GET_ITEM(stop, i) == (PyObject *)code;  /* identity: no __eq__ runs */
+        }
+        PyObject *t = found ? NULL : Py_BuildValue("(OiO)", code->co_filename, PyFrame_GetLineNumber(f),
+                                                   code->co_qualname);
+        Py_DECREF(code);
+        if (found || t == NULL || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            break;
+        }
+        Py_DECREF(t);
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    if (gc_was_enabled) {
+        PyGC_Enable();
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    if (ts == NULL) {
+        Py_DECREF(out);
+        Py_RETURN_NONE;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
     {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
+    {"stack", stack, METH_VARARGS, stack_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "gosched._runtime._speedups",
-    "The go statement and a goroutine's resume in C (see speedups.py).",
+    "The go statement, a goroutine's resume and another thread's stack in C (see speedups.py).",
     -1,
     methods,
 };

@@ -1,10 +1,14 @@
 """The blocking profile: who held a P without reaching the scheduler.
 
 When sysmon takes a P from a goroutine that ignored a preemption request, it
-samples that goroutine's M (``sys._current_frames``), walks the stack up to the
-scheduler loop (``proc.schedule``) and records the call site: the innermost
-frame of the user's own code (not gosched, not the standard library or
-site-packages), so ``requests.get(...)`` is blamed on the line that called it.
+records the M; once the goroutine has held the P for ``reportThresholdNS`` and
+is still stuck, sysmon samples that M's stack (``_stack``: it cannot race with
+the running thread, see there), cut at the scheduler loop (``proc.schedule``),
+and blames the innermost frame of the user's own code (not gosched, not the
+standard library or site-packages), so ``requests.get(...)`` is blamed on the
+line that called it. A goroutine sampled inside gosched itself is not reported:
+it is waiting for a runtime lock or for the GIL, or in a runtime call, none of
+which is the user's blocking call or CPU loop; sysmon samples it again next tick.
 Each call site is reported once through ``warnings`` (category
 ``BlockingWarning``: the usual filters silence or escalate it) and every report
 goes to the ``gosched.blocking`` logger at DEBUG. When the goroutine gets back to
@@ -16,16 +20,18 @@ a program that never blocks a P (docs/sysmon.md has the measurement).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
-import sys
+import re
 import sysconfig
+import tempfile
 import threading
-import types
 import warnings
 from dataclasses import dataclass, field
 
-from . import proc
+from . import gc as _gc
+from . import proc, speedups
 from .runtime2 import G, M
 
 
@@ -74,21 +80,27 @@ _sites: dict[tuple[str, int], _Site] = {}
 
 @dataclass
 class _Pending:
-    """A sampled stuck call, not yet (or already) published."""
+    """A goroutine whose P sysmon took, not yet (or already) published."""
 
-    site: tuple[str, int, str]
-    stack: list[str]
     goid: int
+    start: int  # monotonic ns: the start of the slice the goroutine did not yield in
     before: int  # ns the goroutine had held the P when sysmon took it
     published: bool = False
+    site: tuple[str, int, str] = ("", 0, "")  # set when published
+    stack: list[str] = field(default_factory=list)
 
 
-_pending: dict[M, _Pending] = {}  # M (not its id: ids restart each run) -> its goroutine's sampled stuck call
+_pending: dict[M, _Pending] = {}  # M (not its id: ids restart each run) -> its goroutine's stuck call
 reportThresholdNS = 50_000_000  # publish only calls that held a P this long
 enabled = True  # report and record (gosched.debug.set_blocking_report)
 warn = True  # also emit a BlockingWarning the first time a site is seen
 
-_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gosched/
+_EXAMPLES_DIR = os.path.join(_PACKAGE_DIR, "examples")  # user code, shipped as documentation
+_DEPTH = 64  # frames sampled at most, innermost first
+_STOP = (proc.schedule.__code__, proc.syscall.__code__)  # where a goroutine's stack ends on an M
+
+Frame = tuple[str, int, str]  # (filename, lineno, function)
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -106,21 +118,59 @@ def _library_dirs() -> tuple[str, ...]:
 _LIBDIRS = _library_dirs()
 
 
-def _frames(frame: types.FrameType | None) -> list[types.FrameType]:
-    """The goroutine's frames, innermost first, cut at the scheduler loop."""
-    stop = (proc.schedule.__code__, proc.syscall.__code__)
-    out: list[types.FrameType] = []
-    f = frame
-    while f is not None and len(out) < 64:
-        if f.f_code in stop:
+def _stack(ident: int) -> list[Frame] | None:
+    """Thread ``ident``'s frames, innermost first, cut at the scheduler loop; None if it is gone.
+
+    Never by walking ``f_back`` from Python (issue 14): on 3.11 each step
+    materializes a frame object, the allocation can run the collector, a
+    finalizer can switch threads, and the thread being read pops the frame
+    CPython is in the middle of wrapping (a segfault, or "'int' object has no
+    attribute 'f_code'"). Both ways below read the whole stack in one C call
+    that runs no Python code, so the thread cannot move until it has returned.
+    """
+    if speedups.c is not None:
+        st: list[Frame] | None = speedups.c.stack(ident, _STOP, _DEPTH)  # _speedups.c says why it is safe
+        return st
+    return _dumped_stack(ident)
+
+
+_DUMPED_FRAME = re.compile(r'  File "(.*)", line (\d+|\?\?\?) in (.*)')
+_DUMP_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def _dumped_stack(ident: int) -> list[Frame] | None:
+    """``_stack`` without the C accelerator: parse ``faulthandler.dump_traceback``.
+
+    faulthandler's dump is a C walk of every thread's frames that allocates
+    nothing and runs no Python code (it must work inside a signal handler), so
+    on a GIL build no other thread runs during it; on a free-threaded build
+    ``dump_traceback(all_threads=True)`` stops the world for it (gh-128400).
+    Its limits are faulthandler's: the 100 newest threads, function names
+    without their class, strings cut at 500 characters.
+    """
+    with tempfile.TemporaryFile() as f:
+        faulthandler.dump_traceback(f, all_threads=True)
+        f.seek(0)
+        text = f.read().decode("ascii", "replace")
+    head = text.find(f"hread 0x{ident:016x} (most recent call first):\n")
+    if head < 0:
+        return None
+    stop = {(c.co_filename, c.co_name) for c in _STOP}
+    out: list[Frame] = []
+    for line in text[text.index("\n", head) + 1:].splitlines():
+        m = _DUMPED_FRAME.fullmatch(line)
+        if m is None or len(out) == _DEPTH:
+            break  # the blank line after the thread, or "  ..." (deeper than faulthandler goes)
+        filename = _DUMP_ESCAPE.sub(lambda e: chr(int(e.group(1)[1:], 16)), m.group(1))
+        if (filename, m.group(3)) in stop:
             break
-        out.append(f)
-        f = f.f_back
+        out.append((filename, int(m.group(2)) if m.group(2).isdigit() else 0, m.group(3)))
     return out
 
 
 def _is_runtime(filename: str) -> bool:
-    return os.path.abspath(filename).startswith(_RUNTIME_DIR)
+    path = os.path.abspath(filename)
+    return path.startswith(_PACKAGE_DIR + os.sep) and not path.startswith(_EXAMPLES_DIR + os.sep)
 
 
 def _is_library(filename: str) -> bool:
@@ -130,68 +180,81 @@ def _is_library(filename: str) -> bool:
     return any(path.startswith(d + os.sep) for d in _LIBDIRS)
 
 
-def callsite(frame: types.FrameType | None) -> tuple[tuple[str, int, str], list[str]] | None:
-    """(file, line, function) to blame and the stack lines, innermost first."""
-    frames = [f for f in _frames(frame) if not _is_runtime(f.f_code.co_filename)]
+def callsite(stack: list[Frame]) -> tuple[Frame, list[str]] | None:
+    """The frame to blame and the stack lines (innermost first); None if not in user code.
+
+    The innermost frame that is not the standard library or site-packages
+    decides: user code is blamed, gosched's own code (a runtime lock, a GIL wait
+    inside a runtime call, ``gomaxprocs``, a socket's close) is not reported.
+    """
+    own = next((fr for fr in stack if not _is_library(fr[0])), None)
+    if own is not None and (own[1] <= 0 or _is_runtime(own[0])):
+        return None  # gosched's code, or a coroutine that has not started (no line yet)
+    frames = [fr for fr in stack if not _is_runtime(fr[0])]
     if not frames:
         return None
-    user = next((f for f in frames if not _is_library(f.f_code.co_filename)), frames[0])
-    code = user.f_code
-    site = (code.co_filename, user.f_lineno or 0, getattr(code, "co_qualname", code.co_name))
-    stack = [
-        f"{getattr(f.f_code, 'co_qualname', f.f_code.co_name)} at {f.f_code.co_filename}:{f.f_lineno}"
-        for f in frames
-    ]
-    return site, stack
+    return own or frames[0], [f"{func} at {filename}:{lineno}" for filename, lineno, func in frames]
 
 
 def report(m: M, gp: G, held_ns: int) -> None:
     """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck (runs on sysmon).
 
-    The call site is sampled now, while the goroutine is in it, but published
-    (profile entry, BlockingWarning, log line) only once the goroutine has held
-    the P for ``reportThresholdNS``: on a GIL build a goroutine that merely waits
-    for the GIL after a quick C call also misses its preemption request for a few
-    switch intervals, and that is not a blocking call worth reporting.
+    Nothing is published before ``check`` samples the stack, once the goroutine
+    has held the P for ``reportThresholdNS`` and is still stuck. On a GIL build a
+    goroutine that merely waits for the GIL after a quick C call also misses its
+    preemption request for a few switch intervals; that is not a blocking call.
     """
-    if not enabled:
-        return
-    cs = callsite(sys._current_frames().get(m.ident))
-    if cs is None:
-        return
+    took = m.lostp_since
+    if not enabled or not took:
+        return  # off, or already back at the scheduler
     with _lock:
-        _pending[m] = _Pending(cs[0], cs[1], gp.goid, held_ns)
+        _pending[m] = _Pending(gp.goid, took - held_ns, held_ns)
+    check(m, gp, 0)  # already past the threshold (it is 0 in tests)
 
 
 def check(m: M, gp: G | None, since_take_ns: int) -> None:
-    """sysmon, each tick: publish ``m``'s pending report once it has held long enough."""
+    """sysmon, each tick: publish ``m``'s pending report if it held long enough and is in user code."""
     with _lock:
         pd = _pending.get(m)
         if pd is None or pd.published or (gp is not None and gp.goid != pd.goid):
             return
         held_ns = pd.before + since_take_ns
-        if held_ns < reportThresholdNS:
+        if held_ns - _gcpaused(pd.start, pd.start + held_ns) < reportThresholdNS:
             return
-    _publish(m, pd, held_ns)
+    stack = _stack(m.ident)
+    cs = callsite(stack) if stack else None
+    if cs is not None:
+        _publish(m, pd, cs, held_ns)
 
 
-def _publish(m: M, pd: _Pending, held_ns: int) -> None:
-    filename, lineno, func = pd.site
+def _gcpaused(start: int, end: int) -> int:
+    """How much of [start, end] (monotonic ns) the collector held the interpreter.
+
+    Under the GIL a collection of a large heap stops every thread for up to
+    hundreds of ms; a goroutine waiting for the GIL then holds its P that long
+    without being stuck in anything of its own.
+    """
+    return sum(max(0, min(e, end) - max(s, start)) for s, e in list(_gc.pauses))
+
+
+def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> None:
+    (filename, lineno, func), stack = cs
     with _lock:
-        if pd.published:
-            return
+        if pd.published or _pending.get(m) is not pd:
+            return  # it got back to the scheduler while we sampled: the sample may be of its next slice
         pd.published = True
+        pd.site, pd.stack = (filename, lineno, func), stack
         key = (filename, lineno)
         site = _sites.get(key)
         first = site is None
         if site is None:
-            site = _sites[key] = _Site(filename, lineno, func, stack=pd.stack)
+            site = _sites[key] = _Site(filename, lineno, func, stack=stack)
         site.count += 1
     if log.isEnabledFor(logging.DEBUG):
         log.debug("goroutine %d held its P %.1f ms in %s at %s:%d", pd.goid, held_ns / 1e6, func, filename,
                   lineno)
     if first and warn:
-        lines = "\n    ".join(pd.stack)
+        lines = "\n    ".join(stack)
         msg = (
             f"goroutine {pd.goid} held its P for {held_ns / 1e6:.1f} ms without reaching the "
             f"scheduler, in {func} at {filename}:{lineno}; sysmon handed the P to another M. "
@@ -207,20 +270,21 @@ def _publish(m: M, pd: _Pending, held_ns: int) -> None:
 
 
 def finish(m: M, gp: G, held_ns: int) -> None:
-    """The goroutine got back to the scheduler ``held_ns`` after losing its P."""
+    """The goroutine got back to the scheduler ``held_ns`` after losing its P.
+
+    A published call's site gets the whole time it held the P. One that
+    returned before sysmon saw it stuck in user code past the threshold is not
+    reported: nothing says it was not waiting for the GIL or a runtime lock.
+    """
     with _lock:
         pd = _pending.pop(m, None)
-    if pd is None or pd.goid != gp.goid:
-        return
-    total = pd.before + held_ns
-    if not pd.published and total >= reportThresholdNS:
-        _publish(m, pd, total)
-    if pd.published:
-        with _lock:
-            site = _sites.get((pd.site[0], pd.site[1]))
-            if site is not None:
-                site.total_ns += total
-                site.max_ns = max(site.max_ns, total)
+        if pd is None or pd.goid != gp.goid or not pd.published:
+            return
+        total = pd.before + held_ns
+        site = _sites.get((pd.site[0], pd.site[1]))
+        if site is not None:
+            site.total_ns += total
+            site.max_ns = max(site.max_ns, total)
 
 
 def profile() -> list[Site]:

@@ -15,6 +15,7 @@ import gc
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from . import proc
@@ -23,6 +24,9 @@ from .traps import PARK, trap
 
 _sched: Sched | None = None
 _t0 = 0
+# (start, end) monotonic ns of the latest collections: no goroutine runs during one,
+# so blame does not count them against the goroutine that was waiting (issue 14).
+pauses: deque[tuple[int, int]] = deque(maxlen=64)
 
 
 def _callback(phase: str, info: dict[str, Any]) -> None:
@@ -34,6 +38,7 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
         _t0 = time.monotonic_ns()
         return
     now = time.monotonic_ns()
+    pauses.append((_t0, now))
     s.lastgc = now
     s.numgc += 1
     from . import trace

@@ -4,7 +4,9 @@ Two hot paths have a C version: ``go`` (Go's newproc fast path; ``main.go`` is
 the reference) and ``send``, the scheduler's resume of a goroutine, which
 reports a return as the ``EXIT`` sentinel instead of raising StopIteration (a
 third of the cost of a goroutine that returns at once). Everything else, and
-every case the C code does not handle, is Python.
+every case the C code does not handle, is Python. ``stack`` (another thread's
+call stack, for blame.py) is there because C can read it without racing the
+thread; blame.py has the pure-Python way.
 
 The extension is used when it was built (``pip install`` builds it on a GIL
 CPython with a C compiler; never on a free-threaded one) and the environment
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 1  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 2  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 
