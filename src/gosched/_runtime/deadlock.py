@@ -34,6 +34,7 @@ owner, and the whole program is the bubble.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -299,12 +300,26 @@ def _coro_frames(coro: Any) -> list[types.FrameType]:
 
 
 def _thread_frames(ident: int, stop: Callable[[types.FrameType], bool]) -> list[types.FrameType]:
-    """The thread's frames above the first one ``stop`` accepts, outermost first."""
-    f = sys._current_frames().get(ident)
-    frames: list[types.FrameType] = []
-    while f is not None and not stop(f):
-        frames.append(f)
-        f = f.f_back
+    """The thread's frames above the first one ``stop`` accepts, outermost first.
+
+    The collector is off for the walk, as CPython's own ``sys._current_frames``
+    does (gh-106883): on 3.11 each ``f_back`` step materializes a frame object,
+    a collection started by that allocation can run a finalizer that switches
+    threads, and the running thread then pops the frame being wrapped (a crash;
+    blame.py's sampler reads stacks in one C call for the same reason). A dump
+    is rare and may be slow, so the frame objects it formats are worth this.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        f = sys._current_frames().get(ident)
+        frames: list[types.FrameType] = []
+        while f is not None and not stop(f):
+            frames.append(f)
+            f = f.f_back
+    finally:
+        if collecting:
+            gc.enable()
     frames.reverse()
     return frames
 
