@@ -3,6 +3,7 @@ resizing, M reuse (Go's proc_test.go behaviours)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -197,6 +198,45 @@ def test_global_queue_served_while_local_work_churns() -> None:
 
 
 YIELDS = 20
+
+
+def test_global_queue_share_grows_with_its_length() -> None:
+    """A long global queue is not starved by local work that never runs out (issue 14).
+
+    100 goroutines keep yielding through the local runq (a bare ``yield``: Go's
+    goyield), so the local queue never empties; 1,000 more overflow into the global
+    queue. Go's fairness check alone takes one of them per 61 ticks, so the last
+    would start after ~61,000 local turns (at Python's switch rate, seconds to
+    minutes with a bigger queue); the global queue's share must grow with its length.
+    Counted in turns, not seconds, so load cannot make it flaky.
+    """
+    local, queued = 100, 1000
+
+    async def main() -> int:
+        turns = {"n": 0}
+        started: list[int] = []
+        stop = {"v": False}
+
+        async def spinner() -> None:
+            while not stop["v"]:
+                turns["n"] += 1
+                await asyncio.sleep(0)  # the back of the local runq
+
+        async def late() -> None:
+            started.append(turns["n"])
+
+        for _ in range(local):
+            gosched.go(spinner)
+        for _ in range(queued):
+            gosched.go(late)
+        s = proc.current
+        assert s is not None and len(s.runq) >= queued - RUNQ_SIZE  # most of them are global
+        await wait_until(lambda: len(started) == queued, timeout=120)
+        stop["v"] = True
+        return max(started)
+
+    last = run(main, maxprocs=1, timeout=180)
+    assert last <= 5 * queued, f"the last global goroutine started after {last} local turns"
 
 
 # --- stealing -------------------------------------------------------------------------------------
