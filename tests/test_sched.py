@@ -75,6 +75,48 @@ def test_findrunnable_runs_goroutine_readied_by_stolen_timer() -> None:
     assert got is gp
 
 
+def test_spinning_m_stops_spinning_for_a_goroutine_its_timer_readied() -> None:
+    """An M woken spinning (wakep) whose P has a due timer runs the goroutine the timer
+    readied straight from its readyq: it must stop spinning then, whatever queue the
+    goroutine came from (Go's schedule: resetspinning after any pick). Otherwise
+    nmspinning leaks once the M loses its P, and with it wakep and stealing stop for good:
+    at GOMAXPROCS 4 the select storm sat 4-11 s with every P idle and overdue timers on
+    one of them (issue 14)."""
+    sched = Sched()
+    proc.procresize(sched, 2)
+    with sched.lock:
+        p = proc.pidleget(sched)
+        proc.pidleget(sched)  # no idle P: resetspinning's wakep starts no second M
+        sched.nmspinning += 1  # wakep -> startm(spinning=True)
+    assert p is not None
+    m = M(0, sched)
+    m.spinning = True
+    proc.acquirep(m, p)
+    seen: dict[str, Any] = {}
+
+    async def woken() -> None:
+        seen["spinning"] = (m.spinning, sched.nmspinning)
+        sched.dead = True  # schedule returns at its next round
+
+    gp = G(99, woken())
+    gp.status = 4  # Gwaiting
+    timers.addtimer(p, timers.RTimer(proc._readytimer, gp, when=time.monotonic_ns() - 1))
+
+    def body() -> None:
+        setm(m)
+        try:
+            proc.schedule(m)
+        finally:
+            setm(None)
+
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    th.join(3.0)
+    sched.dead = True
+    th.join(3.0)
+    assert seen.get("spinning") == (False, 0)
+
+
 def test_sleep_on_two_procs_never_hangs() -> None:
     async def main() -> int:
         await gosched.sleep(0.002)

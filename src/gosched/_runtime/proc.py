@@ -574,9 +574,14 @@ def schedule(m: M) -> None:
                         if gp is None:
                             continue
                         p = m.p  # findrunnable returns a G only with a P
-                    if m.spinning:
-                        resetspinning(sched, m)
                     p.schedtick += 1  # type: ignore[union-attr]
+            if m.spinning:
+                # Whatever queue gp came from (Go's schedule: resetspinning once
+                # findRunnable returns): an M woken spinning whose P had a due
+                # timer takes what it readied from readyq above, and a flag left
+                # set leaks nmspinning when the M later loses its P -- then wakep
+                # and stealing stop for good and overdue timers on idle Ps wait.
+                resetspinning(sched, m)
 
         # execute(gp): run it until it yields a trap. p is not None here: a G
         # comes from this P's queues, or is nextg, which only a P holder sets.
