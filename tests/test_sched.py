@@ -3,6 +3,7 @@ resizing, M reuse (Go's proc_test.go behaviours)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -72,6 +73,48 @@ def test_findrunnable_runs_goroutine_readied_by_stolen_timer() -> None:
     # regression: fixed in b5cf3d3 (the M spun forever with the G in m.readyq)
     got, gp = _findrunnable_after_stolen_timer()
     assert got is gp
+
+
+def test_spinning_m_stops_spinning_for_a_goroutine_its_timer_readied() -> None:
+    """An M woken spinning (wakep) whose P has a due timer runs the goroutine the timer
+    readied straight from its readyq: it must stop spinning then, whatever queue the
+    goroutine came from (Go's schedule: resetspinning after any pick). Otherwise
+    nmspinning leaks once the M loses its P, and with it wakep and stealing stop for good:
+    at GOMAXPROCS 4 the select storm sat 4-11 s with every P idle and overdue timers on
+    one of them (issue 14)."""
+    sched = Sched()
+    proc.procresize(sched, 2)
+    with sched.lock:
+        p = proc.pidleget(sched)
+        proc.pidleget(sched)  # no idle P: resetspinning's wakep starts no second M
+        sched.nmspinning += 1  # wakep -> startm(spinning=True)
+    assert p is not None
+    m = M(0, sched)
+    m.spinning = True
+    proc.acquirep(m, p)
+    seen: dict[str, Any] = {}
+
+    async def woken() -> None:
+        seen["spinning"] = (m.spinning, sched.nmspinning)
+        sched.dead = True  # schedule returns at its next round
+
+    gp = G(99, woken())
+    gp.status = 4  # Gwaiting
+    timers.addtimer(p, timers.RTimer(proc._readytimer, gp, when=time.monotonic_ns() - 1))
+
+    def body() -> None:
+        setm(m)
+        try:
+            proc.schedule(m)
+        finally:
+            setm(None)
+
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    th.join(3.0)
+    sched.dead = True
+    th.join(3.0)
+    assert seen.get("spinning") == (False, 0)
 
 
 def test_sleep_on_two_procs_never_hangs() -> None:
@@ -197,6 +240,45 @@ def test_global_queue_served_while_local_work_churns() -> None:
 
 
 YIELDS = 20
+
+
+def test_global_queue_share_grows_with_its_length() -> None:
+    """A long global queue is not starved by local work that never runs out (issue 14).
+
+    100 goroutines keep yielding through the local runq (a bare ``yield``: Go's
+    goyield), so the local queue never empties; 1,000 more overflow into the global
+    queue. Go's fairness check alone takes one of them per 61 ticks, so the last
+    would start after ~61,000 local turns (at Python's switch rate, seconds to
+    minutes with a bigger queue); the global queue's share must grow with its length.
+    Counted in turns, not seconds, so load cannot make it flaky.
+    """
+    local, queued = 100, 1000
+
+    async def main() -> int:
+        turns = {"n": 0}
+        started: list[int] = []
+        stop = {"v": False}
+
+        async def spinner() -> None:
+            while not stop["v"]:
+                turns["n"] += 1
+                await asyncio.sleep(0)  # the back of the local runq
+
+        async def late() -> None:
+            started.append(turns["n"])
+
+        for _ in range(local):
+            gosched.go(spinner)
+        for _ in range(queued):
+            gosched.go(late)
+        s = proc.current
+        assert s is not None and len(s.runq) >= queued - RUNQ_SIZE  # most of them are global
+        await wait_until(lambda: len(started) == queued, timeout=120)
+        stop["v"] = True
+        return max(started)
+
+    last = run(main, maxprocs=1, timeout=180)
+    assert last <= 5 * queued, f"the last global goroutine started after {last} local turns"
 
 
 # --- stealing -------------------------------------------------------------------------------------

@@ -579,8 +579,9 @@ def schedule(m: M) -> None:
                 now = nanotime()
                 if p.timer0when <= now:
                     _timers.runtimers(p, now)
-            # Every FAIRNESS_TICK-th round the global queue goes first (findRunnable).
-            fair = p.schedtick % FAIRNESS_TICK or not sched.runq
+            # Every FAIRNESS_TICK-th round, and through the global turn that round
+            # starts (p.globturn), the global queue goes first (findRunnable).
+            fair = (p.schedtick % FAIRNESS_TICK and not p.globturn) or not sched.runq
             gp = None
             if rq:
                 # What this M's goroutine readied becomes runnext (goready's
@@ -610,9 +611,14 @@ def schedule(m: M) -> None:
                         if gp is None:
                             continue
                         p = m.p  # findrunnable returns a G only with a P
-                    if m.spinning:
-                        resetspinning(sched, m)
                     p.schedtick += 1  # type: ignore[union-attr]
+            if m.spinning:
+                # Whatever queue gp came from (Go's schedule: resetspinning once
+                # findRunnable returns): an M woken spinning whose P had a due
+                # timer takes what it readied from readyq above, and a flag left
+                # set leaks nmspinning when the M later loses its P -- then wakep
+                # and stealing stop for good and overdue timers on idle Ps wait.
+                resetspinning(sched, m)
 
         # execute(gp): run it until it yields a trap. p is not None here: a G
         # comes from this P's queues, or is nextg, which only a P holder sets.
@@ -991,7 +997,19 @@ def findrunnable(m: M) -> G | None:
                 releasep(m)
                 pidleput(sched, p)
             return None
-        if p.schedtick % FAIRNESS_TICK == 0 and sched.runq:
+        if (p.globturn or p.schedtick % FAIRNESS_TICK == 0) and sched.runq:
+            # Go takes one goroutine here, a share sized for a global queue of a
+            # few: local work that never runs out (goroutines readied by this P's
+            # timers, runnext hand-offs) gets 60 of every 61 ticks, and a goroutine
+            # behind a queue of Q waits ~61*Q ticks -- minutes at Python's switch
+            # rate for Q in the thousands (issue 14). gosched takes the P's share
+            # of the queue instead (Q/gomaxprocs, at most 61), one per tick: Go's
+            # rule exactly for a queue shorter than 2*gomaxprocs, at most half the
+            # ticks for a long one, so its wait is ~2*Q/gomaxprocs ticks.
+            if p.globturn:
+                p.globturn -= 1
+            else:
+                p.globturn = max(min(len(sched.runq) // sched.gomaxprocs, FAIRNESS_TICK) - 1, 0)
             gp = globrunqget(sched, p, 1)
             if gp is not None:
                 return gp

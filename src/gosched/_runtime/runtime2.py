@@ -186,6 +186,7 @@ class P:
 
     __slots__ = (
         "dying",
+        "globturn",
         "id",
         "m",
         "runnext",
@@ -208,6 +209,7 @@ class P:
         self.runq: deque[G] = deque()
         self.runnext: G | None = None
         self.schedtick = 0
+        self.globturn = 0  # global-queue goroutines owed in this fairness turn (findrunnable; gosched only)
         self.syscalltick = 0
         self.sysmontick = SysmonTick()
         self.tok: deque[int] = deque()  # empty: owned by an M's loop (or idle); [1]: takeable
