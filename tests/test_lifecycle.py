@@ -10,6 +10,7 @@ the next; a second Ctrl-C during the end does not chain onto the first.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import random
 import signal
@@ -597,3 +598,22 @@ def test_no_goroutine_resumes_after_its_run_under_stress(
     assert late == []
     assert [r for r in caplog.records if r.name == "gosched"] == []
     assert wait_threads(baseline) == baseline
+
+
+def test_a_panic_after_main_returned_does_not_replace_the_result(caplog: pytest.LogCaptureFixture) -> None:
+    """A goroutine that raises once main has returned is logged; run() still returns main's value."""
+    started = threading.Event()
+
+    async def late() -> None:
+        started.set()
+        time.sleep(0.2)  # unwrapped: still on its M when main returns
+        raise ValueError("too late")
+
+    async def main() -> int:
+        gosched.go(late)
+        await gosched.syscall(started.wait)
+        return 42
+
+    with caplog.at_level(logging.ERROR, logger="gosched"):
+        assert gosched.run(main, maxprocs=1) == 42
+    assert any(r.exc_info and isinstance(r.exc_info[1], ValueError) for r in caplog.records), caplog.text

@@ -476,7 +476,10 @@ def fatal(sched: Sched, err: BaseException, locked: bool = False) -> None:
         sched.lock.acquire()
     try:
         if sched.panic is None and sched.deadlock is None:
-            sched.panic = err
+            if sched.dead:  # main returned first: the run's outcome stands (Go has exited by now)
+                log.error("gosched: goroutine raised after its run ended (ignored)", exc_info=err)
+            else:
+                sched.panic = err
         finish_locked(sched)
     finally:
         if not locked:
