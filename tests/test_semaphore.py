@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections.abc import Iterator
 
@@ -12,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gosched
-from _core_helpers import run, wait_until
+from _core_helpers import run, tiny_switch, wait_until
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning"),
@@ -22,12 +21,8 @@ pytestmark = [
 
 @pytest.fixture
 def tiny_switch_interval() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+    with tiny_switch():
         yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 @pytest.mark.parametrize("procs", [1, 2])

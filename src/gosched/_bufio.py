@@ -22,6 +22,7 @@ goroutine at a time.
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any, Protocol
 
 _CHUNK = 65536  # bytes asked of the connection per fill (Go's bufio: the buffer size)
@@ -29,6 +30,31 @@ _CHUNK = 65536  # bytes asked of the connection per fill (Go's bufio: the buffer
 
 class _Source(Protocol):
     async def read(self, n: int = ...) -> bytes: ...
+
+
+class Closer:
+    """``with`` and ``async with`` close the connection at the end (Go's io.Closer + defer)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class IncompleteReadError(EOFError):

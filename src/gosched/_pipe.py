@@ -22,10 +22,9 @@ from __future__ import annotations
 import errno as _errno
 import math
 import threading
-from types import TracebackType
 from typing import Any
 
-from ._bufio import readfull
+from ._bufio import Closer, readfull
 from ._runtime import timers as _timers
 from ._runtime.chan import Chan, ClosedChannelError
 from ._runtime.select import recv, select, send
@@ -113,7 +112,7 @@ def _waited(arg: tuple[_Deadline, Chan[None], _timers.RTimer]) -> bool:
     return bool(arg[1].recvq)
 
 
-class PipeConn:
+class PipeConn(Closer):
     """One end of ``net.pipe()``: ``read``, ``read_exactly``, ``write``, ``close``, deadlines."""
 
     __slots__ = ("_localdone", "_rddl", "_rdrx", "_rdtx", "_remotedone", "_wrdl", "_wrmu", "_wrrx", "_wrtx")
@@ -228,22 +227,6 @@ class PipeConn:
     def _check(self) -> None:
         if self._localdone.closed or self._remotedone.closed:
             raise _closedpipe()  # Go's pipe.SetDeadline returns io.ErrClosedPipe
-
-    def __enter__(self) -> PipeConn:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> PipeConn:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<PipeConn{' closed' if self.closed else ''}>"

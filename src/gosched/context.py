@@ -145,13 +145,10 @@ class Context(ABC):
         return f"{t.__module__}.{t.__qualname__}"
 
 
-class _EmptyCtx(Context):
-    """background() and todo(): never cancelled, no values, no deadline (Go's emptyCtx)."""
+class _NeverDone(Context):
+    """A context that is never cancelled and has no deadline."""
 
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
+    __slots__ = ()
 
     def deadline(self) -> float | None:
         return None
@@ -161,6 +158,15 @@ class _EmptyCtx(Context):
 
     def err(self) -> Exception | None:
         return None
+
+
+class _EmptyCtx(_NeverDone):
+    """background() and todo(): never cancelled, no values, no deadline (Go's emptyCtx)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     def value(self, key: Hashable) -> Any:
         return None
@@ -451,22 +457,13 @@ class _ValueCtx(Context):
         return f"{self.parent!r}.WithValue({_stringify(self.key)}, {_stringify(self.val)})"
 
 
-class _WithoutCancelCtx(Context):
+class _WithoutCancelCtx(_NeverDone):
     """The parent's values without its cancellation or deadline (Go's withoutCancelCtx)."""
 
     __slots__ = ("parent",)
 
     def __init__(self, parent: Context) -> None:
         self.parent = parent
-
-    def deadline(self) -> float | None:
-        return None
-
-    def done(self) -> Chan[None] | None:
-        return None
-
-    def err(self) -> Exception | None:
-        return None
 
     def value(self, key: Hashable) -> Any:
         return _value(self, key)

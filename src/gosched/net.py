@@ -30,10 +30,9 @@ import math
 import os
 import socket
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
-from ._bufio import IncompleteReadError, LimitOverrunError, Reader, readfull
+from ._bufio import Closer, IncompleteReadError, LimitOverrunError, Reader, readfull
 from ._pipe import ClosedPipeError, PipeConn, pipe
 from ._runtime import netpoll as _np
 from ._runtime import proc
@@ -108,7 +107,7 @@ def _current_sched(what: str) -> Any:
     return _np.current_g(what)[1]
 
 
-class _FD:
+class _FD(Closer):
     """A socket plus its poll descriptor (Go's netFD + poll.FD)."""
 
     __slots__ = ("sock", "pd", "sched", "net", "_laddr", "_raddr", "__weakref__")
@@ -189,22 +188,6 @@ class _FD:
 
     def fileno(self) -> int:
         return self.sock.fileno()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Any:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = " closed" if self.pd.closing else ""
