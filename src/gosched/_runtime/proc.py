@@ -470,13 +470,23 @@ def wakenetpoller(sched: Sched, when: int) -> None:
         wakep(sched)
 
 
+def over(sched: Sched) -> bool:
+    """The run has ended for its goroutines (``abandon``; ``fatal`` keeps its outcome).
+
+    Not in a child forked from a goroutine: there ``dead`` only stops the
+    scheduler loop, and the goroutine goes on as plain Python (fork._childmain),
+    its exception deciding the child's exit status.
+    """
+    return sched.dead and afterfork is None
+
+
 def fatal(sched: Sched, err: BaseException, locked: bool = False) -> None:
     """End the program with ``err`` (a panic or a fatal error)."""
     if not locked:
         sched.lock.acquire()
     try:
         if sched.panic is None and sched.deadlock is None:
-            if sched.dead:  # main returned first: the run's outcome stands (Go has exited by now)
+            if over(sched):  # main returned first: the run's outcome stands (Go has exited by now)
                 log.error("gosched: goroutine raised after its run ended (ignored)", exc_info=err)
             else:
                 sched.panic = err
@@ -563,7 +573,7 @@ def schedule(m: M) -> None:
         if sched.dead:
             # Back from a syscall that outlived the run: close it (abandon), unless this is
             # a child forked from it, where it goes on as plain Python (fork._childmain).
-            if nextg is not None and afterfork is None:
+            if nextg is not None and over(sched):
                 abandon(sched, m, nextg, None)
             return
         p = m.p
@@ -660,7 +670,7 @@ def schedule(m: M) -> None:
         if gp.preempt:
             gp.preempt = False
             preempted.discard(gp)
-        if sched.dead and afterfork is None:  # the run ended while gp ran: it goes no further
+        if sched.dead and over(sched):  # the run ended while gp ran (the test before the call: hot path)
             abandon(sched, m, gp, tr)
             return
 
