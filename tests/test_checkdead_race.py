@@ -11,8 +11,10 @@ asleep - deadlock!`` and a dump showing goroutines ``[running]`` or ``[dead]``.
 The program below widens that window without touching the runtime: many goroutines
 blocked on a WaitGroup make the scan long; the sleeper (created first, so scanned
 first) sleeps for lengths swept across the scan, and after each wake-up runs Python
-code for a while before it sleeps again. Before the fix most runs of it at
-GOMAXPROCS 1 were reported as deadlocked.
+code for a while before it sleeps again. Before the fix most runs of it under the
+real clock were reported as deadlocked. Under the fake clock the same program runs
+through the clock's jumps, whose timers the jumping M now fires only once it counts
+as active again.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ async def sleeper_among_blocked(wait: bool) -> int:
 
 @pytest.mark.parametrize("clock", ["real", "fake"])
 @pytest.mark.parametrize("procs", [1, 2, 4])
-def test_sleeper_among_blocked_goroutines_is_not_a_deadlock(tiny_switch_interval: None, procs: int, clock: str) -> None:
+def test_sleeper_among_blocked_goroutines_is_not_a_deadlock(
+    tiny_switch_interval: None, procs: int, clock: str
+) -> None:
     for _ in range(2):
         assert run(sleeper_among_blocked, False, maxprocs=procs, clock=clock, timeout=120) == WAKEUPS
 

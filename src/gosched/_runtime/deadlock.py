@@ -180,10 +180,12 @@ def checkdead(sched: Sched) -> int:
         # the verdict saw; run() waits on done until the report is published.
         sched.dead = True
     text = msg
-    if gs and traceback_level() > 0:
-        text = msg + "\n\n" + dump(sched, gs)
-    sched.deadlock = text
-    sched.done.release()
+    try:
+        if gs and traceback_level() > 0:
+            text = msg + "\n\n" + dump(sched, gs)
+    finally:
+        sched.deadlock = text  # published even if the dump failed: run() must not hang
+        sched.done.release()
     return DEAD
 
 
