@@ -1164,7 +1164,7 @@ def idle(m: M) -> bool:
             act = _deadlock.checkdead(sched)
             if act == _deadlock.DEAD:
                 return False
-            if act == _deadlock.ADVANCED:  # the fake clock jumped: go run the timers
+            if act == _deadlock.ADVANCED or act == _deadlock.JUMPED:  # go run what was readied
                 with sched.lock:
                     if polling:
                         sched.lastpoll = nanotime() or 1
@@ -1176,6 +1176,10 @@ def idle(m: M) -> bool:
                             sched.midle.remove(m)
                             sched.nmidle -= 1
                     p2 = pidleget(sched) if resumed else None
+                if act == _deadlock.JUMPED:
+                    # Active again (or chosen by startm): fire the timers the clock
+                    # jump made due, so no M going idle meanwhile sees one in flight.
+                    _deadlock.firetimers(sched)
                 if resumed:
                     if p2 is not None:
                         acquirep(m, p2)
