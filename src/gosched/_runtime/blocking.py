@@ -206,9 +206,8 @@ def _remover(lk: list[int], q: deque[Any], w: Any) -> Callable[[], bool]:
 # --- Chan -------------------------------------------------------------------------------
 
 
-def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
-    from .chan import ClosedChannelError
-
+def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> bool:
+    """False if the channel is closed (Chan.send_blocking raises; this module is below chan's)."""
     _check_thread("Chan.send_blocking")
     deadline = _deadline(timeout, "Chan.send_blocking")
     lk = ch._lock
@@ -216,7 +215,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     adduser(ch)
     if ch.closed:
         lk.append(1)
-        raise ClosedChannelError("send on closed channel")
+        return False
     # A receiver to wake needs a running runtime: check before handing it the value.
     s0 = _sched(lk, "Chan.send_blocking") if ch.recvq else None
     sent, w = ch.sendlocked(v)
@@ -224,7 +223,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
         lk.append(1)
         if w is not None:
             proc.goready(w, s0)
-        return
+        return True
     if deadline is not None and timeout == 0:
         lk.append(1)
         raise TimeoutError("Chan.send_blocking timed out")
@@ -240,8 +239,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
         _discard(gp)
     if not ok:
         raise TimeoutError("Chan.send_blocking timed out")
-    if not gp.success:
-        raise ClosedChannelError("send on closed channel")
+    return gp.success
 
 
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:

@@ -47,12 +47,10 @@ from typing import Any
 
 from . import proc
 from . import timers as _timers
+from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
-
-OK = 0
-DEAD = 1
-ADVANCED = 2  # idle() must grab a P and run: a woken testing.wait()
-JUMPED = 3  # the fake clock moved: idle() must fire the due timers (firetimers), then grab a P
+from .trace import gstatus
+from .traps import getm
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"
@@ -172,7 +170,7 @@ def checkdead(sched: Sched) -> int:
     with sched.lock:
         if sched.dead:
             return DEAD
-        if _activems(sched) > 0:
+        if proc.activems(sched) > 0:
             return OK  # an M woke since idle() counted: it checks again when it idles
         act, msg, gs = _checkdead_locked(sched)
         if act != DEAD or msg is None:
@@ -267,18 +265,6 @@ def firetimers(sched: Sched) -> None:
             sched.nmspinning -= 1
 
 
-def _activems(sched: Sched) -> int:
-    """Other Ms that may still run a goroutine or a timer (sched.lock held).
-
-    The same count proc.idle uses to pick the last M (an M blocked in netpoll
-    is left out); the fallback is Go's ``mcount - nmidle - nmsys``.
-    """
-    f: Callable[[Sched], int] | None = getattr(proc, "activems", None)
-    if f is not None:
-        return f(sched)
-    return proc.mcount(sched) - sched.nmidle - sched.nmsys - 1
-
-
 # --- GOTRACEBACK -----------------------------------------------------------------------
 
 
@@ -365,8 +351,6 @@ def goroutine_header(gp: G, now_ns: int | None = None, fake: bool = False) -> st
     if st == Gwaiting:
         status = gp.waitreason or "waiting"
     else:
-        from .trace import gstatus
-
         status = gstatus(st)
     if fake and durable(gp):
         status = _DURABLE_REASON.get(status, status + " (durable)")
@@ -708,11 +692,14 @@ def dump_program() -> str:
     Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
     from a goroutine or from a plain thread while ``gosched.run`` is running.
     """
-    from .traps import getm
-
     m = getm()
     s = m.sched if m is not None else proc.current
     if s is None:
         raise RuntimeError("gosched.dump() needs a running gosched.run()")
     return dump(s)
 
+
+
+# idle() calls these through proc's hooks: proc is below this module.
+proc.checkdead = checkdead
+proc.firetimers = firetimers

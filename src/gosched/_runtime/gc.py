@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from . import proc
+from . import proc, trace
 from .runtime2 import G, Sched
 from .traps import PARK, trap
 
@@ -41,8 +41,6 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
     pauses.append((_t0, now))
     s.lastgc = now
     s.numgc += 1
-    from . import trace
-
     if trace.settings.gctrace:
         out = trace.settings.out or sys.stderr
         out.write(
@@ -135,8 +133,3 @@ def wake_helper(sched: Sched) -> bool:
         return False
     proc.injectglist(sched, [gp])
     return True
-
-
-def force(sched: Sched) -> bool:
-    """Run a collection now on the helper goroutine; False if it is busy."""
-    return wake_helper(sched)

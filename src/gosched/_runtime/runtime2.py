@@ -31,7 +31,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
     from types import FrameType
 
     from .netpoll import Poller
@@ -230,9 +230,9 @@ class M:
         "goidcacheend",
         "id",
         "ident",
-        "issysmon",
         "lostp_since",
         "lostp_syscall",
+        "mstartfn",
         "nextp",
         "p",
         "park",
@@ -259,7 +259,7 @@ class M:
         self.goidcache = 0
         self.goidcacheend = 0
         self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
-        self.issysmon = False
+        self.mstartfn: Callable[[M], None] | None = None  # the loop it runs instead of schedule (sysmon)
         self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
 
 

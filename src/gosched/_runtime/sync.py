@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from . import proc
 from . import timers as _timers
+from .blocking import mutex_lock, wg_wait
 from .chan import Panic
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
@@ -118,8 +119,6 @@ class Mutex:
         Makes this thread a foreign user of the mutex while it lives
         (docs/checkdead.md); the holder shows as a thread outside the runtime in dumps.
         """
-        from .blocking import mutex_lock
-
         return mutex_lock(self, timeout)
 
 
@@ -333,8 +332,6 @@ class WaitGroup:
         Makes this thread a foreign user of the wait group while it lives
         (docs/checkdead.md).
         """
-        from .blocking import wg_wait
-
         return wg_wait(self, timeout)
 
 

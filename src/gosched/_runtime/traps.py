@@ -24,7 +24,7 @@ import threading
 import types
 from collections.abc import Callable, Generator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any
 
 PARK = 0
 GOSCHED = 1
@@ -127,12 +127,3 @@ def callable_name(fn: Callable[..., Any] | Any) -> str:
     mod = getattr(fn, "__module__", None) or ""
     qn = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return f"{mod}.{qn}" if mod else str(qn)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def returns_awaitable(fn: F) -> F:
-    """Mark a plain function that returns an awaitable, so ``go(fn)`` accepts it."""
-    fn.__gosched_awaitable__ = True  # type: ignore[attr-defined]
-    return fn
