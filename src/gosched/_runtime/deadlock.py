@@ -183,8 +183,9 @@ def checkdead(sched: Sched) -> int:
         if gs and traceback_level() > 0:
             text = msg + "\n\n" + dump(sched, gs)
     finally:
-        sched.deadlock = text  # published even if the dump failed: run() must not hang
-        sched.done.release()
+        with sched.lock:
+            sched.deadlock = text  # published even if the dump failed: run() must not hang
+            proc.wakerun_locked(sched)
     return DEAD
 
 

@@ -548,14 +548,20 @@ def throw(msg: str) -> NoReturn:
 
 
 def finish_locked(sched: Sched) -> None:
+    """End the run (sched.lock held): nothing runs any more, and run() wakes."""
     if not sched.dead:
         sched.dead = True
-        sched.done.release()
-        if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
-            try:
-                os.write(sched.wakefd, b"\0")
-            except OSError:  # full: it is awake already
-                pass
+        wakerun_locked(sched)
+
+
+def wakerun_locked(sched: Sched) -> None:
+    """Let run() return (sched.lock held, which keeps ``wakefd`` open while it is written)."""
+    sched.done.release()
+    if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
+        try:
+            os.write(sched.wakefd, b"\0")
+        except OSError:  # full: it is awake already
+            pass
 
 
 # --- the scheduler loop -----------------------------------------------------------------
