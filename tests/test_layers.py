@@ -132,3 +132,35 @@ def test_no_import_inside_a_function() -> None:
     _, inner = graph()
     bad = [f"{m}:{line} imports {t}" for m, t, line in inner if (m, t) not in INNER_ALLOWED]
     assert bad == []
+
+
+def test_wait_reasons_are_a_table_not_free_strings() -> None:
+    """Every park reason and every ``waitreason`` written is a WaitReason, never a str literal."""
+    bad = []
+    for mod, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "trap":
+                items = node.args
+            elif isinstance(node, ast.Tuple):
+                items = node.elts
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == "waitreason" for t in node.targets
+            ):
+                items = [ast.Name("PARK"), node.value, node.value]
+            else:
+                continue
+            if len(items) == 3 and getattr(items[0], "id", None) == "PARK":
+                reason = items[2]
+                if isinstance(reason, ast.Constant) and isinstance(reason.value, str):
+                    bad.append(f"{mod}:{node.lineno} {reason.value!r}")
+    assert bad == []
+
+
+def test_wait_reason_table() -> None:
+    from gosched._runtime.runtime2 import WaitReason
+    from gosched._runtime.traps import GOSCHED, PARK, SLEEP, SYSCALL, TrapKind
+
+    assert [PARK, GOSCHED, SLEEP, SYSCALL] == [0, 1, 2, 3]  # ints, as the protocol was
+    assert all(isinstance(k, TrapKind) for k in (PARK, GOSCHED, SLEEP, SYSCALL))
+    assert f"{WaitReason.CHAN_RECEIVE}" == str(WaitReason.CHAN_RECEIVE) == "chan receive"
+    assert [r.value for r in WaitReason if not r.durable] == ["IO wait", "syscall"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import proc
 from .lock import held, lock
-from .runtime2 import G, Gsyscall, Gwaiting, Sched
+from .runtime2 import G, Gsyscall, Gwaiting, Sched, WaitReason
 from .timers import duration_ns
 from .traps import getm
 
@@ -133,13 +133,13 @@ def _discard(gp: G) -> None:
         pass
 
 
-def _proxy(what: str) -> tuple[G, threading.Lock]:
+def _proxy(what: WaitReason) -> tuple[G, threading.Lock]:
     ev = threading.Lock()
     ev.acquire()
     gp = G(0, _wakeproxy(ev))
     gp.status = Gwaiting
     gp.waitreason = what
-    gp.pc = what  # no creation site: the name dumps show (G.startfn)
+    gp.pc = str(what)  # no creation site: the name dumps show (G.startfn)
     return gp, ev
 
 
@@ -228,7 +228,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> bool:
         lk.append(1)
         raise TimeoutError("Chan.send_blocking timed out")
     s = _sched(lk, "Chan.send_blocking")
-    gp, ev = _proxy("chan send")
+    gp, ev = _proxy(WaitReason.CHAN_SEND)
     gp.elem = v
     gp.blockedon = ch
     ch.sendq.append(gp)
@@ -260,7 +260,7 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
         lk.append(1)
         raise TimeoutError("Chan.recv_blocking timed out")
     s = _sched(lk, "Chan.recv_blocking")
-    gp, ev = _proxy("chan receive")
+    gp, ev = _proxy(WaitReason.CHAN_RECEIVE)
     gp.blockedon = ch
     ch.recvq.append(gp)
     lk.append(1)
@@ -309,7 +309,7 @@ def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
         lk.append(1)
         return False
     s = _sched(lk, "Mutex.lock_blocking")
-    gp, ev = _proxy("sync.Mutex.Lock")
+    gp, ev = _proxy(WaitReason.SYNC_MUTEX_LOCK)
     gp.blockedon = mu
     mu._waiters.append(gp)
     lk.append(1)

@@ -58,15 +58,6 @@ GOEXIT = "no goroutines (main called runtime.Goexit) - deadlock!"
 BUBBLE_BLOCKED = "deadlock: all goroutines in bubble are blocked"
 BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked goroutines remain"
 
-# Wait reasons that something outside the goroutines ends (netpoll, a syscall).
-_NOT_DURABLE = frozenset({"IO wait", "syscall"})
-# Wait reasons synctest prints with " (durable)" folded into the reason itself.
-_DURABLE_REASON = {
-    "chan receive": "chan receive (durable)",
-    "chan send": "chan send (durable)",
-    "select": "select (durable)",
-    "sync.WaitGroup.Wait": "sync.WaitGroup.Wait (durable)",
-}
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _MINUTE_NS = 60_000_000_000
@@ -148,7 +139,7 @@ def _foreign(obj: Any) -> bool:
 
 def durable(gp: G) -> bool:
     """Blocked so that only another goroutine of this program can wake it (synctest's idea)."""
-    return gp.status == Gwaiting and gp.waitreason not in _NOT_DURABLE and not _foreign(gp.blockedon)
+    return gp.status == Gwaiting and gp.waitreason.durable and not _foreign(gp.blockedon)
 
 
 def _queued(sched: Sched) -> bool:
@@ -354,7 +345,7 @@ def goroutine_header(gp: G, now_ns: int | None = None, fake: bool = False) -> st
     else:
         status = gstatus(st)
     if fake and durable(gp):
-        status = _DURABLE_REASON.get(status, status + " (durable)")
+        status += " (durable)"  # Go's goroutineheader: isIdleInSynctest
     extra = ""
     if st in (Gwaiting, Gsyscall) and gp.waitsince:
         now = now_ns if now_ns is not None else proc.nanotime()

@@ -42,6 +42,7 @@ from .runtime2 import (
     Pidle,
     Prunning,
     Sched,
+    WaitReason,
 )
 from .speedups import EXIT as _EXIT
 from .speedups import Returned
@@ -723,8 +724,8 @@ def schedule(m: M) -> None:
                 continue
             nextg = foreignyield(sched, m, gp, p, tr)
             continue
-        kind = tr[0]
-        if kind == PARK:
+        kind = tr[0]  # a TrapKind: its members are singletons, so ``is`` is the cheapest test
+        if kind is PARK:
             gp.status = Gwaiting
             gp.waitreason = tr[2]
             m.curg = None
@@ -738,20 +739,20 @@ def schedule(m: M) -> None:
                         lk.append(1)
                 else:  # a threading.Lock
                     ul.release()
-        elif kind == GOSCHED:
+        elif kind is GOSCHED:
             m.curg = None
             gp.status = Grunnable
             globrunqput(sched, gp)
-        elif kind == SLEEP:
+        elif kind is SLEEP:
             m.curg = None
             gp.status = Gwaiting
-            gp.waitreason = "sleep"
+            gp.waitreason = WaitReason.SLEEP
             t = _timers.RTimer(_readytimer, gp, nanotime() + tr[1])
             hp = p if p is not None else _anyp(sched)
             _timers.addtimer(hp, t)
             if hp is not p or sched.lastpoll == 0:
                 wakenetpoller(sched, t.when)
-        elif kind == SYSCALL:
+        elif kind is SYSCALL:
             nextg = syscall(sched, m, gp, p, tr[1], tr[2])
         else:
             nextg = foreignyield(sched, m, gp, p, tr)
@@ -851,7 +852,7 @@ def takereadyq(m: M) -> list[G]:
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
     gp.status = Gsyscall
-    gp.waitreason = "syscall"
+    gp.waitreason = WaitReason.SYSCALL
     if p is not None:
         p.syscalltick += 1
     with sched.lock:
@@ -875,7 +876,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
         sched.nsyscall -= 1
     if sched.dead:
         return gp  # the loop closes it (abandon)
-    gp.waitreason = ""
+    gp.waitreason = WaitReason.ZERO
     if not lost:
         assert p is not None
         p.syscalltick += 1
@@ -987,7 +988,7 @@ def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
         sched.allgs.pop(gp.goid, None)
         gp.coro = None  # type: ignore[assignment]
         return
-    if type(tr) is tuple and tr[0] == PARK:
+    if type(tr) is tuple and tr[0] is PARK:
         unqueue(gp, True)
         ul = tr[1]  # then gopark's unlockf, as schedule's PARK branch
         for lk in ul if type(ul) is tuple else (ul,):

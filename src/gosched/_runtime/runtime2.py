@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +53,41 @@ GSTATUS_STRINGS = {
     Gwaiting: "waiting",
     Gdead: "dead",
 }
+
+
+class WaitReason(StrEnum):
+    """Why a goroutine is Gwaiting: Go's waitReason, whose values are ``waitReasonStrings``.
+
+    A str, so dumps and reprs print Go's words unchanged. ``durable`` is
+    synctest's "durably blocked" (Go's ``isIdleInSynctest``): only another
+    goroutine of the program can end the wait, so checkdead may call it a
+    deadlock and the fake clock may jump past it. IO and a syscall are ended
+    by something outside the goroutines.
+    """
+
+    ZERO = ""
+    CHAN_RECEIVE = "chan receive"
+    CHAN_SEND = "chan send"
+    SELECT = "select"
+    SELECT_NO_CASES = "select (no cases)"
+    SLEEP = "sleep"
+    SYNC_MUTEX_LOCK = "sync.Mutex.Lock"
+    SYNC_RWMUTEX_RLOCK = "sync.RWMutex.RLock"
+    SYNC_RWMUTEX_LOCK = "sync.RWMutex.Lock"
+    SYNC_WAITGROUP_WAIT = "sync.WaitGroup.Wait"
+    SYNC_COND_WAIT = "sync.Cond.Wait"
+    SEMACQUIRE = "semacquire"
+    FORCE_GC_IDLE = "force gc (idle)"
+    SYNCTEST_WAIT = "synctest.Wait"
+    IO_WAIT = "IO wait"
+    SYSCALL = "syscall"
+
+    @property
+    def durable(self) -> bool:
+        return self not in _NOT_DURABLE
+
+
+_NOT_DURABLE = frozenset({WaitReason.IO_WAIT, WaitReason.SYSCALL})
 
 # P status.
 Pidle = 0
@@ -115,7 +151,7 @@ class G:
         self.goid = goid
         self.coro = coro
         self.status = Grunnable
-        self.waitreason = ""
+        self.waitreason = WaitReason.ZERO
         self.waitsince = 0
         self.param: Any = None
         self.exc: BaseException | None = None

@@ -20,7 +20,7 @@ from .blocking import mutex_lock, wg_wait
 from .chan import Panic
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
-from .runtime2 import G
+from .runtime2 import G, WaitReason
 from .time import resettimer
 from .timers import duration_ns
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
@@ -63,7 +63,7 @@ class Mutex:
         gp = _curg_or_release(lk, "Mutex.lock")
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, "sync.Mutex.Lock")
+        await trap(PARK, lk, WaitReason.SYNC_MUTEX_LOCK)
         gp.blockedon = None
         self.owner = gp.goid  # unlock handed the lock to us
 
@@ -162,7 +162,7 @@ class RWMutex:
         gp = _curg_or_release(lk, "RWMutex.rlock")
         gp.blockedon = self
         self._rwait.append(gp)
-        await trap(PARK, lk, "sync.RWMutex.RLock")
+        await trap(PARK, lk, WaitReason.SYNC_RWMUTEX_RLOCK)
         gp.blockedon = None
 
     def runlock(self) -> None:
@@ -195,7 +195,7 @@ class RWMutex:
         gp = _curg_or_release(lk, "RWMutex.lock")
         gp.blockedon = self
         self._wwait.append(gp)
-        await trap(PARK, lk, "sync.RWMutex.Lock")
+        await trap(PARK, lk, WaitReason.SYNC_RWMUTEX_LOCK)
         gp.blockedon = None
 
     def unlock(self) -> None:
@@ -315,7 +315,7 @@ class WaitGroup:
         gp = _curg_or_release(lk, "WaitGroup.wait")
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, "sync.WaitGroup.Wait")
+        await trap(PARK, lk, WaitReason.SYNC_WAITGROUP_WAIT)
         gp.blockedon = None
 
     def _dropwaiter(self, gp: G) -> None:
@@ -409,7 +409,7 @@ class Semaphore:
             t = _timers.RTimer(self._expire, w, wakes=_semawaiting)
             resettimer(getm().sched, t, ns)
         gp.blockedon = self
-        await trap(PARK, lk, "semacquire")
+        await trap(PARK, lk, WaitReason.SEMACQUIRE)
         gp.blockedon = None
         if t is not None and w.state == _ACQUIRED:
             _timers.deltimer(t)
@@ -543,7 +543,7 @@ class Cond:
             raise
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, "sync.Cond.Wait")
+        await trap(PARK, lk, WaitReason.SYNC_COND_WAIT)
         gp.blockedon = None
         await self.L.lock()
 

@@ -24,14 +24,25 @@ import threading
 import types
 from collections.abc import Callable, Generator
 from contextvars import ContextVar
+from enum import IntEnum
 from typing import Any
 
-PARK = 0
-GOSCHED = 1
-SLEEP = 2
-SYSCALL = 3
 
-Trap = tuple[int, Any, Any]
+class TrapKind(IntEnum):
+    """A trap's first item. Ints, as before the enum, for anything that reads them as ints."""
+
+    PARK = 0
+    GOSCHED = 1
+    SLEEP = 2
+    SYSCALL = 3
+
+
+PARK = TrapKind.PARK
+GOSCHED = TrapKind.GOSCHED
+SLEEP = TrapKind.SLEEP
+SYSCALL = TrapKind.SYSCALL
+
+Trap = tuple[TrapKind, Any, Any]
 
 # The M running on this thread, None on threads that are not Ms: ``getm()`` is
 # Go's getg().m. A context variable, not a threading.local: every OS thread
@@ -73,7 +84,7 @@ preempted: set[Any] = set()
 
 
 @types.coroutine
-def trap(kind: int, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
+def trap(kind: TrapKind, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
     return (yield (kind, a, b))
 
 
