@@ -18,7 +18,7 @@ object a plain thread uses (``foreign``) is not durably blocked, and keeps
 from __future__ import annotations
 
 from ._runtime import deadlock as _deadlock
-from ._runtime.runtime2 import WaitReason
+from ._runtime.runtime2 import waitReasonSynctestWait
 from ._runtime.time import sleep as _sleep
 from ._runtime.traps import PARK, require_m, trap
 
@@ -43,7 +43,7 @@ async def wait() -> None:
     gp.blockedon = None
     # The M's loop releases b.lock once we are off our stack (gopark's unlockf):
     # checkdead takes b.lock before waking us, so it cannot wake us too early.
-    await trap(PARK, lk, WaitReason.SYNCTEST_WAIT)
+    await trap(PARK, lk, waitReasonSynctestWait)
 
 
 async def sleep(seconds: float) -> None:

@@ -34,7 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import proc
 from .lock import held, lock
-from .runtime2 import G, Gsyscall, Gwaiting, Sched, WaitReason
+from .runtime2 import (
+    G,
+    Gsyscall,
+    Gwaiting,
+    Sched,
+    WaitReason,
+    waitReasonChanReceive,
+    waitReasonChanSend,
+    waitReasonSyncMutexLock,
+)
 from .timers import duration_ns
 from .traps import getm
 
@@ -228,7 +237,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> bool:
         lk.append(1)
         raise TimeoutError("Chan.send_blocking timed out")
     s = _sched(lk, "Chan.send_blocking")
-    gp, ev = _proxy(WaitReason.CHAN_SEND)
+    gp, ev = _proxy(waitReasonChanSend)
     gp.elem = v
     gp.blockedon = ch
     ch.sendq.append(gp)
@@ -260,7 +269,7 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
         lk.append(1)
         raise TimeoutError("Chan.recv_blocking timed out")
     s = _sched(lk, "Chan.recv_blocking")
-    gp, ev = _proxy(WaitReason.CHAN_RECEIVE)
+    gp, ev = _proxy(waitReasonChanReceive)
     gp.blockedon = ch
     ch.recvq.append(gp)
     lk.append(1)
@@ -309,7 +318,7 @@ def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
         lk.append(1)
         return False
     s = _sched(lk, "Mutex.lock_blocking")
-    gp, ev = _proxy(WaitReason.SYNC_MUTEX_LOCK)
+    gp, ev = _proxy(waitReasonSyncMutexLock)
     gp.blockedon = mu
     mu._waiters.append(gp)
     lk.append(1)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import proc
 from .blocking import chan_recv, chan_send
 from .lock import held, lockslow, newlock
-from .runtime2 import G, WaitReason
+from .runtime2 import G, waitReasonChanReceive, waitReasonChanSend
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
                 cur.success = False
                 cur.blockedon = c
                 c.recvq.append(cur)
-                yield (PARK, lk, WaitReason.CHAN_RECEIVE)
+                yield (PARK, lk, waitReasonChanReceive)
                 cur.blockedon = None
                 v = cur.elem
                 cur.elem = None
@@ -265,7 +265,7 @@ class Chan(Generic[T]):
         cur.success = False
         cur.blockedon = self
         self.sendq.append(cur)
-        yield (PARK, lk, WaitReason.CHAN_SEND)
+        yield (PARK, lk, waitReasonChanSend)
         cur.blockedon = None
         cur.elem = None
         if not cur.success:

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Any
 
 from . import proc, trace
-from .runtime2 import G, Sched, WaitReason
+from .runtime2 import G, Sched, waitReasonForceGCIdle
 from .traps import PARK, trap
 
 _sched: Sched | None = None
@@ -99,7 +99,7 @@ async def _forcegchelper(state: _ForceGC) -> None:
         # gopark(..., "force gc (idle)"): the loop releases ``park`` once we are off
         # the CPU; sysmon waits for it before readying us, so we cannot be resumed
         # while still running.
-        await trap(PARK, park, WaitReason.FORCE_GC_IDLE)
+        await trap(PARK, park, waitReasonForceGCIdle)
 
 
 def start_helper(sched: Sched) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from . import proc
 from . import timers as _timers
-from .runtime2 import G, P, Sched, WaitReason
+from .runtime2 import G, P, Sched, waitReasonIOWait
 from .traps import PARK, checkpreempt, getm, preempted, trap
 
 _EPOLLIN = select.EPOLLIN
@@ -378,7 +378,7 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     poller = pd.poller
     poller.waiting.append(1)
     gp.blockedon = pd
-    why = await trap(PARK, lk, WaitReason.IO_WAIT)
+    why = await trap(PARK, lk, waitReasonIOWait)
     gp.blockedon = None
     if why == READY:
         return OK
@@ -533,7 +533,7 @@ async def waitfd(fd: int, mode: int) -> None:
         raise
     poller.waiting.append(1)
     gp.blockedon = pd
-    why = await trap(PARK, lk, WaitReason.IO_WAIT)
+    why = await trap(PARK, lk, waitReasonIOWait)
     gp.blockedon = None
     if why == CLOSING:
         raise OSError(9, f"fd {fd} was closed while a goroutine waited on it (notify_closing)")

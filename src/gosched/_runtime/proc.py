@@ -42,7 +42,9 @@ from .runtime2 import (
     Pidle,
     Prunning,
     Sched,
-    WaitReason,
+    waitReasonSleep,
+    waitReasonSyscall,
+    waitReasonZero,
 )
 from .speedups import EXIT as _EXIT
 from .speedups import Returned
@@ -746,7 +748,7 @@ def schedule(m: M) -> None:
         elif kind is SLEEP:
             m.curg = None
             gp.status = Gwaiting
-            gp.waitreason = WaitReason.SLEEP
+            gp.waitreason = waitReasonSleep
             t = _timers.RTimer(_readytimer, gp, nanotime() + tr[1])
             hp = p if p is not None else _anyp(sched)
             _timers.addtimer(hp, t)
@@ -852,7 +854,7 @@ def takereadyq(m: M) -> list[G]:
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
     gp.status = Gsyscall
-    gp.waitreason = WaitReason.SYSCALL
+    gp.waitreason = waitReasonSyscall
     if p is not None:
         p.syscalltick += 1
     with sched.lock:
@@ -876,7 +878,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
         sched.nsyscall -= 1
     if sched.dead:
         return gp  # the loop closes it (abandon)
-    gp.waitreason = WaitReason.ZERO
+    gp.waitreason = waitReasonZero
     if not lost:
         assert p is not None
         p.syscalltick += 1

@@ -20,7 +20,15 @@ from .blocking import mutex_lock, wg_wait
 from .chan import Panic
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
-from .runtime2 import G, WaitReason
+from .runtime2 import (
+    G,
+    waitReasonSemacquire,
+    waitReasonSyncCondWait,
+    waitReasonSyncMutexLock,
+    waitReasonSyncRWMutexLock,
+    waitReasonSyncRWMutexRLock,
+    waitReasonSyncWaitGroupWait,
+)
 from .time import resettimer
 from .timers import duration_ns
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
@@ -63,7 +71,7 @@ class Mutex:
         gp = _curg_or_release(lk, "Mutex.lock")
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, WaitReason.SYNC_MUTEX_LOCK)
+        await trap(PARK, lk, waitReasonSyncMutexLock)
         gp.blockedon = None
         self.owner = gp.goid  # unlock handed the lock to us
 
@@ -162,7 +170,7 @@ class RWMutex:
         gp = _curg_or_release(lk, "RWMutex.rlock")
         gp.blockedon = self
         self._rwait.append(gp)
-        await trap(PARK, lk, WaitReason.SYNC_RWMUTEX_RLOCK)
+        await trap(PARK, lk, waitReasonSyncRWMutexRLock)
         gp.blockedon = None
 
     def runlock(self) -> None:
@@ -195,7 +203,7 @@ class RWMutex:
         gp = _curg_or_release(lk, "RWMutex.lock")
         gp.blockedon = self
         self._wwait.append(gp)
-        await trap(PARK, lk, WaitReason.SYNC_RWMUTEX_LOCK)
+        await trap(PARK, lk, waitReasonSyncRWMutexLock)
         gp.blockedon = None
 
     def unlock(self) -> None:
@@ -315,7 +323,7 @@ class WaitGroup:
         gp = _curg_or_release(lk, "WaitGroup.wait")
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, WaitReason.SYNC_WAITGROUP_WAIT)
+        await trap(PARK, lk, waitReasonSyncWaitGroupWait)
         gp.blockedon = None
 
     def _dropwaiter(self, gp: G) -> None:
@@ -409,7 +417,7 @@ class Semaphore:
             t = _timers.RTimer(self._expire, w, wakes=_semawaiting)
             resettimer(getm().sched, t, ns)
         gp.blockedon = self
-        await trap(PARK, lk, WaitReason.SEMACQUIRE)
+        await trap(PARK, lk, waitReasonSemacquire)
         gp.blockedon = None
         if t is not None and w.state == _ACQUIRED:
             _timers.deltimer(t)
@@ -543,7 +551,7 @@ class Cond:
             raise
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, WaitReason.SYNC_COND_WAIT)
+        await trap(PARK, lk, waitReasonSyncCondWait)
         gp.blockedon = None
         await self.L.lock()
 
