@@ -64,3 +64,17 @@ def test_goroutine_is_not_the_runtimes_g() -> None:
     from gosched._runtime.runtime2 import G
 
     assert gosched.Goroutine is not G and not issubclass(gosched.Goroutine, G)
+
+
+def test_run_forwards_only_positional_arguments() -> None:
+    """run()'s keywords are its own options (as trio's): a keyword for main is a TypeError,
+    not forwarded where it could collide with maxprocs/clock; functools.partial passes them."""
+    import functools
+
+    async def main_(a: int, *, clock: str = "", **kw: int) -> tuple[int, str]:
+        return a, clock
+
+    with pytest.raises(TypeError, match=r"^run\(\) got an unexpected keyword argument 'b'"):
+        gosched.run(main_, 1, b=2)  # type: ignore[call-arg]
+    assert gosched.run(main_, 1) == (1, "")
+    assert gosched.run(functools.partial(main_, 1, clock="mine"), clock="fake") == (1, "mine")

@@ -20,7 +20,8 @@ from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
 from ._runtime.deadlock import Deadlock
 from ._runtime.deadlock import dump_program as dump
-from ._runtime.main import Goroutine, go, run
+from ._runtime.goroutine import Goroutine
+from ._runtime.main import go, run
 from ._runtime.proc import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
 from ._runtime.sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup

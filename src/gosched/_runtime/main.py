@@ -158,9 +158,13 @@ def run(
     *args: Any,
     maxprocs: int | None = None,
     clock: str = "real",
-    **kwargs: Any,
 ) -> T:
-    """Run ``main(*args, **kwargs)`` as goroutine 1 on a fresh runtime; return its result."""
+    """Run ``main(*args)`` as goroutine 1 on a fresh runtime; return its result.
+
+    Only positional arguments are passed on, so they cannot collide with run()'s own
+    options (as in trio); pass keyword arguments with
+    ``gosched.run(functools.partial(main, key=value))``.
+    """
     if getm() is not None:
         if inspect.iscoroutine(main):
             main.close()
@@ -172,7 +176,7 @@ def run(
             raise TypeError(f"maxprocs must be an int, not {type(maxprocs).__name__}")
         if maxprocs < 1:
             raise ValueError(f"maxprocs must be >= 1, not {maxprocs}")
-    coro = _coroutine(main, args, kwargs, "run()")
+    coro = _coroutine(main, args, {}, "run()")
     with _runlock:
         if proc.current is not None:
             coro.close()
