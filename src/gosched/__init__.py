@@ -15,6 +15,7 @@ Goroutines are ``async def`` functions scheduled M:N on OS threads::
 from __future__ import annotations
 
 from . import context, debug, errgroup, testing
+from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
@@ -68,6 +69,8 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+fixup_module_metadata(__name__, globals(), __all__)
 
 
 def __getattr__(name: str) -> object:
