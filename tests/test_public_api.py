@@ -5,9 +5,13 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import os
 import pickle
+import subprocess
+import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +62,37 @@ def test_reprs_and_pickles_say_the_public_name() -> None:
 def test_exported_name_has_a_docstring(name: str) -> None:
     doc = inspect.getdoc(EXPORTS[name])
     assert doc and len(doc.split()) >= 3, f"{name} has no real docstring: {doc!r}"
+
+
+def test_version_is_the_installed_metadatas() -> None:
+    """``__version__`` is the one place the version is written; pyproject.toml reads it."""
+    try:
+        installed = importlib.metadata.version("gosched")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("gosched is not installed (only on PYTHONPATH)")
+    assert gosched.__version__ == installed
+    pyproject = Path(__file__).parent.parent / "pyproject.toml"
+    if pyproject.exists():
+        text = pyproject.read_text()
+        assert 'dynamic = ["version"]' in text and f'"{gosched.__version__}"' not in text
+
+
+def test_lazy_net_is_typed_for_mypy_strict(tmp_path: Path) -> None:
+    """``gosched.net`` is imported on first use; mypy --strict still sees the module."""
+    pytest.importorskip("mypy")
+    prog = tmp_path / "prog.py"
+    prog.write_text(
+        "import gosched\n\n\n"
+        "async def f() -> None:\n"
+        '    c = await gosched.net.dial("tcp", "127.0.0.1:1")\n'
+        "    c.close()\n"
+    )
+    src = Path(gosched.__file__).parent.parent
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(prog)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(src)},
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
