@@ -96,3 +96,28 @@ def test_lazy_net_is_typed_for_mypy_strict(tmp_path: Path) -> None:
         timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_api_reference_shows_only_public_api(tmp_path: Path) -> None:
+    """docs/api documents every export, under its public name, and no runtime internals."""
+    pytest.importorskip("sphinx")
+    docs = Path(__file__).parent.parent / "docs" / "api"
+    if not docs.exists():
+        pytest.skip("docs/api is not in this checkout")
+    src = Path(gosched.__file__).parent.parent
+    r = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-W", "-b", "text", str(docs), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = (tmp_path / "index.txt").read_text()
+    for name, obj in OBJECTS.items():
+        if isinstance(obj, type):
+            assert f"class {name}(" in text or f"exception {name}" in text or f"class {name}\n" in text, name
+    assert "_runtime" not in text
+    internals = ("recvlocked", "sendlocked", "trysend", "recvq", "sendq", "fusers", "rowners", "waiters()")
+    for internal in internals:
+        assert internal not in text, internal

@@ -77,7 +77,7 @@ fixup_module_metadata(__name__, globals(), __all__)
 
 
 if TYPE_CHECKING:  # what the lazy attribute below returns, for type checkers and IDEs
-    from . import net
+    from . import net as net
 
 
 def __getattr__(name: str) -> ModuleType:
