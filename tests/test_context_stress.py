@@ -1,9 +1,9 @@
 """Context trees cancelled while they grow: several goroutines on several Ms (tiny GIL
 switch interval) create children of random nodes, cancel random nodes, register and stop
-after_func callbacks, while deadlines of a few milliseconds expire (hypothesis).
+after_func callbacks, while deadlines expire on the fake clock (hypothesis).
 
-Invariants, checked once the program is quiet (every expiry and callback done) and again
-after the root is cancelled: each done() channel is closed exactly once (a second close would raise
+Invariants, checked once every goroutine is quiet (``testing.wait``) and again after the
+root is cancelled: each done() channel is closed exactly once (a second close would raise
 ``close of closed channel`` in the canceller) and wakes its waiter exactly once; a
 cancelled context has no children and is registered with no parent; a live one is
 registered with its live parent; each after_func callback runs at most once, and exactly
@@ -12,8 +12,6 @@ once unless ``stop()`` returned True.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -90,27 +88,6 @@ def check_tree(nodes: list[Node]) -> None:
             assert p._children is not None and ctx in p._children, "live child not registered"
 
 
-async def quiesce(nodes: list[Node]) -> None:
-    """Wait until every short deadline has expired and nothing but main, the keeper and
-    the watchers of live contexts is left (expiries and after_func callbacks finished).
-
-    Polled rather than ``testing.wait()``: the keeper, parked in a syscall, keeps
-    checkdead out of this test (it has a race of its own when timers fire as the last
-    M goes idle, reported with issue 13).
-    """
-    for n in list(nodes):
-        dl = n.ctx.deadline()
-        if dl is not None and dl < gosched.now() + 60:
-            await n.ctx.wait_done()  # a short deadline: let it expire
-    give_up = time.monotonic() + 30
-    while True:
-        live = [n for n in nodes if n.ctx.err() is None]
-        if gosched.num_goroutine() == 2 + len(live) and all(n.woke == 1 for n in nodes if n.ctx.err()):
-            return
-        assert time.monotonic() < give_up, "the program did not settle"
-        await gosched.sleep(0.001)
-
-
 async def run_program(prog: Program) -> None:
     nodes: list[Node] = []  # appended by several goroutines: list.append is atomic
     regs: list[Reg] = []
@@ -164,31 +141,28 @@ async def run_program(prog: Program) -> None:
                 await gosched.gosched()
         done.done()
 
-    stop_keeper = threading.Event()
-    gosched.go(gosched.syscall, stop_keeper.wait)
     add(*context.with_cancel(context.background()))
     actors = gosched.WaitGroup()
     for ops in prog.actors:
         actors.add(1)
         gosched.go(actor, ops, actors)
     await actors.wait()
-    await quiesce(nodes)
+    await gosched.testing.wait()  # expiries, watchers and after_func callbacks have finished
     check_tree(nodes)
 
     nodes[0].cancel()  # the root
     await watchers.wait()  # every watcher woke: every done() closed
-    await quiesce(nodes)
+    await gosched.testing.wait()
     check_tree(nodes)
     assert all(n.ctx.err() is not None for n in nodes)
     for k, r in enumerate(regs):
         assert r.ran == (0 if r.stopped else 1), f"after_func {k}: ran {r.ran} times, stopped {r.stopped}"
     for n in nodes:
         n.cancel()  # again: a no-op
-    assert gosched.num_goroutine() == 2  # main and the keeper
-    stop_keeper.set()
+    assert gosched.num_goroutine() == 1
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prog=programs())
 def test_cancel_trees_while_they_grow(tiny_switch_interval: None, prog: Program) -> None:
-    run(run_program, prog, maxprocs=prog.procs, timeout=60)
+    run(run_program, prog, maxprocs=prog.procs, clock="fake", timeout=60)

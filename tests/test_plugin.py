@@ -114,7 +114,8 @@ def test_deadlock_dump_is_printed_once(pytester: pytest.Pytester) -> None:
             await gosched.Chan().recv()
         """
     )
-    r = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    # -rN: no short summary, which repeats the whole message where pytest thinks it runs on CI.
+    r = pytester.runpytest_inprocess("-q", "-rN", "-p", "no:cacheprovider")
     r.assert_outcomes(failed=1)
     out = r.stdout.str()
     assert out.count("goroutine 1 [chan receive]:") == 1, out
@@ -135,7 +136,7 @@ def test_unmarked_async_test_names_the_marker(pytester: pytest.Pytester) -> None
             pass
         """
     )
-    r = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    r = pytester.runpytest_inprocess("-q", "-rN", "-p", "no:cacheprovider")  # -rN: as above
     r.assert_outcomes(passed=1, failed=1)
     out = r.stdout.str()
     # pytest's own words stay, and the hint follows them.

@@ -51,7 +51,8 @@ from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
 
 OK = 0
 DEAD = 1
-ADVANCED = 2  # idle() must grab a P and run: timers (clock moved) or a woken testing.wait()
+ADVANCED = 2  # idle() must grab a P and run: a woken testing.wait()
+JUMPED = 3  # the fake clock moved: idle() must fire the due timers (firetimers), then grab a P
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"
@@ -157,104 +158,114 @@ def _queued(sched: Sched) -> bool:
 
 
 def checkdead(sched: Sched) -> int:
-    """Called by the last active M before it idles (Go's checkdead). OK, DEAD or ADVANCED.
+    """Called by the last active M before it idles (Go's checkdead). OK, DEAD, ADVANCED or JUMPED.
 
-    Go holds sched.lock throughout and throws on a runnable goroutine. Here
-    plain threads, sysmon and timers may ready goroutines concurrently
-    (``goready`` marks a G runnable before it queues it), so a runnable or
-    running goroutine means "work is on its way" rather than an inconsistency;
-    a DEAD verdict is re-checked under sched.lock before it is published.
+    As in Go, the verdict is taken under ``sched.lock`` with no other M active:
+    every M becomes active under that lock (startm, a poller returning), and
+    only an active M runs goroutines or pops a timer off a heap, so what this
+    reads cannot change underneath it (plain threads can only add work: ``goready``
+    marks a G runnable before it queues it). A verdict from a racy read could
+    see a sleeping goroutine whose timer another M had just popped but not yet
+    fired. Go throws on a runnable goroutine; here a plain thread may have just
+    readied it, so it only means "work is on its way".
     """
-    if sched.dead:
-        return DEAD
+    with sched.lock:
+        if sched.dead:
+            return DEAD
+        if _activems(sched) > 0:
+            return OK  # an M woke since idle() counted: it checks again when it idles
+        act, msg, gs = _checkdead_locked(sched)
+        if act != DEAD or msg is None:
+            return act
+        # Nothing can run once dead is set, so the dump below shows the state
+        # the verdict saw; run() waits on done until the report is published.
+        sched.dead = True
+    text = msg
+    try:
+        if gs and traceback_level() > 0:
+            text = msg + "\n\n" + dump(sched, gs)
+    finally:
+        with sched.lock:
+            sched.deadlock = text  # published even if the dump failed: run() must not hang
+            proc.wakerun_locked(sched)
+    return DEAD
+
+
+def _checkdead_locked(sched: Sched) -> tuple[int, str | None, list[G]]:
+    """checkdead's decision (sched.lock held, no M active): the verdict, Go's line, the goroutines."""
     # The O(1) answers first: a server with 10,000 idle connections must not
     # scan them every time its last M goes idle.
     poller = sched.poller
     if sched.nsyscall or sched.nforeign or _queued(sched) or (poller is not None and poller.nwaiters):
-        return OK  # IO, a syscall or a thread outside the runtime can still wake someone
+        return OK, None, []  # IO, a syscall or a thread outside the runtime can still wake someone
     b = bubble(sched)
     now = proc.nanotime()
     gs = list(sched.allgs.copy().values())
     for gp in gs:
         if gp.status != Gwaiting:
-            return OK  # runnable, running or in a syscall: it will come back
+            return OK, None, []  # runnable, running or in a syscall: it will come back
         if not gp.waitsince:
             gp.waitsince = now  # Go stamps waitsince when a GC first sees a G blocked
     if not all(durable(gp) for gp in gs):
-        return OK  # blocked on a foreign object, or on something that is not durable: time stops
-    w = b.waiter
+        return OK, None, []  # blocked on a foreign object, or on something that is not durable: time stops
+    with b.lock:
+        w = b.waiter
+        b.waiter = None
     if w is not None:
         # testing.wait(): every other goroutine is durably blocked (synctest's
         # maybeWakeLocked prefers the Wait caller over advancing the clock).
-        with b.lock:
-            w = b.waiter
-            b.waiter = None
-        if w is not None:
-            w.status = Grunnable
-            proc.globrunqput(sched, w)
-            return ADVANCED
+        w.status = Grunnable
+        proc.globrunqput(sched, w)
+        return ADVANCED, None, []
     if not gs:
         if b.main_returned:
-            with sched.lock:
-                if not sched.dead:
-                    sched.result = b.result
-                    proc.finish_locked(sched)
-            return DEAD
+            sched.result = b.result
+            proc.finish_locked(sched)
+            return DEAD, None, []
         if not sched.main_goexited:
-            return OK  # main has not started yet
-        return _declare(sched, GOEXIT, [])
+            return OK, None, []  # main has not started yet
+        return DEAD, GOEXIT, []
     fake = sched.faketime != 0
     when = _timers.anywaker(sched)
     if when:
         if not fake:
-            return OK  # sleep until it fires
+            return OK, None, []  # sleep until it fires
         if not sched.main_goexited:  # synctest: time stops when the root has exited
             nxt = _timers.timesleepuntil(sched)
             if nxt and nxt < when:
                 when = nxt  # fire unrelated earlier timers at their exact times too
-            with sched.lock:
-                if when > sched.faketime:
-                    sched.faketime = when
-                now = sched.faketime
-                # This M is about to take a P and run what the timers ready: count
-                # it as spinning meanwhile so goready does not wake a second M
-                # (Go's checkdead faketime branch: nmspinning++, mp.spinning).
-                sched.nmspinning += 1
-            # Fire what is due here rather than leave it to whichever P idle()
-            # picks: the timer may sit on another P's heap, and no M owns a P
-            # now. Callbacks only ready goroutines (onto the global queue).
-            try:
-                for p in list(sched.allp):
-                    if p.timer0when and p.timer0when <= now:
-                        _timers.runtimers(p, now)
-            finally:
-                with sched.lock:
-                    sched.nmspinning -= 1
-            return ADVANCED
+            if when > sched.faketime:
+                sched.faketime = when
+            # This M is about to fire the timers and take a P to run what they
+            # ready: count it as spinning meanwhile so goready does not wake a
+            # second M (Go's checkdead faketime branch: nmspinning++, mp.spinning).
+            sched.nmspinning += 1
+            return JUMPED, None, []
     if fake:
         msg = BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED
     else:
         msg = ASLEEP
-    return _declare(sched, msg, gs)
+    return DEAD, msg, gs
 
 
-def _declare(sched: Sched, msg: str, gs: list[G]) -> int:
-    text = msg
-    if gs and traceback_level() > 0:
-        text = msg + "\n\n" + dump(sched, gs)
-    with sched.lock:
-        if sched.dead:
-            return DEAD
-        # Re-check under the lock: a plain thread may have readied someone meanwhile.
-        if sched.nsyscall or sched.nforeign or _queued(sched):
-            return OK
-        if _activems(sched) > 0:
-            return OK
-        if any(g.status != Gwaiting for g in sched.allgs.copy().values()):
-            return OK
-        sched.deadlock = text
-        proc.finish_locked(sched)
-    return DEAD
+def firetimers(sched: Sched) -> None:
+    """After JUMPED: fire what is due at the new virtual time, on this M.
+
+    idle() calls it only once this M counts as active again: a timer popped
+    but not yet fired is invisible to checkdead, so only an active M may hold
+    one (another M going idle meanwhile would not run checkdead). Fired here
+    rather than left to whichever P idle() picks: the timer may sit on another
+    P's heap, and no M owns a P now. Callbacks only ready goroutines (onto the
+    global queue).
+    """
+    now = sched.faketime
+    try:
+        for p in list(sched.allp):
+            if p.timer0when and p.timer0when <= now:
+                _timers.runtimers(p, now)
+    finally:
+        with sched.lock:
+            sched.nmspinning -= 1
 
 
 def _activems(sched: Sched) -> int:

@@ -274,9 +274,7 @@ def _sigint_held() -> Iterator[list[int]]:
 
 def _shutdown(sched: Sched) -> None:
     with sched.lock:
-        if not sched.dead:
-            sched.dead = True
-            sched.done.release()
+        proc.finish_locked(sched)
         idle = list(sched.midle)
         sched.midle.clear()
         sched.nmidle = 0

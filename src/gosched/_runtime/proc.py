@@ -470,13 +470,23 @@ def wakenetpoller(sched: Sched, when: int) -> None:
         wakep(sched)
 
 
+def over(sched: Sched) -> bool:
+    """The run has ended for its goroutines (``abandon``; ``fatal`` keeps its outcome).
+
+    Not in a child forked from a goroutine: there ``dead`` only stops the
+    scheduler loop, and the goroutine goes on as plain Python (fork._childmain),
+    its exception deciding the child's exit status.
+    """
+    return sched.dead and afterfork is None
+
+
 def fatal(sched: Sched, err: BaseException, locked: bool = False) -> None:
     """End the program with ``err`` (a panic or a fatal error)."""
     if not locked:
         sched.lock.acquire()
     try:
         if sched.panic is None and sched.deadlock is None:
-            if sched.dead:  # main returned first: the run's outcome stands (Go has exited by now)
+            if over(sched):  # main returned first: the run's outcome stands (Go has exited by now)
                 log.error("gosched: goroutine raised after its run ended (ignored)", exc_info=err)
             else:
                 sched.panic = err
@@ -504,14 +514,20 @@ def throw(msg: str) -> NoReturn:
 
 
 def finish_locked(sched: Sched) -> None:
+    """End the run (sched.lock held): nothing runs any more, and run() wakes."""
     if not sched.dead:
         sched.dead = True
-        sched.done.release()
-        if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
-            try:
-                os.write(sched.wakefd, b"\0")
-            except OSError:  # full: it is awake already
-                pass
+        wakerun_locked(sched)
+
+
+def wakerun_locked(sched: Sched) -> None:
+    """Let run() return (sched.lock held, which keeps ``wakefd`` open while it is written)."""
+    sched.done.release()
+    if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
+        try:
+            os.write(sched.wakefd, b"\0")
+        except OSError:  # full: it is awake already
+            pass
 
 
 # --- the scheduler loop -----------------------------------------------------------------
@@ -563,7 +579,7 @@ def schedule(m: M) -> None:
         if sched.dead:
             # Back from a syscall that outlived the run: close it (abandon), unless this is
             # a child forked from it, where it goes on as plain Python (fork._childmain).
-            if nextg is not None and afterfork is None:
+            if nextg is not None and over(sched):
                 abandon(sched, m, nextg, None)
             return
         p = m.p
@@ -660,7 +676,7 @@ def schedule(m: M) -> None:
         if gp.preempt:
             gp.preempt = False
             preempted.discard(gp)
-        if sched.dead and afterfork is None:  # the run ended while gp ran: it goes no further
+        if sched.dead and over(sched):  # the run ended while gp ran (the test before the call: hot path)
             abandon(sched, m, gp, tr)
             return
 
@@ -1154,7 +1170,7 @@ def idle(m: M) -> bool:
             act = _deadlock.checkdead(sched)
             if act == _deadlock.DEAD:
                 return False
-            if act == _deadlock.ADVANCED:  # the fake clock jumped: go run the timers
+            if act == _deadlock.ADVANCED or act == _deadlock.JUMPED:  # go run what was readied
                 with sched.lock:
                     if polling:
                         sched.lastpoll = nanotime() or 1
@@ -1166,6 +1182,10 @@ def idle(m: M) -> bool:
                             sched.midle.remove(m)
                             sched.nmidle -= 1
                     p2 = pidleget(sched) if resumed else None
+                if act == _deadlock.JUMPED:
+                    # Active again (or chosen by startm): fire the timers the clock
+                    # jump made due, so no M going idle meanwhile sees one in flight.
+                    _deadlock.firetimers(sched)
                 if resumed:
                     if p2 is not None:
                         acquirep(m, p2)
