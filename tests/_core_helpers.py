@@ -49,14 +49,13 @@ def run(
     maxprocs: int | None = 1,
     timeout: float = DEFAULT_TIMEOUT,
     clock: str = "real",
-    **kwargs: Any,
 ) -> T:
     """``gosched.run(main, *args, maxprocs=maxprocs)``, failing the test after ``timeout`` s."""
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["result"] = gosched.run(main, *args, maxprocs=maxprocs, clock=clock, **kwargs)
+            box["result"] = gosched.run(main, *args, maxprocs=maxprocs, clock=clock)
         except BaseException as e:
             box["error"] = e
 

@@ -180,7 +180,7 @@ def test_mutex_lock_blocking_and_dump_owner() -> None:
             mu.unlock()
 
         g = gosched.go(waiter)
-        while g.status != 4:  # Gwaiting
+        while g.state != "sync.Mutex.Lock":
             await gosched.gosched()
         text = gosched.dump()
         release.set()

@@ -69,7 +69,7 @@ def test_g_fields_match_the_reference() -> None:
         me = current_g()
         gs = []
         for impl in IMPLS.values():  # not a comprehension: its own frame on 3.11
-            gs.append(impl(_nothing, 1, k=2))
+            gs.append(impl(_nothing, 1, k=2)._g)
         out = []
         for g in gs:
             f = _fields(g)
@@ -196,7 +196,7 @@ def test_goid_batches_across_ms(go: Callable[..., G]) -> None:
         async def spawner() -> None:
             for _ in range(n):
                 wg.add(1)
-                ids.append(go(child).goid)
+                ids.append(go(child).id)
             wg.done()
 
         async def child() -> None:

@@ -132,7 +132,7 @@ def test_parked_goroutine_is_closed_in_its_run_and_never_resumes_in_the_next(cas
     async def main1() -> None:
         setup(obj)
         g = gosched.go(victim)
-        await until(lambda: g.status == Gwaiting)
+        await until(lambda: g._g.status == Gwaiting)
 
     gosched.run(main1, maxprocs=procs)
     assert log == [("finally", threading.get_ident())], "the finally block runs inside run(), on its thread"
@@ -155,7 +155,7 @@ def test_runnable_goroutines_are_closed_without_running(procs: int) -> None:
         ran.append(i)
 
     async def main() -> None:
-        coros.extend(gosched.go(never, i).coro for i in range(100))
+        coros.extend(gosched.go(never, i)._g.coro for i in range(100))
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -191,7 +191,7 @@ def test_runtime_call_in_a_closed_goroutines_finally_says_why(
 
     async def main() -> None:
         g = gosched.go(victim)
-        await until(lambda: g.status == Gwaiting)
+        await until(lambda: g._g.status == Gwaiting)
 
     gosched.run(main, maxprocs=procs)
     assert len(errors) == 4
@@ -227,7 +227,7 @@ def test_goroutines_in_io_wait_are_closed_and_their_sockets_with_them(procs: int
                 await c.read()
 
         g = gosched.go(client)
-        await until(lambda: g.status == Gwaiting and log == ["reading"])
+        await until(lambda: g._g.status == Gwaiting and log == ["reading"])
 
     gosched.run(main, maxprocs=procs)
     assert log == ["reading", "server"]

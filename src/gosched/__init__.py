@@ -14,13 +14,18 @@ Goroutines are ``async def`` functions scheduled M:N on OS threads::
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from . import context, debug, errgroup, testing
+from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
 from ._runtime.deadlock import Deadlock
 from ._runtime.deadlock import dump_program as dump
-from ._runtime.main import Goroutine, go, run
+from ._runtime.goroutine import Goroutine
+from ._runtime.main import go, run
 from ._runtime.proc import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
 from ._runtime.sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
@@ -66,10 +71,16 @@ __all__ = [
     "testing",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place the version is written (pyproject.toml reads it)
+
+fixup_module_metadata(__name__, globals(), __all__)
 
 
-def __getattr__(name: str) -> object:
+if TYPE_CHECKING:  # what the lazy attribute below returns, for type checkers and IDEs
+    from . import net as net
+
+
+def __getattr__(name: str) -> ModuleType:
     # gosched.net is imported on first use: programs without sockets don't pay for it.
     if name == "net":
         import importlib

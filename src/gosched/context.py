@@ -39,6 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+from ._public import fixup_module_metadata as _fixup
 from ._runtime.chan import Chan
 from ._runtime.lock import held, newlock
 from ._runtime.main import go
@@ -666,3 +667,6 @@ def after_func(ctx: Context, f: Callable[[], Any] | Callable[[], Awaitable[Any]]
     a = _AfterFuncCtx(ctx, f)
     a._attach()
     return a._stop
+
+
+_fixup(__name__, globals(), __all__)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from ._public import fixup_module_metadata as _fixup
 from ._runtime import blame, proc, sysmon, trace
 from ._runtime.blame import Site
 
@@ -88,3 +89,6 @@ def set_debug(value: str) -> str:
     if s is not None:
         sysmon.wake(s)  # schedtrace forbids deep sleep
     return old
+
+
+_fixup(__name__, globals(), __all__)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
+from ._public import fixup_module_metadata as _fixup
 from ._runtime.chan import Chan, Panic
 from ._runtime.lock import held, newlock
 from ._runtime.main import _coroutine, go
@@ -156,3 +157,6 @@ def with_context(ctx: Context) -> tuple[Group, Context]:
     g = Group()
     g._cancel = cancel
     return g, c
+
+
+_fixup(__name__, globals(), __all__)

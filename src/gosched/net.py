@@ -34,6 +34,7 @@ from typing import Any
 
 from ._bufio import Closer, IncompleteReadError, LimitOverrunError, Reader, readfull
 from ._pipe import ClosedPipeError, PipeConn, pipe
+from ._public import fixup_module_metadata as _fixup
 from ._runtime import netpoll as _np
 from ._runtime import proc
 from ._runtime.netaddr import (
@@ -615,3 +616,5 @@ def _fileno(fd: int | Any) -> int:
         raise ValueError(f"invalid file descriptor {n}")
     return n
 
+
+_fixup(__name__, globals(), __all__)

@@ -15,6 +15,7 @@ gosched when it is marked ``@pytest.mark.gosched`` (with optional
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Generator
@@ -130,7 +131,7 @@ def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeou
         threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True).start()
     failure = None
     try:
-        gosched.run(fn, maxprocs=maxprocs, clock=clock, **args)
+        gosched.run(functools.partial(fn, **args), maxprocs=maxprocs, clock=clock)
     except gosched.Deadlock as e:
         failure = f"fatal error: {e}"
     except GoroutineTimeout as e:

@@ -17,6 +17,7 @@ object a plain thread uses (``foreign``) is not durably blocked, and keeps
 
 from __future__ import annotations
 
+from ._public import fixup_module_metadata as _fixup
 from ._runtime import deadlock as _deadlock
 from ._runtime.runtime2 import waitReasonSynctestWait
 from ._runtime.time import sleep as _sleep
@@ -50,3 +51,6 @@ async def sleep(seconds: float) -> None:
     """``sleep(seconds)`` then ``wait()`` (Go 1.27's synctest.Sleep)."""
     await _sleep(seconds)
     await wait()
+
+
+_fixup(__name__, globals(), __all__)

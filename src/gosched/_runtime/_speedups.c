@@ -32,11 +32,12 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 2
+#define SPEEDUPS_VERSION 3
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
 static PyTypeObject *Mtype, *Ptype, *Stype, *Gtype;
+static PyTypeObject *Htype;   /* goroutine.Goroutine: the handle go() returns */
 static PyObject *gtemplate;   /* a G made by G.__init__: the defaults */
 static PyObject *pygo;        /* main.go: every case this file does not handle */
 static PyObject *newgoid;     /* proc.newgoid(sched, m) */
@@ -52,6 +53,7 @@ static Py_ssize_t m_sched, m_goidcache, m_goidcacheend, m_curg, m_p, m_lostp_sin
 static Py_ssize_t s_dead, s_allgs, s_npidle, s_nmspinning, s_runq;
 static Py_ssize_t p_runq;
 static Py_ssize_t g_goid, g_coro, g_parentid, g_pc, g_pclasti, g_pcglobals;
+static Py_ssize_t h_g, h_code;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 
@@ -290,7 +292,18 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
     }
     Py_DECREF(coro);
     Py_DECREF(m);
-    return gp;
+    if (gp == NULL) {
+        return NULL;
+    }
+    /* The handle, filled as goroutine.Goroutine.__init__ does: it takes gp's reference. */
+    PyObject *h = Htype->tp_alloc(Htype, 0);
+    if (h == NULL) {
+        Py_DECREF(gp);
+        return NULL;
+    }
+    SLOT(h, h_g) = gp;
+    SLOT(h, h_code) = Py_NewRef((PyObject *)code);  /* fn's code is its coroutine's cr_code */
+    return h;
 }
 
 PyDoc_STRVAR(send_doc,
@@ -339,17 +352,18 @@ setup_send(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(setup_go_doc,
-"setup_go(mvar, M, P, Sched, G, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
+"setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
 "Bind the runtime's classes and helpers; go() falls back to pygo until then.");
 
 static PyObject *
 setup_go(PyObject *self, PyObject *args)
 {
     PyObject *mv, *tmpl, *ng, *wp, *pg;
-    PyTypeObject *mt, *pt, *st, *gt;
+    PyTypeObject *mt, *pt, *st, *gt, *ht;
     Py_ssize_t rs;
-    if (!PyArg_ParseTuple(args, "OO!O!O!O!OnOOO:setup_go", &mv, &PyType_Type, &mt, &PyType_Type, &pt,
-                          &PyType_Type, &st, &PyType_Type, &gt, &tmpl, &rs, &ng, &wp, &pg)) {
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!OnOOO:setup_go", &mv, &PyType_Type, &mt, &PyType_Type, &pt,
+                          &PyType_Type, &st, &PyType_Type, &gt, &PyType_Type, &ht, &tmpl, &rs, &ng, &wp,
+                          &pg)) {
         return NULL;
     }
     if (!PyContextVar_CheckExact(mv) || !Py_IS_TYPE(tmpl, gt)) {
@@ -389,7 +403,8 @@ setup_go(PyObject *self, PyObject *args)
         offset_of(pt, "runq", &p_runq) || offset_of(gt, "goid", &g_goid) ||
         offset_of(gt, "coro", &g_coro) || offset_of(gt, "parentid", &g_parentid) ||
         offset_of(gt, "pc", &g_pc) || offset_of(gt, "pclasti", &g_pclasti) ||
-        offset_of(gt, "pcglobals", &g_pcglobals)) {
+        offset_of(gt, "pcglobals", &g_pcglobals) || offset_of(ht, "_g", &h_g) ||
+        offset_of(ht, "_code", &h_code)) {
         PyMem_Free(offs);
         return NULL;
     }
@@ -401,6 +416,7 @@ setup_go(PyObject *self, PyObject *args)
     Py_XSETREF(Ptype, (PyTypeObject *)Py_NewRef(pt));
     Py_XSETREF(Stype, (PyTypeObject *)Py_NewRef(st));
     Py_XSETREF(Gtype, (PyTypeObject *)Py_NewRef(gt));
+    Py_XSETREF(Htype, (PyTypeObject *)Py_NewRef(ht));
     Py_XSETREF(gtemplate, Py_NewRef(tmpl));
     Py_XSETREF(newgoid, Py_NewRef(ng));
     Py_XSETREF(wakep, Py_NewRef(wp));

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from . import fork, proc, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
+from .goroutine import Goroutine
 from .netpoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
 from .traps import callable_name, closing, getm, outside_goroutine, preempted
@@ -42,9 +43,6 @@ FAKE_EPOCH_NS = 946_684_800 * 1_000_000_000  # 2000-01-01T00:00:00Z, as synctest
 # a CPU loop, which Python cannot interrupt) before it returns without them
 # (docs/design.md, "The end of a run").
 SHUTDOWN_TIMEOUT = 1.0
-
-
-Goroutine = G  # the handle gosched.go returns; its public face is ``.id``
 
 
 async def _awaiting(aw: Any) -> Any:
@@ -113,7 +111,7 @@ def go(
         coro = fn(*args, **kwargs)  # type: ignore[operator]
     else:
         coro = _coroutine(fn, args, kwargs, "go()")
-    return proc.newproc(sched, coro, sys._getframe(1), m)
+    return Goroutine(proc.newproc(sched, coro, sys._getframe(1), m))
 
 
 pygo = go  # the reference implementation; the C go() calls it for what it does not handle
@@ -129,7 +127,7 @@ def _cgo() -> Callable[..., Goroutine] | None:
     if c is None or getm != traps._mvar.get:
         return None
     template = G(0, None)  # type: ignore[arg-type]  # the defaults of every G field
-    c.setup_go(traps._mvar, M, P, Sched, G, template, RUNQ_SIZE, proc.newgoid, proc.wakep, pygo)
+    c.setup_go(traps._mvar, M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, proc.wakep, pygo)
     fast: Callable[..., Goroutine] = c.go
     return fast
 
@@ -158,9 +156,13 @@ def run(
     *args: Any,
     maxprocs: int | None = None,
     clock: str = "real",
-    **kwargs: Any,
 ) -> T:
-    """Run ``main(*args, **kwargs)`` as goroutine 1 on a fresh runtime; return its result."""
+    """Run ``main(*args)`` as goroutine 1 on a fresh runtime; return its result.
+
+    Only positional arguments are passed on, so they cannot collide with run()'s own
+    options (as in trio); pass keyword arguments with
+    ``gosched.run(functools.partial(main, key=value))``.
+    """
     if getm() is not None:
         if inspect.iscoroutine(main):
             main.close()
@@ -172,7 +174,7 @@ def run(
             raise TypeError(f"maxprocs must be an int, not {type(maxprocs).__name__}")
         if maxprocs < 1:
             raise ValueError(f"maxprocs must be >= 1, not {maxprocs}")
-    coro = _coroutine(main, args, kwargs, "run()")
+    coro = _coroutine(main, args, {}, "run()")
     with _runlock:
         if proc.current is not None:
             coro.close()

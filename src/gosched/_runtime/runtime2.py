@@ -139,8 +139,8 @@ class SysmonTick:
 class G:
     """A goroutine: a coroutine plus what the scheduler and dumps need.
 
-    ``gosched.go`` returns it as the goroutine's handle (``gosched.Goroutine``);
-    its public face is ``id``.
+    The runtime's own: ``gosched.go`` returns a read-only ``gosched.Goroutine``
+    over it (goroutine.py).
     """
 
     __slots__ = (
