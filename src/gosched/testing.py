@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._public import fixup_module_metadata as _fixup
 from ._runtime import deadlock as _deadlock
+from ._runtime.runtime2 import waitReasonSynctestWait
 from ._runtime.time import sleep as _sleep
 from ._runtime.traps import PARK, require_m, trap
 
@@ -43,7 +44,7 @@ async def wait() -> None:
     gp.blockedon = None
     # The M's loop releases b.lock once we are off our stack (gopark's unlockf):
     # checkdead takes b.lock before waking us, so it cannot wake us too early.
-    await trap(PARK, lk, "synctest.Wait")
+    await trap(PARK, lk, waitReasonSynctestWait)
 
 
 async def sleep(seconds: float) -> None:

@@ -34,7 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import proc
 from .lock import held, lock
-from .runtime2 import G, Gsyscall, Gwaiting, Sched
+from .runtime2 import (
+    G,
+    Gsyscall,
+    Gwaiting,
+    Sched,
+    WaitReason,
+    waitReasonChanReceive,
+    waitReasonChanSend,
+    waitReasonSyncMutexLock,
+)
 from .timers import duration_ns
 from .traps import getm
 
@@ -133,13 +142,13 @@ def _discard(gp: G) -> None:
         pass
 
 
-def _proxy(what: str) -> tuple[G, threading.Lock]:
+def _proxy(what: WaitReason) -> tuple[G, threading.Lock]:
     ev = threading.Lock()
     ev.acquire()
     gp = G(0, _wakeproxy(ev))
     gp.status = Gwaiting
     gp.waitreason = what
-    gp.pc = what  # no creation site: the name dumps show (G.startfn)
+    gp.pc = str(what)  # no creation site: the name dumps show (G.startfn)
     return gp, ev
 
 
@@ -206,9 +215,8 @@ def _remover(lk: list[int], q: deque[Any], w: Any) -> Callable[[], bool]:
 # --- Chan -------------------------------------------------------------------------------
 
 
-def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
-    from .chan import ClosedChannelError
-
+def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> bool:
+    """False if the channel is closed (Chan.send_blocking raises; this module is below chan's)."""
     _check_thread("Chan.send_blocking")
     deadline = _deadline(timeout, "Chan.send_blocking")
     lk = ch._lock
@@ -216,7 +224,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
     adduser(ch)
     if ch.closed:
         lk.append(1)
-        raise ClosedChannelError("send on closed channel")
+        return False
     # A receiver to wake needs a running runtime: check before handing it the value.
     s0 = _sched(lk, "Chan.send_blocking") if ch.recvq else None
     sent, w = ch.sendlocked(v)
@@ -224,12 +232,12 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
         lk.append(1)
         if w is not None:
             proc.goready(w, s0)
-        return
+        return True
     if deadline is not None and timeout == 0:
         lk.append(1)
         raise TimeoutError("Chan.send_blocking timed out")
     s = _sched(lk, "Chan.send_blocking")
-    gp, ev = _proxy("chan send")
+    gp, ev = _proxy(waitReasonChanSend)
     gp.elem = v
     gp.blockedon = ch
     ch.sendq.append(gp)
@@ -240,8 +248,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> None:
         _discard(gp)
     if not ok:
         raise TimeoutError("Chan.send_blocking timed out")
-    if not gp.success:
-        raise ClosedChannelError("send on closed channel")
+    return gp.success
 
 
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
@@ -262,7 +269,7 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
         lk.append(1)
         raise TimeoutError("Chan.recv_blocking timed out")
     s = _sched(lk, "Chan.recv_blocking")
-    gp, ev = _proxy("chan receive")
+    gp, ev = _proxy(waitReasonChanReceive)
     gp.blockedon = ch
     ch.recvq.append(gp)
     lk.append(1)
@@ -311,7 +318,7 @@ def mutex_lock(mu: Mutex, timeout: float | None) -> bool:
         lk.append(1)
         return False
     s = _sched(lk, "Mutex.lock_blocking")
-    gp, ev = _proxy("sync.Mutex.Lock")
+    gp, ev = _proxy(waitReasonSyncMutexLock)
     gp.blockedon = mu
     mu._waiters.append(gp)
     lk.append(1)

@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc
+from .blocking import chan_recv, chan_send
 from .lock import held, lockslow, newlock
-from .runtime2 import G
+from .runtime2 import G, waitReasonChanReceive, waitReasonChanSend
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
@@ -157,7 +158,7 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
                 cur.success = False
                 cur.blockedon = c
                 c.recvq.append(cur)
-                yield (PARK, lk, "chan receive")
+                yield (PARK, lk, waitReasonChanReceive)
                 cur.blockedon = None
                 v = cur.elem
                 cur.elem = None
@@ -264,7 +265,7 @@ class Chan(Generic[T]):
         cur.success = False
         cur.blockedon = self
         self.sendq.append(cur)
-        yield (PARK, lk, "chan send")
+        yield (PARK, lk, waitReasonChanSend)
         cur.blockedon = None
         cur.elem = None
         if not cur.success:
@@ -389,15 +390,12 @@ class Chan(Generic[T]):
         While this thread lives, goroutines blocked on the channel are never
         reported as deadlocked (a foreign user: docs/checkdead.md).
         """
-        from .blocking import chan_send
-
-        chan_send(self, v, timeout)
+        if not chan_send(self, v, timeout):
+            raise ClosedChannelError("send on closed channel")
 
     def recv_blocking(self, timeout: float | None = None) -> T:
         """Receive in a plain thread, blocking it; ``Closed`` once closed and drained,
         ``TimeoutError`` after ``timeout`` s. Makes this thread a foreign user while it lives."""
-        from .blocking import chan_recv
-
         v, ok = chan_recv(self, timeout)
         if not ok:
             raise Closed(f"receive from closed channel {self!r}")

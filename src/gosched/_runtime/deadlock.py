@@ -47,12 +47,10 @@ from typing import Any
 
 from . import proc
 from . import timers as _timers
+from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
-
-OK = 0
-DEAD = 1
-ADVANCED = 2  # idle() must grab a P and run: a woken testing.wait()
-JUMPED = 3  # the fake clock moved: idle() must fire the due timers (firetimers), then grab a P
+from .trace import gstatus
+from .traps import getm
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"
@@ -60,15 +58,6 @@ GOEXIT = "no goroutines (main called runtime.Goexit) - deadlock!"
 BUBBLE_BLOCKED = "deadlock: all goroutines in bubble are blocked"
 BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked goroutines remain"
 
-# Wait reasons that something outside the goroutines ends (netpoll, a syscall).
-_NOT_DURABLE = frozenset({"IO wait", "syscall"})
-# Wait reasons synctest prints with " (durable)" folded into the reason itself.
-_DURABLE_REASON = {
-    "chan receive": "chan receive (durable)",
-    "chan send": "chan send (durable)",
-    "select": "select (durable)",
-    "sync.WaitGroup.Wait": "sync.WaitGroup.Wait (durable)",
-}
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _MINUTE_NS = 60_000_000_000
@@ -150,7 +139,7 @@ def _foreign(obj: Any) -> bool:
 
 def durable(gp: G) -> bool:
     """Blocked so that only another goroutine of this program can wake it (synctest's idea)."""
-    return gp.status == Gwaiting and gp.waitreason not in _NOT_DURABLE and not _foreign(gp.blockedon)
+    return gp.status == Gwaiting and gp.waitreason.durable and not _foreign(gp.blockedon)
 
 
 def _queued(sched: Sched) -> bool:
@@ -172,7 +161,7 @@ def checkdead(sched: Sched) -> int:
     with sched.lock:
         if sched.dead:
             return DEAD
-        if _activems(sched) > 0:
+        if proc.activems(sched) > 0:
             return OK  # an M woke since idle() counted: it checks again when it idles
         act, msg, gs = _checkdead_locked(sched)
         if act != DEAD or msg is None:
@@ -268,18 +257,6 @@ def firetimers(sched: Sched) -> None:
             sched.nmspinning -= 1
 
 
-def _activems(sched: Sched) -> int:
-    """Other Ms that may still run a goroutine or a timer (sched.lock held).
-
-    The same count proc.idle uses to pick the last M (an M blocked in netpoll
-    is left out); the fallback is Go's ``mcount - nmidle - nmsys``.
-    """
-    f: Callable[[Sched], int] | None = getattr(proc, "activems", None)
-    if f is not None:
-        return f(sched)
-    return proc.mcount(sched) - sched.nmidle - sched.nmsys - 1
-
-
 # --- GOTRACEBACK -----------------------------------------------------------------------
 
 
@@ -366,11 +343,9 @@ def goroutine_header(gp: G, now_ns: int | None = None, fake: bool = False) -> st
     if st == Gwaiting:
         status = gp.waitreason or "waiting"
     else:
-        from .trace import gstatus
-
         status = gstatus(st)
     if fake and durable(gp):
-        status = _DURABLE_REASON.get(status, status + " (durable)")
+        status += " (durable)"  # Go's goroutineheader: isIdleInSynctest
     extra = ""
     if st in (Gwaiting, Gsyscall) and gp.waitsince:
         now = now_ns if now_ns is not None else proc.nanotime()
@@ -709,11 +684,14 @@ def dump_program() -> str:
     Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
     from a goroutine or from a plain thread while ``gosched.run`` is running.
     """
-    from .traps import getm
-
     m = getm()
     s = m.sched if m is not None else proc.current
     if s is None:
         raise RuntimeError("gosched.dump() needs a running gosched.run()")
     return dump(s)
 
+
+
+# idle() calls these through proc's hooks: proc is below this module.
+proc.checkdead = checkdead
+proc.firetimers = firetimers

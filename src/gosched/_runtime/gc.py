@@ -18,8 +18,8 @@ import time
 from collections import deque
 from typing import Any
 
-from . import proc
-from .runtime2 import G, Sched
+from . import proc, trace
+from .runtime2 import G, Sched, waitReasonForceGCIdle
 from .traps import PARK, trap
 
 _sched: Sched | None = None
@@ -41,8 +41,6 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
     pauses.append((_t0, now))
     s.lastgc = now
     s.numgc += 1
-    from . import trace
-
     if trace.settings.gctrace:
         out = trace.settings.out or sys.stderr
         out.write(
@@ -101,7 +99,7 @@ async def _forcegchelper(state: _ForceGC) -> None:
         # gopark(..., "force gc (idle)"): the loop releases ``park`` once we are off
         # the CPU; sysmon waits for it before readying us, so we cannot be resumed
         # while still running.
-        await trap(PARK, park, "force gc (idle)")
+        await trap(PARK, park, waitReasonForceGCIdle)
 
 
 def start_helper(sched: Sched) -> None:
@@ -135,8 +133,3 @@ def wake_helper(sched: Sched) -> bool:
         return False
     proc.injectglist(sched, [gp])
     return True
-
-
-def force(sched: Sched) -> bool:
-    """Run a collection now on the helper goroutine; False if it is busy."""
-    return wake_helper(sched)

@@ -70,8 +70,6 @@ def _coroutine(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str
         )
     if not callable(fn):
         raise TypeError(f"{what} needs an async function or a coroutine, not {type(fn).__name__}")
-    if getattr(fn, "__gosched_awaitable__", False):  # Chan.recv and friends: plain defs returning awaitables
-        return _awaiting(fn(*args, **kwargs))
     if code is None and (inspect.iscoroutinefunction(fn) or not inspect.isfunction(fn)):
         c = fn(*args, **kwargs)  # partials, callable objects
         if inspect.iscoroutine(c):

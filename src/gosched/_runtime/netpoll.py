@@ -34,8 +34,8 @@ from typing import Any
 
 from . import proc
 from . import timers as _timers
-from .runtime2 import G, P, Sched
-from .traps import PARK, getm, preempted, trap
+from .runtime2 import G, P, Sched, waitReasonIOWait
+from .traps import PARK, checkpreempt, getm, preempted, trap
 
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
@@ -355,7 +355,7 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
             pd.rready = False
             lk.release()
             if preempted:
-                await _checkpreempt()
+                await checkpreempt()
             return OK
         if pd.rg is not None:
             lk.release()
@@ -369,7 +369,7 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
             pd.wready = False
             lk.release()
             if preempted:
-                await _checkpreempt()
+                await checkpreempt()
             return OK
         if pd.wg is not None:
             lk.release()
@@ -378,19 +378,13 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     poller = pd.poller
     poller.waiting.append(1)
     gp.blockedon = pd
-    why = await trap(PARK, lk, "IO wait")
+    why = await trap(PARK, lk, waitReasonIOWait)
     gp.blockedon = None
     if why == READY:
         return OK
     if why is None:  # not expected: treat as spurious, let the caller retry
         return OK
     return why  # type: ignore[no-any-return]
-
-
-async def _checkpreempt() -> None:
-    from .traps import checkpreempt
-
-    await checkpreempt()
 
 
 # --- deadlines (Go's poll_runtime_pollSetDeadline, netpolldeadlineimpl) -----------------
@@ -539,7 +533,7 @@ async def waitfd(fd: int, mode: int) -> None:
         raise
     poller.waiting.append(1)
     gp.blockedon = pd
-    why = await trap(PARK, lk, "IO wait")
+    why = await trap(PARK, lk, waitReasonIOWait)
     gp.blockedon = None
     if why == CLOSING:
         raise OSError(9, f"fd {fd} was closed while a goroutine waited on it (notify_closing)")

@@ -42,6 +42,9 @@ from .runtime2 import (
     Pidle,
     Prunning,
     Sched,
+    waitReasonSleep,
+    waitReasonSyscall,
+    waitReasonZero,
 )
 from .speedups import EXIT as _EXIT
 from .speedups import Returned
@@ -77,6 +80,40 @@ log = logging.getLogger("gosched")
 # The runtime's clock in ns (Go's nanotime). run(clock="fake") swaps in the
 # virtual clock; everything reads it through this module attribute.
 nanotime: Callable[[], int] = time.monotonic_ns
+
+# checkdead's verdicts, which idle() acts on: go on idling; the program ended;
+# grab a P and run (a woken testing.wait()); the fake clock moved, so fire the
+# due timers (firetimers), then grab a P.
+OK = 0
+DEAD = 1
+ADVANCED = 2
+JUMPED = 3
+
+
+def _nocheckdead(sched: Sched) -> int:
+    return OK
+
+
+def _nofiretimers(sched: Sched) -> None:
+    pass
+
+
+def _nolostp(sched: Sched, m: M, gp: G) -> None:
+    pass
+
+
+def _nowake(sched: Sched) -> None:
+    pass
+
+
+# Hooks into the monitors, which sit above the scheduler and import it: Go
+# calls them directly (one package), the way mstart calls ``mp.mstartfn``.
+# Each monitor installs its own when it is imported (deadlock.py, sysmon.py);
+# the defaults are what a scheduler without that monitor does.
+checkdead: Callable[[Sched], int] = _nocheckdead  # deadlock.checkdead
+firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
+lostp_returned: Callable[[Sched, M, G], None] = _nolostp  # sysmon.lostp_returned
+wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
 
 
 # --- goroutine creation and readying ------------------------------------------------
@@ -545,10 +582,8 @@ def mstart(m: M) -> None:
         m.nextp = None
         acquirep(m, p)
     try:
-        if m.issysmon:
-            from . import sysmon as _sysmon
-
-            _sysmon.sysmon(m)
+        if m.mstartfn is not None:  # sysmon's M runs its loop instead (Go: mstart1 → mp.mstartfn)
+            m.mstartfn(m)
         else:
             schedule(m)
             if afterfork is not None and afterfork[0] is m:  # a child forked from our goroutine
@@ -691,8 +726,8 @@ def schedule(m: M) -> None:
                 continue
             nextg = foreignyield(sched, m, gp, p, tr)
             continue
-        kind = tr[0]
-        if kind == PARK:
+        kind = tr[0]  # a TrapKind: its members are singletons, so ``is`` is the cheapest test
+        if kind is PARK:
             gp.status = Gwaiting
             gp.waitreason = tr[2]
             m.curg = None
@@ -706,20 +741,20 @@ def schedule(m: M) -> None:
                         lk.append(1)
                 else:  # a threading.Lock
                     ul.release()
-        elif kind == GOSCHED:
+        elif kind is GOSCHED:
             m.curg = None
             gp.status = Grunnable
             globrunqput(sched, gp)
-        elif kind == SLEEP:
+        elif kind is SLEEP:
             m.curg = None
             gp.status = Gwaiting
-            gp.waitreason = "sleep"
+            gp.waitreason = waitReasonSleep
             t = _timers.RTimer(_readytimer, gp, nanotime() + tr[1])
             hp = p if p is not None else _anyp(sched)
             _timers.addtimer(hp, t)
             if hp is not p or sched.lastpoll == 0:
                 wakenetpoller(sched, t.when)
-        elif kind == SYSCALL:
+        elif kind is SYSCALL:
             nextg = syscall(sched, m, gp, p, tr[1], tr[2])
         else:
             nextg = foreignyield(sched, m, gp, p, tr)
@@ -799,10 +834,8 @@ def gopanic(sched: Sched, gp: G, e: BaseException) -> None:
 
 def lostp(sched: Sched, m: M, gp: G) -> None:
     """The loop found its P taken by sysmon: hand on what this M still holds."""
-    from . import sysmon as _sysmon
-
     m.p = None  # only this M writes m.p; sysmon's takep leaves it stale until here
-    _sysmon.lostp_returned(sched, m, gp)
+    lostp_returned(sched, m, gp)
     injectglist(sched, takereadyq(m))
 
 
@@ -821,15 +854,13 @@ def takereadyq(m: M) -> list[G]:
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
     gp.status = Gsyscall
-    gp.waitreason = "syscall"
+    gp.waitreason = waitReasonSyscall
     if p is not None:
         p.syscalltick += 1
     with sched.lock:
         sched.nsyscall += 1
     if sched.sysmonwait:
-        from . import sysmon as _sysmon
-
-        _sysmon.wake(sched)
+        wakesysmon(sched)
     tok = p.tok if p is not None else None
     if tok is not None:
         tok.append(1)
@@ -847,7 +878,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
         sched.nsyscall -= 1
     if sched.dead:
         return gp  # the loop closes it (abandon)
-    gp.waitreason = ""
+    gp.waitreason = waitReasonZero
     if not lost:
         assert p is not None
         p.syscalltick += 1
@@ -959,7 +990,7 @@ def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
         sched.allgs.pop(gp.goid, None)
         gp.coro = None  # type: ignore[assignment]
         return
-    if type(tr) is tuple and tr[0] == PARK:
+    if type(tr) is tuple and tr[0] is PARK:
         unqueue(gp, True)
         ul = tr[1]  # then gopark's unlockf, as schedule's PARK branch
         for lk in ul if type(ul) is tuple else (ul,):
@@ -1147,8 +1178,6 @@ def idle(m: M) -> bool:
     going idle at once exactly one sees itself last and runs checkdead (Go
     runs checkdead from mput, under the same lock, for the same reason).
     """
-    from . import deadlock as _deadlock
-
     sched = m.sched
     poller = sched.poller
     while True:
@@ -1167,10 +1196,10 @@ def idle(m: M) -> bool:
                 mput(sched, m)
             last = activems(sched) == 0
         if last:
-            act = _deadlock.checkdead(sched)
-            if act == _deadlock.DEAD:
+            act = checkdead(sched)
+            if act == DEAD:
                 return False
-            if act == _deadlock.ADVANCED or act == _deadlock.JUMPED:  # go run what was readied
+            if act == ADVANCED or act == JUMPED:  # go run what was readied
                 with sched.lock:
                     if polling:
                         sched.lastpoll = nanotime() or 1
@@ -1182,10 +1211,10 @@ def idle(m: M) -> bool:
                             sched.midle.remove(m)
                             sched.nmidle -= 1
                     p2 = pidleget(sched) if resumed else None
-                if act == _deadlock.JUMPED:
+                if act == JUMPED:
                     # Active again (or chosen by startm): fire the timers the clock
                     # jump made due, so no M going idle meanwhile sees one in flight.
-                    _deadlock.firetimers(sched)
+                    firetimers(sched)
                 if resumed:
                     if p2 is not None:
                         acquirep(m, p2)

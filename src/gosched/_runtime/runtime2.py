@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
     from types import FrameType
 
     from .netpoll import Poller
@@ -52,6 +53,60 @@ GSTATUS_STRINGS = {
     Gwaiting: "waiting",
     Gdead: "dead",
 }
+
+
+class WaitReason(StrEnum):
+    """Why a goroutine is Gwaiting: Go's waitReason, whose values are ``waitReasonStrings``.
+
+    A str, so dumps and reprs print Go's words unchanged. ``durable`` is
+    synctest's "durably blocked" (Go's ``isIdleInSynctest``): only another
+    goroutine of the program can end the wait, so checkdead may call it a
+    deadlock and the fake clock may jump past it. IO and a syscall are ended
+    by something outside the goroutines.
+    """
+
+    ZERO = ""
+    CHAN_RECEIVE = "chan receive"
+    CHAN_SEND = "chan send"
+    SELECT = "select"
+    SELECT_NO_CASES = "select (no cases)"
+    SLEEP = "sleep"
+    SYNC_MUTEX_LOCK = "sync.Mutex.Lock"
+    SYNC_RWMUTEX_RLOCK = "sync.RWMutex.RLock"
+    SYNC_RWMUTEX_LOCK = "sync.RWMutex.Lock"
+    SYNC_WAITGROUP_WAIT = "sync.WaitGroup.Wait"
+    SYNC_COND_WAIT = "sync.Cond.Wait"
+    SEMACQUIRE = "semacquire"
+    FORCE_GC_IDLE = "force gc (idle)"
+    SYNCTEST_WAIT = "synctest.Wait"
+    IO_WAIT = "IO wait"
+    SYSCALL = "syscall"
+
+    @property
+    def durable(self) -> bool:
+        return self not in _NOT_DURABLE
+
+
+_NOT_DURABLE = frozenset({WaitReason.IO_WAIT, WaitReason.SYSCALL})
+
+# Go's names for the members, bound once: the park paths read them, and looking up
+# an Enum member on its class costs ~70 ns on CPython 3.11 (~20 ns on 3.12).
+waitReasonZero = WaitReason.ZERO
+waitReasonChanReceive = WaitReason.CHAN_RECEIVE
+waitReasonChanSend = WaitReason.CHAN_SEND
+waitReasonSelect = WaitReason.SELECT
+waitReasonSelectNoCases = WaitReason.SELECT_NO_CASES
+waitReasonSleep = WaitReason.SLEEP
+waitReasonSyncMutexLock = WaitReason.SYNC_MUTEX_LOCK
+waitReasonSyncRWMutexRLock = WaitReason.SYNC_RWMUTEX_RLOCK
+waitReasonSyncRWMutexLock = WaitReason.SYNC_RWMUTEX_LOCK
+waitReasonSyncWaitGroupWait = WaitReason.SYNC_WAITGROUP_WAIT
+waitReasonSyncCondWait = WaitReason.SYNC_COND_WAIT
+waitReasonSemacquire = WaitReason.SEMACQUIRE
+waitReasonForceGCIdle = WaitReason.FORCE_GC_IDLE
+waitReasonSynctestWait = WaitReason.SYNCTEST_WAIT
+waitReasonIOWait = WaitReason.IO_WAIT
+waitReasonSyscall = WaitReason.SYSCALL
 
 # P status.
 Pidle = 0
@@ -115,7 +170,7 @@ class G:
         self.goid = goid
         self.coro = coro
         self.status = Grunnable
-        self.waitreason = ""
+        self.waitreason = WaitReason.ZERO
         self.waitsince = 0
         self.param: Any = None
         self.exc: BaseException | None = None
@@ -230,9 +285,9 @@ class M:
         "goidcacheend",
         "id",
         "ident",
-        "issysmon",
         "lostp_since",
         "lostp_syscall",
+        "mstartfn",
         "nextp",
         "p",
         "park",
@@ -259,7 +314,7 @@ class M:
         self.goidcache = 0
         self.goidcacheend = 0
         self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
-        self.issysmon = False
+        self.mstartfn: Callable[[M], None] | None = None  # the loop it runs instead of schedule (sysmon)
         self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
 from .lock import lock
+from .runtime2 import waitReasonSelect, waitReasonSelectNoCases
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
 
@@ -129,7 +130,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
         m = getm()
         if m is None or m.curg is None:
             raise outside_goroutine("select", "")
-        await trap(PARK, None, "select (no cases)")
+        await trap(PARK, None, waitReasonSelectNoCases)
         raise AssertionError("unreachable: a goroutine in select {} is never readied")
     if len(order) > 1:
         random.shuffle(order)
@@ -177,7 +178,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
         (ch.sendq if c.issend else ch.recvq).append(sg)
         sgs.append(sg)
     gp.blockedon = chans
-    await trap(PARK, tuple(locks), "select")  # a tuple of locks: see proc.schedule
+    await trap(PARK, tuple(locks), waitReasonSelect)  # a tuple of locks: see proc.schedule
     gp.blockedon = None
     won = sel.fired
     for lk in locks:

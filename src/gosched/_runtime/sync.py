@@ -16,10 +16,19 @@ from typing import Any, Protocol
 
 from . import proc
 from . import timers as _timers
+from .blocking import mutex_lock, wg_wait
 from .chan import Panic
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
-from .runtime2 import G
+from .runtime2 import (
+    G,
+    waitReasonSemacquire,
+    waitReasonSyncCondWait,
+    waitReasonSyncMutexLock,
+    waitReasonSyncRWMutexLock,
+    waitReasonSyncRWMutexRLock,
+    waitReasonSyncWaitGroupWait,
+)
 from .time import resettimer
 from .timers import duration_ns
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
@@ -62,7 +71,7 @@ class Mutex:
         gp = _curg_or_release(lk, "Mutex.lock")
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, "sync.Mutex.Lock")
+        await trap(PARK, lk, waitReasonSyncMutexLock)
         gp.blockedon = None
         self.owner = gp.goid  # unlock handed the lock to us
 
@@ -118,8 +127,6 @@ class Mutex:
         Makes this thread a foreign user of the mutex while it lives
         (docs/checkdead.md); the holder shows as a thread outside the runtime in dumps.
         """
-        from .blocking import mutex_lock
-
         return mutex_lock(self, timeout)
 
 
@@ -163,7 +170,7 @@ class RWMutex:
         gp = _curg_or_release(lk, "RWMutex.rlock")
         gp.blockedon = self
         self._rwait.append(gp)
-        await trap(PARK, lk, "sync.RWMutex.RLock")
+        await trap(PARK, lk, waitReasonSyncRWMutexRLock)
         gp.blockedon = None
 
     def runlock(self) -> None:
@@ -196,7 +203,7 @@ class RWMutex:
         gp = _curg_or_release(lk, "RWMutex.lock")
         gp.blockedon = self
         self._wwait.append(gp)
-        await trap(PARK, lk, "sync.RWMutex.Lock")
+        await trap(PARK, lk, waitReasonSyncRWMutexLock)
         gp.blockedon = None
 
     def unlock(self) -> None:
@@ -316,7 +323,7 @@ class WaitGroup:
         gp = _curg_or_release(lk, "WaitGroup.wait")
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, "sync.WaitGroup.Wait")
+        await trap(PARK, lk, waitReasonSyncWaitGroupWait)
         gp.blockedon = None
 
     def _dropwaiter(self, gp: G) -> None:
@@ -333,8 +340,6 @@ class WaitGroup:
         Makes this thread a foreign user of the wait group while it lives
         (docs/checkdead.md).
         """
-        from .blocking import wg_wait
-
         return wg_wait(self, timeout)
 
 
@@ -412,7 +417,7 @@ class Semaphore:
             t = _timers.RTimer(self._expire, w, wakes=_semawaiting)
             resettimer(getm().sched, t, ns)
         gp.blockedon = self
-        await trap(PARK, lk, "semacquire")
+        await trap(PARK, lk, waitReasonSemacquire)
         gp.blockedon = None
         if t is not None and w.state == _ACQUIRED:
             _timers.deltimer(t)
@@ -546,7 +551,7 @@ class Cond:
             raise
         gp.blockedon = self
         self._waiters.append(gp)
-        await trap(PARK, lk, "sync.Cond.Wait")
+        await trap(PARK, lk, waitReasonSyncCondWait)
         gp.blockedon = None
         await self.L.lock()
 

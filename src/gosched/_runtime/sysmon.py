@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 
-from . import blame, proc
+from . import blame, proc, trace
+from . import gc as _gc
 from . import timers as _timers
 from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
 from .traps import preempted
@@ -58,14 +59,11 @@ _wakereset = False
 
 def start(sched: Sched) -> M:
     """Start sysmon on its own M with no P (Go: newm(sysmon, nil))."""
-    from . import gc as _gc
-    from . import trace
-
     trace.reset_clock()
     with sched.lock:
         sched.maxmcount = maxmcount
         m = proc.allocm(sched)
-        m.issysmon = True
+        m.mstartfn = sysmon
         sched.nmsys += 1
         sched.sysmon_m = m
     _gc.start_helper(sched)
@@ -117,8 +115,6 @@ def _notetsleep(sched: Sched, ns: int) -> bool:
 
 def sysmon(m: M) -> None:
     """The monitor loop. Runs in place of a scheduler loop on the sysmon M."""
-    from . import trace
-
     sched = m.sched
     idle = 0
     delay = 0
@@ -233,12 +229,12 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             # Ask again if the goroutine honoured an earlier request within this
             # slice (runnext inherits the slice, so schedtick did not move).
             if pd.preemptg is not gp or not gp.preempt:
-                if preemptone(p, m, gp):
-                    pd.preemptwhen = now
-                    pd.preemptg = gp
-                    asked = True
-                    if gp.status != Gsyscall:
-                        _boost()
+                preemptone(p, m, gp)
+                pd.preemptwhen = now
+                pd.preemptg = gp
+                asked = True
+                if gp.status != Gsyscall:
+                    _boost()
             sysretake = True
         elif gp is not None:
             w = pd.schedwhen + forcePreemptNS
@@ -278,7 +274,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
     return n, asked, deadline
 
 
-def preemptone(p: P, m: M, gp: G) -> bool:
+def preemptone(p: P, m: M, gp: G) -> None:
     """Ask the goroutine running on ``p`` to yield at its next runtime call.
 
     Go sets ``gp.preempt`` and poisons ``stackguard0`` so the next function
@@ -291,7 +287,6 @@ def preemptone(p: P, m: M, gp: G) -> bool:
     moved = proc.takereadyq(m)
     if moved:
         proc.injectglist(m.sched, moved)
-    return True
 
 
 def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
@@ -383,14 +378,17 @@ def lostp_returned(sched: Sched, m: M, gp: G) -> None:
         blame.finish(m, gp, time.monotonic_ns() - since)
 
 
+# proc calls these through its hooks (proc is below this module; Go calls them directly).
+proc.lostp_returned = lostp_returned
+proc.wakesysmon = wake
+
+
 def forcegc(sched: Sched, rnow: int) -> None:
     """Inject the forcegc helper if no collection ran for forcegcperiod (Go's gcTrigger test)."""
     if not sched.lastgc:
         sched.lastgc = rnow
         return
     if rnow - sched.lastgc > forcegcperiod:
-        from . import gc as _gc
-
         if _gc.wake_helper(sched):
             sched.lastgc = rnow  # one request per period even if the helper is slow
 

@@ -24,14 +24,25 @@ import threading
 import types
 from collections.abc import Callable, Generator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from enum import IntEnum
+from typing import Any
 
-PARK = 0
-GOSCHED = 1
-SLEEP = 2
-SYSCALL = 3
 
-Trap = tuple[int, Any, Any]
+class TrapKind(IntEnum):
+    """A trap's first item. Ints, as before the enum, for anything that reads them as ints."""
+
+    PARK = 0
+    GOSCHED = 1
+    SLEEP = 2
+    SYSCALL = 3
+
+
+PARK = TrapKind.PARK
+GOSCHED = TrapKind.GOSCHED
+SLEEP = TrapKind.SLEEP
+SYSCALL = TrapKind.SYSCALL
+
+Trap = tuple[TrapKind, Any, Any]
 
 # The M running on this thread, None on threads that are not Ms: ``getm()`` is
 # Go's getg().m. A context variable, not a threading.local: every OS thread
@@ -73,7 +84,7 @@ preempted: set[Any] = set()
 
 
 @types.coroutine
-def trap(kind: int, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
+def trap(kind: TrapKind, a: Any = None, b: Any = None) -> Generator[Trap, Any, Any]:
     return (yield (kind, a, b))
 
 
@@ -127,12 +138,3 @@ def callable_name(fn: Callable[..., Any] | Any) -> str:
     mod = getattr(fn, "__module__", None) or ""
     qn = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return f"{mod}.{qn}" if mod else str(qn)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def returns_awaitable(fn: F) -> F:
-    """Mark a plain function that returns an awaitable, so ``go(fn)`` accepts it."""
-    fn.__gosched_awaitable__ = True  # type: ignore[attr-defined]
-    return fn
