@@ -381,3 +381,50 @@ def test_sigterm_from_parent(tmp_path: Path) -> None:
     finally:
         p.kill()
     assert (p.returncode, out) == (0, "got SIGTERM\n"), err
+
+
+CTRL_C = """
+import gosched
+from gosched import signal
+
+async def worker(started):
+    try:
+        started.close()
+        await gosched.sleep(60)
+    finally:
+        print("worker finally", flush=True)
+
+async def main():
+    started = gosched.Chan()
+    gosched.go(worker, started)
+    await started.wait_closed()
+    try:
+        print("ready", flush=True)
+        await gosched.sleep(60)
+    finally:
+        print("main finally", flush=True)
+
+gosched.run(main, maxprocs=2)
+"""
+
+
+def test_ctrl_c_runs_main_finally(tmp_path: Path) -> None:
+    """Ctrl-C with no gosched.signal: main's and the other goroutines' finally blocks run
+    (their coroutines are closed at the run's end), and the program ends with one
+    KeyboardInterrupt."""
+    path = tmp_path / "prog.py"
+    path.write_text(CTRL_C)
+    p = subprocess.Popen(
+        [sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(S.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == -S.SIGINT, err  # Python re-raises SIGINT to die by it
+    assert out == "main finally\nworker finally\n"
+    assert err.count("Traceback") == 1 and err.rstrip().endswith("KeyboardInterrupt"), err
