@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import gosched
+from _proc_helpers import runprog
 from gosched import context, signal
 from gosched._runtime import proc, sigqueue
 
@@ -428,3 +429,28 @@ def test_ctrl_c_runs_main_finally(tmp_path: Path) -> None:
     assert p.returncode == -S.SIGINT, err  # Python re-raises SIGINT to die by it
     assert out == "main finally\nworker finally\n"
     assert err.count("Traceback") == 1 and err.rstrip().endswith("KeyboardInterrupt"), err
+
+
+FORKED = """
+import os, signal as S
+import gosched
+from gosched import signal
+
+async def main():
+    ch = gosched.Chan(1)
+    signal.notify(ch, S.SIGTERM)
+    pid = os.fork()
+    if pid == 0:  # the child: its SIGTERM kills it, as if gosched had never caught it
+        os.kill(os.getpid(), S.SIGTERM)
+        os._exit(0)
+    _, status = await gosched.syscall(os.waitpid, pid, 0)
+    print(os.WIFSIGNALED(status) and os.WTERMSIG(status) == S.SIGTERM, flush=True)
+    signal.stop(ch)
+
+gosched.run(main, maxprocs=2)
+"""
+
+
+def test_forked_child_gets_default_handlers(tmp_path: Path) -> None:
+    r = runprog(tmp_path, FORKED, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "True\n"), r.stderr

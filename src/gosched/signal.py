@@ -30,7 +30,9 @@ goroutines run on other threads (``_runtime/sigqueue.py``). So these functions
 need ``run()`` called from the main thread; ``notify`` and ``ignore`` raise
 ``RuntimeError`` elsewhere. When they return, the handlers are in place (or put
 back). Every handler gosched installs is put back as it was when ``run()``
-returns, and every registration is forgotten: nothing outlives the run.
+returns, and every registration is forgotten: nothing outlives the run. A child
+forked during the run (``os.fork()``, multiprocessing) starts with them put back,
+so its SIGTERM still ends it.
 
 "All signals" (``notify(ch)``, ``ignore()``, ``reset()`` with no signal) means
 every signal the process can catch except ``SIGSEGV``, ``SIGBUS``, ``SIGFPE``
@@ -193,8 +195,11 @@ def _process(n: int) -> None:
             pass
 
 
-def _end() -> None:
+def _end(forked: bool) -> None:
     """(sigqueue.end) The run is over: forget every registration."""
+    global _lock
+    if forked:  # a thread the child does not have may have held it
+        _lock = threading.Lock()
     with _lock:
         _handlers.clear()
         _ref.clear()

@@ -33,9 +33,10 @@ from typing import Any
 from .runtime2 import Sched
 
 # gosched.signal's os/signal side, installed when it is imported: deliver a signal
-# to the channels that want it; forget every registration (the run ended).
+# to the channels that want it; forget every registration (the run ended; True:
+# in a forked child, where a thread that no longer exists may hold its lock).
 deliver: Callable[[int], None] | None = None
-onend: Callable[[], None] | None = None
+onend: Callable[[bool], None] | None = None
 
 # The ids of the channels registered by notify (which holds them, so the ids stay
 # theirs): checkdead counts a goroutine blocked on one as wakeable (Go's os/signal
@@ -122,7 +123,8 @@ def serve(sched: Sched) -> None:
     for sig in set(_saved) | set(target):
         h = target.get(sig)
         if h is None:
-            signal.signal(sig, _saved.pop(sig))
+            old = _saved.pop(sig)
+            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: not set from Python
         elif signal.getsignal(sig) is not h:
             old = signal.signal(sig, h)
             _saved.setdefault(sig, old)
@@ -144,9 +146,11 @@ def begin(sched: Sched) -> None:
         _serving = sched
 
 
-def end() -> None:
+def end(forked: bool = False) -> None:
     """(main thread) run()'s wait ends: put every handler back, forget every registration."""
-    global _serving, watched
+    global _serving, watched, _cond
+    if forked:  # another thread may have held it
+        _cond = threading.Condition(threading.Lock())
     with _cond:
         _serving = None
         _want.clear()
@@ -154,7 +158,14 @@ def end() -> None:
     watched = frozenset()
     _pending.clear()
     if onend is not None:
-        onend()
+        onend(forked)
     while _saved:
         sig, old = _saved.popitem()
-        signal.signal(sig, old)
+        signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: not set from Python
+
+
+def afterforkchild() -> None:
+    """A child forked during a run: its signals take their usual action again (its
+    handler would queue them for a main thread that does not serve them there), as
+    a Go child starts with default handlers."""
+    end(forked=True)

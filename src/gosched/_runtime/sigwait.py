@@ -93,6 +93,7 @@ def afterforkchild() -> None:
     and the child runs no runtime (proc.afterforkchild).
     """
     global _active
+    sigqueue.afterforkchild()
     if _active is None:
         return
     sched, r, w, old = _active
