@@ -26,7 +26,7 @@ waiting for several may want more. A closed channel is skipped (Go panics).
 
 Python runs signal handlers in the main thread only, and only the main thread
 may install them; gosched's ``run()`` keeps the main thread for that while the
-goroutines run on other threads (``_runtime/sigqueue.py``). So these functions
+goroutines run on other threads. So these functions
 need ``run()`` called from the main thread; ``notify`` and ``ignore`` raise
 ``RuntimeError`` elsewhere. When they return, the handlers are in place (or put
 back). Every handler gosched installs is put back as it was when ``run()``
