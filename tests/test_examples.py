@@ -88,3 +88,22 @@ def test_cancel_example_pipeline_on_the_fake_clock() -> None:
     got, why, left, err, left2 = run(main, clock="fake", maxprocs=1)
     assert 10 <= len(got) <= 11 and got == [i * i for i in range(len(got))]  # one every 10 ms for 0.1 s
     assert (why, left, err, left2) == ("context deadline exceeded", 1, "cannot square 5", 1)
+
+
+def test_cancel_example_stops_its_pipeline_by_ctrl_c_leaving_no_goroutine() -> None:
+    import signal
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "gosched.examples.cancel", "ctrl-c"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == "squaring until Ctrl-C\n"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.startswith("Ctrl-C: "), out
+    assert out.endswith(" squares, then context canceled; goroutines left: 1\n"), out

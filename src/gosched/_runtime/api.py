@@ -2,28 +2,69 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import proc
+from .chan import Chan
+from .select import recv, select
 from .traps import SYSCALL, getm, outside_goroutine, trap
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 T = TypeVar("T")
 
 
-async def syscall(fn: Callable[..., T], *args: Any) -> T:
+async def syscall(fn: Callable[..., T], *args: Any, ctx: Context | None = None) -> T:
     """Run blocking ``fn(*args)`` on this M with its P handed to sysmon.
 
     Go's entersyscall/exitsyscall: while ``fn`` blocks, sysmon retakes the P
     within a tick and another M runs the other goroutines. Returns ``fn``'s
     result or raises its exception.
+
+    With ``ctx`` (a ``gosched.context.Context`` that can be cancelled), ``fn``
+    runs on a thread of its own and the goroutine waits for its result or for
+    ``ctx`` to be done, whichever comes first; once ``ctx`` is done it raises
+    ``ctx.err()`` at once (before starting ``fn`` if it is done already). A
+    blocking call cannot be interrupted (Go cannot either): ``fn`` then goes on in
+    the background until it returns, and its result or exception is discarded.
+    Make ``fn`` itself bounded (a socket timeout, say) if that thread matters.
     """
     if not callable(fn):
         raise TypeError(f"syscall() needs a callable, not {type(fn).__name__}")
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("syscall", "call the function directly in a plain thread")
-    return await trap(SYSCALL, fn, args)  # type: ignore[no-any-return]
+    done = None
+    if ctx is not None:
+        err = ctx.err()
+        if err is not None:
+            raise err
+        done = ctx.done()
+    if done is None:
+        return await trap(SYSCALL, fn, args)  # type: ignore[no-any-return]
+    res: Chan[tuple[bool, Any]] = Chan(1)
+    res.foreign = True  # the thread below sends with trysend: checkdead must wait for it
+
+    def call() -> None:
+        try:
+            out: tuple[bool, Any] = (True, fn(*args))
+        except BaseException as e:  # handed to the goroutine, or discarded with the result
+            out = (False, e)
+        res.trysend(out)  # the buffer has room: never blocks, never fails
+
+    threading.Thread(target=call, name=f"gosched.syscall {getattr(fn, '__name__', fn)}", daemon=True).start()
+    i, v, _ = await select(recv(res), recv(done))
+    if i == 1:
+        err = ctx.err()  # type: ignore[union-attr]  # done is ctx's
+        assert err is not None
+        raise err
+    ok, val = v
+    if not ok:
+        raise val
+    return val  # type: ignore[no-any-return]
 
 
 def goexit() -> None:

@@ -16,6 +16,8 @@ could still wake a goroutine:
   (``obj.fusers``), or that the program marked with ``obj.foreign = True``: a
   thread outside the runtime may still signal it at any time
   (docs/checkdead.md, "the foreign rule");
+* a goroutine blocked on a channel that ``gosched.signal.notify`` registered
+  (``sigqueue.watched``): a signal may arrive at any time;
 * a timer whose firing would ready a goroutine (``timers.anywaker``): a sleep,
   or a Timer/Ticker channel that some goroutine is receiving from. An unrelated
   timer does not count.
@@ -25,7 +27,7 @@ If none holds, the program is deadlocked and ``run()`` raises ``Deadlock``.
 Under ``clock="fake"`` the same decision drives the virtual clock, like Go's
 checkdead faketime branch and testing/synctest: when every goroutine is
 *durably* blocked (only another goroutine of the program can wake it), the
-clock jumps straight to the next timer. Anything in the first four bullets
+clock jumps straight to the next timer. Anything in the first five bullets
 stops time. Unlike synctest, a goroutine waiting for a Mutex whose holder is a
 goroutine counts as durably blocked: synctest cannot know who holds a Go mutex
 and must assume someone outside the bubble might; gosched's Mutex records its
@@ -45,7 +47,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from . import proc
+from . import proc, sigqueue
 from . import timers as _timers
 from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
@@ -134,7 +136,7 @@ def _liveusers(obj: Any) -> int:
 def _foreign(obj: Any) -> bool:
     if isinstance(obj, list):
         return any(_foreign(o) for o in obj)
-    return bool(getattr(obj, "foreign", False)) or _liveusers(obj) > 0
+    return bool(getattr(obj, "foreign", False)) or _liveusers(obj) > 0 or id(obj) in sigqueue.watched
 
 
 def durable(gp: G) -> bool:

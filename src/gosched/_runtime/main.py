@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, proc, sigwait, speedups, sysmon, trace, traps
+from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
@@ -208,6 +208,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)
     install_signals(sched)  # SIGQUIT dumps the goroutines (deadlock.py)
+    sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
     try:
         sysmon.start(sched)
         proc.startm(sched, None, False)

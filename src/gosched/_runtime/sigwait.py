@@ -21,6 +21,10 @@ runs, and the main thread wakes and runs the handler. The program's end
 writes a zero byte (``proc.finish_locked``). Signal numbers are passed on to
 the wakeup fd that was set before (an asyncio loop's), which is restored when
 ``run()`` returns.
+
+The same loop serves ``gosched.signal`` (sigqueue.py): on every wake-up it
+delivers the signals its handler queued and installs or restores handlers
+for the goroutines that asked, as only the main thread may.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import select
 import signal
 import threading
 
+from . import sigqueue
 from .runtime2 import Sched
 
 # The wait in progress: (sched, read end, write end, the wakeup fd it replaced).
@@ -50,6 +55,7 @@ def wait_done(sched: Sched) -> None:
     except ValueError:  # not the main interpreter: no Python signal handlers here
         os.close(r)
         os.close(w)
+        sigqueue.end()
         sched.done.acquire()
         return
     _active = (sched, r, w, old)
@@ -59,6 +65,7 @@ def wait_done(sched: Sched) -> None:
         poll = select.poll()
         poll.register(r, select.POLLIN)
         while not sched.done.acquire(False):
+            sigqueue.serve(sched)  # before poll: a request may predate the pipe
             poll.poll()  # a signal on this thread: EINTR runs its handler here (PEP 475)
             try:
                 data = os.read(r, 512).replace(b"\0", b"")
@@ -72,6 +79,7 @@ def wait_done(sched: Sched) -> None:
     finally:
         with sched.lock:
             sched.wakefd = -1
+        sigqueue.end()
         _active = None
         signal.set_wakeup_fd(old)
         os.close(r)
@@ -85,6 +93,7 @@ def afterforkchild() -> None:
     and the child runs no runtime (proc.afterforkchild).
     """
     global _active
+    sigqueue.afterforkchild()
     if _active is None:
         return
     sched, r, w, old = _active

@@ -10,15 +10,19 @@ from __future__ import annotations
 import inspect
 import time as _time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import proc
 from . import timers as _timers
 from .chan import Chan
 from .lock import held
 from .runtime2 import P, Sched
+from .select import recv, select
 from .timers import duration_ns
 from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 
 def _sched(what: str) -> Sched:
@@ -37,16 +41,38 @@ def now() -> float:
     return _time.time()
 
 
-async def sleep(seconds: float) -> None:
-    """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once."""
+async def sleep(seconds: float, ctx: Context | None = None) -> None:
+    """Pause the goroutine for ``seconds`` (time.Sleep). ``<= 0`` returns at once.
+
+    With ``ctx`` (a ``gosched.context.Context``), it returns as soon as ``ctx`` is
+    done, raising ``ctx.err()`` (at once if it is done already): Go's
+    ``select { case <-time.After(d): case <-ctx.Done(): return ctx.Err() }``.
+    """
     ns = duration_ns(seconds, "sleep")
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("sleep", "use time.sleep in a plain thread")
+    done = None
+    if ctx is not None:
+        err = ctx.err()
+        if err is not None:
+            raise err
+        done = ctx.done()
     if ns <= 0:
         await checkpreempt()
         return
-    await trap(SLEEP, ns)
+    if done is None:  # no context, or one that is never done (background())
+        await trap(SLEEP, ns)
+        return
+    t = Timer(seconds)
+    try:
+        i, _, _ = await select(recv(t.c), recv(done))
+    finally:
+        t.stop()
+    if i == 1:
+        err = ctx.err()  # type: ignore[union-attr]  # done is ctx's
+        assert err is not None
+        raise err
 
 
 async def gosched() -> None:

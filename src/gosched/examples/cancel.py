@@ -1,17 +1,22 @@
-"""A pipeline stopped the Go way: by a deadline, and by the first error of a stage.
+"""A pipeline stopped the Go way: by a deadline, by the first error of a stage, by Ctrl-C.
 
 generate -> square -> collect, each stage a goroutine of one ``errgroup`` whose context
-they all select on. A deadline (``context.with_timeout``) or the first stage to raise
-(the group cancels its context) stops every stage at its next select, and
-``group.wait()`` returns once they have all returned: no goroutine is left behind.
+they all select on. A deadline (``context.with_timeout``), the first stage to raise
+(the group cancels its context) or Ctrl-C (``signal.notify_context``) stops every
+stage at its next select, and ``group.wait()`` returns once they have all returned:
+no goroutine is left behind.
 
-    python -m gosched.examples.cancel
+    python -m gosched.examples.cancel            # the deadline, then the first error
+    python -m gosched.examples.cancel ctrl-c     # runs until you press Ctrl-C
 """
 
 from __future__ import annotations
 
+import signal as stdsignal
+import sys
+
 import gosched
-from gosched import context, errgroup
+from gosched import context, errgroup, signal
 from gosched.context import Context
 
 
@@ -71,5 +76,15 @@ async def main() -> None:
         print(f"first error: {e!r}; goroutines left: {gosched.num_goroutine()}")
 
 
+async def until_ctrl_c() -> None:
+    ctx, stop = signal.notify_context(context.background(), stdsignal.SIGINT)
+    try:
+        print("squaring until Ctrl-C", flush=True)
+        got = await pipeline(ctx)
+    finally:
+        stop()  # Ctrl-C raises KeyboardInterrupt again from here on
+    print(f"Ctrl-C: {len(got)} squares, then {ctx.err()}; goroutines left: {gosched.num_goroutine()}")
+
+
 if __name__ == "__main__":
-    gosched.run(main)
+    gosched.run(until_ctrl_c if sys.argv[1:] == ["ctrl-c"] else main)
