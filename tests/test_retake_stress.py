@@ -165,21 +165,25 @@ def test_retake_handoff_stress(procs: int, heavy: list[tuple[str, int]], nlight:
 
 
 def test_many_sequential_handoffs_do_not_grow_threads() -> None:
-    """100 CPU-loop handoffs on one P: the thread count stays flat."""
+    """60 CPU-loop handoffs on one P: the thread count stays flat, and each is reported.
+
+    Each loop runs 25 ms, well past the retake (preemption request at 10 ms, then a
+    sysmon tick): a report needs the stack sampled while the goroutine is still stuck.
+    """
     import threading
 
     async def main() -> tuple[int, int]:
         s = proc.current
         assert s is not None
         counts = []
-        for i in range(100):
-            _spin(0.012)
+        for i in range(60):
+            _spin(0.025)
             await gosched.sleep(0)
-            if i in (10, 99):
+            if i in (10, 59):
                 counts.append(threading.active_count())
         return counts[0], counts[1]
 
-    debug.set_blocking_report(True, threshold=0)  # count every 12 ms retake
+    debug.set_blocking_report(True, threshold=0)  # count every retake
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", gosched.BlockingWarning)
