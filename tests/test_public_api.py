@@ -18,7 +18,8 @@ import pytest
 
 import gosched
 
-PUBLIC = ["gosched", "gosched.context", "gosched.debug", "gosched.errgroup", "gosched.net", "gosched.testing"]
+PUBLIC = ["gosched", "gosched.context", "gosched.debug", "gosched.errgroup", "gosched.net", "gosched.signal",
+          "gosched.testing"]
 
 
 def _exports() -> Iterator[tuple[str, Any]]:

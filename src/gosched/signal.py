@@ -56,6 +56,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import context
+from ._public import fixup_module_metadata as _fixup
 from ._runtime import sigqueue
 from ._runtime.chan import Chan, ClosedChannelError
 from ._runtime.main import go
@@ -243,3 +244,6 @@ def notify_context(parent: context.Context, *signals: int) -> tuple[context.Cont
         stop(ch)
 
     return ctx, stop_
+
+
+_fixup(__name__, globals(), __all__)
