@@ -343,15 +343,11 @@ def _remove_child(parent: Context, child: _CancelCtx) -> None:
             p._children.pop(child, None)
 
 
-class _StopCtx(Context):
-    """The parent of a context registered through a custom parent's ``after_func``, with
-    the function that unregisters it (Go's stopCtx)."""
+class _Embedded(Context):
+    """A context whose deadline, done and err are its parent's (Go embeds the parent Context)."""
 
-    __slots__ = ("parent", "stop")
-
-    def __init__(self, parent: Context, stop: Callable[[], bool]) -> None:
-        self.parent = parent
-        self.stop = stop
+    __slots__ = ("parent",)
+    parent: Context
 
     def deadline(self) -> float | None:
         return self.parent.deadline()
@@ -361,6 +357,17 @@ class _StopCtx(Context):
 
     def err(self) -> Exception | None:
         return self.parent.err()
+
+
+class _StopCtx(_Embedded):
+    """The parent of a context registered through a custom parent's ``after_func``, with
+    the function that unregisters it (Go's stopCtx)."""
+
+    __slots__ = ("stop",)
+
+    def __init__(self, parent: Context, stop: Callable[[], bool]) -> None:
+        self.parent = parent
+        self.stop = stop
 
     def value(self, key: Hashable) -> Any:
         return self.parent.value(key)
@@ -432,24 +439,15 @@ def _claim(tok: list[int]) -> bool:
     return True
 
 
-class _ValueCtx(Context):
+class _ValueCtx(_Embedded):
     """A context carrying one key/value pair (Go's valueCtx)."""
 
-    __slots__ = ("key", "parent", "val")
+    __slots__ = ("key", "val")
 
     def __init__(self, parent: Context, key: Hashable, val: Any) -> None:
         self.parent = parent
         self.key = key
         self.val = val
-
-    def deadline(self) -> float | None:
-        return self.parent.deadline()
-
-    def done(self) -> Chan[None] | None:
-        return self.parent.done()
-
-    def err(self) -> Exception | None:
-        return self.parent.err()
 
     def value(self, key: Hashable) -> Any:
         return _value(self, key)
