@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import proc
 from .chan import Chan
-from .select import recv, select
+from .select import ctxdone, ctxerr, recv, select
 from .traps import SYSCALL, getm, outside_goroutine, trap
 
 if TYPE_CHECKING:
@@ -37,12 +37,7 @@ async def syscall(fn: Callable[..., T], *args: Any, ctx: Context | None = None) 
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("syscall", "call the function directly in a plain thread")
-    done = None
-    if ctx is not None:
-        err = ctx.err()
-        if err is not None:
-            raise err
-        done = ctx.done()
+    done = ctxdone(ctx)
     if done is None:
         return await trap(SYSCALL, fn, args)  # type: ignore[no-any-return]
     res: Chan[tuple[bool, Any]] = Chan(1)
@@ -58,9 +53,7 @@ async def syscall(fn: Callable[..., T], *args: Any, ctx: Context | None = None) 
     threading.Thread(target=call, name=f"gosched.syscall {getattr(fn, '__name__', fn)}", daemon=True).start()
     i, v, _ = await select(recv(res), recv(done))
     if i == 1:
-        err = ctx.err()  # type: ignore[union-attr]  # done is ctx's
-        assert err is not None
-        raise err
+        ctxerr(ctx)
     ok, val = v
     if not ok:
         raise val

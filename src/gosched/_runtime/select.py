@@ -12,13 +12,16 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
 from .lock import lock
 from .runtime2 import waitReasonSelect, waitReasonSelectNoCases
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 
 class RecvCase:
@@ -208,3 +211,25 @@ def recv(ch: Chan[Any] | None) -> RecvCase:
 def send(ch: Chan[Any] | None, value: Any) -> SendCase:
     """A send case for ``select`` (``None`` is a nil channel: never ready)."""
     return SendCase(ch, value)
+
+
+def ctxdone(ctx: Context | None) -> Chan[None] | None:
+    """The channel a blocking call with ``ctx=`` selects on beside its own case.
+
+    None when there is no context or it can never be done (``background()``);
+    raises ``ctx.err()`` at once when it is done already, before any waiting.
+    """
+    if ctx is None:
+        return None
+    err = ctx.err()
+    if err is not None:
+        raise err
+    return ctx.done()
+
+
+def ctxerr(ctx: Context | None) -> NoReturn:
+    """Raise the error of ``ctx``, whose done case won a select."""
+    assert ctx is not None
+    err = ctx.err()
+    assert err is not None
+    raise err

@@ -17,7 +17,7 @@ from . import timers as _timers
 from .chan import Chan
 from .lock import held
 from .runtime2 import P, Sched
-from .select import recv, select
+from .select import ctxdone, ctxerr, recv, select
 from .timers import duration_ns
 from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
 
@@ -52,12 +52,7 @@ async def sleep(seconds: float, ctx: Context | None = None) -> None:
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("sleep", "use time.sleep in a plain thread")
-    done = None
-    if ctx is not None:
-        err = ctx.err()
-        if err is not None:
-            raise err
-        done = ctx.done()
+    done = ctxdone(ctx)
     if ns <= 0:
         await checkpreempt()
         return
@@ -70,9 +65,7 @@ async def sleep(seconds: float, ctx: Context | None = None) -> None:
     finally:
         t.stop()
     if i == 1:
-        err = ctx.err()  # type: ignore[union-attr]  # done is ctx's
-        assert err is not None
-        raise err
+        ctxerr(ctx)
 
 
 async def gosched() -> None:
