@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
+from . import fork, proc, schedtrace, sigqueue, sigwait, speedups, sysmon, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
@@ -196,7 +196,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
         proc.nanotime = lambda: sched.faketime
     else:
         proc.nanotime = time.monotonic_ns
-    trace.load_env()
+    schedtrace.load_env()
     proc.procresize(sched, maxprocs or default_gomaxprocs())
     sched.poller = Poller()
     sched.starttime = time.monotonic_ns()

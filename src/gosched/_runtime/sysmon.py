@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from . import blame, proc, trace
+from . import blame, proc, schedtrace
 from . import gc as _gc
 from . import timers as _timers
 from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
@@ -59,7 +59,7 @@ _wakereset = False
 
 def start(sched: Sched) -> M:
     """Start sysmon on its own M with no P (Go: newm(sysmon, nil))."""
-    trace.reset_clock()
+    schedtrace.reset_clock()
     with sched.lock:
         sched.maxmcount = maxmcount
         m = proc.allocm(sched)
@@ -138,7 +138,7 @@ def sysmon(m: M) -> None:
         sleep(us / 1e6)
         if sched.dead:
             break
-        if trace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
+        if schedtrace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
             # Every P idle: sleep until the next timer (at most forcegcperiod/2);
             # a syscall or a P leaving the idle list wakes us (Go: sysmonwait).
             now = proc.nanotime()
@@ -177,9 +177,9 @@ def sysmon(m: M) -> None:
             idle += 1
         sweep(sched)
         forcegc(sched, rnow)
-        if trace.settings.schedtrace > 0 and lasttrace + trace.settings.schedtrace * 1_000_000 <= rnow:
+        if schedtrace.settings.schedtrace > 0 and lasttrace + schedtrace.settings.schedtrace * 1_000_000 <= rnow:
             lasttrace = rnow
-            trace.schedtrace(sched, trace.settings.scheddetail > 0)
+            schedtrace.schedtrace(sched, schedtrace.settings.scheddetail > 0)
     unboost()
 
 
