@@ -138,9 +138,8 @@ def schedtrace(sched: Sched, detail: bool) -> None:
     for g in sorted(sched.allgs.copy().values(), key=lambda g: g.goid):
         m = g.m if g.status != Gwaiting else None
         reason = g.waitreason if g.status == Gwaiting else ""
-        lines.append(
-            words(f"  G{g.goid}: status={g.status}({reason}) m={_nil(m.id if m else None)} lockedm=nil", _gwords(g))
-        )
+        gline = f"  G{g.goid}: status={g.status}({reason}) m={_nil(m.id if m else None)} lockedm=nil"
+        lines.append(words(gline, _gwords(g)))
     out.write("\n".join(lines) + "\n")
     out.flush()
 

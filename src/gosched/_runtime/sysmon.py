@@ -177,9 +177,10 @@ def sysmon(m: M) -> None:
             idle += 1
         sweep(sched)
         forcegc(sched, rnow)
-        if schedtrace.settings.schedtrace > 0 and lasttrace + schedtrace.settings.schedtrace * 1_000_000 <= rnow:
+        st = schedtrace.settings
+        if st.schedtrace > 0 and lasttrace + st.schedtrace * 1_000_000 <= rnow:
             lasttrace = rnow
-            schedtrace.schedtrace(sched, schedtrace.settings.scheddetail > 0)
+            schedtrace.schedtrace(sched, st.scheddetail > 0)
     unboost()
 
 
