@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from . import proc, schedtrace
+from . import proc, schedtrace, trace
 from .runtime2 import G, Sched, waitReasonForceGCIdle
 from .traps import PARK, trap
 
@@ -41,6 +41,8 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
     pauses.append((_t0, now))
     s.lastgc = now
     s.numgc += 1
+    if proc.tracing:
+        trace.gc(_t0, now, info)
     if schedtrace.settings.gctrace:
         out = schedtrace.settings.out or sys.stderr
         out.write(

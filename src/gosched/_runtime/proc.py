@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from . import speedups
 from . import timers as _timers
+from . import trace as _trace
 from .lock import held, lock2
 from .runtime2 import (
     FAIRNESS_TICK,
@@ -115,6 +116,10 @@ firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
 lostp_returned: Callable[[Sched, M, G], None] = _nolostp  # sysmon.lostp_returned
 wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
 
+# The execution tracer is on (tracectl sets it). Each hot path tests this one
+# module global and nothing else when it is off (docs/observability.md).
+tracing = False
+
 
 # --- goroutine creation and readying ------------------------------------------------
 
@@ -179,6 +184,8 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     gp.status = Grunnable
     if m is None:
         m = getm()
+    if tracing:
+        _trace.goready(gp, m)
     if m is not None:
         p = m.p
         if p is not None and not m.lostp_since:
@@ -322,6 +329,8 @@ def runqsteal(p: P, victim: P) -> G | None:
 
 def pidleput(sched: Sched, p: P) -> None:
     # sched.lock held
+    if tracing:
+        _trace.procstop(p, p.m)
     p.status = Pidle
     p.m = None
     if p.dying:
@@ -371,6 +380,8 @@ def acquirep(m: M, p: P) -> None:
     p.m = m
     p.status = Prunning
     m.p = p
+    if tracing:
+        _trace.procstart(p, m)
 
 
 def releasep(m: M) -> P:
@@ -577,6 +588,8 @@ def mstart(m: M) -> None:
     setm(m)
     m.ident = threading.get_ident()
     sched = m.sched
+    if tracing:
+        _trace.mstart(m)
     if m.nextp is not None:
         p = m.nextp
         m.nextp = None
@@ -685,7 +698,9 @@ def schedule(m: M) -> None:
         tok.append(1)  # publish the P: from here sysmon may take it
         exc = gp.exc
         try:
-            if exc is None:
+            if tracing:  # the resume below, recorded (trace.execute)
+                tr = _trace.execute(m, gp, p, csend)
+            elif exc is None:
                 if csend is None:
                     tr = gp.coro.send(gp.param)
                 else:  # the C resume: a return is EXIT or Returned, not StopIteration
@@ -864,6 +879,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
     tok = p.tok if p is not None else None
     if tok is not None:
         tok.append(1)
+    t0 = _trace.now() if tracing else 0.0
     try:
         gp.param = fn(*args)
     except BaseException as e:
@@ -874,6 +890,8 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
             tok.pop()
         except IndexError:
             lost = True
+    if tracing:
+        _trace.syscall(m, gp, fn, t0, lost)
     with sched.lock:
         sched.nsyscall -= 1
     if sched.dead:
@@ -1081,6 +1099,8 @@ def findrunnable(m: M) -> G | None:
         if poller is not None and poller.nwaiters and sched.lastpoll:
             gs = poller.netpoll(0)
             if gs:
+                if tracing:
+                    _trace.netpollready(gs)
                 injectglist(sched, gs[1:])
                 gs[0].status = Grunnable
                 return gs[0]
@@ -1228,8 +1248,12 @@ def idle(m: M) -> bool:
             else:
                 delay = max(0, polluntil - nanotime())
             m.blocked = True
+            t0 = _trace.now() if tracing else 0.0
             gs = poller.netpoll(delay)
             m.blocked = False
+            if tracing:
+                _trace.mpark(m, t0, True)
+                _trace.netpollready(gs)
             with sched.lock:
                 sched.lastpoll = nanotime() or 1
                 sched.polluntil = 0
@@ -1252,8 +1276,11 @@ def idle(m: M) -> bool:
                     wakep(sched)
             return True
         m.blocked = True
+        t0 = _trace.now() if tracing else 0.0
         m.park.acquire()  # notesleep(&m.park): startm hands us a P, or shutdown
         m.blocked = False
+        if tracing:
+            _trace.mpark(m, t0, False)
         if sched.dead:
             return False
         p = m.nextp

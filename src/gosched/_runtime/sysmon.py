@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from . import blame, proc, schedtrace
+from . import blame, proc, schedtrace, trace
 from . import gc as _gc
 from . import timers as _timers
 from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
@@ -256,8 +256,11 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 and pd.syscallwhen + syscallRetakeNS > now
             ):
                 continue  # nothing queued and someone else can take new work
-            if takep(sched, p, m, now, True) is not None:
+            owner = takep(sched, p, m, now, True)
+            if owner is not None:
                 n += 1
+                if proc.tracing:
+                    traceretake(p, owner, True)
                 proc.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now:
@@ -271,8 +274,17 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)
+                if proc.tracing:
+                    traceretake(p, owner, False)
                 proc.handoffp(sched, p)
     return n, asked, deadline
+
+
+def traceretake(p: P, owner: M, insyscall: bool) -> None:
+    """Record a retake (Go's ProcSteal) and the handoff that follows, naming the stuck call site."""
+    gp = owner.curg
+    trace.retake(p, owner, gp, blame.site(owner.ident) if gp is not None else None, insyscall)
+    trace.handoff(p)
 
 
 def preemptone(p: P, m: M, gp: G) -> None:
@@ -284,6 +296,8 @@ def preemptone(p: P, m: M, gp: G) -> None:
     """
     gp.preempt = True
     preempted.add(gp)
+    if proc.tracing:
+        trace.preempt(p, gp)
     # Goroutines it readied cannot run on this P until it yields: let others have them.
     moved = proc.takereadyq(m)
     if moved:

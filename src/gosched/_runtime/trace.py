@@ -1,0 +1,319 @@
+"""The execution tracer (Go's runtime/trace*.go), written as Chrome trace-event JSON.
+
+Go's tracer records events into per-M buffers and a reader goroutine streams
+them out; ``go tool trace`` draws them. Here the events are written as the
+Chrome trace-event format (a JSON array, one event per line), which
+ui.perfetto.dev and chrome://tracing open: process 1 has a track per P,
+process 2 one per M, process 3 the runtime's own (sysmon, GC). A goroutine's
+time on a P is one complete ("X") slice named by its start function, written
+when the slice ends, so every slice in the file is closed. Arrows ("s"/"f"
+flow events) go from the goroutine that readied another (or the timer, netpoll
+or sysmon event that did) to the slice where it next runs.
+
+Each thread appends to its own buffer (a list; Go's per-M traceBuf) and hands
+a full one to the writer under ``_wlock``, so a long run keeps at most
+``BUFSIZE`` events per thread in memory.
+
+This module sits with the data structures: the scheduler calls it only behind
+``proc.tracing`` (one module-global test per hot path), and the monitor above
+(``tracectl``) turns it on and off.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from .runtime2 import G, M, P
+from .speedups import EXIT, Returned
+from .traps import GOSCHED, PARK, SLEEP, SYSCALL
+
+BUFSIZE = 4096  # events a thread keeps before handing them to the writer
+
+PID_P, PID_M, PID_RT = 1, 2, 3  # the trace's "processes": Ps, Ms, the runtime
+
+_wlock = threading.Lock()  # the file, the buffer list, the flow counter
+_out: IO[str] | None = None
+_first = True  # no event written yet (the JSON array's commas)
+_t0 = 0  # monotonic ns at start: ts 0
+_bufs: list[list[dict[str, Any]]] = []
+_local = threading.local()  # .buf: this thread's buffer, for trace number .gen
+_gen = 0  # which trace: a thread's buffer from an earlier one is dropped
+_flowid = 0
+_named: set[tuple[int, int]] = set()  # tracks that have their name event
+# goid -> (when it became runnable, flow id to end at its next start or 0)
+_ready: dict[int, tuple[float, int]] = {}
+_started: set[int] = set()  # goroutines that have run (an arrow to one that has not is its "go")
+_retaken: dict[int, float] = {}  # goid -> when sysmon took its P (its P slice ends there)
+written = 0  # events written so far (tests: bounded memory)
+
+
+def now() -> float:
+    """Microseconds since the trace started (the format's ``ts``)."""
+    return (time.monotonic_ns() - _t0) / 1000
+
+
+def begin(out: IO[str]) -> None:
+    """Start writing to ``out`` (tracectl holds the state lock)."""
+    global _out, _first, _t0, _flowid, written, _gen
+    with _wlock:
+        _out, _first, _t0, _flowid, written = out, True, time.monotonic_ns(), 0, 0
+        _gen += 1
+        _bufs.clear()
+        _named.clear()
+        _ready.clear()
+        _retaken.clear()
+        _started.clear()
+        out.write("[\n")
+    _emit({"ph": "M", "name": "process_name", "pid": PID_P, "args": {"name": "Ps"}})
+    _emit({"ph": "M", "name": "process_name", "pid": PID_M, "args": {"name": "Ms (threads)"}})
+    _emit({"ph": "M", "name": "process_name", "pid": PID_RT, "args": {"name": "runtime"}})
+
+
+def end() -> None:
+    """Flush every thread's buffer and close the array (tracing is already off)."""
+    global _out
+    with _wlock:
+        for buf in _bufs:
+            _write(buf)
+        out = _out
+        _out = None
+        if out is not None:
+            out.write("\n]\n")
+            out.flush()
+
+
+def _write(buf: list[dict[str, Any]]) -> None:
+    # _wlock held
+    global _first, written
+    out = _out
+    if out is None or not buf:
+        return
+    evs = buf[:]
+    del buf[: len(evs)]
+    text = ",\n".join(json.dumps(e, separators=(",", ":")) for e in evs)
+    out.write(text if _first else ",\n" + text)
+    _first = False
+    written += len(evs)
+
+
+def _emit(ev: dict[str, Any]) -> None:
+    loc = _local
+    buf: list[dict[str, Any]] | None = getattr(loc, "buf", None)
+    if buf is None or loc.gen != _gen:
+        buf = loc.buf = []
+        with _wlock:
+            loc.gen = _gen
+            _bufs.append(buf)
+    buf.append(ev)
+    if len(buf) >= BUFSIZE:
+        with _wlock:
+            _write(buf)
+
+
+def _track(pid: int, tid: int, name: str) -> None:
+    if (pid, tid) in _named:
+        return
+    _named.add((pid, tid))
+    _emit({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}})
+    _emit({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": tid}})
+
+
+def _ptrack(p: P) -> tuple[int, int]:
+    _track(PID_P, p.id, f"P{p.id}")
+    return PID_P, p.id
+
+
+def _mtrack(m: M) -> tuple[int, int]:
+    _track(PID_M, m.id, f"M{m.id}")
+    return PID_M, m.id
+
+
+def _rttrack(tid: int, name: str) -> tuple[int, int]:
+    _track(PID_RT, tid, name)
+    return PID_RT, tid
+
+
+SYSMON, GC, TIMERS, NETPOLL, OTHER = 0, 1, 2, 3, 4  # the runtime's tracks
+
+
+def _slice(track: tuple[int, int], name: str, ts: float, dur: float, cat: str, args: dict[str, Any]) -> None:
+    pid, tid = track
+    _emit({"ph": "X", "name": name, "cat": cat, "pid": pid, "tid": tid, "ts": ts, "dur": dur, "args": args})
+
+
+def instant(track: tuple[int, int], name: str, cat: str, args: dict[str, Any], ts: float | None = None) -> None:
+    pid, tid = track
+    t = now() if ts is None else ts
+    _emit({"ph": "i", "s": "t", "name": name, "cat": cat, "pid": pid, "tid": tid, "ts": t, "args": args})
+
+
+def _flow(track: tuple[int, int], ts: float, name: str) -> int:
+    """Start an arrow inside the slice that covers ``ts`` on ``track``; its id."""
+    global _flowid
+    with _wlock:
+        _flowid += 1
+        fid = _flowid
+    pid, tid = track
+    _emit({"ph": "s", "id": fid, "name": name, "cat": "flow", "pid": pid, "tid": tid, "ts": ts})
+    return fid
+
+
+# --- the scheduler's events (called behind proc.tracing) --------------------------------
+
+
+def execute(m: M, gp: G, p: P | None, send: Callable[[Any, Any], Any] | None) -> Any:
+    """Resume ``gp`` as schedule does (send or throw) and record its slice (Go's GoStart..GoStop)."""
+    t0 = now()
+    tr: Any = EXIT
+    try:
+        exc = gp.exc
+        if exc is not None:
+            gp.exc = None
+            tr = gp.coro.throw(exc)
+        elif send is None:
+            tr = gp.coro.send(gp.param)
+        else:
+            tr = send(gp.coro, gp.param)
+        return tr
+    except BaseException:
+        tr = EXIT
+        raise
+    finally:
+        _goslice(m, gp, p, t0, now(), tr)
+
+
+def _why(gp: G, tr: Any) -> tuple[str, str]:
+    """How a slice ended: (Go's event, the wait reason)."""
+    if tr is EXIT or type(tr) is Returned:
+        return "GoDestroy", ""
+    if type(tr) is not tuple:
+        return ("GoSched", "") if tr is None else ("GoStop", "")
+    kind = tr[0]
+    if kind is PARK:
+        return "GoBlock", str(tr[2])
+    if kind is SLEEP:
+        return "GoBlock", "sleep"
+    if kind is SYSCALL:
+        return "GoSyscall", "syscall"
+    if kind is GOSCHED:
+        return ("GoPreempt" if gp.preempt else "GoSched"), ""
+    return "GoStop", ""
+
+
+def _goslice(m: M, gp: G, p: P | None, t0: float, t1: float, tr: Any) -> None:
+    goid = gp.goid
+    ready, fid = _ready.pop(goid, (t0, 0))
+    ev, reason = _why(gp, tr)
+    args: dict[str, Any] = {"g": goid, "fn": gp.startfn, "end": ev, "ready": ready, "m": m.id}
+    if reason:
+        args["reason"] = reason
+        obj = gp.blockedon
+        if obj is not None:
+            args["obj"] = f"{type(obj).__name__}@{id(obj):#x}"
+    if ev == "GoDestroy":
+        _started.discard(goid)
+    else:
+        _started.add(goid)
+        if ev != "GoBlock" and ev != "GoSyscall":
+            _ready[goid] = (t1, 0)  # runnable again at once
+    name = args["fn"].rpartition(".")[2] or args["fn"]
+    cut = _retaken.pop(goid, None)
+    if p is not None or cut is not None:
+        pid = p.id if p is not None else -1
+        if cut is not None:
+            args["retaken"] = cut
+        track = _ptrack(p) if p is not None else (PID_P, pid)
+        _slice(track, f"G{goid} {name}", t0, max((cut or t1) - t0, 0.001), "goroutine", args)
+    _slice(_mtrack(m), f"G{goid} {name}", t0, max(t1 - t0, 0.001), "goroutine", args)
+    if fid:
+        _emit({"ph": "f", "bp": "e", "id": fid, "name": "ready", "cat": "flow", "pid": PID_M, "tid": m.id,
+               "ts": t0})
+
+
+def goready(gp: G, m: M | None, who: str = "") -> None:
+    """``gp`` became runnable (Go's GoUnblock, or GoCreate the first time): start its arrow.
+
+    The arrow starts in the slice of whoever readied it: the calling M's
+    goroutine, else a 1 µs slice on the runtime's tracks named ``who``: an M's
+    scheduler loop readies what its timers wake, netpoll what I/O wakes.
+    """
+    t = now()
+    cur = m.curg if m is not None else None
+    if not who and m is not None and cur is None:
+        who = "timer"
+    if cur is not None and cur is not gp:
+        # inside cur's slice, which is on cur's M track (written when it ends)
+        fid = _flow((PID_M, cur.m.id if cur.m is not None else 0), t, "ready" if gp.goid in _started else "go")
+    else:
+        tid = {"timer": TIMERS, "netpoll": NETPOLL, "sysmon": SYSMON}.get(who, OTHER)
+        track = _rttrack(tid, who or "other threads")
+        _slice(track, who or "ready", t, 1.0, "runtime", {"g": gp.goid})
+        fid = _flow(track, t + 0.5, "ready")
+    _ready[gp.goid] = (t, fid)
+
+
+def syscall(m: M, gp: G, fn: Any, t0: float, lostp: bool) -> None:
+    """A syscall slice on the M's track (Go's GoSyscallBegin..End)."""
+    t1 = now()
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    args = {"g": gp.goid, "fn": gp.startfn, "call": name, "lostp": lostp}
+    _slice(_mtrack(m), f"syscall {name}", t0, max(t1 - t0, 0.001), "syscall", args)
+    _ready[gp.goid] = (t1, 0)
+
+
+def procstart(p: P, m: M) -> None:
+    instant(_ptrack(p), f"ProcStart M{m.id}", "proc", {"m": m.id})
+
+
+def procstop(p: P, m: M | None) -> None:
+    instant(_ptrack(p), "ProcStop", "proc", {"m": m.id if m is not None else None})
+
+
+def mstart(m: M) -> None:
+    instant(_mtrack(m), "MStart", "m", {})
+
+
+def mpark(m: M, t0: float, polled: bool) -> None:
+    """The M slept in idle(): parked on its note, or blocked in netpoll."""
+    name = "netpoll (blocked)" if polled else "parked (idle)"
+    _slice(_mtrack(m), name, t0, max(now() - t0, 0.001), "m", {})
+
+
+def netpollready(gs: list[G]) -> None:
+    for gp in gs:
+        goready(gp, None, "netpoll")
+
+
+def retake(p: P, m: M, gp: G | None, site: tuple[str, int, str] | None, insyscall: bool) -> None:
+    """sysmon took ``p`` from ``m`` (Go's ProcSteal), naming the stuck call site."""
+    t = now()
+    args: dict[str, Any] = {"m": m.id, "g": gp.goid if gp is not None else None, "syscall": insyscall}
+    where = ""
+    if site is not None:
+        args["site"] = f"{site[0]}:{site[1]}"
+        args["func"] = site[2]
+        where = f" at {site[0].rpartition('/')[2]}:{site[1]}"
+    if gp is not None:
+        args["fn"] = gp.startfn
+        _retaken[gp.goid] = t
+    instant(_ptrack(p), f"retake from M{m.id}{where}", "sysmon", args, t)
+    instant(_rttrack(SYSMON, "sysmon"), f"retake P{p.id}{where}", "sysmon", dict(args, p=p.id), t)
+
+
+def preempt(p: P, gp: G) -> None:
+    instant(_ptrack(p), f"preempt G{gp.goid}", "sysmon", {"g": gp.goid, "fn": gp.startfn})
+
+
+def handoff(p: P) -> None:
+    instant(_ptrack(p), "handoffp", "sysmon", {})
+
+
+def gc(t0: int, t1: int, info: dict[str, Any]) -> None:
+    """One collection, from monotonic ns ``t0`` to ``t1``."""
+    args = {k: info.get(k) for k in ("generation", "collected", "uncollectable")}
+    ts = (t0 - _t0) / 1000
+    _slice(_rttrack(GC, "GC"), f"GC gen {info.get('generation')}", ts, max((t1 - t0) / 1000, 0.001), "gc", args)
