@@ -47,6 +47,7 @@ _named: set[tuple[int, int]] = set()  # tracks that have their name event
 # goid -> (when it became runnable, flow id to end at its next start or 0)
 _ready: dict[int, tuple[float, int]] = {}
 _started: set[int] = set()  # goroutines that have run (an arrow to one that has not is its "go")
+_fnames: dict[int, str] = {}  # goid -> its start function (G.startfn loses the module once it returns)
 _retaken: dict[int, float] = {}  # goid -> when sysmon took its P (its P slice ends there)
 written = 0  # events written so far (tests: bounded memory)
 
@@ -67,6 +68,7 @@ def begin(out: IO[str]) -> None:
         _ready.clear()
         _retaken.clear()
         _started.clear()
+        _fnames.clear()
         out.write("[\n")
     _emit({"ph": "M", "name": "process_name", "pid": PID_P, "args": {"name": "Ps"}})
     _emit({"ph": "M", "name": "process_name", "pid": PID_M, "args": {"name": "Ms (threads)"}})
@@ -145,7 +147,8 @@ def _slice(track: tuple[int, int], name: str, ts: float, dur: float, cat: str, a
     _emit({"ph": "X", "name": name, "cat": cat, "pid": pid, "tid": tid, "ts": ts, "dur": dur, "args": args})
 
 
-def instant(track: tuple[int, int], name: str, cat: str, args: dict[str, Any], ts: float | None = None) -> None:
+def instant(track: tuple[int, int], name: str, cat: str, args: dict[str, Any],
+            ts: float | None = None) -> None:
     pid, tid = track
     t = now() if ts is None else ts
     _emit({"ph": "i", "s": "t", "name": name, "cat": cat, "pid": pid, "tid": tid, "ts": t, "args": args})
@@ -204,11 +207,18 @@ def _why(gp: G, tr: Any) -> tuple[str, str]:
     return "GoStop", ""
 
 
+def _fname(gp: G) -> str:
+    fn = _fnames.get(gp.goid)
+    if fn is None:
+        fn = _fnames[gp.goid] = gp.startfn
+    return fn
+
+
 def _goslice(m: M, gp: G, p: P | None, t0: float, t1: float, tr: Any) -> None:
     goid = gp.goid
     ready, fid = _ready.pop(goid, (t0, 0))
     ev, reason = _why(gp, tr)
-    args: dict[str, Any] = {"g": goid, "fn": gp.startfn, "end": ev, "ready": ready, "m": m.id}
+    args: dict[str, Any] = {"g": goid, "fn": _fname(gp), "end": ev, "ready": ready, "m": m.id}
     if reason:
         args["reason"] = reason
         obj = gp.blockedon
@@ -216,6 +226,7 @@ def _goslice(m: M, gp: G, p: P | None, t0: float, t1: float, tr: Any) -> None:
             args["obj"] = f"{type(obj).__name__}@{id(obj):#x}"
     if ev == "GoDestroy":
         _started.discard(goid)
+        _fnames.pop(goid, None)
     else:
         _started.add(goid)
         if ev != "GoBlock" and ev != "GoSyscall":
@@ -242,12 +253,14 @@ def goready(gp: G, m: M | None, who: str = "") -> None:
     scheduler loop readies what its timers wake, netpoll what I/O wakes.
     """
     t = now()
+    _fname(gp)
     cur = m.curg if m is not None else None
     if not who and m is not None and cur is None:
         who = "timer"
     if cur is not None and cur is not gp:
         # inside cur's slice, which is on cur's M track (written when it ends)
-        fid = _flow((PID_M, cur.m.id if cur.m is not None else 0), t, "ready" if gp.goid in _started else "go")
+        track = (PID_M, cur.m.id if cur.m is not None else 0)
+        fid = _flow(track, t, "ready" if gp.goid in _started else "go")
     else:
         tid = {"timer": TIMERS, "netpoll": NETPOLL, "sysmon": SYSMON}.get(who, OTHER)
         track = _rttrack(tid, who or "other threads")
@@ -260,7 +273,7 @@ def syscall(m: M, gp: G, fn: Any, t0: float, lostp: bool) -> None:
     """A syscall slice on the M's track (Go's GoSyscallBegin..End)."""
     t1 = now()
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
-    args = {"g": gp.goid, "fn": gp.startfn, "call": name, "lostp": lostp}
+    args = {"g": gp.goid, "fn": _fname(gp), "call": name, "lostp": lostp}
     _slice(_mtrack(m), f"syscall {name}", t0, max(t1 - t0, 0.001), "syscall", args)
     _ready[gp.goid] = (t1, 0)
 
@@ -298,14 +311,15 @@ def retake(p: P, m: M, gp: G | None, site: tuple[str, int, str] | None, insyscal
         args["func"] = site[2]
         where = f" at {site[0].rpartition('/')[2]}:{site[1]}"
     if gp is not None:
-        args["fn"] = gp.startfn
-        _retaken[gp.goid] = t
+        args["fn"] = _fname(gp)
+        if not insyscall:  # its slice on the P ends here (a syscall's slice ended already)
+            _retaken[gp.goid] = t
     instant(_ptrack(p), f"retake from M{m.id}{where}", "sysmon", args, t)
     instant(_rttrack(SYSMON, "sysmon"), f"retake P{p.id}{where}", "sysmon", dict(args, p=p.id), t)
 
 
 def preempt(p: P, gp: G) -> None:
-    instant(_ptrack(p), f"preempt G{gp.goid}", "sysmon", {"g": gp.goid, "fn": gp.startfn})
+    instant(_ptrack(p), f"preempt G{gp.goid}", "sysmon", {"g": gp.goid, "fn": _fname(gp)})
 
 
 def handoff(p: P) -> None:
@@ -316,4 +330,5 @@ def gc(t0: int, t1: int, info: dict[str, Any]) -> None:
     """One collection, from monotonic ns ``t0`` to ``t1``."""
     args = {k: info.get(k) for k in ("generation", "collected", "uncollectable")}
     ts = (t0 - _t0) / 1000
-    _slice(_rttrack(GC, "GC"), f"GC gen {info.get('generation')}", ts, max((t1 - t0) / 1000, 0.001), "gc", args)
+    dur = max((t1 - t0) / 1000, 0.001)
+    _slice(_rttrack(GC, "GC"), f"GC gen {info.get('generation')}", ts, dur, "gc", args)

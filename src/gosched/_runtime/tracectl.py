@@ -20,6 +20,7 @@ _lock = threading.Lock()
 _file: IO[str] | None = None
 _owned = False  # start() opened the file, so stop() closes it
 _fromenv = False  # run() started it from GOSCHEDTRACE, so run()'s end stops it
+runs = 0  # run()s started so far (``python -m gosched trace``: did the program call run itself?)
 
 
 def start(out: str | os.PathLike[str] | IO[str]) -> None:
@@ -28,9 +29,11 @@ def start(out: str | os.PathLike[str] | IO[str]) -> None:
     with _lock:
         if proc.tracing:
             raise RuntimeError("gosched: tracing is already enabled")  # Go's trace.Start error
-        _owned = not hasattr(out, "write")
-        _file = open(out, "w", encoding="utf-8") if _owned else out  # type: ignore[arg-type]  # noqa: SIM115
-        trace.begin(_file)  # type: ignore[arg-type]
+        if isinstance(out, (str, os.PathLike)):
+            _file, _owned = open(out, "w", encoding="utf-8"), True  # stop() closes it
+        else:
+            _file, _owned = out, False
+        trace.begin(_file)
         proc.tracing = True
         if proc.current is not None:
             route(proc.current)
@@ -70,7 +73,8 @@ def route(sched: Sched) -> None:
 
 def runstart(sched: Sched) -> None:
     """``run()`` starts: start tracing if GOSCHEDTRACE names a file; route ``sched``."""
-    global _fromenv
+    global _fromenv, runs
+    runs += 1
     path = os.environ.get(ENV, "")
     if path and not proc.tracing:
         start(path)
