@@ -33,7 +33,8 @@ SRC = str(HERE.parent.parent / "src")
 
 
 def _line(marker: str) -> int:
-    return next(i for i, text in enumerate(HERE.read_text().splitlines(), 1) if text.rstrip().endswith(marker))
+    lines = HERE.read_text().splitlines()
+    return next(i for i, text in enumerate(lines, 1) if text.rstrip().endswith(marker))
 
 
 async def cpu_loop() -> None:
@@ -157,7 +158,8 @@ def test_flows_link_the_unblocker_to_the_unblocked(traced: list[dict[str, Any]])
 
 
 def test_retakes_name_the_blocking_call_and_the_cpu_loop(traced: list[dict[str, Any]]) -> None:
-    sites = {e["args"].get("site") for e in traced if e.get("cat") == "sysmon" and e["name"].startswith("retake")}
+    retakes = [e for e in traced if e.get("cat") == "sysmon" and e["name"].startswith("retake")]
+    sites = {e["args"].get("site") for e in retakes}
     assert f"{HERE}:{_line('# BLOCKING-CALL')}" in sites, sites
     assert f"{HERE}:{_line('# CPU-LOOP')}" in sites, sites
     assert any(e["name"].startswith("preempt G") for e in traced)
@@ -188,7 +190,8 @@ def test_summary_shows_a_50ms_sleep_as_50ms_blocked_on_sleep(tmp_path: Path) -> 
         gosched.run(_sleeps)
     finally:
         gosched.trace.stop()
-    st = next(st for fn, st in cli.summarize(json.loads(path.read_text())).fns.items() if fn.endswith("_sleeps"))
+    fns = cli.summarize(json.loads(path.read_text())).fns
+    st = next(st for fn, st in fns.items() if fn.endswith("_sleeps"))
     assert 49_000 <= st.blocked["sleep"] <= 50_000 + 500_000, st.blocked  # generous: a loaded machine
 
 
