@@ -34,6 +34,8 @@ from .traps import GOSCHED, PARK, SLEEP, SYSCALL
 BUFSIZE = 4096  # events a thread keeps before handing them to the writer
 
 PID_P, PID_M, PID_RT = 1, 2, 3  # the trace's "processes": Ps, Ms, the runtime
+# Track ids, distinct across processes (a viewer marks a tid equal to its pid "main thread").
+TID_P, TID_M, TID_RT = 1000, 2000, 3000
 
 _wlock = threading.Lock()  # the file, the buffer list, the flow counter
 _out: IO[str] | None = None
@@ -70,9 +72,9 @@ def begin(out: IO[str]) -> None:
         _started.clear()
         _fnames.clear()
         out.write("[\n")
-    _emit({"ph": "M", "name": "process_name", "pid": PID_P, "args": {"name": "Ps"}})
-    _emit({"ph": "M", "name": "process_name", "pid": PID_M, "args": {"name": "Ms (threads)"}})
-    _emit({"ph": "M", "name": "process_name", "pid": PID_RT, "args": {"name": "runtime"}})
+    for pid, name in ((PID_P, "Ps"), (PID_M, "Ms (threads)"), (PID_RT, "runtime")):
+        _emit({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}})
+        _emit({"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}})
 
 
 def end() -> None:
@@ -125,18 +127,18 @@ def _track(pid: int, tid: int, name: str) -> None:
 
 
 def _ptrack(p: P) -> tuple[int, int]:
-    _track(PID_P, p.id, f"P{p.id}")
-    return PID_P, p.id
+    _track(PID_P, TID_P + p.id, f"P{p.id}")
+    return PID_P, TID_P + p.id
 
 
 def _mtrack(m: M) -> tuple[int, int]:
-    _track(PID_M, m.id, f"M{m.id}")
-    return PID_M, m.id
+    _track(PID_M, TID_M + m.id, f"M{m.id}")
+    return PID_M, TID_M + m.id
 
 
 def _rttrack(tid: int, name: str) -> tuple[int, int]:
-    _track(PID_RT, tid, name)
-    return PID_RT, tid
+    _track(PID_RT, TID_RT + tid, name)
+    return PID_RT, TID_RT + tid
 
 
 SYSMON, GC, TIMERS, NETPOLL, OTHER = 0, 1, 2, 3, 4  # the runtime's tracks
@@ -233,15 +235,14 @@ def _goslice(m: M, gp: G, p: P | None, t0: float, t1: float, tr: Any) -> None:
             _ready[goid] = (t1, 0)  # runnable again at once
     name = args["fn"].rpartition(".")[2] or args["fn"]
     cut = _retaken.pop(goid, None)
-    if p is not None or cut is not None:
-        pid = p.id if p is not None else -1
-        if cut is not None:
-            args["retaken"] = cut
-        track = _ptrack(p) if p is not None else (PID_P, pid)
-        _slice(track, f"G{goid} {name}", t0, max((cut or t1) - t0, 0.001), "goroutine", args)
-    _slice(_mtrack(m), f"G{goid} {name}", t0, max(t1 - t0, 0.001), "goroutine", args)
+    if cut is not None:
+        args["retaken"] = cut
+    if p is not None:  # the P it started on; sysmon may have taken it at ``cut``
+        _slice(_ptrack(p), f"G{goid} {name}", t0, max((cut or t1) - t0, 0.001), "goroutine", args)
+    mpid, mtid = _mtrack(m)
+    _slice((mpid, mtid), f"G{goid} {name}", t0, max(t1 - t0, 0.001), "goroutine", args)
     if fid:
-        _emit({"ph": "f", "bp": "e", "id": fid, "name": "ready", "cat": "flow", "pid": PID_M, "tid": m.id,
+        _emit({"ph": "f", "bp": "e", "id": fid, "name": "ready", "cat": "flow", "pid": mpid, "tid": mtid,
                "ts": t0})
 
 
@@ -257,10 +258,9 @@ def goready(gp: G, m: M | None, who: str = "") -> None:
     cur = m.curg if m is not None else None
     if not who and m is not None and cur is None:
         who = "timer"
-    if cur is not None and cur is not gp:
-        # inside cur's slice, which is on cur's M track (written when it ends)
-        track = (PID_M, cur.m.id if cur.m is not None else 0)
-        fid = _flow(track, t, "ready" if gp.goid in _started else "go")
+    if m is not None and cur is not None and cur is not gp:
+        # inside cur's slice on this M's track (written when the slice ends)
+        fid = _flow(_mtrack(m), t, "ready" if gp.goid in _started else "go")
     else:
         tid = {"timer": TIMERS, "netpoll": NETPOLL, "sysmon": SYSMON}.get(who, OTHER)
         track = _rttrack(tid, who or "other threads")
