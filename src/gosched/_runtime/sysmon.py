@@ -196,7 +196,10 @@ def netpollcheck(sched: Sched, rnow: int) -> None:
         if sched.lastpoll != lastpoll:
             return
         sched.lastpoll = rnow
-    proc.injectglist(sched, poller.netpoll(0))
+    gs = poller.netpoll(0)
+    if proc.tracing:
+        trace.netpollready(gs)
+    proc.injectglist(sched, gs)
 
 
 def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
