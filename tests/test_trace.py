@@ -231,7 +231,7 @@ def test_a_long_run_keeps_bounded_memory() -> None:
         gosched.trace.stop()
         blame.warn = old
     assert sink.maxbuf <= rtrace.BUFSIZE
-    assert len(rtrace._bufs) <= 8  # one per thread that emitted
+    assert len(rtrace._bufs) <= 32  # one per thread that emitted (Ms, sysmon, this one), not per event
 
 
 def test_tracing_routes_go_through_python_and_off_restores_the_fast_path() -> None:
