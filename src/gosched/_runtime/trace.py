@@ -2,7 +2,7 @@
 
 Go's tracer records events into per-M buffers and a reader goroutine streams
 them out; ``go tool trace`` draws them. Here the events are written as the
-Chrome trace-event format (a JSON array, one event per line), which
+Chrome trace-event format (a JSON array, a line per batch of events), which
 ui.perfetto.dev and chrome://tracing open: process 1 has a track per P,
 process 2 one per M, process 3 the runtime's own (sysmon, GC). A goroutine's
 time on a P is one complete ("X") slice named by its start function, written
@@ -41,17 +41,20 @@ _wlock = threading.Lock()  # the file, the buffer list, the flow counter
 _out: IO[str] | None = None
 _first = True  # no event written yet (the JSON array's commas)
 _t0 = 0  # monotonic ns at start: ts 0
-_bufs: list[list[dict[str, Any]]] = []
+_bufs: list[list[str]] = []  # every thread's buffer of encoded events
 _local = threading.local()  # .buf: this thread's buffer, for trace number .gen
 _gen = 0  # which trace: a thread's buffer from an earlier one is dropped
 _flowid = 0
-_named: set[tuple[int, int]] = set()  # tracks that have their name event
+_named: set[int] = set()  # tracks (tids) that have their name event
 # goid -> (when it became runnable, flow id to end at its next start or 0)
 _ready: dict[int, tuple[float, int]] = {}
 _started: set[int] = set()  # goroutines that have run (an arrow to one that has not is its "go")
-_fnames: dict[int, str] = {}  # goid -> its start function (G.startfn loses the module once it returns)
+# goid -> its start function, that as JSON, and its slices' label as JSON (G.startfn
+# loses the module once the goroutine returns)
+_fnames: dict[int, tuple[str, str, str]] = {}
 _retaken: dict[int, float] = {}  # goid -> when sysmon took its P (its P slice ends there)
 written = 0  # events written so far (tests: bounded memory)
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def now() -> float:
@@ -90,7 +93,7 @@ def end() -> None:
             out.flush()
 
 
-def _write(buf: list[dict[str, Any]]) -> None:
+def _write(buf: list[str]) -> None:
     # _wlock held
     global _first, written
     out = _out
@@ -98,47 +101,58 @@ def _write(buf: list[dict[str, Any]]) -> None:
         return
     evs = buf[:]
     del buf[: len(evs)]
-    text = ",\n".join(json.dumps(e, separators=(",", ":")) for e in evs)
+    text = ",\n".join(evs)
     out.write(text if _first else ",\n" + text)
     _first = False
     written += len(evs)
 
 
 def _emit(ev: dict[str, Any]) -> None:
+    _put(_encode(ev))
+
+
+def _put(line: str) -> None:
+    """Buffer one encoded event. The hot events are formatted by hand (f-strings): the
+    json module formats each float through a Python function, several µs an event."""
     loc = _local
-    buf: list[dict[str, Any]] | None = getattr(loc, "buf", None)
+    buf: list[str] | None = getattr(loc, "buf", None)
     if buf is None or loc.gen != _gen:
         buf = loc.buf = []
         with _wlock:
             loc.gen = _gen
             _bufs.append(buf)
-    buf.append(ev)
+    buf.append(line)
     if len(buf) >= BUFSIZE:
         with _wlock:
             _write(buf)
 
 
 def _track(pid: int, tid: int, name: str) -> None:
-    if (pid, tid) in _named:
-        return
-    _named.add((pid, tid))
+    """Name a track (once: the callers test ``tid in _named`` first, tids are unique)."""
+    _named.add(tid)
     _emit({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}})
     _emit({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": tid}})
 
 
 def _ptrack(p: P) -> tuple[int, int]:
-    _track(PID_P, TID_P + p.id, f"P{p.id}")
-    return PID_P, TID_P + p.id
+    tid = TID_P + p.id
+    if tid not in _named:
+        _track(PID_P, tid, f"P{p.id}")
+    return PID_P, tid
 
 
 def _mtrack(m: M) -> tuple[int, int]:
-    _track(PID_M, TID_M + m.id, f"M{m.id}")
-    return PID_M, TID_M + m.id
+    tid = TID_M + m.id
+    if tid not in _named:
+        _track(PID_M, tid, f"M{m.id}")
+    return PID_M, tid
 
 
 def _rttrack(tid: int, name: str) -> tuple[int, int]:
-    _track(PID_RT, TID_RT + tid, name)
-    return PID_RT, TID_RT + tid
+    tid += TID_RT
+    if tid not in _named:
+        _track(PID_RT, tid, name)
+    return PID_RT, tid
 
 
 SYSMON, GC, TIMERS, NETPOLL, OTHER = 0, 1, 2, 3, 4  # the runtime's tracks
@@ -163,8 +177,19 @@ def _flow(track: tuple[int, int], ts: float, name: str) -> int:
         _flowid += 1
         fid = _flowid
     pid, tid = track
-    _emit({"ph": "s", "id": fid, "name": name, "cat": "flow", "pid": pid, "tid": tid, "ts": ts})
+    _put(f'{{"ph":"s","id":{fid},"name":"{name}","cat":"flow","pid":{pid},"tid":{tid},"ts":{ts:.3f}}}')
     return fid
+
+
+_quoted: dict[str, str] = {}
+
+
+def _q(s: str) -> str:
+    """``s`` as a JSON string (cached: wait reasons and function names repeat)."""
+    q = _quoted.get(s)
+    if q is None:
+        q = _quoted[s] = json.dumps(s)
+    return q
 
 
 # --- the scheduler's events (called behind proc.tracing) --------------------------------
@@ -209,23 +234,30 @@ def _why(gp: G, tr: Any) -> tuple[str, str]:
     return "GoStop", ""
 
 
+def _names(gp: G) -> tuple[str, str, str]:
+    names = _fnames.get(gp.goid)
+    if names is None:
+        fn = gp.startfn
+        names = _fnames[gp.goid] = (fn, _q(fn), json.dumps(f"G{gp.goid} {fn.rpartition('.')[2] or fn}"))
+    return names
+
+
 def _fname(gp: G) -> str:
-    fn = _fnames.get(gp.goid)
-    if fn is None:
-        fn = _fnames[gp.goid] = gp.startfn
-    return fn
+    return _names(gp)[0]
 
 
 def _goslice(m: M, gp: G, p: P | None, t0: float, t1: float, tr: Any) -> None:
     goid = gp.goid
     ready, fid = _ready.pop(goid, (t0, 0))
     ev, reason = _why(gp, tr)
-    args: dict[str, Any] = {"g": goid, "fn": _fname(gp), "end": ev, "ready": ready, "m": m.id}
+    _, fn, label = _names(gp)  # JSON strings
+    args = f'{{"g":{goid},"fn":{fn},"end":"{ev}","ready":{ready:.3f}'
     if reason:
-        args["reason"] = reason
+        args += f',"reason":{_q(reason)}'
         obj = gp.blockedon
-        if obj is not None:
-            args["obj"] = f"{type(obj).__name__}@{id(obj):#x}"
+        if obj is not None:  # a class name and an address: nothing to escape
+            args += f',"obj":"{type(obj).__name__}@{id(obj):#x}"'
+
     if ev == "GoDestroy":
         _started.discard(goid)
         _fnames.pop(goid, None)
@@ -233,17 +265,27 @@ def _goslice(m: M, gp: G, p: P | None, t0: float, t1: float, tr: Any) -> None:
         _started.add(goid)
         if ev != "GoBlock" and ev != "GoSyscall":
             _ready[goid] = (t1, 0)  # runnable again at once
-    name = args["fn"].rpartition(".")[2] or args["fn"]
     cut = _retaken.pop(goid, None)
     if cut is not None:
-        args["retaken"] = cut
-    if p is not None:  # the P it started on; sysmon may have taken it at ``cut``
-        _slice(_ptrack(p), f"G{goid} {name}", t0, max((cut or t1) - t0, 0.001), "goroutine", args)
-    mpid, mtid = _mtrack(m)
-    _slice((mpid, mtid), f"G{goid} {name}", t0, max(t1 - t0, 0.001), "goroutine", args)
+        args += f',"retaken":{cut:.3f}'
+    head = f'{{"ph":"X","name":{label},"cat":"goroutine","ts":{t0:.3f},'
+    if p is not None:  # the P it started on, until sysmon took it (``cut``); the details are on the M's copy
+        ptid = TID_P + p.id
+        if ptid not in _named:
+            _ptrack(p)
+        pdur = (cut or t1) - t0
+        if pdur < 0.001:  # a viewer drops empty slices
+            pdur = 0.001
+        _put(f'{head}"dur":{pdur:.3f},"pid":{PID_P},"tid":{ptid},"args":{{"g":{goid}}}}}')
+    mtid = TID_M + m.id
+    if mtid not in _named:
+        _mtrack(m)
+    dur = t1 - t0
+    if dur < 0.001:
+        dur = 0.001
+    _put(f'{head}"dur":{dur:.3f},"pid":{PID_M},"tid":{mtid},"args":{args}}}}}')
     if fid:
-        _emit({"ph": "f", "bp": "e", "id": fid, "name": "ready", "cat": "flow", "pid": mpid, "tid": mtid,
-               "ts": t0})
+        _put(f'{{"ph":"f","bp":"e","id":{fid},"name":"ready","cat":"flow","pid":{PID_M},"tid":{mtid},"ts":{t0:.3f}}}')
 
 
 def goready(gp: G, m: M | None, who: str = "") -> None:
