@@ -122,7 +122,9 @@ def test_every_slice_is_closed_on_named_p_and_m_tracks(traced: list[dict[str, An
         if e["ph"] == "X":
             assert e["dur"] > 0 and e["ts"] >= 0, e
             assert (e["pid"], e["tid"]) in names or e["pid"] == rtrace.PID_P, e
-    fns = {e["args"]["fn"].rpartition(".")[2] for e in traced if e.get("cat") == "goroutine"}
+    gslices = [e for e in traced if e.get("cat") == "goroutine"]
+    fns = {e["args"]["fn"].rpartition(".")[2] for e in gslices if e["pid"] == rtrace.PID_M}
+    assert {e["pid"] for e in gslices} == {rtrace.PID_P, rtrace.PID_M}  # each on its P and its M
     assert {"program", "producer", "consumer", "echo", "run"} <= fns, fns
     syscalls = [e for e in traced if e.get("cat") == "syscall"]
     assert any(e["args"]["call"] == "sleep" and e["dur"] >= 9_000 for e in syscalls), syscalls
