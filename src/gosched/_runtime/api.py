@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import proc
+from . import panic, proc
 from .chan import Chan
 from .select import ctxdone, ctxerr, recv, select
 from .traps import SYSCALL, getm, outside_goroutine, trap
@@ -68,7 +68,7 @@ def goexit() -> None:
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("goexit", "")
-    raise proc.Goexit()
+    raise panic.Goexit()
 
 
 def _sched(what: str) -> Any:

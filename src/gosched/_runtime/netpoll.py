@@ -32,7 +32,7 @@ import select
 import threading
 from typing import Any
 
-from . import proc
+from . import mgr, proc
 from . import timers as _timers
 from .runtime2 import G, P, Sched, waitReasonIOWait
 from .traps import PARK, checkpreempt, getm, preempted, trap
@@ -478,7 +478,7 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
             g.param = TIMEOUT
     if wake:
         # Make sure a thread sleeps no later than the deadline (Go's wakeNetPoller).
-        proc.wakenetpoller(sched, when)
+        mgr.wakenetpoller(sched, when)
     if woken:
         pd.poller.addwaiter(-len(woken))
         for g in woken:

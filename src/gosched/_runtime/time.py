@@ -12,7 +12,7 @@ import time as _time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from . import proc
+from . import mgr, proc
 from . import timers as _timers
 from .chan import Chan
 from .lock import held
@@ -119,11 +119,11 @@ def resettimer(s: Sched, t: _timers.RTimer, ns: int) -> None:
     if p is None or p.dying:
         p = next((q for q in s.allp if not q.dying), s.allp[0])
         _timers.addtimer(p, t)
-        proc.wakenetpoller(s, t.when)
+        mgr.wakenetpoller(s, t.when)
         return
     _timers.addtimer(p, t)
     if s.lastpoll == 0:
-        proc.wakenetpoller(s, t.when)
+        mgr.wakenetpoller(s, t.when)
 
 
 class Timer:
