@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import panic, proc
 from .chan import Chan
 from .select import ctxdone, ctxerr, recv, select
-from .traps import SYSCALL, getm, outside_goroutine, trap
+from .traps import SYSCALL, getm, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -34,9 +34,7 @@ async def syscall(fn: Callable[..., T], *args: Any, ctx: Context | None = None) 
     """
     if not callable(fn):
         raise TypeError(f"syscall() needs a callable, not {type(fn).__name__}")
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("syscall", "call the function directly in a plain thread")
+    require_m("syscall", "call the function directly in a plain thread")
     done = ctxdone(ctx)
     if done is None:
         return await trap(SYSCALL, fn, args)  # type: ignore[no-any-return]
@@ -65,9 +63,7 @@ def goexit() -> None:
 
     When main calls it, the program goes on until the other goroutines finish.
     """
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("goexit", "")
+    require_m("goexit")
     raise panic.Goexit()
 
 

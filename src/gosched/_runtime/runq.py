@@ -13,14 +13,23 @@ from __future__ import annotations
 from . import timers as _timers
 from .lock import lock2
 from .runtime2 import RUNQ_SIZE, G, M, P, Pdead, Pidle, Sched
+from .traps import getm
 
 
-def anyp(sched: Sched) -> P:
-    """A live P to hold a timer for a thread that has none (not one GOMAXPROCS shrank away)."""
-    for p in sched.allp:
-        if not p.dying:
-            return p
-    return sched.allp[0]
+def addtimerhere(sched: Sched, t: _timers.RTimer) -> bool:
+    """Put ``t`` on this M's P, or on a live P if it has none in this run (Go's doaddtimer).
+
+    True if a thread must be woken for it (wakenetpoller, once the caller's
+    locks are released): this M's P runs its timers when it next schedules,
+    but a thread blocked in netpoll, or another P, must be told.
+    """
+    m = getm()
+    p: P | None = m.p if m is not None and m.sched is sched else None
+    mine = p is not None and not p.dying
+    if not mine:
+        p = next((q for q in sched.allp if not q.dying), sched.allp[0])
+    _timers.addtimer(p, t)  # type: ignore[arg-type]
+    return not mine or sched.lastpoll == 0
 
 
 def globrunqput(sched: Sched, gp: G) -> None:
@@ -164,3 +173,18 @@ def pdestroy(sched: Sched, p: P) -> None:
     live = [q for q in sched.allp if not q.dying]
     if live:
         _timers.movetimers(p, live[0])
+
+
+def runqget(p: P) -> G | None:
+    """Take runnext, else the local queue's head (Go's runqget; the M owns p)."""
+    gp = p.runnext
+    if gp is not None:
+        p.runnext = None
+        return gp
+    q = p.runq
+    if q:  # test first: a raised IndexError costs more than the test
+        try:
+            return q.popleft()
+        except IndexError:  # a thief took it
+            pass
+    return None

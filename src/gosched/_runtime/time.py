@@ -12,14 +12,14 @@ import time as _time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from . import mgr, proc
+from . import mgr, proc, runq
 from . import timers as _timers
 from .chan import Chan
 from .lock import held
-from .runtime2 import P, Sched
+from .runtime2 import Sched
 from .select import ctxdone, ctxerr, recv, select
 from .timers import duration_ns
-from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
+from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -49,9 +49,7 @@ async def sleep(seconds: float, ctx: Context | None = None) -> None:
     ``select { case <-time.After(d): case <-ctx.Done(): return ctx.Err() }``.
     """
     ns = duration_ns(seconds, "sleep")
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("sleep", "use time.sleep in a plain thread")
+    require_m("sleep", "use time.sleep in a plain thread")
     done = ctxdone(ctx)
     if ns <= 0:
         await checkpreempt()
@@ -70,9 +68,7 @@ async def sleep(seconds: float, ctx: Context | None = None) -> None:
 
 async def gosched() -> None:
     """Yield the processor, letting other goroutines run (runtime.Gosched)."""
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("gosched", "")
+    require_m("gosched")
     await trap(GOSCHED)
 
 
@@ -114,15 +110,7 @@ def _chanwaited(tm: Timer | Ticker) -> bool:
 def resettimer(s: Sched, t: _timers.RTimer, ns: int) -> None:
     """Arm ``t`` to fire ``ns`` from now on this M's P, and make sure someone wakes for it."""
     t.when = proc.nanotime() + max(ns, 0)
-    m = getm()
-    p: P | None = m.p if m is not None and m.sched is s else None
-    if p is None or p.dying:
-        p = next((q for q in s.allp if not q.dying), s.allp[0])
-        _timers.addtimer(p, t)
-        mgr.wakenetpoller(s, t.when)
-        return
-    _timers.addtimer(p, t)
-    if s.lastpoll == 0:
+    if runq.addtimerhere(s, t):
         mgr.wakenetpoller(s, t.when)
 
 
