@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import panic, proc
 from .chan import Chan
 from .select import ctxdone, ctxerr, recv, select
-from .traps import SYSCALL, getm, require_m, trap
+from .traps import SYSCALL, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -67,24 +67,16 @@ def goexit() -> None:
     raise panic.Goexit()
 
 
-def _sched(what: str) -> Any:
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None:
-        raise RuntimeError(f"gosched.{what}() needs a running gosched.run()")
-    return s
-
-
 def num_goroutine() -> int:
     """The number of goroutines that exist (runtime.NumGoroutine)."""
-    return len(_sched("num_goroutine").allgs)
+    return len(proc.getsched("gosched.num_goroutine()", ended=True).allgs)
 
 
 def gomaxprocs(n: int | None = None) -> int:
     """Return GOMAXPROCS; with ``n`` set it and return the previous value."""
-    s = _sched("gomaxprocs")
+    s = proc.getsched("gosched.gomaxprocs()", ended=True)
     if n is None or n == 0:
-        return s.gomaxprocs  # type: ignore[no-any-return]
+        return s.gomaxprocs
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"gomaxprocs takes an int, not {type(n).__name__}")
     return proc.procresize(s, n)

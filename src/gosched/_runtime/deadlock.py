@@ -52,7 +52,6 @@ from . import timers as _timers
 from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
 from .trace import gstatus
-from .traps import getm
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"
@@ -686,11 +685,7 @@ def dump_program() -> str:
     Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
     from a goroutine or from a plain thread while ``gosched.run`` is running.
     """
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None:
-        raise RuntimeError("gosched.dump() needs a running gosched.run()")
-    return dump(s)
+    return dump(proc.getsched("gosched.dump()", ended=True))
 
 
 

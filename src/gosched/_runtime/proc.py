@@ -200,6 +200,19 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
         wakep(sched)
 
 
+def getsched(what: str, ended: bool = False) -> Sched:
+    """The run the caller belongs to: its M's, or the running one on a thread that is no M.
+
+    RuntimeError ``<what> needs a running gosched.run()`` if there is none, or
+    if it ended (unless ``ended``: reading what a finished run left).
+    """
+    m = getm()
+    s: Sched | None = m.sched if m is not None else current
+    if s is None or (s.dead and not ended):
+        raise RuntimeError(f"{what} needs a running gosched.run()")
+    return s
+
+
 def throw(msg: str) -> NoReturn:
     """End the run with ``fatal error: msg`` and raise it here (Go's runtime.fatal).
 

@@ -25,14 +25,6 @@ if TYPE_CHECKING:
     from ..context import Context
 
 
-def _sched(what: str) -> Sched:
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None or s.dead:
-        raise RuntimeError(f"gosched: {what} needs a running gosched.run()")
-    return s
-
-
 def now() -> float:
     """Seconds since the epoch on the runtime's clock (virtual under clock="fake")."""
     s = proc.current
@@ -121,7 +113,7 @@ class Timer:
 
     def __init__(self, seconds: float) -> None:
         ns = duration_ns(seconds, "Timer")
-        self._s = _sched("Timer")
+        self._s = proc.getsched("gosched: Timer")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, wakes=_chanwaited)
         resettimer(self._s, self._t, ns)
@@ -148,7 +140,7 @@ class Ticker:
         ns = duration_ns(seconds, "Ticker")
         if ns <= 0:
             raise ValueError("non-positive interval for NewTicker")
-        self._s = _sched("Ticker")
+        self._s = proc.getsched("gosched: Ticker")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, period=ns, wakes=_chanwaited)
         resettimer(self._s, self._t, ns)
@@ -192,7 +184,7 @@ class _FuncTimer(Timer):
         ns = duration_ns(seconds, "after_func")
         if not callable(fn):
             raise TypeError(f"after_func needs a function, not {type(fn).__name__}")
-        self._s = _sched("after_func")
+        self._s = proc.getsched("gosched: after_func")
         self._fn = fn
         self.c = Chan(1)  # nothing is ever sent: Go's AfterFunc timer has a nil C
         self._t = _timers.RTimer(_gofunc, self)
