@@ -679,7 +679,7 @@ def idle(m: M) -> bool:
                 # else startm already chose us: stopm below returns at once
         if not polling:
             return stopm(m)
-        got = netpollblock(m, polluntil)
+        got = idlepoll(m, polluntil)
         if got is not None:
             return got
 
@@ -715,7 +715,7 @@ def reactivate(m: M, polling: bool) -> tuple[bool, P | None]:
         return True, pidleget(sched)
 
 
-def netpollblock(m: M, polluntil: int) -> bool | None:
+def idlepoll(m: M, polluntil: int) -> bool | None:
     """Block in netpoll until I/O or the next timer (findRunnable's blocking netpoll).
 
     True: the M holds a P, with what the poll readied queued on it; False: the
