@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from . import proc, schedtrace, trace
+from . import mgr, proc, runend, schedtrace, trace
 from .runtime2 import G, Sched, waitReasonForceGCIdle
 from .traps import PARK, trap
 
@@ -41,7 +41,7 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
     pauses.append((_t0, now))
     s.lastgc = now
     s.numgc += 1
-    if proc.tracing:
+    if trace.enabled:
         trace.gc(_t0, now, info)
     if schedtrace.settings.gctrace:
         out = schedtrace.settings.out or sys.stderr
@@ -73,7 +73,7 @@ def uninstall(sched: Sched) -> None:
         state.idle = False
         state.parklock = None
     if gp is not None:
-        proc.gfinalize(sched, gp)
+        runend.gfinalize(sched, gp)
 
 
 class _ForceGC:
@@ -133,5 +133,5 @@ def wake_helper(sched: Sched) -> bool:
     # bounded so that sysmon can never hang here.
     if park is not None and not park.acquire(timeout=1.0):
         return False
-    proc.injectglist(sched, [gp])
+    mgr.injectglist(sched, [gp])
     return True

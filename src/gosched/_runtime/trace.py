@@ -15,8 +15,8 @@ a full one to the writer under ``_wlock``, so a long run keeps at most
 ``BUFSIZE`` events per thread in memory.
 
 This module sits with the data structures: the scheduler calls it only behind
-``proc.tracing`` (one module-global test per hot path), and the monitor above
-(``tracectl``) turns it on and off.
+``enabled`` (``proc.tracing`` in schedule and goready: one test of a module
+global per hot path), and the monitor above (``tracectl``) turns it on and off.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from .speedups import EXIT, Returned
 from .traps import GOSCHED, PARK, SLEEP, SYSCALL
 
 BUFSIZE = 4096  # events a thread keeps before handing them to the writer
+
+enabled = False  # tracing (tracectl sets it, and proc.tracing with it)
 
 PID_P, PID_M, PID_RT = 1, 2, 3  # the trace's "processes": Ps, Ms, the runtime
 # Track ids, distinct across processes (a viewer marks a tid equal to its pid "main thread").
@@ -192,7 +194,7 @@ def _q(s: str) -> str:
     return q
 
 
-# --- the scheduler's events (called behind proc.tracing) --------------------------------
+# --- the scheduler's events (called behind ``enabled``) ---------------------------------
 
 
 def execute(m: M, gp: G, p: P | None, send: Callable[[Any, Any], Any] | None) -> Any:

@@ -1,8 +1,9 @@
 """Turning the execution tracer on and off (Go's runtime/trace Start and Stop), and
 ``GOSCHEDTRACE=path``, read when ``run()`` starts.
 
-A monitor above the scheduler: it sets ``proc.tracing``, the one flag the hot
-paths test, and routes ``go()`` through Python while tracing (below).
+A monitor above the scheduler: it sets ``trace.enabled``, the flag the scheduler's
+paths test (and its copy ``proc.tracing``, for schedule and goready), and routes
+``go()`` through Python while tracing (below).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ def start(out: str | os.PathLike[str] | IO[str]) -> None:
     """Start writing the trace to the file ``out`` (a path, or a text file open for writing)."""
     global _file, _owned
     with _lock:
-        if proc.tracing:
+        if trace.enabled:
             raise RuntimeError("gosched: tracing is already enabled")  # Go's trace.Start error
         if isinstance(out, (str, os.PathLike)):
             _file, _owned = open(out, "w", encoding="utf-8"), True  # stop() closes it
         else:
             _file, _owned = out, False
         trace.begin(_file)
-        proc.tracing = True
+        trace.enabled = proc.tracing = True
         if proc.current is not None:
             route(proc.current)
 
@@ -43,9 +44,9 @@ def stop() -> None:
     """Stop tracing and finish the file (nothing if tracing is off)."""
     global _file, _fromenv
     with _lock:
-        if not proc.tracing:
+        if not trace.enabled:
             return
-        proc.tracing = False
+        trace.enabled = proc.tracing = False
         sched = proc.current
         if sched is not None:
             with sched.lock:
@@ -76,10 +77,10 @@ def runstart(sched: Sched) -> None:
     global _fromenv, runs
     runs += 1
     path = os.environ.get(ENV, "")
-    if path and not proc.tracing:
+    if path and not trace.enabled:
         start(path)
         _fromenv = True
-    if proc.tracing:
+    if trace.enabled:
         route(sched)
 
 
