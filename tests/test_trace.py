@@ -286,10 +286,14 @@ def test_cli_records_a_program_and_summarises_it(tmp_path: Path) -> None:
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "trace written to" in r.stderr
-    r = subprocess.run([sys.executable, "-c", code, "--summary", str(out)], env=env, capture_output=True,
+    r = subprocess.run([sys.executable, "-c", code, "-summary", str(out)], env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "__main__.worker" in r.stdout and "sleep" in r.stdout, r.stdout
+    prog.write_text(PROG + "    return 3\n")  # main's int result is the exit status, as gosched run's
+    r = subprocess.run([sys.executable, "-c", code, "-o", str(out), str(prog)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
     h = subprocess.run([sys.executable, "-c", code, "--help"], env=env, capture_output=True, text=True,
                        timeout=120)
     assert h.stdout.startswith("usage: python -m gosched trace -o out.json prog.py")

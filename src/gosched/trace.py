@@ -8,7 +8,7 @@ timers, network poller wakeups and garbage collections. The file is Chrome
 trace-event JSON: a track per P and per M, a slice per stretch a goroutine ran,
 named by its function, and arrows from whoever readied a goroutine to where it
 ran next. ``GOSCHEDTRACE=path`` traces a whole ``gosched.run``;
-``python -m gosched trace --summary file`` summarises a trace on the command line.
+``python -m gosched trace -summary file`` summarises a trace on the command line.
 docs/observability.md shows how to read one.
 
 Off, tracing costs one flag test per goroutine switch; on, see

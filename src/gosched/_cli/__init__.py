@@ -1,1 +1,1 @@
-"""The ``python -m gosched`` commands, one module each (``main(argv) -> int`` and ``HELP``)."""
+"""The subcommands of ``python -m gosched``: one module each, with ``main(argv) -> int`` and ``HELP``."""

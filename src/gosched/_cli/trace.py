@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import runpy
 import sys
 from collections import defaultdict
@@ -20,34 +21,36 @@ HELP = "record a program's execution trace, or summarise one"
 USAGE = """\
 usage: python -m gosched trace -o out.json prog.py [args...]
        python -m gosched trace -o out.json -m module [args...]
-       python -m gosched trace --summary out.json
+       python -m gosched trace -summary out.json
 
 Trace runs the program with the execution tracer on and writes the trace to
 the -o file, Chrome trace-event JSON: open it in ui.perfetto.dev or
-chrome://tracing. The program is run as __main__; if it does not call
-gosched.run itself, its async function main() is run under gosched.run.
+chrome://tracing. The program runs as __main__ with the arguments after it in
+sys.argv, as python itself would run it; if it does not call gosched.run
+itself, its module-level 'async def main()' is run under gosched.run, and an
+int it returns is the exit status.
 
-With --summary, trace reads a trace file and prints, per goroutine function:
+With -summary, trace reads a trace file and prints, per goroutine function:
 how many goroutines ran it, their running time, scheduler latency (runnable
 to running) percentiles, time in syscalls and time blocked by wait reason;
 then the longest stretches a goroutine held its P until sysmon took it, with
 the call site.
 
 Flags:
-  -o file         where to write the trace (default trace.json)
-  -m module       run a module, as python -m does
-  --summary file  summarise a recorded trace
-  --top n         how many retakes the summary lists (default 10)
+  -o file        where to write the trace (default trace.json)
+  -m module      run a module, as python -m does
+  -summary file  summarise a recorded trace
+  -top n         how many retakes the summary lists (default 10)
 """
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m gosched trace", usage=USAGE, add_help=False)
-    parser.add_argument("-h", "--help", action="store_true")
+    parser.add_argument("-h", "-help", "--help", action="store_true")
     parser.add_argument("-o", default="trace.json")
     parser.add_argument("-m", dest="module")
-    parser.add_argument("--summary")
-    parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("-summary", "--summary")
+    parser.add_argument("-top", "--top", type=int, default=10)
     parser.add_argument("prog", nargs=argparse.REMAINDER)
     a = parser.parse_args(argv)
     if a.help:
@@ -66,8 +69,11 @@ def main(argv: list[str]) -> int:
 
 def record(out: str, module: str | None, prog: list[str]) -> int:
     """Run the program traced into ``out``; its exit status."""
-    target = module or prog[0]
-    sys.argv = [target, *(prog if module else prog[1:])]
+    if module:
+        sys.argv = [module, *prog]
+    else:
+        sys.argv = list(prog)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(prog[0])))
     before = tracectl.runs
     tracectl.start(out)
     code = 0
@@ -75,10 +81,11 @@ def record(out: str, module: str | None, prog: list[str]) -> int:
         if module:
             ns = runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
-            ns = runpy.run_path(target, run_name="__main__")
+            ns = runpy.run_path(prog[0], run_name="__main__")
         fn = ns.get("main")
         if tracectl.runs == before and inspect.iscoroutinefunction(fn):
-            gosched.run(fn)
+            result = gosched.run(fn)
+            code = result if isinstance(result, int) and not isinstance(result, bool) else 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
