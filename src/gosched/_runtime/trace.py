@@ -2,7 +2,7 @@
 
 Go's tracer records events into per-M buffers and a reader goroutine streams
 them out; ``go tool trace`` draws them. Here the events are written as the
-Chrome trace-event format (a JSON array, a line per batch of events), which
+Chrome trace-event format (a JSON array, one event per line), which
 ui.perfetto.dev and chrome://tracing open: process 1 has a track per P,
 process 2 one per M, process 3 the runtime's own (sysmon, GC). A goroutine's
 time on a P is one complete ("X") slice named by its start function, written
@@ -98,11 +98,11 @@ def end() -> None:
 def _write(buf: list[str]) -> None:
     # _wlock held
     global _first, written
-    out = _out
-    if out is None or not buf:
-        return
     evs = buf[:]
     del buf[: len(evs)]
+    out = _out
+    if out is None or not evs:
+        return  # stopped: what a slice in flight recorded is dropped
     text = ",\n".join(evs)
     out.write(text if _first else ",\n" + text)
     _first = False
