@@ -7,6 +7,7 @@ tests read the JSON file as a viewer would.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -94,6 +95,7 @@ async def program() -> None:
     for _ in range(3):
         await done.recv()
     await gosched.syscall(time.sleep, 0.01)
+    gc.collect()
 
 
 @pytest.fixture
@@ -126,6 +128,7 @@ def test_every_slice_is_closed_on_named_p_and_m_tracks(traced: list[dict[str, An
     fns = {e["args"]["fn"].rpartition(".")[2] for e in gslices if e["pid"] == rtrace.PID_M}
     assert {e["pid"] for e in gslices} == {rtrace.PID_P, rtrace.PID_M}  # each on its P and its M
     assert {"program", "producer", "consumer", "echo", "run"} <= fns, fns
+    assert any(e["ph"] == "X" and e.get("cat") == "gc" and e["args"]["generation"] == 2 for e in traced)
     syscalls = [e for e in traced if e.get("cat") == "syscall"]
     assert any(e["args"]["call"] == "sleep" and e["dur"] >= 9_000 for e in syscalls), syscalls
 
