@@ -100,6 +100,8 @@ def allocm(sched: Sched) -> M:
 def newm(m: M, name: str = "") -> None:
     t = threading.Thread(target=mstart, args=(m,), name=name or f"gosched-M{m.id}", daemon=True)
     m.thread = t
+    if trace.enabled:
+        trace.mstart(m)
     t.start()
 
 

@@ -105,9 +105,7 @@ def _nofiretimers(sched: Sched) -> None:
 checkdead: Callable[[Sched], int] = _nocheckdead  # deadlock.checkdead
 firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
 
-# trace.enabled, copied here by tracectl for the two hottest paths (schedule, goready):
-# off, each pays one test of a global of its own module (docs/observability.md).
-tracing = False
+tracing = False  # trace.enabled, copied by tracectl: schedule and goready test a global of their own
 
 
 # --- goroutine creation and readying ------------------------------------------------
@@ -247,8 +245,6 @@ def mstart(m: M) -> None:
     setm(m)
     m.ident = threading.get_ident()
     sched = m.sched
-    if _trace.enabled:
-        _trace.mstart(m)
     if m.nextp is not None:
         p = m.nextp
         m.nextp = None
@@ -584,8 +580,6 @@ def netpollnow(sched: Sched) -> G | None:
     gs = poller.netpoll(0)
     if not gs:
         return None
-    if _trace.enabled:
-        _trace.netpollready(gs)
     injectglist(sched, gs[1:])
     gs[0].status = Grunnable
     return gs[0]
@@ -747,7 +741,6 @@ def idlepoll(m: M, polluntil: int) -> bool | None:
     m.blocked = False
     if _trace.enabled:
         _trace.mpark(m, t0, True)
-        _trace.netpollready(gs)
     with sched.lock:
         sched.lastpoll = nanotime() or 1
         sched.polluntil = 0

@@ -196,10 +196,7 @@ def netpollcheck(sched: Sched, rnow: int) -> None:
         if sched.lastpoll != lastpoll:
             return
         sched.lastpoll = rnow
-    gs = poller.netpoll(0)
-    if trace.enabled:
-        trace.netpollready(gs)
-    mgr.injectglist(sched, gs)
+    mgr.injectglist(sched, poller.netpoll(0))
 
 
 def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
