@@ -22,10 +22,10 @@ pingpong,spawn`, callgrind, every thread counted; tracing on: the same with
 `GOSCHEDTRACE=/tmp/t.json`), 2026-12-05, main at 37e8350 (the proc.py split) against the
 tracer's branch merged with it:
 
-| instructions per op | main (2 runs) | tracer off | tracer on | on ÷ off |
+| instructions per op | main (2 runs) | tracer off (2 runs) | tracer on | on ÷ off |
 |---|---:|---:|---:|---:|
-| ping-pong round trip | 23,938 / 24,038 | 24,107 | 151,822 | 6.3 |
-| spawn + join | 22,893 / 24,259 | 23,228 | 102,647 | 4.4 |
+| ping-pong round trip | 23,938 / 24,038 | 24,107 / 23,663 | 151,822 | 6.4 |
+| spawn + join | 22,893 / 24,259 | 23,228 / 23,562 | 102,647 | 4.4 |
 
 Off is within main's own run-to-run spread (sysmon's ticks are counted too, and their
 number follows the wall time under valgrind). On, each switch writes a goroutine slice
