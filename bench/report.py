@@ -30,7 +30,7 @@ tracer's branch merged with it:
 Off is within main's own run-to-run spread (sysmon's ticks are counted too, and their
 number follows the wall time under valgrind). On, each switch writes a goroutine slice
 on its P and on its M (formatted by hand: the `json` module formats every float through
-a Python call, which made it 25× instead of 6×) and each wake-up an arrow, and `go()`
+a Python call, which made it 27× instead of 6×) and each wake-up an arrow, and `go()`
 takes the Python path so that each creation is recorded. Wall clock on this shared VM
 (load average above 10 while measuring, 7 interleaved rounds, median) agreed in
 direction: ping-pong 9.4 µs main, 4.6 µs off, 38 µs on per round trip; spawn 9.5, 12.6,
