@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 import gosched
-from gosched._runtime import panic, proc, trace
+from gosched._runtime import panic, proc, schedtrace
 from gosched._runtime.runtime2 import G
 from gosched._runtime.traps import getm
 
@@ -132,12 +132,12 @@ def restore_trace_settings() -> Iterator[None]:
 
 
     faulthandler.dump_traceback_later(60, exit=True)
-    old_settings = trace.settings
+    old_settings = schedtrace.settings
     try:
         yield
     finally:
-        trace.settings = old_settings
-        trace.overridden = False
+        schedtrace.settings = old_settings
+        schedtrace.overridden = False
         faulthandler.cancel_dump_traceback_later()
 
 

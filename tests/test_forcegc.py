@@ -12,7 +12,7 @@ import gosched
 from _core_helpers import restore_trace_settings
 from gosched import debug
 from gosched._runtime import gc as rgc
-from gosched._runtime import proc, trace
+from gosched._runtime import proc, schedtrace
 
 _guard = pytest.fixture(autouse=True)(restore_trace_settings)
 
@@ -57,7 +57,7 @@ def test_forcegc_helper_is_not_a_user_goroutine() -> None:
 def test_gctrace_prints_one_line_per_collection() -> None:
     out = io.StringIO()
     debug.set_debug("gctrace=1")
-    trace.settings.out = out
+    schedtrace.settings.out = out
 
     async def main() -> None:
         gc.collect()

@@ -18,7 +18,7 @@ import pytest
 import gosched
 from _core_helpers import restore_trace_settings
 from gosched import debug
-from gosched._runtime import trace
+from gosched._runtime import schedtrace
 
 SCHED = re.compile(
     r"^SCHED (\d+)ms: gomaxprocs=(\d+) idleprocs=(\d+) threads=(\d+) spinningthreads=(\d+) "
@@ -95,7 +95,7 @@ async def _busy_program(out: io.StringIO) -> None:
 def _run_traced(setting: str) -> list[str]:
     out = io.StringIO()
     debug.set_debug(setting)
-    trace.settings.out = out
+    schedtrace.settings.out = out
     gosched.run(_busy_program, out, maxprocs=2)
     debug.set_debug("")
     return out.getvalue().splitlines()
@@ -125,6 +125,26 @@ def test_scheddetail_lines_parse() -> None:
     assert "m" in kinds and "g" in kinds
     # The main goroutine is G1, as in Go.
     assert any(line.startswith("  G1: ") for line in lines)
+
+
+def test_human_names_states_in_words_beside_gos_format() -> None:
+    lines = _run_traced("schedtrace=20,scheddetail=1,human=1")
+    kinds = set()
+    for line in lines:
+        go, sep, words = line.partition("  # ")
+        assert sep and words, line  # every line carries its words
+        kind = _classify(go)  # and Go's exact format before them
+        assert kind != "?", line
+        kinds.add(kind)
+        if kind == "p":
+            assert re.search(r"P\d+ (idle|running|syscall|gcstop|dead)", words), line
+        elif kind == "g" and GLINE.match(go).group(2) == "4":  # type: ignore[union-attr]
+            assert re.search(r"\) waiting: \S", words), line
+        elif kind in ("sched", "detail"):
+            assert re.search(r"\d+ of 2 Ps running goroutines, \d+ idle; \d+ threads", words), line
+    assert kinds == {"detail", "p", "m", "g"}, kinds
+    waiting = [line for line in lines if "sleeper) waiting: chan receive" in line]
+    assert waiting, lines
 
 
 def test_set_debug_returns_old_and_parses_godebug_syntax() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import context, debug, errgroup, signal, testing
+from . import context, debug, errgroup, signal, testing, trace
 from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
@@ -70,6 +70,7 @@ __all__ = [
     "sleep",
     "syscall",
     "testing",
+    "trace",
 ]
 
 __version__ = "0.1.0"  # the only place the version is written (pyproject.toml reads it)

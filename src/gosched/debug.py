@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from ._public import fixup_module_metadata as _fixup
-from ._runtime import blame, proc, sysmon, trace
+from ._runtime import blame, proc, schedtrace, sysmon
 from ._runtime.blame import Site
 
 __all__ = [
@@ -80,11 +80,11 @@ def set_gc_period(seconds: float) -> float:
 
 def set_debug(value: str) -> str:
     """Replace the GOSCHEDDEBUG settings (``"schedtrace=1000,scheddetail=1"``); return the old."""
-    old = trace.format_settings(trace.settings)
-    new = trace.parse(value)
-    new.out = trace.settings.out
-    trace.settings = new
-    trace.overridden = True
+    old = schedtrace.format_settings(schedtrace.settings)
+    new = schedtrace.parse(value)
+    new.out = schedtrace.settings.out
+    schedtrace.settings = new
+    schedtrace.overridden = True
     s = proc.current
     if s is not None:
         sysmon.wake(s)  # schedtrace forbids deep sleep

@@ -196,6 +196,13 @@ def callsite(stack: list[Frame]) -> tuple[Frame, list[str]] | None:
     return own or frames[0], [f"{func} at {filename}:{lineno}" for filename, lineno, func in frames]
 
 
+def site(ident: int) -> Frame | None:
+    """The user's call site thread ``ident`` is in now (the tracer's retake events), or None."""
+    stack = _stack(ident)
+    cs = callsite(stack) if stack else None
+    return cs[0] if cs is not None else None
+
+
 def report(m: M, gp: G, held_ns: int) -> None:
     """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck (runs on sysmon).
 

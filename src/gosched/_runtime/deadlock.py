@@ -51,7 +51,7 @@ from . import mgr, panic, proc, runq, sigqueue, syscall
 from . import timers as _timers
 from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
-from .trace import gstatus
+from .schedtrace import gstatus
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from . import mgr, proc, runend, trace
+from . import mgr, proc, runend, schedtrace, trace
 from .runtime2 import G, Sched, waitReasonForceGCIdle
 from .traps import PARK, trap
 
@@ -41,8 +41,10 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
     pauses.append((_t0, now))
     s.lastgc = now
     s.numgc += 1
-    if trace.settings.gctrace:
-        out = trace.settings.out or sys.stderr
+    if trace.enabled:
+        trace.gc(_t0, now, info)
+    if schedtrace.settings.gctrace:
+        out = schedtrace.settings.out or sys.stderr
         out.write(
             f"gc {s.numgc} @{(now - s.starttime) / 1e9:.3f}s: gen {info.get('generation')}, "
             f"{info.get('collected', 0)} collected, {info.get('uncollectable', 0)} uncollectable, "

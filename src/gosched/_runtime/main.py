@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, mgr, panic, proc, runend, sigqueue, sigwait, speedups, sysmon, trace, traps
+from . import fork, mgr, panic, proc, runend, schedtrace, sigqueue, sigwait, speedups, sysmon, tracectl, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
@@ -196,11 +196,12 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
         proc.nanotime = lambda: sched.faketime
     else:
         proc.nanotime = time.monotonic_ns
-    trace.load_env()
+    schedtrace.load_env()
     proc.procresize(sched, maxprocs or default_gomaxprocs())
     sched.poller = Poller()
     sched.starttime = time.monotonic_ns()
     _gc.install(sched)
+    tracectl.runstart(sched)
     if clock == "fake":  # synctest.Test's root: run() also waits for main's goroutines
         coro = root(sched, coro)
     gp = G(proc.newgoid(sched, None), coro)
@@ -302,6 +303,7 @@ def _shutdown(sched: Sched) -> None:
             runend.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
     finally:
         _gc.uninstall(sched)  # closes the forcegc helper goroutine too
+        tracectl.runend()
         if poller is not None and sched.lastpoll != 0:
             poller.shutdown()
         preempted.clear()

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from . import trace
 from .panic import Fatal, fatal
 from .runq import pidleget, pidleput
 from .runtime2 import G, Grunnable, M, P, Prunning, Sched
@@ -38,6 +39,8 @@ def acquirep(m: M, p: P) -> None:
     p.m = m
     p.status = Prunning
     m.p = p
+    if trace.enabled:
+        trace.procstart(p, m)
 
 
 def releasep(m: M) -> P:
@@ -97,6 +100,8 @@ def allocm(sched: Sched) -> M:
 def newm(m: M, name: str = "") -> None:
     t = threading.Thread(target=mstart, args=(m,), name=name or f"gosched-M{m.id}", daemon=True)
     m.thread = t
+    if trace.enabled:
+        trace.mstart(m)
     t.start()
 
 
@@ -201,8 +206,11 @@ def stopm(m: M) -> bool:
     Returns True holding that P, False if the run ended meanwhile.
     """
     m.blocked = True
+    t0 = trace.now() if trace.enabled else 0.0
     m.park.acquire()  # notesleep(&m.park): startm hands us a P, or shutdown
     m.blocked = False
+    if trace.enabled:
+        trace.mpark(m, t0, False)
     if m.sched.dead:
         return False
     p = m.nextp

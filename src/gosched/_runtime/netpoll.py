@@ -32,7 +32,7 @@ import select
 import threading
 from typing import Any
 
-from . import mgr, proc, runq
+from . import mgr, proc, runq, trace
 from . import timers as _timers
 from .runtime2 import G, Sched, waitReasonIOWait
 from .traps import PARK, checkpreempt, preempted, require_m, trap
@@ -264,6 +264,8 @@ class Poller:
             w = self.waiting
             for _ in ready:
                 w.pop()
+            if trace.enabled:
+                trace.netpollready(ready)
         return ready
 
     def _rearm(self, pd: PollDesc) -> None:

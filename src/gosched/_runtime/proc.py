@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from . import mgr, panic, speedups
 from . import timers as _timers
+from . import trace as _trace
 from .lock import lock2
 from .mgr import (
     acquirep,
@@ -104,6 +105,8 @@ def _nofiretimers(sched: Sched) -> None:
 checkdead: Callable[[Sched], int] = _nocheckdead  # deadlock.checkdead
 firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
 
+tracing = False  # trace.enabled, copied by tracectl: schedule and goready test a global of their own
+
 
 # --- goroutine creation and readying ------------------------------------------------
 
@@ -168,6 +171,8 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     gp.status = Grunnable
     if m is None:
         m = getm()
+    if tracing:
+        _trace.goready(gp, m)
     if m is not None:
         p = m.p
         if p is not None and not m.lostp_since:
@@ -357,7 +362,9 @@ def schedule(m: M) -> None:
         tok.append(1)  # publish the P: from here sysmon may take it
         exc = gp.exc
         try:
-            if exc is None:
+            if tracing:  # the resume below, recorded (trace.execute)
+                tr = _trace.execute(m, gp, p, csend)
+            elif exc is None:
                 if csend is None:
                     tr = gp.coro.send(gp.param)
                 else:  # the C resume: a return is EXIT or Returned, not StopIteration
@@ -729,8 +736,11 @@ def idlepoll(m: M, polluntil: int) -> bool | None:
     else:
         delay = max(0, polluntil - nanotime())
     m.blocked = True
+    t0 = _trace.now() if _trace.enabled else 0.0
     gs = poller.netpoll(delay)
     m.blocked = False
+    if _trace.enabled:
+        _trace.mpark(m, t0, True)
     with sched.lock:
         sched.lastpoll = nanotime() or 1
         sched.polluntil = 0

@@ -11,6 +11,7 @@ that owns ``p``) is the only writer of ``p.runnext``.
 from __future__ import annotations
 
 from . import timers as _timers
+from . import trace
 from .lock import lock2
 from .runtime2 import RUNQ_SIZE, G, M, P, Pdead, Pidle, Sched
 from .traps import getm
@@ -136,6 +137,8 @@ def takereadyq(m: M) -> list[G]:
 
 def pidleput(sched: Sched, p: P) -> None:
     # sched.lock held
+    if trace.enabled:
+        trace.procstop(p, p.m)
     p.status = Pidle
     p.m = None
     if p.dying:

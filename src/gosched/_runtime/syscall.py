@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import trace
 from .mgr import acquirep, injectglist
 from .runq import pidleget, takereadyq
 from .runtime2 import G, Grunnable, Grunning, Gsyscall, M, P, Sched, waitReasonSyscall, waitReasonZero
@@ -43,6 +44,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
     tok = p.tok if p is not None else None
     if tok is not None:
         tok.append(1)
+    t0 = trace.now() if trace.enabled else 0.0
     try:
         gp.param = fn(*args)
     except BaseException as e:
@@ -53,6 +55,8 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
             tok.pop()
         except IndexError:
             lost = True
+    if trace.enabled:
+        trace.syscall(m, gp, fn, t0, lost)
     with sched.lock:
         sched.nsyscall -= 1
     if sched.dead:

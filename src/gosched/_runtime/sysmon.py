@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from . import blame, mgr, proc, runq, syscall, trace
+from . import blame, mgr, proc, runq, schedtrace, syscall, trace
 from . import gc as _gc
 from . import timers as _timers
 from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
@@ -59,7 +59,7 @@ _wakereset = False
 
 def start(sched: Sched) -> M:
     """Start sysmon on its own M with no P (Go: newm(sysmon, nil))."""
-    trace.reset_clock()
+    schedtrace.reset_clock()
     with sched.lock:
         sched.maxmcount = maxmcount
         m = mgr.allocm(sched)
@@ -138,7 +138,7 @@ def sysmon(m: M) -> None:
         sleep(us / 1e6)
         if sched.dead:
             break
-        if trace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
+        if schedtrace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
             # Every P idle: sleep until the next timer (at most forcegcperiod/2);
             # a syscall or a P leaving the idle list wakes us (Go: sysmonwait).
             now = proc.nanotime()
@@ -177,9 +177,10 @@ def sysmon(m: M) -> None:
             idle += 1
         sweep(sched)
         forcegc(sched, rnow)
-        if trace.settings.schedtrace > 0 and lasttrace + trace.settings.schedtrace * 1_000_000 <= rnow:
+        st = schedtrace.settings
+        if st.schedtrace > 0 and lasttrace + st.schedtrace * 1_000_000 <= rnow:
             lasttrace = rnow
-            trace.schedtrace(sched, trace.settings.scheddetail > 0)
+            schedtrace.schedtrace(sched, st.scheddetail > 0)
     unboost()
 
 
@@ -255,8 +256,11 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 and pd.syscallwhen + syscallRetakeNS > now
             ):
                 continue  # nothing queued and someone else can take new work
-            if takep(sched, p, m, now, True) is not None:
+            owner = takep(sched, p, m, now, True)
+            if owner is not None:
                 n += 1
+                if trace.enabled:
+                    traceretake(p, owner, True)
                 mgr.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now:
@@ -270,8 +274,17 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)
+                if trace.enabled:
+                    traceretake(p, owner, False)
                 mgr.handoffp(sched, p)
     return n, asked, deadline
+
+
+def traceretake(p: P, owner: M, insyscall: bool) -> None:
+    """Record a retake (Go's ProcSteal) and the handoff that follows, naming the stuck call site."""
+    gp = owner.curg
+    trace.retake(p, owner, gp, blame.site(owner.ident) if gp is not None else None, insyscall)
+    trace.handoff(p)
 
 
 def preemptone(p: P, m: M, gp: G) -> None:
@@ -283,6 +296,8 @@ def preemptone(p: P, m: M, gp: G) -> None:
     """
     gp.preempt = True
     preempted.add(gp)
+    if trace.enabled:
+        trace.preempt(p, gp)
     # Goroutines it readied cannot run on this P until it yields: let others have them.
     moved = runq.takereadyq(m)
     if moved:
