@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import proc
 from .chan import Chan
+from .errors import Goexit
 from .select import ctxdone, ctxerr, recv, select
 from .traps import SYSCALL, getm, outside_goroutine, trap
 
@@ -68,7 +69,7 @@ def goexit() -> None:
     m = getm()
     if m is None or m.curg is None:
         raise outside_goroutine("goexit", "")
-    raise proc.Goexit()
+    raise Goexit()
 
 
 def _sched(what: str) -> Any:

@@ -20,23 +20,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc
 from .blocking import chan_recv, chan_send
+from .errors import Closed, ClosedChannelError
 from .lock import held, lockslow, newlock
 from .runtime2 import G, waitReasonChanReceive, waitReasonChanSend
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
-
-
-class Panic(RuntimeError):
-    """A run-time panic in Go's words (``send on closed channel``, ...)."""
-
-
-class ClosedChannelError(Panic):
-    """Send on, or close of, a closed channel."""
-
-
-class Closed(Exception):
-    """``recv()`` on a channel that is closed and drained (Go's ``v, ok := <-c`` with ok false)."""
 
 
 class SelectWait:

@@ -49,6 +49,7 @@ from typing import Any
 
 from . import proc, sigqueue
 from . import timers as _timers
+from .errors import Goexit
 from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
 from .trace import gstatus
@@ -63,24 +64,6 @@ BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked gor
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _MINUTE_NS = 60_000_000_000
-
-
-class Deadlock(RuntimeError):
-    """No goroutine can ever run again.
-
-    ``str(e)`` starts with Go's line (``all goroutines are asleep - deadlock!``,
-    or synctest's under the fake clock) and holds the goroutine dump. ``reason``
-    is that first line alone, ``dump`` the rest.
-    """
-
-    @property
-    def reason(self) -> str:
-        return str(self).split("\n", 1)[0]
-
-    @property
-    def dump(self) -> str:
-        parts = str(self).split("\n\n", 1)
-        return parts[1] if len(parts) > 1 else ""
 
 
 # --- per-run state this module owns ------------------------------------------------
@@ -122,7 +105,7 @@ async def root(sched: Sched, coro: Coroutine[Any, Any, Any]) -> Any:
     b = bubble(sched)
     b.result = r
     b.main_returned = True
-    raise proc.Goexit()
+    raise Goexit()
 
 
 # --- checkdead ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import threading
 import traceback
 
 from . import proc, traps
+from .errors import Goexit
 from .runtime2 import G, Sched
 from .traps import getm, preempted, setm
 
@@ -95,7 +96,7 @@ def _exitstatus(err: BaseException | None) -> int:
         else:
             print(err.code, file=sys.stderr)
             code = 1
-    elif err is not None and not isinstance(err, proc.Goexit):
+    elif err is not None and not isinstance(err, Goexit):
         traceback.print_exception(err)
         code = 1
     for f in (sys.stdout, sys.stderr):

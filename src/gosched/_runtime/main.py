@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
-from .deadlock import Deadlock, install_signals, root, uninstall_signals
+from .deadlock import install_signals, root, uninstall_signals
+from .errors import Deadlock
 from .goroutine import Goroutine
 from .netpoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from . import speedups
 from . import timers as _timers
+from .errors import Fatal, Goexit
 from .lock import held, lock2
 from .runtime2 import (
     FAIRNESS_TICK,
@@ -49,22 +50,6 @@ from .runtime2 import (
 from .speedups import EXIT as _EXIT
 from .speedups import Returned
 from .traps import GOSCHED, PARK, SLEEP, SYSCALL, closing, getm, preempted, setm
-
-
-class Goexit(BaseException):
-    """Raised by ``gosched.goexit()``; unwinds the goroutine through its finally blocks."""
-
-
-class Fatal(BaseException):
-    """An unrecoverable runtime error, worded as Go's ``fatal error: ...``.
-
-    Go's ``fatal`` cannot be recovered: the process dies even under ``recover()``.
-    Here it is a BaseException (like Goexit), so ``except Exception`` lets it
-    through, and ``throw`` records it on the scheduler where it is raised, so a
-    goroutine that catches it anyway does not go on: the run ends at its next
-    scheduling point and ``run()`` raises it.
-    """
-
 
 # The running scheduler, for threads that are not Ms (sysmon, foreign threads).
 current: Sched | None = None

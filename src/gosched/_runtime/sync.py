@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from . import proc
 from . import timers as _timers
 from .blocking import mutex_lock, wg_wait
-from .chan import Panic
+from .errors import Panic
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
 from .runtime2 import (
