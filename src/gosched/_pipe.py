@@ -28,9 +28,9 @@ from ._bufio import Closer, readfull
 from ._runtime import timers as _timers
 from ._runtime.chan import Chan
 from ._runtime.errors import ClosedChannelError
+from ._runtime.gotime import _sched, now, resettimer
 from ._runtime.select import recv, select, send
 from ._runtime.sync import Mutex
-from ._runtime.time import _sched, now, resettimer
 
 
 class ClosedPipeError(OSError):

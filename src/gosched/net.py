@@ -37,6 +37,7 @@ from ._pipe import ClosedPipeError, PipeConn, pipe
 from ._public import fixup_module_metadata as _fixup
 from ._runtime import netpoll as _np
 from ._runtime import proc
+from ._runtime.gotime import now
 from ._runtime.netaddr import (
     PACKET_NETS,
     STREAM_NETS,
@@ -47,7 +48,6 @@ from ._runtime.netaddr import (
     fmtaddr,
     resolve,
 )
-from ._runtime.time import now
 from ._runtime.timers import duration_ns
 from ._runtime.traps import checkpreempt, preempted
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from ._public import fixup_module_metadata as _fixup
 from ._runtime import deadlock as _deadlock
+from ._runtime.gotime import sleep as _sleep
 from ._runtime.runtime2 import waitReasonSynctestWait
-from ._runtime.time import sleep as _sleep
 from ._runtime.traps import PARK, require_m, trap
 
 __all__ = ["sleep", "wait"]

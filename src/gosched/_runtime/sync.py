@@ -18,6 +18,7 @@ from . import proc
 from . import timers as _timers
 from .blocking import mutex_lock, wg_wait
 from .errors import Panic
+from .gotime import resettimer
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
 from .runtime2 import (
@@ -29,7 +30,6 @@ from .runtime2 import (
     waitReasonSyncRWMutexRLock,
     waitReasonSyncWaitGroupWait,
 )
-from .time import resettimer
 from .timers import duration_ns
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
