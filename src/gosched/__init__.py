@@ -22,7 +22,7 @@ from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan
-from ._runtime.deadlock import dump_program as dump
+from ._runtime.dump import dump_program as dump
 from ._runtime.errors import Closed, ClosedChannelError, Deadlock, Fatal, Panic
 from ._runtime.goroutine import Goroutine
 from ._runtime.gotime import Ticker, Timer, after, after_func, gosched, now, sleep

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from . import checkdead as _checkdead  # noqa: F401  # installs proc.checkdead and proc.firetimers
 from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
-from .deadlock import install_signals, root, uninstall_signals
 from .errors import Deadlock
 from .goroutine import Goroutine
 from .netpoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
+from .sigquit import install_signals, uninstall_signals
+from .synctest import root
 from .traps import callable_name, closing, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
@@ -208,7 +210,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)
-    install_signals(sched)  # SIGQUIT dumps the goroutines (deadlock.py)
+    install_signals(sched)  # SIGQUIT dumps the goroutines (sigquit.py)
     sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
     try:
         sysmon.start(sched)
@@ -220,7 +222,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     else:
         shutdown(sched)
     finally:
-        uninstall_signals(sched)
+        uninstall_signals()
     if sched.panic is not None:
         raise sched.panic
     if sched.deadlock is not None:

@@ -93,10 +93,10 @@ def _nowake(sched: Sched) -> None:
 
 # Hooks into the monitors, which sit above the scheduler and import it: Go
 # calls them directly (one package), the way mstart calls ``mp.mstartfn``.
-# Each monitor installs its own when it is imported (deadlock.py, sysmon.py);
+# Each monitor installs its own when it is imported (checkdead.py, sysmon.py);
 # the defaults are what a scheduler without that monitor does.
-checkdead: Callable[[Sched], int] = _nocheckdead  # deadlock.checkdead
-firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
+checkdead: Callable[[Sched], int] = _nocheckdead  # checkdead.checkdead
+firetimers: Callable[[Sched], None] = _nofiretimers  # synctest.firetimers
 lostp_returned: Callable[[Sched, M, G], None] = _nolostp  # sysmon.lostp_returned
 wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
 
