@@ -17,7 +17,7 @@ from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .errors import Deadlock
 from .goroutine import Goroutine
-from .netpoll import Poller
+from .netpoll_epoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
 from .sigquit import install_signals, uninstall_signals
 from .synctest import root

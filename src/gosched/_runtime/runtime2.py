@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from types import FrameType
 
-    from .netpoll import Poller
+    from .netpoll_epoll import Poller
 
 # G status (runtime2.go). Values as Go's so scheddetail prints the same numbers.
 Gidle = 0
