@@ -48,7 +48,7 @@ def afterforkchild() -> None:
     proc.current = None
     if sched is None:
         return
-    traps.forked = True
+    traps.setforked(True)
     preempted.clear()
     setm(None)  # this thread is no M: runtime calls say so (traps.outside_goroutine)
     sched.lock = threading.Lock()

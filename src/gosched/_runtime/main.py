@@ -184,7 +184,7 @@ def run(
             raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
         sched = Sched()
         proc.current = sched
-        traps.forked = False  # a forked child's own runtime (fork.py)
+        traps.setforked(False)  # a forked child's own runtime (fork.py)
     try:
         result: T = _run(sched, coro, maxprocs, clock)
         return result
