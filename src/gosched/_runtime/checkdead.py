@@ -26,7 +26,7 @@ checkdead faketime branch and testing/synctest: when every goroutine is
 
 from __future__ import annotations
 
-from . import proc
+from . import mgr, panic, proc
 from . import timers as _timers
 from .dump import dump
 from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
@@ -59,7 +59,7 @@ def checkdead(sched: Sched) -> int:
     with sched.lock:
         if sched.dead:
             return DEAD
-        if proc.activems(sched) > 0:
+        if mgr.activems(sched) > 0:
             return OK  # an M woke since idle() counted: it checks again when it idles
         act, msg, gs = _verdict(sched)
         if act != DEAD or msg is None:
@@ -80,7 +80,7 @@ def _report(sched: Sched, msg: str, gs: list[G]) -> None:
     finally:
         with sched.lock:
             sched.deadlock = text  # published even if the dump failed: run() must not hang
-            proc.wakerun_locked(sched)
+            panic.wakerun_locked(sched)
 
 
 def _verdict(sched: Sched) -> Verdict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from . import proc
 from .runtime2 import G, Gsyscall, Gwaiting, Sched
 from .traceback import goroutine_header, goroutine_stack, traceback_level
-from .traps import getm
 from .waitfor import waitfor
 
 
@@ -44,8 +43,4 @@ def dump_program() -> str:
     Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
     from a goroutine or from a plain thread while ``gosched.run`` is running.
     """
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None:
-        raise RuntimeError("gosched.dump() needs a running gosched.run()")
-    return dump(s)
+    return dump(proc.getsched("gosched.dump()", ended=True))

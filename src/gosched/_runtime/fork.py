@@ -35,7 +35,7 @@ import sys
 import threading
 import traceback
 
-from . import proc, traps
+from . import panic, proc, traps
 from .errors import Goexit
 from .runtime2 import G, Sched
 from .traps import getm, preempted, setm
@@ -59,7 +59,7 @@ def afterforkchild() -> None:
     if m is not None:
         m.lostp_since = 0  # no blocking report from the child (sysmon.lostp_returned)
     if m is not None and m.curg is not None:
-        proc.afterfork = (m, functools.partial(_childmain, sched, m.curg))
+        panic.afterfork = (m, functools.partial(_childmain, sched, m.curg))
 
 
 def _childmain(sched: Sched, gp: G) -> None:

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any
 
-from . import proc, sigqueue
+from . import panic, runq, sigqueue
 from . import timers as _timers
 from .errors import Goexit
 from .runtime2 import G, Grunnable, Gwaiting, Sched, waitReasonSynctestWait
@@ -121,7 +121,7 @@ def wakewaiter(sched: Sched) -> bool:
     if w is None:
         return False
     w.status = Grunnable
-    proc.globrunqput(sched, w)
+    runq.globrunqput(sched, w)
     return True
 
 
@@ -131,7 +131,7 @@ def endmain(sched: Sched) -> bool:
     if not b.main_returned:
         return False
     sched.result = b.result
-    proc.finish_locked(sched)
+    panic.finish_locked(sched)
     return True
 
 

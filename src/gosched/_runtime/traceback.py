@@ -3,7 +3,7 @@ traceback, gotraceback).
 
 A goroutine's stack is its coroutine chain (``cr_frame`` → ``cr_await``) while
 it is parked, and its M's thread stack above ``schedule`` while it runs (or
-above ``proc.syscall`` inside ``gosched.syscall``). ``GOTRACEBACK`` chooses
+above ``syscall.syscall`` inside ``gosched.syscall``). ``GOTRACEBACK`` chooses
 how much of it to print, as in Go.
 """
 
@@ -16,7 +16,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from . import proc
+from . import proc, syscall
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting
 from .synctest import durable
 from .trace import gstatus
@@ -80,8 +80,8 @@ def _frames(gp: G) -> list[types.FrameType]:
     sched_code = proc.schedule.__code__
     if st == Gsyscall and m is not None:
         # The coroutine is suspended in the SYSCALL trap; the blocking function
-        # runs on the M's thread below proc.syscall.
-        sys_code = proc.syscall.__code__
+        # runs on the M's thread below syscall.syscall.
+        sys_code = syscall.syscall.__code__
         above = _thread_frames(m.ident, lambda f: f.f_code is sys_code or f.f_code is sched_code)
         return coro_frames(gp.coro) + above
     if st != Gwaiting and st != Grunnable and m is not None and m.curg is gp:
