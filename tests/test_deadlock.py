@@ -400,35 +400,31 @@ def test_subclasses_of_primitives_are_described() -> None:
     async def main() -> None:
         mu1, mu2, jobs = _Guard(), _Guard(), _Jobs()
         ids.extend((id(mu1), id(mu2), id(jobs)))
-        ready = gosched.WaitGroup()
-        ready.add(2)
+        await mu1.lock()
 
-        async def a() -> None:
-            await mu1.lock()
-            ready.done()
-            await ready.wait()
+        async def other() -> None:
             await mu2.lock()
-
-        async def b() -> None:
-            await mu2.lock()
-            ready.done()
-            await ready.wait()
+            await jobs.send(0)  # main holds mu1 and waits for mu2 from here on
             await mu1.lock()
 
-        gosched.go(a)
-        gosched.go(b)
+        async def idle() -> None:
+            await jobs.recv()
+
+        gosched.go(other)
         await jobs.recv()
+        gosched.go(idle)
+        await mu2.lock()
 
     with pytest.raises(gosched.Deadlock) as ei:
         gosched.run(main, maxprocs=2)
     lines = str(ei.value).splitlines()
     m1, m2, c = (f"*{kind} {i:#x}" for kind, i in zip(("_Guard", "_Guard", "_Jobs"), ids, strict=True))
-    assert f"goroutine 1 waits on channel jobs ({c}), 0/0 buffered: receivers [1], senders []" in lines
-    assert f"goroutine 2 waits for mu2 ({m2}), held by goroutine 3" in lines
-    assert f"goroutine 3 waits for mu1 ({m1}), held by goroutine 2" in lines
+    assert f"goroutine 3 waits on channel jobs ({c}), 0/0 buffered: receivers [3], senders []" in lines
+    assert f"goroutine 1 waits for mu2 ({m2}), held by goroutine 2" in lines
+    assert f"goroutine 2 waits for mu1 ({m1}), held by goroutine 1" in lines
     assert (
-        f"wait-for cycle: goroutine 2 holds mu1 ({m1}) and waits for mu2 ({m2}); "
-        f"goroutine 3 holds mu2 ({m2}) and waits for mu1 ({m1})"
+        f"wait-for cycle: goroutine 1 holds mu1 ({m1}) and waits for mu2 ({m2}); "
+        f"goroutine 2 holds mu2 ({m2}) and waits for mu1 ({m1})"
     ) in lines
 
 
