@@ -45,7 +45,7 @@ def afterforkchild() -> None:
     """``os.register_at_fork(after_in_child=...)``, via main.py: leave the runtime."""
     m = getm()
     sched = m.sched if m is not None else proc.current
-    proc.current = None
+    proc.setcurrent(None)
     if sched is None:
         return
     traps.setforked(True)

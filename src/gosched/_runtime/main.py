@@ -183,22 +183,22 @@ def run(
             coro.close()
             raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
         sched = Sched()
-        proc.current = sched
+        proc.setcurrent(sched)
         traps.setforked(False)  # a forked child's own runtime (fork.py)
     try:
         result: T = _run(sched, coro, maxprocs, clock)
         return result
     finally:
         with _runlock:
-            proc.current = None
+            proc.setcurrent(None)
 
 
 def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock: str) -> T:
     if clock == "fake":
         sched.faketime = FAKE_EPOCH_NS
-        proc.nanotime = lambda: sched.faketime
+        proc.setnanotime(lambda: sched.faketime)
     else:
-        proc.nanotime = time.monotonic_ns
+        proc.setnanotime(time.monotonic_ns)
     trace.load_env()
     proc.procresize(sched, maxprocs or default_gomaxprocs())
     sched.poller = Poller()
@@ -309,4 +309,4 @@ def _shutdown(sched: Sched) -> None:
             poller.shutdown()
         preempted.clear()
         _preemptall(sched)  # the goroutines still on stuck Ms
-        proc.nanotime = time.monotonic_ns
+        proc.setnanotime(time.monotonic_ns)

@@ -81,6 +81,19 @@ current: Sched | None = None
 # virtual clock; everything reads it through this module attribute.
 nanotime: Callable[[], int] = time.monotonic_ns
 
+
+def setcurrent(sched: Sched | None) -> None:
+    """Publish the running scheduler (run()'s start), or clear it (its end; a forked child)."""
+    global current
+    current = sched
+
+
+def setnanotime(clock: Callable[[], int]) -> None:
+    """Swap the runtime's clock: the virtual one for run(clock="fake"), else time.monotonic_ns."""
+    global nanotime
+    nanotime = clock
+
+
 # checkdead's verdicts, which idle() acts on: go on idling; the program ended;
 # grab a P and run (a woken testing.wait()); the fake clock moved, so fire the
 # due timers (firetimers), then grab a P.
