@@ -74,22 +74,18 @@ from .speedups import Returned
 from .syscall import lostp, syscall
 from .traps import GOSCHED, PARK, SLEEP, SYSCALL, getm, preempted, setm
 
-# The running scheduler, for threads that are not Ms (sysmon, foreign threads).
-current: Sched | None = None
-
-# The runtime's clock in ns (Go's nanotime). run(clock="fake") swaps in the
-# virtual clock; everything reads it through this module attribute.
-nanotime: Callable[[], int] = time.monotonic_ns
+current: Sched | None = None  # the running scheduler, for threads that are not Ms (sysmon, foreign)
+nanotime: Callable[[], int] = time.monotonic_ns  # the runtime's clock in ns (Go's nanotime)
 
 
 def setcurrent(sched: Sched | None) -> None:
-    """Publish the running scheduler (run()'s start), or clear it (its end; a forked child)."""
+    """Publish the running scheduler (run()'s start), or clear it (its end, a forked child)."""
     global current
     current = sched
 
 
 def setnanotime(clock: Callable[[], int]) -> None:
-    """Swap the runtime's clock: the virtual one for run(clock="fake"), else time.monotonic_ns."""
+    """Swap the runtime's clock (run(clock="fake")'s virtual one); all read it as ``proc.nanotime()``."""
     global nanotime
     nanotime = clock
 
