@@ -383,6 +383,51 @@ def test_wait_for_cycle_names_owners() -> None:
     ) in lines
 
 
+class _Guard(gosched.Mutex):
+    """A program's own lock type built on gosched.Mutex."""
+
+
+class _Jobs(gosched.Chan[int]):
+    """A program's own channel type."""
+
+
+def test_subclasses_of_primitives_are_described() -> None:
+    """The dump asks the object a goroutine waits on to describe itself (waitdesc), so a
+    subclass of Mutex or Chan is described like its base: before, dumps matched the class
+    name, and a program's own subclasses got no "blocked on" line and no wait-for cycle."""
+    ids: list[int] = []
+
+    async def main() -> None:
+        mu1, mu2, jobs = _Guard(), _Guard(), _Jobs()
+        ids.extend((id(mu1), id(mu2), id(jobs)))
+        await mu1.lock()
+
+        async def other() -> None:
+            await mu2.lock()
+            await jobs.send(0)  # main holds mu1 and waits for mu2 from here on
+            await mu1.lock()
+
+        async def idle() -> None:
+            await jobs.recv()
+
+        gosched.go(other)
+        await jobs.recv()
+        gosched.go(idle)
+        await mu2.lock()
+
+    with pytest.raises(gosched.Deadlock) as ei:
+        gosched.run(main, maxprocs=2)
+    lines = str(ei.value).splitlines()
+    m1, m2, c = (f"*{kind} {i:#x}" for kind, i in zip(("_Guard", "_Guard", "_Jobs"), ids, strict=True))
+    assert f"goroutine 3 waits on channel jobs ({c}), 0/0 buffered: receivers [3], senders []" in lines
+    assert f"goroutine 1 waits for mu2 ({m2}), held by goroutine 2" in lines
+    assert f"goroutine 2 waits for mu1 ({m1}), held by goroutine 1" in lines
+    assert (
+        f"wait-for cycle: goroutine 1 holds mu1 ({m1}) and waits for mu2 ({m2}); "
+        f"goroutine 2 holds mu2 ({m2}) and waits for mu1 ({m1})"
+    ) in lines
+
+
 def test_channel_sides_are_named() -> None:
     async def main() -> None:
         jobs: gosched.Chan[int] = gosched.Chan(1)

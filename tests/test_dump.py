@@ -17,7 +17,7 @@ import pytest
 
 import gosched
 from gosched import testing as gtesting
-from gosched._runtime import deadlock, proc
+from gosched._runtime import dump, proc
 
 HERE = Path(__file__)
 
@@ -160,10 +160,10 @@ def test_durations_real_clock() -> None:
         await gtesting.wait()
         sched = proc.current
         assert sched is not None
-        first = deadlock.dump(sched)  # stamps waitsince, as Go's GC does
+        first = dump.dump(sched)  # stamps waitsince, as Go's GC does
         now = proc.nanotime()
-        two = deadlock.dump(sched, now_ns=now + 125 * 10**9)
-        sixtyone = deadlock.dump(sched, now_ns=now + 61 * 60 * 10**9)
+        two = dump.dump(sched, now_ns=now + 125 * 10**9)
+        sixtyone = dump.dump(sched, now_ns=now + 61 * 60 * 10**9)
         await c.send(1)
         return blocks(first)[g.id][0], blocks(two)[g.id][0], blocks(sixtyone)[g.id][0]
 

@@ -516,11 +516,11 @@ def test_io_wait_in_dump_and_no_false_deadlock() -> None:
     th.start()
 
     async def watcher(c: net.Conn, out: gosched.Chan[str]) -> None:
-        from gosched._runtime import deadlock, proc
+        from gosched._runtime import dump, proc
 
         await wait_parked(c.pd)
         assert proc.current is not None
-        await out.send(deadlock.dump(proc.current))
+        await out.send(dump.dump(proc.current))
 
     async def main() -> tuple[bytes, str]:
         c = await net.dial("tcp", addr)

@@ -10,7 +10,7 @@ import gosched
 import gosched.net as net
 from _core_helpers import run
 from gosched._runtime import proc
-from gosched._runtime.netpoll import Poller
+from gosched._runtime.netpoll_epoll import Poller
 
 
 def test_netpoll_timeout_rules() -> None:

@@ -21,15 +21,14 @@ from . import context, debug, errgroup, signal, testing, trace
 from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
-from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
-from ._runtime.deadlock import Deadlock
-from ._runtime.deadlock import dump_program as dump
+from ._runtime.chan import Chan
+from ._runtime.dump import dump_program as dump
+from ._runtime.errors import Closed, ClosedChannelError, Deadlock, Fatal, Panic
 from ._runtime.goroutine import Goroutine
+from ._runtime.gotime import Ticker, Timer, after, after_func, gosched, now, sleep
 from ._runtime.main import go, run
-from ._runtime.panic import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
 from ._runtime.sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
-from ._runtime.time import Ticker, Timer, after, after_func, gosched, now, sleep
 
 __all__ = [
     "BlockingWarning",

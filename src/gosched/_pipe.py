@@ -26,11 +26,12 @@ from typing import Any
 
 from ._bufio import Closer, readfull
 from ._runtime import timers as _timers
-from ._runtime.chan import Chan, ClosedChannelError
+from ._runtime.chan import Chan
+from ._runtime.errors import ClosedChannelError
+from ._runtime.gotime import now, resettimer
 from ._runtime.proc import getsched
 from ._runtime.select import recv, select, send
 from ._runtime.sync import Mutex
-from ._runtime.time import now, resettimer
 
 
 class ClosedPipeError(OSError):

@@ -1,6 +1,6 @@
 """The public modules' names reported under their public home (trio's fixup_module_metadata).
 
-A class or function defined in a private module (``gosched._runtime.deadlock``)
+A class or function defined in a private module (``gosched._runtime.errors``)
 and exported by a public one (``gosched``) has its ``__module__`` set to the
 public module, so reprs, tracebacks, ``help()``, pickling and the API reference
 say ``gosched.Deadlock``. Each public module calls :func:`fixup_module_metadata`

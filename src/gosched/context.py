@@ -41,11 +41,11 @@ from typing import Any
 
 from ._public import fixup_module_metadata as _fixup
 from ._runtime.chan import Chan
+from ._runtime.gotime import Timer, callfn, now
+from ._runtime.gotime import after_func as _after_func
 from ._runtime.lock import held, newlock
 from ._runtime.main import go
 from ._runtime.select import recv, select
-from ._runtime.time import Timer, callfn, now
-from ._runtime.time import after_func as _after_func
 
 __all__ = [
     "Canceled",

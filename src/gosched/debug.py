@@ -45,14 +45,12 @@ def set_blocking_report(on: bool, warn: bool = True, threshold: float | None = N
     past a preemption request before its call site is reported: shorter holds on a
     GIL build are usually a wait for the GIL, not a blocking call.
     """
-    old = blame.enabled
-    blame.enabled = bool(on)
-    blame.warn = bool(warn)
+    threshold_ns = None
     if threshold is not None:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
             raise ValueError(f"threshold must be a number of seconds >= 0, not {threshold!r}")
-        blame.reportThresholdNS = int(threshold * 1e9)
-    return old
+        threshold_ns = int(threshold * 1e9)
+    return blame.setreport(bool(on), bool(warn), threshold_ns)
 
 
 def set_max_threads(n: int) -> int:
@@ -70,25 +68,22 @@ def set_gc_period(seconds: float) -> float:
     """Set how long sysmon lets pass without a collection before forcing one."""
     if not seconds > 0:
         raise ValueError(f"gc period must be > 0, not {seconds!r}")
-    old = sysmon.forcegcperiod / 1e9
-    sysmon.forcegcperiod = int(seconds * 1e9)
-    s = proc.current
-    if s is not None:
-        sysmon.wake(s)  # a deep sleep was sized for the old period
-    return old
+    old = sysmon.set_gc_period(int(seconds * 1e9))
+    _wakesysmon()  # a deep sleep was sized for the old period
+    return old / 1e9
 
 
 def set_debug(value: str) -> str:
     """Replace the GOSCHEDDEBUG settings (``"schedtrace=1000,scheddetail=1"``); return the old."""
-    old = schedtrace.format_settings(schedtrace.settings)
-    new = schedtrace.parse(value)
-    new.out = schedtrace.settings.out
-    schedtrace.settings = new
-    schedtrace.overridden = True
+    old = schedtrace.setdebug(value)
+    _wakesysmon()  # schedtrace forbids deep sleep
+    return old
+
+
+def _wakesysmon() -> None:
     s = proc.current
     if s is not None:
-        sysmon.wake(s)  # schedtrace forbids deep sleep
-    return old
+        sysmon.wake(s)
 
 
 _fixup(__name__, globals(), __all__)

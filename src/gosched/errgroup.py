@@ -32,7 +32,8 @@ from types import TracebackType
 from typing import Any
 
 from ._public import fixup_module_metadata as _fixup
-from ._runtime.chan import Chan, Panic
+from ._runtime.chan import Chan
+from ._runtime.errors import Panic
 from ._runtime.lock import held, newlock
 from ._runtime.main import _coroutine, go
 from ._runtime.sync import WaitGroup

@@ -33,11 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._bufio import Closer, IncompleteReadError, LimitOverrunError, Reader, readfull
-from ._pipe import ClosedPipeError, PipeConn, pipe
-from ._public import fixup_module_metadata as _fixup
-from ._runtime import netpoll as _np
-from ._runtime import proc
-from ._runtime.netaddr import (
+from ._netaddr import (
     PACKET_NETS,
     STREAM_NETS,
     AddrError,
@@ -47,7 +43,11 @@ from ._runtime.netaddr import (
     fmtaddr,
     resolve,
 )
-from ._runtime.time import now
+from ._pipe import ClosedPipeError, PipeConn, pipe
+from ._public import fixup_module_metadata as _fixup
+from ._runtime import netpoll as _np
+from ._runtime import proc
+from ._runtime.gotime import now
 from ._runtime.timers import duration_ns
 from ._runtime.traps import checkpreempt, preempted
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 import gosched
-from gosched._runtime import deadlock as _deadlock
 from gosched._runtime import panic as _panic
 from gosched._runtime import proc as _proc
+from gosched._runtime.dump import dump as _dump
 
 
 class GoroutineTimeout(RuntimeError):
@@ -125,7 +125,7 @@ def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeou
         sched = _proc.current
         if sched is None or sched.dead:
             return
-        text = _deadlock.dump(sched)
+        text = _dump(sched)
         _panic.fatal(sched, GoroutineTimeout(f"test timed out after {timeout:g}s\n\n{text}"))
 
     if timeout > 0:

@@ -58,7 +58,8 @@ from typing import Any
 from . import context
 from ._public import fixup_module_metadata as _fixup
 from ._runtime import sigqueue
-from ._runtime.chan import Chan, ClosedChannelError
+from ._runtime.chan import Chan
+from ._runtime.errors import ClosedChannelError
 from ._runtime.main import go
 from ._runtime.select import recv, select
 

@@ -18,10 +18,8 @@ object a plain thread uses (``foreign``) is not durably blocked, and keeps
 from __future__ import annotations
 
 from ._public import fixup_module_metadata as _fixup
-from ._runtime import deadlock as _deadlock
-from ._runtime.runtime2 import waitReasonSynctestWait
-from ._runtime.time import sleep as _sleep
-from ._runtime.traps import PARK, require_m, trap
+from ._runtime import synctest as _synctest
+from ._runtime.gotime import sleep as _sleep
 
 __all__ = ["sleep", "wait"]
 
@@ -32,19 +30,7 @@ async def wait() -> None:
     Raises ``RuntimeError("wait already in progress")`` if another goroutine is
     already in ``wait()``. Its wait reason in dumps is ``synctest.Wait``.
     """
-    m = require_m("gosched.testing.wait", "")
-    gp = m.curg
-    b = _deadlock.bubble(m.sched)
-    lk = b.lock
-    lk.acquire()
-    if b.waiter is not None:
-        lk.release()
-        raise RuntimeError("wait already in progress")
-    b.waiter = gp
-    gp.blockedon = None
-    # The M's loop releases b.lock once we are off our stack (gopark's unlockf):
-    # checkdead takes b.lock before waking us, so it cannot wake us too early.
-    await trap(PARK, lk, waitReasonSynctestWait)
+    await _synctest.wait()
 
 
 async def sleep(seconds: float) -> None:

@@ -6,8 +6,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import panic, proc
+from . import proc
 from .chan import Chan
+from .errors import Goexit
 from .select import ctxdone, ctxerr, recv, select
 from .traps import SYSCALL, require_m, trap
 
@@ -64,7 +65,7 @@ def goexit() -> None:
     When main calls it, the program goes on until the other goroutines finish.
     """
     require_m("goexit")
-    raise panic.Goexit()
+    raise Goexit()
 
 
 def num_goroutine() -> int:

@@ -294,6 +294,18 @@ def finish(m: M, gp: G, held_ns: int) -> None:
             site.max_ns = max(site.max_ns, total)
 
 
+def setreport(on: bool, warnonce: bool, threshold_ns: int | None) -> bool:
+    """Record stuck calls (``on``), warn once per site (``warnonce``), from ``threshold_ns``
+    held (None: unchanged); return the old ``on`` (gosched.debug.set_blocking_report)."""
+    global enabled, warn, reportThresholdNS
+    old = enabled
+    enabled = on
+    warn = warnonce
+    if threshold_ns is not None:
+        reportThresholdNS = threshold_ns
+    return old
+
+
 def profile() -> list[Site]:
     """Call sites sorted by total time held, then by count."""
     with _lock:

@@ -20,23 +20,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc
 from .blocking import chan_recv, chan_send
+from .errors import Closed, ClosedChannelError
 from .lock import held, lockslow, newlock
-from .runtime2 import G, waitReasonChanReceive, waitReasonChanSend
+from .runtime2 import G, WaitDesc, waitReasonChanReceive, waitReasonChanSend
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
-
-
-class Panic(RuntimeError):
-    """A run-time panic in Go's words (``send on closed channel``, ...)."""
-
-
-class ClosedChannelError(Panic):
-    """Send on, or close of, a closed channel."""
-
-
-class Closed(Exception):
-    """``recv()`` on a channel that is closed and drained (Go's ``v, ok := <-c`` with ok false)."""
 
 
 class SelectWait:
@@ -203,7 +192,7 @@ class Chan(Generic[T]):
         self.closed = False
         self.recvq: deque[Any] = deque()
         self.sendq: deque[Any] = deque()
-        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.foreign = False  # set by the program: a plain thread may use it (synctest.foreign)
         self.fusers: tuple[Any, ...] = ()  # live plain threads that used the blocking API (blocking.py)
 
     # -- introspection ----------------------------------------------------------------
@@ -373,6 +362,11 @@ class Chan(Generic[T]):
         """Goroutines blocked receiving and sending (a snapshot)."""
         with held(self._lock):
             return [_g(w) for w in self.recvq], [_g(w) for w in self.sendq]
+
+    def waitdesc(self) -> WaitDesc:
+        """What a goroutine blocked here waits on (runtime2.Waitable): fill, receivers, senders."""
+        r, s = self.waiters()
+        return WaitDesc("waits on channel", f"{len(self)}/{self.cap} buffered", r, s)
 
     def _dropwaiter(self, gp: G) -> None:
         """Take ``gp``'s waits (its own, or a select's cases) off the queues; lock held.

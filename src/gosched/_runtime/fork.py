@@ -36,6 +36,7 @@ import threading
 import traceback
 
 from . import panic, proc, traps
+from .errors import Goexit
 from .runtime2 import G, Sched
 from .traps import getm, preempted, setm
 
@@ -44,10 +45,10 @@ def afterforkchild() -> None:
     """``os.register_at_fork(after_in_child=...)``, via main.py: leave the runtime."""
     m = getm()
     sched = m.sched if m is not None else proc.current
-    proc.current = None
+    proc.setcurrent(None)
     if sched is None:
         return
-    traps.forked = True
+    traps.setforked(True)
     preempted.clear()
     setm(None)  # this thread is no M: runtime calls say so (traps.outside_goroutine)
     sched.lock = threading.Lock()
@@ -95,7 +96,7 @@ def _exitstatus(err: BaseException | None) -> int:
         else:
             print(err.code, file=sys.stderr)
             code = 1
-    elif err is not None and not isinstance(err, panic.Goexit):
+    elif err is not None and not isinstance(err, Goexit):
         traceback.print_exception(err)
         code = 1
     for f in (sys.stdout, sys.stderr):

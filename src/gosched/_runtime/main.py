@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from . import checkdead as _checkdead  # noqa: F401  # installs proc.checkdead and proc.firetimers
 from . import fork, mgr, panic, proc, runend, schedtrace, sigqueue, sigwait, speedups, sysmon, tracectl, traps
 from . import gc as _gc
-from .deadlock import Deadlock, install_signals, root, uninstall_signals
+from .errors import Deadlock
 from .goroutine import Goroutine
-from .netpoll import Poller
+from .netpoll_epoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
+from .sigquit import install_signals, uninstall_signals
+from .synctest import root
 from .traps import callable_name, closing, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
@@ -180,22 +183,22 @@ def run(
             coro.close()
             raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
         sched = Sched()
-        proc.current = sched
-        traps.forked = False  # a forked child's own runtime (fork.py)
+        proc.setcurrent(sched)
+        traps.setforked(False)  # a forked child's own runtime (fork.py)
     try:
         result: T = _run(sched, coro, maxprocs, clock)
         return result
     finally:
         with _runlock:
-            proc.current = None
+            proc.setcurrent(None)
 
 
 def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock: str) -> T:
     if clock == "fake":
         sched.faketime = FAKE_EPOCH_NS
-        proc.nanotime = lambda: sched.faketime
+        proc.setnanotime(lambda: sched.faketime)
     else:
-        proc.nanotime = time.monotonic_ns
+        proc.setnanotime(time.monotonic_ns)
     schedtrace.load_env()
     proc.procresize(sched, maxprocs or default_gomaxprocs())
     sched.poller = Poller()
@@ -208,7 +211,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)
-    install_signals(sched)  # SIGQUIT dumps the goroutines (deadlock.py)
+    install_signals(sched)  # SIGQUIT dumps the goroutines (sigquit.py)
     sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
     try:
         sysmon.start(sched)
@@ -220,7 +223,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     else:
         shutdown(sched)
     finally:
-        uninstall_signals(sched)
+        uninstall_signals()
     if sched.panic is not None:
         raise sched.panic
     if sched.deadlock is not None:
@@ -308,4 +311,4 @@ def _shutdown(sched: Sched) -> None:
             poller.shutdown()
         preempted.clear()
         _preemptall(sched)  # the goroutines still on stuck Ms
-        proc.nanotime = time.monotonic_ns
+        proc.setnanotime(time.monotonic_ns)

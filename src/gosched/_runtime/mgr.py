@@ -15,7 +15,8 @@ from collections import deque
 from collections.abc import Callable
 
 from . import trace
-from .panic import Fatal, fatal
+from .errors import Fatal
+from .panic import fatal
 from .runq import pidleget, pidleput
 from .runtime2 import G, Grunnable, M, P, Prunning, Sched
 

@@ -1,22 +1,19 @@
-"""The network poller (Go's runtime/netpoll.go + netpoll_epoll.go).
+"""The network poller's generic half (Go's runtime/netpoll.go; the epoll half is
+netpoll_epoll.py, as Go's netpoll_epoll.go).
 
-One epoll instance per runtime. A goroutine that must wait for a descriptor
-parks on its ``PollDesc`` (``rg``/``wg``: the goroutine waiting to read or
-write). ``netpoll(delay)`` returns the goroutines whose descriptors are ready;
-the scheduler readies them. Only one M blocks in ``netpoll`` at a time (the one
-that swapped ``sched.lastpoll`` to 0); it is also the thread that sleeps until
-the next timer, and ``netpoll_break`` (an eventfd) wakes it early.
+A goroutine that must wait for a descriptor parks on its ``PollDesc``
+(``rg``/``wg``: the goroutine waiting to read or write). ``netpoll(delay)``
+returns the goroutines whose descriptors are ready; the scheduler readies them.
+Only one M blocks in ``netpoll`` at a time (the one that swapped
+``sched.lastpoll`` to 0); it is also the thread that sleeps until the next
+timer, and ``netpoll_break`` wakes it early.
 
-Two kinds of descriptors are registered:
-
-* sockets owned by ``gosched.net`` are registered once, edge-triggered, for
-  both directions (as Go does). An edge that arrives while nobody waits leaves
-  ``rready``/``wready`` set (Go's ``pdReady``), so the goroutine that next gets
-  EAGAIN and comes to wait sees it and retries instead of sleeping through it.
-* descriptors of other libraries (``wait_readable``/``wait_writable``) are
-  registered level-triggered and one-shot for exactly the directions somebody
-  waits for, and dropped from epoll when nobody does: we do not own them and
-  cannot know when they are closed (trio does the same).
+For a socket owned by ``gosched.net`` (edge-triggered, both directions), an
+edge that arrives while nobody waits leaves ``rready``/``wready`` set (Go's
+``pdReady``), so the goroutine that next gets EAGAIN and comes to wait sees it
+and retries instead of sleeping through it. Descriptors of other libraries
+(``wait_readable``/``wait_writable``) are one-shot: ``waitfd`` re-arms them for
+what is waited on.
 
 A parked goroutine learns why it woke from ``gp.param`` (the value its trap
 returns): ``READY``, ``TIMEOUT`` (its deadline passed) or ``CLOSING``.
@@ -27,25 +24,16 @@ Lock order: ``pd.lock`` → ``Poller.lock`` and ``pd.lock`` → ``p.timerslock``
 
 from __future__ import annotations
 
-import os
-import select
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import mgr, proc, runq, trace
+from . import mgr, proc, runq
 from . import timers as _timers
 from .runtime2 import G, Sched, waitReasonIOWait
 from .traps import PARK, checkpreempt, preempted, require_m, trap
 
-_EPOLLIN = select.EPOLLIN
-_EPOLLOUT = select.EPOLLOUT
-_EPOLLERRS = select.EPOLLERR | select.EPOLLHUP | select.EPOLLRDHUP
-_EDGE = select.EPOLLET
-_ONESHOT = select.EPOLLONESHOT
-_ERRS = _EPOLLERRS
-_RMASK = _EPOLLIN | _EPOLLERRS
-_WMASK = _EPOLLOUT | _EPOLLERRS
-_ETMASK = _EPOLLIN | _EPOLLOUT | _EPOLLERRS | _EDGE
+if TYPE_CHECKING:
+    from .netpoll_epoll import Poller
 
 # Why a goroutine parked in pollwait woke (Go's pollNoError/pollErrTimeout/pollErrClosing).
 OK = 0
@@ -111,205 +99,48 @@ class PollDesc:
         return f"<PollDesc fd={self.fd}>"
 
 
-class Poller:
-    def __init__(self) -> None:
-        self.ep = select.epoll()
-        self.breakfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self.ep.register(self.breakfd, _EPOLLIN)
-        self.lock = threading.Lock()
-        self.descs: dict[int, PollDesc] = {}
-        # One entry per goroutine parked on a descriptor (checkdead counts them).
-        # A list used as an atomic counter: append/pop are atomic on every CPython
-        # build, so parking and waking cost no lock (Go's atomic netpollWaiters).
-        # A goroutine is counted before it parks and uncounted only by whoever took
-        # it out of rg/wg, so the list never underflows.
-        self.waiting: list[int] = []
-        self.breaking = False
-        self.closed = False
-
-    # -- registration (poll_runtime_pollOpen / pollClose) ----------------------
-    def open(self, fd: int) -> PollDesc:
-        """Register a socket we own: edge-triggered, both directions, once."""
-        pd = PollDesc(fd, self)
-        # Publish pd before epoll can report the fd: registering a socket that is
-        # already ready (a connect that finished) queues its one and only edge,
-        # which the polling M must find a PollDesc for. (Go stores pd in the
-        # epoll data itself, so it has no such window.)
-        with self.lock:
-            self.descs[fd] = pd
-        try:
-            self.ep.register(fd, _ETMASK)
-        except BaseException:
-            with self.lock:
-                if self.descs.get(fd) is pd:
-                    del self.descs[fd]
-            raise
-        return pd
-
-    def close(self, pd: PollDesc, sched: Sched | None = None) -> list[G]:
-        """Unregister ``pd`` and ready its waiters, who see CLOSING (Go's pollUnblock).
-
-        Returns the goroutines it readied. The caller closes the descriptor
-        afterwards, as Go's fd layer closes only after pollUnblock. Once the
-        runtime ``sched`` has ended (a socket closed by the ``finally`` of a
-        goroutine its run's end closes) nobody is readied.
-        """
-        woken = self._unblock(pd)
-        with self.lock:
-            if self.descs.get(pd.fd) is pd:
-                del self.descs[pd.fd]
-        if not pd.oneshot or pd.armed:
-            try:
-                self.ep.unregister(pd.fd)
-            except (OSError, ValueError):
-                pass
-        if sched is not None and sched.dead:
-            return woken
-        for gp in woken:
-            proc.goready(gp, sched)
-        return woken
-
-    def _unblock(self, pd: PollDesc) -> list[G]:
-        with pd.lock:
-            pd.closing = True
-            pd.dead = True
-            pd.rseq += 1
-            pd.wseq += 1
-            for t in (pd.rt, pd.wt):
-                if t is not None:
-                    _timers.deltimer(t)
-            pd.rt = pd.wt = None
-            woken = [g for g in (pd.rg, pd.wg) if g is not None]
-            pd.rg = pd.wg = None
-            for g in woken:
-                g.param = CLOSING
-        if woken:
-            self.addwaiter(-len(woken))
-        return woken
-
-    @property
-    def nwaiters(self) -> int:
-        """Goroutines parked on descriptors (what proc, sysmon and checkdead read)."""
-        return len(self.waiting)
-
-    def addwaiter(self, n: int) -> None:
-        w = self.waiting
-        if n > 0:
-            for _ in range(n):
-                w.append(1)
+def netpollready(pd: PollDesc, mode: int, ready: list[G]) -> None:
+    """(pd.lock held) ``pd`` is ready for ``mode``: take its waiter into ``ready`` (Go's
+    netpollready/netpollunblock), or, for a socket we own, remember the edge (pdReady)."""
+    if mode == MODE_R:
+        g = pd.rg
+        if g is not None:
+            pd.rg = None
+    else:
+        g = pd.wg
+        if g is not None:
+            pd.wg = None
+    if g is not None:
+        g.param = READY
+        ready.append(g)
+    elif not pd.oneshot:
+        if mode == MODE_R:
+            pd.rready = True
         else:
-            for _ in range(-n):
-                w.pop()
+            pd.wready = True
 
-    # -- polling ---------------------------------------------------------------
-    def netpoll(self, delay_ns: int) -> list[G]:
-        """Go's netpoll(delay): <0 blocks, 0 polls, >0 waits up to delay.
 
-        As on Linux Go, a positive delay below 1 ms still waits 1 ms (epoll's
-        resolution), and a longer one is truncated to whole milliseconds.
-        """
-        if self.closed:
-            return []
-        if delay_ns < 0:
-            timeout: float = -1
-        elif delay_ns == 0:
-            timeout = 0
-        elif delay_ns < 1_000_000:
-            timeout = 0.001
-        else:
-            timeout = min(delay_ns // 1_000_000, 1_000_000_000) / 1e3
-        try:
-            events = self.ep.poll(timeout)
-        except (OSError, ValueError):
-            return []  # closed under us at shutdown
-        ready: list[G] = []
-        descs = self.descs
-        for fd, ev in events:
-            pd = descs.get(fd)
-            if pd is None:
-                if fd == self.breakfd:
-                    try:
-                        os.eventfd_read(self.breakfd)
-                    except OSError:
-                        pass
-                    with self.lock:
-                        self.breaking = False
-                # Otherwise a descriptor closed since epoll_wait returned: its
-                # waiters were readied by close().
-                continue
-            with pd.lock:
-                if ev & _ERRS:
-                    pd.hup = True
-                if ev & _RMASK:
-                    g = pd.rg
-                    if g is not None:
-                        pd.rg = None
-                        g.param = READY
-                        ready.append(g)
-                    elif not pd.oneshot:
-                        pd.rready = True
-                if ev & _WMASK:
-                    g = pd.wg
-                    if g is not None:
-                        pd.wg = None
-                        g.param = READY
-                        ready.append(g)
-                    elif not pd.oneshot:
-                        pd.wready = True
-                if pd.oneshot:
-                    # One-shot: epoll disabled the registration (it stays in the
-                    # set); re-enable it for a remaining waiter, or drop it.
-                    self._rearm(pd)
-        if ready:
-            w = self.waiting
-            for _ in ready:
-                w.pop()
-            if trace.enabled:
-                trace.netpollready(ready)
-        return ready
+def netpollunblock(pd: PollDesc) -> list[G]:
+    """``pd`` is closing: its waiters, who will see CLOSING (Go's poll_runtime_pollUnblock).
 
-    def _rearm(self, pd: PollDesc) -> None:
-        """(pd.lock held) Register a foreign descriptor for what is waited on, or drop it."""
-        mask = (_RMASK if pd.rg is not None else 0) | (_WMASK if pd.wg is not None else 0)
-        if mask:
-            if pd.armed:
-                self.ep.modify(pd.fd, mask | _ONESHOT)
-            else:
-                self.ep.register(pd.fd, mask | _ONESHOT)
-                pd.armed = True
-            return
-        if pd.armed:
-            pd.armed = False
-            try:
-                self.ep.unregister(pd.fd)
-            except (OSError, ValueError):
-                pass
+    Deadline timers are stopped; the waiters are uncounted but not readied.
+    """
+    with pd.lock:
+        pd.closing = True
         pd.dead = True
-        with self.lock:
-            if self.descs.get(pd.fd) is pd:
-                del self.descs[pd.fd]
-
-    def netpoll_break(self) -> None:
-        """Wake the M blocked in netpoll (Go's netpollBreak); coalesced."""
-        with self.lock:
-            if self.breaking or self.closed:
-                return
-            self.breaking = True
-        try:
-            os.eventfd_write(self.breakfd, 1)
-        except OSError:
-            pass
-
-    def shutdown(self) -> None:
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-        try:
-            os.close(self.breakfd)
-        except OSError:
-            pass
-        self.ep.close()
+        pd.rseq += 1
+        pd.wseq += 1
+        for t in (pd.rt, pd.wt):
+            if t is not None:
+                _timers.deltimer(t)
+        pd.rt = pd.wt = None
+        woken = [g for g in (pd.rg, pd.wg) if g is not None]
+        pd.rg = pd.wg = None
+        for g in woken:
+            g.param = CLOSING
+    if woken:
+        pd.poller.addwaiter(-len(woken))
+    return woken
 
 
 # --- the goroutine side (Go's internal/poll + poll_runtime_* entry points) --------------
@@ -478,12 +309,7 @@ async def waitfd(fd: int, mode: int) -> None:
     if poller is None:  # pragma: no cover - run() always installs one
         raise RuntimeError("gosched.net: no poller")
     while True:
-        with poller.lock:
-            pd = poller.descs.get(fd)
-            if pd is None:
-                pd = PollDesc(fd, poller)
-                pd.oneshot = True
-                poller.descs[fd] = pd
+        pd = poller.openforeign(fd)
         if not pd.oneshot:
             raise ValueError(f"fd {fd} belongs to a gosched.net socket; use its own methods")
         lk = pd.lock
@@ -502,16 +328,16 @@ async def waitfd(fd: int, mode: int) -> None:
     else:
         pd.wg = gp
     try:
-        poller._rearm(pd)
+        poller.rearm(pd)
     except OSError:
         if mode == MODE_R:
             pd.rg = None
         else:
             pd.wg = None
         try:
-            poller._rearm(pd)  # keep the other direction's waiter, or drop pd
+            poller.rearm(pd)  # keep the other direction's waiter, or drop pd
         except OSError:
-            _drop(poller, pd)
+            poller.forget(pd)
         lk.release()
         raise
     poller.waiting.append(1)
@@ -520,13 +346,6 @@ async def waitfd(fd: int, mode: int) -> None:
     gp.blockedon = None
     if why == CLOSING:
         raise OSError(9, f"fd {fd} was closed while a goroutine waited on it (notify_closing)")
-
-
-def _drop(poller: Poller, pd: PollDesc) -> None:
-    pd.dead = True
-    with poller.lock:
-        if poller.descs.get(pd.fd) is pd:
-            del poller.descs[pd.fd]
 
 
 def notify_closing(sched: Sched, fd: int) -> None:

@@ -1,4 +1,4 @@
-"""How a run ends badly (Go's runtime/panic.go): Goexit, Fatal, gopanic, fatal.
+"""How a run ends badly (Go's runtime/panic.go): gopanic, fatal (the exception types are errors.py's).
 
 An uncaught exception in a goroutine ends the program, as a Go panic does; a
 fatal error (``throw``, thread exhaustion) cannot even be caught. Both record
@@ -21,21 +21,6 @@ log = logging.getLogger("gosched")
 # what it does when its scheduler loop returns (the rest of that goroutine as
 # plain Python, then the process exits; never returns).
 afterfork: tuple[M, Callable[[], None]] | None = None
-
-
-class Goexit(BaseException):
-    """Raised by ``gosched.goexit()``; unwinds the goroutine through its finally blocks."""
-
-
-class Fatal(BaseException):
-    """An unrecoverable runtime error, worded as Go's ``fatal error: ...``.
-
-    Go's ``fatal`` cannot be recovered: the process dies even under ``recover()``.
-    Here it is a BaseException (like Goexit), so ``except Exception`` lets it
-    through, and ``throw`` records it on the scheduler where it is raised, so a
-    goroutine that catches it anyway does not go on: the run ends at its next
-    scheduling point and ``run()`` raises it.
-    """
 
 
 def over(sched: Sched) -> bool:

@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from . import mgr, panic, speedups
 from . import timers as _timers
 from . import trace as _trace
+from .errors import Fatal, Goexit
 from .lock import lock2
 from .mgr import (
     acquirep,
@@ -40,7 +41,7 @@ from .mgr import (
     wakenetpoller,
     wakep,
 )
-from .panic import Fatal, Goexit, fatal, finish_locked, gnote, gopanic, over
+from .panic import fatal, finish_locked, gnote, gopanic, over
 from .runend import abandon
 from .runq import (
     addtimerhere,
@@ -74,12 +75,21 @@ from .speedups import Returned
 from .syscall import lostp, syscall
 from .traps import GOSCHED, PARK, SLEEP, SYSCALL, getm, preempted, setm
 
-# The running scheduler, for threads that are not Ms (sysmon, foreign threads).
-current: Sched | None = None
+current: Sched | None = None  # the running scheduler, for threads that are not Ms (sysmon, foreign)
+nanotime: Callable[[], int] = time.monotonic_ns  # the runtime's clock in ns (Go's nanotime)
 
-# The runtime's clock in ns (Go's nanotime). run(clock="fake") swaps in the
-# virtual clock; everything reads it through this module attribute.
-nanotime: Callable[[], int] = time.monotonic_ns
+
+def setcurrent(sched: Sched | None) -> None:
+    """Publish the running scheduler (run()'s start), or clear it (its end, a forked child)."""
+    global current
+    current = sched
+
+
+def setnanotime(clock: Callable[[], int]) -> None:
+    """Swap the runtime's clock (run(clock="fake")'s virtual one); all read it as ``proc.nanotime()``."""
+    global nanotime
+    nanotime = clock
+
 
 # checkdead's verdicts, which idle() acts on: go on idling; the program ended;
 # grab a P and run (a woken testing.wait()); the fake clock moved, so fire the
@@ -100,10 +110,10 @@ def _nofiretimers(sched: Sched) -> None:
 
 # Hooks into the monitors, which sit above the scheduler and import it: Go
 # calls them directly (one package), the way mstart calls ``mp.mstartfn``.
-# Each monitor installs its own when it is imported (deadlock.py, sysmon.py);
+# Each monitor installs its own when it is imported (checkdead.py, sysmon.py);
 # the defaults are what a scheduler without that monitor does.
-checkdead: Callable[[Sched], int] = _nocheckdead  # deadlock.checkdead
-firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
+checkdead: Callable[[Sched], int] = _nocheckdead  # checkdead.checkdead
+firetimers: Callable[[Sched], None] = _nofiretimers  # synctest.firetimers
 
 tracing = False  # trace.enabled, copied by tracectl: schedule and goready test a global of their own
 

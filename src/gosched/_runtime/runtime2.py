@@ -29,13 +29,13 @@ from __future__ import annotations
 import threading
 from collections import deque
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from types import FrameType
 
-    from .netpoll import Poller
+    from .netpoll_epoll import Poller
 
 # G status (runtime2.go). Values as Go's so scheddetail prints the same numbers.
 Gidle = 0
@@ -107,6 +107,28 @@ waitReasonForceGCIdle = WaitReason.FORCE_GC_IDLE
 waitReasonSynctestWait = WaitReason.SYNCTEST_WAIT
 waitReasonIOWait = WaitReason.IO_WAIT
 waitReasonSyscall = WaitReason.SYSCALL
+
+
+class WaitDesc(NamedTuple):
+    """What a goroutine parked on a primitive waits for, in the primitive's own words.
+
+    The "blocked on:" lines of a dump (waitfor.py) are built from it, so the
+    dump need not know each primitive's internals: the primitive says what it
+    is (``verb``), its state, who waits on it and who holds it.
+    """
+
+    verb: str  # "waits on channel", "waits for": what the line says before the object's name
+    state: str = ""  # after the name: "0/1 buffered", "counter 2"
+    receivers: list[G] | None = None  # a channel's blocked receivers and senders
+    senders: list[G] | None = None
+    holders: list[int] | None = None  # a lock's holders' goids (0: a plain thread); None: not a lock
+
+
+@runtime_checkable
+class Waitable(Protocol):
+    """An object goroutines park on (``gp.blockedon``) that describes the wait for dumps."""
+
+    def waitdesc(self) -> WaitDesc: ...
 
 # P status.
 Pidle = 0

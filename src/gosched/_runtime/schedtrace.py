@@ -60,6 +60,18 @@ def format_settings(s: Settings) -> str:
 overridden = False  # gosched.debug.set_debug() was called: it wins over the environment
 
 
+def setdebug(value: str) -> str:
+    """Replace the settings with ``value``'s, overriding GOSCHEDDEBUG from now on
+    (gosched.debug.set_debug); return the old ones as a string."""
+    global settings, overridden
+    old = format_settings(settings)
+    new = parse(value)
+    new.out = settings.out
+    settings = new
+    overridden = True
+    return old
+
+
 def load_env() -> None:
     """Read GOSCHEDDEBUG (at each run()), unless set_debug() has overridden it."""
     global settings

@@ -15,7 +15,8 @@ import random
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import proc
-from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
+from .chan import Chan, SelectWait, Sudog, _g, _take, recvfrom
+from .errors import ClosedChannelError
 from .lock import lock
 from .runtime2 import waitReasonSelect, waitReasonSelectNoCases
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, require_m, trap

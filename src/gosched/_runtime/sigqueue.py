@@ -41,7 +41,7 @@ onend: Callable[[bool], None] | None = None
 # The ids of the channels registered by notify (which holds them, so the ids stay
 # theirs): checkdead counts a goroutine blocked on one as wakeable (Go's os/signal
 # disables checkdead, golang/go#21576). Published by one store, read without a
-# lock (deadlock._foreign).
+# lock (synctest.foreign).
 watched: frozenset[int] = frozenset()
 
 _cond = threading.Condition(threading.Lock())

@@ -17,11 +17,13 @@ from typing import Any, Protocol
 from . import proc
 from . import timers as _timers
 from .blocking import mutex_lock, wg_wait
-from .chan import Panic
+from .errors import Panic
+from .gotime import resettimer
 from .lock import held, lockslow, newlock
 from .lock import lock as runtime_lock
 from .runtime2 import (
     G,
+    WaitDesc,
     waitReasonSemacquire,
     waitReasonSyncCondWait,
     waitReasonSyncMutexLock,
@@ -29,7 +31,6 @@ from .runtime2 import (
     waitReasonSyncRWMutexRLock,
     waitReasonSyncWaitGroupWait,
 )
-from .time import resettimer
 from .timers import duration_ns
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
 
@@ -50,7 +51,7 @@ class Mutex:
         self._locked = False
         self._waiters: deque[G] = deque()
         self.owner = 0  # goid of the holder (0: none or a plain thread)
-        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.foreign = False  # set by the program: a plain thread may use it (synctest.foreign)
         self.fusers: tuple[Any, ...] = ()  # live plain threads that used lock_blocking (blocking.py)
 
     async def lock(self) -> None:
@@ -117,6 +118,10 @@ class Mutex:
         with held(self._lock):
             return list(self._waiters)
 
+    def waitdesc(self) -> WaitDesc:
+        """What a goroutine blocked here waits for (runtime2.Waitable): the holder."""
+        return WaitDesc("waits for", holders=[self.owner] if self._locked else [])
+
     def _dropwaiter(self, gp: G) -> None:
         """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
         _drop(self._waiters, gp)
@@ -157,6 +162,12 @@ class RWMutex:
         self._wwait: deque[G] = deque()
         self.owner = 0
         self.rowners: dict[int, int] = {}
+
+    def waitdesc(self) -> WaitDesc:
+        """What a goroutine blocked here waits for (runtime2.Waitable): the writer, or the readers."""
+        if self.owner:
+            return WaitDesc("waits for", holders=[self.owner])
+        return WaitDesc("waits for", holders=[g for g in list(self.rowners.keys()) if g])
 
     async def rlock(self) -> None:
         lk = self._lock
@@ -265,7 +276,7 @@ class WaitGroup:
         self._lock = newlock()
         self._n = 0
         self._waiters: deque[Any] = deque()
-        self.foreign = False  # set by the program: a plain thread may use it (deadlock.py)
+        self.foreign = False  # set by the program: a plain thread may use it (synctest.foreign)
         self.fusers: tuple[Any, ...] = ()  # live plain threads that used wait_blocking (blocking.py)
 
     def add(self, delta: int) -> None:
@@ -334,6 +345,10 @@ class WaitGroup:
     def count(self) -> int:
         return self._n
 
+    def waitdesc(self) -> WaitDesc:
+        """What a goroutine blocked here waits for (runtime2.Waitable): the counter."""
+        return WaitDesc("waits for", f"counter {self.count}")
+
     def wait_blocking(self, timeout: float | None = None) -> bool:
         """Wait in a plain thread, blocking it; False if ``timeout`` s pass first.
 
@@ -380,6 +395,10 @@ class Semaphore:
         self._size = n
         self._avail = n
         self._waiters: deque[_SemaWaiter] = deque()
+
+    def waitdesc(self) -> WaitDesc:
+        """What a goroutine blocked here waits for (runtime2.Waitable): permits, not a holder."""
+        return WaitDesc("waits for")
 
     async def acquire(self, n: int = 1, *, timeout: float | None = None) -> bool:
         """Take ``n`` permits, waiting until they are free; True once held.

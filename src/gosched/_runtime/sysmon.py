@@ -71,6 +71,14 @@ def start(sched: Sched) -> M:
     return m
 
 
+def set_gc_period(ns: int) -> int:
+    """Set forcegcperiod (gosched.debug.set_gc_period); return the old one, in ns."""
+    global forcegcperiod
+    old = forcegcperiod
+    forcegcperiod = ns
+    return old
+
+
 def set_max_threads(n: int) -> int:
     """debug.SetMaxThreads: set the M limit; exceeding it now is fatal, as in Go."""
     global maxmcount

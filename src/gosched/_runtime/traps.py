@@ -92,6 +92,14 @@ def trap(kind: TrapKind, a: Any = None, b: Any = None) -> Generator[Trap, Any, A
 # run(): the child has only the forking thread and no scheduler (fork.py), so
 # runtime calls fail with FORKED instead of waiting for Ms that do not exist.
 forked = False
+
+
+def setforked(child: bool) -> None:
+    """Enter (fork.py, in the child) or leave (a new run()) the forked state."""
+    global forked
+    forked = child
+
+
 FORKED = (
     "the process was forked from a goroutine, and the child runs plain Python without the "
     "runtime: end the child with os._exit() or exec, or start a child that runs goroutines "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 
-from .api import syscall
+from ._runtime.api import syscall
 
 STREAM_NETS = ("tcp", "tcp4", "tcp6", "unix")
 PACKET_NETS = ("udp", "udp4", "udp6")

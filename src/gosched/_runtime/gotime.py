@@ -1,5 +1,7 @@
-"""Sleep, timers and tickers (Go's time package over runtime/time.go).
+"""Sleep, timers and tickers: Go's time package (time/sleep.go, time/tick.go).
 
+Named gotime, not time: a Go reader looking for runtime/time.go (the per-P
+timer heaps) finds it in timers.py, and the time package here.
 Timers live in per-P heaps (timers.py). A ``Timer`` or ``Ticker`` delivers on
 a channel of capacity 1 with Go 1.23's synchronous semantics: once ``stop()``
 or ``reset()`` returns, no value from before the call can be received.

@@ -1,0 +1,155 @@
+"""checkdead: is the program deadlocked? (Go's checkdead, proc.go)
+
+Go's ``checkdead`` runs when the count of running Ms reaches zero and
+decides from thread counts. That is its weak spot: anything that parks a thread
+outside the scheduler silences it (golang/go#12734: importing ``net``; #21576:
+``os/signal``), and any pending timer, however unrelated, postpones the report.
+gosched asks instead, when the last active M is about to idle, whether anything
+could still wake a goroutine:
+
+* a goroutine that is runnable, running (stuck in user code on an M that lost
+  its P) or inside ``gosched.syscall``: it will come back;
+* a goroutine parked on a descriptor in the netpoller (``IO wait``);
+* a plain thread blocked right now in a blocking API (``sched.nforeign``);
+* a goroutine blocked on a *foreign* object (synctest.py, "the foreign rule"):
+  a thread outside the runtime, or a signal, may still signal it;
+* a timer whose firing would ready a goroutine (``timers.anywaker``): a sleep,
+  or a Timer/Ticker channel that some goroutine is receiving from. An unrelated
+  timer does not count.
+
+If none holds, the program is deadlocked and ``run()`` raises ``Deadlock``.
+
+Under ``clock="fake"`` the same decision drives the virtual clock, like Go's
+checkdead faketime branch and testing/synctest: when every goroutine is
+*durably* blocked, the clock jumps straight to the next timer (synctest.py).
+"""
+
+from __future__ import annotations
+
+from . import mgr, panic, proc
+from . import timers as _timers
+from .dump import dump
+from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
+from .runtime2 import G, Gwaiting, Sched
+from .synctest import advance, durable, endmain, firetimers, wakewaiter
+from .traceback import traceback_level
+
+# Go's words (proc.go checkdead; runtime/synctest.go).
+ASLEEP = "all goroutines are asleep - deadlock!"
+GOEXIT = "no goroutines (main called runtime.Goexit) - deadlock!"
+BUBBLE_BLOCKED = "deadlock: all goroutines in bubble are blocked"
+BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked goroutines remain"
+
+Verdict = tuple[int, str | None, list[G]]  # OK/DEAD/ADVANCED/JUMPED, Go's line, the goroutines to dump
+_GOON: Verdict = (OK, None, [])
+
+
+def checkdead(sched: Sched) -> int:
+    """Called by the last active M before it idles (Go's checkdead). OK, DEAD, ADVANCED or JUMPED.
+
+    As in Go, the verdict is taken under ``sched.lock`` with no other M active:
+    every M becomes active under that lock (startm, a poller returning), and
+    only an active M runs goroutines or pops a timer off a heap, so what this
+    reads cannot change underneath it (plain threads can only add work: ``goready``
+    marks a G runnable before it queues it). A verdict from a racy read could
+    see a sleeping goroutine whose timer another M had just popped but not yet
+    fired. Go throws on a runnable goroutine; here a plain thread may have just
+    readied it, so it only means "work is on its way".
+    """
+    with sched.lock:
+        if sched.dead:
+            return DEAD
+        if mgr.activems(sched) > 0:
+            return OK  # an M woke since idle() counted: it checks again when it idles
+        act, msg, gs = _verdict(sched)
+        if act != DEAD or msg is None:
+            return act
+        # Nothing can run once dead is set, so the dump below shows the state
+        # the verdict saw; run() waits on done until the report is published.
+        sched.dead = True
+    _report(sched, msg, gs)
+    return DEAD
+
+
+def _report(sched: Sched, msg: str, gs: list[G]) -> None:
+    """Publish Go's line and the dump for run() to raise as Deadlock."""
+    text = msg
+    try:
+        if gs and traceback_level() > 0:
+            text = msg + "\n\n" + dump(sched, gs)
+    finally:
+        with sched.lock:
+            sched.deadlock = text  # published even if the dump failed: run() must not hang
+            panic.wakerun_locked(sched)
+
+
+def _verdict(sched: Sched) -> Verdict:
+    """checkdead's decision (sched.lock held, no M active), in the order Go's takes it."""
+    if _wakeable(sched):
+        return _GOON
+    gs = list(sched.allgs.copy().values())
+    if not _allblocked(gs, proc.nanotime()):
+        return _GOON  # running, or blocked on something foreign or not durable: time stops
+    if wakewaiter(sched):
+        return ADVANCED, None, []  # testing.wait()'s caller runs first
+    if not gs:
+        return _nogoroutines(sched)
+    act = _timerverdict(sched)
+    if act is not None:
+        return act, None, []
+    if sched.faketime:
+        return DEAD, BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED, gs
+    return DEAD, ASLEEP, gs
+
+
+def _wakeable(sched: Sched) -> bool:
+    """The O(1) answers first: IO, a syscall, a thread outside the runtime or queued work.
+
+    A server with 10,000 idle connections must not scan them every time its
+    last M goes idle.
+    """
+    poller = sched.poller
+    return bool(
+        sched.nsyscall
+        or sched.nforeign
+        or sched.runq
+        or any(p.runq or p.runnext is not None for p in sched.allp)
+        or (poller is not None and poller.nwaiters)
+    )
+
+
+def _allblocked(gs: list[G], now: int) -> bool:
+    """Every goroutine is Gwaiting, durably. Stamps waitsince as Go's GC does when it first sees one."""
+    for gp in gs:
+        if gp.status != Gwaiting:
+            return False  # runnable, running or in a syscall: it will come back
+        if not gp.waitsince:
+            gp.waitsince = now
+    return all(durable(gp) for gp in gs)
+
+
+def _nogoroutines(sched: Sched) -> Verdict:
+    """No goroutine left: main returned under the fake clock, has not started, or called Goexit."""
+    if endmain(sched):
+        return DEAD, None, []
+    if not sched.main_goexited:
+        return _GOON  # main has not started yet
+    return DEAD, GOEXIT, []
+
+
+def _timerverdict(sched: Sched) -> int | None:
+    """A timer that would ready a goroutine: wait for it (OK), or jump the fake clock (JUMPED)."""
+    when = _timers.anywaker(sched)
+    if not when:
+        return None
+    if not sched.faketime:
+        return OK  # sleep until it fires
+    if sched.main_goexited:
+        return None  # synctest: time stops once the root has exited
+    advance(sched, when)
+    return JUMPED
+
+
+# idle() calls these through proc's hooks: proc is below this module.
+proc.checkdead = checkdead
+proc.firetimers = firetimers
