@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
+from . import fork, leaks, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
@@ -156,12 +156,18 @@ def run(
     *args: Any,
     maxprocs: int | None = None,
     clock: str = "real",
+    leak_check: bool | Callable[[list[leaks.Leak]], None] = False,
 ) -> T:
     """Run ``main(*args)`` as goroutine 1 on a fresh runtime; return its result.
 
     Only positional arguments are passed on, so they cannot collide with run()'s own
     options (as in trio); pass keyword arguments with
     ``gosched.run(functools.partial(main, key=value))``.
+
+    ``leak_check=True``: when main returns, warn (``gosched.debug.LeakWarning``)
+    about every goroutine blocked forever (``gosched.debug.leaked_goroutines``).
+    A callable is given every goroutine left instead (``gosched.debug.Leak``
+    entries, the leaked ones first), as goleak's ``VerifyNone`` checks them.
     """
     if getm() is not None:
         if inspect.iscoroutine(main):
@@ -183,14 +189,20 @@ def run(
         proc.current = sched
         traps.forked = False  # a forked child's own runtime (fork.py)
     try:
-        result: T = _run(sched, coro, maxprocs, clock)
+        result: T = _run(sched, coro, maxprocs, clock, leak_check)
         return result
     finally:
         with _runlock:
             proc.current = None
 
 
-def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock: str) -> T:
+def _run(
+    sched: Sched,
+    coro: Coroutine[Any, Any, T],
+    maxprocs: int | None,
+    clock: str,
+    leak_check: bool | Callable[[list[leaks.Leak]], None],
+) -> T:
     if clock == "fake":
         sched.faketime = FAKE_EPOCH_NS
         proc.nanotime = lambda: sched.faketime
@@ -213,6 +225,8 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
         sysmon.start(sched)
         proc.startm(sched, None, False)
         sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
+        if leak_check and sched.panic is None and sched.deadlock is None:
+            _leakcheck(sched, leak_check)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
         shutdown(sched, raising=True)
         raise
@@ -225,6 +239,14 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     if sched.deadlock is not None:
         raise Deadlock(sched.deadlock)
     return sched.result  # type: ignore[no-any-return]
+
+
+def _leakcheck(sched: Sched, check: bool | Callable[[list[leaks.Leak]], None]) -> None:
+    """What ``leak_check`` asks for, with main returned and the goroutines left as they are."""
+    if check is True:
+        leaks.warn_leaks(sched)
+    elif callable(check):
+        check(leaks.leftovers(sched))
 
 
 def _preemptall(sched: Sched) -> None:
