@@ -28,6 +28,8 @@ from .lock import held, lock2
 from .runtime2 import (
     FAIRNESS_TICK,
     GOID_CACHE_BATCH,
+    LATENCY_BUCKETS,
+    LATENCY_PERIOD,
     RUNQ_SIZE,
     STEAL_TRIES,
     G,
@@ -177,6 +179,8 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     runs; anywhere else it goes on the global queue.
     """
     gp.status = Grunnable
+    if gp.trackingstamp:  # sampled for /sched/latencies: runnable from now
+        gp.trackingstamp = nanotime()
     if m is None:
         m = getm()
     if m is not None:
@@ -228,6 +232,8 @@ def injectglist(sched: Sched, gs: list[G]) -> None:
         return
     for gp in gs:
         gp.status = Grunnable
+        if gp.trackingstamp:
+            gp.trackingstamp = nanotime()
     with sched.lock:
         sched.runq.extend(gs)
         n = min(len(gs), sched.npidle)
@@ -678,6 +684,8 @@ def schedule(m: M) -> None:
         # comes from this P's queues, or is nextg, which only a P holder sets.
         if gp.waitsince:
             gp.waitsince = 0
+        if gp.trackingstamp:  # sampled: record its wait runnable → running (Go's casgstatus)
+            trackrunning(m, gp)
         gp.status = Grunning
         gp.m = m
         m.curg = gp
@@ -703,6 +711,10 @@ def schedule(m: M) -> None:
             tr = _EXIT
             gopanic(sched, gp, e)
         gp.param = None
+        seq = m.trackingseq + 1  # Go's trackingSeq: sample one switch out of running in 8
+        m.trackingseq = seq
+        if not seq % LATENCY_PERIOD:
+            gp.trackingstamp = -1
         try:
             tok.pop()  # reclaim the P
         except IndexError:
@@ -744,6 +756,8 @@ def schedule(m: M) -> None:
         elif kind is GOSCHED:
             m.curg = None
             gp.status = Grunnable
+            if gp.trackingstamp:
+                gp.trackingstamp = nanotime()
             globrunqput(sched, gp)
         elif kind is SLEEP:
             m.curg = None
@@ -758,6 +772,16 @@ def schedule(m: M) -> None:
             nextg = syscall(sched, m, gp, p, tr[1], tr[2])
         else:
             nextg = foreignyield(sched, m, gp, p, tr)
+
+
+def trackrunning(m: M, gp: G) -> None:
+    """A sampled goroutine starts running: count its runnable time in the M's histogram
+    (Go's casgstatus → sched.timeToRun.record), bucketed by ``ns.bit_length()``."""
+    ts = gp.trackingstamp
+    gp.trackingstamp = 0
+    if ts > 0:  # -1: it never became runnable through a stamping path (a syscall's return)
+        b = (nanotime() - ts).bit_length()
+        m.latencies[b if b < LATENCY_BUCKETS else LATENCY_BUCKETS - 1] += 1
 
 
 def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
@@ -855,6 +879,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
     gp.status = Gsyscall
     gp.waitreason = waitReasonSyscall
+    m.syscalls += 1  # /sched/syscalls: this M's own counter
     if p is not None:
         p.syscalltick += 1
     with sched.lock:

@@ -120,6 +120,8 @@ RUNQ_SIZE = 256  # len(p.runq) in Go
 GOID_CACHE_BATCH = 16  # _GoidCacheBatch
 FAIRNESS_TICK = 61  # findRunnable checks the global queue every 61 schedticks
 STEAL_TRIES = 4  # stealWork passes
+LATENCY_PERIOD = 8  # sample one yield in 8 for /sched/latencies (Go's gTrackingPeriod)
+LATENCY_BUCKETS = 41  # bucket i: [2**(i-1), 2**i) ns, 0: 0 ns, 40: 2**39 ns (~550 s) and above
 
 
 class SysmonTick:
@@ -162,6 +164,7 @@ class G:
         "pclasti",
         "pcglobals",
         "blockedon",
+        "trackingstamp",
     )
 
     def __init__(
@@ -194,6 +197,10 @@ class G:
             self.pclasti = f.f_lasti
             self.pcglobals = f.f_globals
         self.blockedon: Any = None  # the object a dump names as what we wait for
+        # Scheduling-latency sample (Go's gp.tracking/trackingStamp, one slot): 0 not
+        # sampled, -1 sampled at its last yield (every LATENCY_PERIOD-th), > 0 the
+        # nanotime it became runnable; execute records the wait in m.latencies.
+        self.trackingstamp = 0
 
     @property
     def id(self) -> int:
@@ -284,6 +291,7 @@ class M:
         "goidcache",
         "goidcacheend",
         "id",
+        "latencies",
         "ident",
         "lostp_since",
         "lostp_syscall",
@@ -294,7 +302,9 @@ class M:
         "readyq",
         "sched",
         "spinning",
+        "syscalls",
         "thread",
+        "trackingseq",
     )
 
     def __init__(self, mid: int, sched: Sched) -> None:
@@ -316,6 +326,10 @@ class M:
         self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
         self.mstartfn: Callable[[M], None] | None = None  # the loop it runs instead of schedule (sysmon)
         self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
+        # Metrics this M's thread alone writes (summed on read, as Go sums per-P stats):
+        self.syscalls = 0  # gosched.syscall calls entered
+        self.trackingseq = 0  # yields seen, to sample every LATENCY_PERIOD-th (Go's trackingSeq)
+        self.latencies = [0] * LATENCY_BUCKETS  # scheduling latency histogram, by ns.bit_length()
 
 
 class Sched:
@@ -361,6 +375,9 @@ class Sched:
         "walloffset",
         "numgc",
         "wakefd",
+        "nretake",
+        "npreempt",
+        "nhandoff",
     )
 
     def __init__(self) -> None:
@@ -406,3 +423,8 @@ class Sched:
         self.walloffset = 0  # wall clock minus nanotime, for now()
         self.numgc = 0
         self.wakefd = -1  # the pipe run() polls while it waits (sigwait.py); -1: none
+        # sysmon's counters (only sysmon's thread writes them): Ps taken from syscalls,
+        # preemption requests, Ps taken from goroutines that ignored one.
+        self.nretake = 0
+        self.npreempt = 0
+        self.nhandoff = 0

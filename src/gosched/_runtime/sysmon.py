@@ -229,6 +229,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             # Ask again if the goroutine honoured an earlier request within this
             # slice (runnext inherits the slice, so schedtick did not move).
             if pd.preemptg is not gp or not gp.preempt:
+                sched.npreempt += 1  # sysmon's own counters: only this thread writes them
                 preemptone(p, m, gp)
                 pd.preemptwhen = now
                 pd.preemptg = gp
@@ -257,6 +258,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 continue  # nothing queued and someone else can take new work
             if takep(sched, p, m, now, True) is not None:
                 n += 1
+                sched.nretake += 1
                 proc.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now:
@@ -267,6 +269,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             owner = takep(sched, p, m, now, False)
             if owner is not None:
                 n += 1
+                sched.nhandoff += 1
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)
