@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, leaks, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
+from . import ctl, fork, leaks, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
@@ -23,6 +23,7 @@ from .traps import callable_name, closing, getm, outside_goroutine, preempted
 T = TypeVar("T")
 
 _runlock = threading.Lock()
+nruns = 0  # runs started in this process (``python -m gosched run`` asks whether a program ran one)
 
 
 def _afterforkchild() -> None:
@@ -169,6 +170,7 @@ def run(
     A callable is given every goroutine left instead (``gosched.debug.Leak``
     entries, the leaked ones first), as goleak's ``VerifyNone`` checks them.
     """
+    global nruns
     if getm() is not None:
         if inspect.iscoroutine(main):
             main.close()
@@ -185,6 +187,7 @@ def run(
         if proc.current is not None:
             coro.close()
             raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
+        nruns += 1
         sched = Sched()
         proc.current = sched
         traps.forked = False  # a forked child's own runtime (fork.py)
@@ -220,6 +223,7 @@ def _run(
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)
     install_signals(sched)  # SIGQUIT dumps the goroutines (deadlock.py)
+    ctl.install(sched)  # python -m gosched dump|top PID (ctl.py)
     sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
     try:
         sysmon.start(sched)
@@ -233,6 +237,7 @@ def _run(
     else:
         shutdown(sched)
     finally:
+        ctl.uninstall()
         uninstall_signals(sched)
     if sched.panic is not None:
         raise sched.panic
