@@ -308,3 +308,35 @@ def test_run_without_leaks_is_silent() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gosched.run(main, leak_check=True)
+
+
+def test_sysmon_reports_a_partial_deadlock_once() -> None:
+    async def lockboth(first: gosched.Mutex, second: gosched.Mutex, both: gosched.WaitGroup) -> None:
+        await first.lock()
+        both.done()
+        await both.wait()
+        await second.lock()
+
+    async def main() -> None:
+        mu1, mu2 = gosched.Mutex(), gosched.Mutex()
+        both = gosched.WaitGroup()
+        both.add(2)
+        gosched.go(lockboth, mu1, mu2, both)
+        gosched.go(lockboth, mu2, mu1, both)
+        deadline = time.monotonic() + 30
+        while not [w for w in got if issubclass(w.category, debug.LeakWarning)]:
+            assert time.monotonic() < deadline, "sysmon never reported the cycle"
+            await gosched.sleep(0.005)  # main keeps working meanwhile
+        await gosched.sleep(0.1)  # several more checks: still one report
+
+    old = debug.set_deadlock_check(0.01)
+    try:
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            run(main)
+    finally:
+        debug.set_deadlock_check(old)
+    (w,) = [w for w in got if issubclass(w.category, debug.LeakWarning)]
+    text = str(w.message)
+    assert text.startswith("gosched: partial deadlock: goroutine ")
+    assert "holds" in text and "[sync.Mutex.Lock]:" in text

@@ -10,6 +10,8 @@
   live can reach (Go 1.26's goroutine-leak profile), each with its dump entry.
 * ``deadlocked_goroutines()``: cycles of goroutines each waiting for a lock
   another one holds, while the rest of the program may still run.
+* ``set_deadlock_check(seconds)``: have sysmon look for partial deadlocks
+  that often and warn (``LeakWarning``) about each new one; 0 (the default) never.
 * ``set_debug("schedtrace=1000,scheddetail=1,gctrace=1")``: the ``GOSCHEDDEBUG``
   settings (GODEBUG's syntax), effective at once and overriding the environment
   variable for later runs; returns the old string.
@@ -34,6 +36,7 @@ __all__ = [
     "leaked_goroutines",
     "reset_blocking_profile",
     "set_blocking_report",
+    "set_deadlock_check",
     "set_debug",
     "set_gc_period",
     "set_max_threads",
@@ -94,6 +97,20 @@ def deadlocked_goroutines() -> list[WaitCycle]:
     """Partial deadlocks: cycles of goroutines each waiting for a Mutex or RWMutex
     another goroutine of the cycle holds, whether or not the rest of the program runs."""
     return leaks.deadlocks(_running("deadlocked_goroutines"))
+
+
+def set_deadlock_check(seconds: float) -> float:
+    """Have sysmon look for partial deadlocks every ``seconds`` (0, the default: never).
+
+    Each new cycle of goroutines waiting for each other's locks (as
+    ``deadlocked_goroutines`` finds them) is reported once with a ``LeakWarning``
+    naming the cycle, followed by the goroutines' dump entries. Returns the old
+    period. A check reads every goroutine once (docs/observability.md gives its
+    cost), so keep the period well above that.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise ValueError(f"deadlock check period must be a number of seconds >= 0, not {seconds!r}")
+    return leaks.set_period(seconds)
 
 
 def set_max_threads(n: int) -> int:

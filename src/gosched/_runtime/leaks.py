@@ -34,11 +34,12 @@ from __future__ import annotations
 import gc
 import sys
 import warnings
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import deadlock
+from . import deadlock, sysmon
 from .goroutine import Goroutine
 from .runtime2 import G, Gdead, Gwaiting, M, P, Sched, WaitReason
 
@@ -49,7 +50,8 @@ _STOP = frozenset({G, M, P, Sched})
 
 
 class LeakWarning(RuntimeWarning):
-    """``run(main, leak_check=True)`` found goroutines blocked forever when main returned."""
+    """Goroutines blocked forever: leaked when main returned (``run(main, leak_check=True)``),
+    or a partial deadlock sysmon found (``gosched.debug.set_deadlock_check``)."""
 
 
 @dataclass(frozen=True)
@@ -165,26 +167,24 @@ def analyse(sched: Sched) -> tuple[list[G], list[G]]:
     """
     gs = sorted(sched.allgs.copy().values(), key=lambda g: g.goid)
     snap = {gp: (gp.status, gp.blockedon) for gp in gs}
-    pending = [gp for gp in gs if candidate(gp)]
-    live = [gp for gp in gs if gp not in pending and gp.status != Gdead]
+    pending = {gp for gp in gs if candidate(gp)}
     mk = _Marker()
-    mk.mark(_roots(sched, live))
+    mk.mark(_roots(sched, [gp for gp in gs if gp not in pending and gp.status != Gdead]))
     while True:
         revived = [gp for gp in pending if any(mk.marked(o) for o in waitobjects(gp))]
         if not revived:
             break
-        pending = [gp for gp in pending if gp not in revived]
-        live += revived
+        pending.difference_update(revived)
         mk.mark(obj for gp in revived for obj in _groots(gp))
     # Go reports main blocked in select{} as not leaked (it is how a Go server waits).
-    leaked = [
+    leaked = {
         gp
         for gp in pending
         if (gp.status, gp.blockedon) == snap[gp]
         and gp.status == Gwaiting
         and not (gp is sched.main_g and gp.waitreason == WaitReason.SELECT_NO_CASES)
-    ]
-    return leaked, [gp for gp in gs if gp not in leaked and gp.status != Gdead]
+    }
+    return [gp for gp in gs if gp in leaked], [gp for gp in gs if gp not in leaked and gp.status != Gdead]
 
 
 def entry(gp: G, leaked: bool) -> Leak:
@@ -246,3 +246,28 @@ def deadlocks(sched: Sched) -> list[WaitCycle]:
         text = deadlock._describe_cycle(cyc, alive, names)
         out.append(WaitCycle(tuple(cyc), text, "\n\n".join(_entrytext(gp) for gp in members)))
     return out
+
+
+# Cycles already reported, per run: sysmon warns about each once.
+_reported: weakref.WeakKeyDictionary[Sched, set[frozenset[int]]] = weakref.WeakKeyDictionary()
+
+
+def sysmoncheck(sched: Sched) -> None:
+    """sysmon's periodic check: a LeakWarning for each new partial deadlock."""
+    seen = _reported.setdefault(sched, set())
+    for cyc in deadlocks(sched):
+        key = frozenset(cyc.goroutines)
+        if key not in seen:
+            seen.add(key)
+            text = f"gosched: partial deadlock: {cyc.description}\n\n{cyc.dump}"
+            warnings.warn(LeakWarning(text), stacklevel=1)
+
+
+def set_period(seconds: float) -> float:
+    """Run ``sysmoncheck`` every ``seconds`` (0: never); return the old period."""
+    old = sysmon.deadlockperiod / 1e9
+    sysmon.deadlockperiod = int(seconds * 1e9)
+    return old
+
+
+sysmon.deadlockcheck = sysmoncheck

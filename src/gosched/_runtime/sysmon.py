@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from . import blame, proc, trace
 from . import gc as _gc
@@ -51,6 +52,17 @@ maxmcount = 10000  # the M limit a new run() starts with (debug.set_max_threads)
 # None disables the boost.
 boostSwitchInterval: float | None = 0.001
 _boosted: float | None = None  # the interval to restore, while boosted
+
+# The partial-deadlock check (leaks.py installs it; debug.set_deadlock_check sets the
+# period, in ns): off at 0, so it costs sysmon one global read per tick.
+deadlockperiod = 0
+
+
+def _nodeadlockcheck(sched: Sched) -> None:
+    pass
+
+
+deadlockcheck: Callable[[Sched], None] = _nodeadlockcheck
 
 # Why the last deep sleep ended early: True when a syscall path woke sysmon (Go
 # resets the delay to 20 us then), False for a P leaving the idle list.
@@ -119,6 +131,7 @@ def sysmon(m: M) -> None:
     idle = 0
     delay = 0
     lasttrace = 0
+    lastcheck = 0
     deadline = 0  # when the oldest running slice reaches forcePreemptNS
     sleep = time.sleep
     while not sched.dead:
@@ -177,6 +190,9 @@ def sysmon(m: M) -> None:
             idle += 1
         sweep(sched)
         forcegc(sched, rnow)
+        if deadlockperiod and lastcheck + deadlockperiod <= rnow:
+            lastcheck = rnow
+            deadlockcheck(sched)
         if trace.settings.schedtrace > 0 and lasttrace + trace.settings.schedtrace * 1_000_000 <= rnow:
             lasttrace = rnow
             trace.schedtrace(sched, trace.settings.scheddetail > 0)
