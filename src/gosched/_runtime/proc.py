@@ -616,6 +616,7 @@ def schedule(m: M) -> None:
     rq = m.readyq
     allgs = sched.allgs
     csend = speedups.send
+    tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     while True:
         if sched.dead:
             # Back from a syscall that outlived the run: close it (abandon), unless this is
@@ -711,9 +712,9 @@ def schedule(m: M) -> None:
             tr = _EXIT
             gopanic(sched, gp, e)
         gp.param = None
-        seq = m.trackingseq + 1  # Go's trackingSeq: sample one switch out of running in 8
-        m.trackingseq = seq
-        if not seq % LATENCY_PERIOD:
+        tracknext -= 1  # Go's trackingSeq: sample one switch out of running in LATENCY_PERIOD
+        if not tracknext:
+            tracknext = LATENCY_PERIOD
             gp.trackingstamp = -1
         try:
             tok.pop()  # reclaim the P

@@ -198,7 +198,7 @@ class G:
             self.pcglobals = f.f_globals
         self.blockedon: Any = None  # the object a dump names as what we wait for
         # Scheduling-latency sample (Go's gp.tracking/trackingStamp, one slot): 0 not
-        # sampled, -1 sampled at its last yield (every LATENCY_PERIOD-th), > 0 the
+        # sampled, -1 sampled at its last yield (one in LATENCY_PERIOD), > 0 the
         # nanotime it became runnable; execute records the wait in m.latencies.
         self.trackingstamp = 0
 
@@ -304,7 +304,6 @@ class M:
         "spinning",
         "syscalls",
         "thread",
-        "trackingseq",
     )
 
     def __init__(self, mid: int, sched: Sched) -> None:
@@ -328,7 +327,6 @@ class M:
         self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
         # Metrics this M's thread alone writes (summed on read, as Go sums per-P stats):
         self.syscalls = 0  # gosched.syscall calls entered
-        self.trackingseq = 0  # yields seen, to sample every LATENCY_PERIOD-th (Go's trackingSeq)
         self.latencies = [0] * LATENCY_BUCKETS  # scheduling latency histogram, by ns.bit_length()
 
 
