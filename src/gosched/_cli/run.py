@@ -48,29 +48,30 @@ def main(argv: list[str]) -> int:
             return fail("run", f"-maxprocs must be >= 1, not {maxprocs}", 2)
         os.environ["GOMAXPROCS"] = str(maxprocs)
     before = _main.nruns
-    if module is not None:
-        sys.argv = [module, *rest]
-        namespace = runpy.run_module(module, run_name="__main__", alter_sys=True)
-    else:
-        path = rest[0]
-        if not os.path.exists(path):
-            return fail("run", f"{path}: no such file", 2)
-        sys.argv = list(rest)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-        namespace = runpy.run_path(path, run_name="__main__")
+    if module is None and not os.path.exists(rest[0]):
+        return fail("run", f"{rest[0]}: no such file", 2)
+    namespace = execute(module, rest)
     if _main.nruns != before:
         return 0
-    return _runmain(namespace, module or rest[0], maxprocs, bool(flags.get("leakcheck")))
+    return runmain(namespace, module or rest[0], maxprocs, bool(flags.get("leakcheck")))
 
 
-def _runmain(namespace: dict[str, Any], what: str, maxprocs: int | None, leakcheck: bool) -> int:
+def execute(module: str | None, args: list[str]) -> dict[str, Any]:
+    """Run ``args[0]`` (a file), or ``module``, as ``__main__`` with ``args`` in sys.argv,
+    as ``python`` would; return its globals."""
+    if module is not None:
+        sys.argv = [module, *args]
+        return runpy.run_module(module, run_name="__main__", alter_sys=True)
+    sys.argv = list(args)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))
+    return runpy.run_path(args[0], run_name="__main__")
+
+
+def runmain(namespace: dict[str, Any], what: str, maxprocs: int | None, leakcheck: bool) -> int:
+    """The convention's second half: ``gosched.run`` the program's ``async def main()``;
+    the exit status is an int it returns, else 0."""
     fn = namespace.get("main")
     if not inspect.iscoroutinefunction(fn):
         return fail("run", f"{what} did not call gosched.run and defines no 'async def main()'")
     result = _main.run(fn, maxprocs=maxprocs, leak_check=leakcheck)
-    if result is None:
-        return 0
-    if isinstance(result, int) and not isinstance(result, bool):
-        return result
-    print(result)
-    return 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
