@@ -23,8 +23,6 @@ from ._public import fixup_module_metadata as _fixup
 from ._runtime import blame, leaks, proc, sysmon, trace
 from ._runtime.blame import Site
 from ._runtime.leaks import Leak, LeakWarning, WaitCycle
-from ._runtime.runtime2 import Sched
-from ._runtime.traps import getm
 
 __all__ = [
     "Leak",
@@ -70,14 +68,6 @@ def set_blocking_report(on: bool, warn: bool = True, threshold: float | None = N
     return old
 
 
-def _running(what: str) -> Sched:
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None:
-        raise RuntimeError(f"gosched.debug.{what}() needs a running gosched.run()")
-    return s
-
-
 def leaked_goroutines() -> list[Leak]:
     """The goroutines blocked forever, by id: Go 1.26's goroutine-leak profile.
 
@@ -90,13 +80,13 @@ def leaked_goroutines() -> list[Leak]:
     plain thread while ``gosched.run`` runs; it walks the whole heap, so it is
     for tests and diagnosis, not hot paths.
     """
-    return leaks.leaked(_running("leaked_goroutines"))
+    return leaks.leaked(proc.getsched("gosched.debug.leaked_goroutines()"))
 
 
 def deadlocked_goroutines() -> list[WaitCycle]:
     """Partial deadlocks: cycles of goroutines each waiting for a Mutex or RWMutex
     another goroutine of the cycle holds, whether or not the rest of the program runs."""
-    return leaks.deadlocks(_running("deadlocked_goroutines"))
+    return leaks.deadlocks(proc.getsched("gosched.debug.deadlocked_goroutines()"))
 
 
 def set_deadlock_check(seconds: float) -> float:

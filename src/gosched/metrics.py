@@ -20,18 +20,8 @@ from ._public import fixup_module_metadata as _fixup
 from ._runtime import metrics as _metrics
 from ._runtime import proc as _proc
 from ._runtime.metrics import Description, Histogram
-from ._runtime.runtime2 import Sched as _Sched
-from ._runtime.traps import getm as _getm
 
 __all__ = ["Description", "Histogram", "all", "prometheus", "read"]
-
-
-def _sched(what: str) -> _Sched:
-    m = _getm()
-    s = m.sched if m is not None else _proc.current
-    if s is None:
-        raise RuntimeError(f"gosched.metrics.{what}() needs a running gosched.run()")
-    return s
 
 
 def all() -> list[Description]:  # Go's metrics.All (shadows the builtin here only)
@@ -44,12 +34,12 @@ def read() -> dict[str, int | Histogram]:
 
     Callable from a goroutine or from a plain thread while ``gosched.run`` runs.
     """
-    return _metrics.read(_sched("read"))
+    return _metrics.read(_proc.getsched("gosched.metrics.read()"))
 
 
 def prometheus() -> str:
     """``read()`` in the Prometheus text exposition format (0.0.4), HELP and TYPE lines included."""
-    return _metrics.prometheus(_metrics.read(_sched("prometheus")))
+    return _metrics.prometheus(_metrics.read(_proc.getsched("gosched.metrics.prometheus()")))
 
 
 _fixup(__name__, globals(), __all__)
