@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from .panic import Fatal, fatal
 from .runq import pidleget, pidleput
-from .runtime2 import G, Grunnable, M, P, Prunning, Sched
+from .runtime2 import LATENCY_BUCKETS, G, Grunnable, M, P, Prunning, Sched
 
 
 def _nomstart(m: M) -> None:
@@ -173,6 +173,16 @@ def wakenetpoller(sched: Sched, when: int) -> None:
             sched.poller.netpoll_break()
     elif sched.npidle and not sched.nmspinning:
         wakep(sched)
+
+
+def trackrunning(m: M, gp: G, now: int) -> None:
+    """A sampled goroutine starts running on ``m``: count its runnable time in the M's
+    histogram (Go's casgstatus → sched.timeToRun.record), bucketed by ``ns.bit_length()``."""
+    ts = gp.trackingstamp
+    gp.trackingstamp = 0
+    if ts > 0:  # -1: it never became runnable through a stamping path (a syscall's return)
+        b = (now - ts).bit_length()
+        m.latencies[b if b < LATENCY_BUCKETS else LATENCY_BUCKETS - 1] += 1
 
 
 def injectglist(sched: Sched, gs: list[G]) -> None:

@@ -55,7 +55,6 @@ from .runq import (
 from .runtime2 import (
     FAIRNESS_TICK,
     GOID_CACHE_BATCH,
-    LATENCY_BUCKETS,
     LATENCY_PERIOD,
     RUNQ_SIZE,
     STEAL_TRIES,
@@ -356,7 +355,7 @@ def schedule(m: M) -> None:
         if gp.waitsince:
             gp.waitsince = 0
         if gp.trackingstamp:  # sampled: record its wait runnable → running (Go's casgstatus)
-            trackrunning(m, gp)
+            mgr.trackrunning(m, gp, nanotime())
         gp.status = Grunning
         gp.m = m
         m.curg = gp
@@ -384,8 +383,7 @@ def schedule(m: M) -> None:
         gp.param = None
         tracknext -= 1  # Go's trackingSeq: sample one switch out of running in LATENCY_PERIOD
         if not tracknext:
-            tracknext = LATENCY_PERIOD
-            gp.trackingstamp = -1
+            tracknext, gp.trackingstamp = LATENCY_PERIOD, -1
         try:
             tok.pop()  # reclaim the P
         except IndexError:
@@ -428,8 +426,7 @@ def schedule(m: M) -> None:
         elif kind is GOSCHED:  # gosched_m
             m.curg = None
             gp.status = Grunnable
-            if gp.trackingstamp:
-                gp.trackingstamp = nanotime()
+            gp.trackingstamp = gp.trackingstamp and nanotime()  # if sampled: runnable from now
             globrunqput(sched, gp)
         elif kind is SLEEP:
             timesleep(sched, m, gp, tr[1])
@@ -437,16 +434,6 @@ def schedule(m: M) -> None:
             nextg = syscall(sched, m, gp, p, tr[1], tr[2])
         else:
             nextg = foreignyield(sched, m, gp, p, tr)
-
-
-def trackrunning(m: M, gp: G) -> None:
-    """A sampled goroutine starts running: count its runnable time in the M's histogram
-    (Go's casgstatus → sched.timeToRun.record), bucketed by ``ns.bit_length()``."""
-    ts = gp.trackingstamp
-    gp.trackingstamp = 0
-    if ts > 0:  # -1: it never became runnable through a stamping path (a syscall's return)
-        b = (nanotime() - ts).bit_length()
-        m.latencies[b if b < LATENCY_BUCKETS else LATENCY_BUCKETS - 1] += 1
 
 
 def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:
