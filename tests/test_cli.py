@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import gosched
+from gosched._runtime import ctl
 
 SRC = str(Path(gosched.__file__).resolve().parent.parent)
 TIMEOUT = 60
@@ -171,3 +172,20 @@ def test_dump_of_a_process_without_gosched_leaves_it_alone() -> None:
     finally:
         p.kill()
         p.wait(TIMEOUT)
+
+
+def test_markers_of_killed_programs_are_swept(server: subprocess.Popen[str]) -> None:
+    """A program killed by a signal cannot remove its marker; the next run does."""
+    marker = Path(ctl.ctldir()) / f"{server.pid}.ctl"
+    assert marker.exists()
+    server.kill()
+    server.wait(TIMEOUT)
+    assert marker.exists()
+    r = gosched_cli("dump", str(server.pid))
+    assert r.returncode == 1 and "no" in r.stderr
+
+    async def main() -> None:
+        pass
+
+    gosched.run(main)
+    assert not marker.exists()

@@ -81,9 +81,31 @@ def install(sched: Sched) -> None:
         old = signal.signal(sig, lambda signum, frame: serve(sched, d))
     except (OSError, ValueError):  # no private directory, or not a settable signal
         return
+    sweep(d)
     marker = os.path.join(d, f"{os.getpid()}.ctl")
     _write(marker, f"{sig} {starttime(os.getpid())}")
     _installed = (sig, old, marker)
+
+
+def _stale(path: str) -> bool:
+    """A marker whose process is gone (killed, so it could not remove it) or whose pid was reused."""
+    try:
+        with open(path) as f:
+            started = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return False  # being written, or not ours to judge
+    return started != starttime(int(os.path.basename(path).split(".")[0]))
+
+
+def sweep(d: str) -> None:
+    """Remove the markers killed programs left behind (at each run's start)."""
+    for name in os.listdir(d):
+        path = os.path.join(d, name)
+        if name.endswith(".ctl") and name.split(".")[0].isdigit() and _stale(path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def uninstall() -> None:
