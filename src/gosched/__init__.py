@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import context, debug, errgroup, signal, testing, trace
+from . import context, debug, errgroup, metrics, signal, testing, trace
 from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
@@ -59,6 +59,7 @@ __all__ = [
     "goexit",
     "gomaxprocs",
     "gosched",
+    "metrics",
     "now",
     "num_goroutine",
     "recv",

@@ -6,6 +6,11 @@ gosched when it is marked ``@pytest.mark.gosched`` (with optional
 ``async def`` test and ``--gosched-all`` (ini ``gosched_all = true``) is given.
 
 * A deadlock fails the test with Go's message and the goroutine dump.
+* With ``--gosched-leaks`` (ini ``gosched_leaks = true``), or for a test marked
+  ``@pytest.mark.gosched_leaks`` (or ``@pytest.mark.gosched(leaks=True)``), a
+  test whose main returns leaving goroutines behind -- leaked (blocked forever)
+  or still able to run -- fails with their dump entries, as goleak's
+  ``VerifyNone`` fails a Go test.
 * A test still running after the timeout (``--gosched-timeout``, ini
   ``gosched_timeout``, default 60 s; 0 disables) fails with the dump instead of
   hanging the suite. Its goroutines are closed as at the end of any run
@@ -27,6 +32,7 @@ import gosched
 from gosched._runtime import panic as _panic
 from gosched._runtime import proc as _proc
 from gosched._runtime.dump import dump as _dump
+from gosched.debug import Leak
 
 
 class GoroutineTimeout(RuntimeError):
@@ -42,17 +48,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="clock for gosched tests (default real)")
     group.addoption("--gosched-timeout", type=float, default=None,
                     help="fail a gosched test after this many seconds with a goroutine dump (0: never)")
+    group.addoption("--gosched-leaks", action="store_true", default=None,
+                    help="fail a gosched test that leaves goroutines leaked or running (goleak's VerifyNone)")
     parser.addini("gosched_all", "run every async def test under gosched.run", type="bool", default=False)
     parser.addini("gosched_maxprocs", "GOMAXPROCS for gosched tests", default="")
     parser.addini("gosched_clock", "clock for gosched tests: real or fake", default="real")
     parser.addini("gosched_timeout", "seconds before a gosched test fails with a dump (0: never)",
                   default="60")
+    parser.addini("gosched_leaks", "fail a gosched test that leaves goroutines behind", type="bool",
+                  default=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gosched(maxprocs=None, clock='real', timeout=None): run this async def test under gosched.run",
+        "gosched(maxprocs=None, clock='real', timeout=None, leaks=False): "
+        "run this async def test under gosched.run",
+    )
+    config.addinivalue_line(
+        "markers",
+        "gosched_leaks: fail this gosched test if it leaves goroutines leaked or running",
     )
     config.pluginmanager.register(_AsyncHint(), "gosched-async-hint")
 
@@ -79,9 +94,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     maxprocs = kw.get("maxprocs", _setting(pyfuncitem.config, "maxprocs") or None)
     clock = kw.get("clock", _setting(pyfuncitem.config, "clock") or "real")
     timeout = float(kw.get("timeout", _setting(pyfuncitem.config, "timeout") or 0))
+    leaks = bool(
+        kw.get("leaks", _setting(pyfuncitem.config, "leaks"))
+        or pyfuncitem.get_closest_marker("gosched_leaks") is not None
+    )
     names = pyfuncitem._fixtureinfo.argnames
     args = {k: pyfuncitem.funcargs[k] for k in names}
-    _run(pyfuncitem.obj, args, int(maxprocs) if maxprocs else None, str(clock), timeout)
+    _run(pyfuncitem.obj, args, int(maxprocs) if maxprocs else None, str(clock), timeout, leaks)
     return True
 
 
@@ -116,8 +135,11 @@ class _AsyncHint:
             exc.msg = f"{exc.msg}\n{_HINT}"
 
 
-def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeout: float) -> None:
+def _run(
+    fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeout: float, leaks: bool
+) -> None:
     done = threading.Event()
+    left: list[Leak] = []
 
     def watchdog() -> None:
         if done.wait(timeout):
@@ -132,7 +154,10 @@ def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeou
         threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True).start()
     failure = None
     try:
-        gosched.run(functools.partial(fn, **args), maxprocs=maxprocs, clock=clock)
+        gosched.run(functools.partial(fn, **args), maxprocs=maxprocs, clock=clock,
+                    leak_check=left.extend if leaks else False)
+        if left:
+            failure = _leftreport(left)
     except gosched.Deadlock as e:
         failure = f"fatal error: {e}"
     except GoroutineTimeout as e:
@@ -143,3 +168,12 @@ def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeou
         # Outside the except clause: failing inside it would chain the exception
         # and pytest would print the dump twice ("During handling of ...").
         pytest.fail(failure, pytrace=False)
+
+
+def _leftreport(left: list[Leak]) -> str:
+    """goleak's "found unexpected goroutines", with gosched's dump entries."""
+    n = sum(e.leaked for e in left)
+    return (
+        f"gosched: found unexpected goroutines when the test returned "
+        f"({len(left)} left, {n} leaked):\n\n" + "\n\n".join(e.dump for e in left)
+    )

@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
-import os
-import runpy
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import gosched
-from gosched._runtime import tracectl
+from .._runtime import main as _main
+from .._runtime import tracectl
+from . import run
 
 HELP = "record a program's execution trace, or summarise one"
 
@@ -68,24 +66,14 @@ def main(argv: list[str]) -> int:
 
 
 def record(out: str, module: str | None, prog: list[str]) -> int:
-    """Run the program traced into ``out``; its exit status."""
-    if module:
-        sys.argv = [module, *prog]
-    else:
-        sys.argv = list(prog)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(prog[0])))
-    before = tracectl.runs
+    """Run the program traced into ``out`` (``run``'s convention); its exit status."""
+    before = _main.nruns
     tracectl.start(out)
     code = 0
     try:
-        if module:
-            ns = runpy.run_module(module, run_name="__main__", alter_sys=True)
-        else:
-            ns = runpy.run_path(prog[0], run_name="__main__")
-        fn = ns.get("main")
-        if tracectl.runs == before and inspect.iscoroutinefunction(fn):
-            result = gosched.run(fn)
-            code = result if isinstance(result, int) and not isinstance(result, bool) else 0
+        ns = run.execute(module, prog)
+        if _main.nruns == before:
+            code = run.runmain(ns, module or prog[0], None, False)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:

@@ -13,7 +13,22 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from . import checkdead as _checkdead  # noqa: F401  # installs proc.checkdead and proc.firetimers
-from . import fork, mgr, panic, proc, runend, schedtrace, sigqueue, sigwait, speedups, sysmon, tracectl, traps
+from . import (
+    ctl,
+    fork,
+    leaks,
+    mgr,
+    panic,
+    proc,
+    runend,
+    schedtrace,
+    sigqueue,
+    sigwait,
+    speedups,
+    sysmon,
+    tracectl,
+    traps,
+)
 from . import gc as _gc
 from .errors import Deadlock
 from .goroutine import Goroutine
@@ -26,6 +41,7 @@ from .traps import callable_name, closing, getm, outside_goroutine, preempted
 T = TypeVar("T")
 
 _runlock = threading.Lock()
+nruns = 0  # runs started in this process (``python -m gosched run`` asks whether a program ran one)
 
 
 def _afterforkchild() -> None:
@@ -159,13 +175,20 @@ def run(
     *args: Any,
     maxprocs: int | None = None,
     clock: str = "real",
+    leak_check: bool | Callable[[list[leaks.Leak]], None] = False,
 ) -> T:
     """Run ``main(*args)`` as goroutine 1 on a fresh runtime; return its result.
 
     Only positional arguments are passed on, so they cannot collide with run()'s own
     options (as in trio); pass keyword arguments with
     ``gosched.run(functools.partial(main, key=value))``.
+
+    ``leak_check=True``: when main returns, warn (``gosched.debug.LeakWarning``)
+    about every goroutine blocked forever (``gosched.debug.leaked_goroutines``).
+    A callable is given every goroutine left instead (``gosched.debug.Leak``
+    entries, the leaked ones first), as goleak's ``VerifyNone`` checks them.
     """
+    global nruns
     if getm() is not None:
         if inspect.iscoroutine(main):
             main.close()
@@ -182,18 +205,25 @@ def run(
         if proc.current is not None:
             coro.close()
             raise RuntimeError("gosched.run() is already running (one runtime per process, as in Go)")
+        nruns += 1
         sched = Sched()
         proc.setcurrent(sched)
         traps.setforked(False)  # a forked child's own runtime (fork.py)
     try:
-        result: T = _run(sched, coro, maxprocs, clock)
+        result: T = _run(sched, coro, maxprocs, clock, leak_check)
         return result
     finally:
         with _runlock:
             proc.setcurrent(None)
 
 
-def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock: str) -> T:
+def _run(
+    sched: Sched,
+    coro: Coroutine[Any, Any, T],
+    maxprocs: int | None,
+    clock: str,
+    leak_check: bool | Callable[[list[leaks.Leak]], None],
+) -> T:
     if clock == "fake":
         sched.faketime = FAKE_EPOCH_NS
         proc.setnanotime(lambda: sched.faketime)
@@ -212,23 +242,35 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     sched.allgs[gp.goid] = gp
     sched.runq.append(gp)
     install_signals(sched)  # SIGQUIT dumps the goroutines (sigquit.py)
+    ctl.install(sched)  # python -m gosched dump|top PID (ctl.py)
     sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
     try:
         sysmon.start(sched)
         mgr.startm(sched, None, False)
         sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
+        if leak_check and sched.panic is None and sched.deadlock is None:
+            _leakcheck(sched, leak_check)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
         shutdown(sched, raising=True)
         raise
     else:
         shutdown(sched)
     finally:
+        ctl.uninstall()
         uninstall_signals()
     if sched.panic is not None:
         raise sched.panic
     if sched.deadlock is not None:
         raise Deadlock(sched.deadlock)
     return sched.result  # type: ignore[no-any-return]
+
+
+def _leakcheck(sched: Sched, check: bool | Callable[[list[leaks.Leak]], None]) -> None:
+    """What ``leak_check`` asks for, with main returned and the goroutines left as they are."""
+    if check is True:
+        leaks.warn_leaks(sched)
+    elif callable(check):
+        check(leaks.leftovers(sched))
 
 
 def _preemptall(sched: Sched) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from . import trace
 from .errors import Fatal
 from .panic import fatal
 from .runq import pidleget, pidleput
-from .runtime2 import G, Grunnable, M, P, Prunning, Sched
+from .runtime2 import LATENCY_BUCKETS, G, Grunnable, M, P, Prunning, Sched
 
 
 def _nomstart(m: M) -> None:
@@ -180,12 +181,24 @@ def wakenetpoller(sched: Sched, when: int) -> None:
         wakep(sched)
 
 
+def trackrunning(m: M, gp: G, now: int) -> None:
+    """A sampled goroutine starts running on ``m``: count its runnable time in the M's
+    histogram (Go's casgstatus → sched.timeToRun.record), bucketed by ``ns.bit_length()``."""
+    ts = gp.trackingstamp
+    gp.trackingstamp = 0
+    if ts > 0:  # -1: it never became runnable through a stamping path (a syscall's return)
+        b = (now - ts).bit_length()
+        m.latencies[b if b < LATENCY_BUCKETS else LATENCY_BUCKETS - 1] += 1
+
+
 def injectglist(sched: Sched, gs: list[G]) -> None:
     """Make a batch runnable from a thread without a P (Go's injectglist)."""
     if not gs:
         return
     for gp in gs:
         gp.status = Grunnable
+        if gp.trackingstamp:  # sampled for /sched/latencies; proc.nanotime's clock (below proc)
+            gp.trackingstamp = sched.faketime or time.monotonic_ns()
     with sched.lock:
         sched.runq.extend(gs)
         n = min(len(gs), sched.npidle)

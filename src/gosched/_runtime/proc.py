@@ -57,6 +57,7 @@ from .runq import (
 from .runtime2 import (
     FAIRNESS_TICK,
     GOID_CACHE_BATCH,
+    LATENCY_PERIOD,
     RUNQ_SIZE,
     STEAL_TRIES,
     G,
@@ -179,6 +180,8 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     runs; anywhere else it goes on the global queue.
     """
     gp.status = Grunnable
+    if gp.trackingstamp:  # sampled for /sched/latencies: runnable from now
+        gp.trackingstamp = nanotime()
     if m is None:
         m = getm()
     if tracing:
@@ -298,6 +301,7 @@ def schedule(m: M) -> None:
     rq = m.readyq
     allgs = sched.allgs
     csend = speedups.send
+    tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     while True:
         if sched.dead:
             # Back from a syscall that outlived the run: close it (abandon), unless this is
@@ -365,6 +369,8 @@ def schedule(m: M) -> None:
         # comes from this P's queues, or is nextg, which only a P holder sets.
         if gp.waitsince:
             gp.waitsince = 0
+        if gp.trackingstamp:  # sampled: record its wait runnable → running (Go's casgstatus)
+            mgr.trackrunning(m, gp, nanotime())
         gp.status = Grunning
         gp.m = m
         m.curg = gp
@@ -392,6 +398,9 @@ def schedule(m: M) -> None:
             tr = _EXIT
             gopanic(sched, gp, e)
         gp.param = None
+        tracknext -= 1  # Go's trackingSeq: sample one switch out of running in LATENCY_PERIOD
+        if not tracknext:
+            tracknext, gp.trackingstamp = LATENCY_PERIOD, -1
         try:
             tok.pop()  # reclaim the P
         except IndexError:
@@ -434,6 +443,7 @@ def schedule(m: M) -> None:
         elif kind is GOSCHED:  # gosched_m
             m.curg = None
             gp.status = Grunnable
+            gp.trackingstamp = gp.trackingstamp and nanotime()  # if sampled: runnable from now
             globrunqput(sched, gp)
         elif kind is SLEEP:
             timesleep(sched, m, gp, tr[1])

@@ -142,6 +142,8 @@ RUNQ_SIZE = 256  # len(p.runq) in Go
 GOID_CACHE_BATCH = 16  # _GoidCacheBatch
 FAIRNESS_TICK = 61  # findRunnable checks the global queue every 61 schedticks
 STEAL_TRIES = 4  # stealWork passes
+LATENCY_PERIOD = 8  # sample one yield in 8 for /sched/latencies (Go's gTrackingPeriod)
+LATENCY_BUCKETS = 41  # bucket i: [2**(i-1), 2**i) ns, 0: 0 ns, 40: 2**39 ns (~550 s) and above
 
 
 class SysmonTick:
@@ -184,6 +186,7 @@ class G:
         "pclasti",
         "pcglobals",
         "blockedon",
+        "trackingstamp",
     )
 
     def __init__(
@@ -216,6 +219,10 @@ class G:
             self.pclasti = f.f_lasti
             self.pcglobals = f.f_globals
         self.blockedon: Any = None  # the object a dump names as what we wait for
+        # Scheduling-latency sample (Go's gp.tracking/trackingStamp, one slot): 0 not
+        # sampled, -1 sampled at its last yield (one in LATENCY_PERIOD), > 0 the
+        # nanotime it became runnable; execute records the wait in m.latencies.
+        self.trackingstamp = 0
 
     @property
     def id(self) -> int:
@@ -306,6 +313,7 @@ class M:
         "goidcache",
         "goidcacheend",
         "id",
+        "latencies",
         "ident",
         "lostp_since",
         "lostp_syscall",
@@ -316,6 +324,7 @@ class M:
         "readyq",
         "sched",
         "spinning",
+        "syscalls",
         "thread",
     )
 
@@ -338,6 +347,9 @@ class M:
         self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
         self.mstartfn: Callable[[M], None] | None = None  # the loop it runs instead of schedule (sysmon)
         self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
+        # Metrics this M's thread alone writes (summed on read, as Go sums per-P stats):
+        self.syscalls = 0  # gosched.syscall calls entered
+        self.latencies = [0] * LATENCY_BUCKETS  # scheduling latency histogram, by ns.bit_length()
 
 
 class Sched:
@@ -383,6 +395,9 @@ class Sched:
         "walloffset",
         "numgc",
         "wakefd",
+        "nretake",
+        "npreempt",
+        "nhandoff",
     )
 
     def __init__(self) -> None:
@@ -428,3 +443,8 @@ class Sched:
         self.walloffset = 0  # wall clock minus nanotime, for now()
         self.numgc = 0
         self.wakefd = -1  # the pipe run() polls while it waits (sigwait.py); -1: none
+        # sysmon's counters (only sysmon's thread writes them): Ps taken from syscalls,
+        # preemption requests, Ps taken from goroutines that ignored one.
+        self.nretake = 0
+        self.npreempt = 0
+        self.nhandoff = 0

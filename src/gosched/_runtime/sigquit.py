@@ -35,7 +35,7 @@ def _sigdump(sched: Sched, signame: str, exit_after: bool) -> Callable[[int, Any
     return handler
 
 
-def _parse_signal(v: str) -> signal.Signals | None:
+def parse_signal(v: str) -> signal.Signals | None:
     v = v.strip().upper()
     if not v:
         return None
@@ -64,7 +64,7 @@ def _sigquit_mode() -> str:
 
 def _dumpsig() -> signal.Signals | None:
     dumpsig = os.environ.get("GOSCHED_DUMPSIG", "")
-    extra = _parse_signal(dumpsig)
+    extra = parse_signal(dumpsig)
     if extra is None and dumpsig.strip():
         warnings.warn(
             f"GOSCHED_DUMPSIG={dumpsig!r} is not a signal name (USR1, SIGUSR2) or number; no dump signal",

@@ -35,6 +35,7 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
     gp.status = Gsyscall
     gp.waitreason = waitReasonSyscall
+    m.syscalls += 1  # /sched/syscalls: this M's own counter
     if p is not None:
         p.syscalltick += 1
     with sched.lock:

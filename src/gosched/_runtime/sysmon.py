@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from . import blame, mgr, proc, runq, schedtrace, syscall, trace
 from . import gc as _gc
@@ -52,6 +53,17 @@ maxmcount = 10000  # the M limit a new run() starts with (debug.set_max_threads)
 boostSwitchInterval: float | None = 0.001
 _boosted: float | None = None  # the interval to restore, while boosted
 
+# The partial-deadlock check (leaks.py installs it; debug.set_deadlock_check sets the
+# period, in ns): off at 0, so it costs sysmon one global read per tick.
+deadlockperiod = 0
+
+
+def _nodeadlockcheck(sched: Sched) -> None:
+    pass
+
+
+deadlockcheck: Callable[[Sched], None] = _nodeadlockcheck
+
 # Why the last deep sleep ended early: True when a syscall path woke sysmon (Go
 # resets the delay to 20 us then), False for a P leaving the idle list.
 _wakereset = False
@@ -69,6 +81,14 @@ def start(sched: Sched) -> M:
     _gc.start_helper(sched)
     mgr.newm(m, name="gosched-sysmon")
     return m
+
+
+def set_deadlock_period(ns: int) -> int:
+    """Set how often sysmon looks for partial deadlocks (0: never; leaks.py); return the old, in ns."""
+    global deadlockperiod
+    old = deadlockperiod
+    deadlockperiod = ns
+    return old
 
 
 def set_gc_period(ns: int) -> int:
@@ -127,6 +147,7 @@ def sysmon(m: M) -> None:
     idle = 0
     delay = 0
     lasttrace = 0
+    lastcheck = 0
     deadline = 0  # when the oldest running slice reaches forcePreemptNS
     sleep = time.sleep
     while not sched.dead:
@@ -185,6 +206,9 @@ def sysmon(m: M) -> None:
             idle += 1
         sweep(sched)
         forcegc(sched, rnow)
+        if deadlockperiod and lastcheck + deadlockperiod <= rnow:
+            lastcheck = rnow
+            deadlockcheck(sched)
         st = schedtrace.settings
         if st.schedtrace > 0 and lasttrace + st.schedtrace * 1_000_000 <= rnow:
             lasttrace = rnow
@@ -238,6 +262,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             # Ask again if the goroutine honoured an earlier request within this
             # slice (runnext inherits the slice, so schedtick did not move).
             if pd.preemptg is not gp or not gp.preempt:
+                sched.npreempt += 1  # sysmon's own counters: only this thread writes them
                 preemptone(p, m, gp)
                 pd.preemptwhen = now
                 pd.preemptg = gp
@@ -269,6 +294,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 n += 1
                 if trace.enabled:
                     traceretake(p, owner, True)
+                sched.nretake += 1
                 mgr.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now:
@@ -279,6 +305,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             owner = takep(sched, p, m, now, False)
             if owner is not None:
                 n += 1
+                sched.nhandoff += 1
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)

@@ -49,7 +49,7 @@ def coro_frames(coro: Any) -> list[types.FrameType]:
     return frames
 
 
-def _thread_frames(ident: int, stop: Callable[[types.FrameType], bool]) -> list[types.FrameType]:
+def thread_frames(ident: int, stop: Callable[[types.FrameType], bool]) -> list[types.FrameType]:
     """The thread's frames above the first one ``stop`` accepts, outermost first.
 
     The collector is off for the walk, as CPython's own ``sys._current_frames``
@@ -74,7 +74,7 @@ def _thread_frames(ident: int, stop: Callable[[types.FrameType], bool]) -> list[
     return frames
 
 
-def _frames(gp: G) -> list[types.FrameType]:
+def frames(gp: G) -> list[types.FrameType]:
     m = gp.m
     st = gp.status
     sched_code = proc.schedule.__code__
@@ -82,14 +82,14 @@ def _frames(gp: G) -> list[types.FrameType]:
         # The coroutine is suspended in the SYSCALL trap; the blocking function
         # runs on the M's thread below syscall.syscall.
         sys_code = syscall.syscall.__code__
-        above = _thread_frames(m.ident, lambda f: f.f_code is sys_code or f.f_code is sched_code)
+        above = thread_frames(m.ident, lambda f: f.f_code is sys_code or f.f_code is sched_code)
         return coro_frames(gp.coro) + above
     if st != Gwaiting and st != Grunnable and m is not None and m.curg is gp:
-        return _thread_frames(m.ident, lambda f: f.f_code is sched_code)
+        return thread_frames(m.ident, lambda f: f.f_code is sched_code)
     return coro_frames(gp.coro) if gp.coro is not None else []
 
 
-def _funcname(f: types.FrameType) -> str:
+def funcname(f: types.FrameType) -> str:
     code = f.f_code
     mod = f.f_globals.get("__name__", "?")
     return f"{mod}.{getattr(code, 'co_qualname', code.co_name)}"
@@ -123,10 +123,10 @@ def goroutine_header(gp: G, now_ns: int | None = None, fake: bool = False) -> st
 def goroutine_stack(gp: G, level: int = 1) -> list[str]:
     """Go's frame lines for one goroutine, innermost first, then ``created by``."""
     lines: list[str] = []
-    for f in reversed(_frames(gp)):
+    for f in reversed(frames(gp)):
         if level < 2 and not userframe(f):
             continue
-        lines.append(f"{_funcname(f)}(...)")
+        lines.append(f"{funcname(f)}(...)")
         lines.append(f"\t{f.f_code.co_filename}:{f.f_lineno}")
     if gp.gopc is not None:
         file, line, func = gp.gopc

@@ -21,7 +21,6 @@ _lock = threading.Lock()
 _file: IO[str] | None = None
 _owned = False  # start() opened the file, so stop() closes it
 _fromenv = False  # run() started it from GOSCHEDTRACE, so run()'s end stops it
-runs = 0  # run()s started so far (``python -m gosched trace``: did the program call run itself?)
 
 
 def start(out: str | os.PathLike[str] | IO[str]) -> None:
@@ -74,8 +73,7 @@ def route(sched: Sched) -> None:
 
 def runstart(sched: Sched) -> None:
     """``run()`` starts: start tracing if GOSCHEDTRACE names a file; route ``sched``."""
-    global _fromenv, runs
-    runs += 1
+    global _fromenv
     path = os.environ.get(ENV, "")
     if path and not trace.enabled:
         start(path)

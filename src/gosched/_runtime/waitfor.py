@@ -165,6 +165,19 @@ def waitfor(gs: list[G]) -> str:
     return out
 
 
+def lockcycles(gs: list[G]) -> list[tuple[list[int], str]]:
+    """The lock wait-for cycles among ``gs`` (a partial deadlock, leaks.py), each as
+    its goids and its description, without the rest of a dump's lines."""
+    g = _Graph(gs)
+    for gp in gs:
+        obj = gp.blockedon
+        if gp.status == Gwaiting and isinstance(obj, Waitable):
+            held = obj.waitdesc().holders
+            if held:
+                g.holders(gp, obj, held)  # records the edges
+    return [(cyc, _describe_cycle(cyc, g)) for cyc in _cycles(g.edges)]
+
+
 def _cycles(edges: dict[int, list[int]]) -> list[list[int]]:
     """Distinct cycles in the lock wait-for graph (edges: waiter → holders), as goid lists.
 
