@@ -504,14 +504,14 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
         if isinstance(obj, list):  # select
             parts = []
             for ch in obj:
-                r, s = ch.waiters()
+                r, s = ch.waitqs()
                 parts.append(
                     f"{_objname(ch, [gp], names)}: receivers {_ids(r)}, senders {_ids(s)}"
                     + _foreignnote(ch, " ({})")
                 )
             lines.append(f"goroutine {gp.goid} waits in select on " + "; ".join(parts))
         elif kind == "Chan":
-            r, s = obj.waiters()
+            r, s = obj.waitqs()
             lines.append(
                 f"goroutine {gp.goid} waits on channel {_objname(obj, [gp], names)}, "
                 f"{len(obj)}/{obj.cap} buffered: receivers {_ids(r)}, senders {_ids(s)}"
