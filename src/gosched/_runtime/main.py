@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
+from . import fork, mgr, panic, proc, runend, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
@@ -127,7 +127,7 @@ def _cgo() -> Callable[..., Goroutine] | None:
     if c is None or getm != traps._mvar.get:
         return None
     template = G(0, None)  # type: ignore[arg-type]  # the defaults of every G field
-    c.setup_go(traps._mvar, M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, proc.wakep, pygo)
+    c.setup_go(traps._mvar, M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, mgr.wakep, pygo)
     fast: Callable[..., Goroutine] = c.go
     return fast
 
@@ -211,7 +211,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
     try:
         sysmon.start(sched)
-        proc.startm(sched, None, False)
+        mgr.startm(sched, None, False)
         sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
         shutdown(sched, raising=True)
@@ -273,7 +273,7 @@ def _sigint_held() -> Iterator[list[int]]:
 
 def _shutdown(sched: Sched) -> None:
     with sched.lock:
-        proc.finish_locked(sched)
+        panic.finish_locked(sched)
         idle = list(sched.midle)
         sched.midle.clear()
         sched.nmidle = 0
@@ -287,7 +287,7 @@ def _shutdown(sched: Sched) -> None:
         poller.netpoll_break()
     # Every M sees sched.dead at its next switch and exits; one still running a
     # goroutine after SHUTDOWN_TIMEOUT is left to close it when it comes back
-    # (proc.abandon). New Ms are not started once sched.dead is set. The pass
+    # (runend.abandon). New Ms are not started once sched.dead is set. The pass
     # below leaves running goroutines (Grunning, Gsyscall) to their Ms; an M
     # between its sched.dead check and marking the next goroutine Grunning is a
     # few statements from it, not SHUTDOWN_TIMEOUT away.
@@ -299,7 +299,7 @@ def _shutdown(sched: Sched) -> None:
             t.join(max(0.0, deadline - time.monotonic()))
     try:
         for gp in sorted(sched.allgs.copy().values(), key=_goid):
-            proc.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
+            runend.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
     finally:
         _gc.uninstall(sched)  # closes the forcegc helper goroutine too
         if poller is not None and sched.lastpoll != 0:

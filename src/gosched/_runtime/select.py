@@ -21,7 +21,7 @@ from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog
 from .lock import lock
 from .runtime2 import G, waitReasonSelect, waitReasonSelectNoCases
-from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
+from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -159,9 +159,7 @@ async def _block_forever(default: bool) -> tuple[int, Any, bool]:
     """``select {}`` (no case, or only nil channels): park for good; with default, return."""
     if default:
         return -1, None, False
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("select", "")
+    require_m("select")
     await trap(PARK, None, waitReasonSelectNoCases)
     raise AssertionError("unreachable: a goroutine in select {} is never readied")
 

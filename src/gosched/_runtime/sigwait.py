@@ -18,7 +18,7 @@ bytecode. So, in the main thread, ``run()`` waits in ``poll`` on a pipe that it
 makes the process's signal wakeup fd (``signal.set_wakeup_fd``) for the
 duration: the C handler writes the signal number there on whatever thread it
 runs, and the main thread wakes and runs the handler. The program's end
-writes a zero byte (``proc.finish_locked``). Signal numbers are passed on to
+writes a zero byte (``panic.finish_locked``). Signal numbers are passed on to
 the wakeup fd that was set before (an asyncio loop's), which is restored when
 ``run()`` returns.
 
