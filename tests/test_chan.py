@@ -417,3 +417,29 @@ def test_many_senders_many_receivers_exactly_once(cap: int) -> None:
         return sorted(allv)
 
     assert run(main, maxprocs=4) == list(range(nsend * per))
+
+
+def test_waiters_are_read_only_goroutine_handles() -> None:
+    """Chan.waiters() gives the Goroutine handles go() returned, never the runtime's Gs, for a
+    goroutine parked on the channel itself and for one parked on it in a select."""
+
+    async def main() -> None:
+        ch, ch2, other = gosched.Chan[int](), gosched.Chan[int](), gosched.Chan[int]()
+
+        async def recv() -> None:
+            await ch.recv()
+
+        async def sel() -> None:
+            await gosched.select(gosched.send(ch2, 1), gosched.recv(other))
+
+        r, s = gosched.go(recv), gosched.go(sel)
+        await wait_until(lambda: bool(ch.waiters()[0] and ch2.waiters()[1]))
+        assert ch.waiters() == ([r], []) and ch2.waiters() == ([], [s])
+        (hr,), (hs,) = ch.waiters()[0], ch2.waiters()[1]
+        assert type(hr) is gosched.Goroutine and type(hs) is gosched.Goroutine
+        assert ch.waiters()[0][0].state == "chan receive" and ch2.waiters()[1][0].state == "select"
+        assert await ch2.recv() == 1
+        await ch.send(2)
+        await wait_until(lambda: ch.waiters() == ch2.waiters() == ([], []) and r.done and s.done)
+
+    run(main)

@@ -20,14 +20,18 @@ html_theme = "alabaster"
 # checkdead and the blocking API reach them across modules on hot paths, so they keep
 # their Go-style names (no leading underscore) and are left out of the reference instead.
 RUNTIME_INTERNAL = {
+    "Chan.buf",
     "Chan.closed",
+    "Chan.dataqsiz",
     "Chan.fusers",
+    "Chan.lock",
     "Chan.recvlocked",
     "Chan.recvq",
     "Chan.sendlocked",
     "Chan.sendq",
     "Chan.trysend",
     "Chan.waiters",
+    "Chan.waitqs",
     "Mutex.fusers",
     "Mutex.owner",
     "Mutex.waiters",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno as _errno
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._bufio import Closer, readfull
 from ._runtime import timers as _timers
@@ -30,8 +30,11 @@ from ._runtime.chan import Chan
 from ._runtime.errors import ClosedChannelError
 from ._runtime.gotime import now, resettimer
 from ._runtime.proc import getsched
-from ._runtime.select import recv, select, send
+from ._runtime.select import ctxdone, ctxerr, recv, select, send
 from ._runtime.sync import Mutex
+
+if TYPE_CHECKING:
+    from .context import Context
 
 
 class ClosedPipeError(OSError):
@@ -144,12 +147,15 @@ class PipeConn(Closer):
     def _where(self) -> str:
         return "pipe"
 
-    async def read(self, n: int = 65536) -> bytes:
-        """Up to ``n`` bytes of the peer's current write; ``b""`` once the peer closed."""
+    async def read(self, n: int = 65536, ctx: Context | None = None) -> bytes:
+        """Up to ``n`` bytes of the peer's current write; ``b""`` once the peer closed.
+
+        With ``ctx``, raises ``ctx.err()`` once the context is done (nothing is read)."""
         if n <= 0:
             if n == 0:
                 return b""
             raise ValueError(f"read size must be positive, not {n}")
+        done = ctxdone(ctx)
         dl = self._rddl.wait()
         if self._localdone.closed:
             raise _closedpipe()
@@ -157,7 +163,11 @@ class PipeConn(Closer):
             return b""
         if dl.closed:
             raise _timeout("read")
-        i, bw, _ = await select(recv(self._rdrx), recv(self._localdone), recv(self._remotedone), recv(dl))
+        i, bw, _ = await select(
+            recv(self._rdrx), recv(self._localdone), recv(self._remotedone), recv(dl), recv(done)
+        )
+        if i == 4:
+            ctxerr(ctx)
         if i == 0:
             chunk = bw[:n]
             await self._rdtx.send(len(chunk))
@@ -172,9 +182,13 @@ class PipeConn(Closer):
         """Exactly ``n`` bytes; ``IncompleteReadError`` (``unexpected EOF``) if the peer closes first."""
         return await readfull(self, n)
 
-    async def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Hand all of ``data`` to the peer's reads; returns its length once they took it."""
+    async def write(self, data: bytes | bytearray | memoryview, ctx: Context | None = None) -> int:
+        """Hand all of ``data`` to the peer's reads; returns its length once they took it.
+
+        With ``ctx``, raises ``ctx.err()`` once the context is done; the bytes the
+        peer took before stay taken."""
         b = memoryview(bytes(data) if not isinstance(data, bytes) else data)
+        done = ctxdone(ctx)
         dl = self._wrdl.wait()
         if self._localdone.closed or self._remotedone.closed:
             raise _closedpipe()
@@ -192,8 +206,10 @@ class PipeConn(Closer):
             while once or b:
                 once = False
                 i, _, _ = await select(
-                    send(self._wrtx, b), recv(self._localdone), recv(self._remotedone), recv(dl)
+                    send(self._wrtx, b), recv(self._localdone), recv(self._remotedone), recv(dl), recv(done)
                 )
+                if i == 4:
+                    ctxerr(ctx)
                 if i == 0:
                     nw: int = await self._wrrx.recv()
                     b = b[nw:]

@@ -26,11 +26,13 @@ connect: connection refused")``. Deadlines are absolute times on
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import math
 import os
 import socket
-from collections.abc import Callable
-from typing import Any
+import types
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._bufio import Closer, IncompleteReadError, LimitOverrunError, Reader, readfull
 from ._netaddr import (
@@ -48,8 +50,13 @@ from ._public import fixup_module_metadata as _fixup
 from ._runtime import netpoll as _np
 from ._runtime import proc
 from ._runtime.gotime import now
+from ._runtime.select import ctxdone, ctxerr
 from ._runtime.timers import duration_ns
 from ._runtime.traps import checkpreempt, preempted
+from .context import DeadlineExceeded, after_func
+
+if TYPE_CHECKING:
+    from .context import Context
 
 __all__ = [
     "AddrError",
@@ -73,6 +80,9 @@ __all__ = [
 ]
 
 _MAXREAD = 1 << 30
+_R = _np.MODE_R
+
+T = TypeVar("T")
 
 
 class ClosedError(OSError):
@@ -102,6 +112,16 @@ def _deadline_ns(t: float | None) -> int:
         raise ValueError("set deadline: NaN is not a time")
     when = proc.nanotime() + duration_ns(t - now(), "set deadline")  # inf: never; -inf: passed
     return when if when > 0 else -1
+
+
+def _ctxwake(ctx: Context, pd: _np.PollDesc, mode: int) -> Callable[[], bool]:
+    """Once ``ctx`` is done, wake whoever waits on ``pd`` for ``mode``; returns ``stop``.
+
+    Go's DialContext interrupts its connect this way (a goroutine that sets a
+    deadline in the past); here ``context.after_func`` starts the wake, which
+    leaves the descriptor's deadlines as they are.
+    """
+    return after_func(ctx, functools.partial(_np.netpollunblock, pd, mode))
 
 
 def _current_sched(what: str) -> Any:
@@ -154,6 +174,51 @@ class _FD(Closer):
             return self._fail(op, _np.CLOSING)
         return _os_err(op, self._where(), e)
 
+    # -- I/O -------------------------------------------------------------------
+    @types.coroutine
+    def _io(
+        self, op: str, mode: int, ctx: Context | None, wait: bool, fn: Callable[[Any], T], arg: Any
+    ) -> Generator[Any, Any, T]:
+        """Go's ``fd.Read``/``fd.Write`` loop: ``fn(arg)``, the non-blocking syscall; on EAGAIN
+        park in the poller (``pollwait``, Go's netpollblock) and try again.
+
+        One path for both directions: ``mode`` picks the deadline and the waiter
+        slot, as netpollblock's ``gpp := &pd.rg; if mode == 'w' { gpp = &pd.wg }``.
+        ``wait`` parks before the first try. With ``ctx``, a done context wakes
+        the park and the call raises ``ctx.err()`` (at once if done already).
+        """
+        pd = self.pd
+        done = ctxdone(ctx) if ctx is not None else None
+        stop: Callable[[], bool] | None = None
+        try:
+            while True:
+                if wait:
+                    if done is not None and stop is None:
+                        stop = _ctxwake(ctx, pd, mode)  # type: ignore[arg-type]
+                    code = yield from _np.pollwait(pd, mode)
+                    if code:
+                        raise self._fail(op, code)
+                    if done is not None and ctx.err() is not None:  # type: ignore[union-attr]
+                        ctxerr(ctx)
+                wait = True
+                if pd.closing or (pd.rd if mode == _R else pd.wd) < 0:
+                    raise self._fail(op, _np.checkerr(pd, mode) or _np.CLOSING)
+                try:
+                    r = fn(arg)
+                except BlockingIOError:
+                    continue
+                except InterruptedError:
+                    wait = False
+                    continue
+                except OSError as e:
+                    raise self._oserror(op, e) from None
+                if preempted:
+                    yield from checkpreempt()
+                return r
+        finally:
+            if stop is not None:
+                stop()
+
     # -- deadlines -------------------------------------------------------------
     def set_deadline(self, t: float | None) -> None:
         """Set the read and write deadlines (Go's SetDeadline); None clears them."""
@@ -205,85 +270,51 @@ class Conn(_FD):
         self._drained = False  # the last read came back short: the kernel buffer was empty
         self._stream = sock.type == socket.SOCK_STREAM
 
-    async def read(self, n: int = 65536) -> bytes:
-        """Up to ``n`` bytes as soon as any arrive; ``b""`` at end of stream."""
+    async def read(self, n: int = 65536, ctx: Context | None = None) -> bytes:
+        """Up to ``n`` bytes as soon as any arrive; ``b""`` at end of stream.
+
+        With ``ctx``, raises ``ctx.err()`` once the context is done (nothing is
+        read then: the connection stays usable)."""
         if n <= 0:
             if n == 0:
                 return b""
             raise ValueError(f"read size must be positive, not {n}")
         if n > _MAXREAD:
             n = _MAXREAD
-        sock, pd = self.sock, self.pd
-        if self._drained and not pd.hup:
-            # The previous read was short, so the socket buffer was empty then, and
-            # with edge-triggered epoll any byte that came since left an edge
-            # (rready, or a wakeup once we park). Wait for it instead of paying for a
-            # recv that fails with EAGAIN: in request/response traffic that failed
-            # recv and its exception are a quarter of the server's CPU (nginx's
-            # "ready = 0 on a short read" rule; Go always tries the syscall first).
-            # Not after a hang-up: an EOF that came with the last data leaves no
-            # new edge (nginx's pending_eof).
-            self._drained = False
-            if pd.closing or pd.rd < 0:
-                raise self._fail("read", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
-            code = await _np.pollwait(pd, _np.MODE_R)
-            if code:
-                raise self._fail("read", code)
-        while True:
-            if pd.closing or pd.rd < 0:
-                raise self._fail("read", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
-            try:
-                data = sock.recv(n)
-            except BlockingIOError:
-                pass
-            except InterruptedError:
-                continue
-            except OSError as e:
-                raise self._oserror("read", e) from None
-            else:
-                if len(data) < n and data and self._stream:
-                    self._drained = True
-                if preempted:
-                    await checkpreempt()
-                return data
-            code = await _np.pollwait(pd, _np.MODE_R)
-            if code:
-                raise self._fail("read", code)
+        # After a short read the socket buffer was empty, and with edge-triggered
+        # epoll any byte that came since left an edge (rready, or a wakeup once we
+        # park): wait for it instead of paying for a recv that fails with EAGAIN. In
+        # request/response traffic that failed recv and its exception are a quarter
+        # of the server's CPU (nginx's "ready = 0 on a short read" rule; Go always
+        # tries the syscall first). Not after a hang-up: an EOF that came with the
+        # last data leaves no new edge (nginx's pending_eof).
+        wait = self._drained and not self.pd.hup
+        self._drained = False
+        data = await self._io("read", _np.MODE_R, ctx, wait, self.sock.recv, n)
+        if len(data) < n and data and self._stream:
+            self._drained = True
+        return data
 
     async def read_exactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes; ``IncompleteReadError`` (an EOFError: ``unexpected EOF``) if the stream
         ends first, with what came in ``partial``."""
         return await readfull(self, n)
 
-    async def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Write all of ``data`` (parking while the socket buffer is full); returns its length."""
-        sock, pd = self.sock, self.pd
+    async def write(self, data: bytes | bytearray | memoryview, ctx: Context | None = None) -> int:
+        """Write all of ``data`` (parking while the socket buffer is full); returns its length.
+
+        With ``ctx``, raises ``ctx.err()`` once the context is done; what was
+        sent before stays sent (as a Go write cut by a deadline), so a stream
+        cut in the middle of a message is best closed."""
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         total = len(view)
-        off = 0
-        while True:
-            if pd.closing or pd.wd < 0:
-                raise self._fail("write", _np.checkerr(pd, _np.MODE_W) or _np.CLOSING)
-            try:
-                k = sock.send(view[off:] if off else view)
-            except BlockingIOError:
-                k = 0
-            except InterruptedError:
-                continue
-            except OSError as e:
-                raise self._oserror("write", e) from None
-            off += k
-            if off >= total:
-                if preempted:
-                    await checkpreempt()
-                return total
-            if k:
-                if isinstance(view, bytes):
-                    view = memoryview(view)
-                continue  # partial write: try again before waiting (Go's fd.Write loop)
-            code = await _np.pollwait(pd, _np.MODE_W)
-            if code:
-                raise self._fail("write", code)
+        send = self.sock.send
+        off = await self._io("write", _np.MODE_W, ctx, False, send, view)
+        while off < total:  # partial write: try again before waiting (Go's fd.Write loop)
+            if isinstance(view, bytes):
+                view = memoryview(view)
+            off += await self._io("write", _np.MODE_W, ctx, False, send, view[off:])
+        return total
 
     def close_write(self) -> None:
         """Shut down the writing side (Go's TCPConn.CloseWrite): the peer reads EOF."""
@@ -319,32 +350,23 @@ class Listener(_FD):
     def _where(self) -> str:
         return f"{self.net} {self.local_addr}"
 
-    async def accept(self) -> Conn:
-        sock, pd = self.sock, self.pd
-        while True:
-            if pd.closing or pd.rd < 0:
-                raise self._fail("accept", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
-            try:
-                fd, sa = sock._accept()  # type: ignore[attr-defined]
-            except BlockingIOError:
-                pass
-            except InterruptedError:
-                continue
-            except OSError as e:
-                if e.errno in (_errno.ECONNABORTED,):  # the peer gave up before we accepted: next
-                    continue
-                raise self._oserror("accept", e) from None
-            else:
-                s = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
-                if sock.family != socket.AF_UNIX:
-                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                c = Conn(s, self.sched, self.net, fmtaddr(sock.family, sa) if sa else "")
-                if preempted:
-                    await checkpreempt()
-                return c
-            code = await _np.pollwait(pd, _np.MODE_R)
-            if code:
-                raise self._fail("accept", code)
+    async def accept(self, ctx: Context | None = None) -> Conn:
+        """The next connection (Go's Accept). With ``ctx``, raises ``ctx.err()`` once the
+        context is done; the listener stays open."""
+        return await self._io("accept", _np.MODE_R, ctx, False, self._accept1, None)
+
+    def _accept1(self, _: None) -> Conn:
+        sock = self.sock
+        try:
+            fd, sa = sock._accept()  # type: ignore[attr-defined]
+        except OSError as e:
+            if e.errno == _errno.ECONNABORTED:  # the peer gave up before we accepted: the next one
+                raise InterruptedError from None
+            raise
+        s = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        if sock.family != socket.AF_UNIX:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return Conn(s, self.sched, self.net, fmtaddr(sock.family, sa) if sa else "")
 
     def close(self) -> None:
         """Stop listening; a goroutine blocked in accept fails with ClosedError."""
@@ -373,31 +395,23 @@ class PacketConn(_FD):
 
     __slots__ = ()
 
-    async def read_from(self, n: int = 65535) -> tuple[bytes, str]:
-        """One datagram (truncated to ``n`` bytes) and the address it came from."""
-        sock, pd = self.sock, self.pd
-        while True:
-            if pd.closing or pd.rd < 0:
-                raise self._fail("read", _np.checkerr(pd, _np.MODE_R) or _np.CLOSING)
-            try:
-                data, sa = sock.recvfrom(n)
-            except BlockingIOError:
-                pass
-            except InterruptedError:
-                continue
-            except OSError as e:
-                raise self._oserror("read", e) from None
-            else:
-                if preempted:
-                    await checkpreempt()
-                return data, fmtaddr(sock.family, sa)
-            code = await _np.pollwait(pd, _np.MODE_R)
-            if code:
-                raise self._fail("read", code)
+    async def read_from(self, n: int = 65535, ctx: Context | None = None) -> tuple[bytes, str]:
+        """One datagram (truncated to ``n`` bytes) and the address it came from.
 
-    async def write_to(self, data: bytes | bytearray | memoryview, addr: str) -> int:
-        """Send ``data`` as one datagram to ``addr`` (``host:port``)."""
-        sock, pd = self.sock, self.pd
+        With ``ctx``, raises ``ctx.err()`` once the context is done."""
+        return await self._io("read", _np.MODE_R, ctx, False, self._recvfrom, n)
+
+    def _recvfrom(self, n: int) -> tuple[bytes, str]:
+        data, sa = self.sock.recvfrom(n)
+        return data, fmtaddr(self.sock.family, sa)
+
+    async def write_to(
+        self, data: bytes | bytearray | memoryview, addr: str, ctx: Context | None = None
+    ) -> int:
+        """Send ``data`` as one datagram to ``addr`` (``host:port``).
+
+        With ``ctx``, raises ``ctx.err()`` once the context is done."""
+        sock = self.sock
         targets = await resolve(self.net, addr, False)
         fam = sock.family
         sa = next((a for f, a in targets if f == fam), None)
@@ -407,20 +421,8 @@ class PacketConn(_FD):
                 sa = (f"::ffff:{host}", port, 0, 0)
             else:
                 raise AddrError(f"write to {addr}: no {self.net} address of this socket's family")
-        while True:
-            if pd.closing or pd.wd < 0:
-                raise self._fail("write", _np.checkerr(pd, _np.MODE_W) or _np.CLOSING)
-            try:
-                return int(sock.sendto(data, sa))  # type: ignore[call-overload]
-            except BlockingIOError:
-                pass
-            except InterruptedError:
-                continue
-            except OSError as e:
-                raise self._oserror(f"write to {addr}", e) from None
-            code = await _np.pollwait(pd, _np.MODE_W)
-            if code:
-                raise self._fail("write", code)
+        sendto = functools.partial(sock.sendto, data)
+        return int(await self._io(f"write to {addr}", _np.MODE_W, ctx, False, sendto, sa))
 
 
 # --- constructors ---------------------------------------------------------------------
@@ -496,17 +498,22 @@ def _named(e: OSError, syscall: str) -> OSError:
     return out
 
 
-async def dial(network: str, address: str, timeout: float | None = None) -> Conn:
-    """Connect to ``address`` (Go's net.Dial / DialTimeout).
+async def dial(
+    network: str, address: str, timeout: float | None = None, ctx: Context | None = None
+) -> Conn:
+    """Connect to ``address`` (Go's net.Dial / DialTimeout / Dialer.DialContext).
 
     Networks: ``tcp``, ``tcp4``, ``tcp6``, ``unix``, ``udp``, ``udp4``, ``udp6``.
     A name resolving to several addresses is tried in order; ``timeout``
     (seconds) bounds the connection attempts, which share it. Name resolution
     runs as a ``gosched.syscall`` and cannot be cut short (Go's cgo resolver
-    has the same limit).
+    has the same limit). With ``ctx``, once the context is done the dial raises
+    ``ctx.err()`` and closes the half-open connection, as Go's DialContext does.
     """
     check_network(network, STREAM_NETS + PACKET_NETS)
     sched = _current_sched("dial")
+    if ctx is not None:
+        ctxdone(ctx)
     deadline = 0
     if timeout is not None:
         deadline = proc.nanotime() + max(duration_ns(timeout, "dial timeout"), 1)
@@ -515,8 +522,10 @@ async def dial(network: str, address: str, timeout: float | None = None) -> Conn
     first: OSError | None = None
     for family, sa in addrs:
         try:
-            return await _dial1(sched, network, family, kind, sa, deadline)
+            return await _dial1(sched, network, family, kind, sa, deadline, ctx)
         except OSError as e:
+            if isinstance(e, DeadlineExceeded):
+                raise  # ctx's deadline: the whole dial is over
             if first is None:
                 first = e
             if isinstance(e, TimeoutError):
@@ -525,7 +534,9 @@ async def dial(network: str, address: str, timeout: float | None = None) -> Conn
     raise first
 
 
-async def _dial1(sched: Any, network: str, family: int, kind: int, sa: Any, deadline: int) -> Conn:
+async def _dial1(
+    sched: Any, network: str, family: int, kind: int, sa: Any, deadline: int, ctx: Context | None
+) -> Conn:
     where = f"{network} {fmtaddr(family, sa)}"
     s = _socket(family, kind)
     try:
@@ -544,9 +555,14 @@ async def _dial1(sched: Any, network: str, family: int, kind: int, sa: Any, dead
         pd = c.pd
         if deadline:
             _np.setdeadline(pd, sched, deadline, _np.MODE_W)
+        stop: Callable[[], bool] | None = None
         try:
+            if ctxdone(ctx) is not None:
+                stop = _ctxwake(ctx, pd, _np.MODE_W)  # type: ignore[arg-type]
             while True:
                 code = await _np.pollwait(pd, _np.MODE_W)
+                if stop is not None and ctx.err() is not None:  # type: ignore[union-attr]
+                    ctxerr(ctx)
                 if code:
                     msg = "i/o timeout" if code == _np.TIMEOUT else "use of closed network connection"
                     cls: type[OSError] = TimeoutError if code == _np.TIMEOUT else ClosedError
@@ -556,8 +572,11 @@ async def _dial1(sched: Any, network: str, family: int, kind: int, sa: Any, dead
                     continue  # spurious wakeup
                 break
         except BaseException:
-            c.close()
+            c.close()  # a dial cut short closes its half-open connection
             raise
+        finally:
+            if stop is not None:
+                stop()
         if err == 0:
             if deadline:
                 _np.setdeadline(pd, sched, 0, _np.MODE_W)

@@ -219,7 +219,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> bool:
     """False if the channel is closed (Chan.send_blocking raises; this module is below chan's)."""
     _check_thread("Chan.send_blocking")
     deadline = _deadline(timeout, "Chan.send_blocking")
-    lk = ch._lock
+    lk = ch.lock
     lock(lk)
     adduser(ch)
     if ch.closed:
@@ -255,7 +255,7 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
 
     _check_thread("Chan.recv_blocking")
     deadline = _deadline(timeout, "Chan.recv_blocking")
-    lk = ch._lock
+    lk = ch.lock
     lock(lk)
     adduser(ch)
     s0 = _sched(lk, "Chan.recv_blocking") if ch.sendq else None  # as in chan_send

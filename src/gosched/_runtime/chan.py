@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import proc
 from .blocking import chan_recv, chan_send
 from .errors import Closed, ClosedChannelError
+from .goroutine import Goroutine
 from .lock import held, lockslow, newlock
 from .runtime2 import G, WaitDesc, waitReasonChanReceive, waitReasonChanSend
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
@@ -37,11 +38,13 @@ class SelectWait:
         self.tok = [1]  # list.pop() is atomic: the CAS of g.selectDone
         self.fired: Sudog | None = None
 
-    def claim(self) -> bool:
+    def claim(self, sg: Sudog) -> bool:
+        """Win the select for case ``sg`` (Go's ``sgp.g.selectDone.CompareAndSwap(0, 1)``)."""
         try:
             self.tok.pop()
         except IndexError:
             return False
+        self.fired = sg
         return True
 
 
@@ -60,19 +63,23 @@ class Sudog:
         self.success = False
 
 
-def _take(q: deque[Any]) -> Any:
-    """Pop the first waiter that can still be woken (skips selects already won).
+def dequeue(q: deque[Any]) -> Any:
+    """Pop the first waiter that can still be woken (Go's ``waitq.dequeue``; lock held).
 
-    Returns the waiter (a G or a Sudog), or None. Channel lock held.
+    A goroutine waits as its own G (a single-channel operation) or as a select
+    case's Sudog; a select another case has already won is skipped. Returns the
+    waiter, its select claimed, or None.
     """
     while q:
         w = q.popleft()
-        if type(w) is Sudog:
-            if not w.sel.claim():
-                continue
-            w.sel.fired = w
-        return w
+        if type(w) is not Sudog or w.sel.claim(w):
+            return w
     return None
+
+
+def waiterg(w: Any) -> G:
+    """The goroutine of waiter ``w`` (a G, or a Sudog's ``g``)."""
+    return w.g if type(w) is Sudog else w
 
 
 def recvfrom(c: Chan[Any], w: Any) -> Any:
@@ -81,20 +88,25 @@ def recvfrom(c: Chan[Any], w: Any) -> Any:
     Unbuffered: straight from the sender. Buffered (so the buffer is full): the
     buffer's head, and the sender's value goes to its tail, keeping FIFO order.
     """
-    if c._cap == 0:
+    if c.dataqsiz == 0:
         v = w.elem
     else:
-        v = c._buf.popleft()
-        c._buf.append(w.elem)
+        v = c.buf.popleft()
+        c.buf.append(w.elem)
     w.success = True
     return v
 
 
-def _g(w: Any) -> G:
-    return w.g if type(w) is Sudog else w
-
-
 _OK, _RAISE, _STOP = 0, 1, 2  # what a receive does at end of stream
+
+
+def _closed(c: Chan[Any], mode: int) -> tuple[None, bool]:
+    """A receive found ``c`` closed and drained: what ``mode`` does at end of stream."""
+    if mode == _RAISE:
+        raise Closed(f"receive from closed channel {c!r}")
+    if mode == _STOP:
+        raise StopAsyncIteration
+    return None, False
 
 
 def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator[Trap, Any, Any]]:
@@ -107,36 +119,27 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
 
     @types.coroutine
     def chanrecv(c: Chan[Any]) -> Generator[Trap, Any, Any]:
-        lk = c._lock
+        lk = c.lock
         try:
             lk.pop()  # lock (lock.newlock)
         except IndexError:
             lockslow(lk)
         sq = c.sendq
-        while sq:
+        while sq:  # dequeue, inline: a call here would cost ~4% of a ping-pong
             w = sq.popleft()
-            if type(w) is Sudog:
-                if not w.sel.claim():
-                    continue
-                w.sel.fired = w
-                gp = w.g
-            else:
-                gp = w
+            if type(w) is Sudog and not w.sel.claim(w):
+                continue  # that select was won by another case
             v = recvfrom(c, w)
             lk.append(1)
-            proc.goready(gp)
+            proc.goready(w.g if type(w) is Sudog else w)
             break
         else:
-            if c._buf:
-                v = c._buf.popleft()
+            if c.buf:
+                v = c.buf.popleft()
                 lk.append(1)
             elif c.closed:
                 lk.append(1)
-                if mode == _RAISE:
-                    raise Closed(f"receive from closed channel {c!r}")
-                if mode == _STOP:
-                    raise StopAsyncIteration
-                return None, False
+                return _closed(c, mode)
             else:
                 m = getm()
                 cur: G | None = m.curg if m is not None else None
@@ -152,11 +155,7 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
                 v = cur.elem
                 cur.elem = None
                 if not cur.success:
-                    if mode == _RAISE:
-                        raise Closed(f"receive from closed channel {c!r}")
-                    if mode == _STOP:
-                        raise StopAsyncIteration
-                    return None, False
+                    return _closed(c, mode)
                 return v if mode else (v, True)
         if preempted:
             yield from checkpreempt()
@@ -173,7 +172,12 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
 class Chan(Generic[T]):
     """A Go channel. ``Chan[int](capacity)``; capacity 0 is a rendezvous."""
 
-    __slots__ = ("__weakref__", "_buf", "_cap", "_lock", "closed", "foreign", "fusers", "recvq", "sendq")
+    # Runtime-internal fields, for select, timers and the blocking API as Go's
+    # runtime reads hchan's (left out of the API reference: docs/api/conf.py):
+    # ``lock`` (lock.newlock; taken by select in address order), ``buf`` (the
+    # ring buffer), ``dataqsiz`` (its capacity), ``closed``, and the wait queues
+    # ``recvq``/``sendq`` of Gs and select Sudogs.
+    __slots__ = ("__weakref__", "buf", "closed", "dataqsiz", "foreign", "fusers", "lock", "recvq", "sendq")
 
     def __class_getitem__(cls, item: Any) -> Any:
         # Chan[int](n) makes a plain Chan: typing's alias call would try (and,
@@ -186,9 +190,9 @@ class Chan(Generic[T]):
                 raise TypeError(f"Chan capacity must be an int, not {type(capacity).__name__}")
         if capacity < 0:
             raise ValueError("makechan: size out of range")
-        self._lock = newlock()
-        self._buf: deque[T] = deque()
-        self._cap = capacity
+        self.lock = newlock()
+        self.buf: deque[T] = deque()
+        self.dataqsiz = capacity
         self.closed = False
         self.recvq: deque[Any] = deque()
         self.sendq: deque[Any] = deque()
@@ -198,14 +202,14 @@ class Chan(Generic[T]):
     # -- introspection ----------------------------------------------------------------
     @property
     def cap(self) -> int:
-        return self._cap
+        return self.dataqsiz
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return len(self.buf)
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
-        return f"<Chan {id(self):#x} {len(self._buf)}/{self._cap}{state}>"
+        return f"<Chan {id(self):#x} {len(self.buf)}/{self.dataqsiz}{state}>"
 
     # -- send ------------------------------------------------------------------------
     # send and receive are generator-based coroutines (types.coroutine), not
@@ -214,7 +218,7 @@ class Chan(Generic[T]):
     @types.coroutine
     def send(self, v: T) -> Generator[Trap, Any, None]:
         """Send ``v``; blocks until a receiver takes it (or buffer space frees)."""
-        lk = self._lock
+        lk = self.lock
         try:
             lk.pop()  # lock (lock.newlock)
         except IndexError:
@@ -223,24 +227,19 @@ class Chan(Generic[T]):
             lk.append(1)
             raise ClosedChannelError("send on closed channel")
         rq = self.recvq
-        while rq:
+        while rq:  # dequeue, inline: a call here would cost ~4% of a ping-pong
             w = rq.popleft()
-            if type(w) is Sudog:
-                if not w.sel.claim():
-                    continue  # that select was won by another case
-                w.sel.fired = w
-                gp = w.g
-            else:
-                gp = w
-            w.elem = v
+            if type(w) is Sudog and not w.sel.claim(w):
+                continue  # that select was won by another case
+            w.elem = v  # Go's send: straight to the parked receiver
             w.success = True
             lk.append(1)
-            proc.goready(gp)
+            proc.goready(w.g if type(w) is Sudog else w)
             if preempted:
                 yield from checkpreempt()
             return
-        if len(self._buf) < self._cap:
-            self._buf.append(v)
+        if len(self.buf) < self.dataqsiz:
+            self.buf.append(v)
             lk.append(1)
             if preempted:
                 yield from checkpreempt()
@@ -262,25 +261,29 @@ class Chan(Generic[T]):
 
     def trysend(self, v: T) -> bool:
         """Send without blocking; False if it would block (select with default)."""
-        with held(self._lock):
-            if self.closed:
-                raise ClosedChannelError("send on closed channel")
+        with held(self.lock):
             ok, gp = self.sendlocked(v)
         if gp is not None:
             proc.goready(gp)
         return ok
 
     def sendlocked(self, v: T) -> tuple[bool, G | None]:
-        """Non-blocking send with the lock held: (sent, goroutine to ready)."""
-        w = _take(self.recvq) if self.recvq else None
-        if w is None:
-            if len(self._buf) >= self._cap:
-                return False, None
-            self._buf.append(v)
+        """Non-blocking send with the lock held: (sent, goroutine to ready).
+
+        Go's chansend without the park, shared by select's poll, timers and the
+        blocking API. A send on a closed channel panics here, as Go's does.
+        """
+        if self.closed:
+            raise ClosedChannelError("send on closed channel")
+        w = dequeue(self.recvq) if self.recvq else None
+        if w is not None:
+            w.elem = v
+            w.success = True
+            return True, waiterg(w)
+        if len(self.buf) < self.dataqsiz:
+            self.buf.append(v)
             return True, None
-        w.elem = v
-        w.success = True
-        return True, _g(w)
+        return False, None
 
     # -- receive -----------------------------------------------------------------------
     # The receive methods are chanrecv generator functions made by _chanrecv
@@ -303,37 +306,38 @@ class Chan(Generic[T]):
 
     def tryrecv(self) -> tuple[T | None, bool, bool]:
         """Receive without blocking: ``(value, ok, received)``."""
-        with held(self._lock):
+        with held(self.lock):
             v, ok, got, gp = self.recvlocked()
         if gp is not None:
             proc.goready(gp)
         return v, ok, got
 
     def recvlocked(self) -> tuple[T | None, bool, bool, G | None]:
-        """Non-blocking receive with the lock held: (value, ok, received, goroutine to ready)."""
-        w = _take(self.sendq) if self.sendq else None
+        """Non-blocking receive with the lock held: (value, ok, received, goroutine to ready).
+
+        Go's chanrecv without the park, shared by select's poll and the blocking
+        API: closed and drained counts as received, with ``ok`` False.
+        """
+        w = dequeue(self.sendq) if self.sendq else None
         if w is not None:
-            return recvfrom(self, w), True, True, _g(w)
-        if self._buf:
-            return self._buf.popleft(), True, True, None
+            return recvfrom(self, w), True, True, waiterg(w)
+        if self.buf:
+            return self.buf.popleft(), True, True, None
         return None, False, self.closed, None
 
     # -- close ---------------------------------------------------------------------------
     def close(self) -> None:
         """Close the channel: wake every receiver (ok=False) and sender (panics)."""
-        with held(self._lock):
+        with held(self.lock):
             if self.closed:
                 raise ClosedChannelError("close of closed channel")
             self.closed = True
             woken: list[G] = []
             for q in (self.recvq, self.sendq):
-                while True:
-                    w = _take(q)
-                    if w is None:
-                        break
+                while (w := dequeue(q)) is not None:
                     w.elem = None
                     w.success = False
-                    woken.append(_g(w))
+                    woken.append(waiterg(w))
         for gp in woken:
             proc.goready(gp)
 
@@ -358,14 +362,24 @@ class Chan(Generic[T]):
         )
 
     # -- for dumps ---------------------------------------------------------------------------
-    def waiters(self) -> tuple[list[G], list[G]]:
-        """Goroutines blocked receiving and sending (a snapshot)."""
-        with held(self._lock):
-            return [_g(w) for w in self.recvq], [_g(w) for w in self.sendq]
+    def waiters(self) -> tuple[list[Goroutine], list[Goroutine]]:
+        """Goroutines blocked receiving and sending, as read-only handles (a snapshot)."""
+        r, s = self.waitqs()
+        return [Goroutine(g) for g in r], [Goroutine(g) for g in s]
+
+    def waitqs(self) -> tuple[list[G], list[G]]:
+        """(runtime-internal) The Gs blocked receiving and sending (a snapshot, for checkdead)."""
+        with held(self.lock):
+            return [waiterg(w) for w in self.recvq], [waiterg(w) for w in self.sendq]
+
+    @property
+    def _lock(self) -> list[int]:
+        # The name proc.unqueue's protocol gives a parkable object's runtime lock.
+        return self.lock
 
     def waitdesc(self) -> WaitDesc:
         """What a goroutine blocked here waits on (runtime2.Waitable): fill, receivers, senders."""
-        r, s = self.waiters()
+        r, s = self.waitqs()
         return WaitDesc("waits on channel", f"{len(self)}/{self.cap} buffered", r, s)
 
     def _dropwaiter(self, gp: G) -> None:
@@ -374,7 +388,7 @@ class Chan(Generic[T]):
         Its run ended while it waited (runend.unqueue): nothing may hand it a value.
         """
         for q in (self.recvq, self.sendq):
-            for w in [w for w in q if _g(w) is gp]:
+            for w in [w for w in q if waiterg(w) is gp]:
                 q.remove(w)
 
     # -- plain threads (blocking.py) --------------------------------------------------------

@@ -74,7 +74,7 @@ def _sendtime(tm: Timer | Ticker) -> None:
     can arrive (Go 1.23's synchronous timer channels).
     """
     t, c = tm._t, tm.c
-    with held(c._lock):
+    with held(c.lock):
         if t.firing != t.seq or c.closed:
             t.firing = -1
             return
@@ -87,12 +87,12 @@ def _sendtime(tm: Timer | Ticker) -> None:
 def _cancel(tm: Timer | Ticker) -> bool:
     """Stop deliveries from expiries so far: True if one was pending or in flight."""
     t, c = tm._t, tm.c
-    with held(c._lock):
+    with held(c.lock):
         pending = t.firing == t.seq  # expired, send not yet done: cancel it
         t.seq += 1
         t.firing = -1
-        if c._buf:
-            c._buf.clear()
+        if c.buf:
+            c.buf.clear()
             pending = True
     return pending
 

@@ -120,7 +120,7 @@ def netpollready(pd: PollDesc, mode: int, ready: list[G]) -> None:
             pd.wready = True
 
 
-def netpollunblock(pd: PollDesc) -> list[G]:
+def pollunblock(pd: PollDesc) -> list[G]:
     """``pd`` is closing: its waiters, who will see CLOSING (Go's poll_runtime_pollUnblock).
 
     Deadline timers are stopped; the waiters are uncounted but not readied.
@@ -212,6 +212,30 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     if why is None:  # not expected: treat as spurious, let the caller retry
         return OK
     return why  # type: ignore[no-any-return]
+
+
+def netpollunblock(pd: PollDesc, mode: int) -> None:
+    """Make the goroutine waiting on ``pd`` for ``mode`` look again (Go's netpollunblock, ioready).
+
+    A parked waiter is readied (its pollwait returns OK); with none parked the
+    ready flag is left set, so the next pollwait returns at once instead of
+    sleeping through the call. gosched.net's ``ctx=`` calls it when the context
+    is done; the woken operation sees that and raises the context's error.
+    """
+    with pd.lock:
+        if pd.closing:
+            return
+        if mode == MODE_R:
+            gp, pd.rg = pd.rg, None
+            pd.rready = gp is None
+        else:
+            gp, pd.wg = pd.wg, None
+            pd.wready = gp is None
+        if gp is not None:
+            gp.param = READY
+    if gp is not None:
+        pd.poller.addwaiter(-1)
+        proc.goready(gp)
 
 
 # --- deadlines (Go's poll_runtime_pollSetDeadline, netpolldeadlineimpl) -----------------

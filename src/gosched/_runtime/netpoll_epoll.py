@@ -24,7 +24,7 @@ import select
 import threading
 
 from . import proc, trace
-from .netpoll import MODE_R, MODE_W, PollDesc, netpollready, netpollunblock
+from .netpoll import MODE_R, MODE_W, PollDesc, netpollready, pollunblock
 from .runtime2 import G, Sched
 
 _EPOLLIN = select.EPOLLIN
@@ -90,7 +90,7 @@ class Poller:
         runtime ``sched`` has ended (a socket closed by the ``finally`` of a
         goroutine its run's end closes) nobody is readied.
         """
-        woken = netpollunblock(pd)
+        woken = pollunblock(pd)
         self.forget(pd)
         if not pd.oneshot or pd.armed:
             try:

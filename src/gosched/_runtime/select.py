@@ -1,12 +1,15 @@
 """select (Go's runtime/select.go: selectgo).
 
 1. Shuffle the cases into a random ``pollorder`` (fairness among ready cases).
-2. Lock every channel involved in a fixed global order (by address: ``id``).
-3. Pass 1: take the first ready case in poll order.
+2. Lock every channel involved in a fixed global ``lockorder`` (by address:
+   ``id``): ``sellock``.
+3. Pass 1 (``_poll``): take the first ready case in poll order, with the
+   channel's own ``sendlocked``/``recvlocked`` (Go's selectgo and chansend
+   share ``send``/``recv``/``dequeue`` the same way).
 4. With ``default``: nothing ready, return -1.
-5. Pass 2: enqueue one sudog per case, park with all locks held; the loop
-   releases them. The first waker to claim the shared ``SelectWait`` wins.
-6. Pass 3: relock, remove the losing sudogs, report the winner.
+5. Pass 2 (``_enqueue``): enqueue one sudog per case, park with all locks held;
+   the loop releases them. The first waker to claim the shared ``SelectWait`` wins.
+6. Pass 3 (``_dequeue_losers``): relock, remove the losing sudogs, report the winner.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import random
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import proc
-from .chan import Chan, SelectWait, Sudog, _g, _take, recvfrom
+from .chan import Chan, SelectWait, Sudog
 from .errors import ClosedChannelError
 from .lock import lock
-from .runtime2 import waitReasonSelect, waitReasonSelectNoCases
+from .runtime2 import G, waitReasonSelect, waitReasonSelectNoCases
 from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
+
+_randbit = random.getrandbits
 
 
 class RecvCase:
@@ -59,30 +64,105 @@ class SendCase:
 Case = RecvCase | SendCase
 
 
-def _try(c: Case, i: int) -> tuple[int, Any, bool, Any] | None:
-    """Pass-1 attempt on one case with its channel locked: (index, value, ok, woken G)."""
-    ch = c.ch
-    assert ch is not None
-    if c.issend:
-        if ch.closed:
-            raise ClosedChannelError("send on closed channel")
-        w = _take(ch.recvq) if ch.recvq else None
-        if w is not None:
-            w.elem = c.value  # type: ignore[union-attr]
-            w.success = True
-            return i, None, True, _g(w)
-        if len(ch._buf) < ch._cap:
-            ch._buf.append(c.value)  # type: ignore[union-attr]
-            return i, None, True, None
-        return None
-    w = _take(ch.sendq) if ch.sendq else None
-    if w is not None:
-        return i, recvfrom(ch, w), True, _g(w)
-    if ch._buf:
-        return i, ch._buf.popleft(), True, None
-    if ch.closed:
-        return i, None, False, None
+def _pollorder(cases: tuple[Case, ...]) -> list[int]:
+    """The indices of the non-nil cases in a random order (Go's pollorder, cheaprandn)."""
+    order = []
+    for i, c in enumerate(cases):
+        if not isinstance(c, (RecvCase, SendCase)):
+            raise TypeError(f"select() cases are gosched.recv(ch) or gosched.send(ch, v), not {c!r}")
+        if c.ch is not None:
+            order.append(i)
+    if len(order) == 2:  # the usual select: one random bit, not random.shuffle's Python loop
+        if _randbit(1):
+            order.reverse()
+    elif len(order) > 2:
+        random.shuffle(order)
+    return order
+
+
+def _lockorder(cases: tuple[Case, ...], order: list[int]) -> list[Chan[Any]]:
+    """The distinct channels of the cases, by address (Go's lockorder: no lock taken twice)."""
+    if len(order) == 1:
+        return [cases[order[0]].ch]  # type: ignore[list-item]
+    if len(order) == 2:
+        a, b = cases[order[0]].ch, cases[order[1]].ch
+        assert a is not None and b is not None
+        return [a] if a is b else [a, b] if id(a) < id(b) else [b, a]
+    return sorted({id(c.ch): c.ch for c in cases if c.ch is not None}.values(), key=id)
+
+
+def _poll(cases: tuple[Case, ...], order: list[int]) -> tuple[int, Any, bool, G | None] | None:
+    """Pass 1, channels locked: the first ready case in poll order, done.
+
+    ``(index, value, ok, goroutine to ready)``, or None if no case is ready.
+    """
+    for i in order:
+        c = cases[i]
+        ch = c.ch
+        assert ch is not None
+        if c.issend:
+            sent, gp = ch.sendlocked(c.value)  # type: ignore[union-attr]
+            if sent:
+                return i, None, True, gp
+            continue
+        v, ok, got, gp = ch.recvlocked()
+        if got:
+            return i, v, ok, gp
     return None
+
+
+def sellock(locks: list[list[int]]) -> None:
+    """Lock every channel of a select, in lock order (Go's sellock)."""
+    for lk in locks:
+        lock(lk)
+
+
+def selunlock(locks: list[list[int]]) -> None:
+    """Unlock them in reverse order (Go's selunlock)."""
+    for lk in reversed(locks):
+        lk.append(1)
+
+
+def _enqueue(gp: G, cases: tuple[Case, ...], order: list[int]) -> tuple[SelectWait, list[Sudog]]:
+    """Pass 2, channels locked: queue one sudog per case, all sharing one SelectWait."""
+    sel = SelectWait()
+    sgs = []
+    for i in order:
+        c = cases[i]
+        ch = c.ch
+        assert ch is not None
+        sg = Sudog(gp, sel, i, ch, c.issend, c.value if c.issend else None)  # type: ignore[union-attr]
+        (ch.sendq if c.issend else ch.recvq).append(sg)
+        sgs.append(sg)
+    return sel, sgs
+
+
+def _dequeue_losers(locks: list[list[int]], sgs: list[Sudog], won: Sudog | None) -> tuple[int, Any, bool]:
+    """Pass 3, after the wake: take the losing sudogs off their queues; the winner's result."""
+    sellock(locks)
+    for sg in sgs:
+        if sg is not won:
+            q = sg.c.sendq if sg.issend else sg.c.recvq
+            try:
+                q.remove(sg)
+            except ValueError:
+                pass  # already taken off by a waker that lost the claim
+    selunlock(locks)
+    assert won is not None
+    if won.issend:
+        if not won.success:
+            raise ClosedChannelError("send on closed channel")
+        return won.index, None, True
+    return won.index, won.elem, won.success
+
+
+async def _block_forever(default: bool) -> tuple[int, Any, bool]:
+    """``select {}`` (no case, or only nil channels): park for good; with default, return."""
+    if default:
+        return -1, None, False
+    require_m("select")
+    await trap(PARK, None, waitReasonSelectNoCases)
+    raise AssertionError("unreachable: a goroutine in select {} is never readied")
 
 
 async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
@@ -124,82 +204,36 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     Must be awaited in a goroutine (except with ``default=True``, which never
     blocks).
     """
-    for c in cases:
-        if not isinstance(c, (RecvCase, SendCase)):
-            raise TypeError(f"select() cases are gosched.recv(ch) or gosched.send(ch, v), not {c!r}")
-    order = [i for i, c in enumerate(cases) if c.ch is not None]
+    order = _pollorder(cases)
     if not order:
-        if default:
-            return -1, None, False
-        require_m("select")
-        await trap(PARK, None, waitReasonSelectNoCases)
-        raise AssertionError("unreachable: a goroutine in select {} is never readied")
-    if len(order) > 1:
-        random.shuffle(order)
-    chans = sorted({id(c.ch): c.ch for c in cases if c.ch is not None}.values(), key=id)
-    locks = [ch._lock for ch in chans]
-    for lk in locks:
-        lock(lk)
+        return await _block_forever(default)
+    chans = _lockorder(cases, order)
+    locks = [ch.lock for ch in chans]
+    sellock(locks)
     try:
-        for i in order:
-            r = _try(cases[i], i)
-            if r is not None:
-                break
-        else:
-            r = None
-    except BaseException:
-        for lk in reversed(locks):
-            lk.append(1)
+        r = _poll(cases, order)
+    except BaseException:  # a send case on a closed channel panics
+        selunlock(locks)
         raise
     if r is not None:
-        for lk in reversed(locks):
-            lk.append(1)
+        selunlock(locks)
         if r[3] is not None:
             proc.goready(r[3])
         if preempted:
             await checkpreempt()
         return r[0], r[1], r[2]
-    if default:
-        for lk in reversed(locks):
-            lk.append(1)
-        return -1, None, False
-
     m = getm()
     gp = m.curg if m is not None else None
-    if gp is None:
-        for lk in reversed(locks):
-            lk.append(1)
+    if default or gp is None:
+        selunlock(locks)
+        if default:
+            return -1, None, False
         raise outside_goroutine("select", "")
-    sel = SelectWait()
-    sgs = []
-    for i in order:
-        c = cases[i]
-        ch = c.ch
-        assert ch is not None
-        sg = Sudog(gp, sel, i, ch, c.issend, c.value if c.issend else None)  # type: ignore[union-attr]
-        (ch.sendq if c.issend else ch.recvq).append(sg)
-        sgs.append(sg)
+    sel, sgs = _enqueue(gp, cases, order)
     gp.blockedon = chans
     await trap(PARK, tuple(locks), waitReasonSelect)  # a tuple of locks: see proc.schedule
     gp.blockedon = None
-    won = sel.fired
-    for lk in locks:
-        lock(lk)
-    for sg in sgs:
-        if sg is not won:
-            q = sg.c.sendq if sg.issend else sg.c.recvq
-            try:
-                q.remove(sg)
-            except ValueError:
-                pass  # already taken off by a waker that lost the claim
-    for lk in reversed(locks):
-        lk.append(1)
-    assert won is not None
-    if won.issend:
-        if not won.success:
-            raise ClosedChannelError("send on closed channel")
-        return won.index, None, True
-    return won.index, won.elem, won.success
+    return _dequeue_losers(locks, sgs, sel.fired)
 
 
 def recv(ch: Chan[Any] | None) -> RecvCase:
