@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import context, debug, errgroup, signal, testing
 from ._public import fixup_module_metadata
-from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
+from ._runtime.api import goexit, gomaxprocs, lock_os_thread, num_goroutine, syscall, unlock_os_thread
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan, Closed, ClosedChannelError, Panic
 from ._runtime.deadlock import Deadlock
@@ -60,6 +60,7 @@ __all__ = [
     "goexit",
     "gomaxprocs",
     "gosched",
+    "lock_os_thread",
     "now",
     "num_goroutine",
     "recv",
@@ -70,6 +71,7 @@ __all__ = [
     "sleep",
     "syscall",
     "testing",
+    "unlock_os_thread",
 ]
 
 __version__ = "0.1.0"  # the only place the version is written (pyproject.toml reads it)

@@ -71,6 +71,38 @@ def goexit() -> None:
     raise proc.Goexit()
 
 
+def lock_os_thread() -> None:
+    """Wire the calling goroutine to its current OS thread (Go's runtime.LockOSThread).
+
+    Until it calls ``unlock_os_thread`` as many times as it called this, the
+    goroutine always runs on that thread and no other goroutine does, so
+    thread-bound objects (a ``sqlite3`` connection with default settings,
+    ``threading.local`` data, ``signal.signal`` in main) keep working across
+    awaits. If the goroutine exits while locked, its thread exits too.
+    Called from main before main first blocks, it keeps main on the thread that
+    called ``gosched.run()`` (the main thread, usually) for good.
+
+    Costs a thread switch each time the goroutine blocks and wakes: lock only
+    goroutines that need it.
+    """
+    m = getm()
+    if m is None or m.curg is None:
+        raise outside_goroutine("lock_os_thread", "")
+    proc.lockosthread(m, m.curg)
+
+
+def unlock_os_thread() -> None:
+    """Undo one ``lock_os_thread`` call (Go's runtime.UnlockOSThread).
+
+    When the count reaches zero the goroutine may run on any thread again; a
+    call with no lock in effect does nothing.
+    """
+    m = getm()
+    if m is None or m.curg is None:
+        raise outside_goroutine("unlock_os_thread", "")
+    proc.unlockosthread(m, m.curg)
+
+
 def _sched(what: str) -> Any:
     m = getm()
     s = m.sched if m is not None else proc.current

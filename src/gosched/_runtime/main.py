@@ -206,13 +206,15 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     gp = G(proc.newgoid(sched, None), coro)
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
-    sched.runq.append(gp)
+    m0 = newm0(sched, gp)
     install_signals(sched)  # SIGQUIT dumps the goroutines (deadlock.py)
-    sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
+    sigqueue.begin(sched)  # gosched.signal, served by sigwait's loop until it ends
     try:
-        sysmon.start(sched)
-        proc.startm(sched, None, False)
-        sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
+        with sigwait.serving(sched):
+            m0.parkfn = sigwait.parkfn(sched, m0)
+            sysmon.start(sched)
+            proc.mstart0(m0, gp)  # main, on this thread until it is not locked here
+            sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
         shutdown(sched, raising=True)
         raise
@@ -225,6 +227,24 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
     if sched.deadlock is not None:
         raise Deadlock(sched.deadlock)
     return sched.result  # type: ignore[no-any-return]
+
+
+def newm0(sched: Sched, gp: G) -> M:
+    """This thread as m0, holding a P, with main locked to it (Go's m0 and runtime.main's
+    lockOSThread during init; the lock ends when main first blocks: proc.stoplockedm)."""
+    with sched.lock:
+        m0 = proc.allocm(sched)
+        p = proc.pidleget(sched)
+    assert p is not None
+    m0.thread = threading.current_thread()
+    m0.ident = threading.get_ident()
+    m0.lockedint = 1
+    m0.lockedg = gp
+    gp.lockedm = m0
+    sched.m0 = m0
+    proc.acquirep(m0, p)
+    p.schedtick += 1  # main is the P's first pick, as if schedule() had found it
+    return m0
 
 
 def _preemptall(sched: Sched) -> None:
@@ -280,8 +300,12 @@ def _shutdown(sched: Sched) -> None:
         if sched.sysmonwait:
             sched.sysmonwait = False
             sched.sysmonnote.release()
+    locked = [m for m in sched.allm if m.lockedg is not None and not m.freed and m is not sched.m0]
     for m in idle:
         m.park.release()
+    for m in locked:  # asleep in stoplockedm, or soon: it sees sched.dead
+        with contextlib.suppress(RuntimeError):  # woken already
+            m.park.release()
     poller = sched.poller
     if poller is not None:
         poller.netpoll_break()

@@ -403,10 +403,10 @@ def mcount(sched: Sched) -> int:
 def activems(sched: Sched) -> int:
     """Ms that could still make progress (sched.lock held).
 
-    Go's checkdead counts ``mcount - nmidle - nmsys``; the M blocked in netpoll
+    Go's checkdead counts ``mcount - nmidle - nmidlelocked - nmsys``; the M blocked in netpoll
     is left out here too, because it may be sleeping on a timer that wakes nobody.
     """
-    return mcount(sched) - sched.nmidle - sched.nmsys - (sched.lastpoll == 0)
+    return mcount(sched) - sched.nmidle - sched.nmidlelocked - sched.nmsys - (sched.lastpoll == 0)
 
 
 def checkmcount(sched: Sched) -> None:
@@ -560,7 +560,18 @@ def finish_locked(sched: Sched) -> None:
 def wakerun_locked(sched: Sched) -> None:
     """Let run() return (sched.lock held, which keeps ``wakefd`` open while it is written)."""
     sched.done.release()
-    if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
+    m0 = sched.m0
+    if m0 is not None and not m0.freed:  # m0 asleep in stoplockedm (or about to be)
+        try:
+            m0.park.release()
+        except RuntimeError:  # woken already
+            pass
+    wakefd(sched)
+
+
+def wakefd(sched: Sched) -> None:
+    """Wake run()'s thread if it waits in poll (sigwait.wait), as run() or as m0 parked."""
+    if sched.wakefd >= 0:
         try:
             os.write(sched.wakefd, b"\0")
         except OSError:  # full: it is awake already
@@ -591,12 +602,25 @@ def mstart(m: M) -> None:
     except BaseException as e:  # a bug in the runtime itself: never hang silently
         fatal(sched, Fatal(f"runtime: M{m.id}: {e!r}").with_traceback(e.__traceback__))
     finally:
-        with sched.lock:
-            sched.nmfreed += 1
+        if not m.freed:  # mexit counted it already
+            with sched.lock:
+                sched.nmfreed += 1
         setm(None)
 
 
-def schedule(m: M) -> None:
+def mstart0(m: M, gp: G) -> None:
+    """Run ``gp`` (main) on m0, run()'s own thread, until main is no longer locked
+    to it or the run ends (Go's mstart0 on m0; see m0 in docs/design.md)."""
+    setm(m)
+    try:
+        schedule(m, gp)
+        if afterfork is not None and afterfork[0] is m:  # a child forked from main
+            afterfork[1]()
+    finally:
+        setm(None)
+
+
+def schedule(m: M, nextg: G | None = None) -> None:
     """One round of the scheduler per goroutine switch (Go's schedule + execute).
 
     The hottest loop of the runtime: the body runs once per goroutine switch,
@@ -604,7 +628,7 @@ def schedule(m: M) -> None:
     narrowings are comments, not ``assert`` statements.
     """
     sched = m.sched
-    nextg: G | None = None  # a goroutine to resume at once (syscall return, inheritTime)
+    # nextg: a goroutine to resume at once (syscall return, inheritTime; main on m0)
     gp: G | None
     p: P | None
     rq = m.readyq
@@ -621,6 +645,11 @@ def schedule(m: M) -> None:
         if nextg is not None:
             gp = nextg
             nextg = None
+        elif m.lockedg is not None:  # the locked G blocked: sleep until it is runnable
+            gp = stoplockedm(m)
+            if gp is None:
+                return
+            p = m.p
         else:
             if p is None:
                 if not idle(m):
@@ -673,6 +702,9 @@ def schedule(m: M) -> None:
                 # set leaks nmspinning when the M later loses its P -- then wakep
                 # and stealing stop for good and overdue timers on idle Ps wait.
                 resetspinning(sched, m)
+            if gp.lockedm is not None:  # locked to another M: it runs gp, this M stops
+                startlockedm(sched, m, gp)
+                continue
 
         # execute(gp): run it until it yields a trap. p is not None here: a G
         # comes from this P's queues, or is nextg, which only a P holder sets.
@@ -723,6 +755,9 @@ def schedule(m: M) -> None:
                 gp.coro = None  # type: ignore[assignment]
                 if gp is sched.main_g:
                     mainexit(sched, gp, None if tr is _EXIT else tr.value)
+                if gp.lockedm is not None:  # it exited locked: its thread goes with it
+                    mexit(sched, m)
+                    return
                 continue
             nextg = foreignyield(sched, m, gp, p, tr)
             continue
@@ -897,6 +932,132 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
     acquirep(m, p2)
     gp.status = Grunning
     return gp
+
+
+# --- lock_os_thread (Go's LockOSThread: proc.go lockOSThread, startlockedm, stoplockedm) ---
+#
+# A locked G runs only on its M, and that M runs nothing else. When the G blocks,
+# its M hands its P off and sleeps (stoplockedm); whichever M later finds the G
+# runnable hands that M its P and stops itself (startlockedm). Go's lockedExt
+# (the user's nested count) and lockedInt (the runtime's own: main on m0 until
+# main first blocks, as Go locks main through init) are kept on the M.
+
+
+def lockosthread(m: M, gp: G) -> None:
+    """``gp``, running on ``m``, is wired to it (Go's LockOSThread → dolockOSThread)."""
+    m.lockedext += 1
+    m.lockedg = gp
+    gp.lockedm = m
+
+
+def unlockosthread(m: M, gp: G) -> None:
+    """Undo one lockosthread; an extra call is a no-op (Go's UnlockOSThread)."""
+    if m.lockedext == 0:
+        return
+    m.lockedext -= 1
+    if m.lockedext == 0 and m.lockedint == 0:
+        dounlockosthread(m, gp)
+
+
+def dounlockosthread(m: M, gp: G) -> None:
+    gp.lockedm = None
+    if m is not m.sched.m0:  # m0 keeps lockedg until its loop sees the end (stoplockedm)
+        m.lockedg = None
+
+
+def stoplockedm(m: M) -> G | None:
+    """The locked G blocked: hand off the P and sleep until it is runnable (Go's stoplockedm).
+
+    Returns it, this M holding a P to run it on; None if the run ended, or if
+    this is m0 and main is no longer locked to it (m0 leaves the scheduler then:
+    run() serves signals on it, main.py).
+    """
+    sched = m.sched
+    gp = m.lockedg
+    assert gp is not None
+    if m.lockedint:  # main's first block: the runtime's own lock ends (Go: end of init)
+        m.lockedint = 0
+        if not m.lockedext:
+            dounlockosthread(m, gp)
+    if gp.lockedm is not m:  # m0, and main is unlocked
+        m.lockedg = None
+        mexit(sched, m)
+        return None
+    p = m.p
+    if p is not None:
+        if m.readyq:
+            drainreadyq(sched, m, p)
+        handoffp(sched, releasep(m))
+    if not idlelocked(sched):
+        return None
+    m.blocked = True
+    if m.parkfn is None:
+        m.park.acquire()  # notesleep(&m.park): startlockedm hands us a P, or shutdown
+    else:
+        m.parkfn()
+    m.blocked = False
+    p = m.nextp
+    if sched.dead or p is None:
+        return None
+    m.nextp = None
+    acquirep(m, p)
+    return gp
+
+
+def idlelocked(sched: Sched) -> bool:
+    """Count this M asleep locked (Go's incidlelocked(1)); if it was the last active
+    M, run checkdead, as idle() does. False: the run ended."""
+    while True:
+        with sched.lock:
+            sched.nmidlelocked += 1
+            last = activems(sched) == 0 and not sched.dead
+        if not last:
+            return not sched.dead
+        act = checkdead(sched)
+        if act == DEAD:
+            return False
+        if act == OK:
+            return True
+        # The fake clock moved (or testing.wait woke): another M runs what it
+        # readied; this one is active again meanwhile, as idle() fires timers.
+        with sched.lock:
+            sched.nmidlelocked -= 1
+        if act == JUMPED:
+            firetimers(sched)
+        startm(sched, None, False)
+
+
+def startlockedm(sched: Sched, m: M, gp: G) -> None:
+    """``gp`` is locked to another M: hand it our P, which runs gp there; this M
+    stops (Go's startlockedm + stopm: the caller's loop idles without a P)."""
+    lm = gp.lockedm
+    p = m.p
+    assert lm is not None and p is not None
+    if m.readyq:
+        drainreadyq(sched, m, p)
+    with sched.lock:
+        sched.nmidlelocked -= 1
+        releasep(m)
+        lm.nextp = p
+    lm.park.release()  # notewakeup(&mp.park)
+    if lm.parkfn is not None:  # m0 sleeps in poll: wake it there
+        wakefd(sched)
+
+
+def mexit(sched: Sched, m: M) -> None:
+    """This M leaves the scheduler (Go's mexit): a G exited locked to it, or m0's main
+    is unlocked. Its P goes to another M, which runs checkdead if nothing is left."""
+    m.lockedg = None
+    m.lockedext = m.lockedint = 0
+    p = m.p
+    if p is not None:
+        if m.readyq:
+            drainreadyq(sched, m, p)
+        releasep(m)
+    with sched.lock:
+        sched.nmfreed += 1
+        m.freed = True
+    startm(sched, p, False)
 
 
 # --- the end of a run: goroutines left behind -----------------------------------------

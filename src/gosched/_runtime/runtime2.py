@@ -162,6 +162,7 @@ class G:
         "pclasti",
         "pcglobals",
         "blockedon",
+        "lockedm",
     )
 
     def __init__(
@@ -194,6 +195,7 @@ class G:
             self.pclasti = f.f_lasti
             self.pcglobals = f.f_globals
         self.blockedon: Any = None  # the object a dump names as what we wait for
+        self.lockedm: M | None = None  # the M it is locked to (Go's g.lockedm: lock_os_thread)
 
     @property
     def id(self) -> int:
@@ -281,14 +283,19 @@ class M:
     __slots__ = (
         "blocked",
         "curg",
+        "freed",
         "goidcache",
         "goidcacheend",
         "id",
         "ident",
+        "lockedext",
+        "lockedg",
+        "lockedint",
         "lostp_since",
         "lostp_syscall",
         "mstartfn",
         "nextp",
+        "parkfn",
         "p",
         "park",
         "readyq",
@@ -316,6 +323,17 @@ class M:
         self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
         self.mstartfn: Callable[[M], None] | None = None  # the loop it runs instead of schedule (sysmon)
         self.lostp_syscall = False  # the P was retaken from a syscall, not a stuck call
+        # lock_os_thread (Go's m.lockedg, lockedExt, lockedInt): the G locked to this M,
+        # the user's nested lock count, and the runtime's own (main's on m0 until it
+        # first blocks). For m0, lockedg stays main's after the lock ends, until
+        # m0 leaves the scheduler (proc.stoplockedm).
+        self.lockedg: G | None = None
+        self.lockedext = 0
+        self.lockedint = 0
+        # How the M sleeps until a P is handed to it (notesleep(&m.park)); None: park.acquire.
+        # m0 sleeps in run()'s signal-serving wait instead (sigwait.py).
+        self.parkfn: Callable[[], None] | None = None
+        self.freed = False  # counted in sched.nmfreed (its thread is gone, or m0 left)
 
 
 class Sched:
@@ -332,6 +350,8 @@ class Sched:
         "nmidle",
         "nmspinning",
         "nmsys",
+        "nmidlelocked",
+        "m0",
         "mnext",
         "nmfreed",
         "maxmcount",
@@ -372,6 +392,8 @@ class Sched:
         self.nmidle = 0
         self.nmspinning = 0
         self.nmsys = 0
+        self.nmidlelocked = 0  # locked Ms asleep until their G is runnable (Go's nmidlelocked)
+        self.m0: M | None = None  # the M on run()'s own thread while it runs main (Go's m0)
         self.mnext = 0
         self.nmfreed = 0  # Ms whose thread has exited
         self.maxmcount = 10000
