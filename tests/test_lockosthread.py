@@ -305,7 +305,8 @@ OPS = st.sampled_from(["lock", "unlock", "sleep", "recv", "gosched", "syscall", 
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(progs=st.lists(st.lists(OPS, min_size=1, max_size=25), min_size=1, max_size=4), procs=st.integers(1, 3))
+@given(progs=st.lists(st.lists(OPS, min_size=1, max_size=25), min_size=1, max_size=4),
+       procs=st.integers(1, 3))
 def test_random_lock_sequences(tiny_switch_interval: None, progs: list[list[str]], procs: int) -> None:
     async def g(ops: list[str], feed: gosched.Chan[int], out: gosched.Chan[bool]) -> None:
         depth = 0
