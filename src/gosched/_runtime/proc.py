@@ -55,6 +55,13 @@ class Goexit(BaseException):
     """Raised by ``gosched.goexit()``; unwinds the goroutine through its finally blocks."""
 
 
+class Reissue(BaseException):
+    """``gp.exc`` for a goroutine whose trap, in ``gp.param``, another M handles (syscallaway)."""
+
+
+REISSUE = Reissue()
+
+
 class Fatal(BaseException):
     """An unrecoverable runtime error, worded as Go's ``fatal error: ...``.
 
@@ -465,6 +472,17 @@ def startm(sched: Sched, p: P | None, spinning: bool, lockheld: bool = False) ->
         nmp.park.release()  # notewakeup(&nmp.park)
 
 
+def newidlem(sched: Sched) -> None:
+    """Start an M that idles at once: ready for the P m0 hands off when main first
+    blocks, so main's first wake-up does not wait for a thread to start."""
+    with sched.lock:
+        try:
+            m = allocm(sched)
+        except Fatal:
+            return
+    newm(m)
+
+
 def wakep(sched: Sched) -> None:
     """Start a spinning M on an idle P if nobody is looking for work (Go 1.19's wakep)."""
     with sched.lock:
@@ -702,8 +720,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
                 # set leaks nmspinning when the M later loses its P -- then wakep
                 # and stealing stop for good and overdue timers on idle Ps wait.
                 resetspinning(sched, m)
-            if gp.lockedm is not None:  # locked to another M: it runs gp, this M stops
-                startlockedm(sched, m, gp)
+            if gp.lockedm is not None and startlockedm(sched, m, gp):  # it runs gp; this M stops
                 continue
 
         # execute(gp): run it until it yields a trap. p is not None here: a G
@@ -724,7 +741,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
                     tr = csend(gp.coro, gp.param)
             else:
                 gp.exc = None
-                tr = gp.coro.throw(exc)
+                tr = gp.param if exc is REISSUE else gp.coro.throw(exc)
         except StopIteration as e:
             tr = _EXIT if e.value is None else Returned(e.value)
         except Goexit:
@@ -888,6 +905,8 @@ def takereadyq(m: M) -> list[G]:
 
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
+    if m.lockedint and not m.lockedext:
+        return syscallaway(sched, m, gp, fn, args)
     gp.status = Gsyscall
     gp.waitreason = waitReasonSyscall
     if p is not None:
@@ -975,10 +994,8 @@ def stoplockedm(m: M) -> G | None:
     sched = m.sched
     gp = m.lockedg
     assert gp is not None
-    if m.lockedint:  # main's first block: the runtime's own lock ends (Go: end of init)
-        m.lockedint = 0
-        if not m.lockedext:
-            dounlockosthread(m, gp)
+    if m.lockedint and endinit(sched, m, gp):  # main was readied already: run it
+        return gp
     if gp.lockedm is not m:  # m0, and main is unlocked
         m.lockedg = None
         mexit(sched, m)
@@ -1004,6 +1021,30 @@ def stoplockedm(m: M) -> G | None:
     return gp
 
 
+def endinit(sched: Sched, m: M, gp: G) -> bool:
+    """Main first blocked: the runtime's lock of main to m0 ends (Go: at the end of init).
+
+    Under ``sched.lock``, against startlockedm: if an M has handed main back to
+    m0 already (main was readied at once), m0 runs it, keeping the lock until
+    main's next block; True then, with m0 holding that P.
+    """
+    with sched.lock:
+        p = m.nextp
+        if p is None:
+            m.lockedint = 0
+            if not m.lockedext:
+                dounlockosthread(m, gp)
+            return False
+        m.nextp = None
+        sched.nmidlelocked += 1  # startlockedm counted m0 out of it
+    old = m.p
+    if old is not None:
+        releasep(m)
+        handoffp(sched, old)
+    acquirep(m, p)
+    return True
+
+
 def idlelocked(sched: Sched) -> bool:
     """Count this M asleep locked (Go's incidlelocked(1)); if it was the last active
     M, run checkdead, as idle() does. False: the run ended."""
@@ -1027,21 +1068,27 @@ def idlelocked(sched: Sched) -> bool:
         startm(sched, None, False)
 
 
-def startlockedm(sched: Sched, m: M, gp: G) -> None:
+def startlockedm(sched: Sched, m: M, gp: G) -> bool:
     """``gp`` is locked to another M: hand it our P, which runs gp there; this M
-    stops (Go's startlockedm + stopm: the caller's loop idles without a P)."""
+    stops (Go's startlockedm + stopm: the caller's loop idles without a P).
+
+    False if main's lock to m0 ended meanwhile (endinit): run gp here.
+    """
     lm = gp.lockedm
     p = m.p
     assert lm is not None and p is not None
     if m.readyq:
         drainreadyq(sched, m, p)
     with sched.lock:
+        if gp.lockedm is not lm:
+            return False
         sched.nmidlelocked -= 1
         releasep(m)
         lm.nextp = p
     lm.park.release()  # notewakeup(&mp.park)
     if lm.parkfn is not None:  # m0 sleeps in poll: wake it there
         wakefd(sched)
+    return True
 
 
 def mexit(sched: Sched, m: M) -> None:
@@ -1058,6 +1105,20 @@ def mexit(sched: Sched, m: M) -> None:
         sched.nmfreed += 1
         m.freed = True
     startm(sched, p, False)
+
+
+def syscallaway(sched: Sched, m: M, gp: G, fn: Any, args: Any) -> None:
+    """Main's first syscall, not locked by the user: not on m0, whose thread must
+    stay free to run Python's signal handlers (sigwait.py). Main's lock to m0
+    ends (endinit) and the M that next runs main makes the call (REISSUE)."""
+    with sched.lock:
+        m.lockedint = 0
+        dounlockosthread(m, gp)
+    m.curg = None
+    gp.param = (SYSCALL, fn, args)
+    gp.exc = REISSUE
+    gp.status = Grunnable
+    globrunqput(sched, gp)
 
 
 # --- the end of a run: goroutines left behind -----------------------------------------
