@@ -906,7 +906,8 @@ def takereadyq(m: M) -> list[G]:
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
     if m.lockedint and not m.lockedext:
-        return syscallaway(sched, m, gp, fn, args)
+        syscallaway(sched, m, gp, fn, args)
+        return None
     gp.status = Gsyscall
     gp.waitreason = waitReasonSyscall
     if p is not None:
