@@ -213,7 +213,6 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
         with sigwait.serving(sched):
             m0.parkfn = sigwait.parkfn(sched, m0)
             sysmon.start(sched)
-            proc.newidlem(sched)
             proc.mstart0(m0, gp)  # main, on this thread until it is not locked here
             sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises

@@ -472,17 +472,6 @@ def startm(sched: Sched, p: P | None, spinning: bool, lockheld: bool = False) ->
         nmp.park.release()  # notewakeup(&nmp.park)
 
 
-def newidlem(sched: Sched) -> None:
-    """Start an M that idles at once: ready for the P m0 hands off when main first
-    blocks, so main's first wake-up does not wait for a thread to start."""
-    with sched.lock:
-        try:
-            m = allocm(sched)
-        except Fatal:
-            return
-    newm(m)
-
-
 def wakep(sched: Sched) -> None:
     """Start a spinning M on an idle P if nobody is looking for work (Go 1.19's wakep)."""
     with sched.lock:
