@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 
 import gosched
 from _core_helpers import run, tiny_switch
+from _proc_helpers import runprog
 
 pytestmark = pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")
 
@@ -344,3 +348,76 @@ def test_random_lock_sequences(tiny_switch_interval: None, progs: list[list[str]
         return [await out.recv() for _ in progs]
 
     assert all(run(main, maxprocs=procs, timeout=60))
+
+
+# --- signals with main on m0 (subprocesses: real signals to the program) ----------------------
+
+CTRL_C_LOCKED = """
+import sys, threading, gosched
+
+async def main():
+    if sys.argv[1] == "locked":
+        gosched.lock_os_thread()
+        await gosched.sleep(0.001)
+    try:
+        print("ready", flush=True)
+        if sys.argv[1] == "spinning":
+            while True:  # main's own code, on the main thread: interrupted right here
+                pass
+        await gosched.sleep(3600)  # asleep: m0 waits in run()'s signal loop
+    finally:
+        print("main finally", threading.current_thread() is threading.main_thread(), flush=True)
+
+gosched.run(main, maxprocs=2)
+"""
+
+
+@pytest.mark.parametrize("how", ["locked", "spinning"])
+def test_ctrl_c_reaches_main_on_m0(tmp_path: Path, how: str) -> None:
+    """SIGINT while main is locked and asleep on m0, or runs its own code there before it
+    first blocks: one KeyboardInterrupt, main's finally blocks run, never an exception
+    inside the scheduler loop."""
+    path = tmp_path / "prog.py"
+    path.write_text(CTRL_C_LOCKED)
+    p = subprocess.Popen(
+        [sys.executable, str(path), how], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == -signal.SIGINT, err
+    assert out == "main finally True\n"
+    assert err.count("Traceback") == 1 and "\nKeyboardInterrupt\n" in err + "\n", err
+    if how == "spinning":  # raised in main's own frame, as a panic of main
+        assert 'prog.py", line' in err and err.rstrip().endswith("raised in goroutine 1 (main)"), err
+
+
+NOTIFY_LOCKED = """
+import os, signal, gosched
+
+async def main():
+    gosched.lock_os_thread()
+    ch = gosched.Chan(1)
+    gosched.signal.notify(ch, signal.SIGUSR1)
+    async def kill():
+        await gosched.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+    for _ in range(3):
+        gosched.go(kill)
+        print(int(await ch.recv()), flush=True)
+    gosched.signal.stop(ch)
+
+gosched.run(main, maxprocs=2)
+"""
+
+
+def test_notify_with_main_locked(tmp_path: Path) -> None:
+    """gosched.signal delivers while main is locked and asleep on m0 (served from m0's park)."""
+    r = runprog(tmp_path, NOTIFY_LOCKED, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(int(signal.SIGUSR1))] * 3

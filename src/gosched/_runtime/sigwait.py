@@ -153,7 +153,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGINT during a run: KeyboardInterrupt in main's own code, else at the loop's next wake-up."""
     global _interrupted
     if _inmain(frame):
-        raise KeyboardInterrupt
+        signal.default_int_handler(signum, frame)
     _interrupted = True
     act = _active
     if act is not None:
