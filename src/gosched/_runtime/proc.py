@@ -641,6 +641,8 @@ def schedule(m: M, nextg: G | None = None) -> None:
     rq = m.readyq
     allgs = sched.allgs
     csend = speedups.send
+    # m.lockedg is not None, re-read only when the G on this M asked (lockosthread)
+    locked = m.lockedg is not None
     while True:
         if sched.dead:
             # Back from a syscall that outlived the run: close it (abandon), unless this is
@@ -652,7 +654,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
         if nextg is not None:
             gp = nextg
             nextg = None
-        elif m.lockedg is not None:  # the locked G blocked: sleep until it is runnable
+        elif locked:  # the locked G blocked: sleep until it is runnable
             gp = stoplockedm(m)
             if gp is None:
                 return
@@ -746,9 +748,10 @@ def schedule(m: M, nextg: G | None = None) -> None:
         except IndexError:
             p = None  # sysmon took it while gp ran
             lostp(sched, m, gp)
-        if gp.preempt:
+        if gp.preempt:  # sysmon's request, or lockosthread's: (un)locked
             gp.preempt = False
             preempted.discard(gp)
+            locked = m.lockedg is not None
         if sched.dead and over(sched):  # the run ended while gp ran (the test before the call: hot path)
             abandon(sched, m, gp, tr)
             return
@@ -957,6 +960,7 @@ def lockosthread(m: M, gp: G) -> None:
     m.lockedext += 1
     m.lockedg = gp
     gp.lockedm = m
+    gp.preempt = True  # the loop re-reads m.lockedg at gp's next trap (schedule)
 
 
 def unlockosthread(m: M, gp: G) -> None:
@@ -966,6 +970,7 @@ def unlockosthread(m: M, gp: G) -> None:
     m.lockedext -= 1
     if m.lockedext == 0 and m.lockedint == 0:
         dounlockosthread(m, gp)
+        gp.preempt = True  # the loop re-reads m.lockedg at gp's next trap (schedule)
 
 
 def dounlockosthread(m: M, gp: G) -> None:
