@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 import gosched
-from gosched._runtime import proc, trace
+from gosched._runtime import panic, proc, trace
 from gosched._runtime.runtime2 import G
 from gosched._runtime.traps import getm
 
@@ -66,7 +66,7 @@ def run(
         stacks = _stacks()
         s = proc.current
         if s is not None:  # end the hung program so the next test can run
-            proc.fatal(s, HangError("test timeout"))
+            panic.fatal(s, HangError("test timeout"))
         t.join(5.0)
         pytest.fail(f"gosched.run did not return within {timeout} s (hang)\n{stacks}", pytrace=False)
     if "error" in box:

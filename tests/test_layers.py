@@ -1,7 +1,8 @@
 """The import graph among gosched's modules is one-way (issue 15).
 
 Layers, lowest first: data structures (runtime2, lock, traps, timers) <- the
-scheduler (proc) <- monitors (sysmon, blame, gc, deadlock) and primitives (chan,
+scheduler (proc, and the modules split from it: panic <- runq <- mgr <- syscall,
+runend <- proc) <- monitors (sysmon, blame, gc, deadlock) and primitives (chan,
 select, sync, time, blocking) <- the public API. A lower layer that must call up
 does it through a hook the upper one installs (Go's ``mp.mstartfn``), never
 through an import, so an import inside a function body - the usual way to hide a

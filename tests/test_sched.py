@@ -12,7 +12,7 @@ import pytest
 
 import gosched
 from _core_helpers import current_g, run, wait_until
-from gosched._runtime import proc, timers
+from gosched._runtime import mgr, proc, runq, timers
 from gosched._runtime.runtime2 import RUNQ_SIZE, G, M, Sched
 from gosched._runtime.traps import setm
 
@@ -36,10 +36,10 @@ def _findrunnable_after_stolen_timer() -> tuple[Any, G]:
     proc.procresize(sched, 2)
     p0, p1 = sched.allp
     with sched.lock:
-        p = proc.pidleget(sched)
+        p = runq.pidleget(sched)
         assert p is not None
     m = M(0, sched)
-    proc.acquirep(m, p)
+    mgr.acquirep(m, p)
     other = p0 if p is p1 else p1
 
     async def sleeper() -> None:
@@ -85,13 +85,13 @@ def test_spinning_m_stops_spinning_for_a_goroutine_its_timer_readied() -> None:
     sched = Sched()
     proc.procresize(sched, 2)
     with sched.lock:
-        p = proc.pidleget(sched)
-        proc.pidleget(sched)  # no idle P: resetspinning's wakep starts no second M
+        p = runq.pidleget(sched)
+        runq.pidleget(sched)  # no idle P: resetspinning's wakep starts no second M
         sched.nmspinning += 1  # wakep -> startm(spinning=True)
     assert p is not None
     m = M(0, sched)
     m.spinning = True
-    proc.acquirep(m, p)
+    mgr.acquirep(m, p)
     seen: dict[str, Any] = {}
 
     async def woken() -> None:
@@ -330,7 +330,7 @@ def test_runqsteal_takes_half() -> None:
     for i in range(RUNQ_SIZE):
         gs = [G(k, f()) for k in range(i)]
         p1.runq.extend(gs)
-        got = proc.runqsteal(p2, p1)
+        got = runq.runqsteal(p2, p1)
         stolen = ([got] if got is not None else []) + list(p2.runq)
         rest = list(p1.runq)
         assert len(stolen) in (i // 2, i // 2 + 1) and sorted(g.goid for g in stolen + rest) == list(range(i))

@@ -21,7 +21,7 @@ import pytest
 import gosched
 from _proc_helpers import runprog
 from gosched import context, signal
-from gosched._runtime import proc, sigqueue
+from gosched._runtime import panic, proc, sigqueue
 
 pytestmark = [pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")]
 
@@ -32,7 +32,7 @@ def mainrun(main: Callable[[], Coroutine[Any, Any, Any]], maxprocs: int = 4, tim
     def hung() -> None:
         s = proc.current
         if s is not None:
-            proc.fatal(s, RuntimeError("test timeout"))
+            panic.fatal(s, RuntimeError("test timeout"))
 
     dog = threading.Timer(timeout, hung)
     dog.start()

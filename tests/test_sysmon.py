@@ -20,7 +20,7 @@ import pytest
 
 import gosched
 from gosched import debug
-from gosched._runtime import proc, sysmon
+from gosched._runtime import mgr, proc, sysmon
 
 ATTEMPTS = 3
 
@@ -333,7 +333,7 @@ def test_ms_are_reused_across_many_handoffs() -> None:
         for _ in range(40):
             time.sleep(0.013)  # unwrapped: each one is retaken (11-12 ms) and handed off
             await gosched.sleep(0)
-        return proc.mcount(s), len(s.allm)
+        return mgr.mcount(s), len(s.allm)
 
     debug.set_blocking_report(True, warn=False, threshold=0)
     debug.reset_blocking_profile()

@@ -26,7 +26,7 @@ from ._runtime.deadlock import Deadlock
 from ._runtime.deadlock import dump_program as dump
 from ._runtime.goroutine import Goroutine
 from ._runtime.main import go, run
-from ._runtime.proc import Fatal
+from ._runtime.panic import Fatal
 from ._runtime.select import RecvCase, SendCase, recv, select, send
 from ._runtime.sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
 from ._runtime.time import Ticker, Timer, after, after_func, gosched, now, sleep

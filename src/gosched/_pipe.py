@@ -27,9 +27,10 @@ from typing import Any
 from ._bufio import Closer, readfull
 from ._runtime import timers as _timers
 from ._runtime.chan import Chan, ClosedChannelError
+from ._runtime.proc import getsched
 from ._runtime.select import recv, select, send
 from ._runtime.sync import Mutex
-from ._runtime.time import _sched, now, resettimer
+from ._runtime.time import now, resettimer
 
 
 class ClosedPipeError(OSError):
@@ -69,7 +70,7 @@ class _Deadline:
             raise TypeError(f"a deadline is an absolute time (gosched.now() + seconds) or None, not {t!r}")
         if t is not None and math.isnan(t):
             raise ValueError("set deadline: NaN is not a time")  # as net's conns say
-        s = _sched("set deadline") if t is not None else None
+        s = getsched("gosched: set deadline") if t is not None else None
         dur = _timers.duration_ns(t - now(), "set deadline") if t is not None else 0  # inf: far away
         with self.mu:
             if self.timer is not None:

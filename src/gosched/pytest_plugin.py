@@ -25,6 +25,7 @@ import pytest
 
 import gosched
 from gosched._runtime import deadlock as _deadlock
+from gosched._runtime import panic as _panic
 from gosched._runtime import proc as _proc
 
 
@@ -125,7 +126,7 @@ def _run(fn: Any, args: dict[str, Any], maxprocs: int | None, clock: str, timeou
         if sched is None or sched.dead:
             return
         text = _deadlock.dump(sched)
-        _proc.fatal(sched, GoroutineTimeout(f"test timed out after {timeout:g}s\n\n{text}"))
+        _panic.fatal(sched, GoroutineTimeout(f"test timed out after {timeout:g}s\n\n{text}"))
 
     if timeout > 0:
         threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True).start()

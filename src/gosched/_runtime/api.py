@@ -6,10 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import proc
+from . import lockedm, panic, proc
 from .chan import Chan
 from .select import ctxdone, ctxerr, recv, select
-from .traps import SYSCALL, getm, outside_goroutine, trap
+from .traps import SYSCALL, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -34,9 +34,7 @@ async def syscall(fn: Callable[..., T], *args: Any, ctx: Context | None = None) 
     """
     if not callable(fn):
         raise TypeError(f"syscall() needs a callable, not {type(fn).__name__}")
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("syscall", "call the function directly in a plain thread")
+    require_m("syscall", "call the function directly in a plain thread")
     done = ctxdone(ctx)
     if done is None:
         return await trap(SYSCALL, fn, args)  # type: ignore[no-any-return]
@@ -65,10 +63,8 @@ def goexit() -> None:
 
     When main calls it, the program goes on until the other goroutines finish.
     """
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("goexit", "")
-    raise proc.Goexit()
+    require_m("goexit")
+    raise panic.Goexit()
 
 
 def lock_os_thread() -> None:
@@ -85,10 +81,8 @@ def lock_os_thread() -> None:
     Costs a thread switch each time the goroutine blocks and wakes: lock only
     goroutines that need it.
     """
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("lock_os_thread", "")
-    proc.lockosthread(m, m.curg)
+    m = require_m("lock_os_thread")
+    lockedm.lockosthread(m, m.curg)
 
 
 def unlock_os_thread() -> None:
@@ -97,30 +91,20 @@ def unlock_os_thread() -> None:
     When the count reaches zero the goroutine may run on any thread again; a
     call with no lock in effect does nothing.
     """
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("unlock_os_thread", "")
-    proc.unlockosthread(m, m.curg)
-
-
-def _sched(what: str) -> Any:
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None:
-        raise RuntimeError(f"gosched.{what}() needs a running gosched.run()")
-    return s
+    m = require_m("unlock_os_thread")
+    lockedm.unlockosthread(m, m.curg)
 
 
 def num_goroutine() -> int:
     """The number of goroutines that exist (runtime.NumGoroutine)."""
-    return len(_sched("num_goroutine").allgs)
+    return len(proc.getsched("gosched.num_goroutine()", ended=True).allgs)
 
 
 def gomaxprocs(n: int | None = None) -> int:
     """Return GOMAXPROCS; with ``n`` set it and return the previous value."""
-    s = _sched("gomaxprocs")
+    s = proc.getsched("gosched.gomaxprocs()", ended=True)
     if n is None or n == 0:
-        return s.gomaxprocs  # type: ignore[no-any-return]
+        return s.gomaxprocs
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"gomaxprocs takes an int, not {type(n).__name__}")
     return proc.procresize(s, n)

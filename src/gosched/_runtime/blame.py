@@ -31,7 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from . import gc as _gc
-from . import proc, speedups
+from . import panic, proc, speedups, syscall
 from .runtime2 import G, M
 
 
@@ -98,7 +98,7 @@ warn = True  # also emit a BlockingWarning the first time a site is seen
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gosched/
 _EXAMPLES_DIR = os.path.join(_PACKAGE_DIR, "examples")  # user code, shipped as documentation
 _DEPTH = 64  # frames sampled at most, innermost first
-_STOP = (proc.schedule.__code__, proc.syscall.__code__)  # where a goroutine's stack ends on an M
+_STOP = (proc.schedule.__code__, syscall.syscall.__code__)  # where a goroutine's stack ends on an M
 
 Frame = tuple[str, int, str]  # (filename, lineno, function)
 
@@ -266,7 +266,7 @@ def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> N
         except Warning as e:
             # A filter escalated it ("error"): end the program with it, as an
             # uncaught exception in the goroutine would. sysmon goes on.
-            proc.fatal(m.sched, e)
+            panic.fatal(m.sched, e)
 
 
 def finish(m: M, gp: G, held_ns: int) -> None:

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import proc
+from . import mgr, proc
 from .lock import held, lock
 from .runtime2 import (
     G,
@@ -84,7 +84,7 @@ def _ended(ref: weakref.ref[_User]) -> None:
         if s.dead or not s.npidle or s.nmspinning or not s.midle:
             return
         s.nmspinning += 1
-        proc.startm(s, None, True, lockheld=True)  # it finds nothing, idles, and runs checkdead
+        mgr.startm(s, None, True, lockheld=True)  # it finds nothing, idles, and runs checkdead
 
 
 def adduser(obj: Any) -> None:

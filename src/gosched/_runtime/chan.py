@@ -377,7 +377,7 @@ class Chan(Generic[T]):
     def _dropwaiter(self, gp: G) -> None:
         """Take ``gp``'s waits (its own, or a select's cases) off the queues; lock held.
 
-        Its run ended while it waited (proc.unqueue): nothing may hand it a value.
+        Its run ended while it waited (runend.unqueue): nothing may hand it a value.
         """
         for q in (self.recvq, self.sendq):
             for w in [w for w in q if _g(w) is gp]:

@@ -47,12 +47,11 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from . import proc, sigqueue
+from . import mgr, panic, proc, runq, sigqueue, syscall
 from . import timers as _timers
 from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting, Sched
 from .trace import gstatus
-from .traps import getm
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"
@@ -122,7 +121,7 @@ async def root(sched: Sched, coro: Coroutine[Any, Any, Any]) -> Any:
     b = bubble(sched)
     b.result = r
     b.main_returned = True
-    raise proc.Goexit()
+    raise panic.Goexit()
 
 
 # --- checkdead ------------------------------------------------------------------------
@@ -163,7 +162,7 @@ def checkdead(sched: Sched) -> int:
     with sched.lock:
         if sched.dead:
             return DEAD
-        if proc.activems(sched) > 0:
+        if mgr.activems(sched) > 0:
             return OK  # an M woke since idle() counted: it checks again when it idles
         act, msg, gs = _checkdead_locked(sched)
         if act != DEAD or msg is None:
@@ -178,7 +177,7 @@ def checkdead(sched: Sched) -> int:
     finally:
         with sched.lock:
             sched.deadlock = text  # published even if the dump failed: run() must not hang
-            proc.wakerun_locked(sched)
+            panic.wakerun_locked(sched)
     return DEAD
 
 
@@ -206,12 +205,12 @@ def _checkdead_locked(sched: Sched) -> tuple[int, str | None, list[G]]:
         # testing.wait(): every other goroutine is durably blocked (synctest's
         # maybeWakeLocked prefers the Wait caller over advancing the clock).
         w.status = Grunnable
-        proc.globrunqput(sched, w)
+        runq.globrunqput(sched, w)
         return ADVANCED, None, []
     if not gs:
         if b.main_returned:
             sched.result = b.result
-            proc.finish_locked(sched)
+            panic.finish_locked(sched)
             return DEAD, None, []
         if not sched.main_goexited:
             return OK, None, []  # main has not started yet
@@ -320,8 +319,8 @@ def _frames(gp: G) -> list[types.FrameType]:
     sched_code = proc.schedule.__code__
     if st == Gsyscall and m is not None:
         # The coroutine is suspended in the SYSCALL trap; the blocking function
-        # runs on the M's thread below proc.syscall.
-        sys_code = proc.syscall.__code__
+        # runs on the M's thread below syscall.syscall.
+        sys_code = syscall.syscall.__code__
         above = _thread_frames(m.ident, lambda f: f.f_code is sys_code or f.f_code is sched_code)
         return _coro_frames(gp.coro) + above
     if st != Gwaiting and st != Grunnable and m is not None and m.curg is gp:
@@ -688,11 +687,7 @@ def dump_program() -> str:
     Like ``runtime.Stack(buf, true)``: the caller shows as ``[running]``; works
     from a goroutine or from a plain thread while ``gosched.run`` is running.
     """
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None:
-        raise RuntimeError("gosched.dump() needs a running gosched.run()")
-    return dump(s)
+    return dump(proc.getsched("gosched.dump()", ended=True))
 
 
 

@@ -35,7 +35,7 @@ import sys
 import threading
 import traceback
 
-from . import proc, traps
+from . import panic, proc, traps
 from .runtime2 import G, Sched
 from .traps import getm, preempted, setm
 
@@ -58,7 +58,7 @@ def afterforkchild() -> None:
     if m is not None:
         m.lostp_since = 0  # no blocking report from the child (sysmon.lostp_returned)
     if m is not None and m.curg is not None:
-        proc.afterfork = (m, functools.partial(_childmain, sched, m.curg))
+        panic.afterfork = (m, functools.partial(_childmain, sched, m.curg))
 
 
 def _childmain(sched: Sched, gp: G) -> None:
@@ -95,7 +95,7 @@ def _exitstatus(err: BaseException | None) -> int:
         else:
             print(err.code, file=sys.stderr)
             code = 1
-    elif err is not None and not isinstance(err, proc.Goexit):
+    elif err is not None and not isinstance(err, panic.Goexit):
         traceback.print_exception(err)
         code = 1
     for f in (sys.stdout, sys.stderr):

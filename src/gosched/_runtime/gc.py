@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from . import proc, trace
+from . import mgr, proc, runend, trace
 from .runtime2 import G, Sched, waitReasonForceGCIdle
 from .traps import PARK, trap
 
@@ -71,7 +71,7 @@ def uninstall(sched: Sched) -> None:
         state.idle = False
         state.parklock = None
     if gp is not None:
-        proc.gfinalize(sched, gp)
+        runend.gfinalize(sched, gp)
 
 
 class _ForceGC:
@@ -131,5 +131,5 @@ def wake_helper(sched: Sched) -> bool:
     # bounded so that sysmon can never hang here.
     if park is not None and not park.acquire(timeout=1.0):
         return False
-    proc.injectglist(sched, [gp])
+    mgr.injectglist(sched, [gp])
     return True

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from . import fork, proc, sigqueue, sigwait, speedups, sysmon, trace, traps
+from . import fork, mgr, panic, proc, runend, runq, sigqueue, sigwait, speedups, sysmon, trace, traps
 from . import gc as _gc
 from .deadlock import Deadlock, install_signals, root, uninstall_signals
 from .goroutine import Goroutine
 from .netpoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
-from .traps import callable_name, closing, getm, outside_goroutine, preempted
+from .traps import callable_name, closing, getm, outside_goroutine, preempted, setm
 
 T = TypeVar("T")
 
@@ -127,7 +127,7 @@ def _cgo() -> Callable[..., Goroutine] | None:
     if c is None or getm != traps._mvar.get:
         return None
     template = G(0, None)  # type: ignore[arg-type]  # the defaults of every G field
-    c.setup_go(traps._mvar, M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, proc.wakep, pygo)
+    c.setup_go(traps._mvar, M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, mgr.wakep, pygo)
     fast: Callable[..., Goroutine] = c.go
     return fast
 
@@ -213,7 +213,7 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
         with sigwait.serving(sched):
             m0.parkfn = sigwait.parkfn(sched, m0)
             sysmon.start(sched)
-            proc.mstart0(m0, gp)  # main, on this thread until it is not locked here
+            mstart0(m0, gp)  # main, on this thread until it is not locked here
             sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
         shutdown(sched, raising=True)
@@ -231,10 +231,10 @@ def _run(sched: Sched, coro: Coroutine[Any, Any, T], maxprocs: int | None, clock
 
 def newm0(sched: Sched, gp: G) -> M:
     """This thread as m0, holding a P, with main locked to it (Go's m0 and runtime.main's
-    lockOSThread during init; the lock ends when main first blocks: proc.stoplockedm)."""
+    lockOSThread during init; the lock ends when main first blocks: lockedm.endinit)."""
     with sched.lock:
-        m0 = proc.allocm(sched)
-        p = proc.pidleget(sched)
+        m0 = mgr.allocm(sched)
+        p = runq.pidleget(sched)
     assert p is not None
     m0.thread = threading.current_thread()
     m0.ident = threading.get_ident()
@@ -242,9 +242,22 @@ def newm0(sched: Sched, gp: G) -> M:
     m0.lockedg = gp
     gp.lockedm = m0
     sched.m0 = m0
-    proc.acquirep(m0, p)
+    mgr.acquirep(m0, p)
     p.schedtick += 1  # main is the P's first pick, as if schedule() had found it
     return m0
+
+
+def mstart0(m: M, gp: G) -> None:
+    """Run ``gp`` (main) on m0, run()'s own thread, until main is no longer locked
+    to it or the run ends (Go's mstart0 on m0; see m0 in docs/design.md)."""
+    setm(m)
+    try:
+        proc.schedule(m, gp)
+        af = panic.afterfork
+        if af is not None and af[0] is m:  # a child forked from main
+            af[1]()
+    finally:
+        setm(None)
 
 
 def _preemptall(sched: Sched) -> None:
@@ -293,7 +306,7 @@ def _sigint_held() -> Iterator[list[int]]:
 
 def _shutdown(sched: Sched) -> None:
     with sched.lock:
-        proc.finish_locked(sched)
+        panic.finish_locked(sched)
         idle = list(sched.midle)
         sched.midle.clear()
         sched.nmidle = 0
@@ -311,7 +324,7 @@ def _shutdown(sched: Sched) -> None:
         poller.netpoll_break()
     # Every M sees sched.dead at its next switch and exits; one still running a
     # goroutine after SHUTDOWN_TIMEOUT is left to close it when it comes back
-    # (proc.abandon). New Ms are not started once sched.dead is set. The pass
+    # (runend.abandon). New Ms are not started once sched.dead is set. The pass
     # below leaves running goroutines (Grunning, Gsyscall) to their Ms; an M
     # between its sched.dead check and marking the next goroutine Grunning is a
     # few statements from it, not SHUTDOWN_TIMEOUT away.
@@ -323,7 +336,7 @@ def _shutdown(sched: Sched) -> None:
             t.join(max(0.0, deadline - time.monotonic()))
     try:
         for gp in sorted(sched.allgs.copy().values(), key=_goid):
-            proc.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
+            runend.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
     finally:
         _gc.uninstall(sched)  # closes the forcegc helper goroutine too
         if poller is not None and sched.lastpoll != 0:

@@ -32,10 +32,10 @@ import select
 import threading
 from typing import Any
 
-from . import proc
+from . import mgr, proc, runq
 from . import timers as _timers
-from .runtime2 import G, P, Sched, waitReasonIOWait
-from .traps import PARK, checkpreempt, getm, preempted, trap
+from .runtime2 import G, Sched, waitReasonIOWait
+from .traps import PARK, checkpreempt, preempted, require_m, trap
 
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
@@ -314,11 +314,8 @@ class Poller:
 
 
 def current_g(what: str) -> tuple[G, Sched]:
-    m = getm()
-    gp = m.curg if m is not None else None
-    if m is None or gp is None:
-        raise RuntimeError(f"gosched.net: {what} called outside a goroutine; start it with gosched.go()")
-    return gp, m.sched
+    m = require_m(f"gosched.net {what}", "start it with gosched.go()")
+    return m.curg, m.sched
 
 
 def checkerr(pd: PollDesc, mode: int) -> int:
@@ -338,10 +335,7 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     loop drops it once we are off the CPU), so neither netpoll nor a deadline
     timer can ready it before it is parked.
     """
-    m = getm()
-    gp = m.curg if m is not None else None
-    if gp is None:
-        raise RuntimeError("gosched.net: I/O called outside a goroutine; start it with gosched.go()")
+    gp = require_m("gosched.net I/O", "start it with gosched.go()").curg
     lk = pd.lock
     lk.acquire()
     if pd.closing:
@@ -421,15 +415,6 @@ def _deadline_fired(arg: tuple[PollDesc, int, int]) -> None:
         proc.goready(gp)
 
 
-def _timer_p(sched: Sched) -> tuple[P, bool]:
-    """The P to hold a deadline timer: ours if we have one (True), else any live P."""
-    m = getm()
-    p: P | None = m.p if m is not None and m.sched is sched else None
-    if p is None or p.dying:
-        return next((q for q in sched.allp if not q.dying), sched.allp[0]), False
-    return p, True
-
-
 def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
     """Set the read and/or write deadline of ``pd`` to ``when`` (nanotime; 0 clears).
 
@@ -459,11 +444,7 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
             t: _timers.RTimer | None = None
             if when > 0:
                 t = _timers.RTimer(_deadline_fired, (pd, md, seq), when, wakes=_always)
-                tp, own = _timer_p(sched)
-                _timers.addtimer(tp, t)
-                # Our own P runs its timers when it next schedules; a thread
-                # blocked in netpoll, or another P, must be told (as time.resettimer).
-                wake = wake or not own or sched.lastpoll == 0
+                wake = runq.addtimerhere(sched, t) or wake
             if md == MODE_R:
                 pd.rt = t
                 if when < 0 and pd.rg is not None:
@@ -478,7 +459,7 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
             g.param = TIMEOUT
     if wake:
         # Make sure a thread sleeps no later than the deadline (Go's wakeNetPoller).
-        proc.wakenetpoller(sched, when)
+        mgr.wakenetpoller(sched, when)
     if woken:
         pd.poller.addwaiter(-len(woken))
         for g in woken:

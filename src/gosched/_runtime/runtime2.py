@@ -326,7 +326,7 @@ class M:
         # lock_os_thread (Go's m.lockedg, lockedExt, lockedInt): the G locked to this M,
         # the user's nested lock count, and the runtime's own (main's on m0 until it
         # first blocks). For m0, lockedg stays main's after the lock ends, until
-        # m0 leaves the scheduler (proc.stoplockedm).
+        # m0 leaves the scheduler (lockedm.stoplockedm).
         self.lockedg: G | None = None
         self.lockedext = 0
         self.lockedint = 0

@@ -18,7 +18,7 @@ from . import proc
 from .chan import Chan, ClosedChannelError, SelectWait, Sudog, _g, _take, recvfrom
 from .lock import lock
 from .runtime2 import waitReasonSelect, waitReasonSelectNoCases
-from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, trap
+from .traps import PARK, checkpreempt, getm, outside_goroutine, preempted, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -130,9 +130,7 @@ async def select(*cases: Case, default: bool = False) -> tuple[int, Any, bool]:
     if not order:
         if default:
             return -1, None, False
-        m = getm()
-        if m is None or m.curg is None:
-            raise outside_goroutine("select", "")
+        require_m("select")
         await trap(PARK, None, waitReasonSelectNoCases)
         raise AssertionError("unreachable: a goroutine in select {} is never readied")
     if len(order) > 1:

@@ -18,7 +18,7 @@ bytecode. So, in the main thread, ``run()`` waits in ``poll`` on a pipe that it
 makes the process's signal wakeup fd (``signal.set_wakeup_fd``) for the
 duration: the C handler writes the signal number there on whatever thread it
 runs, and the main thread wakes and runs the handler. The program's end
-writes a zero byte (``proc.finish_locked``). Signal numbers are passed on to
+writes a zero byte (``panic.finish_locked``). Signal numbers are passed on to
 the wakeup fd that was set before (an asyncio loop's), which is restored when
 ``run()`` returns.
 
@@ -28,7 +28,7 @@ for the goroutines that asked, as only the main thread may.
 
 m0. run()'s thread is also an M, m0 (Go's), and main starts on it, locked to
 it until main first blocks, or for good if main calls ``lock_os_thread``
-first (proc.stoplockedm; docs/design.md). While main is locked and blocked,
+first (lockedm.py; docs/design.md). While main is locked and blocked,
 m0 sleeps in this same loop (``wait`` on ``m.park``; startlockedm writes the
 pipe), so signals are served as before; once main is unlocked m0 leaves the
 scheduler and waits for the end here. Python runs handlers on m0 at any

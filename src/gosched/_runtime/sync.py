@@ -118,7 +118,7 @@ class Mutex:
             return list(self._waiters)
 
     def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
         _drop(self._waiters, gp)
 
     def lock_blocking(self, timeout: float | None = None) -> bool:
@@ -243,7 +243,7 @@ class RWMutex:
         return True
 
     def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
         _drop(self._rwait, gp)
         _drop(self._wwait, gp)
 
@@ -327,7 +327,7 @@ class WaitGroup:
         gp.blockedon = None
 
     def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
         _drop(self._waiters, gp)
 
     @property
@@ -470,7 +470,7 @@ class Semaphore:
             proc.goready(gp)
 
     def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (proc.unqueue); lock held."""
+        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
         for w in [w for w in self._waiters if w.gp is gp]:
             self._waiters.remove(w)
 

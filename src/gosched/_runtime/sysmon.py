@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from . import blame, proc, trace
+from . import blame, mgr, proc, runq, syscall, trace
 from . import gc as _gc
 from . import timers as _timers
 from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
@@ -62,12 +62,12 @@ def start(sched: Sched) -> M:
     trace.reset_clock()
     with sched.lock:
         sched.maxmcount = maxmcount
-        m = proc.allocm(sched)
+        m = mgr.allocm(sched)
         m.mstartfn = sysmon
         sched.nmsys += 1
         sched.sysmon_m = m
     _gc.start_helper(sched)
-    proc.newm(m, name="gosched-sysmon")
+    mgr.newm(m, name="gosched-sysmon")
     return m
 
 
@@ -81,7 +81,7 @@ def set_max_threads(n: int) -> int:
         with sched.lock:
             old = sched.maxmcount
             sched.maxmcount = n
-            proc.checkmcount(sched)  # raises Fatal (thread exhaustion) past the limit
+            mgr.checkmcount(sched)  # raises Fatal (thread exhaustion) past the limit
     return old
 
 
@@ -166,7 +166,7 @@ def sysmon(m: M) -> None:
         if nxt and nxt < proc.nanotime() and sched.npidle:
             # An overdue timer on a busy P (a long goroutine or a syscall): start
             # an M; its findrunnable steals and runs that P's timers.
-            proc.startm(sched, None, False)
+            mgr.startm(sched, None, False)
         n, asked, deadline = retake(sched, rnow)
         if n or asked:
             # Go counts only retakes. A preemption request also resets the delay
@@ -195,7 +195,7 @@ def netpollcheck(sched: Sched, rnow: int) -> None:
         if sched.lastpoll != lastpoll:
             return
         sched.lastpoll = rnow
-    proc.injectglist(sched, poller.netpoll(0))
+    mgr.injectglist(sched, poller.netpoll(0))
 
 
 def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
@@ -257,7 +257,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 continue  # nothing queued and someone else can take new work
             if takep(sched, p, m, now, True) is not None:
                 n += 1
-                proc.handoffp(sched, p)
+                mgr.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now:
                 asked = True  # keep ticking fast until the grace period ends
@@ -270,7 +270,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)
-                proc.handoffp(sched, p)
+                mgr.handoffp(sched, p)
     return n, asked, deadline
 
 
@@ -284,16 +284,16 @@ def preemptone(p: P, m: M, gp: G) -> None:
     gp.preempt = True
     preempted.add(gp)
     # Goroutines it readied cannot run on this P until it yields: let others have them.
-    moved = proc.takereadyq(m)
+    moved = runq.takereadyq(m)
     if moved:
-        proc.injectglist(m.sched, moved)
+        mgr.injectglist(m.sched, moved)
 
 
 def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
     """Take ``p`` from the M running user code on it (the CAS in retake).
 
     Popping ``p.tok`` is the whole handshake: if the M's loop pops first it
-    keeps the P; if we do, its next pop fails and it runs ``proc.lostp``. Only
+    keeps the P; if we do, its next pop fails and it runs ``syscall.lostp``. Only
     that M writes ``m.p``; we write ``p.m`` (we own the P now). Returns the M
     the P was taken from, or None.
     """
@@ -317,9 +317,9 @@ def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
             owner.lostp_since = now
     p.m = None
     p.syscalltick += 1
-    moved = proc.takereadyq(owner)
+    moved = runq.takereadyq(owner)
     if moved:
-        proc.injectglist(sched, moved)
+        mgr.injectglist(sched, moved)
     return owner
 
 
@@ -353,7 +353,7 @@ def sweep(sched: Sched) -> None:
                 stuck = True
                 blame.check(m, m.curg, now - since)
             if m.readyq:
-                proc.injectglist(sched, proc.takereadyq(m))
+                mgr.injectglist(sched, runq.takereadyq(m))
     if _boosted is not None and not stuck:
         # Keep the boost while a request is outstanding on some P.
         for p in list(sched.allp):
@@ -366,7 +366,7 @@ def sweep(sched: Sched) -> None:
     if sched.npidle and not sched.nmspinning:
         for p in list(sched.pidle):
             if p.runq or p.runnext is not None:
-                proc.wakep(sched)
+                mgr.wakep(sched)
                 break
 
 
@@ -379,8 +379,8 @@ def lostp_returned(sched: Sched, m: M, gp: G) -> None:
 
 
 # proc calls these through its hooks (proc is below this module; Go calls them directly).
-proc.lostp_returned = lostp_returned
-proc.wakesysmon = wake
+syscall.lostp_returned = lostp_returned
+syscall.wakesysmon = wake
 
 
 def forcegc(sched: Sched, rnow: int) -> None:

@@ -12,25 +12,17 @@ import time as _time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from . import proc
+from . import mgr, proc, runq
 from . import timers as _timers
 from .chan import Chan
 from .lock import held
-from .runtime2 import P, Sched
+from .runtime2 import Sched
 from .select import ctxdone, ctxerr, recv, select
 from .timers import duration_ns
-from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, outside_goroutine, trap
+from .traps import GOSCHED, SLEEP, callable_name, checkpreempt, getm, require_m, trap
 
 if TYPE_CHECKING:
     from ..context import Context
-
-
-def _sched(what: str) -> Sched:
-    m = getm()
-    s = m.sched if m is not None else proc.current
-    if s is None or s.dead:
-        raise RuntimeError(f"gosched: {what} needs a running gosched.run()")
-    return s
 
 
 def now() -> float:
@@ -49,9 +41,7 @@ async def sleep(seconds: float, ctx: Context | None = None) -> None:
     ``select { case <-time.After(d): case <-ctx.Done(): return ctx.Err() }``.
     """
     ns = duration_ns(seconds, "sleep")
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("sleep", "use time.sleep in a plain thread")
+    require_m("sleep", "use time.sleep in a plain thread")
     done = ctxdone(ctx)
     if ns <= 0:
         await checkpreempt()
@@ -70,9 +60,7 @@ async def sleep(seconds: float, ctx: Context | None = None) -> None:
 
 async def gosched() -> None:
     """Yield the processor, letting other goroutines run (runtime.Gosched)."""
-    m = getm()
-    if m is None or m.curg is None:
-        raise outside_goroutine("gosched", "")
+    require_m("gosched")
     await trap(GOSCHED)
 
 
@@ -114,16 +102,8 @@ def _chanwaited(tm: Timer | Ticker) -> bool:
 def resettimer(s: Sched, t: _timers.RTimer, ns: int) -> None:
     """Arm ``t`` to fire ``ns`` from now on this M's P, and make sure someone wakes for it."""
     t.when = proc.nanotime() + max(ns, 0)
-    m = getm()
-    p: P | None = m.p if m is not None and m.sched is s else None
-    if p is None or p.dying:
-        p = next((q for q in s.allp if not q.dying), s.allp[0])
-        _timers.addtimer(p, t)
-        proc.wakenetpoller(s, t.when)
-        return
-    _timers.addtimer(p, t)
-    if s.lastpoll == 0:
-        proc.wakenetpoller(s, t.when)
+    if runq.addtimerhere(s, t):
+        mgr.wakenetpoller(s, t.when)
 
 
 class Timer:
@@ -133,7 +113,7 @@ class Timer:
 
     def __init__(self, seconds: float) -> None:
         ns = duration_ns(seconds, "Timer")
-        self._s = _sched("Timer")
+        self._s = proc.getsched("gosched: Timer")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, wakes=_chanwaited)
         resettimer(self._s, self._t, ns)
@@ -160,7 +140,7 @@ class Ticker:
         ns = duration_ns(seconds, "Ticker")
         if ns <= 0:
             raise ValueError("non-positive interval for NewTicker")
-        self._s = _sched("Ticker")
+        self._s = proc.getsched("gosched: Ticker")
         self.c: Chan[float] = Chan(1)
         self._t = _timers.RTimer(_sendtime, self, period=ns, wakes=_chanwaited)
         resettimer(self._s, self._t, ns)
@@ -204,7 +184,7 @@ class _FuncTimer(Timer):
         ns = duration_ns(seconds, "after_func")
         if not callable(fn):
             raise TypeError(f"after_func needs a function, not {type(fn).__name__}")
-        self._s = _sched("after_func")
+        self._s = proc.getsched("gosched: after_func")
         self._fn = fn
         self.c = Chan(1)  # nothing is ever sent: Go's AfterFunc timer has a nil C
         self._t = _timers.RTimer(_gofunc, self)

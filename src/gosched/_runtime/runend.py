@@ -1,0 +1,135 @@
+"""The end of a run: goroutines left behind (claimg, unqueue, closeg, gfinalize, abandon).
+
+Go's program ends with main: the process exits and no goroutine runs again. A
+gosched run ends inside a process that goes on (and may start another run), so
+run() finishes what Go's exit leaves to the kernel: every goroutine of the run
+is closed before run() returns (docs/design.md, "The end of a run"). A
+goroutine still running on an M (a blocking call or a loop Python cannot
+interrupt) is closed by that M when it next reaches the scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .lock import held
+from .mgr import injectglist
+from .panic import log
+from .runq import takereadyq
+from .runtime2 import G, Gdead, Grunning, Gsyscall, M, Sched
+from .speedups import EXIT as _EXIT
+from .speedups import Returned
+from .traps import PARK, closing, getm, setm
+
+
+def claimg(sched: Sched, gp: G, mine: bool) -> bool:
+    """Take ``gp`` to close it: True for exactly one caller.
+
+    ``mine``: the caller is the M that was running it; anyone else leaves a
+    running goroutine to its M.
+    """
+    with sched.lock:
+        st = gp.status
+        if st == Gdead or (not mine and (st == Grunning or st == Gsyscall)):
+            return False
+        gp.status = Gdead
+        return True
+
+
+def unqueue(gp: G, locked: bool) -> None:
+    """Take a parked goroutine off the wait queues of what it is blocked on.
+
+    Objects a goroutine parks on (Chan, a select's channels, Mutex, ...) have
+    ``_dropwaiter(gp)``, called with their runtime lock ``_lock`` held (``locked``:
+    the caller holds it already). Once off, no later operation of another run
+    can hand the goroutine a value or ready it. A poll descriptor needs nothing:
+    its poller ends with the run.
+    """
+    obj = gp.blockedon
+    for o in obj if type(obj) is list else (obj,):
+        drop = getattr(o, "_dropwaiter", None)
+        if drop is None:
+            continue
+        if locked:
+            drop(gp)
+        else:
+            with held(o._lock):
+                drop(gp)
+
+
+def closeg(sched: Sched, gp: G) -> None:
+    """Close ``gp``'s coroutine on this thread: GeneratorExit runs its finally blocks now.
+
+    The thread is not an M meanwhile and ``traps.closing`` names the goroutine,
+    so a runtime call that would wait fails saying why; what a finally block
+    raises is logged (logger ``gosched``), as asyncio logs a task's exception
+    nobody retrieved: the run's outcome is decided already.
+    """
+    sched.allgs.pop(gp.goid, None)
+    coro = gp.coro
+    if coro is None:
+        return
+    m = getm()
+    setm(None)
+    tok = closing.set(gp)
+    try:
+        coro.close()
+    except Exception:
+        log.exception("gosched: goroutine %d (%s) raised while its run's end closed it", gp.goid, gp.startfn)
+    finally:
+        closing.reset(tok)
+        setm(m)
+        gp.coro = None  # type: ignore[assignment]
+
+
+def gfinalize(sched: Sched, gp: G) -> None:
+    """run()'s end: close a goroutine the run left parked or runnable."""
+    if claimg(sched, gp, False):
+        unqueue(gp, False)
+        closeg(sched, gp)
+
+
+def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
+    """The run ended while ``gp`` ran on this M: close it, never run it further.
+
+    ``tr`` is what it yielded (None: it came back from a syscall). A park
+    yielded with its waiting object's lock held: the goroutine leaves the
+    object's queue before the unlock, or a goroutine of the next run could
+    find it there and ready it into that run.
+    """
+    m.curg = None
+    if tr is _EXIT or type(tr) is Returned:  # it finished: goexit0
+        gp.status = Gdead
+        sched.allgs.pop(gp.goid, None)
+        gp.coro = None  # type: ignore[assignment]
+        return
+    if type(tr) is tuple and tr[0] is PARK:
+        unqueue(gp, True)
+        ul = tr[1]  # then gopark's unlockf, as schedule's PARK branch
+        for lk in ul if type(ul) is tuple else (ul,):
+            if type(lk) is list:
+                lk.append(1)
+            elif lk is not None:
+                lk.release()
+    if claimg(sched, gp, True):
+        closeg(sched, gp)
+    rehome(sched, takereadyq(m))
+
+
+def rehome(sched: Sched, gs: list[G]) -> None:
+    """Hand goroutines of a later run back to it (from ``abandon``).
+
+    On its way out a goroutine of the ended run may ready one of the next run
+    (its last call was a send to a shared channel, say); goready queued it on
+    this M, which belongs to the ended run. Its own run is the one of the M
+    that last ran it. The ended run's own goroutines are closed by its end.
+    """
+    while True:  # what goready queued on the ended run itself (this M had lost its P)
+        try:
+            gs.append(sched.runq.popleft())
+        except IndexError:
+            break
+    for g in gs:
+        gm = g.m
+        if gm is not None and gm.sched is not sched:
+            injectglist(gm.sched, [g])
