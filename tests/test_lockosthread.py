@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 import gosched
 from _core_helpers import run, tiny_switch
 from _proc_helpers import runprog
+from gosched import debug
 
 pytestmark = pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")
 
@@ -421,3 +424,28 @@ def test_notify_with_main_locked(tmp_path: Path) -> None:
     r = runprog(tmp_path, NOTIFY_LOCKED, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str(int(signal.SIGUSR1))] * 3
+
+
+def test_blocking_report_names_the_lock() -> None:
+    """The blame report says the stuck goroutine is locked to its thread, as the dump does."""
+    async def worker(done: gosched.Chan[None]) -> None:
+        gosched.lock_os_thread()
+        await gosched.sleep(0)
+        time.sleep(0.1)  # unwrapped: sysmon takes the P
+        await done.send(None)
+
+    async def main() -> None:
+        done: gosched.Chan[None] = gosched.Chan()
+        gosched.go(worker, done)
+        await done.recv()
+
+    old = debug.set_blocking_report(True, threshold=0)
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always", gosched.BlockingWarning)
+            run(main, maxprocs=2)
+    finally:
+        debug.set_blocking_report(old, threshold=0.05)
+        debug.reset_blocking_profile()
+    msgs = [str(x.message) for x in w if issubclass(x.category, gosched.BlockingWarning)]
+    assert any(" (locked to thread) held its P" in m_ for m_ in msgs), msgs
