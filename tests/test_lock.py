@@ -157,6 +157,7 @@ def test_getm_is_none_outside_ms_and_in_threads_started_by_goroutines() -> None:
         t = threading.Thread(target=plain)
         t.start()
         await gosched.syscall(t.join)
+        m = getm()  # main's first syscall runs off m0 (proc.syscallaway): main is on another M now
         # A context copied on the M (copy_context().run) still names the M; a
         # fresh one is a plain thread's.
         seen["copied"] = contextvars.copy_context().run(getm) is m

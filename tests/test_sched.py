@@ -33,7 +33,7 @@ def _findrunnable_after_stolen_timer() -> tuple[Any, G]:
     thread is stopped (sched.dead) if findrunnable has not returned within 3 s.
     """
     sched = Sched()
-    proc.procresize(sched, 2)
+    mgr.procresize(sched, 2)
     p0, p1 = sched.allp
     with sched.lock:
         p = runq.pidleget(sched)
@@ -83,7 +83,7 @@ def test_spinning_m_stops_spinning_for_a_goroutine_its_timer_readied() -> None:
     at GOMAXPROCS 4 the select storm sat 4-11 s with every P idle and overdue timers on
     one of them (issue 14)."""
     sched = Sched()
-    proc.procresize(sched, 2)
+    mgr.procresize(sched, 2)
     with sched.lock:
         p = runq.pidleget(sched)
         runq.pidleget(sched)  # no idle P: resetspinning's wakep starts no second M
@@ -321,7 +321,7 @@ def test_work_spreads_across_ms() -> None:
 def test_runqsteal_takes_half() -> None:
     """TestSchedLocalQueueSteal: stealing takes half (rounded up) and loses nothing."""
     sched = Sched()
-    proc.procresize(sched, 2)
+    mgr.procresize(sched, 2)
     p1, p2 = sched.allp
 
     async def f() -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import context, debug, errgroup, metrics, signal, testing, trace
 from ._public import fixup_module_metadata
-from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
+from ._runtime.api import goexit, gomaxprocs, lock_os_thread, num_goroutine, syscall, unlock_os_thread
 from ._runtime.blame import BlockingWarning
 from ._runtime.chan import Chan
 from ._runtime.dump import dump_program as dump
@@ -59,6 +59,7 @@ __all__ = [
     "goexit",
     "gomaxprocs",
     "gosched",
+    "lock_os_thread",
     "metrics",
     "now",
     "num_goroutine",
@@ -71,6 +72,7 @@ __all__ = [
     "syscall",
     "testing",
     "trace",
+    "unlock_os_thread",
 ]
 
 __version__ = "0.1.0"  # the only place the version is written (pyproject.toml reads it)

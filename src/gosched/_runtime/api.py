@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import proc
+from . import lockedm, mgr, proc
 from .chan import Chan
 from .errors import Goexit
 from .select import ctxdone, ctxerr, recv, select
@@ -68,6 +68,34 @@ def goexit() -> None:
     raise Goexit()
 
 
+def lock_os_thread() -> None:
+    """Wire the calling goroutine to its current OS thread (Go's runtime.LockOSThread).
+
+    Until it calls ``unlock_os_thread`` as many times as it called this, the
+    goroutine always runs on that thread and no other goroutine does, so
+    thread-bound objects (a ``sqlite3`` connection with default settings,
+    ``threading.local`` data, ``signal.signal`` in main) keep working across
+    awaits. If the goroutine exits while locked, its thread exits too.
+    Called from main before main first blocks, it keeps main on the thread that
+    called ``gosched.run()`` (the main thread, usually) for good.
+
+    Costs a thread switch each time the goroutine blocks and wakes: lock only
+    goroutines that need it.
+    """
+    m = require_m("lock_os_thread")
+    lockedm.lockosthread(m, m.curg)
+
+
+def unlock_os_thread() -> None:
+    """Undo one ``lock_os_thread`` call (Go's runtime.UnlockOSThread).
+
+    When the count reaches zero the goroutine may run on any thread again; a
+    call with no lock in effect does nothing.
+    """
+    m = require_m("unlock_os_thread")
+    lockedm.unlockosthread(m, m.curg)
+
+
 def num_goroutine() -> int:
     """The number of goroutines that exist (runtime.NumGoroutine)."""
     return len(proc.getsched("gosched.num_goroutine()", ended=True).allgs)
@@ -80,4 +108,4 @@ def gomaxprocs(n: int | None = None) -> int:
         return s.gomaxprocs
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"gomaxprocs takes an int, not {type(n).__name__}")
-    return proc.procresize(s, n)
+    return mgr.procresize(s, n)

@@ -262,8 +262,10 @@ def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> N
                   lineno)
     if first and warn:
         lines = "\n    ".join(stack)
+        lg = m.lockedg  # the user's lock_os_thread (lockedext), not main's own start on m0
+        locked = " (locked to thread)" if m.lockedext and lg is not None and lg.goid == pd.goid else ""
         msg = (
-            f"goroutine {pd.goid} held its P for {held_ns / 1e6:.1f} ms without reaching the "
+            f"goroutine {pd.goid}{locked} held its P for {held_ns / 1e6:.1f} ms without reaching the "
             f"scheduler, in {func} at {filename}:{lineno}; sysmon handed the P to another M. "
             f"Wrap blocking calls in gosched.syscall(), and yield in long loops "
             f"(await gosched.gosched()). Stack (innermost first):\n    {lines}"

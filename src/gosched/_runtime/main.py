@@ -21,6 +21,7 @@ from . import (
     panic,
     proc,
     runend,
+    runq,
     schedtrace,
     sigqueue,
     sigwait,
@@ -36,7 +37,7 @@ from .netpoll_epoll import Poller
 from .runtime2 import RUNQ_SIZE, G, Grunning, M, P, Sched
 from .sigquit import install_signals, uninstall_signals
 from .synctest import root
-from .traps import callable_name, closing, getm, outside_goroutine, preempted
+from .traps import callable_name, closing, getm, outside_goroutine, preempted, setm
 
 T = TypeVar("T")
 
@@ -230,7 +231,7 @@ def _run(
     else:
         proc.setnanotime(time.monotonic_ns)
     schedtrace.load_env()
-    proc.procresize(sched, maxprocs or default_gomaxprocs())
+    mgr.procresize(sched, maxprocs or default_gomaxprocs())
     sched.poller = Poller()
     sched.starttime = time.monotonic_ns()
     _gc.install(sched)
@@ -240,14 +241,16 @@ def _run(
     gp = G(proc.newgoid(sched, None), coro)
     sched.main_g = gp
     sched.allgs[gp.goid] = gp
-    sched.runq.append(gp)
+    m0 = newm0(sched, gp)
     install_signals(sched)  # SIGQUIT dumps the goroutines (sigquit.py)
     ctl.install(sched)  # python -m gosched dump|top PID (ctl.py)
-    sigqueue.begin(sched)  # gosched.signal, served by wait_done until it returns
+    sigqueue.begin(sched)  # gosched.signal, served by sigwait's loop until it ends
     try:
-        sysmon.start(sched)
-        mgr.startm(sched, None, False)
-        sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
+        with sigwait.serving(sched):
+            m0.parkfn = sigwait.parkfn(sched, m0)
+            sysmon.start(sched)
+            mstart0(m0, gp)  # main, on this thread until it is not locked here
+            sigwait.wait_done(sched)  # sched.done, running signal handlers as they come (sigwait.py)
         if leak_check and sched.panic is None and sched.deadlock is None:
             _leakcheck(sched, leak_check)
     except BaseException:  # Ctrl-C (or a bug): this exception is what run() raises
@@ -271,6 +274,37 @@ def _leakcheck(sched: Sched, check: bool | Callable[[list[leaks.Leak]], None]) -
         leaks.warn_leaks(sched)
     elif callable(check):
         check(leaks.leftovers(sched))
+
+
+def newm0(sched: Sched, gp: G) -> M:
+    """This thread as m0, holding a P, with main locked to it (Go's m0 and runtime.main's
+    lockOSThread during init; the lock ends when main first blocks: lockedm.endinit)."""
+    with sched.lock:
+        m0 = mgr.allocm(sched)
+        p = runq.pidleget(sched)
+    assert p is not None
+    m0.thread = threading.current_thread()
+    m0.ident = threading.get_ident()
+    m0.lockedint = 1
+    m0.lockedg = gp
+    gp.lockedm = m0
+    sched.m0 = m0
+    mgr.acquirep(m0, p)
+    p.schedtick += 1  # main is the P's first pick, as if schedule() had found it
+    return m0
+
+
+def mstart0(m: M, gp: G) -> None:
+    """Run ``gp`` (main) on m0, run()'s own thread, until main is no longer locked
+    to it or the run ends (Go's mstart0 on m0; see m0 in docs/design.md)."""
+    setm(m)
+    try:
+        proc.schedule(m, gp)
+        af = panic.afterfork
+        if af is not None and af[0] is m:  # a child forked from main
+            af[1]()
+    finally:
+        setm(None)
 
 
 def _preemptall(sched: Sched) -> None:
@@ -326,8 +360,12 @@ def _shutdown(sched: Sched) -> None:
         if sched.sysmonwait:
             sched.sysmonwait = False
             sched.sysmonnote.release()
+    locked = [m for m in sched.allm if m.lockedg is not None and not m.freed and m is not sched.m0]
     for m in idle:
         m.park.release()
+    for m in locked:  # asleep in stoplockedm, or soon: it sees sched.dead
+        with contextlib.suppress(RuntimeError):  # woken already
+            m.park.release()
     poller = sched.poller
     if poller is not None:
         poller.netpoll_break()

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from . import trace
 from .errors import Fatal
 from .panic import fatal
-from .runq import pidleget, pidleput
-from .runtime2 import LATENCY_BUCKETS, G, Grunnable, M, P, Prunning, Sched
+from .runq import pdestroy, pidleget, pidleput
+from .runtime2 import LATENCY_BUCKETS, G, Grunnable, M, P, Pdead, Prunning, Sched
 
 
 def _nomstart(m: M) -> None:
@@ -75,10 +75,10 @@ def mcount(sched: Sched) -> int:
 def activems(sched: Sched) -> int:
     """Ms that could still make progress (sched.lock held).
 
-    Go's checkdead counts ``mcount - nmidle - nmsys``; the M blocked in netpoll
-    is left out here too, because it may be sleeping on a timer that wakes nobody.
+    Go's checkdead counts ``mcount - nmidle - nmidlelocked - nmsys``; the M blocked
+    in netpoll is left out here too, because it may be sleeping on a timer that wakes nobody.
     """
-    return mcount(sched) - sched.nmidle - sched.nmsys - (sched.lastpoll == 0)
+    return mcount(sched) - sched.nmidle - sched.nmidlelocked - sched.nmsys - (sched.lastpoll == 0)
 
 
 def checkmcount(sched: Sched) -> None:
@@ -232,3 +232,35 @@ def stopm(m: M) -> bool:
     assert p is not None
     acquirep(m, p)
     return True
+
+
+def procresize(sched: Sched, n: int) -> int:
+    """Change the number of Ps (Go's procresize, without stopping the world).
+
+    New Ps start idle. Ps above ``n`` are marked dying: an idle one is retired at
+    once, a running one by its M at its next trip through the scheduler, which
+    moves its run queue to the global queue and its timers to a live P.
+    """
+    if n < 1:
+        raise ValueError(f"gomaxprocs must be >= 1, got {n}")
+    with sched.lock:
+        old = sched.gomaxprocs if sched.allp else 0
+        live = [p for p in sched.allp if p.status != Pdead and not p.dying]
+        for p in live[n:]:
+            p.dying = True
+            if p in sched.pidle:
+                sched.pidle.remove(p)
+                sched.npidle -= 1
+                pdestroy(sched, p)
+        for _ in range(len(live), n):
+            p = P(len(sched.allp))
+            sched.allp.append(p)
+            sched.pidle.append(p)
+            sched.npidle += 1
+        sched.allp = [p for p in sched.allp if p.status != Pdead]
+        for i, p in enumerate(sched.allp):
+            p.id = i
+        sched.gomaxprocs = n
+    for _ in range(min(sched.npidle, len(sched.runq))):
+        startm(sched, None, False)
+    return old

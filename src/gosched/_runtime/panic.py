@@ -59,7 +59,18 @@ def finish_locked(sched: Sched) -> None:
 def wakerun_locked(sched: Sched) -> None:
     """Let run() return (sched.lock held, which keeps ``wakefd`` open while it is written)."""
     sched.done.release()
-    if sched.wakefd >= 0:  # run() waits in poll (sigwait.wait_done): wake it
+    m0 = sched.m0
+    if m0 is not None and not m0.freed:  # m0 asleep in stoplockedm (or about to be)
+        try:
+            m0.park.release()
+        except RuntimeError:  # woken already
+            pass
+    wakefd(sched)
+
+
+def wakefd(sched: Sched) -> None:
+    """Wake run()'s thread if it waits in poll (sigwait.wait), as run() or as m0 parked."""
+    if sched.wakefd >= 0:
         try:
             os.write(sched.wakefd, b"\0")
         except OSError:  # full: it is awake already

@@ -20,7 +20,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from math import gcd
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -29,6 +28,7 @@ from . import timers as _timers
 from . import trace as _trace
 from .errors import Fatal, Goexit
 from .lock import lock2
+from .lockedm import REISSUE, mexit, startlockedm, stoplockedm
 from .mgr import (
     acquirep,
     activems,
@@ -36,7 +36,6 @@ from .mgr import (
     mput,
     releasep,
     resetspinning,
-    startm,
     stopm,
     wakenetpoller,
     wakep,
@@ -44,11 +43,11 @@ from .mgr import (
 from .panic import fatal, finish_locked, gnote, gopanic, over
 from .runend import abandon
 from .runq import (
+    _coprimes,
     addtimerhere,
     drainreadyq,
     globrunqget,
     globrunqput,
-    pdestroy,
     pidleget,
     pidleput,
     runqget,
@@ -67,7 +66,6 @@ from .runtime2 import (
     Gwaiting,
     M,
     P,
-    Pdead,
     Sched,
     waitReasonSleep,
 )
@@ -274,14 +272,14 @@ def mstart(m: M) -> None:
         fatal(sched, Fatal(f"runtime: M{m.id}: {e!r}").with_traceback(e.__traceback__))
     finally:
         with sched.lock:
-            sched.nmfreed += 1
+            sched.nmfreed += not m.freed  # mexit counted it already
         setm(None)
 
 
 mgr.mstart = mstart  # newm starts its thread here
 
 
-def schedule(m: M) -> None:
+def schedule(m: M, nextg: G | None = None) -> None:
     """One round of the scheduler per goroutine switch (Go's schedule → findRunnable → execute).
 
     The hottest loop of the runtime: the body runs once per goroutine switch,
@@ -295,13 +293,13 @@ def schedule(m: M) -> None:
     ping-pong, 24,271 vs 23,311 per spawn).
     """
     sched = m.sched
-    nextg: G | None = None  # a goroutine to resume at once (syscall return, inheritTime)
-    gp: G | None
+    gp: G | None  # and nextg: one to resume at once (a syscall's return, inheritTime; main on m0)
     p: P | None
     rq = m.readyq
     allgs = sched.allgs
     csend = speedups.send
     tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
+    locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
     while True:
         if sched.dead:
             # Back from a syscall that outlived the run: close it (abandon), unless this is
@@ -313,6 +311,10 @@ def schedule(m: M) -> None:
         if nextg is not None:
             gp = nextg
             nextg = None
+        elif locked:  # the locked G blocked: sleep until it is runnable (stoplockedm)
+            if (gp := stoplockedm(m)) is None:
+                return
+            p = m.p
         else:
             if p is None:
                 if not idle(m):
@@ -364,6 +366,8 @@ def schedule(m: M) -> None:
                 # set leaks nmspinning when the M later loses its P -- then wakep
                 # and stealing stop for good and overdue timers on idle Ps wait.
                 resetspinning(sched, m)
+            if gp.lockedm is not None and startlockedm(sched, m, gp):  # it runs gp; this M stops
+                continue
 
         # execute(gp): run it until it yields a trap. p is not None here: a G
         # comes from this P's queues, or is nextg, which only a P holder sets.
@@ -387,7 +391,7 @@ def schedule(m: M) -> None:
                     tr = csend(gp.coro, gp.param)
             else:
                 gp.exc = None
-                tr = gp.coro.throw(exc)
+                tr = gp.param if exc is REISSUE else gp.coro.throw(exc)
         except StopIteration as e:
             tr = _EXIT if e.value is None else Returned(e.value)
         except Goexit:
@@ -406,9 +410,10 @@ def schedule(m: M) -> None:
         except IndexError:
             p = None  # sysmon took it while gp ran
             lostp(sched, m, gp)
-        if gp.preempt:
+        if gp.preempt:  # sysmon's request, or lockosthread's: (un)locked
             gp.preempt = False
             preempted.discard(gp)
+            locked = m.lockedg is not None
         if sched.dead and over(sched):  # the run ended while gp ran (the test before the call: hot path)
             abandon(sched, m, gp, tr)
             return
@@ -422,6 +427,8 @@ def schedule(m: M) -> None:
                 gp.coro = None  # type: ignore[assignment]
                 if gp is sched.main_g:
                     mainexit(sched, gp, None if tr is _EXIT else tr.value)
+                if gp.lockedm is not None:  # it exited locked: its thread goes with it
+                    return mexit(sched, m)
                 continue
             nextg = foreignyield(sched, m, gp, p, tr)
             continue
@@ -656,17 +663,6 @@ def stealwork(m: M, p: P) -> G | None:
     return None
 
 
-_coprime_cache: dict[int, list[int]] = {}
-
-
-def _coprimes(n: int) -> list[int]:
-    c = _coprime_cache.get(n)
-    if c is None:
-        c = [i for i in range(1, n + 1) if gcd(i, n) == 1]
-        _coprime_cache[n] = c
-    return c
-
-
 def idle(m: M) -> bool:
     """The M has no P and found no work: block in netpoll, or park (the end of Go's findRunnable).
 
@@ -785,35 +781,3 @@ def idlepoll(m: M, polluntil: int) -> bool | None:
 
 
 # --- GOMAXPROCS ------------------------------------------------------------------------
-
-
-def procresize(sched: Sched, n: int) -> int:
-    """Change the number of Ps (Go's procresize, without stopping the world).
-
-    New Ps start idle. Ps above ``n`` are marked dying: an idle one is retired at
-    once, a running one by its M at its next trip through the scheduler, which
-    moves its run queue to the global queue and its timers to a live P.
-    """
-    if n < 1:
-        raise ValueError(f"gomaxprocs must be >= 1, got {n}")
-    with sched.lock:
-        old = sched.gomaxprocs if sched.allp else 0
-        live = [p for p in sched.allp if p.status != Pdead and not p.dying]
-        for p in live[n:]:
-            p.dying = True
-            if p in sched.pidle:
-                sched.pidle.remove(p)
-                sched.npidle -= 1
-                pdestroy(sched, p)
-        for _ in range(len(live), n):
-            p = P(len(sched.allp))
-            sched.allp.append(p)
-            sched.pidle.append(p)
-            sched.npidle += 1
-        sched.allp = [p for p in sched.allp if p.status != Pdead]
-        for i, p in enumerate(sched.allp):
-            p.id = i
-        sched.gomaxprocs = n
-    for _ in range(min(sched.npidle, len(sched.runq))):
-        startm(sched, None, False)
-    return old

@@ -10,6 +10,8 @@ that owns ``p``) is the only writer of ``p.runnext``.
 
 from __future__ import annotations
 
+from math import gcd
+
 from . import timers as _timers
 from . import trace
 from .lock import lock2
@@ -191,3 +193,16 @@ def runqget(p: P) -> G | None:
         except IndexError:  # a thief took it
             pass
     return None
+
+
+# stealWork visits the Ps in a random order: a random start and a stride coprime to
+# their number (Go's randomOrder), so every P is visited once per pass.
+_coprime_cache: dict[int, list[int]] = {}
+
+
+def _coprimes(n: int) -> list[int]:
+    c = _coprime_cache.get(n)
+    if c is None:
+        c = [i for i in range(1, n + 1) if gcd(i, n) == 1]
+        _coprime_cache[n] = c
+    return c

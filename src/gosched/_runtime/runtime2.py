@@ -187,6 +187,7 @@ class G:
         "pcglobals",
         "blockedon",
         "trackingstamp",
+        "lockedm",
     )
 
     def __init__(
@@ -223,6 +224,7 @@ class G:
         # sampled, -1 sampled at its last yield (one in LATENCY_PERIOD), > 0 the
         # nanotime it became runnable; execute records the wait in m.latencies.
         self.trackingstamp = 0
+        self.lockedm: M | None = None  # the M it is locked to (Go's g.lockedm: lock_os_thread)
 
     @property
     def id(self) -> int:
@@ -310,15 +312,20 @@ class M:
     __slots__ = (
         "blocked",
         "curg",
+        "freed",
         "goidcache",
         "goidcacheend",
         "id",
         "latencies",
         "ident",
+        "lockedext",
+        "lockedg",
+        "lockedint",
         "lostp_since",
         "lostp_syscall",
         "mstartfn",
         "nextp",
+        "parkfn",
         "p",
         "park",
         "readyq",
@@ -350,6 +357,17 @@ class M:
         # Metrics this M's thread alone writes (summed on read, as Go sums per-P stats):
         self.syscalls = 0  # gosched.syscall calls entered
         self.latencies = [0] * LATENCY_BUCKETS  # scheduling latency histogram, by ns.bit_length()
+        # lock_os_thread (Go's m.lockedg, lockedExt, lockedInt): the G locked to this M,
+        # the user's nested lock count, and the runtime's own (main's on m0 until it
+        # first blocks). For m0, lockedg stays main's after the lock ends, until
+        # m0 leaves the scheduler (lockedm.stoplockedm).
+        self.lockedg: G | None = None
+        self.lockedext = 0
+        self.lockedint = 0
+        # How the M sleeps until a P is handed to it (notesleep(&m.park)); None: park.acquire.
+        # m0 sleeps in run()'s signal-serving wait instead (sigwait.py).
+        self.parkfn: Callable[[], None] | None = None
+        self.freed = False  # counted in sched.nmfreed (its thread is gone, or m0 left)
 
 
 class Sched:
@@ -366,6 +384,8 @@ class Sched:
         "nmidle",
         "nmspinning",
         "nmsys",
+        "nmidlelocked",
+        "m0",
         "mnext",
         "nmfreed",
         "maxmcount",
@@ -409,6 +429,8 @@ class Sched:
         self.nmidle = 0
         self.nmspinning = 0
         self.nmsys = 0
+        self.nmidlelocked = 0  # locked Ms asleep until their G is runnable (Go's nmidlelocked)
+        self.m0: M | None = None  # the M on run()'s own thread while it runs main (Go's m0)
         self.mnext = 0
         self.nmfreed = 0  # Ms whose thread has exited
         self.maxmcount = 10000

@@ -1,4 +1,4 @@
-"""run()'s wait for the program to end, woken by a signal whichever thread takes it.
+"""run()'s thread: m0 while main is locked to it, and the signal-serving wait.
 
 Why Ms do not block signals. A thread's signal mask is inherited by every
 process it starts and survives exec: ``subprocess`` restores the *calling
@@ -25,27 +25,52 @@ the wakeup fd that was set before (an asyncio loop's), which is restored when
 The same loop serves ``gosched.signal`` (sigqueue.py): on every wake-up it
 delivers the signals its handler queued and installs or restores handlers
 for the goroutines that asked, as only the main thread may.
+
+m0. run()'s thread is also an M, m0 (Go's), and main starts on it, locked to
+it until main first blocks, or for good if main calls ``lock_os_thread``
+first (lockedm.py; docs/design.md). While main is locked and blocked,
+m0 sleeps in this same loop (``wait`` on ``m.park``; startlockedm writes the
+pipe), so signals are served as before; once main is unlocked m0 leaves the
+scheduler and waits for the end here. Python runs handlers on m0 at any
+bytecode, scheduler code included, where an exception would leave the
+runtime's state half-changed: so for the run ``SIGINT``'s default handler is
+replaced by ``_interrupt``, which raises KeyboardInterrupt only where main's
+own code runs (directly under the scheduler loop) and otherwise marks it for
+the loop, which raises it at its next wake-up (run() then ends as before:
+main's finally blocks run when the end closes it). Handlers that take
+runtime locks (deliver, handler changes) run only in the loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
 
-from . import sigqueue
-from .runtime2 import Sched
+from . import proc, sigqueue
+from .runtime2 import M, Sched
 
 # The wait in progress: (sched, read end, write end, the wakeup fd it replaced).
 _active: tuple[Sched, int, int, int] | None = None
+_interrupted = False  # a SIGINT _interrupt left for the loop to raise
+_PKG = str(Path(__file__).resolve().parent.parent)  # gosched's own frames: .../gosched
 
 
-def wait_done(sched: Sched) -> None:
-    """Wait until the program ends (``sched.done``), running signal handlers promptly."""
-    global _active
+@contextlib.contextmanager
+def serving(sched: Sched) -> Iterator[None]:
+    """For the run: the signal wakeup pipe and SIGINT's handler (main thread only).
+
+    On any other thread, or in a subinterpreter, there are no Python signal
+    handlers here: ``wait`` is a plain lock wait.
+    """
+    global _active, _interrupted
     if threading.current_thread() is not threading.main_thread():
-        sched.done.acquire()  # handlers run in the main thread, whatever it is doing
+        yield
         return
     r, w = os.pipe()
     os.set_blocking(r, False)
@@ -56,34 +81,93 @@ def wait_done(sched: Sched) -> None:
         os.close(r)
         os.close(w)
         sigqueue.end()
-        sched.done.acquire()
+        yield
         return
     _active = (sched, r, w, old)
+    _interrupted = False
     with sched.lock:
         sched.wakefd = w
+    swapped = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if swapped:
+        signal.signal(signal.SIGINT, _interrupt)
     try:
-        poll = select.poll()
-        poll.register(r, select.POLLIN)
-        while not sched.done.acquire(False):
-            sigqueue.serve(sched)  # before poll: a request may predate the pipe
-            poll.poll()  # a signal on this thread: EINTR runs its handler here (PEP 475)
-            try:
-                data = os.read(r, 512).replace(b"\0", b"")
-            except BlockingIOError:
-                continue
-            if data and old >= 0:
-                try:
-                    os.write(old, data)
-                except OSError:
-                    pass  # full or closed: Python's own handler drops it alike
+        yield
     finally:
         with sched.lock:
             sched.wakefd = -1
         sigqueue.end()
+        if swapped and signal.getsignal(signal.SIGINT) is _interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         _active = None
         signal.set_wakeup_fd(old)
+        _forward(r, old)  # taken while main ran on this thread, after the last wake-up
         os.close(r)
         os.close(w)
+
+
+def wait_done(sched: Sched) -> None:
+    """Wait until the program ends (``sched.done``), running signal handlers promptly."""
+    wait(sched, sched.done)
+
+
+def parkfn(sched: Sched, m: M) -> Callable[[], None] | None:
+    """m0's notesleep while main is locked and blocked: this loop, on ``m.park``."""
+    if _active is None or _active[0] is not sched:
+        return None
+    return lambda: wait(sched, m.park)
+
+
+def wait(sched: Sched, note: threading.Lock) -> None:
+    """Sleep until ``note`` is released, serving signals meanwhile (main thread, no lock held)."""
+    global _interrupted
+    act = _active
+    if act is None or act[0] is not sched:
+        note.acquire()  # handlers run in the main thread, whatever it is doing
+        return
+    _, r, _, old = act
+    poll = select.poll()
+    poll.register(r, select.POLLIN)
+    while not note.acquire(False):
+        if _interrupted:  # Python's own handler, where raising is safe
+            _interrupted = False
+            signal.default_int_handler(signal.SIGINT, None)
+        sigqueue.serve(sched)  # before poll: a request may predate the pipe
+        poll.poll()  # a signal on this thread: EINTR runs its handler here (PEP 475)
+        _forward(r, old)
+
+
+def _forward(r: int, old: int) -> None:
+    """Pass the signal numbers in the pipe on to the wakeup fd run() replaced."""
+    try:
+        data = os.read(r, 512).replace(b"\0", b"")
+    except BlockingIOError:
+        return
+    if data and old >= 0:
+        try:
+            os.write(old, data)
+        except OSError:
+            pass  # full or closed: Python's own handler drops it alike
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGINT during a run: KeyboardInterrupt in main's own code, else at the loop's next wake-up."""
+    global _interrupted
+    if _inmain(frame):
+        signal.default_int_handler(signum, frame)
+    _interrupted = True
+    act = _active
+    if act is not None:
+        with contextlib.suppress(OSError):
+            os.write(act[2], b"\0")
+
+
+def _inmain(frame: FrameType | None) -> bool:
+    """The innermost gosched frame is the scheduler loop: the goroutine's own code runs."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_PKG):
+            return frame.f_code is proc.schedule.__code__
+        frame = frame.f_back
+    return False
 
 
 def afterforkchild() -> None:
@@ -94,6 +178,8 @@ def afterforkchild() -> None:
     """
     global _active
     sigqueue.afterforkchild()
+    if signal.getsignal(signal.SIGINT) is _interrupt:  # Ctrl-C in the child: as in any program
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if _active is None:
         return
     sched, r, w, old = _active

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import trace
+from .lockedm import syscallaway
 from .mgr import acquirep, injectglist
 from .runq import pidleget, takereadyq
 from .runtime2 import G, Grunnable, Grunning, Gsyscall, M, P, Sched, waitReasonSyscall, waitReasonZero
@@ -33,6 +34,9 @@ wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
 
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
+    if m.lockedint and not m.lockedext:
+        syscallaway(sched, m, gp, fn, args)
+        return None
     gp.status = Gsyscall
     gp.waitreason = waitReasonSyscall
     m.syscalls += 1  # /sched/syscalls: this M's own counter

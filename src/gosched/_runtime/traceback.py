@@ -115,6 +115,8 @@ def goroutine_header(gp: G, now_ns: int | None = None, fake: bool = False) -> st
         mins = (now - gp.waitsince) // _MINUTE_NS
         if mins >= 1:
             extra = f", {mins} minutes"
+    if gp.lockedm is not None:  # lock_os_thread
+        extra += ", locked to thread"
     if fake:
         extra += ", synctest bubble 1"
     return f"goroutine {gp.goid} [{status}{extra}]:"
