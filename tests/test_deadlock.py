@@ -421,7 +421,9 @@ def test_subclasses_of_primitives_are_described() -> None:
     m1, m2, c = (f"*{kind} {i:#x}" for kind, i in zip(("_Guard", "_Guard", "_Jobs"), ids, strict=True))
     # idle's goid depends on which M's goid batch it came from (as in Go): read it off its header.
     idle = next(
-        ln.split()[1] for i, ln in enumerate(lines) if ln.endswith("[chan receive]:") and "idle" in lines[i + 1]
+        ln.split()[1]
+        for i, ln in enumerate(lines)
+        if ln.endswith("[chan receive]:") and "idle" in lines[i + 1]
     )
     want = f"goroutine {idle} waits on channel jobs ({c}), 0/0 buffered: receivers [{idle}], senders []"
     assert want in lines
