@@ -283,8 +283,9 @@ def schedule(m: M, nextg: G | None = None) -> None:
     """One round of the scheduler per goroutine switch (Go's schedule → findRunnable → execute).
 
     The hottest loop of the runtime: the hot steps Go writes as functions are in line
-    under Go's names (a call for execute and goexit0 cost 8 % of a switch: ``python -m
-    bench.instructions``); each cold branch is a named function, called only when taken.
+    under Go's names (``python -m bench.instructions``: a call for execute and goexit0
+    cost 8 % of a ping-pong, one for findRunnable's fast path 4 %, 26,792 vs 25,665
+    instructions); each cold branch is a named function, called only when taken.
     """
     sched = m.sched
     gp: G | None  # and nextg: one to resume at once (a syscall's return, inheritTime; main on m0)
