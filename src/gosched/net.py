@@ -448,47 +448,41 @@ async def listen(network: str, address: str, backlog: int = socket.SOMAXCONN) ->
     """
     check_network(network, STREAM_NETS)
     sched = _current_sched("listen")
-    addrs = await _resolve("listen", network, address, True)
-    first: OSError | None = None
-    for family, sa in addrs:
-        s = _socket(family, socket.SOCK_STREAM)
-        try:
-            if family != socket.AF_UNIX:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network == "tcp6"))
-            s.bind(sa)  # type: ignore[arg-type]
-            s.listen(backlog)
-        except OSError as e:
-            s.close()
-            if first is None:
-                first = _os_err("listen", f"{network} {address}", _named(e, "bind"))
-            continue
-        ln = Listener(s, sched, network)
-        ln._unlink = sa if family == socket.AF_UNIX and isinstance(sa, str) and sa[:1] != "\0" else None
-        return ln
-    assert first is not None
-    raise first
+    s, family, sa = await _bind(network, address, socket.SOCK_STREAM, backlog)
+    ln = Listener(s, sched, network)
+    ln._unlink = sa if family == socket.AF_UNIX and isinstance(sa, str) and sa[:1] != "\0" else None
+    return ln
 
 
 async def listen_packet(network: str, address: str) -> PacketConn:
     """A datagram socket bound to ``address`` (Go's net.ListenPacket): ``udp``, ``udp4``, ``udp6``."""
     check_network(network, PACKET_NETS)
     sched = _current_sched("listen_packet")
-    addrs = await _resolve("listen", network, address, True)
+    s, _, _ = await _bind(network, address, socket.SOCK_DGRAM, None)
+    return PacketConn(s, sched, network)
+
+
+async def _bind(network: str, address: str, kind: int, backlog: int | None) -> tuple[socket.socket, int, Any]:
+    """A socket of ``kind`` bound to the first of ``address``'s addresses that binds, and
+    listening with ``backlog`` if one is given (Go's sysListener: socket, setsockopt,
+    bind, listen); (socket, family, sockaddr), or the first address's error."""
     first: OSError | None = None
-    for family, sa in addrs:
-        s = _socket(family, socket.SOCK_DGRAM)
+    for family, sa in await _resolve("listen", network, address, True):
+        s = _socket(family, kind)
         try:
+            if family != socket.AF_UNIX and backlog is not None:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network == "udp6"))
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network[-1:] == "6"))
             s.bind(sa)  # type: ignore[arg-type]
+            if backlog is not None:
+                s.listen(backlog)
         except OSError as e:
             s.close()
             if first is None:
                 first = _os_err("listen", f"{network} {address}", _named(e, "bind"))
             continue
-        return PacketConn(s, sched, network)
+        return s, family, sa
     assert first is not None
     raise first
 

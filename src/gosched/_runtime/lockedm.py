@@ -166,3 +166,10 @@ def syscallaway(sched: Sched, m: M, gp: G, fn: Any, args: Any) -> None:
     gp.exc = REISSUE
     gp.status = Grunnable
     globrunqput(sched, gp)
+
+
+def resumethrow(gp: G, exc: BaseException) -> Any:
+    """execute's resume with an error for gp (gp.exc), raised where it awaits; REISSUE
+    (lockedm) resumes nothing: the trap it yielded, kept in gp.param, is handled again."""
+    gp.exc = None
+    return gp.param if exc is REISSUE else gp.coro.throw(exc)

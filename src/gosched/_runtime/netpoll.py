@@ -174,34 +174,22 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     if pd.closing:
         lk.release()
         return CLOSING
-    if mode == MODE_R:
-        if pd.rd < 0:
-            lk.release()
-            return TIMEOUT
-        if pd.rready:  # an edge came while nobody waited: consume it and retry
-            pd.rready = False
-            lk.release()
-            if preempted:
-                await checkpreempt()
-            return OK
-        if pd.rg is not None:
-            lk.release()
-            raise RuntimeError(f"gosched.net: two goroutines reading fd {pd.fd} at once")
-        pd.rg = gp
-    else:
-        if pd.wd < 0:
-            lk.release()
-            return TIMEOUT
-        if pd.wready:
-            pd.wready = False
-            lk.release()
-            if preempted:
-                await checkpreempt()
-            return OK
-        if pd.wg is not None:
-            lk.release()
-            raise RuntimeError(f"gosched.net: two goroutines writing fd {pd.fd} at once")
-        pd.wg = gp
+    # Go's netpollblock takes &pd.rg or &pd.wg by mode; here, the fields' names.
+    r = mode == MODE_R
+    d, ready, g, verb = (pd.rd, "rready", "rg", "reading") if r else (pd.wd, "wready", "wg", "writing")
+    if d < 0:
+        lk.release()
+        return TIMEOUT
+    if getattr(pd, ready):  # an edge came while nobody waited: consume it and retry
+        setattr(pd, ready, False)
+        lk.release()
+        if preempted:
+            await checkpreempt()
+        return OK
+    if getattr(pd, g) is not None:
+        lk.release()
+        raise RuntimeError(f"gosched.net: two goroutines {verb} fd {pd.fd} at once")
+    setattr(pd, g, gp)
     poller = pd.poller
     poller.waiting.append(1)
     gp.blockedon = pd
