@@ -359,7 +359,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
         exc = gp.exc
         try:
             if tracing:  # the resume below, recorded (trace.execute)
-                tr = _trace.execute(m, gp, p, csend)
+                tr = _trace.execute(m, gp, p, csend, resumethrow)
             elif exc is not None:
                 tr = resumethrow(gp, exc)
             elif csend is None:
