@@ -108,6 +108,10 @@ def endinit(sched: Sched, m: M, gp: G) -> bool:
             return False
         m.nextp = None
         sched.nmidlelocked += 1  # startlockedm counted m0 out of it
+    # Consume startlockedm's notewakeup, which it sends after dropping sched.lock: left
+    # pending, m0's next sleep would return at once with no P, and the next
+    # startlockedm's release of an unlocked park would raise (Go: noteclear).
+    m.park.acquire()
     old = m.p
     if old is not None:
         handoffp(sched, releasep(m))
