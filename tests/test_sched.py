@@ -4,6 +4,8 @@ resizing, M reuse (Go's proc_test.go behaviours)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import threading
 import time
 from typing import Any
@@ -11,8 +13,9 @@ from typing import Any
 import pytest
 
 import gosched
+import gosched.trace
 from _core_helpers import current_g, run, wait_until
-from gosched._runtime import mgr, proc, runq, timers
+from gosched._runtime import mgr, proc, runq, sysmon, timers
 from gosched._runtime.runtime2 import RUNQ_SIZE, G, M, Sched
 from gosched._runtime.traps import setm
 
@@ -557,3 +560,36 @@ def test_goroutine_runs_on_one_m_at_a_time() -> None:
         return 1
 
     assert run(main, maxprocs=4) == 1
+
+
+def test_a_poller_that_finds_no_idle_p_stops_instead_of_polling_again() -> None:
+    """Go's findRunnable: after a blocking netpoll with no idle P to take, the M stops.
+
+    Polling again until the overdue timer that woke it made it spin on netpoll(0),
+    holding the GIL from the very M that would run that timer (the 20-sleepers test
+    saw timers 30-100 ms late). Here the only P stays busy for 0.25 s after the
+    poller's timer is due (preemption off), so the spin is thousands of polls.
+    """
+
+    async def main() -> None:
+        async def sleeper() -> None:
+            await gosched.sleep(0.05)  # the poller's wakeup: due while main holds the P
+
+        gosched.go(sleeper)
+        await gosched.syscall(time.sleep, 0.02)  # the P is handed off and goes idle: an M polls
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:  # holds the only P, never preempted
+            pass
+
+    buf = io.StringIO()
+    old = sysmon.forcePreemptNS
+    sysmon.forcePreemptNS = 1 << 62
+    gosched.trace.start(buf)
+    try:
+        run(main, maxprocs=1)
+    finally:
+        gosched.trace.stop()
+        sysmon.forcePreemptNS = old
+    events = json.loads(buf.getvalue())
+    polls = [e for e in events if e.get("name") == "netpoll (blocked)"]
+    assert len(polls) <= 5, len(polls)  # 4,000-7,000 before the fix
