@@ -16,6 +16,7 @@ import gosched
 import gosched.trace
 from _core_helpers import current_g, run, wait_until
 from gosched._runtime import mgr, proc, runq, sysmon, timers
+from gosched._runtime.netpoll_epoll import Poller
 from gosched._runtime.runtime2 import RUNQ_SIZE, G, M, Sched
 from gosched._runtime.traps import setm
 
@@ -593,3 +594,50 @@ def test_a_poller_that_finds_no_idle_p_stops_instead_of_polling_again() -> None:
     events = json.loads(buf.getvalue())
     polls = [e for e in events if e.get("name") == "netpoll (blocked)"]
     assert len(polls) <= 5, len(polls)  # 4,000-7,000 before the fix
+
+
+def test_an_m_going_idle_wakes_a_poller_that_would_sleep_past_its_timer() -> None:
+    """Go's findRunnable before stopm: netpollBreak if the poller's pollUntil is later.
+
+    The poller reads the earliest timer before it claims the poll; a timer armed on
+    another P in between, while nobody polled yet, told nobody. Its M, going idle,
+    finds the poller claimed and parks: unless it breaks the poll, the timer fires
+    only when the poller's stale sleep ends (sleepers up to 100 ms late, under load).
+    """
+    sched = Sched()
+    mgr.procresize(sched, 2)
+    sched.poller = Poller()
+    sched.mnext = 3  # the poller, this M, and one running a goroutine on the other P
+    with sched.lock:
+        p = runq.pidleget(sched)
+        runq.pidleget(sched)
+    assert p is not None
+    m = M(1, sched)
+    mgr.acquirep(m, p)
+    now = time.monotonic_ns()
+    timers.addtimer(p, timers.RTimer(lambda _: None, None, when=now + 20_000_000))
+    sched.lastpoll = 0  # another M is blocked in netpoll until a later timer
+    sched.polluntil = now + 60_000_000_000
+    with sched.lock:
+        mgr.releasep(m)
+        runq.pidleput(sched, p)
+
+    def body() -> None:
+        setm(m)
+        try:
+            proc.idle(m)  # parks in stopm: no P will be handed over
+        finally:
+            setm(None)
+
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    try:
+        t0 = time.monotonic()
+        sched.poller.netpoll(2_000_000_000)  # the poller's stale sleep
+        waited = time.monotonic() - t0
+    finally:
+        sched.dead = True
+        m.park.release()
+        th.join(3.0)
+        sched.poller.shutdown()
+    assert waited < 1.0, waited  # 2 s: the poll ran its stale course

@@ -32,6 +32,7 @@ from .lockedm import mexit, resumethrow, startlockedm, stoplockedm
 from .mgr import (
     acquirep,
     activems,
+    breakpoller,
     injectglist,
     mput,
     releasep,
@@ -708,6 +709,11 @@ def idle(m: M) -> bool:
                     continue
                 # else startm already chose us: stopm below returns at once
         if not polling:
+            if polluntil:
+                # Go's findRunnable before stopm: the poller read its sleep before a
+                # timer of ours was armed (with no poller yet to tell), so it would
+                # sleep past that timer, and nothing else wakes for it.
+                breakpoller(sched, polluntil)
             return stopm(m)
         got = idlepoll(m, polluntil)
         if got is not None:
