@@ -271,12 +271,19 @@ def test_global_queue_share_grows_with_its_length() -> None:
         async def late() -> None:
             started.append(turns["n"])
 
-        for _ in range(local):
-            gosched.go(spinner)
-        for _ in range(queued):
-            gosched.go(late)
-        s = proc.current
-        assert s is not None and len(s.runq) >= queued - RUNQ_SIZE  # most of them are global
+        # The setup in one time slice: under load 1,100 go() calls outlast sysmon's
+        # 10 ms, and preempted main lets the P drain the global queue (263 of 744 left).
+        old = sysmon.forcePreemptNS
+        sysmon.forcePreemptNS = 1 << 62
+        try:
+            for _ in range(local):
+                gosched.go(spinner)
+            for _ in range(queued):
+                gosched.go(late)
+            s = proc.current
+            assert s is not None and len(s.runq) >= queued - RUNQ_SIZE  # most of them are global
+        finally:
+            sysmon.forcePreemptNS = old
         await wait_until(lambda: len(started) == queued, timeout=120)
         stop["v"] = True
         return max(started)
