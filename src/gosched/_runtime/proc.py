@@ -709,18 +709,14 @@ def idle(m: M) -> bool:
                     continue
                 # else startm already chose us: stopm below returns at once
         if not polling:
-            if polluntil:
-                # Go's findRunnable before stopm: the poller read its sleep before a
-                # timer of ours was armed (with no poller yet to tell), so it would
-                # sleep past that timer, and nothing else wakes for it.
+            if polluntil:  # Go, before stopm: the poller may have read its sleep before our timer
                 breakpoller(sched, polluntil)
             return stopm(m)
         got = idlepoll(m, polluntil)
         if got is not None:
             return got
-        # No idle P after the poll: stop, as Go's findRunnable does (the Ms that hold
-        # the Ps poll when they go idle). Polling again would spin while a due timer
-        # waits on a P handed to an M still starting, holding the GIL from that M.
+        # No idle P: stop, as Go does. Polling again spins while a due timer waits on
+        # a P handed to an M still starting, holding the GIL from that M.
         maypoll = False
 
 
