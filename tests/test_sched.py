@@ -4,6 +4,8 @@ resizing, M reuse (Go's proc_test.go behaviours)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import threading
 import time
 from typing import Any
@@ -11,8 +13,10 @@ from typing import Any
 import pytest
 
 import gosched
+import gosched.trace
 from _core_helpers import current_g, run, wait_until
-from gosched._runtime import mgr, proc, runq, timers
+from gosched._runtime import mgr, proc, runq, sysmon, timers
+from gosched._runtime.netpoll_epoll import Poller
 from gosched._runtime.runtime2 import RUNQ_SIZE, G, M, Sched
 from gosched._runtime.traps import setm
 
@@ -267,12 +271,19 @@ def test_global_queue_share_grows_with_its_length() -> None:
         async def late() -> None:
             started.append(turns["n"])
 
-        for _ in range(local):
-            gosched.go(spinner)
-        for _ in range(queued):
-            gosched.go(late)
-        s = proc.current
-        assert s is not None and len(s.runq) >= queued - RUNQ_SIZE  # most of them are global
+        # The setup in one time slice: under load 1,100 go() calls outlast sysmon's
+        # 10 ms, and preempted main lets the P drain the global queue (263 of 744 left).
+        old = sysmon.forcePreemptNS
+        sysmon.forcePreemptNS = 1 << 62
+        try:
+            for _ in range(local):
+                gosched.go(spinner)
+            for _ in range(queued):
+                gosched.go(late)
+            s = proc.current
+            assert s is not None and len(s.runq) >= queued - RUNQ_SIZE  # most of them are global
+        finally:
+            sysmon.forcePreemptNS = old
         await wait_until(lambda: len(started) == queued, timeout=120)
         stop["v"] = True
         return max(started)
@@ -557,3 +568,83 @@ def test_goroutine_runs_on_one_m_at_a_time() -> None:
         return 1
 
     assert run(main, maxprocs=4) == 1
+
+
+def test_a_poller_that_finds_no_idle_p_stops_instead_of_polling_again() -> None:
+    """Go's findRunnable: after a blocking netpoll with no idle P to take, the M stops.
+
+    Polling again until the overdue timer that woke it made it spin on netpoll(0),
+    holding the GIL from the very M that would run that timer (the 20-sleepers test
+    saw timers 30-100 ms late). Here the only P stays busy for 0.25 s after the
+    poller's timer is due (preemption off), so the spin is thousands of polls.
+    """
+
+    async def main() -> None:
+        async def sleeper() -> None:
+            await gosched.sleep(0.05)  # the poller's wakeup: due while main holds the P
+
+        gosched.go(sleeper)
+        await gosched.syscall(time.sleep, 0.02)  # the P is handed off and goes idle: an M polls
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:  # holds the only P, never preempted
+            pass
+
+    buf = io.StringIO()
+    old = sysmon.forcePreemptNS
+    sysmon.forcePreemptNS = 1 << 62
+    gosched.trace.start(buf)
+    try:
+        run(main, maxprocs=1)
+    finally:
+        gosched.trace.stop()
+        sysmon.forcePreemptNS = old
+    events = json.loads(buf.getvalue())
+    polls = [e for e in events if e.get("name") == "netpoll (blocked)"]
+    assert len(polls) <= 5, len(polls)  # 4,000-7,000 before the fix
+
+
+def test_an_m_going_idle_wakes_a_poller_that_would_sleep_past_its_timer() -> None:
+    """Go's findRunnable before stopm: netpollBreak if the poller's pollUntil is later.
+
+    The poller reads the earliest timer before it claims the poll; a timer armed on
+    another P in between, while nobody polled yet, told nobody. Its M, going idle,
+    finds the poller claimed and parks: unless it breaks the poll, the timer fires
+    only when the poller's stale sleep ends (sleepers up to 100 ms late, under load).
+    """
+    sched = Sched()
+    mgr.procresize(sched, 2)
+    sched.poller = Poller()
+    sched.mnext = 3  # the poller, this M, and one running a goroutine on the other P
+    with sched.lock:
+        p = runq.pidleget(sched)
+        runq.pidleget(sched)
+    assert p is not None
+    m = M(1, sched)
+    mgr.acquirep(m, p)
+    now = time.monotonic_ns()
+    timers.addtimer(p, timers.RTimer(lambda _: None, None, when=now + 20_000_000))
+    sched.lastpoll = 0  # another M is blocked in netpoll until a later timer
+    sched.polluntil = now + 60_000_000_000
+    with sched.lock:
+        mgr.releasep(m)
+        runq.pidleput(sched, p)
+
+    def body() -> None:
+        setm(m)
+        try:
+            proc.idle(m)  # parks in stopm: no P will be handed over
+        finally:
+            setm(None)
+
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    try:
+        t0 = time.monotonic()
+        sched.poller.netpoll(2_000_000_000)  # the poller's stale sleep
+        waited = time.monotonic() - t0
+    finally:
+        sched.dead = True
+        m.park.release()
+        th.join(3.0)
+        sched.poller.shutdown()
+    assert waited < 1.0, waited  # 2 s: the poll ran its stale course

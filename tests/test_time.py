@@ -63,13 +63,28 @@ def test_sleep_zero_and_negative_return() -> None:
 
 
 def test_many_sleepers_wake_in_order() -> None:
-    async def main2() -> list[int]:
+    """Sleepers ``spacing`` apart wake in the order of their deadlines.
+
+    Order holds only while each sleeper runs within one spacing of its deadline:
+    timers due at one check are readied together and runnext runs the last readied
+    first, as Go's does. On this shared machine the whole process was seen stalled
+    70-200 ms (no thread of it running), so, as Go's testAfterQueuing does for the
+    same reason, a failed attempt is retried with the spacing 50 ms longer; each
+    attempt checks the order exactly.
+    """
+
+    async def main2(spacing: float) -> list[int]:
         out = gosched.Chan[int](20)
         for i in reversed(range(20)):
-            gosched.go(_sleep_send, 0.01 + 0.015 * i, i, out)
+            gosched.go(_sleep_send, 0.01 + spacing * i, i, out)
         return [await out.recv() for _ in range(20)]
 
-    assert run(main2, maxprocs=2) == list(range(20))
+    attempts = []
+    for spacing in (0.015, 0.065, 0.115):
+        attempts.append(run(main2, spacing, maxprocs=2))
+        if attempts[-1] == list(range(20)):
+            break
+    assert attempts[-1] == list(range(20)), attempts
 
 
 async def _sleep_send(d: float, v: int, out: gosched.Chan[int]) -> None:

@@ -173,12 +173,22 @@ def handoffp(sched: Sched, p: P) -> None:
 
 def wakenetpoller(sched: Sched, when: int) -> None:
     """Make sure some thread will wake for a timer at ``when`` (Go's wakeNetPoller)."""
-    if sched.lastpoll == 0:
-        pu = sched.polluntil
-        if (pu == 0 or pu > when) and sched.poller is not None:
-            sched.poller.netpoll_break()
-    elif sched.npidle and not sched.nmspinning:
+    if not breakpoller(sched, when) and sched.npidle and not sched.nmspinning:
         wakep(sched)
+
+
+def breakpoller(sched: Sched, when: int) -> bool:
+    """Wake the M blocked in netpoll if it would sleep past ``when``; False if none is polling.
+
+    The poller's ``polluntil`` is only ever zero or the time its poll ends, so
+    this may wake it spuriously but never lets it miss ``when``.
+    """
+    if sched.lastpoll != 0:
+        return False
+    pu = sched.polluntil
+    if (pu == 0 or pu > when) and sched.poller is not None:
+        sched.poller.netpoll_break()
+    return True
 
 
 def trackrunning(m: M, gp: G, now: int) -> None:

@@ -32,6 +32,7 @@ from .lockedm import mexit, resumethrow, startlockedm, stoplockedm
 from .mgr import (
     acquirep,
     activems,
+    breakpoller,
     injectglist,
     mput,
     releasep,
@@ -680,6 +681,7 @@ def idle(m: M) -> bool:
     runs checkdead from mput, under the same lock, for the same reason).
     """
     sched = m.sched
+    maypoll = True
     while True:
         polluntil = _timers.timesleepuntil(sched)
         with sched.lock:
@@ -688,7 +690,7 @@ def idle(m: M) -> bool:
             if sched.runq and sched.pidle:  # work arrived while we gave up our P
                 acquirep(m, pidleget(sched))  # type: ignore[arg-type]
                 return True
-            polling = goinactive(m, polluntil)
+            polling = goinactive(m, polluntil, maypoll)
             last = activems(sched) == 0
         if last:
             act = checkdead(sched)
@@ -707,17 +709,22 @@ def idle(m: M) -> bool:
                     continue
                 # else startm already chose us: stopm below returns at once
         if not polling:
+            if polluntil:  # Go, before stopm: the poller may have read its sleep before our timer
+                breakpoller(sched, polluntil)
             return stopm(m)
         got = idlepoll(m, polluntil)
         if got is not None:
             return got
+        # No idle P: stop, as Go does. Polling again spins while a due timer waits on
+        # a P handed to an M still starting, holding the GIL from that M.
+        maypoll = False
 
 
-def goinactive(m: M, polluntil: int) -> bool:
+def goinactive(m: M, polluntil: int, maypoll: bool) -> bool:
     """Claim the poller (True: this M blocks in netpoll) or join the idle Ms (mput); sched.lock held."""
     sched = m.sched
     poller = sched.poller
-    if poller is not None and (poller.nwaiters or polluntil) and sched.lastpoll != 0:
+    if maypoll and poller is not None and (poller.nwaiters or polluntil) and sched.lastpoll != 0:
         sched.lastpoll = 0
         sched.polluntil = polluntil
         return True
