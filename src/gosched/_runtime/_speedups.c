@@ -5,6 +5,7 @@
  * (raising and catching it was a third of the cost of a goroutine that returns
  * at once); speedups.py describes the protocol. stack(): another thread's call
  * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
+ * Channel operations that need no park, and goready: _speedups_chan.h.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -32,7 +33,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 3
+#define SPEEDUPS_VERSION 4
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -351,6 +352,8 @@ setup_send(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+#include "_speedups_chan.h"  /* channel operations without a park, and goready */
+
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
 "Bind the runtime's classes and helpers; go() falls back to pygo until then.");
@@ -504,6 +507,7 @@ static PyMethodDef methods[] = {
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {"stack", stack, METH_VARARGS, stack_doc},
+    {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -525,7 +529,10 @@ PyInit__speedups(void)
     str_append = PyUnicode_InternFromString("append");
     str_popleft = PyUnicode_InternFromString("popleft");
     str_fn = PyUnicode_InternFromString("fn");
-    if (str_append == NULL || str_popleft == NULL || str_fn == NULL ||
+    str_tracing = PyUnicode_InternFromString("tracing");
+    lock_token = PyLong_FromLong(1);
+    if (str_append == NULL || str_popleft == NULL || str_fn == NULL || str_tracing == NULL ||
+        lock_token == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
         PyModule_AddIntConstant(mod, "VERSION", SPEEDUPS_VERSION) < 0) {
         Py_DECREF(mod);
         return NULL;
