@@ -94,7 +94,7 @@ dequeue(PyObject *q)
         if (n <= 0) {
             return NULL;
         }
-        PyObject *w = PyObject_CallMethodNoArgs(q, str_popleft);
+        PyObject *w = popleft(q);
         if (w == NULL || !Py_IS_TYPE(w, Sudogtype)) {
             return w;
         }
@@ -195,7 +195,7 @@ recvnow(PyObject *c, PyObject *lk, PyObject **out)
     if (w != NULL) {  /* chan.recvfrom: from the sender, or the buffer's head and the sender's to its tail */
         PyObject *elem = waiterelem(w), *v = NULL;
         if (elem != NULL && PyObject_IsTrue(SLOT(c, c_dataqsiz)) == 1) {
-            v = PyObject_CallMethodNoArgs(buf, str_popleft);
+            v = popleft(buf);
             if (v != NULL && append(buf, elem) < 0) {
                 Py_CLEAR(v);
             }
@@ -224,7 +224,7 @@ recvnow(PyObject *c, PyObject *lk, PyObject **out)
         return -1;
     }
     if (n > 0) {
-        *out = PyObject_CallMethodNoArgs(buf, str_popleft);
+        *out = popleft(buf);
         return *out == NULL || unlock(lk) < 0 ? -1 : 1;
     }
     return 0;
