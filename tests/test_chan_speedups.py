@@ -129,6 +129,18 @@ def test_throw_into_an_unstarted_operation_raises_it() -> None:
     run(main)
 
 
+def test_close_of_a_finished_or_unstarted_operation_does_nothing() -> None:
+    async def main() -> tuple[Any, Any, int]:
+        ch = gosched.Chan[int](2)
+        op = ch.send(1)
+        await op
+        done = op.close()  # type: ignore[attr-defined]
+        fresh = ch.recv().close()  # type: ignore[attr-defined]
+        return done, fresh, len(ch)
+
+    assert run(main) == (None, None, 1)
+
+
 def test_a_send_skips_a_select_case_another_case_won() -> None:
     """The selecting goroutine won on a, but has not yet run to take its case off b's
     queue: a send on b must not hand its value to that case (it would be lost)."""

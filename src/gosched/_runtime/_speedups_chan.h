@@ -295,6 +295,10 @@ opnow(ChanOp *o, PyObject **out)
 static PyObject *
 fallback(ChanOp *o)
 {
+    if (o->gen == NULL && o->c == NULL) {  /* cleared by the collector (tp_clear) */
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        return NULL;
+    }
     if (o->gen == NULL) {
         o->gen = o->op == OP_SEND ? PyObject_CallFunctionObjArgs(pyops[OP_SEND], o->c, o->v, NULL)
                                   : PyObject_CallOneArg(pyops[o->op], o->c);
@@ -307,7 +311,7 @@ op_send(ChanOp *o, PyObject *arg, PyObject **result)
 {
     *result = NULL;
     if (o->gen == NULL) {
-        if (o->done) {
+        if (o->done || o->c == NULL) {
             PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
             return PYGEN_ERROR;
         }
@@ -383,6 +387,9 @@ op_throw(ChanOp *o, PyObject *args)
 static PyObject *
 op_close(ChanOp *o, PyObject *Py_UNUSED(ignored))
 {
+    if (o->gen == NULL && (o->done || o->c == NULL)) {
+        Py_RETURN_NONE;  /* finished: nothing to close */
+    }
     PyObject *args = PyTuple_New(0);
     PyObject *r = args == NULL ? NULL : op_delegate(o, "close", args);
     Py_XDECREF(args);
