@@ -14,7 +14,12 @@ from setuptools import Extension, setup
 ext_modules = []
 if sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL_DISABLED"):
     ext_modules.append(
-        Extension("gosched._runtime._speedups", ["src/gosched/_runtime/_speedups.c"], optional=True)
+        Extension(
+            "gosched._runtime._speedups",
+            ["src/gosched/_runtime/_speedups.c"],
+            depends=["src/gosched/_runtime/_speedups_chan.h"],  # included by _speedups.c
+            optional=True,
+        )
     )
 
 setup(ext_modules=ext_modules)

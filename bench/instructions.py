@@ -53,6 +53,40 @@ async def main():
     t.cancel()
 asyncio.run(main())
 """,
+    ("fanin", "gosched"): """
+import sys, gosched
+N = int(sys.argv[1])
+async def producer(ch, n, wg):
+    for i in range(n):
+        await ch.send(i)
+    wg.done()
+async def main():
+    ch, wg = gosched.Chan[int](128), gosched.WaitGroup()
+    for _ in range(8):
+        wg.add(1)
+        gosched.go(producer, ch, N // 8, wg)
+    async def closer():
+        await wg.wait()
+        ch.close()
+    gosched.go(closer)
+    async for _ in ch:
+        pass
+gosched.run(main, maxprocs=1)
+""",
+    ("fanin", "asyncio"): """
+import sys, asyncio
+N = int(sys.argv[1])
+async def producer(q, n):
+    for i in range(n):
+        await q.put(i)
+async def main():
+    q = asyncio.Queue(128)
+    ps = [asyncio.create_task(producer(q, N // 8)) for _ in range(8)]
+    for _ in range(N // 8 * 8):
+        await q.get()
+    await asyncio.gather(*ps)
+asyncio.run(main())
+""",
     ("spawn", "gosched"): """
 import sys, gosched
 N = int(sys.argv[1])

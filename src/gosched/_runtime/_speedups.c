@@ -5,6 +5,7 @@
  * (raising and catching it was a third of the cost of a goroutine that returns
  * at once); speedups.py describes the protocol. stack(): another thread's call
  * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
+ * Channel operations that need no park, and goready: _speedups_chan.h.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -32,7 +33,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 3
+#define SPEEDUPS_VERSION 4
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -112,16 +113,31 @@ slow(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
     return PyObject_Vectorcall(pygo, args, (size_t)nargs, kwnames);
 }
 
-/* deque.append / list.append by name (a method call: deque has no C API). */
+/* deque has no C API: its append and popleft are called through their method
+ * descriptors (no attribute lookup per call); other queues by name. */
+static PyTypeObject *dequetype;
+static PyObject *deque_append, *deque_popleft;
+
+/* q.append(v): 0 or -1. */
 static int
 append(PyObject *q, PyObject *v)
 {
-    PyObject *r = PyObject_CallMethodOneArg(q, str_append, v);
+    PyObject *args[2] = {q, v};
+    PyObject *r = Py_IS_TYPE(q, dequetype) ? PyObject_Vectorcall(deque_append, args, 2, NULL)
+                                           : PyObject_CallMethodOneArg(q, str_append, v);
     if (r == NULL) {
         return -1;
     }
     Py_DECREF(r);
     return 0;
+}
+
+/* q.popleft(): a new reference, or NULL with an error (IndexError if empty). */
+static PyObject *
+popleft(PyObject *q)
+{
+    return Py_IS_TYPE(q, dequetype) ? PyObject_Vectorcall(deque_popleft, &q, 1, NULL)
+                                    : PyObject_CallMethodNoArgs(q, str_popleft);
 }
 
 /* goready(gp, sched, m) for an M that holds its P (m.p is p): gp becomes the
@@ -138,7 +154,7 @@ ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
             return -1;
         }
         if (n > 0) {
-            PyObject *old = PyObject_CallMethodNoArgs(rq, str_popleft);
+            PyObject *old = popleft(rq);
             if (old == NULL) {
                 if (!PyErr_ExceptionMatches(PyExc_IndexError)) {  /* sysmon took it */
                     return -1;
@@ -351,6 +367,8 @@ setup_send(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+#include "_speedups_chan.h"  /* channel operations without a park, and goready */
+
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
 "Bind the runtime's classes and helpers; go() falls back to pygo until then.");
@@ -504,6 +522,7 @@ static PyMethodDef methods[] = {
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {"stack", stack, METH_VARARGS, stack_doc},
+    {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -525,7 +544,16 @@ PyInit__speedups(void)
     str_append = PyUnicode_InternFromString("append");
     str_popleft = PyUnicode_InternFromString("popleft");
     str_fn = PyUnicode_InternFromString("fn");
-    if (str_append == NULL || str_popleft == NULL || str_fn == NULL ||
+    PyObject *collections = PyImport_ImportModule("collections");
+    dequetype = collections == NULL ? NULL : (PyTypeObject *)PyObject_GetAttrString(collections, "deque");
+    Py_XDECREF(collections);
+    deque_append = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "append");
+    deque_popleft = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "popleft");
+    str_tracing = PyUnicode_InternFromString("tracing");
+    lock_token = PyLong_FromLong(1);
+    if (str_append == NULL || str_popleft == NULL || str_fn == NULL || str_tracing == NULL ||
+        deque_append == NULL || deque_popleft == NULL || !PyType_Check(dequetype) ||
+        lock_token == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
         PyModule_AddIntConstant(mod, "VERSION", SPEEDUPS_VERSION) < 0) {
         Py_DECREF(mod);
         return NULL;

@@ -18,12 +18,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import proc
+from . import proc, speedups
 from .blocking import chan_recv, chan_send
 from .errors import Closed, ClosedChannelError
 from .goroutine import Goroutine
 from .lock import held, lockslow, newlock
-from .runtime2 import G, WaitDesc, waitReasonChanReceive, waitReasonChanSend
+from .runtime2 import G, Grunnable, WaitDesc, waitReasonChanReceive, waitReasonChanSend
 from .traps import PARK, Trap, checkpreempt, getm, outside_goroutine, preempted
 
 T = TypeVar("T")
@@ -410,3 +410,26 @@ class Chan(Generic[T]):
         if not ok:
             raise Closed(f"receive from closed channel {self!r}")
         return v  # type: ignore[no-any-return]
+
+
+def _accelerate() -> None:
+    """Put the C versions of send and the receives on Chan (speedups; _speedups_chan.h).
+
+    They finish an operation that needs no park in C, with no coroutine frame,
+    and run the generators above for every other case; the generators stay the
+    definition (and the whole of the pure-Python path).
+    """
+    c = speedups.c
+    if c is None:
+        return
+    names = ("send", "recv_ok", "recv", "__anext__")
+    ops = tuple(vars(Chan)[n] for n in names)
+    sigs = ("($self, v, /)", "($self, /)", "($self, /)", "($self, /)")  # text signatures, for docs
+    docs = tuple(f"{n}{sig}\n--\n\n{op.__doc__}" for n, sig, op in zip(names, sigs, ops, strict=True))
+    helpers = (preempted, proc.goready, vars(proc), Grunnable)
+    descrs = c.setup_chan(Chan, Sudog, SelectWait, G, *helpers, ops, docs)
+    for n, d in zip(names, descrs, strict=True):
+        setattr(Chan, n, d)
+
+
+_accelerate()
