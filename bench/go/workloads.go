@@ -118,7 +118,7 @@ func idle(seconds float64) map[string]float64 {
 	c0, w0 := cpuSeconds(), time.Now()
 	time.Sleep(time.Duration(seconds * 1e9))
 	c1, w := cpuSeconds(), time.Since(w0)
-	return map[string]float64{"cpu_pct": 100 * (c1 - c0) / w.Seconds()}
+	return map[string]float64{"cpu_ms": 1e3 * (c1 - c0), "cpu_pct": 100 * (c1 - c0) / w.Seconds()}
 }
 
 func memory(n int) map[string]float64 {
