@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import gosched
+import gosched.net
 from gosched import debug
 from gosched._runtime import mgr, sysmon
 
@@ -116,3 +117,52 @@ def test_short_syscalls_do_not_wake_sysmon(longnaps: None, ticks: dict[str, int]
 
     woke = gosched.run(main, maxprocs=1)
     assert woke <= 3, f"sysmon ticked {woke} times during 2,000 short syscalls"
+
+
+def test_timer_expiries_wake_no_extra_m(ticks: dict[str, int]) -> None:
+    """A timer on an idle P is the polling M's to run: sysmon starts no M for it.
+
+    Before, sysmon (asleep until the same deadline) found it overdue and started an
+    M too, which woke only to find it gone: a thread wake per expiry, for nothing.
+    """
+
+    async def main() -> int:
+        await gosched.sleep(0.05)
+        n0 = ticks["startm"]
+        for _ in range(60):
+            await gosched.sleep(0.003)
+        return ticks["startm"] - n0
+
+    started = gosched.run(main, maxprocs=1)
+    assert started <= 2, f"{started} Ms started for 60 timer expiries on an idle P"
+
+
+def test_idle_second_has_no_periodic_wakeups(ticks: dict[str, int]) -> None:
+    """Every goroutine asleep on a timer, a channel or the network: sysmon sleeps through."""
+
+    async def main() -> tuple[int, int]:
+        ln = await gosched.net.listen("tcp", "127.0.0.1:0")
+        client = await gosched.net.dial("tcp", ln.addr)
+        server = await ln.accept()
+        ch = gosched.Chan[None]()
+
+        async def reader() -> None:
+            await server.read(1)  # parked on the network
+
+        for _ in range(100):
+            gosched.go(ch.recv)
+        gosched.go(reader)
+        await gosched.sleep(0.1)  # everything parks
+        r0, s0 = ticks["retake"], ticks["startm"]
+        await gosched.sleep(1.0)
+        woke = ticks["retake"] - r0, ticks["startm"] - s0
+        await client.write(b"x")
+        for c in (client, server, ln):
+            c.close()
+        return woke
+
+    retakes, started = gosched.run(main, maxprocs=2)
+    # sysmon wakes at the timer's deadline (and when a P leaves the idle list): a
+    # few ticks in all, never one per maxdelayUS (10 ms: 100 in a second).
+    assert retakes <= 5, f"sysmon ticked {retakes} times in an idle second"
+    assert started <= 1, f"{started} Ms started in an idle second"

@@ -233,6 +233,11 @@ def sysmon(m: M) -> None:
                     ns = forcegcperiod // 2
                     if nxt and not sched.faketime and nxt - now < ns:
                         ns = nxt - now  # virtual timers are not wall time: no bound then
+                        if ns <= 0:
+                            # Due, but an idle P's: the M in netpoll is waking for it and
+                            # its pidleget wakes us. Spinning at 20 us until then only
+                            # kept that M from the GIL (50 ticks per expiry under load).
+                            ns = maxdelayUS * 1000
                     deep = ns > 0
                     sched.sysmonwait = deep
             if deep and _notetsleep(sched, ns):
