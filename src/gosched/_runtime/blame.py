@@ -346,9 +346,10 @@ def _cure(m: M, pd: _Pending, held_ns: int) -> str:
 def finish(m: M, gp: G, held_ns: int) -> None:
     """The goroutine got back to the scheduler ``held_ns`` after losing its P.
 
-    A published call's site gets the whole time it held the P. One that
-    returned before sysmon saw it stuck in user code past the threshold is not
-    reported: nothing says it was not waiting for the GIL or a runtime lock.
+    A counted retake's site gets the whole time it held the P in
+    ``retaken_ns``; a published one's in ``total_ns`` too. One that returned
+    before sysmon saw it in user code is not counted: nothing says it was not
+    waiting for the GIL or a runtime lock.
     """
     with _lock:
         pd = _pending.pop(m, None)
