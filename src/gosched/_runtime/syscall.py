@@ -51,9 +51,12 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
         sched.nsyscall += 1
     if sched.sysmonwait:
         wakesysmon(sched)
-    elif p is not None and (p.runq or p.runnext is not None or m.readyq or p.timer0when) and sched.sysmonwhen:
-        # Others wait for this P (goroutines or timers) and sysmon naps: make sure it
-        # comes in time to hand the P off (Go's entersyscallblock, a tick later).
+    elif p is not None and (nap := sched.sysmonwhen) and (
+        p.runq or p.runnext is not None or m.readyq or 0 < p.timer0when < nap
+    ):
+        # Others wait for this P (goroutines, or a timer due before sysmon's nap ends):
+        # make sure sysmon comes in time to hand the P off (Go's entersyscallblock, a
+        # tick later). Attribute reads only, when nothing waits: short syscalls stay cheap.
         wakesysmonfor(sched, p, m)
     tok = p.tok if p is not None else None
     if tok is not None:
