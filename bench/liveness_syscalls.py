@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for ticker in (False, True):
         xs = [ns_per_call(args.calls, ticker) for _ in range(args.rounds)]
-        print(f"{'beside a 1 ms ticker' if ticker else 'alone':<22} median {statistics.median(xs):7.0f} ns/call, "
-              f"min {min(xs):7.0f}  ({gosched.__file__})")
+        label = "beside a 1 ms ticker" if ticker else "alone"
+        med = statistics.median(xs)
+        print(f"{label:<22} median {med:7.0f} ns/call, min {min(xs):7.0f}", gosched.__file__)
     return 0
 
 
