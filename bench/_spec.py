@@ -39,6 +39,7 @@ WORKLOAD_MODULES = (
     "timers",
     "echo_suite",
     "liveness_suite",
+    "crowd",
     "idle",
     "memory",
 )

@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gosched
@@ -51,7 +51,22 @@ def _hog_sync(kind: str) -> Callable[[], None]:
 def gosched_gap(kind: str) -> float:
     """Largest ticker gap (seconds) while a goroutine hogs the only P in ``kind`` way."""
 
-    async def main() -> float:
+    async def hog() -> None:
+        if kind == "syscall":
+            await gosched.syscall(time.sleep, HOG_S)
+        else:
+            _hog_sync(kind)()
+
+    return gosched_ticker(hog)[0]
+
+
+def gosched_ticker(hog: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """Run ``hog`` in main beside a 1 ms ticker goroutine (``maxprocs=1``).
+
+    Returns the ticker's largest gap and how long ``hog`` took, in seconds.
+    """
+
+    async def main() -> tuple[float, float]:
         gaps: list[float] = []
         started = gosched.Chan[None](1)
         done = gosched.Chan[None](1)
@@ -72,14 +87,13 @@ def gosched_gap(kind: str) -> float:
         gosched.go(ticker)
         await started.recv()
         await gosched.sleep(0.02)  # the ticker is in its steady state
-        if kind == "syscall":
-            await gosched.syscall(time.sleep, HOG_S)
-        else:
-            _hog_sync(kind)()
+        t0 = time.perf_counter()
+        await hog()
+        took = time.perf_counter() - t0
         await gosched.sleep(0.02)
         await done.send(None)
         await gosched.sleep(0.005)
-        return max(gaps[1:]) if len(gaps) > 1 else float("inf")
+        return (max(gaps[1:]) if len(gaps) > 1 else float("inf")), took
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", gosched.BlockingWarning)
@@ -89,30 +103,37 @@ def gosched_gap(kind: str) -> float:
 def asyncio_gap(kind: str) -> float:
     """The same program on asyncio (``syscall`` uses ``asyncio.to_thread``)."""
 
-    async def main() -> float:
-        gaps: list[float] = []
-        stop = asyncio.Event()
-
-        async def ticker() -> None:
-            last = time.perf_counter()
-            while not stop.is_set():
-                await asyncio.sleep(TICK_S)
-                now = time.perf_counter()
-                gaps.append(now - last)
-                last = now
-
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0.02)
+    async def hog() -> None:
         if kind == "syscall":
             await asyncio.to_thread(time.sleep, HOG_S)
         else:
             _hog_sync(kind)()
-        await asyncio.sleep(0.02)
-        stop.set()
-        await task
-        return max(gaps[1:])
 
-    return asyncio.run(main())
+    return asyncio.run(asyncio_ticker(hog))[0]
+
+
+async def asyncio_ticker(hog: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """``gosched_ticker`` on the running asyncio loop: (largest gap, hog's time) in seconds."""
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(TICK_S)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    t0 = time.perf_counter()
+    await hog()
+    took = time.perf_counter() - t0
+    await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    return max(gaps[1:]), took
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """Liveness: the largest gap of a 1 ms ticker while another task hogs for 0.5 s.
 
-Two hogs: a blocking call nobody wrapped (``time.sleep(0.5)``) and a pure-Python
-CPU loop. gosched and asyncio reuse the sysmon engineer's ``bench/liveness.py``
+Three hogs: a blocking call nobody wrapped (``time.sleep(0.5)``), a pure-Python
+CPU loop, and the same call wrapped (``gosched.syscall``; asyncio's ``to_thread``;
+Go's is a raw ``syscall.Nanosleep``, which Go's runtime wraps itself).
+gosched and asyncio reuse the sysmon engineer's ``bench/liveness.py``
 (``gosched_gap``/``asyncio_gap``, ``maxprocs=1``); uvloop runs ``asyncio_gap`` on
 a uvloop loop; trio, gevent and Go are in ``bench/peers`` and ``bench/go``.
 """
@@ -29,6 +31,15 @@ WORKLOADS = (
         full={"kind": "cpu"},
         quick={"kind": "cpu"},
         runs=3,
+    ),
+    Workload(
+        name="liveness-syscall",
+        title="ticker gap, wrapped blocking call (0.5 s gosched.syscall)",
+        metrics=(Metric("gap_ms", "ticker gap, gosched.syscall", "ms", "lower", "{:.1f}"),),
+        full={"kind": "syscall"},
+        quick={"kind": "syscall"},
+        runs=3,
+        runtimes=("gosched", "asyncio", "uvloop", "go"),
     ),
 )
 

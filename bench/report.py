@@ -394,11 +394,16 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
   idiomatic one-task-per-connection server (`bench/echo/servers.py`); Go's server is
   `bench/go/echo.go` (`io.Copy` per connection) under the same load generator.
 - **ticker gap**: the largest gap of a 1 ms ticker while another task blocks for 0.5 s in an
-  unwrapped `time.sleep` or a pure-Python CPU loop; gosched and asyncio run the sysmon
-  engineer's `bench/liveness.py` (`maxprocs=1`), trio/gevent the same program in their idiom,
-  Go a ticker goroutine next to a sleeping or spinning goroutine.
-- **idle CPU**: 1,000 tasks parked on a channel receive while main sleeps 2 s; process CPU
-  time (all threads) ÷ wall time.
+  unwrapped `time.sleep`, a pure-Python CPU loop, or the wrapped call (`gosched.syscall`;
+  asyncio/uvloop `to_thread`; Go a raw `nanosleep(2)`, which its runtime wraps); gosched and
+  asyncio run the sysmon engineer's `bench/liveness.py` (`maxprocs=1`), trio/gevent the same
+  program in their idiom, Go a ticker goroutine next to a sleeping or spinning goroutine.
+- **crowd**: the same ticker beside 32 tasks each making 5 unwrapped 20 ms `time.sleep` calls
+  (`maxprocs=1`; `bench/crowd.py`): the largest gap and the crowd's wall time. asyncio, uvloop
+  and gevent (unpatched) run every call on the loop; Go makes them as raw `nanosleep(2)`
+  system calls with `GOMAXPROCS=1`.
+- **idle CPU**: 1,000 tasks parked on a channel receive while main sleeps 5 s; process CPU
+  time (all threads) in that window, in ms and ÷ wall time.
 - **memory per blocked task**: RSS after 50,000 tasks have parked on one channel receive,
   minus RSS before spawning them (both after a full GC), ÷ 50,000.
 

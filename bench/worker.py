@@ -26,7 +26,7 @@ def dispatch(workload: str, runtime: str, params: dict[str, Any]) -> dict[str, A
         return dict(mod.run_gosched(**params))
     if runtime in ("asyncio", "uvloop"):
         uv = runtime == "uvloop"
-        if fn_name == "liveness":
+        if fn_name in ("liveness", "crowd"):
             return dict(mod.run_asyncio(**params, use_uvloop=uv))
         from .peers import aio
 
@@ -36,6 +36,8 @@ def dispatch(workload: str, runtime: str, params: dict[str, Any]) -> dict[str, A
 
         return dict(getattr(trio_, fn_name)(**params))
     if runtime == "gevent":
+        if hasattr(mod, "run_gevent"):
+            return dict(mod.run_gevent(**params))
         from .peers import gevent_
 
         return dict(getattr(gevent_, fn_name)(**params))

@@ -41,6 +41,8 @@ func main() {
 		res = memory(intParam(params, "n"))
 	case "liveness":
 		res = liveness(params["kind"])
+	case "crowd":
+		res = crowd(intParam(params, "callers"), intParam(params, "rounds"), floatParam(params, "call_ms"))
 	case "echoserver":
 		echoServer()
 	default:

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -116,7 +118,7 @@ func idle(seconds float64) map[string]float64 {
 	c0, w0 := cpuSeconds(), time.Now()
 	time.Sleep(time.Duration(seconds * 1e9))
 	c1, w := cpuSeconds(), time.Since(w0)
-	return map[string]float64{"cpu_pct": 100 * (c1 - c0) / w.Seconds()}
+	return map[string]float64{"cpu_ms": 1e3 * (c1 - c0), "cpu_pct": 100 * (c1 - c0) / w.Seconds()}
 }
 
 func memory(n int) map[string]float64 {
@@ -171,6 +173,8 @@ func liveness(kind string) map[string]float64 {
 	go func() {
 		if kind == "sleep" {
 			time.Sleep(hog)
+		} else if kind == "syscall" {
+			nanosleep(hog)
 		} else {
 			end := time.Now().Add(hog)
 			x := 0
@@ -185,6 +189,60 @@ func liveness(kind string) map[string]float64 {
 	time.Sleep(20 * time.Millisecond)
 	close(done)
 	return map[string]float64{"gap_ms": <-result * 1e3}
+}
+
+// nanosleep blocks the thread in a raw nanosleep(2): a blocking system call
+// (Go's runtime wraps it in entersyscall/exitsyscall, as gosched.syscall does).
+func nanosleep(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+	}
+}
+
+// crowd: a 1 ms ticker's largest gap while `callers` goroutines each make
+// `rounds` blocking nanosleep(2) calls of `callMS` ms, with GOMAXPROCS 1.
+func crowd(callers, rounds int, callMS float64) map[string]float64 {
+	runtime.GOMAXPROCS(1)
+	done := make(chan struct{})
+	result := make(chan float64)
+	go func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		last := time.Now()
+		maxGap := 0.0
+		first := true
+		for {
+			select {
+			case <-t.C:
+				now := time.Now()
+				if gap := now.Sub(last).Seconds(); !first && gap > maxGap {
+					maxGap = gap
+				}
+				first = false
+				last = now
+			case <-done:
+				result <- maxGap
+				return
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				nanosleep(time.Duration(callMS * 1e6))
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(t0).Seconds()
+	time.Sleep(20 * time.Millisecond)
+	close(done)
+	return map[string]float64{"gap_ms": <-result * 1e3, "wall_ms": wall * 1e3}
 }
 
 func min(a, b int) int {

@@ -14,7 +14,7 @@ from gevent.queue import Channel, Queue
 
 from .._common import cpu_seconds, rss_bytes, settle
 from ..fanin import CAP, PRODUCERS
-from ..idle import PARKED
+from ..idle import PARKED, idle_result
 from ..timers import durations, summarize
 
 
@@ -89,7 +89,7 @@ def idle(seconds: float) -> dict[str, Any]:
     gevent.sleep(seconds)
     c1, w1 = cpu_seconds(), time.perf_counter()
     gevent.killall(gs)
-    return {"cpu_pct": 100 * (c1 - c0) / (w1 - w0)}
+    return idle_result(c1 - c0, w1 - w0)
 
 
 def memory(n: int) -> dict[str, Any]:

@@ -14,6 +14,13 @@ Each call site is reported once through ``warnings`` (category
 goes to the ``gosched.blocking`` logger at DEBUG. When the goroutine gets back to
 the scheduler, the time it held the P is added to its site.
 
+Every retake is counted at its site too (``Site.retakes``), sampled when sysmon
+takes the P, however short the hold: many short unwrapped calls (each under the
+threshold) cost a retake each, and once they add up to the threshold the site is
+reported as well. The report says which cure fits: the stuck thread's CPU time
+over the hold tells a blocking call (wrap it in ``gosched.syscall``) from a CPU
+loop (yield in it).
+
 Nothing here runs unless sysmon retakes a P, so leaving it on costs nothing in
 a program that never blocks a P (docs/sysmon.md has the measurement).
 """
@@ -22,11 +29,13 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import math
 import os
 import re
 import sysconfig
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -46,8 +55,10 @@ class Site:
     ``filename``, ``lineno``, ``function``: the user's line that blocked;
     ``count``: how many times sysmon took a P from it; ``total_seconds``: the
     time it held a P in all (from each slice's start to its return);
-    ``max_seconds``: the longest single hold; ``stack``: the first report's
-    stack, innermost first.
+    ``max_seconds``: the longest single hold; ``retakes``: every time sysmon
+    took a P from it, however short the hold (``count`` has only the holds past
+    the report threshold); ``retaken_seconds``: the time those holds took in all;
+    ``stack``: the first report's stack, innermost first.
     """
 
     filename: str
@@ -56,6 +67,8 @@ class Site:
     count: int
     total_seconds: float
     max_seconds: float
+    retakes: int
+    retaken_seconds: float
     stack: tuple[str, ...]
 
 
@@ -69,6 +82,9 @@ class _Site:
     count: int = 0
     total_ns: int = 0
     max_ns: int = 0
+    retakes: int = 0
+    retaken_ns: int = 0
+    warned: bool = False
     stack: list[str] = field(default_factory=list)
 
 
@@ -85,7 +101,9 @@ class _Pending:
     goid: int
     start: int  # monotonic ns: the start of the slice the goroutine did not yield in
     before: int  # ns the goroutine had held the P when sysmon took it
+    cpu0: float  # the stuck thread's CPU seconds when sysmon took the P (nan: unknown)
     published: bool = False
+    counted: tuple[str, int] | None = None  # the site its retake was counted at
     site: tuple[str, int, str] = ("", 0, "")  # set when published
     stack: list[str] = field(default_factory=list)
 
@@ -206,32 +224,64 @@ def site(ident: int) -> Frame | None:
 def report(m: M, gp: G, held_ns: int) -> None:
     """sysmon took the P of ``m`` whose goroutine ``gp`` is stuck (runs on sysmon).
 
-    Nothing is published before ``check`` samples the stack, once the goroutine
-    has held the P for ``reportThresholdNS`` and is still stuck. On a GIL build a
-    goroutine that merely waits for the GIL after a quick C call also misses its
-    preemption request for a few switch intervals; that is not a blocking call.
+    The retake is counted at once at the user's line it is in. Nothing is
+    published before ``check`` finds the goroutine has held the P for
+    ``reportThresholdNS`` and is still stuck (or its site's retakes add up to
+    that). On a GIL build a goroutine that merely waits for the GIL after a
+    quick C call also misses its preemption request for a few switch intervals;
+    that is not a blocking call.
     """
     took = m.lostp_since
     if not enabled or not took:
         return  # off, or already back at the scheduler
     with _lock:
-        _pending[m] = _Pending(gp.goid, took - held_ns, held_ns)
+        _pending[m] = _Pending(gp.goid, took - held_ns, held_ns, _threadcpu(m.ident))
     check(m, gp, 0)  # already past the threshold (it is 0 in tests)
 
 
 def check(m: M, gp: G | None, since_take_ns: int) -> None:
-    """sysmon, each tick: publish ``m``'s pending report if it held long enough and is in user code."""
+    """sysmon, each tick: count ``m``'s retake at its site, publish it once it held long enough."""
     with _lock:
         pd = _pending.get(m)
         if pd is None or pd.published or (gp is not None and gp.goid != pd.goid):
             return
         held_ns = pd.before + since_take_ns
-        if held_ns - _gcpaused(pd.start, pd.start + held_ns) < reportThresholdNS:
+        counted = pd.counted
+        site = _sites.get(counted) if counted is not None else None
+        long = held_ns - _gcpaused(pd.start, pd.start + held_ns) >= reportThresholdNS
+        adds_up = site is not None and not site.warned and site.retaken_ns + held_ns >= reportThresholdNS
+        if counted is not None and not long and not adds_up:
             return
     stack = _stack(m.ident)
     cs = callsite(stack) if stack else None
-    if cs is not None:
-        _publish(m, pd, cs, held_ns)
+    if cs is None:
+        return
+    if counted is None:
+        _count(m, pd, cs)
+    if long or adds_up:
+        _publish(m, pd, cs, held_ns, long)
+
+
+def _count(m: M, pd: _Pending, cs: tuple[Frame, list[str]]) -> None:
+    """Count the retake of ``m``'s goroutine at the user's line it is stuck in."""
+    (filename, lineno, func), stack = cs
+    key = (filename, lineno)
+    with _lock:
+        if pd.counted is not None or _pending.get(m) is not pd:
+            return
+        pd.counted = key
+        site = _sites.get(key)
+        if site is None:
+            site = _sites[key] = _Site(filename, lineno, func, stack=stack)
+        site.retakes += 1
+
+
+def _threadcpu(ident: int) -> float:
+    """Thread ``ident``'s CPU seconds so far (nan where the OS cannot say)."""
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
+    except (AttributeError, OSError):
+        return math.nan
 
 
 def _gcpaused(start: int, end: int) -> int:
@@ -244,32 +294,36 @@ def _gcpaused(start: int, end: int) -> int:
     return sum(max(0, min(e, end) - max(s, start)) for s, e in list(_gc.pauses))
 
 
-def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> None:
+def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int, long: bool) -> None:
     (filename, lineno, func), stack = cs
     with _lock:
         if pd.published or _pending.get(m) is not pd:
             return  # it got back to the scheduler while we sampled: the sample may be of its next slice
-        pd.published = True
-        pd.site, pd.stack = (filename, lineno, func), stack
         key = (filename, lineno)
         site = _sites.get(key)
-        first = site is None
         if site is None:
             site = _sites[key] = _Site(filename, lineno, func, stack=stack)
-        site.count += 1
-    if log.isEnabledFor(logging.DEBUG):
+        if long:  # this hold alone passed the threshold; else its site's retakes add up to it
+            pd.published = True
+            pd.site, pd.stack = (filename, lineno, func), stack
+            site.count += 1
+        first = not site.warned
+        site.warned = True
+        retakes, retaken_ns = site.retakes, site.retaken_ns + held_ns
+    if long and log.isEnabledFor(logging.DEBUG):
         log.debug("goroutine %d held its P %.1f ms in %s at %s:%d", pd.goid, held_ns / 1e6, func, filename,
                   lineno)
     if first and warn:
-        lines = "\n    ".join(stack)
         lg = m.lockedg  # the user's lock_os_thread (lockedext), not main's own start on m0
         locked = " (locked to thread)" if m.lockedext and lg is not None and lg.goid == pd.goid else ""
-        msg = (
-            f"goroutine {pd.goid}{locked} held its P for {held_ns / 1e6:.1f} ms without reaching the "
-            f"scheduler, in {func} at {filename}:{lineno}; sysmon handed the P to another M. "
-            f"Wrap blocking calls in gosched.syscall(), and yield in long loops "
-            f"(await gosched.gosched()). Stack (innermost first):\n    {lines}"
-        )
+        if long:
+            what = f"goroutine {pd.goid}{locked} held its P for {held_ns / 1e6:.1f} ms"
+        else:
+            what = (f"{retakes} calls held their P for {retaken_ns / 1e6:.1f} ms in all (each under the "
+                    f"{reportThresholdNS / 1e6:.0f} ms report threshold; goroutine {pd.goid}{locked} now)")
+        msg = (f"{what} without reaching the scheduler, in {func} at {filename}:{lineno}; sysmon handed "
+               f"the P to another M each time (~10 ms in). {_cure(m, pd, held_ns)} Stack (innermost "
+               f"first):\n    " + "\n    ".join(stack))
         try:
             warnings.warn_explicit(msg, BlockingWarning, filename, lineno, module="gosched")
         except Warning as e:
@@ -278,19 +332,33 @@ def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int) -> N
             panic.fatal(m.sched, e)
 
 
+def _cure(m: M, pd: _Pending, held_ns: int) -> str:
+    """What to do about it: a thread that used little CPU while it held the P was blocked in a call."""
+    cpu = _threadcpu(m.ident) - pd.cpu0
+    since = max(time.monotonic_ns() - m.lostp_since, 1) if m.lostp_since else held_ns
+    if cpu < 0.25 * since / 1e9:  # nan compares False: a CPU loop's advice and the general one
+        return ("It is a blocking call (its thread was mostly idle): wrap it in gosched.syscall() "
+                "so the P moves at once instead, and others run meanwhile.")
+    return ("Wrap blocking calls in gosched.syscall(), and yield in long loops "
+            "(await gosched.gosched()).")
+
+
 def finish(m: M, gp: G, held_ns: int) -> None:
     """The goroutine got back to the scheduler ``held_ns`` after losing its P.
 
-    A published call's site gets the whole time it held the P. One that
-    returned before sysmon saw it stuck in user code past the threshold is not
-    reported: nothing says it was not waiting for the GIL or a runtime lock.
+    A counted retake's site gets the whole time it held the P in
+    ``retaken_ns``; a published one's in ``total_ns`` too. One that returned
+    before sysmon saw it in user code is not counted: nothing says it was not
+    waiting for the GIL or a runtime lock.
     """
     with _lock:
         pd = _pending.pop(m, None)
-        if pd is None or pd.goid != gp.goid or not pd.published:
+        if pd is None or pd.goid != gp.goid:
             return
         total = pd.before + held_ns
-        site = _sites.get((pd.site[0], pd.site[1]))
+        if pd.counted is not None and (counted := _sites.get(pd.counted)) is not None:
+            counted.retaken_ns += total
+        site = _sites.get((pd.site[0], pd.site[1])) if pd.published else None
         if site is not None:
             site.total_ns += total
             site.max_ns = max(site.max_ns, total)
@@ -311,9 +379,10 @@ def setreport(on: bool, warnonce: bool, threshold_ns: int | None) -> bool:
 def profile() -> list[Site]:
     """Call sites sorted by total time held, then by count."""
     with _lock:
-        recs = sorted(_sites.values(), key=lambda s: (s.total_ns, s.count), reverse=True)
+        recs = sorted(_sites.values(), key=lambda s: (s.total_ns, s.count, s.retaken_ns), reverse=True)
         return [
-            Site(s.filename, s.lineno, s.function, s.count, s.total_ns / 1e9, s.max_ns / 1e9, tuple(s.stack))
+            Site(s.filename, s.lineno, s.function, s.count, s.total_ns / 1e9, s.max_ns / 1e9, s.retakes,
+                 s.retaken_ns / 1e9, tuple(s.stack))
             for s in recs
         ]
 

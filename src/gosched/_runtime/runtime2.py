@@ -401,6 +401,8 @@ class Sched:
         "polluntil",
         "sysmonwait",
         "sysmonnote",
+        "sysmonwhen",
+        "sysmonnap",
         "sysmon_m",
         "starttime",
         "dead",
@@ -449,6 +451,11 @@ class Sched:
         self.sysmonwait = False
         self.sysmonnote = threading.Lock()
         self.sysmonnote.acquire()
+        # sysmon's ordinary sleep between ticks: when it ends (monotonic ns, 0 while
+        # awake; read racily by syscall), and the note a syscall needing it sooner releases.
+        self.sysmonwhen = 0
+        self.sysmonnap = threading.Lock()
+        self.sysmonnap.acquire()
         self.sysmon_m: M | None = None
         self.starttime = 0
         # program state

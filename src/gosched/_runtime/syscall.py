@@ -26,10 +26,15 @@ def _nowake(sched: Sched) -> None:
     pass
 
 
+def _nowakefor(sched: Sched, p: P, m: M) -> None:
+    pass
+
+
 # Hooks into sysmon, which sits above the scheduler and imports it; it installs
 # them when imported. The defaults are what a scheduler without sysmon does.
 lostp_returned: Callable[[Sched, M, G], None] = _nolostp  # sysmon.lostp_returned
 wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
+wakesysmonfor: Callable[[Sched, P, M], None] = _nowakefor  # sysmon.wakefor
 
 
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
@@ -46,6 +51,13 @@ def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | N
         sched.nsyscall += 1
     if sched.sysmonwait:
         wakesysmon(sched)
+    elif p is not None and (nap := sched.sysmonwhen) and (
+        p.runq or p.runnext is not None or m.readyq or 0 < p.timer0when < nap
+    ):
+        # Others wait for this P (goroutines, or a timer due before sysmon's nap ends):
+        # make sure sysmon comes in time to hand the P off (Go's entersyscallblock, a
+        # tick later). Attribute reads only, when nothing waits: short syscalls stay cheap.
+        wakesysmonfor(sched, p, m)
     tok = p.tok if p is not None else None
     if tok is not None:
         tok.append(1)

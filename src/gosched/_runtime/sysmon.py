@@ -41,6 +41,7 @@ netpollStaleNS = 10_000_000  # poll the network if nobody has for this long
 forcegcperiod = 120 * 1_000_000_000  # force a GC this often (Go's forcegcperiod)
 maxdelayUS = 10_000  # sysmon's longest sleep between ticks
 mindelayUS = 20  # and its shortest ("start with 20us sleep")
+syscallWakeSlackNS = 100_000  # a syscall wakes sysmon if it would sleep this much past the P's need (gosched)
 idleBackoff = 50  # idle cycles before the sleep starts doubling
 
 maxmcount = 10000  # the M limit a new run() starts with (debug.set_max_threads)
@@ -114,9 +115,12 @@ def set_max_threads(n: int) -> int:
 
 
 def wake(sched: Sched) -> None:
-    """Wake sysmon from deep sleep for a syscall (entersyscall/exitsyscall's wakeup).
+    """Wake sysmon from its sleep for a syscall (entersyscall/exitsyscall's wakeup).
 
     The delay resets to 20 us so the syscall's P is retaken within tens of us.
+    Both sleeps end: the deep one (Go's sysmonwait) and, unlike Go, the ordinary
+    one between ticks (up to maxdelayUS), which syscall ends when its P has work
+    due before the nap would (``needed``).
     """
     global _wakereset
     with sched.lock:
@@ -124,6 +128,58 @@ def wake(sched: Sched) -> None:
             sched.sysmonwait = False
             _wakereset = True
             sched.sysmonnote.release()
+        elif sched.sysmonwhen:
+            sched.sysmonwhen = 0
+            _wakereset = True
+            sched.sysmonnap.release()
+
+
+def needed(sched: Sched, p: P, m: M, now: int) -> int:
+    """When a P entering a syscall needs sysmon (monotonic ns; 0: it does not).
+
+    At once if goroutines wait in its run queue or its M's readyq (Go's entersyscallblock hands
+    such a P off at once; here sysmon retakes it one tick, 20 us, later, so a
+    syscall shorter than that keeps its P); at its first timer otherwise.
+    Timers under synctest's fake clock are not wall time: not those.
+    """
+    if p.runq or p.runnext is not None or m.readyq:
+        return now
+    w = p.timer0when
+    if w and not sched.faketime:
+        return w if w > now else now
+    return 0
+
+
+def wakefor(sched: Sched, p: P, m: M) -> None:
+    """A goroutine enters a syscall on ``p``: wake sysmon if it naps past when ``p`` needs it."""
+    when = sched.sysmonwhen
+    if when:
+        need = needed(sched, p, m, time.monotonic_ns())
+        if need and need + syscallWakeSlackNS < when:
+            wake(sched)
+
+
+def _nap(sched: Sched, us: int) -> bool:
+    """Sleep ``us`` between ticks, or until a syscall wakes us; True if one did.
+
+    A nap under a millisecond ends soon anyway: a plain sleep, no lock traffic.
+    """
+    global _wakereset
+    if us < 1000:
+        time.sleep(us / 1e6)
+        return False
+    ns = us * 1000
+    with sched.lock:
+        sched.sysmonwhen = time.monotonic_ns() + ns
+    got = sched.sysmonnap.acquire(timeout=ns / 1e9)
+    with sched.lock:
+        if not got and not sched.sysmonwhen:
+            sched.sysmonnap.acquire()  # a waker released it after our timeout (noteclear)
+            got = True
+        sched.sysmonwhen = 0
+        reset = got and _wakereset
+        _wakereset = False
+    return reset
 
 
 def _notetsleep(sched: Sched, ns: int) -> bool:
@@ -148,8 +204,7 @@ def sysmon(m: M) -> None:
     delay = 0
     lasttrace = 0
     lastcheck = 0
-    deadline = 0  # when the oldest running slice reaches forcePreemptNS
-    sleep = time.sleep
+    deadline = 0  # when the oldest running slice reaches forcePreemptNS, or a syscall's P needs us
     while not sched.dead:
         if idle == 0:
             delay = mindelayUS
@@ -164,7 +219,9 @@ def sysmon(m: M) -> None:
             due = (deadline - time.monotonic_ns()) // 1000 + 1
             if due < us:
                 us = max(due, mindelayUS)
-        sleep(us / 1e6)
+        if _nap(sched, us):
+            idle = 0
+            delay = mindelayUS
         if sched.dead:
             break
         if schedtrace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
@@ -182,6 +239,11 @@ def sysmon(m: M) -> None:
                     ns = forcegcperiod // 2
                     if nxt and not sched.faketime and nxt - now < ns:
                         ns = nxt - now  # virtual timers are not wall time: no bound then
+                        if ns <= 0:
+                            # Due, but an idle P's: the M in netpoll is waking for it and
+                            # its pidleget wakes us. Spinning at 20 us until then only
+                            # kept that M from the GIL (50 ticks per expiry under load).
+                            ns = maxdelayUS * 1000
                     deep = ns > 0
                     sched.sysmonwait = deep
             if deep and _notetsleep(sched, ns):
@@ -191,8 +253,7 @@ def sysmon(m: M) -> None:
             break
         rnow = time.monotonic_ns()
         netpollcheck(sched, rnow)
-        nxt = _timers.timesleepuntil(sched)
-        if nxt and nxt < proc.nanotime() and sched.npidle:
+        if sched.npidle and overdue(sched, proc.nanotime()):
             # An overdue timer on a busy P (a long goroutine or a syscall): start
             # an M; its findrunnable steals and runs that P's timers.
             mgr.startm(sched, None, False)
@@ -216,6 +277,20 @@ def sysmon(m: M) -> None:
     unboost()
 
 
+def overdue(sched: Sched, now: int) -> bool:
+    """Whether a P held by an M has a timer past due (sysmon starts an M to steal it).
+
+    Not an idle P's timer: the M blocked in netpoll (findrunnable's last phase)
+    wakes for it itself, and an M started for it as well only wakes to find the
+    timer gone (it woke sysmon, a new thread and the poller each time one fired).
+    """
+    for p in list(sched.allp):
+        w = p.timer0when
+        if w and w < now and p.status == Prunning:
+            return True
+    return False
+
+
 def netpollcheck(sched: Sched, rnow: int) -> None:
     """Poll the network if nobody has for 10 ms and inject what is ready."""
     poller = sched.poller
@@ -236,7 +311,8 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
 
     Returns the number of Ps taken, whether a preemption was requested (or is
     in its grace period), and the earliest time a running slice will have
-    lasted forcePreemptNS (0 if none), so that sysmon wakes for it.
+    lasted forcePreemptNS or a P first seen in a syscall has work due (0 if
+    none), so that sysmon wakes for it.
     """
     n = 0
     asked = False
@@ -281,6 +357,12 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             if not sysretake and pd.syscalltick != st:
                 pd.syscalltick = st  # first sighting of this syscall
                 pd.syscallwhen = now
+                # Come back for it when its P has work due (gosched: Go waits for a backed-off tick).
+                w = needed(sched, p, m, now)
+                if w:
+                    w = max(w, now + mindelayUS * 1000)
+                    if deadline == 0 or w < deadline:
+                        deadline = w
                 continue
             if (
                 not p.runq
@@ -431,6 +513,7 @@ def lostp_returned(sched: Sched, m: M, gp: G) -> None:
 # proc calls these through its hooks (proc is below this module; Go calls them directly).
 syscall.lostp_returned = lostp_returned
 syscall.wakesysmon = wake
+syscall.wakesysmonfor = wakefor
 
 
 def forcegc(sched: Sched, rnow: int) -> None:
