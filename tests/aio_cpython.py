@@ -1,0 +1,241 @@
+"""CPython's own asyncio tests (``test.test_asyncio``) against another event loop (issue 12).
+
+    python tests/aio_cpython.py                              # gosched.aio, the modules below
+    python tests/aio_cpython.py --loop uvloop:new_event_loop # any loop factory, by import path
+    python tests/aio_cpython.py --loop asyncio:SelectorEventLoop  # asyncio's own (not new_event_loop:
+                                                             # that asks the policy, which is replaced)
+    python tests/aio_cpython.py --modules test_events,test_streams -v
+    python tests/aio_cpython.py --write-expected             # rewrite the list's test ids (keeps reasons)
+
+How the loop gets in, as uvloop's suite does for its loop: the test classes that build
+their loop in ``create_event_loop`` (test_events' ``EventLoopTestsMixin`` subclasses,
+test_sock_lowlevel, test_sendfile) are run once, through a subclass whose
+``create_event_loop`` calls the factory (one per mixin: the epoll variant; the others
+differ only in asyncio's selector); every other test (``asyncio.run``, ``Runner``,
+``IsolatedAsyncioTestCase``, ``asyncio.new_event_loop()``) gets it through the event
+loop policy, including a policy a test resets or builds from ``DefaultEventLoopPolicy``.
+Tests on asyncio's virtual-time ``TestLoop`` keep it (they run, but test asyncio's code).
+
+Each module runs in its own process, with a per-test alarm and a per-module deadline, so
+a hang costs that module's remaining tests (reported as ``hang``), not the run. The exit
+status is 1 only for a regression: a test that fails (or hangs) and is not in the
+expected-failures list (``tests/aio_cpython_expected.txt``: ``test.id  # reason``, or
+``test.id @3.12,3.13  # reason`` for some Pythons only). Listed tests that pass are
+reported, to be taken off the list. CI runs this as its own step (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+EXPECTED = HERE / "aio_cpython_expected.txt"
+MODULES = (
+    "test_events", "test_futures", "test_futures2", "test_tasks", "test_queues", "test_locks",
+    "test_streams", "test_sock_lowlevel", "test_server", "test_taskgroups", "test_timeouts",
+    "test_waitfor", "test_context", "test_pep492", "test_runners", "test_subprocess", "test_sendfile",
+    "test_buffered_proto", "test_protocols", "test_sslproto", "test_ssl", "test_threads",
+    "test_eager_task_factory",  # 3.12+
+)
+TEST_TIMEOUT_S = 60
+MODULE_TIMEOUT_S = 600
+FAILED = ("fail", "error", "hang")
+VERSION = "{}.{}".format(*sys.version_info[:2])
+
+
+# ------------------------------------------------------------------ the child ----
+def install_loop(path: str) -> Any:
+    """Make ``path``'s factory the loop every policy (present or future) hands out."""
+    import asyncio
+
+    mod, _, attr = path.partition(":")
+    factory = getattr(importlib.import_module(mod), attr)
+
+    class Policy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            loop: asyncio.AbstractEventLoop = factory()
+            return loop
+
+    asyncio.DefaultEventLoopPolicy = Policy  # what set_event_loop_policy(None) instantiates next
+    asyncio.set_event_loop_policy(Policy())
+    return factory
+
+
+def pick(module: Any, factory: Any) -> unittest.TestSuite:
+    """The module's tests, with one factory-built subclass per ``create_event_loop`` mixin."""
+    loader = unittest.TestLoader()
+    suite = unittest.TestSuite()
+    chosen: dict[tuple[type, ...], type] = {}
+    for name in sorted(dir(module)):
+        cls = getattr(module, name)
+        if not isinstance(cls, type) or not issubclass(cls, unittest.TestCase):
+            continue
+        if cls.__module__ != module.__name__:  # imported from elsewhere: run where it is defined
+            continue
+        if "create_event_loop" not in cls.__dict__:
+            suite.addTests(loader.loadTestsFromTestCase(cls))
+            continue
+        prev = chosen.get(cls.__bases__)
+        if prev is None or ("EPoll" in name and "EPoll" not in prev.__name__):
+            chosen[cls.__bases__] = cls
+    for cls in chosen.values():
+        sub = type(cls.__name__, (cls,), {"create_event_loop": lambda self: factory(),
+                                          "__module__": module.__name__})
+        suite.addTests(loader.loadTestsFromTestCase(sub))
+    return suite
+
+
+class Streamed(unittest.TextTestResult):
+    """Prints ``R status id`` for every test as it ends (a killed child keeps what it printed)."""
+
+    def _out(self, status: str, test: unittest.TestCase) -> None:
+        signal.alarm(0)
+        sys.__stdout__.write(f"R {status} {test.id()}\n")  # type: ignore[union-attr]
+        sys.__stdout__.flush()  # type: ignore[union-attr]
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        signal.alarm(TEST_TIMEOUT_S)
+        super().startTest(test)
+
+    def addSuccess(self, test: unittest.TestCase) -> None:
+        super().addSuccess(test)
+        self._out("pass", test)
+
+    def addFailure(self, test: unittest.TestCase, err: Any) -> None:
+        super().addFailure(test, err)
+        self._out("fail", test)
+
+    def addError(self, test: unittest.TestCase, err: Any) -> None:
+        super().addError(test, err)
+        self._out("error", test)
+
+    def addSkip(self, test: unittest.TestCase, reason: str) -> None:
+        super().addSkip(test, reason)
+        self._out("skip", test)
+
+    def addExpectedFailure(self, test: unittest.TestCase, err: Any) -> None:
+        super().addExpectedFailure(test, err)
+        self._out("skip", test)  # CPython's own expectedFailure: not ours to count
+
+    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
+        super().addUnexpectedSuccess(test)
+        self._out("pass", test)
+
+
+def child(module_name: str, loop: str, verbose: bool) -> int:
+    def alarm(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"test still running after {TEST_TIMEOUT_S} s")
+
+    signal.signal(signal.SIGALRM, alarm)
+    factory = install_loop(loop)
+    module = importlib.import_module(f"test.test_asyncio.{module_name}")
+    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2 if verbose else 0, resultclass=Streamed)
+    runner.run(pick(module, factory))
+    return 0
+
+
+# ----------------------------------------------------------------- the parent ----
+def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, str], str]:
+    """``{test id: status}`` of one module's child process, and its stderr tail."""
+    cmd = [sys.executable, "-X", "faulthandler", __file__, "--child", module, "--loop", loop]
+    if verbose:
+        cmd.append("-v")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=MODULE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n{module}: killed after {MODULE_TIMEOUT_S} s"
+    results = {}
+    for line in out.splitlines():
+        if line.startswith("R "):
+            _, status, tid = line.split(" ", 2)
+            results[tid] = status
+    if proc.returncode != 0 or "killed after" in err:
+        results[f"test.test_asyncio.{module}.<rest of the module>"] = "hang"
+    return results, err[-3000:]
+
+
+def read_expected(path: Path) -> dict[str, str]:
+    """``{test id: reason}`` of the lines that apply to this Python."""
+    out = {}
+    for raw in path.read_text().splitlines() if path.exists() else []:
+        line, _, reason = raw.partition("#")
+        fields = line.split()
+        if not fields:
+            continue
+        versions = [f[1:].split(",") for f in fields[1:] if f.startswith("@")]
+        if versions and VERSION not in versions[0]:
+            continue
+        out[fields[0]] = reason.strip()
+    return out
+
+
+def write_expected(path: Path, failed: list[str], old: dict[str, str]) -> None:
+    """The failing ids of this run, each with its old reason (or TODO); other Pythons' lines kept."""
+    def other_pythons(raw: str) -> bool:
+        line = raw.split("#")[0]
+        return "@" in line and VERSION not in line
+
+    keep = [raw for raw in (path.read_text().splitlines() if path.exists() else []) if other_pythons(raw)]
+    lines = [f"{tid}  # {old.get(tid) or 'TODO: reason'}" for tid in sorted(failed)]
+    path.write_text("\n".join([*keep, *lines]) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loop", default="gosched.aio:new_event_loop",
+                    help="event loop factory, module:callable (asyncio's own: asyncio:SelectorEventLoop)")
+    ap.add_argument("--modules", default=",".join(MODULES))
+    ap.add_argument("--expected", type=Path, default=EXPECTED)
+    ap.add_argument("--write-expected", action="store_true")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args(argv)
+    if a.child:
+        return child(a.child, a.loop, a.verbose)
+    expected = read_expected(a.expected)
+    results: dict[str, str] = {}
+    t0 = time.monotonic()
+    for module in a.modules.split(","):
+        try:
+            importlib.import_module(f"test.test_asyncio.{module}")
+        except ImportError:  # a module of another Python (test_eager_task_factory is 3.12+)
+            continue
+        res, err = run_module(module, a.loop, a.verbose)
+        results.update(res)
+        c = Counter(res.values())
+        print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", "fail", "error", "hang", "skip")),
+              flush=True)
+        if a.verbose or c["hang"]:
+            print(err)
+    failed = sorted(t for t, s in results.items() if s in FAILED)
+    regressions = [t for t in failed if t not in expected]
+    fixed = sorted(t for t, s in results.items() if s == "pass" and t in expected)
+    c = Counter(results.values())
+    print(f"\nPython {VERSION}, loop {a.loop}: {c['pass']} passed, {len(failed)} failed "
+          f"({len(failed) - len(regressions)} expected), {c['skip']} skipped, "
+          f"of {len(results)} in {time.monotonic() - t0:.0f} s")
+    for t in fixed:
+        print(f"now passes (take it off {a.expected.name}): {t}")
+    for t in regressions:
+        print(f"REGRESSION: {t} {results[t]}")
+    if a.write_expected:
+        write_expected(a.expected, failed, expected)
+        print(f"wrote {a.expected}")
+        return 0
+    return 1 if regressions else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
