@@ -71,3 +71,29 @@ def run_on(loop: str, main: Callable[[], Coroutine[Any, Any, T]], timeout: float
     if "error" in box:
         raise box["error"]
     return box["result"]  # type: ignore[no-any-return]
+
+
+async def aiohttp_app() -> tuple[Any, str]:
+    """An aiohttp server on 127.0.0.1: ``/hello``, ``/echo`` (POST), ``/sleep`` (an await)."""
+    from aiohttp import web
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"hello {request.query.get('name', '')}")
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    async def sleep(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query["s"]))
+        return web.json_response({"slept": float(request.query["s"])})
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    app.router.add_post("/echo", echo)
+    app.router.add_get("/sleep", sleep)
+    runner = web.AppRunner(app, shutdown_timeout=0.2)  # the 5 s /sleep a client gave up on
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
