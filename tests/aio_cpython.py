@@ -67,7 +67,25 @@ def install_loop(path: str) -> Any:
 
     asyncio.DefaultEventLoopPolicy = Policy  # what set_event_loop_policy(None) instantiates next
     asyncio.set_event_loop_policy(Policy())
+    tolerate_private_executor()
     return factory
+
+
+def tolerate_private_executor() -> None:
+    """test_utils' teardown reads ``loop._default_executor`` (BaseEventLoop's); a loop without it
+    (uvloop) has its executor shut down through the public coroutine instead."""
+    from test.test_asyncio import utils as test_utils
+
+    close_loop = test_utils.TestCase.close_loop
+
+    def tolerant(loop: Any) -> None:
+        if hasattr(loop, "_default_executor"):
+            return close_loop(loop)  # type: ignore[no-any-return]
+        if not loop.is_closed():
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+    test_utils.TestCase.close_loop = staticmethod(tolerant)
 
 
 def pick(module: Any, factory: Any) -> unittest.TestSuite:
