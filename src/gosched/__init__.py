@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import context, debug, errgroup, signal, testing
+from . import aio, context, debug, errgroup, signal, testing
 from ._public import fixup_module_metadata
 from ._runtime.api import goexit, gomaxprocs, num_goroutine, syscall
 from ._runtime.blame import BlockingWarning
@@ -51,6 +51,7 @@ __all__ = [
     "Timer",
     "WaitGroup",
     "after",
+    "aio",
     "after_func",
     "context",
     "debug",

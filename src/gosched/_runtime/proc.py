@@ -106,6 +106,14 @@ def _nowake(sched: Sched) -> None:
     pass
 
 
+def _noforeignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
+    return False
+
+
+def _nomstarted(m: M) -> None:
+    pass
+
+
 # Hooks into the monitors, which sit above the scheduler and import it: Go
 # calls them directly (one package), the way mstart calls ``mp.mstartfn``.
 # Each monitor installs its own when it is imported (deadlock.py, sysmon.py);
@@ -114,6 +122,12 @@ checkdead: Callable[[Sched], int] = _nocheckdead  # deadlock.checkdead
 firetimers: Callable[[Sched], None] = _nofiretimers  # deadlock.firetimers
 lostp_returned: Callable[[Sched, M, G], None] = _nolostp  # sysmon.lostp_returned
 wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
+# An event loop's awaitable yielded by a goroutine (an asyncio Future): park the
+# goroutine on it and return True, or False to refuse it (gosched._aio.task).
+foreignpark: Callable[[Sched, M, G, Any], bool] = _noforeignpark
+# Each M, as it starts: per-thread state an upper layer needs on every M, such
+# as asyncio's running loop (gosched._aio.loop).
+mstarted: Callable[[M], None] = _nomstarted
 
 
 # --- goroutine creation and readying ------------------------------------------------
@@ -582,6 +596,7 @@ def mstart(m: M) -> None:
         m.nextp = None
         acquirep(m, p)
     try:
+        mstarted(m)
         if m.mstartfn is not None:  # sysmon's M runs its loop instead (Go: mstart1 → mp.mstartfn)
             m.mstartfn(m)
         else:
@@ -765,11 +780,14 @@ def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
 
     A bare ``yield`` (``await asyncio.sleep(0)``) is a plain yield of the
     processor: the goroutine goes to the back of the local queue (Go's goyield).
-    Anything else is another event loop's awaitable (an asyncio Future, a trio
-    trap): that loop is not running here, so the goroutine gets a TypeError it
-    can see, instead of hanging forever.
+    An asyncio Future parks the goroutine until it is done (``foreignpark``,
+    installed by gosched's asyncio loop). Anything else is another event loop's
+    awaitable (a trio trap): that loop is not running here, so the goroutine
+    gets a TypeError it can see, instead of hanging forever.
     """
     m.curg = None
+    if obj is not None and foreignpark(sched, m, gp, obj):
+        return None
     if obj is None:
         gp.status = Grunnable
         if p is not None and len(p.runq) < RUNQ_SIZE:
