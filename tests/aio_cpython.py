@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import unittest
 from collections import Counter
 from pathlib import Path
@@ -113,11 +114,13 @@ def pick(module: Any, factory: Any) -> unittest.TestSuite:
 
 
 class Streamed(unittest.TextTestResult):
-    """Prints ``R status id`` for every test as it ends (a killed child keeps what it printed)."""
+    """Prints ``R status id<TAB>why`` for every test as it ends (a killed child keeps what it printed);
+    ``why`` is the last line of a failure's exception."""
 
-    def _out(self, status: str, test: unittest.TestCase) -> None:
+    def _out(self, status: str, test: unittest.TestCase, err: Any = None) -> None:
         signal.alarm(0)
-        sys.__stdout__.write(f"R {status} {test.id()}\n")  # type: ignore[union-attr]
+        why = traceback.format_exception_only(err[0], err[1])[-1].strip() if err else ""
+        sys.__stdout__.write(f"R {status} {test.id()}\t{why[:160]}\n")  # type: ignore[union-attr]
         sys.__stdout__.flush()  # type: ignore[union-attr]
 
     def startTest(self, test: unittest.TestCase) -> None:
@@ -130,11 +133,11 @@ class Streamed(unittest.TextTestResult):
 
     def addFailure(self, test: unittest.TestCase, err: Any) -> None:
         super().addFailure(test, err)
-        self._out("fail", test)
+        self._out("fail", test, err)
 
     def addError(self, test: unittest.TestCase, err: Any) -> None:
         super().addError(test, err)
-        self._out("error", test)
+        self._out("error", test, err)
 
     def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         super().addSkip(test, reason)
@@ -162,8 +165,8 @@ def child(module_name: str, loop: str, verbose: bool) -> int:
 
 
 # ----------------------------------------------------------------- the parent ----
-def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, str], str]:
-    """``{test id: status}`` of one module's child process, and its stderr tail."""
+def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, tuple[str, str]], str]:
+    """``{test id: (status, why)}`` of one module's child process, and its stderr tail."""
     cmd = [sys.executable, "-X", "faulthandler", __file__, "--child", module, "--loop", loop]
     if verbose:
         cmd.append("-v")
@@ -177,10 +180,12 @@ def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, str], s
     results = {}
     for line in out.splitlines():
         if line.startswith("R "):
-            _, status, tid = line.split(" ", 2)
-            results[tid] = status
+            _, status, rest = line.split(" ", 2)
+            tid, _, why = rest.partition("\t")
+            results[tid] = (status, why)
     if proc.returncode != 0 or "killed after" in err:
-        results[f"test.test_asyncio.{module}.<rest of the module>"] = "hang"
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
+        results[f"test.test_asyncio.{module}.<rest of the module>"] = ("hang", last[:160])
     return results, err[-3000:]
 
 
@@ -199,14 +204,14 @@ def read_expected(path: Path) -> dict[str, str]:
     return out
 
 
-def write_expected(path: Path, failed: list[str], old: dict[str, str]) -> None:
-    """The failing ids of this run, each with its old reason (or TODO); other Pythons' lines kept."""
+def write_expected(path: Path, failed: dict[str, str], old: dict[str, str]) -> None:
+    """This run's failing ids, each with its old reason (else its exception); other Pythons' lines kept."""
     def other_pythons(raw: str) -> bool:
         line = raw.split("#")[0]
         return "@" in line and VERSION not in line
 
     keep = [raw for raw in (path.read_text().splitlines() if path.exists() else []) if other_pythons(raw)]
-    lines = [f"{tid}  # {old.get(tid) or 'TODO: reason'}" for tid in sorted(failed)]
+    lines = [f"{tid}  # {old.get(tid) or failed[tid]}" for tid in sorted(failed)]
     path.write_text("\n".join([*keep, *lines]) + "\n")
 
 
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.child:
         return child(a.child, a.loop, a.verbose)
     expected = read_expected(a.expected)
-    results: dict[str, str] = {}
+    results: dict[str, tuple[str, str]] = {}
     t0 = time.monotonic()
     for module in a.modules.split(","):
         try:
@@ -232,28 +237,27 @@ def main(argv: list[str] | None = None) -> int:
             continue
         res, err = run_module(module, a.loop, a.verbose)
         results.update(res)
-        c = Counter(res.values())
+        c = Counter(s for s, _ in res.values())
         print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", "fail", "error", "hang", "skip")),
               flush=True)
         if a.verbose or c["hang"]:
             print(err)
-    failed = sorted(t for t, s in results.items() if s in FAILED)
-    regressions = [t for t in failed if t not in expected]
-    fixed = sorted(t for t, s in results.items() if s == "pass" and t in expected)
-    c = Counter(results.values())
+    failed = {t: why for t, (s, why) in results.items() if s in FAILED}
+    regressions = sorted(t for t in failed if t not in expected)
+    fixed = sorted(t for t, (s, _) in results.items() if s == "pass" and t in expected)
+    c = Counter(s for s, _ in results.values())
     print(f"\nPython {VERSION}, loop {a.loop}: {c['pass']} passed, {len(failed)} failed "
           f"({len(failed) - len(regressions)} expected), {c['skip']} skipped, "
           f"of {len(results)} in {time.monotonic() - t0:.0f} s")
     for t in fixed:
         print(f"now passes (take it off {a.expected.name}): {t}")
     for t in regressions:
-        print(f"REGRESSION: {t} {results[t]}")
+        print(f"REGRESSION: {t} {results[t][0]}: {failed[t]}")
     if a.write_expected:
         write_expected(a.expected, failed, expected)
         print(f"wrote {a.expected}")
         return 0
     return 1 if regressions else 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
