@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import proc
+from .._runtime import deadlock, proc
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
 
@@ -83,6 +83,16 @@ class Task(_TaskBase):  # type: ignore[misc]
         # Task), and start() runs the coroutine as a goroutine instead.
         super().__init__(coro, loop=loop, name=name, context=context)
 
+    @property
+    def _must_cancel(self) -> bool:
+        """A cancellation not yet thrown into the coroutine (anyio reads it; C's stays read-only)."""
+        return self._gcancel is not None
+
+    @property
+    def _fut_waiter(self) -> Any:
+        """The future the goroutine is parked on, if any (anyio reads it)."""
+        return self._gwaiter
+
     def cancel(self, msg: str | None = None) -> bool:
         """Request cancellation, as asyncio's Task.cancel."""
         if self.done():
@@ -102,10 +112,13 @@ class Task(_TaskBase):  # type: ignore[misc]
         proc.newproc(sched, _drive(self), f, m)
 
 
+_LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
+
+
 def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
     f: FrameType | None = sys._getframe(depth + 1)
-    while f is not None and f.f_globals.get("__name__", "").startswith(("asyncio", "gosched._aio")):
+    while f is not None and f.f_globals.get("__name__", "").startswith(_LOOPCODE):
         f = f.f_back
     return f
 
@@ -330,6 +343,27 @@ def current_task(loop: Any = None) -> Any:
     return _c_current_task(loop)
 
 
+def coroinner(c: Any) -> Any:
+    """``deadlock.coroinner``: a task's goroutine shows its task's coroutine, not the driver."""
+    if getattr(c, "gi_code", None) is _drive.__code__:
+        frame = c.gi_frame
+        task = frame.f_locals.get("task") if frame is not None else None
+        return task.get_coro() if task is not None else None
+    return None
+
+
+def describewait(gp: G) -> str | None:
+    """``deadlock.describewait``: what a goroutine parked on an asyncio future awaits."""
+    fut = gp.blockedon
+    if getattr(fut, "_asyncio_future_blocking", None) is None:
+        return None
+    t = gtasks.get(gp)
+    who = f"asyncio task {t.get_name()!r}" if t is not None and type(t) is Task else "it"
+    return f"goroutine {gp.goid} ({who}) awaits {fut!r}"
+
+
 proc.foreignpark = foreignpark
+deadlock.coroinner = coroinner
+deadlock.describewait = describewait
 asyncio.current_task = current_task
 asyncio.tasks.current_task = current_task
