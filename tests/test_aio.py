@@ -7,6 +7,8 @@ import contextvars
 import sys
 from typing import Any
 
+import pytest
+
 import gosched
 import gosched.aio as aio
 
@@ -161,3 +163,17 @@ def test_contextvars_per_task() -> None:
 
     res = aio.run(main())
     assert res == [("parent", f"c{i}") for i in range(20)]
+
+
+def test_goroutine_has_a_task_identity_for_timeouts() -> None:
+    async def main() -> bool:
+        me = asyncio.current_task()
+        assert me is not None and asyncio.current_task() is me
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.02):
+                await asyncio.sleep(10)
+        assert me.cancelling() == 0
+        assert await asyncio.wait_for(asyncio.sleep(0.001, result=1), 5) == 1
+        return me not in asyncio.all_tasks()
+
+    assert gosched.run(main)

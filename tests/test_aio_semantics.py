@@ -177,6 +177,9 @@ def test_deadlock_is_reported_naming_the_task() -> None:
     assert r.returncode != 0
     assert "all goroutines are asleep - deadlock!" in r.stderr, r.stderr
     assert "asyncio.Future" in r.stderr, r.stderr
+    # the dump names the task, its coroutine's frame and creation site, and what it awaits
+    assert "(asyncio task 'stuck-waiter') awaits <Future pending" in r.stderr, r.stderr
+    assert "__main__.waiter(...)" in r.stderr and "created by __main__.main" in r.stderr, r.stderr
 
 
 def test_fake_clock_makes_asyncio_sleep_virtual() -> None:
@@ -273,3 +276,29 @@ def test_many_tasks_several_ms_tiny_switch_interval() -> None:
         assert sorted(out) == list(range(3000))
     finally:
         sys.setswitchinterval(old)
+
+
+def test_must_cancel_and_fut_waiter_as_asyncio_keeps_them() -> None:
+    # a12eco's bug 1: _must_cancel stayed True after the cancellation was delivered,
+    # and anyio skips such a task: every later cancel scope in it never fired.
+    async def main() -> tuple[bool, int, bool]:
+        t = asyncio.current_task()
+        assert t is not None
+        asyncio.get_running_loop().call_later(0.01, t.cancel)
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            t.uncancel()
+        fut = asyncio.get_running_loop().create_future()
+
+        async def waiter() -> None:
+            await fut
+
+        w = asyncio.create_task(waiter())
+        await asyncio.sleep(0.01)
+        parked = w._fut_waiter is fut  # type: ignore[attr-defined]
+        fut.set_result(None)
+        await w
+        return t._must_cancel, t.cancelling(), parked  # type: ignore[attr-defined]
+
+    assert aio.run(main()) == (False, 0, True)

@@ -25,6 +25,7 @@ until ``stop()``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import contextvars
 import functools
 import os
@@ -33,10 +34,12 @@ import sys
 import threading
 import time
 import types
-from asyncio import base_events, events, unix_events
-from collections.abc import Coroutine, Generator, Mapping
-from typing import Any
+from asyncio import base_events, events, selector_events, unix_events
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from typing import Any, TypeVar
 
+from .. import signal as _gosignal
 from .._runtime import proc
 from .._runtime import timers as _timers
 from .._runtime.api import syscall
@@ -47,6 +50,7 @@ from .._runtime.runtime2 import M, Sched
 from .._runtime.traps import getm, setm
 from .task import Task, Wake, creator
 
+T = TypeVar("T")
 _get_running_loop = events._get_running_loop
 _set_running_loop = events._set_running_loop
 
@@ -175,7 +179,7 @@ async def _dispatch(loop: EventLoop) -> None:
             if not loop._gembedded:
                 loop._grunning = False
                 loop._gresume.clear()
-                loop._gstopped.set()
+                loop._gstop()
             continue
         if ready:
             await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
@@ -215,6 +219,7 @@ def _armtimer(sched: Sched, t: _timers.RTimer) -> None:
 # The base classes, typed Any: the loop lives on asyncio's private API
 # (_ready, _selector, _check_closed...), which typeshed does not describe.
 _LoopBase: Any = unix_events._UnixSelectorEventLoop
+_SelectorBase: Any = selector_events.BaseSelectorEventLoop
 
 
 class EventLoop(_LoopBase):  # type: ignore[misc]
@@ -238,9 +243,12 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gnote: Chan[None] = Chan(1)
         self._gresume = threading.Event()
         self._gstopped = threading.Event()
+        self._gmainev = threading.Event()  # wakes the thread in run_forever: stopped, or a call below
+        self._gmaincalls: deque[tuple[Callable[..., Any], tuple[Any, ...], cf.Future[Any]]] = deque()
         self._gpending: list[tuple[Task, Any]] = []
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gwatches: dict[tuple[int, int], _Watch] = {}
+        self._gsigchans: dict[int, Chan[Any]] = {}
         super().__init__(_Selector(self))
         self._gdone = events.Handle(_noop, (), self, None)
 
@@ -281,7 +289,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._grunning = False
         for h in self._gtimers:
             self._gtimers[h] = None
-        self._gstopped.set()
+        self._gstop()
 
     def _gwake(self) -> None:
         sched = self._gsched
@@ -314,7 +322,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._grunning = True
             self._gresume.set()
             self._gwake()
-            self._gstopped.wait()
+            self._gserve()
             if svc.error is not None:
                 err, svc.error = svc.error, None
                 raise err
@@ -326,6 +334,68 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _gstop(self) -> None:
+        self._gstopped.set()
+        self._gmainev.set()
+
+    def _gserve(self) -> None:
+        """run_forever's thread: wait for stop(), running what must run on it meanwhile (_gonmain)."""
+        while True:
+            self._gmainev.wait()
+            self._gmainev.clear()
+            while self._gmaincalls:
+                fn, args, fut = self._gmaincalls.popleft()
+                try:
+                    fut.set_result(fn(*args))
+                except BaseException as e:  # handed to the caller
+                    fut.set_exception(e)
+            if self._gstopped.is_set():
+                return
+
+    def _gonmain(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call ``fn`` on the thread in run_forever (the main thread for signals), and wait."""
+        tid = self._thread_id
+        if tid is None or tid == -1 or tid == threading.get_ident():
+            return fn(*args)
+        fut: cf.Future[T] = cf.Future()
+        self._gmaincalls.append((fn, args, fut))
+        self._gmainev.set()
+        return fut.result()
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """asyncio's add_signal_handler: Python's handler is installed by the main thread."""
+        if self._gembedded:
+            self._gnotify(sig, callback, *args)
+            return
+        if getattr(self, "_ssock", None) is None:
+            _SelectorBase._make_self_pipe(self)  # the signal wakeup fd, made when first needed
+        self._gonmain(super().add_signal_handler, sig, callback, *args)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        if self._gembedded:
+            return self._gunnotify(sig)
+        return bool(self._gonmain(super().remove_signal_handler, sig))
+
+    def _gnotify(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """Inside gosched.run, whose main thread owns the signals: relay them with gosched.signal."""
+        self._check_signal(sig)
+        self._check_closed()
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._gunnotify(sig)
+        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        ch: Chan[Any] = Chan(8)
+        self._gsigchans[sig] = ch
+        _gosignal.notify(ch, sig)
+        _spawn(self._gsched, _relaysignals(self, ch), f"asyncio signal {sig}")  # type: ignore[arg-type]
+
+    def _gunnotify(self, sig: int) -> bool:
+        ch = self._gsigchans.pop(sig, None)
+        if ch is not None:
+            _gosignal.stop(ch)
+            ch.close()
+        return self._signal_handlers.pop(sig, None) is not None
 
     def _gidling(self, on: bool) -> None:
         """Count this loop in ``sched.nforeign`` while it is not running.
@@ -398,10 +468,11 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gwake()
 
     def _make_self_pipe(self) -> None:
-        pass  # the dispatcher is woken through a channel, not a socket pair
+        pass  # the dispatcher is woken through a channel; the socket pair only for signals
 
     def _close_self_pipe(self) -> None:
-        pass
+        if getattr(self, "_ssock", None) is not None:
+            _SelectorBase._close_self_pipe(self)
 
     def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> events.TimerHandle:
         if when is None:
@@ -477,6 +548,13 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 sched.nforeign += 1
             fut.add_done_callback(lambda _: _foreigndone(sched))
 
+    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        transp = await super()._make_subprocess_transport(*args, **kwargs)
+        exited = self.create_future()
+        transp._exit_waiters.append(exited)
+        self._gforeignuntil(exited)  # a child watcher thread may report the exit: not a deadlock meanwhile
+        return transp
+
     # --- I/O readiness ------------------------------------------------------------------------
 
     def _gwatch(self, fd: int, events: int) -> None:
@@ -503,6 +581,11 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         sched = self._gsched
         if stopped and sched is not None:
             notify_closing(sched, fd)
+
+
+async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:
+    async for sig in ch:
+        loop._handle_signal(sig)
 
 
 def _foreigndone(sched: Sched) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import proc
+from .._runtime import deadlock, proc
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
 
@@ -83,6 +83,16 @@ class Task(_TaskBase):  # type: ignore[misc]
         # Task), and start() runs the coroutine as a goroutine instead.
         super().__init__(coro, loop=loop, name=name, context=context)
 
+    @property
+    def _must_cancel(self) -> bool:
+        """A cancellation not yet thrown into the coroutine (anyio reads it; C's stays read-only)."""
+        return self._gcancel is not None
+
+    @property
+    def _fut_waiter(self) -> Any:
+        """The future the goroutine is parked on, if any (anyio reads it)."""
+        return self._gwaiter
+
     def cancel(self, msg: str | None = None) -> bool:
         """Request cancellation, as asyncio's Task.cancel."""
         if self.done():
@@ -102,10 +112,13 @@ class Task(_TaskBase):  # type: ignore[misc]
         proc.newproc(sched, _drive(self), f, m)
 
 
+_LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
+
+
 def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
     f: FrameType | None = sys._getframe(depth + 1)
-    while f is not None and f.f_globals.get("__name__", "").startswith(("asyncio", "gosched._aio")):
+    while f is not None and f.f_globals.get("__name__", "").startswith(_LOOPCODE):
         f = f.f_back
     return f
 
@@ -240,14 +253,17 @@ class Wake:
     without a trip through the loop's callback queue.
     """
 
-    __slots__ = ("gp",)
+    __slots__ = ("gp", "sched")
 
-    def __init__(self, gp: G) -> None:
+    def __init__(self, gp: G, sched: Sched) -> None:
         self.gp = gp
+        self.sched = sched
 
     def __call__(self, fut: Any) -> None:
+        if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
+            return
         self.gp.blockedon = None
-        proc.goready(self.gp)
+        proc.goready(self.gp, self.sched)
 
 
 def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
@@ -260,23 +276,94 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     if getattr(obj, "_asyncio_future_blocking", None) is None or _get_loop(obj) is not _get_running_loop():
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
+    t = gtasks.get(gp)
+    # A plain goroutine's task: cancel() reaches it through the future it parks on.
+    if t is not None and type(t) is GoroutineTask:
+        t._gwaiter = obj
+        c = t._gcancel
+        if c is not None:
+            t._gcancel = None
+            obj.cancel(msg=c[0])
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    obj.add_done_callback(Wake(gp))  # last: another M may ready gp from here on
+    obj.add_done_callback(Wake(gp, sched))  # last: another M may ready gp from here on
     return True
+
+
+class GoroutineTask(Task):
+    """The task identity of a plain goroutine that runs asyncio code (gosched.go, gosched.run's main).
+
+    asyncio.timeout, wait_for, TaskGroup and sniffio need a current task; this
+    one is never stepped (its goroutine runs as it is), is not in
+    ``asyncio.all_tasks()``, and is cancelled the way a task is: the asyncio
+    future the goroutine is parked on is cancelled, or the next one it awaits.
+    """
+
+    def __init__(self, gp: G, loop: Any) -> None:
+        coro = _never()
+        super().__init__(coro, loop=loop, name=f"goroutine {gp.goid}")
+        coro.close()
+        self._log_destroy_pending = False
+        _unregister_task(self)
+        self._gg = gp
+
+
+async def _never() -> None:
+    pass
+
+
+_unregister_task: Callable[[Any], None] = asyncio.tasks._unregister_task
+_npseudo = [0, 64]  # goroutine tasks made, and the count at which dead goroutines' are dropped
+
+
+def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
+    t = GoroutineTask(gp, loop)
+    gtasks[gp] = t
+    _npseudo[0] += 1
+    if _npseudo[0] >= _npseudo[1]:  # a plain goroutine has no exit hook: drop the dead ones now and then
+        for g in [g for g, t in list(gtasks.items()) if g.coro is None and type(t) is GoroutineTask]:
+            gtasks.pop(g, None)
+        _npseudo[:] = [0, max(64, 2 * len(gtasks))]
+    return t
 
 
 def current_task(loop: Any = None) -> Any:
     """asyncio.current_task, per M: the task of the goroutine this thread runs."""
     m = getm()
     if m is not None:
-        t = gtasks.get(m.curg)
-        if t is not None and (loop is None or t.get_loop() is loop):
-            return t
+        gp = m.curg
+        if gp is not None:
+            t = gtasks.get(gp)
+            running = _get_running_loop()
+            if t is None and running is not None:
+                t = _goroutinetask(gp, running)
+            if t is not None and (loop is None or t.get_loop() is loop):
+                return t
     return _c_current_task(loop)
 
 
+def coroinner(c: Any) -> Any:
+    """``deadlock.coroinner``: a task's goroutine shows its task's coroutine, not the driver."""
+    if getattr(c, "gi_code", None) is _drive.__code__:
+        frame = c.gi_frame
+        task = frame.f_locals.get("task") if frame is not None else None
+        return task.get_coro() if task is not None else None
+    return None
+
+
+def describewait(gp: G) -> str | None:
+    """``deadlock.describewait``: what a goroutine parked on an asyncio future awaits."""
+    fut = gp.blockedon
+    if getattr(fut, "_asyncio_future_blocking", None) is None:
+        return None
+    t = gtasks.get(gp)
+    who = f"asyncio task {t.get_name()!r}" if t is not None and type(t) is Task else "it"
+    return f"goroutine {gp.goid} ({who}) awaits {fut!r}"
+
+
 proc.foreignpark = foreignpark
+deadlock.coroinner = coroinner
+deadlock.describewait = describewait
 asyncio.current_task = current_task
 asyncio.tasks.current_task = current_task

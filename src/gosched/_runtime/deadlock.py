@@ -275,6 +275,22 @@ def traceback_level() -> int:
 # --- dumps -------------------------------------------------------------------------------
 
 
+def _noinner(c: Any) -> Any:
+    return None
+
+
+def _nodescribe(gp: G) -> str | None:
+    return None
+
+
+# Hooks for goroutines that drive another event loop's code (gosched._aio: an
+# asyncio task's goroutine runs a driver that sends into the task's coroutine):
+# the coroutine a driver runs, walked in its place; and a "blocked on" line for
+# what such a goroutine waits for.
+coroinner: Callable[[Any], Any] = _noinner
+describewait: Callable[[G], str | None] = _nodescribe
+
+
 def _coro_frames(coro: Any) -> list[types.FrameType]:
     """Frames of a suspended coroutine chain, outermost first (cr_frame → cr_await)."""
     frames: list[types.FrameType] = []
@@ -282,6 +298,10 @@ def _coro_frames(coro: Any) -> list[types.FrameType]:
     seen = 0
     while c is not None and seen < 1000:
         seen += 1
+        inner = coroinner(c)
+        if inner is not None:
+            c = inner
+            continue
         f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
         if f is not None:
             frames.append(f)
@@ -541,6 +561,8 @@ def waitfor(sched: Sched, gs: list[G]) -> str:
             )
         elif kind == "Semaphore":
             lines.append(f"goroutine {gp.goid} waits for {_objname(obj, [gp], names)}")
+        elif (line := describewait(gp)) is not None:
+            lines.append(line)
     if not lines:
         return ""
     out = "blocked on:\n" + "\n".join(lines)
