@@ -16,8 +16,9 @@ differ only in asyncio's selector); every other test (``asyncio.run``, ``Runner`
 loop policy, including a policy a test resets or builds from ``DefaultEventLoopPolicy``.
 Tests on asyncio's virtual-time ``TestLoop`` keep it (they run, but test asyncio's code).
 
-Each module runs in its own process, with a per-test alarm and a per-module deadline, so
-a hang costs that module's remaining tests (reported as ``hang``), not the run. The exit
+Each module runs in its own process, with a per-test alarm; a test that hangs anyway or
+kills the process is recorded (``hang`` / ``crash``) and a new process goes on with the
+next test. The exit
 status is 1 only for a regression: a test that fails (or hangs) and is not in the
 expected-failures list (``tests/aio_cpython_expected.txt``: ``test.id  # reason``, or
 ``test.id @3.12,3.13  # reason`` for some Pythons only). Listed tests that pass are
@@ -28,9 +29,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import queue
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import unittest
@@ -48,8 +52,7 @@ MODULES = (
     "test_eager_task_factory",  # 3.12+
 )
 TEST_TIMEOUT_S = 60
-MODULE_TIMEOUT_S = 600
-FAILED = ("fail", "error", "hang")
+FAILED = ("fail", "error", "hang", "crash")  # in this order in the per-module line
 VERSION = "{}.{}".format(*sys.version_info[:2])
 
 
@@ -124,6 +127,8 @@ class Streamed(unittest.TextTestResult):
         sys.__stdout__.flush()  # type: ignore[union-attr]
 
     def startTest(self, test: unittest.TestCase) -> None:
+        sys.__stdout__.write(f"S {test.id()}\n")  # type: ignore[union-attr]
+        sys.__stdout__.flush()  # type: ignore[union-attr]
         signal.alarm(TEST_TIMEOUT_S)
         super().startTest(test)
 
@@ -152,7 +157,15 @@ class Streamed(unittest.TextTestResult):
         self._out("pass", test)
 
 
-def child(module_name: str, loop: str, verbose: bool) -> int:
+def flatten(suite: unittest.TestSuite) -> list[unittest.TestCase]:
+    out: list[unittest.TestCase] = []
+    for t in suite:
+        out.extend(flatten(t) if isinstance(t, unittest.TestSuite) else [t])
+    return out
+
+
+def child(module_name: str, loop: str, verbose: bool, skip: int) -> int:
+    """Run the module's tests from the ``skip``-th on (the parent restarts after a hang or a crash)."""
     def alarm(signum: int, frame: Any) -> None:
         raise TimeoutError(f"test still running after {TEST_TIMEOUT_S} s")
 
@@ -160,33 +173,64 @@ def child(module_name: str, loop: str, verbose: bool) -> int:
     factory = install_loop(loop)
     module = importlib.import_module(f"test.test_asyncio.{module_name}")
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2 if verbose else 0, resultclass=Streamed)
-    runner.run(pick(module, factory))
+    runner.run(unittest.TestSuite(flatten(pick(module, factory))[skip:]))
+    sys.__stdout__.write("DONE\n")  # type: ignore[union-attr]
     return 0
 
 
 # ----------------------------------------------------------------- the parent ----
+def pump(stream: Any, lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
 def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, tuple[str, str]], str]:
-    """``{test id: (status, why)}`` of one module's child process, and its stderr tail."""
-    cmd = [sys.executable, "-X", "faulthandler", __file__, "--child", module, "--loop", loop]
-    if verbose:
-        cmd.append("-v")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=MODULE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        err += f"\n{module}: killed after {MODULE_TIMEOUT_S} s"
-    results = {}
-    for line in out.splitlines():
-        if line.startswith("R "):
-            _, status, rest = line.split(" ", 2)
-            tid, _, why = rest.partition("\t")
-            results[tid] = (status, why)
-    if proc.returncode != 0 or "killed after" in err:
-        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
-        results[f"test.test_asyncio.{module}.<rest of the module>"] = ("hang", last[:160])
-    return results, err[-3000:]
+    """``{test id: (status, why)}`` of one module, and the stderr tail of its last child.
+
+    A test that hangs (no result within the alarm plus 30 s: the alarm cannot interrupt every
+    wait) or crashes the child is recorded as ``hang`` / ``crash``; after it, or after a child
+    that died between tests (an exception out of a teardown), a new child goes on with the next test.
+    """
+    results: dict[str, tuple[str, str]] = {}
+    started = 0
+    while True:
+        before = started
+        cmd = [sys.executable, "-X", "faulthandler", __file__, "--child", module, "--loop", loop,
+               "--skip", str(started)] + (["-v"] if verbose else [])
+        with tempfile.TemporaryFile("w+") as errf:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True)
+            lines: queue.Queue[str | None] = queue.Queue()
+            threading.Thread(target=pump, args=(proc.stdout, lines), daemon=True).start()
+            current, done = None, False
+            while True:
+                try:
+                    line = lines.get(timeout=TEST_TIMEOUT_S + 30)
+                except queue.Empty:
+                    proc.kill()
+                    results[current or f"test.test_asyncio.{module}.<unknown>"] = (
+                        "hang", f"no result after {TEST_TIMEOUT_S + 30} s")
+                    break
+                if line is None:
+                    break
+                done = done or line == "DONE\n"
+                kind, _, rest = line.rstrip("\n").partition(" ")
+                if kind == "S":
+                    current, started = rest, started + 1
+                elif kind == "R":
+                    status, _, rest = rest.partition(" ")
+                    tid, _, why = rest.partition("\t")
+                    results[tid], current = (status, why), None
+            proc.wait()
+            errf.seek(0)
+            err = errf.read()
+        if done or started == before:  # finished, or died before its first test (no progress)
+            if not done:
+                results[f"test.test_asyncio.{module}.<module>"] = ("crash", err.strip()[-160:])
+            return results, err[-3000:]
+        if current is not None and current not in results:  # the child died inside this test
+            last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
+            results[current] = ("crash", f"child died (status {proc.returncode}): {last}"[:160])
 
 
 def read_expected(path: Path) -> dict[str, str]:
@@ -223,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expected", type=Path, default=EXPECTED)
     ap.add_argument("--write-expected", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--skip", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     if a.child:
-        return child(a.child, a.loop, a.verbose)
+        return child(a.child, a.loop, a.verbose, a.skip)
     expected = read_expected(a.expected)
     results: dict[str, tuple[str, str]] = {}
     t0 = time.monotonic()
@@ -238,9 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         res, err = run_module(module, a.loop, a.verbose)
         results.update(res)
         c = Counter(s for s, _ in res.values())
-        print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", "fail", "error", "hang", "skip")),
-              flush=True)
-        if a.verbose or c["hang"]:
+        print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", *FAILED, "skip")), flush=True)
+        if a.verbose or c["hang"] or c["crash"]:
             print(err)
     failed = {t: why for t, (s, why) in results.items() if s in FAILED}
     regressions = sorted(t for t in failed if t not in expected)
