@@ -520,7 +520,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any) -> Any:
         self._check_closed()
-        if self._task_factory is not None:
+        factory = self._task_factory
+        if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
             return super().create_task(coro, name=name, context=context, **kwargs)
         task = Task(coro, loop=self, name=name, context=context)
         if task._source_traceback:
@@ -630,6 +631,7 @@ def _stepwrapper() -> Any:
 
 
 _StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
+_EAGER = getattr(asyncio, "eager_task_factory", None)  # 3.12+
 
 
 # --- the runtime a loop runs on ----------------------------------------------------------
