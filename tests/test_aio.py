@@ -177,3 +177,19 @@ def test_goroutine_has_a_task_identity_for_timeouts() -> None:
         return me not in asyncio.all_tasks()
 
     assert gosched.run(main)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is 3.12+")
+def test_eager_task_factory_makes_goroutine_tasks() -> None:
+    async def child(ch: gosched.Chan[int]) -> int:
+        return await ch.recv()  # a gosched trap: only a goroutine task can await it
+
+    async def main() -> int:
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+        ch: gosched.Chan[int] = gosched.Chan(1)
+        t = asyncio.create_task(child(ch))
+        assert isinstance(t, aio.Task)
+        await ch.send(7)
+        return await t
+
+    assert aio.run(main()) == 7

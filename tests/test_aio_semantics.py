@@ -302,3 +302,38 @@ def test_must_cancel_and_fut_waiter_as_asyncio_keeps_them() -> None:
         return t._must_cancel, t.cancelling(), parked  # type: ignore[attr-defined]
 
     assert aio.run(main()) == (False, 0, True)
+
+
+def test_steps_and_callbacks_never_overlap_on_several_ms() -> None:
+    # a12eco's bug 7: task steps and callbacks ran on several Ms at once (two
+    # threads inside one ssl.SSLObject crashed the process). The loop's turn
+    # serialises them; only a retake of a stuck task lets others run beside it.
+    busy = [0]
+    overlaps = [0]
+
+    def critical() -> None:
+        busy[0] += 1
+        if busy[0] > 1:
+            overlaps[0] += 1
+        for _ in range(100):  # bytecodes a GIL switch can land in
+            pass
+        busy[0] -= 1
+
+    async def worker() -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(500):
+            critical()
+            loop.call_soon(critical)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        gosched.gomaxprocs(4)
+        await asyncio.gather(*(worker() for _ in range(8)))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        aio.run(main())
+    finally:
+        sys.setswitchinterval(old)
+    assert overlaps[0] == 0

@@ -47,8 +47,9 @@ from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
 from .._runtime.netpoll import MODE_R, MODE_W, notify_closing, waitfd
 from .._runtime.runtime2 import M, Sched
+from .._runtime.sync import Mutex
 from .._runtime.traps import getm, setm
-from .task import Task, Wake, creator
+from .task import Task, Wake, creator, giveturn, taketurn
 
 T = TypeVar("T")
 _get_running_loop = events._get_running_loop
@@ -147,9 +148,13 @@ async def _watch(loop: EventLoop, sched: Sched, fd: int, mode: int, w: _Watch) -
         h = key.data[mode - 1] if key is not None else None
         if h is None or h._cancelled:
             return
-        if _get_running_loop() is not loop:
-            _set_running_loop(loop)
-        runhandle(loop, h, getm())
+        tok = await taketurn(loop, None)
+        try:
+            if _get_running_loop() is not loop:
+                _set_running_loop(loop)
+            runhandle(loop, h, getm())
+        finally:
+            giveturn(loop, tok)
 
 
 def _fdok(fd: int) -> bool:
@@ -167,13 +172,17 @@ async def _dispatch(loop: EventLoop) -> None:
         if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
             await syscall(loop._gresume.wait)
             continue
-        if _get_running_loop() is not loop:
-            _set_running_loop(loop)
-        m = getm()
-        for _ in range(len(ready)):
-            h = ready.popleft()
-            if not h._cancelled:
-                runhandle(loop, h, m)
+        tok = await taketurn(loop, None)
+        try:
+            if _get_running_loop() is not loop:
+                _set_running_loop(loop)
+            m = getm()
+            for _ in range(len(ready)):
+                h = ready.popleft()
+                if not h._cancelled:
+                    runhandle(loop, h, m)
+        finally:
+            giveturn(loop, tok)
         if loop._stopping:
             loop._stopping = False
             if not loop._gembedded:
@@ -249,6 +258,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gwatches: dict[tuple[int, int], _Watch] = {}
         self._gsigchans: dict[int, Chan[Any]] = {}
+        self._gturn = Mutex()  # one task step or callback at a time (task.py: the loop's turn)
+        self._gturnstate: tuple[Any, list[int]] = (None, [])
         super().__init__(_Selector(self))
         self._gdone = events.Handle(_noop, (), self, None)
 
@@ -287,6 +298,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gsched = None
             self._gdisp = False
             self._grunning = False
+            self._gturn = Mutex()  # in case a goroutine of the ended run held it
+            self._gturnstate = (None, [])
         for h in self._gtimers:
             self._gtimers[h] = None
         self._gstop()
@@ -507,7 +520,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any) -> Any:
         self._check_closed()
-        if self._task_factory is not None:
+        factory = self._task_factory
+        if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
             return super().create_task(coro, name=name, context=context, **kwargs)
         task = Task(coro, loop=self, name=name, context=context)
         if task._source_traceback:
@@ -617,6 +631,7 @@ def _stepwrapper() -> Any:
 
 
 _StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
+_EAGER = getattr(asyncio, "eager_task_factory", None)  # 3.12+
 
 
 # --- the runtime a loop runs on ----------------------------------------------------------

@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import deadlock, proc
+from .._runtime import deadlock, proc, sysmon
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
 
@@ -194,6 +194,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
             if c is not None:
                 task._gcancel = None
                 exc = _cancelled(c[0])
+            tok = yield from taketurn(loop, gp)
             m = getm()
             if _get_running_loop() is not loop:
                 _set_running_loop(loop)
@@ -213,6 +214,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 return
             finally:
                 _swap(loop, prev)
+                giveturn(loop, tok)
             val = exc = None
             try:
                 if y is None:
@@ -233,6 +235,53 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 exc = e
     finally:
         gtasks.pop(gp, None)
+
+
+# --- the loop's turn ------------------------------------------------------------------
+#
+# asyncio code assumes one callback or task step at a time. A loop's task steps,
+# callbacks and I/O callbacks each hold its turn (a gosched Mutex), released
+# whenever the goroutine yields out of them, so they never overlap on several Ms
+# (two Ms inside one ssl.SSLObject crash: a12eco's bug 7). The exception is
+# Go's: sysmon retakes the P of a task stuck in its own code (a blocking call, a
+# CPU loop) and ``retaken`` passes the turn on, so the others go on; the stuck
+# step then finishes beside them. A task stuck inside asyncio's or ssl's code
+# keeps the turn.
+
+
+@types.coroutine
+def taketurn(loop: Any, gp: G | None) -> Generator[Any, Any, list[int]]:
+    """Wait for ``loop``'s turn; the token list gives it back exactly once (giveturn, retaken)."""
+    yield from loop._gturn.lock().__await__()
+    tok = [1]
+    loop._gturnstate = (gp, tok)
+    return tok
+
+
+def giveturn(loop: Any, tok: list[int]) -> None:
+    try:
+        tok.pop()
+    except IndexError:  # retaken passed it on while this step was stuck
+        return
+    loop._gturn.unlock()
+
+
+_MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
+
+
+def retaken(sched: Sched, m: M, gp: G) -> None:
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on."""
+    t = gtasks.get(gp)
+    if t is None or type(t) is not Task:
+        return
+    loop = t.get_loop()
+    holder, tok = loop._gturnstate
+    if holder is not gp:
+        return
+    f = sys._current_frames().get(m.ident)
+    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
+        return  # stuck inside the loop's own machinery: what it holds is not safe to share
+    giveturn(loop, tok)
 
 
 def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
@@ -363,6 +412,7 @@ def describewait(gp: G) -> str | None:
 
 
 proc.foreignpark = foreignpark
+sysmon.retaken = retaken
 deadlock.coroinner = coroinner
 deadlock.describewait = describewait
 asyncio.current_task = current_task

@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from . import blame, proc, trace
 from . import gc as _gc
@@ -198,6 +199,15 @@ def netpollcheck(sched: Sched, rnow: int) -> None:
     proc.injectglist(sched, poller.netpoll(0))
 
 
+def _noretaken(sched: Sched, m: M, gp: G) -> None:
+    pass
+
+
+# A goroutine whose P retake just handed away (stuck in a blocking call or a CPU
+# loop): gosched._aio lets the other tasks of its asyncio loop run meanwhile.
+retaken: Callable[[Sched, M, G], None] = _noretaken
+
+
 def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
     """Preempt long-running goroutines and take Ps from stuck Ms (Go's retake).
 
@@ -270,6 +280,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)
+                    retaken(sched, owner, stuck)
                 proc.handoffp(sched, p)
     return n, asked, deadline
 
