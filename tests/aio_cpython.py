@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import queue
 import signal
 import subprocess
@@ -116,6 +117,10 @@ def pick(module: Any, factory: Any) -> unittest.TestSuite:
     return suite
 
 
+class Hung(TimeoutError):
+    """Raised by the per-test alarm."""
+
+
 class Streamed(unittest.TextTestResult):
     """Prints ``R status id<TAB>why`` for every test as it ends (a killed child keeps what it printed);
     ``why`` is the last line of a failure's exception."""
@@ -143,6 +148,8 @@ class Streamed(unittest.TextTestResult):
     def addError(self, test: unittest.TestCase, err: Any) -> None:
         super().addError(test, err)
         self._out("error", test, err)
+        if isinstance(err[1], Hung):  # interrupted anywhere: start the next test in a fresh process
+            os._exit(3)
 
     def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         super().addSkip(test, reason)
@@ -167,7 +174,7 @@ def flatten(suite: unittest.TestSuite) -> list[unittest.TestCase]:
 def child(module_name: str, loop: str, verbose: bool, skip: int) -> int:
     """Run the module's tests from the ``skip``-th on (the parent restarts after a hang or a crash)."""
     def alarm(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"test still running after {TEST_TIMEOUT_S} s")
+        raise Hung(f"test still running after {TEST_TIMEOUT_S} s")
 
     signal.signal(signal.SIGALRM, alarm)
     factory = install_loop(loop)
