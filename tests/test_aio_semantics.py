@@ -337,3 +337,13 @@ def test_steps_and_callbacks_never_overlap_on_several_ms() -> None:
     finally:
         sys.setswitchinterval(old)
     assert overlaps[0] == 0
+
+
+def test_fake_clock_inside_gosched_run() -> None:
+    async def main() -> float:
+        w0 = time.monotonic()
+        await asyncio.sleep(3600)  # a goroutine on the runtime's own loop: virtual too
+        await asyncio.wait_for(asyncio.sleep(60), 120)
+        return time.monotonic() - w0
+
+    assert gosched.run(main, clock="fake") < 5
