@@ -347,3 +347,31 @@ def test_fake_clock_inside_gosched_run() -> None:
         return time.monotonic() - w0
 
     assert gosched.run(main, clock="fake") < 5
+
+
+def test_tasks_start_and_wake_in_fifo_order() -> None:
+    # CPython's test_locks.ConditionTests.test_notify (a12eco's bug 6): tasks
+    # started in reverse order (runnext), so notify(1) woke the last waiter.
+    async def main() -> tuple[list[int], list[int]]:
+        cond = asyncio.Condition()
+        started: list[int] = []
+        woken: list[int] = []
+
+        async def waiter(i: int) -> None:
+            started.append(i)
+            async with cond:
+                await cond.wait()
+                woken.append(i)
+
+        ts = [asyncio.create_task(waiter(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        async with cond:
+            cond.notify(1)
+        await asyncio.sleep(0)
+        assert woken == [0]
+        async with cond:
+            cond.notify_all()
+        await asyncio.gather(*ts)
+        return started, woken
+
+    assert aio.run(main()) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
