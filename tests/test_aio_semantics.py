@@ -337,3 +337,41 @@ def test_steps_and_callbacks_never_overlap_on_several_ms() -> None:
     finally:
         sys.setswitchinterval(old)
     assert overlaps[0] == 0
+
+
+def test_fake_clock_inside_gosched_run() -> None:
+    async def main() -> float:
+        w0 = time.monotonic()
+        await asyncio.sleep(3600)  # a goroutine on the runtime's own loop: virtual too
+        await asyncio.wait_for(asyncio.sleep(60), 120)
+        return time.monotonic() - w0
+
+    assert gosched.run(main, clock="fake") < 5
+
+
+def test_tasks_start_and_wake_in_fifo_order() -> None:
+    # CPython's test_locks.ConditionTests.test_notify (a12eco's bug 6): tasks
+    # started in reverse order (runnext), so notify(1) woke the last waiter.
+    async def main() -> tuple[list[int], list[int]]:
+        cond = asyncio.Condition()
+        started: list[int] = []
+        woken: list[int] = []
+
+        async def waiter(i: int) -> None:
+            started.append(i)
+            async with cond:
+                await cond.wait()
+                woken.append(i)
+
+        ts = [asyncio.create_task(waiter(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        async with cond:
+            cond.notify(1)
+        await asyncio.sleep(0)
+        assert woken == [0]
+        async with cond:
+            cond.notify_all()
+        await asyncio.gather(*ts)
+        return started, woken
+
+    assert aio.run(main()) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])

@@ -109,7 +109,7 @@ class Task(_TaskBase):  # type: ignore[misc]
         m = getm()
         if m is not None and m.sched is not sched:
             m = None
-        proc.newproc(sched, _drive(self), f, m)
+        proc.newproc(sched, _drive(self), f, m, tail=True)  # tasks start in creation order
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
@@ -312,7 +312,7 @@ class Wake:
         if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
             return
         self.gp.blockedon = None
-        proc.goready(self.gp, self.sched)
+        proc.goreadytail(self.gp, self.sched)  # woken tasks resume in wake-up order, as call_soon's
 
 
 def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:

@@ -158,6 +158,7 @@ def newproc(
     m: M | None,
     fn: str = "",
     system: bool = False,
+    tail: bool = False,
 ) -> G:
     """Create a goroutine and make it runnable (Go's newproc: into runnext).
 
@@ -177,7 +178,10 @@ def newproc(
         gp.pc = fn  # a runtime helper: no creation site, a name (G.startfn)
     if not system:
         sched.allgs[gid] = gp
-    goready(gp, sched, m)
+    if tail:
+        goreadytail(gp, sched)
+    else:
+        goready(gp, sched, m)
     return gp
 
 
@@ -221,6 +225,24 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
         if sched is None:
             raise RuntimeError("gosched: no runtime is running")
     sched.runq.append(gp)  # globrunqput
+    if sched.npidle and not sched.nmspinning:
+        wakep(sched)
+
+
+def goreadytail(gp: G, sched: Sched) -> None:
+    """Make ``gp`` runnable at the tail of this M's local run queue, not runnext.
+
+    For asyncio's order (gosched._aio): tasks start, and woken tasks resume, in
+    the order they were created or woken (call_soon's FIFO), where goready's
+    runnext would run the last one first.
+    """
+    gp.status = Grunnable
+    m = getm()
+    p = m.p if m is not None and m.sched is sched and not m.lostp_since else None
+    if p is not None and len(p.runq) < RUNQ_SIZE:
+        p.runq.append(gp)
+    else:
+        sched.runq.append(gp)  # globrunqput
     if sched.npidle and not sched.nmspinning:
         wakep(sched)
 
