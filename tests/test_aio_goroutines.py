@@ -60,7 +60,7 @@ def test_goroutines_use_httpx_and_aiohttp(procs: int) -> None:
         # a goroutine's timeout in asyncio's words, over a real request
         async with httpx.AsyncClient(base_url=url) as c:
             with pytest.raises(httpx.ReadTimeout):
-                await c.get("/sleep", params={"s": "5"}, timeout=0.1)
+                await c.get("/sleep", params={"s": "5"}, timeout=httpx.Timeout(10.0, read=0.1))
         await runner.cleanup()
         return got
 

@@ -71,7 +71,7 @@ def test_httpx_async_client(loop: str) -> None:
                 rs = await asyncio.gather(*(c.get("/sleep", params={"s": "0.05"}) for _ in range(10)))
                 assert {r.json()["slept"] for r in rs} == {0.05}
                 with pytest.raises(httpx.ReadTimeout):
-                    await c.get("/sleep", params={"s": "5"}, timeout=0.1)
+                    await c.get("/sleep", params={"s": "5"}, timeout=httpx.Timeout(10.0, read=0.1))
             with pytest.raises(httpx.ConnectError):  # nothing listens on port 1
                 async with httpx.AsyncClient() as c:
                     await c.get("http://127.0.0.1:1/")
