@@ -41,6 +41,7 @@ WORKLOAD_MODULES = (
     "liveness_suite",
     "idle",
     "memory",
+    "aioloop",
 )
 
 

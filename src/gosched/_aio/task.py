@@ -1,0 +1,419 @@
+"""Every asyncio Task a goroutine (issue 12).
+
+``Task`` is an ``asyncio.Task`` (libraries check ``isinstance``) whose coroutine
+is never stepped by asyncio's C ``__step``: a goroutine runs ``_drive``, which
+does what ``Task.__step`` does -- send into the coroutine in the task's context,
+set the result or exception -- but on whatever M runs the goroutine, and:
+
+* a gosched trap the coroutine yields (a channel, a mutex, ``gosched.sleep``)
+  goes on up to the M, so asyncio tasks use gosched's primitives directly;
+* an asyncio Future it yields goes up too, and the M parks the goroutine on
+  the future's done-callback (``foreignpark``, the hook ``foreign.foreignyield``
+  calls); a plain goroutine that awaits an asyncio future parks the same way;
+* a bare ``yield`` (``asyncio.sleep(0)``) is a goroutine yield.
+
+What asyncio keeps per loop -- the current task -- is kept per M here: the
+goroutine a thread runs is ``getm().curg``, and ``current_task`` maps it to its
+task. asyncio's own per-loop slot (which C code and libraries that imported
+``asyncio.current_task`` early read) is swapped around each step as
+``Task.__step`` does, which is exact while one M runs the loop's tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import sys
+import types
+from asyncio import events
+from collections.abc import Callable, Coroutine, Generator
+from types import FrameType
+from typing import Any
+
+from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
+from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
+from .._runtime.traps import getm, setm
+
+_Future = asyncio.Future
+_fut_cancel = _Future.cancel
+_fut_set_result = _Future.set_result
+_fut_set_exception = _Future.set_exception
+_CancelledError = asyncio.CancelledError
+_c_current_task = asyncio.tasks.current_task
+_current_tasks: dict[Any, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+_swap_current_task: Callable[[Any, Any], Any] | None = getattr(asyncio.tasks, "_swap_current_task", None)
+_get_loop: Callable[[Any], Any] = asyncio.futures._get_loop  # type: ignore[attr-defined]
+_get_running_loop = events._get_running_loop
+_set_running_loop = events._set_running_loop
+
+# The task each task goroutine runs (current_task's per-M answer: getm().curg).
+gtasks: dict[G, Task] = {}
+
+
+_TaskBase: Any = asyncio.Task  # typed Any: the driver uses asyncio's private Task API
+
+
+class Task(_TaskBase):  # type: ignore[misc]
+    """An asyncio Task whose coroutine runs as a goroutine (see the module docstring).
+
+    Created by the gosched loop's ``create_task``; asyncio's API works as on any
+    Task (cancel, cancelling/uncancel, names, contexts, callbacks, results).
+    """
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        loop: Any = None,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+        eager_start: bool = False,
+    ) -> None:
+        # Cancellation requested while the goroutine runs or is readied
+        # (Task._must_cancel, which C keeps read-only): a 1-tuple of the message.
+        self._gcancel: tuple[str | None] | None = None
+        self._gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
+        self._gg: G | None = None
+        if context is None:
+            context = contextvars.copy_context()
+        self._gctx = context  # Task.get_context is 3.12+
+        # asyncio's C __init__ schedules the first __step with loop.call_soon;
+        # the gosched loop drops it (call_soon sees a TaskStepMethWrapper of a
+        # Task), and start() runs the coroutine as a goroutine instead.
+        super().__init__(coro, loop=loop, name=name, context=context)
+
+    @property
+    def _must_cancel(self) -> bool:
+        """A cancellation not yet thrown into the coroutine (anyio reads it; C's stays read-only)."""
+        return self._gcancel is not None
+
+    @property
+    def _fut_waiter(self) -> Any:
+        """The future the goroutine is parked on, if any (anyio reads it)."""
+        return self._gwaiter
+
+    def cancel(self, msg: str | None = None) -> bool:
+        """Request cancellation, as asyncio's Task.cancel."""
+        if self.done():
+            return False
+        super().cancel(msg)  # counts it for cancelling()/uncancel(); the C flag is never read
+        w = self._gwaiter
+        if w is not None and w.cancel(msg=msg):
+            return True
+        self._gcancel = (msg,)
+        return True
+
+    def start(self, sched: Sched, f: FrameType | None) -> None:
+        """Start the goroutine that runs the coroutine (created at frame ``f``)."""
+        m = getm()
+        if m is not None and m.sched is not sched:
+            m = None
+        proc.newproc(sched, _drive(self), f, m, tail=True)  # tasks start in creation order
+
+
+_LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
+
+
+def creator(depth: int) -> FrameType | None:
+    """The first frame outside asyncio and gosched's loop: a task's creation site."""
+    f: FrameType | None = sys._getframe(depth + 1)
+    while f is not None and f.f_globals.get("__name__", "").startswith(_LOOPCODE):
+        f = f.f_back
+    return f
+
+
+def _send(m: M, coro: Any, value: Any) -> Any:
+    setm(m)  # the task's context was copied on another M: getm() must name this one
+    return coro.send(value)
+
+
+def _throw(m: M, coro: Any, exc: BaseException) -> Any:
+    setm(m)
+    return coro.throw(exc)
+
+
+def _swap(loop: Any, task: Any) -> Any:
+    if _swap_current_task is not None:
+        return _swap_current_task(loop, task)
+    prev = _current_tasks.get(loop)
+    if task is None:
+        _current_tasks.pop(loop, None)
+    else:
+        _current_tasks[loop] = task
+    return prev
+
+
+def _cancelled(msg: str | None) -> BaseException:
+    return _CancelledError() if msg is None else _CancelledError(msg)
+
+
+def _badyield(task: Task, loop: Any, y: Any) -> BaseException | None:
+    """Task.__step's checks of what the coroutine yielded; None if it may park on it."""
+    blocking = getattr(y, "_asyncio_future_blocking", None)
+    if blocking is None:
+        return RuntimeError(f"Task got bad yield: {y!r}")
+    if not blocking:
+        return RuntimeError(f"yield was used instead of yield from in task {task!r} with {y!r}")
+    if _get_loop(y) is not loop:
+        return RuntimeError(f"Task {task!r} got Future {y!r} attached to a different loop")
+    if y is task:
+        return RuntimeError(f"Task cannot await on itself: {task!r}")
+    return None
+
+
+def _finish(task: Task, exc: BaseException | None, value: Any) -> None:
+    """The coroutine ended: the Task's outcome, as Task.__step sets it."""
+    if exc is None:
+        c = task._gcancel
+        if c is not None:  # cancelled after its last await: asyncio cancels it anyway
+            task._gcancel = None
+            _fut_cancel(task, msg=c[0])
+        else:
+            _fut_set_result(task, value)
+    elif isinstance(exc, _CancelledError):
+        _fut_cancel(task, msg=exc.args[0] if exc.args else None)
+    else:
+        _fut_set_exception(task, exc)
+
+
+@types.coroutine
+def _drive(task: Task) -> Generator[Any, Any, None]:
+    """The task's goroutine: Task.__step's loop, run by a goroutine (see the module docstring)."""
+    coro = task.get_coro()
+    ctx = task._gctx
+    loop = task.get_loop()
+    gp = getm().curg
+    task._gg = gp
+    gtasks[gp] = task
+    val: Any = None
+    exc: BaseException | None = None
+    try:
+        while True:
+            c = task._gcancel
+            if c is not None:
+                task._gcancel = None
+                exc = _cancelled(c[0])
+            tok = yield from taketurn(loop, gp)
+            m = getm()
+            if _get_running_loop() is not loop:
+                _set_running_loop(loop)
+            prev = _swap(loop, task)
+            try:
+                y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
+            except StopIteration as e:
+                _finish(task, None, e.value)
+                return
+            except (KeyboardInterrupt, SystemExit) as e:
+                _finish(task, e, None)
+                raise
+            except GeneratorExit:
+                raise
+            except BaseException as e:
+                _finish(task, e, None)
+                return
+            finally:
+                _swap(loop, prev)
+                giveturn(loop, tok)
+            val = exc = None
+            try:
+                if y is None:
+                    yield  # asyncio.sleep(0): a goroutine yield
+                elif type(y) is tuple:
+                    val = yield y  # a gosched trap: to the M
+                else:
+                    exc = _badyield(task, loop, y)
+                    if exc is None:
+                        val = yield from _waitfor(task, y)
+            except GeneratorExit:  # the run ended under it (proc.closeg): the task ends cancelled
+                coro.close()
+                if not task.done():
+                    with contextlib.suppress(Exception):  # a debug loop refuses this thread: still closed
+                        _fut_cancel(task)
+                raise
+            except BaseException as e:  # thrown into the goroutine (goexit, a fatal error)
+                exc = e
+    finally:
+        gtasks.pop(gp, None)
+
+
+# --- the loop's turn ------------------------------------------------------------------
+#
+# asyncio code assumes one callback or task step at a time. A loop's task steps,
+# callbacks and I/O callbacks each hold its turn (a gosched Mutex), released
+# whenever the goroutine yields out of them, so they never overlap on several Ms
+# (two Ms inside one ssl.SSLObject crash: a12eco's bug 7). The exception is
+# Go's: sysmon retakes the P of a task stuck in its own code (a blocking call, a
+# CPU loop) and ``retaken`` passes the turn on, so the others go on; the stuck
+# step then finishes beside them. A task stuck inside asyncio's or ssl's code
+# keeps the turn.
+
+
+@types.coroutine
+def taketurn(loop: Any, gp: G | None) -> Generator[Any, Any, list[int]]:
+    """Wait for ``loop``'s turn; the token list gives it back exactly once (giveturn, retaken)."""
+    yield from loop._gturn.lock().__await__()
+    tok = [1]
+    loop._gturnstate = (gp, tok)
+    return tok
+
+
+def giveturn(loop: Any, tok: list[int]) -> None:
+    try:
+        tok.pop()
+    except IndexError:  # retaken passed it on while this step was stuck
+        return
+    loop._gturn.unlock()
+
+
+_MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
+
+
+def retaken(sched: Sched, m: M, gp: G) -> None:
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on."""
+    t = gtasks.get(gp)
+    if t is None or type(t) is not Task:
+        return
+    loop = t.get_loop()
+    holder, tok = loop._gturnstate
+    if holder is not gp:
+        return
+    f = sys._current_frames().get(m.ident)
+    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
+        return  # stuck inside the loop's own machinery: what it holds is not safe to share
+    giveturn(loop, tok)
+
+
+def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
+    task._gwaiter = fut
+    try:
+        c = task._gcancel
+        if c is not None and fut.cancel(msg=c[0]):
+            task._gcancel = None
+        return (yield fut)  # foreign.foreignyield → foreignpark
+    finally:
+        task._gwaiter = None
+
+
+class Wake:
+    """A future's done-callback that readies the goroutine parked on it.
+
+    The gosched loop's call_soon recognises it and readies the goroutine at once,
+    without a trip through the loop's callback queue.
+    """
+
+    __slots__ = ("gp", "sched")
+
+    def __init__(self, gp: G, sched: Sched) -> None:
+        self.gp = gp
+        self.sched = sched
+
+    def __call__(self, fut: Any) -> None:
+        if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
+            return
+        self.gp.blockedon = None
+        mgr.goreadytail(self.gp, self.sched)  # woken tasks resume in wake-up order, as call_soon's
+
+
+def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
+    """``foreign.foreignpark``: park ``gp`` on the asyncio Future it yielded.
+
+    The wait is durable for checkdead: a future is completed by a goroutine (a
+    task, the loop's callbacks); I/O and executor threads that complete one
+    keep the run alive through the poller and ``sched.nforeign``.
+    """
+    if getattr(obj, "_asyncio_future_blocking", None) is None or _get_loop(obj) is not _get_running_loop():
+        return False  # not a future, or one of a loop that does not run here: proc raises TypeError
+    obj._asyncio_future_blocking = False
+    t = gtasks.get(gp)
+    # A plain goroutine's task: cancel() reaches it through the future it parks on.
+    if t is not None and type(t) is GoroutineTask:
+        t._gwaiter = obj
+        c = t._gcancel
+        if c is not None:
+            t._gcancel = None
+            obj.cancel(msg=c[0])
+    gp.status = Gwaiting
+    gp.waitreason = waitReasonAsyncioFuture
+    gp.blockedon = obj
+    obj.add_done_callback(Wake(gp, sched))  # last: another M may ready gp from here on
+    return True
+
+
+class GoroutineTask(Task):
+    """The task identity of a plain goroutine that runs asyncio code (gosched.go, gosched.run's main).
+
+    asyncio.timeout, wait_for, TaskGroup and sniffio need a current task; this
+    one is never stepped (its goroutine runs as it is), is not in
+    ``asyncio.all_tasks()``, and is cancelled the way a task is: the asyncio
+    future the goroutine is parked on is cancelled, or the next one it awaits.
+    """
+
+    def __init__(self, gp: G, loop: Any) -> None:
+        coro = _never()
+        super().__init__(coro, loop=loop, name=f"goroutine {gp.goid}")
+        coro.close()
+        self._log_destroy_pending = False
+        _unregister_task(self)
+        self._gg = gp
+
+
+async def _never() -> None:
+    pass
+
+
+_unregister_task: Callable[[Any], None] = asyncio.tasks._unregister_task
+_npseudo = [0, 64]  # goroutine tasks made, and the count at which dead goroutines' are dropped
+
+
+def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
+    t = GoroutineTask(gp, loop)
+    gtasks[gp] = t
+    _npseudo[0] += 1
+    if _npseudo[0] >= _npseudo[1]:  # a plain goroutine has no exit hook: drop the dead ones now and then
+        for g in [g for g, t in list(gtasks.items()) if g.coro is None and type(t) is GoroutineTask]:
+            gtasks.pop(g, None)
+        _npseudo[:] = [0, max(64, 2 * len(gtasks))]
+    return t
+
+
+def current_task(loop: Any = None) -> Any:
+    """asyncio.current_task, per M: the task of the goroutine this thread runs."""
+    m = getm()
+    if m is not None:
+        gp = m.curg
+        if gp is not None:
+            t = gtasks.get(gp)
+            running = _get_running_loop()
+            if t is None and running is not None:
+                t = _goroutinetask(gp, running)
+            if t is not None and (loop is None or t.get_loop() is loop):
+                return t
+    return _c_current_task(loop)
+
+
+def coroinner(c: Any) -> Any:
+    """``traceback.coroinner``: a task's goroutine shows its task's coroutine, not the driver."""
+    if getattr(c, "gi_code", None) is _drive.__code__:
+        frame = c.gi_frame
+        task = frame.f_locals.get("task") if frame is not None else None
+        return task.get_coro() if task is not None else None
+    return None
+
+
+def describewait(gp: G) -> str | None:
+    """``waitfor.describewait``: what a goroutine parked on an asyncio future awaits."""
+    fut = gp.blockedon
+    if getattr(fut, "_asyncio_future_blocking", None) is None:
+        return None
+    t = gtasks.get(gp)
+    who = f"asyncio task {t.get_name()!r}" if t is not None and type(t) is Task else "it"
+    return f"goroutine {gp.goid} ({who}) awaits {fut!r}"
+
+
+foreign.foreignpark = foreignpark
+sysmon.retaken = retaken
+traceback.coroinner = coroinner
+waitfor.describewait = describewait
+asyncio.current_task = current_task
+asyncio.tasks.current_task = current_task
