@@ -158,6 +158,46 @@ def test_current_task_right_in_every_task_while_one_blocks() -> None:
     assert out == {"blocker": True} and all(res)
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+: asyncio's current_task is C's builtin")
+def test_current_task_bound_before_gosched_aio_is_imported() -> None:
+    # anyio binds asyncio.current_task at import (its pytest plugin loads it before
+    # gosched.aio): that function object must answer per goroutine too
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from asyncio import current_task as early
+        import anyio
+        import gosched, gosched.aio
+
+        sys.setswitchinterval(1e-5)
+
+        async def child(i, out, wg):
+            try:
+                for _ in range(20):
+                    with anyio.CancelScope():  # reads anyio's early-bound current_task
+                        await anyio.sleep(0)
+                    t = early()
+                    out.append(t is not None and t is asyncio.current_task())
+            finally:
+                wg.done()
+
+        async def main():
+            out, wg = [], gosched.WaitGroup()
+            for i in range(8):
+                wg.add(1)
+                gosched.go(child, i, out, wg)
+            await wg.wait()
+            return out
+
+        out = gosched.run(main, maxprocs=2)
+        assert len(out) == 160 and all(out), out
+        print("ok")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
 def test_deadlock_is_reported_naming_the_task() -> None:
     code = textwrap.dedent(
         """

@@ -40,7 +40,12 @@ _fut_cancel = _Future.cancel
 _fut_set_result = _Future.set_result
 _fut_set_exception = _Future.set_exception
 _CancelledError = asyncio.CancelledError
-_c_current_task = asyncio.tasks.current_task
+_c_current_task: Callable[..., Any] = asyncio.tasks.current_task
+if isinstance(_c_current_task, types.FunctionType):  # 3.11: a Python function (redirect() below)
+    _c_current_task = types.FunctionType(
+        _c_current_task.__code__, _c_current_task.__globals__, _c_current_task.__name__,
+        _c_current_task.__defaults__, _c_current_task.__closure__,
+    )
 _current_tasks: dict[Any, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 _swap_current_task: Callable[[Any, Any], Any] | None = getattr(asyncio.tasks, "_swap_current_task", None)
 _get_loop: Callable[[Any], Any] = asyncio.futures._get_loop  # type: ignore[attr-defined]
@@ -411,9 +416,27 @@ def describewait(gp: G) -> str | None:
     return f"goroutine {gp.goid} ({who}) awaits {fut!r}"
 
 
+def _redirected(loop: Any = None, *, _gosched: Callable[[Any], Any] = current_task) -> Any:
+    return _gosched(loop)
+
+
+def redirect(fn: Any) -> None:
+    """Make asyncio's own ``current_task`` function call ours (3.11, where it is Python).
+
+    Libraries that bound it by name before gosched.aio was imported (anyio's
+    ``from asyncio import current_task``, loaded early by its pytest plugin) call
+    that function object, which rebinding ``asyncio.current_task`` never reaches.
+    On 3.12+ it is C's builtin, which cannot be redirected (docs/aio.md).
+    """
+    if isinstance(fn, types.FunctionType):
+        fn.__code__ = _redirected.__code__
+        fn.__kwdefaults__ = _redirected.__kwdefaults__
+
+
 foreign.foreignpark = foreignpark
 sysmon.retaken = retaken
 traceback.coroinner = coroinner
 waitfor.describewait = describewait
+redirect(asyncio.tasks.current_task)
 asyncio.current_task = current_task
 asyncio.tasks.current_task = current_task
