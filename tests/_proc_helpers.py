@@ -44,6 +44,24 @@ def runprog(
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
+def signal_when_ready(
+    argv: list[str], sig: int, ready: str = "ready\n", timeout: float = 30.0
+) -> tuple[int, str, str]:
+    """Start ``argv`` in its own session, wait for its first stdout line to be ``ready``,
+    send it ``sig``; return its exit status and the rest of its stdout and stderr."""
+    p = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == ready
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        p.kill()
+    return p.returncode, out, err
+
+
 def sigblk(status: str) -> int:
     """The blocked-signal mask from a ``/proc/<pid>/status`` text."""
     for line in status.splitlines():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from _proc_helpers import signal_when_ready
+
 
 def _run(name: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -93,17 +95,10 @@ def test_cancel_example_pipeline_on_the_fake_clock() -> None:
 def test_cancel_example_stops_its_pipeline_by_ctrl_c_leaving_no_goroutine() -> None:
     import signal
 
-    p = subprocess.Popen(
-        [sys.executable, "-m", "gosched.examples.cancel", "ctrl-c"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    rc, out, err = signal_when_ready(
+        [sys.executable, "-m", "gosched.examples.cancel", "ctrl-c"], signal.SIGINT,
+        ready="squaring until Ctrl-C\n", timeout=60,
     )
-    try:
-        assert p.stdout is not None
-        assert p.stdout.readline() == "squaring until Ctrl-C\n"
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
-    finally:
-        p.kill()
-    assert p.returncode == 0, err
+    assert rc == 0, err
     assert out.startswith("Ctrl-C: "), out
     assert out.endswith(" squares, then context canceled; goroutines left: 1\n"), out

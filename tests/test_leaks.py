@@ -94,21 +94,23 @@ async def _count(stop: gosched.Chan[int]) -> None:
         await gosched.sleep(0.0005)
 
 
-def test_mutex_cycle_is_a_partial_deadlock() -> None:
-    async def lockboth(first: gosched.Mutex, second: gosched.Mutex, both: gosched.WaitGroup) -> None:
-        await first.lock()
-        both.done()
-        await both.wait()
-        await second.lock()
+async def _lockboth(first: gosched.Mutex, second: gosched.Mutex, both: gosched.WaitGroup) -> None:
+    """Take ``first``, wait until the other goroutine holds its first lock, then take ``second``."""
+    await first.lock()
+    both.done()
+    await both.wait()
+    await second.lock()
 
+
+def test_mutex_cycle_is_a_partial_deadlock() -> None:
     async def main() -> None:
         mu1, mu2 = gosched.Mutex(), gosched.Mutex()
         HELD.extend([mu1, mu2])  # reachable: not leaked, yet deadlocked
         try:
             both = gosched.WaitGroup()
             both.add(2)
-            g1 = gosched.go(lockboth, mu1, mu2, both)
-            g2 = gosched.go(lockboth, mu2, mu1, both)
+            g1 = gosched.go(_lockboth, mu1, mu2, both)
+            g2 = gosched.go(_lockboth, mu2, mu1, both)
             await until_state(g1, "sync.Mutex.Lock")
             await until_state(g2, "sync.Mutex.Lock")
             assert leaked_ids() == []
@@ -311,18 +313,12 @@ def test_run_without_leaks_is_silent() -> None:
 
 
 def test_sysmon_reports_a_partial_deadlock_once() -> None:
-    async def lockboth(first: gosched.Mutex, second: gosched.Mutex, both: gosched.WaitGroup) -> None:
-        await first.lock()
-        both.done()
-        await both.wait()
-        await second.lock()
-
     async def main() -> None:
         mu1, mu2 = gosched.Mutex(), gosched.Mutex()
         both = gosched.WaitGroup()
         both.add(2)
-        gosched.go(lockboth, mu1, mu2, both)
-        gosched.go(lockboth, mu2, mu1, both)
+        gosched.go(_lockboth, mu1, mu2, both)
+        gosched.go(_lockboth, mu2, mu1, both)
         deadline = time.monotonic() + 30
         while not [w for w in got if issubclass(w.category, debug.LeakWarning)]:
             assert time.monotonic() < deadline, "sysmon never reported the cycle"

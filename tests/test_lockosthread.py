@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 
 import gosched
 from _core_helpers import run, tiny_switch
-from _proc_helpers import runprog
+from _proc_helpers import runprog, signal_when_ready
 from gosched import debug
 
 pytestmark = pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")
@@ -382,18 +381,8 @@ def test_ctrl_c_reaches_main_on_m0(tmp_path: Path, how: str) -> None:
     inside the scheduler loop."""
     path = tmp_path / "prog.py"
     path.write_text(CTRL_C_LOCKED)
-    p = subprocess.Popen(
-        [sys.executable, str(path), how], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        assert p.stdout is not None
-        assert p.stdout.readline() == "ready\n"
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == -signal.SIGINT, err
+    rc, out, err = signal_when_ready([sys.executable, str(path), how], signal.SIGINT)
+    assert rc == -signal.SIGINT, err
     assert out == "main finally True\n"
     assert err.count("Traceback") == 1 and "\nKeyboardInterrupt\n" in err + "\n", err
     if how == "spinning":  # raised in main's own frame, as a panic of main

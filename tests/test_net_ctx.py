@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +17,7 @@ import gosched
 import gosched.net as net
 from _core_helpers import run
 from gosched import context
+from gosched._runtime import netpoll as np_
 from gosched.context import Canceled, Context, DeadlineExceeded
 
 pytestmark = [pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")]
@@ -284,3 +286,377 @@ def test_cancel_racing_data_never_loses_a_byte(procs: int) -> None:
 
     got, sent, n, free = run(main, maxprocs=procs, timeout=120)
     assert sorted(got) == sorted(sent) and len(got) == rounds and n == 1 and free
+
+
+# --- the buffered reader and readfull (net.Reader, Conn.read_exactly) -------------------
+
+
+@pytest.mark.parametrize("procs", [1, 3])
+def test_reader_methods_cancelled_keep_what_came_buffered(procs: int) -> None:
+    """Each Reader method parks in the connection's read with ctx; a cancel from another
+    goroutine raises Canceled there, and the bytes that came before stay buffered."""
+
+    async def main() -> list[Any]:
+        ln, c, s = await pair()
+        r = net.Reader(c)
+        ops: list[Callable[[Context], Awaitable[Any]]] = [
+            lambda ctx: r.readexactly(10, ctx=ctx),
+            lambda ctx: r.readuntil(b"!", ctx=ctx),
+            lambda ctx: r.readline(ctx=ctx),
+            lambda ctx: r.read(-1, ctx=ctx),
+        ]
+        out: list[Any] = []
+        for op in ops:
+            await s.write(b"abc")
+            e = await cancelled_while_parked(op, c.pd, "rg")
+            out.append((type(e), r.buffered, unparked(c)))
+            r = net.Reader(c)  # a fresh reader drops the buffered "abc" for the next round
+        await s.write(b"x")
+        out.append(await r.read(10, ctx=context.background()))  # the conn is still usable
+        for x in (c, s, ln):
+            x.close()
+        out.append(await goroutines_settle())
+        return out
+
+    assert run(main, maxprocs=procs) == [(Canceled, 3, True)] * 4 + [b"x", 1]
+
+
+def test_reader_after_a_cancel_returns_the_whole_message() -> None:
+    async def main() -> list[Any]:
+        _ln, c, s = await pair()
+        r = net.Reader(c)
+        await s.write(b"hel")
+        ctx, cancel = context.with_timeout(context.background(), 0.1)
+        try:
+            await r.readexactly(5, ctx=ctx)
+        except DeadlineExceeded as e:
+            out: list[Any] = [str(e)]
+        cancel()
+        await s.write(b"lo\nrest")
+        out += [await r.readline(ctx=context.background()), await r.readexactly(4)]
+        return out
+
+    assert run(main) == ["context deadline exceeded", b"hello\n", b"rest"]
+
+
+def test_reader_with_a_done_context_raises_even_with_bytes_buffered() -> None:
+    """Consistent with Conn.read (which raises with data waiting in the kernel): a done
+    context is checked first; the buffered bytes stay for the next call."""
+
+    async def main() -> list[Any]:
+        _ln, c, s = await pair()
+        r = net.Reader(c)
+        await s.write(b"line\nmore")
+        out: list[Any] = [await r.readline()]  # buffers "more" too (or reads it next)
+        ctx, cancel = context.with_cancel(context.background())
+        cancel()
+        ops = (lambda: r.read(2, ctx=ctx), lambda: r.readexactly(1, ctx=ctx),
+               lambda: r.readuntil(b"e", ctx=ctx), lambda: r.readline(ctx=ctx), lambda: r.read(ctx=ctx))
+        for op in ops:
+            with pytest.raises(Canceled):
+                await op()
+        out.append(await r.readexactly(4))
+        return out
+
+    assert run(main) == [b"line\n", b"more"]
+
+
+def test_reader_ctx_on_a_pipe_times_out_on_the_fake_clock() -> None:
+    async def main() -> list[Any]:
+        a, b = net.pipe()
+        r = net.Reader(a)
+        ctx, cancel = context.with_timeout(context.background(), 3.0)
+        t0 = gosched.now()
+        try:
+            await r.readline(ctx=ctx)
+        except DeadlineExceeded:
+            out: list[Any] = [gosched.now() - t0]
+        cancel()
+        gosched.go(b.write, b"ok\n")
+        out.append(await r.readline(ctx=context.background()))
+        return out
+
+    assert run(main, clock="fake") == [3.0, b"ok\n"]
+
+
+def test_read_exactly_and_readfull_cancelled() -> None:
+    async def main() -> list[Any]:
+        ln, c, s = await pair()
+        e1 = await cancelled_while_parked(lambda ctx: c.read_exactly(4, ctx=ctx), c.pd, "rg")
+        free = unparked(c)
+        a, b = net.pipe()
+        ctx, cancel = context.with_cancel(context.background())
+        gosched.go(cancel_later, cancel)
+        try:
+            await a.read_exactly(3, ctx=ctx)
+        except BaseException as e:
+            e2: Any = type(e)
+        await s.write(b"done")
+        got = await c.read_exactly(4, ctx=context.background())
+        for x in (c, s, ln, a, b):
+            x.close()
+        return [type(e1), free, e2, got, await goroutines_settle()]
+
+    assert run(main) == [Canceled, True, Canceled, b"done", 1]
+
+
+async def goroutines_settle() -> int:
+    """num_goroutine() once the helpers (cancellers, after_func wakes) have ended (bounded)."""
+    for _ in range(5000):
+        if gosched.num_goroutine() == 1:
+            break
+        await gosched.sleep(0.001)
+    return gosched.num_goroutine()
+
+
+async def cancel_later(cancel: Callable[[], None]) -> None:
+    await gosched.sleep(0.05)
+    cancel()
+
+
+# --- foreign descriptors: wait_readable / wait_writable ---------------------------------
+
+
+def foreign_pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    return a, b
+
+
+def fill(sock: socket.socket) -> None:
+    """Write until the socket buffer is full (so wait_writable parks)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    try:
+        while True:
+            sock.send(b"f" * 65536)
+    except BlockingIOError:
+        pass
+
+
+def the_poller() -> Any:
+    return net._current_sched("test").poller
+
+
+def registered(poller: Any, fd: int) -> bool:
+    """``fd`` has a PollDesc or is in the epoll set (modify fails with ENOENT if not)."""
+    if fd in poller.descs:
+        return True
+    try:
+        poller.ep.modify(fd, 0)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("procs", [1, 3])
+def test_wait_readable_cancelled_leaves_nothing_registered(procs: int) -> None:
+    async def main() -> list[Any]:
+        a, b = foreign_pair()
+        poller = the_poller()
+        fd = a.fileno()
+
+        async def parked_pd() -> Any:
+            for _ in range(5000):
+                pd = poller.descs.get(fd)
+                if pd is not None and pd.rg is not None:
+                    return pd
+                await gosched.sleep(0.001)
+            raise AssertionError("never parked")
+
+        ctx, cancel = context.with_cancel(context.background())
+
+        async def canceller() -> None:
+            await parked_pd()
+            cancel()
+
+        gosched.go(canceller)
+        try:
+            await net.wait_readable(a, ctx=ctx)
+        except BaseException as e:
+            err: Any = type(e)
+        out: list[Any] = [err, registered(poller, fd), poller.nwaiters]
+        b.send(b"x")  # the fd still works with the poller
+        await net.wait_readable(a)
+        out.append(a.recv(1))
+        out.append(registered(poller, fd))
+        a.close()
+        b.close()
+        out.append(await goroutines_settle())
+        return out
+
+    assert run(main, maxprocs=procs) == [Canceled, False, 0, b"x", False, 1]
+
+
+def test_wait_readable_cancelled_keeps_the_other_directions_waiter() -> None:
+    async def main() -> list[Any]:
+        a, b = foreign_pair()
+        fill(a)
+        fd = a.fileno()
+        poller = the_poller()
+        writable = gosched.Chan[str](1)
+
+        async def writer() -> None:
+            await net.wait_writable(a)
+            await writable.send("writable")
+
+        gosched.go(writer)
+        for _ in range(5000):
+            pd = poller.descs.get(fd)
+            if pd is not None and pd.wg is not None:
+                break
+            await gosched.sleep(0.001)
+        ctx, cancel = context.with_timeout(context.background(), 0.1)
+        try:
+            await net.wait_readable(fd, ctx=ctx)
+        except DeadlineExceeded as e:
+            out: list[Any] = [str(e)]
+        cancel()
+        pd = poller.descs.get(fd)
+        out += [pd is not None and pd.rg is None and pd.wg is not None, poller.nwaiters]
+        while True:  # drain: a becomes writable, the writer's wait ends
+            try:
+                if not b.recv(1 << 20):
+                    break
+            except BlockingIOError:
+                break
+        out.append(await writable.recv())
+        out.append(registered(poller, fd))
+        a.close()
+        b.close()
+        return out
+
+    assert run(main, maxprocs=2) == ["context deadline exceeded", True, 1, "writable", False]
+
+
+def test_wait_with_a_done_context_raises_even_when_ready() -> None:
+    async def main() -> list[Any]:
+        a, b = foreign_pair()
+        b.send(b"r")
+        ctx, cancel = context.with_cancel(context.background())
+        cancel()
+        poller = the_poller()
+        out: list[Any] = []
+        for op in (net.wait_readable, net.wait_writable):
+            with pytest.raises(Canceled):
+                await op(a, ctx=ctx)
+        out.append(registered(poller, a.fileno()))
+        live, stop = context.with_cancel(context.background())
+        await net.wait_readable(a, ctx=live)  # a live context changes nothing
+        await net.wait_writable(a, ctx=live)
+        stop()
+        out.append(a.recv(1))
+        a.close()
+        b.close()
+        return [*out, await goroutines_settle()]
+
+    assert run(main) == [False, b"r", 1]
+
+
+def test_a_stale_cancel_wake_does_not_end_a_later_wait() -> None:
+    """A cancel whose wait already returned leaves the descriptor's flag set (its after_func
+    ran too late to be stopped); the next wait, with or without ctx, still waits for data."""
+
+    async def main() -> list[Any]:
+        a, b = foreign_pair()
+        out: list[Any] = []
+        for ctx in (None, context.with_cancel(context.background())[0]):
+            np_.netpollunblock(the_poller().openforeign(a.fileno()), np_.MODE_R)  # the late wake
+
+            async def send_later() -> None:
+                await gosched.sleep(0.05)
+                b.send(b"d")
+
+            gosched.go(send_later)
+            await net.wait_readable(a, ctx=ctx)
+            out.append(a.recv(1))  # BlockingIOError if the wait ended before the data
+        a.close()
+        b.close()
+        return out
+
+    assert run(main) == [b"d", b"d"]
+
+
+@pytest.mark.parametrize("procs", [1, 4])
+def test_wait_readable_cancel_racing_readiness(procs: int) -> None:
+    """Cancels racing data on a foreign fd: each wait returns or raises Canceled, a later
+    wait without ctx is never woken by a stale cancel, and nothing stays registered."""
+
+    async def main() -> list[Any]:
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            a, b = foreign_pair()
+            poller = the_poller()
+            outcomes = set()
+            for i in range(150):
+                ctx, cancel = context.with_cancel(context.background())
+
+                async def racer(k: Callable[[], None] = cancel, i: int = i) -> None:
+                    if i % 2:
+                        k()
+                        b.send(b"d")
+                    else:
+                        b.send(b"d")
+                        k()
+
+                gosched.go(racer)
+                try:
+                    await net.wait_readable(a, ctx=ctx)
+                    outcomes.add("ready")
+                except Canceled:
+                    outcomes.add("canceled")
+                cancel()
+                await net.wait_readable(a)  # data was sent: returns (no stale-cancel hang)
+                assert a.recv(1) == b"d"
+            left = [registered(poller, a.fileno()), poller.nwaiters, await goroutines_settle()]
+            a.close()
+            b.close()
+            return [outcomes <= {"ready", "canceled"}, *left]
+        finally:
+            sys.setswitchinterval(old)
+
+    assert run(main, maxprocs=procs, timeout=120) == [True, False, 0, 1]
+
+
+# --- dial's name resolution -------------------------------------------------------------
+
+
+def test_dial_name_resolution_cut_short_by_ctx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo stands in for a slow DNS server (a real blocking call on its thread):
+    the dial raises at the deadline; the resolver thread finishes later and its answer
+    is discarded (nothing connects)."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+    calls: list[str] = []
+
+    def slow_getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
+        calls.append(host)
+        release.wait(30)
+        return real("127.0.0.1", *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+
+    async def main() -> list[Any]:
+        ln = await net.listen("tcp", "127.0.0.1:0")
+        port = ln.addr.rsplit(":", 1)[1]
+        ctx, cancel = context.with_timeout(context.background(), 0.2)
+        t0 = time.monotonic()
+        try:
+            await net.dial("tcp", f"slow.test:{port}", ctx=ctx)
+        except BaseException as e:
+            err: Any = type(e)
+        took = time.monotonic() - t0
+        cancel()
+        release.set()
+        actx, acancel = context.with_timeout(context.background(), 0.3)
+        try:
+            await ln.accept(ctx=actx)
+            accepted = True
+        except DeadlineExceeded:
+            accepted = False
+        acancel()
+        ln.close()
+        return [err, 0.15 <= took < 10, calls, accepted, await goroutines_settle()]
+
+    assert run(main) == [DeadlineExceeded, True, ["slow.test"], False, 1]

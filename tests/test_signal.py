@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal as S
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 import gosched
-from _proc_helpers import runprog
+from _proc_helpers import runprog, signal_when_ready
 from gosched import context, signal
 from gosched._runtime import panic, proc, sigqueue
 
@@ -370,18 +369,8 @@ def test_sigterm_from_parent(tmp_path: Path) -> None:
     """A signal from another process reaches the channel; the program ends normally."""
     path = tmp_path / "prog.py"
     path.write_text(PROG)
-    p = subprocess.Popen(
-        [sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        assert p.stdout is not None
-        assert p.stdout.readline() == "ready\n"
-        p.send_signal(S.SIGTERM)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert (p.returncode, out) == (0, "got SIGTERM\n"), err
+    rc, out, err = signal_when_ready([sys.executable, str(path)], S.SIGTERM)
+    assert (rc, out) == (0, "got SIGTERM\n"), err
 
 
 CTRL_C = """
@@ -415,18 +404,8 @@ def test_ctrl_c_runs_main_finally(tmp_path: Path) -> None:
     KeyboardInterrupt."""
     path = tmp_path / "prog.py"
     path.write_text(CTRL_C)
-    p = subprocess.Popen(
-        [sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        assert p.stdout is not None
-        assert p.stdout.readline() == "ready\n"
-        p.send_signal(S.SIGINT)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == -S.SIGINT, err  # Python re-raises SIGINT to die by it
+    rc, out, err = signal_when_ready([sys.executable, str(path)], S.SIGINT)
+    assert rc == -S.SIGINT, err  # Python re-raises SIGINT to die by it
     assert out == "main finally\nworker finally\n"
     assert err.count("Traceback") == 1 and err.rstrip().endswith("KeyboardInterrupt"), err
 

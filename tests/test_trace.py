@@ -311,3 +311,20 @@ def test_gosched_trace_env_traces_the_run(tmp_path: Path) -> None:
     events = json.loads(out.read_text())
     assert any(e.get("args", {}).get("fn") == "__main__.worker" for e in events)
 
+
+
+def test_main_first_syscall_is_reissued_while_tracing(tmp_path: Path) -> None:
+    """Main's first syscall leaves m0 and is made again by another M (lockedm's REISSUE);
+    with tracing on, the traced resume must re-handle it, not throw it into main."""
+    out = tmp_path / "t.json"
+
+    async def main() -> int:
+        n: int = await gosched.syscall(sum, [1, 2, 3])
+        return n
+
+    gosched.trace.start(str(out))
+    try:
+        assert gosched.run(main) == 6
+    finally:
+        gosched.trace.stop()
+    assert json.loads(out.read_text())

@@ -18,12 +18,25 @@ such code knows:
 Errors from the connection (deadline ``TimeoutError``, ``ClosedError``) pass
 through and keep what is buffered. Like Go's bufio.Reader, a Reader is for one
 goroutine at a time.
+
+``ctx=`` (a ``gosched.context.Context``) on every method goes down to the
+connection's ``read(n, ctx=ctx)``: once the context is done the call raises
+``ctx.err()`` and, as with a deadline, what came before stays buffered for the
+next call. A context done already raises at the start, even with enough bytes
+buffered: the rule of every gosched ``ctx=`` operation (``Conn.read`` with data
+waiting in the kernel raises too), so a done context never returns data.
 """
 
 from __future__ import annotations
 
+import functools
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._runtime.select import ctxdone
+
+if TYPE_CHECKING:
+    from .context import Context
 
 _CHUNK = 65536  # bytes asked of the connection per fill (Go's bufio: the buffer size)
 
@@ -82,20 +95,32 @@ def _where(src: Any) -> str:
     return w() if callable(w) else ""
 
 
-async def readfull(src: _Source, n: int) -> bytes:
-    """Exactly ``n`` bytes from ``src`` (Go's io.ReadFull); IncompleteReadError if it ends first."""
+def _reader(src: _Source, ctx: Context | None) -> Any:
+    """``src.read``, with ``ctx=ctx`` bound when there is a context (a source without
+    ``ctx=`` still serves the calls without one)."""
+    read: Any = src.read
+    return read if ctx is None else functools.partial(read, ctx=ctx)
+
+
+async def readfull(src: _Source, n: int, ctx: Context | None = None) -> bytes:
+    """Exactly ``n`` bytes from ``src`` (Go's io.ReadFull); IncompleteReadError if it ends first.
+
+    With ``ctx``, each ``src.read`` gets ``ctx=ctx``; a read cut short by the
+    context raises ``ctx.err()`` and the bytes read before it are lost with the
+    call (use ``Reader.readexactly`` to keep them)."""
     if n <= 0:
         if n == 0:
             return b""
         raise ValueError(f"read size must be positive, not {n}")
-    first = await src.read(n)
+    read = _reader(src, ctx)
+    first: bytes = await read(n)
     if len(first) == n:
         return first
     buf = bytearray(first)
     while len(buf) < n:
         if not first:
             raise IncompleteReadError(bytes(buf), n, _where(src))
-        first = await src.read(n - len(buf))
+        first = await read(n - len(buf))
         buf += first
     return bytes(buf)
 
@@ -130,11 +155,11 @@ class Reader:
         """True once the stream has ended and the buffer is empty."""
         return self._eof and not self._buf
 
-    async def _fill(self) -> bool:
-        """Read once more from the connection; False at end of stream."""
+    async def _fill(self, ctx: Context | None) -> bool:
+        """Read once more from the connection (with ``ctx``, if any); False at end of stream."""
         if self._eof:
             return False
-        data = await self._src.read(_CHUNK)
+        data = await _reader(self._src, ctx)(_CHUNK)
         if not data:
             self._eof = True
             return False
@@ -146,38 +171,47 @@ class Reader:
         del self._buf[:n]
         return out
 
-    async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (buffered ones first, else one read); ``-1``: everything until EOF."""
+    async def read(self, n: int = -1, ctx: Context | None = None) -> bytes:
+        """Up to ``n`` bytes (buffered ones first, else one read); ``-1``: everything until EOF.
+
+        With ``ctx``: ``ctx.err()`` once the context is done; for ``-1`` what
+        came before stays buffered."""
+        ctxdone(ctx)
         if n < 0:
-            while await self._fill():
+            while await self._fill(ctx):
                 pass
             return self._take(len(self._buf))
         if n == 0:
             return b""
         if not self._buf:
-            await self._fill()
+            await self._fill(ctx)
         return self._take(n)
 
-    async def readexactly(self, n: int) -> bytes:
-        """Exactly ``n`` bytes; ``IncompleteReadError`` (``unexpected EOF``) if the stream ends first."""
+    async def readexactly(self, n: int, ctx: Context | None = None) -> bytes:
+        """Exactly ``n`` bytes; ``IncompleteReadError`` (``unexpected EOF``) if the stream ends first.
+
+        With ``ctx``: ``ctx.err()`` once the context is done; what came stays buffered."""
         if n < 0:
             raise ValueError(f"read size must be >= 0, not {n}")
+        ctxdone(ctx)
         while len(self._buf) < n:
-            if not await self._fill():
+            if not await self._fill(ctx):
                 partial = self._take(len(self._buf))
                 raise IncompleteReadError(partial, n, _where(self._src))
         return self._take(n)
 
-    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+    async def readuntil(self, separator: bytes = b"\n", ctx: Context | None = None) -> bytes:
         """Bytes up to and including ``separator`` (Go's ReadBytes, asyncio's readuntil).
 
         ``IncompleteReadError`` if the stream ends first (its ``partial`` holds
         the rest, which is consumed); ``LimitOverrunError`` if the separator is
-        not within ``limit`` bytes (nothing is consumed).
+        not within ``limit`` bytes (nothing is consumed). With ``ctx``:
+        ``ctx.err()`` once the context is done (nothing is consumed).
         """
         seplen = len(separator)
         if seplen == 0:
             raise ValueError("separator must be at least one byte")
+        ctxdone(ctx)
         start = 0
         while True:
             i = self._buf.find(separator, start)
@@ -191,16 +225,17 @@ class Reader:
                     f"bufio: buffer full: no separator in {len(self._buf)} bytes, limit {self._limit}",
                     len(self._buf))
             start = max(0, len(self._buf) - seplen + 1)  # a separator may straddle the next read
-            if not await self._fill():
+            if not await self._fill(ctx):
                 raise IncompleteReadError(self._take(len(self._buf)), None, _where(self._src))
 
-    async def readline(self) -> bytes:
+    async def readline(self, ctx: Context | None = None) -> bytes:
         """One line including ``b"\\n"``; at EOF the rest without it (``b""`` once drained).
 
         Like asyncio's and Python's file readline: the end of the stream is not an
-        error here. ``LimitOverrunError`` for a line longer than ``limit``.
+        error here. ``LimitOverrunError`` for a line longer than ``limit``; with
+        ``ctx``, ``ctx.err()`` once the context is done (nothing is consumed).
         """
         try:
-            return await self.readuntil(b"\n")
+            return await self.readuntil(b"\n", ctx)
         except IncompleteReadError as e:
             return e.partial

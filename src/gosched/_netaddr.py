@@ -9,8 +9,12 @@ cgo resolver also runs on a thread of its own).
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 from ._runtime.api import syscall
+
+if TYPE_CHECKING:
+    from .context import Context
 
 STREAM_NETS = ("tcp", "tcp4", "tcp6", "unix")
 PACKET_NETS = ("udp", "udp4", "udp6")
@@ -102,8 +106,11 @@ def _port(port: str) -> int | None:
     return p
 
 
-async def resolve(network: str, addr: str, passive: bool) -> list[Sockaddr]:
-    """Addresses to dial (or bind, with ``passive``) for ``network``/``addr``, in order."""
+async def resolve(network: str, addr: str, passive: bool, ctx: Context | None = None) -> list[Sockaddr]:
+    """Addresses to dial (or bind, with ``passive``) for ``network``/``addr``, in order.
+
+    With ``ctx``, a ``getaddrinfo`` still running when the context is done is
+    left to finish in the background (``syscall(ctx=)``) and ``ctx.err()`` raised."""
     if network == "unix":
         if not isinstance(addr, str) or not addr:
             raise AddrError(f"address {addr!r}: a unix socket needs a path")
@@ -132,7 +139,7 @@ async def resolve(network: str, addr: str, passive: bool) -> list[Sockaddr]:
     want = fams[0] if len(fams) == 1 else socket.AF_UNSPEC
     try:
         infos = await syscall(socket.getaddrinfo, host, portstr or "0", want, socktype, 0,
-                              socket.AI_PASSIVE if passive else 0)
+                              socket.AI_PASSIVE if passive else 0, ctx=ctx)
     except socket.gaierror as e:
         what = f"lookup {host}: {e.strerror}"
         if e.errno == socket.EAI_SERVICE:  # Go's goLookupPort words

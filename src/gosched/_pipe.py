@@ -178,9 +178,11 @@ class PipeConn(Closer):
             return b""
         raise _timeout("read")
 
-    async def read_exactly(self, n: int) -> bytes:
-        """Exactly ``n`` bytes; ``IncompleteReadError`` (``unexpected EOF``) if the peer closes first."""
-        return await readfull(self, n)
+    async def read_exactly(self, n: int, ctx: Context | None = None) -> bytes:
+        """Exactly ``n`` bytes; ``IncompleteReadError`` (``unexpected EOF``) if the peer closes first.
+
+        With ``ctx``, ``ctx.err()`` once the context is done (bytes read before are lost)."""
+        return await readfull(self, n, ctx)
 
     async def write(self, data: bytes | bytearray | memoryview, ctx: Context | None = None) -> int:
         """Hand all of ``data`` to the peer's reads; returns its length once they took it.

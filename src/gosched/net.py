@@ -295,10 +295,11 @@ class Conn(_FD):
             self._drained = True
         return data
 
-    async def read_exactly(self, n: int) -> bytes:
+    async def read_exactly(self, n: int, ctx: Context | None = None) -> bytes:
         """Exactly ``n`` bytes; ``IncompleteReadError`` (an EOFError: ``unexpected EOF``) if the stream
-        ends first, with what came in ``partial``."""
-        return await readfull(self, n)
+        ends first, with what came in ``partial``. With ``ctx``, ``ctx.err()`` once the context is
+        done; bytes read before are lost with the call (``Reader.readexactly`` keeps them)."""
+        return await readfull(self, n, ctx)
 
     async def write(self, data: bytes | bytearray | memoryview, ctx: Context | None = None) -> int:
         """Write all of ``data`` (parking while the socket buffer is full); returns its length.
@@ -412,7 +413,7 @@ class PacketConn(_FD):
 
         With ``ctx``, raises ``ctx.err()`` once the context is done."""
         sock = self.sock
-        targets = await resolve(self.net, addr, False)
+        targets = await resolve(self.net, addr, False, ctx)
         fam = sock.family
         sa = next((a for f, a in targets if f == fam), None)
         if sa is None:
@@ -428,10 +429,12 @@ class PacketConn(_FD):
 # --- constructors ---------------------------------------------------------------------
 
 
-async def _resolve(op: str, network: str, address: str, passive: bool) -> list[Sockaddr]:
+async def _resolve(
+    op: str, network: str, address: str, passive: bool, ctx: Context | None = None
+) -> list[Sockaddr]:
     """resolve, a bad address worded as Go's OpError: ``listen tcp: address -1: invalid port``."""
     try:
-        return await resolve(network, address, passive)
+        return await resolve(network, address, passive, ctx)
     except AddrError as e:
         raise AddrError(f"{op} {network}: {e}") from None
 
@@ -448,47 +451,41 @@ async def listen(network: str, address: str, backlog: int = socket.SOMAXCONN) ->
     """
     check_network(network, STREAM_NETS)
     sched = _current_sched("listen")
-    addrs = await _resolve("listen", network, address, True)
-    first: OSError | None = None
-    for family, sa in addrs:
-        s = _socket(family, socket.SOCK_STREAM)
-        try:
-            if family != socket.AF_UNIX:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network == "tcp6"))
-            s.bind(sa)  # type: ignore[arg-type]
-            s.listen(backlog)
-        except OSError as e:
-            s.close()
-            if first is None:
-                first = _os_err("listen", f"{network} {address}", _named(e, "bind"))
-            continue
-        ln = Listener(s, sched, network)
-        ln._unlink = sa if family == socket.AF_UNIX and isinstance(sa, str) and sa[:1] != "\0" else None
-        return ln
-    assert first is not None
-    raise first
+    s, family, sa = await _bind(network, address, socket.SOCK_STREAM, backlog)
+    ln = Listener(s, sched, network)
+    ln._unlink = sa if family == socket.AF_UNIX and isinstance(sa, str) and sa[:1] != "\0" else None
+    return ln
 
 
 async def listen_packet(network: str, address: str) -> PacketConn:
     """A datagram socket bound to ``address`` (Go's net.ListenPacket): ``udp``, ``udp4``, ``udp6``."""
     check_network(network, PACKET_NETS)
     sched = _current_sched("listen_packet")
-    addrs = await _resolve("listen", network, address, True)
+    s, _, _ = await _bind(network, address, socket.SOCK_DGRAM, None)
+    return PacketConn(s, sched, network)
+
+
+async def _bind(network: str, address: str, kind: int, backlog: int | None) -> tuple[socket.socket, int, Any]:
+    """A socket of ``kind`` bound to the first of ``address``'s addresses that binds, and
+    listening with ``backlog`` if one is given (Go's sysListener: socket, setsockopt,
+    bind, listen); (socket, family, sockaddr), or the first address's error."""
     first: OSError | None = None
-    for family, sa in addrs:
-        s = _socket(family, socket.SOCK_DGRAM)
+    for family, sa in await _resolve("listen", network, address, True):
+        s = _socket(family, kind)
         try:
+            if family != socket.AF_UNIX and backlog is not None:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network == "udp6"))
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(network[-1:] == "6"))
             s.bind(sa)  # type: ignore[arg-type]
+            if backlog is not None:
+                s.listen(backlog)
         except OSError as e:
             s.close()
             if first is None:
                 first = _os_err("listen", f"{network} {address}", _named(e, "bind"))
             continue
-        return PacketConn(s, sched, network)
+        return s, family, sa
     assert first is not None
     raise first
 
@@ -505,10 +502,12 @@ async def dial(
 
     Networks: ``tcp``, ``tcp4``, ``tcp6``, ``unix``, ``udp``, ``udp4``, ``udp6``.
     A name resolving to several addresses is tried in order; ``timeout``
-    (seconds) bounds the connection attempts, which share it. Name resolution
-    runs as a ``gosched.syscall`` and cannot be cut short (Go's cgo resolver
-    has the same limit). With ``ctx``, once the context is done the dial raises
-    ``ctx.err()`` and closes the half-open connection, as Go's DialContext does.
+    (seconds) bounds the connection attempts, which share it, not the name
+    resolution, a ``getaddrinfo`` run as ``gosched.syscall``. With ``ctx``, once
+    the context is done the dial raises ``ctx.err()`` and closes the half-open
+    connection, as Go's DialContext does; a resolution is cut short the same
+    way (``syscall(ctx=)``: the ``getaddrinfo`` thread finishes in the background
+    and its answer is discarded).
     """
     check_network(network, STREAM_NETS + PACKET_NETS)
     sched = _current_sched("dial")
@@ -517,7 +516,7 @@ async def dial(
     deadline = 0
     if timeout is not None:
         deadline = proc.nanotime() + max(duration_ns(timeout, "dial timeout"), 1)
-    addrs = await _resolve("dial", network, address, False)
+    addrs = await _resolve("dial", network, address, False, ctx)
     kind = socket.SOCK_DGRAM if network.startswith("udp") else socket.SOCK_STREAM
     first: OSError | None = None
     for family, sa in addrs:
@@ -602,20 +601,36 @@ def _errcls(code: int) -> type[OSError]:
 # --- interop: other libraries' descriptors --------------------------------------------
 
 
-async def wait_readable(fd: int | Any) -> None:
+async def wait_readable(fd: int | Any, ctx: Context | None = None) -> None:
     """Park until ``fd`` (an int or an object with ``fileno()``) is readable.
 
     For non-blocking descriptors that gosched.net does not own (another
     library's socket, a pipe): the goroutine waits in the netpoller like any
     other (``IO wait``) and its M runs other goroutines. Call
     ``notify_closing(fd)`` before closing a descriptor someone may wait on.
+    With ``ctx``, raises ``ctx.err()`` once the context is done, and ``fd`` is
+    left registered with the poller only for other goroutines' waits.
     """
-    await _np.waitfd(_fileno(fd), _np.MODE_R)
+    await _waitfd(_fileno(fd), _np.MODE_R, ctx)
 
 
-async def wait_writable(fd: int | Any) -> None:
-    """Park until ``fd`` (an int or an object with ``fileno()``) is writable."""
-    await _np.waitfd(_fileno(fd), _np.MODE_W)
+async def wait_writable(fd: int | Any, ctx: Context | None = None) -> None:
+    """Park until ``fd`` (an int or an object with ``fileno()``) is writable; ``ctx`` as for
+    ``wait_readable``."""
+    await _waitfd(_fileno(fd), _np.MODE_W, ctx)
+
+
+async def _waitfd(fd: int, mode: int, ctx: Context | None) -> None:
+    """waitfd, woken by ``ctx`` through ``_ctxwake`` (the fd layer's ``_io`` rule: a done
+    context wins over readiness, and raises). A wake left by an earlier call's context
+    (even for a wait without one) is stale: wait again."""
+    wake = None if ctx is None or ctxdone(ctx) is None else functools.partial(_ctxwake, ctx)
+    while True:
+        ready = await _np.waitfd(fd, mode, wake)
+        if ctx is not None and ctx.err() is not None:
+            ctxerr(ctx)
+        if ready:
+            return
 
 
 def notify_closing(fd: int | Any) -> None:

@@ -233,22 +233,7 @@ def chan_send(ch: Chan[Any], v: Any, timeout: float | None) -> bool:
         if w is not None:
             proc.goready(w, s0)
         return True
-    if deadline is not None and timeout == 0:
-        lk.append(1)
-        raise TimeoutError("Chan.send_blocking timed out")
-    s = _sched(lk, "Chan.send_blocking")
-    gp, ev = _proxy(waitReasonChanSend)
-    gp.elem = v
-    gp.blockedon = ch
-    ch.sendq.append(gp)
-    lk.append(1)
-    try:
-        ok = _wait(s, ev, deadline, _remover(lk, ch.sendq, gp))
-    finally:
-        _discard(gp)
-    if not ok:
-        raise TimeoutError("Chan.send_blocking timed out")
-    return gp.success
+    return _chanpark(ch, ch.sendq, deadline, timeout, "Chan.send_blocking", waitReasonChanSend, v).success
 
 
 def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
@@ -265,21 +250,34 @@ def chan_recv(ch: Chan[Any], timeout: float | None) -> tuple[Any, bool]:
         if w is not None:
             proc.goready(w, s0)
         return v, ok
+    gp = _chanpark(ch, ch.recvq, deadline, timeout, "Chan.recv_blocking", waitReasonChanReceive, None)
+    return gp.elem, gp.success
+
+
+def _chanpark(
+    ch: Chan[Any], q: deque[G], deadline: float | None, timeout: float | None,
+    what: str, reason: WaitReason, elem: Any,
+) -> G:
+    """Queue this thread's proxy G on ``q`` (with ``elem`` to send) and block until a
+    goroutine serves it (chansend/chanrecv's park, for a plain thread); ``ch.lock``
+    held, released here. TimeoutError when ``deadline`` passes first."""
+    lk = ch.lock
     if deadline is not None and timeout == 0:
         lk.append(1)
-        raise TimeoutError("Chan.recv_blocking timed out")
-    s = _sched(lk, "Chan.recv_blocking")
-    gp, ev = _proxy(waitReasonChanReceive)
+        raise TimeoutError(f"{what} timed out")
+    s = _sched(lk, what)
+    gp, ev = _proxy(reason)
+    gp.elem = elem
     gp.blockedon = ch
-    ch.recvq.append(gp)
+    q.append(gp)
     lk.append(1)
     try:
-        ok = _wait(s, ev, deadline, _remover(lk, ch.recvq, gp))
+        ok = _wait(s, ev, deadline, _remover(lk, q, gp))
     finally:
         _discard(gp)
     if not ok:
-        raise TimeoutError("Chan.recv_blocking timed out")
-    return gp.elem, gp.success
+        raise TimeoutError(f"{what} timed out")
+    return gp
 
 
 # --- sync ---------------------------------------------------------------------------------

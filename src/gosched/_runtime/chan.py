@@ -140,7 +140,7 @@ def _chanrecv(mode: int, name: str, doc: str) -> Callable[[Chan[Any]], Generator
             elif c.closed:
                 lk.append(1)
                 return _closed(c, mode)
-            else:
+            else:  # gopark, in line as in send (which says why)
                 m = getm()
                 cur: G | None = m.curg if m is not None else None
                 if cur is None:
@@ -244,6 +244,8 @@ class Chan(Generic[T]):
             if preempted:
                 yield from checkpreempt()
             return
+        # gopark, in line, as in chanrecv: one generator for both parks (yield from) cost
+        # 9 % of a ping-pong (python -m bench.instructions: 28,060 vs 25,665 instructions).
         m = getm()
         cur: G | None = m.curg if m is not None else None
         if cur is None:

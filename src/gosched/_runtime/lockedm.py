@@ -108,6 +108,10 @@ def endinit(sched: Sched, m: M, gp: G) -> bool:
             return False
         m.nextp = None
         sched.nmidlelocked += 1  # startlockedm counted m0 out of it
+    # Consume startlockedm's notewakeup, which it sends after dropping sched.lock: left
+    # pending, m0's next sleep would return at once with no P, and the next
+    # startlockedm's release of an unlocked park would raise (Go: noteclear).
+    m.park.acquire()
     old = m.p
     if old is not None:
         handoffp(sched, releasep(m))
@@ -166,3 +170,10 @@ def syscallaway(sched: Sched, m: M, gp: G, fn: Any, args: Any) -> None:
     gp.exc = REISSUE
     gp.status = Grunnable
     globrunqput(sched, gp)
+
+
+def resumethrow(gp: G, exc: BaseException) -> Any:
+    """execute's resume with an error for gp (gp.exc), raised where it awaits; REISSUE
+    (lockedm) resumes nothing: the trap it yielded, kept in gp.param, is handled again."""
+    gp.exc = None
+    return gp.param if exc is REISSUE else gp.coro.throw(exc)

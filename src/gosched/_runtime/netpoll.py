@@ -16,7 +16,8 @@ and retries instead of sleeping through it. Descriptors of other libraries
 what is waited on.
 
 A parked goroutine learns why it woke from ``gp.param`` (the value its trap
-returns): ``READY``, ``TIMEOUT`` (its deadline passed) or ``CLOSING``.
+returns): ``READY``, ``TIMEOUT`` (its deadline passed), ``CLOSING``, or, for a
+foreign descriptor, ``CANCELED`` (``netpollunblock``: its ``ctx=`` may be done).
 
 Lock order: ``pd.lock`` → ``Poller.lock`` and ``pd.lock`` → ``p.timerslock``.
 ``Poller.waiting`` (the waiter count) needs no lock.
@@ -25,6 +26,7 @@ Lock order: ``pd.lock`` → ``Poller.lock`` and ``pd.lock`` → ``p.timerslock``
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import mgr, proc, runq
@@ -40,6 +42,7 @@ OK = 0
 READY = 1
 TIMEOUT = 2
 CLOSING = 3
+CANCELED = 4
 
 MODE_R = 1
 MODE_W = 2
@@ -174,34 +177,22 @@ async def pollwait(pd: PollDesc, mode: int) -> int:
     if pd.closing:
         lk.release()
         return CLOSING
-    if mode == MODE_R:
-        if pd.rd < 0:
-            lk.release()
-            return TIMEOUT
-        if pd.rready:  # an edge came while nobody waited: consume it and retry
-            pd.rready = False
-            lk.release()
-            if preempted:
-                await checkpreempt()
-            return OK
-        if pd.rg is not None:
-            lk.release()
-            raise RuntimeError(f"gosched.net: two goroutines reading fd {pd.fd} at once")
-        pd.rg = gp
-    else:
-        if pd.wd < 0:
-            lk.release()
-            return TIMEOUT
-        if pd.wready:
-            pd.wready = False
-            lk.release()
-            if preempted:
-                await checkpreempt()
-            return OK
-        if pd.wg is not None:
-            lk.release()
-            raise RuntimeError(f"gosched.net: two goroutines writing fd {pd.fd} at once")
-        pd.wg = gp
+    # Go's netpollblock takes &pd.rg or &pd.wg by mode; here, the fields' names.
+    r = mode == MODE_R
+    d, ready, g, verb = (pd.rd, "rready", "rg", "reading") if r else (pd.wd, "wready", "wg", "writing")
+    if d < 0:
+        lk.release()
+        return TIMEOUT
+    if getattr(pd, ready):  # an edge came while nobody waited: consume it and retry
+        setattr(pd, ready, False)
+        lk.release()
+        if preempted:
+            await checkpreempt()
+        return OK
+    if getattr(pd, g) is not None:
+        lk.release()
+        raise RuntimeError(f"gosched.net: two goroutines {verb} fd {pd.fd} at once")
+    setattr(pd, g, gp)
     poller = pd.poller
     poller.waiting.append(1)
     gp.blockedon = pd
@@ -221,6 +212,10 @@ def netpollunblock(pd: PollDesc, mode: int) -> None:
     ready flag is left set, so the next pollwait returns at once instead of
     sleeping through the call. gosched.net's ``ctx=`` calls it when the context
     is done; the woken operation sees that and raises the context's error.
+
+    On a foreign descriptor the waiter wakes with CANCELED (the flag, which
+    epoll never sets there, makes the next waitfd return it) and the epoll
+    registration is cut down to what is still waited on, or dropped.
     """
     with pd.lock:
         if pd.closing:
@@ -232,7 +227,9 @@ def netpollunblock(pd: PollDesc, mode: int) -> None:
             gp, pd.wg = pd.wg, None
             pd.wready = gp is None
         if gp is not None:
-            gp.param = READY
+            gp.param = CANCELED if pd.oneshot else READY
+            if pd.oneshot:
+                _rearm(pd)
     if gp is not None:
         pd.poller.addwaiter(-1)
         proc.goready(gp)
@@ -326,50 +323,93 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
 # --- descriptors we do not own (wait_readable / wait_writable) ---------------------------
 
 
-async def waitfd(fd: int, mode: int) -> None:
-    """Park until ``fd`` is readable/writable (level-triggered, one-shot registration)."""
+async def waitfd(
+    fd: int, mode: int, wake: Callable[[PollDesc, int], Callable[[], bool]] | None = None
+) -> bool:
+    """Park until ``fd`` is readable/writable (level-triggered, one-shot registration).
+
+    True once it is; False when ``netpollunblock`` woke the wait (``ctx=``):
+    ``wake(pd, mode)`` arranges that and returns its ``stop``. A False return
+    may be stale (an earlier call's wake), so the caller checks its context
+    and waits again if it is not done.
+    """
     gp, sched = current_g("wait_readable/wait_writable")
     poller = sched.poller
     if poller is None:  # pragma: no cover - run() always installs one
         raise RuntimeError("gosched.net: no poller")
+    stop: Callable[[], bool] | None = None
+    try:
+        pd, stop = _lockforeign(poller, fd, mode, wake)
+        if pd.rready if mode == MODE_R else pd.wready:  # unblocked before we parked
+            if mode == MODE_R:
+                pd.rready = False
+            else:
+                pd.wready = False
+            _rearm(pd)  # nothing of ours is registered: drop pd if nobody else waits
+            pd.lock.release()
+            return False
+        _addwaiter(pd, mode, gp)
+        poller.waiting.append(1)
+        gp.blockedon = pd
+        why = await trap(PARK, pd.lock, waitReasonIOWait)
+        gp.blockedon = None
+    finally:
+        if stop is not None:
+            stop()
+    if why == CLOSING:
+        raise OSError(9, f"fd {fd} was closed while a goroutine waited on it (notify_closing)")
+    return bool(why != CANCELED)
+
+
+def _lockforeign(
+    poller: Poller, fd: int, mode: int, wake: Callable[[PollDesc, int], Callable[[], bool]] | None
+) -> tuple[PollDesc, Callable[[], bool] | None]:
+    """The live one-shot PollDesc of ``fd``, returned with its lock held, and ``wake``'s stop.
+
+    ``wake`` is set up before the lock is taken (it may start a goroutine,
+    which takes scheduler locks that must not nest inside ``pd.lock``)."""
     while True:
         pd = poller.openforeign(fd)
         if not pd.oneshot:
             raise ValueError(f"fd {fd} belongs to a gosched.net socket; use its own methods")
-        lk = pd.lock
-        lk.acquire()
-        if pd.dead:  # dropped between the lookup and the lock: look again
-            lk.release()
-            continue
-        break
+        stop = wake(pd, mode) if wake is not None else None
+        pd.lock.acquire()
+        if not pd.dead:
+            return pd, stop
+        pd.lock.release()  # dropped between the lookup and the lock: look again
+        if stop is not None:
+            stop()
+
+
+def _addwaiter(pd: PollDesc, mode: int, gp: G) -> None:
+    """(pd.lock held) Make ``gp`` the waiter for ``mode`` and register it with epoll."""
     busy = pd.rg if mode == MODE_R else pd.wg
     if busy is not None:
-        lk.release()
+        pd.lock.release()
         what = "readable" if mode == MODE_R else "writable"
-        raise RuntimeError(f"another goroutine is already waiting for fd {fd} to become {what}")
+        raise RuntimeError(f"another goroutine is already waiting for fd {pd.fd} to become {what}")
     if mode == MODE_R:
         pd.rg = gp
     else:
         pd.wg = gp
     try:
-        poller.rearm(pd)
+        pd.poller.rearm(pd)
     except OSError:
         if mode == MODE_R:
             pd.rg = None
         else:
             pd.wg = None
-        try:
-            poller.rearm(pd)  # keep the other direction's waiter, or drop pd
-        except OSError:
-            poller.forget(pd)
-        lk.release()
+        _rearm(pd)  # keep the other direction's waiter, or drop pd
+        pd.lock.release()
         raise
-    poller.waiting.append(1)
-    gp.blockedon = pd
-    why = await trap(PARK, lk, waitReasonIOWait)
-    gp.blockedon = None
-    if why == CLOSING:
-        raise OSError(9, f"fd {fd} was closed while a goroutine waited on it (notify_closing)")
+
+
+def _rearm(pd: PollDesc) -> None:
+    """(pd.lock held) Register a foreign ``pd`` for what is still waited on, or drop it."""
+    try:
+        pd.poller.rearm(pd)
+    except OSError:
+        pd.poller.forget(pd)
 
 
 def notify_closing(sched: Sched, fd: int) -> None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import Any
 
+from .errors import Goexit
 from .runtime2 import G, M, Sched
+from .speedups import EXIT as _EXIT
 
 log = logging.getLogger("gosched")
 
@@ -92,3 +95,14 @@ def gopanic(sched: Sched, gp: G, e: BaseException) -> None:
     except AttributeError:  # pragma: no cover - not an Exception
         pass
     fatal(sched, e)
+
+
+def goexitpanic(sched: Sched, gp: G, e: BaseException) -> Any:
+    """gp raised: Goexit ends it (Go's runtime.Goexit); anything else uncaught ends
+    the program (a Go panic, gopanic). Either way gp exits."""
+    if isinstance(e, Goexit):
+        if gp is sched.main_g:
+            sched.main_goexited = True
+    else:
+        gopanic(sched, gp, e)
+    return _EXIT

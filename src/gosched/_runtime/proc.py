@@ -26,10 +26,10 @@ from typing import Any, NoReturn
 from . import mgr, panic, speedups
 from . import timers as _timers
 from . import trace as _trace
-from .errors import Fatal, Goexit
+from .errors import Fatal
 from .foreign import foreignyield
 from .lock import lock2
-from .lockedm import REISSUE, mexit, startlockedm, stoplockedm
+from .lockedm import mexit, resumethrow, startlockedm, stoplockedm
 from .mgr import (
     acquirep,
     activems,
@@ -42,8 +42,8 @@ from .mgr import (
     wakenetpoller,
     wakep,
 )
-from .panic import fatal, finish_locked, gnote, gopanic, over
-from .runend import abandon
+from .panic import fatal, finish_locked, gnote, goexitpanic, over
+from .runend import abandon, schedend
 from .runq import (
     _coprimes,
     addtimerhere,
@@ -298,15 +298,10 @@ mgr.mstart = mstart  # newm starts its thread here
 def schedule(m: M, nextg: G | None = None) -> None:
     """One round of the scheduler per goroutine switch (Go's schedule → findRunnable → execute).
 
-    The hottest loop of the runtime: the body runs once per goroutine switch,
-    so values that cannot change while it runs are hoisted, the typing
-    narrowings are comments, not ``assert`` statements, and three steps Go
-    writes as functions are in line, each under a comment with Go's name:
-    findRunnable's fast path (the goroutine this one readied, runnext, the
-    local queue), execute, and the trap's handling (goexit0, park_m,
-    gosched_m). A call for execute and goexit0 cost 8 % of a switch and 4 % of
-    a spawn (``python -m bench.instructions``: 24,944 vs 23,037 instructions per
-    ping-pong, 24,271 vs 23,311 per spawn).
+    The hottest loop of the runtime: the hot steps Go writes as functions are in line
+    under Go's names (``python -m bench.instructions``: a call for execute and goexit0
+    cost 8 % of a ping-pong, one for findRunnable's fast path 4 %, 26,792 vs 25,665
+    instructions); each cold branch is a named function, called only when taken.
     """
     sched = m.sched
     gp: G | None  # and nextg: one to resume at once (a syscall's return, inheritTime; main on m0)
@@ -318,41 +313,29 @@ def schedule(m: M, nextg: G | None = None) -> None:
     locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
     while True:
         if sched.dead:
-            # Back from a syscall that outlived the run: close it (abandon), unless this is
-            # a child forked from it, where it goes on as plain Python (fork._childmain).
-            if nextg is not None and over(sched):
-                abandon(sched, m, nextg, None)
-            return
+            return schedend(sched, m, nextg)
         p = m.p
         if nextg is not None:
-            gp = nextg
-            nextg = None
+            gp, nextg = nextg, None
         elif locked:  # the locked G blocked: sleep until it is runnable (stoplockedm)
             if (gp := stoplockedm(m)) is None:
                 return
             p = m.p
         else:
-            if p is None:
-                if not idle(m):
-                    return
-                continue
-            if p.dying:  # GOMAXPROCS shrank below this P: findrunnable retires it
-                findrunnable(m)
-                continue
+            if p is None or p.dying:
+                if schedidle(m, p):
+                    continue
+                return
             if p.timer0when:
                 checktimers(p)
-            # findRunnable's fast path, in line. Every FAIRNESS_TICK-th round, and
-            # through the global turn that round starts (p.globturn), the global
-            # queue goes first (findrunnable's globrunqturn).
+            # findRunnable's fast path: what this M readied (goready's runnext), runnext, the
+            # runq; every FAIRNESS_TICK-th round, and its p.globturn, the global runq first.
             fair = (p.schedtick % FAIRNESS_TICK and not p.globturn) or not sched.runq
             gp = None
             if rq:
-                # What this M's goroutine readied becomes runnext (goready's
-                # runqput(next=true)) and, as runnext, runs next inheriting the
-                # time slice. goready keeps it to one goroutine: take it directly.
                 if fair and len(rq) == 1 and p.runnext is None:
                     try:
-                        gp = rq.popleft()
+                        gp = rq.popleft()  # as runnext: it inherits the time slice
                     except IndexError:  # sysmon drained it
                         pass
                 else:
@@ -375,20 +358,13 @@ def schedule(m: M, nextg: G | None = None) -> None:
                             continue
                         p = m.p  # findrunnable returns a G only with a P
                     p.schedtick += 1  # type: ignore[union-attr]
-            if m.spinning:
-                # Whatever queue gp came from (Go's schedule: resetspinning once
-                # findRunnable returns): an M woken spinning whose P had a due
-                # timer takes what it readied from readyq above, and a flag left
-                # set leaks nmspinning when the M later loses its P -- then wakep
-                # and stealing stop for good and overdue timers on idle Ps wait.
+            if m.spinning:  # resetspinning, wherever gp came from: a flag left set leaks nmspinning
                 resetspinning(sched, m)
             if gp.lockedm is not None and startlockedm(sched, m, gp):  # it runs gp; this M stops
                 continue
 
-        # execute(gp): run it until it yields a trap. p is not None here: a G
-        # comes from this P's queues, or is nextg, which only a P holder sets.
-        if gp.waitsince:
-            gp.waitsince = 0
+        # execute(gp) until it yields a trap. p is not None: only a P holder sets nextg.
+        gp.waitsince = 0
         if gp.trackingstamp:  # sampled: record its wait runnable → running (Go's casgstatus)
             mgr.trackrunning(m, gp, nanotime())
         gp.status = Grunning
@@ -399,24 +375,17 @@ def schedule(m: M, nextg: G | None = None) -> None:
         exc = gp.exc
         try:
             if tracing:  # the resume below, recorded (trace.execute)
-                tr = _trace.execute(m, gp, p, csend)
-            elif exc is None:
-                if csend is None:
-                    tr = gp.coro.send(gp.param)
-                else:  # the C resume: a return is EXIT or Returned, not StopIteration
-                    tr = csend(gp.coro, gp.param)
-            else:
-                gp.exc = None
-                tr = gp.param if exc is REISSUE else gp.coro.throw(exc)
+                tr = _trace.execute(m, gp, p, csend, resumethrow)
+            elif exc is not None:
+                tr = resumethrow(gp, exc)
+            elif csend is None:
+                tr = gp.coro.send(gp.param)
+            else:  # the C resume: a return is EXIT or Returned, not StopIteration
+                tr = csend(gp.coro, gp.param)
         except StopIteration as e:
             tr = _EXIT if e.value is None else Returned(e.value)
-        except Goexit:
-            tr = _EXIT
-            if gp is sched.main_g:
-                sched.main_goexited = True
-        except BaseException as e:  # an uncaught exception ends the program (a Go panic)
-            tr = _EXIT
-            gopanic(sched, gp, e)
+        except BaseException as e:
+            tr = goexitpanic(sched, gp, e)
         gp.param = None
         tracknext -= 1  # Go's trackingSeq: sample one switch out of running in LATENCY_PERIOD
         if not tracknext:
@@ -427,53 +396,90 @@ def schedule(m: M, nextg: G | None = None) -> None:
             p = None  # sysmon took it while gp ran
             lostp(sched, m, gp)
         if gp.preempt:  # sysmon's request, or lockosthread's: (un)locked
-            gp.preempt = False
-            preempted.discard(gp)
-            locked = m.lockedg is not None
+            locked = preemptdone(m, gp)
         if sched.dead and over(sched):  # the run ended while gp ran (the test before the call: hot path)
             abandon(sched, m, gp, tr)
             return
 
-        # The trap's handling, Go's functions in line (a call here costs every switch).
+        # The trap's handling: goexit0 and park_m in line (a call here costs every switch).
         if type(tr) is not tuple:
             if tr is _EXIT or type(tr) is Returned:  # goexit0
                 gp.status = Gdead
                 m.curg = None
                 allgs.pop(gp.goid, None)
                 gp.coro = None  # type: ignore[assignment]
-                if gp is sched.main_g:
-                    mainexit(sched, gp, None if tr is _EXIT else tr.value)
-                if gp.lockedm is not None:  # it exited locked: its thread goes with it
-                    return mexit(sched, m)
+                if (gp is sched.main_g or gp.lockedm is not None) and goexit0rare(sched, m, gp, tr):
+                    return
                 continue
             nextg = foreignyield(sched, m, gp, p, tr)
-            continue
-        kind = tr[0]  # a TrapKind: its members are singletons, so ``is`` is the cheapest test
-        if kind is PARK:  # park_m: off the CPU, then gopark's unlockf
+        elif tr[0] is PARK:  # park_m: off the CPU, then gopark's unlockf
             gp.status = Gwaiting
             gp.waitreason = tr[2]
             m.curg = None
             ul = tr[1]
-            if ul is not None:
-                ult = type(ul)
-                if ult is list:  # a runtime lock (lock.newlock): unlock inline
-                    ul.append(1)
-                elif ult is tuple:  # select's channel locks
-                    for lk in ul:
-                        lk.append(1)
-                else:  # a threading.Lock
-                    ul.release()
-        elif kind is GOSCHED:  # gosched_m
-            m.curg = None
-            gp.status = Grunnable
-            gp.trackingstamp = gp.trackingstamp and nanotime()  # if sampled: runnable from now
-            globrunqput(sched, gp)
-        elif kind is SLEEP:
-            timesleep(sched, m, gp, tr[1])
-        elif kind is SYSCALL:
-            nextg = syscall(sched, m, gp, p, tr[1], tr[2])
+            if type(ul) is list:  # a runtime lock (lock.newlock): unlock inline
+                ul.append(1)
+            elif ul is not None:
+                unlockf(ul)
         else:
-            nextg = foreignyield(sched, m, gp, p, tr)
+            nextg = trapdispatch(sched, m, gp, p, tr)
+
+
+# --- schedule's cold branches: each called only when taken --------------------------------
+
+
+def schedidle(m: M, p: P | None) -> bool:
+    """No P: idle until one comes (False: the run ended). A P that GOMAXPROCS shrank
+    away (p.dying): findrunnable retires it."""
+    if p is None:
+        return idle(m)
+    findrunnable(m)
+    return True
+
+
+def preemptdone(m: M, gp: G) -> bool:
+    """gp yielded to a preemption request (sysmon's, or lock/unlock_os_thread's):
+    clear it; True if this M is now locked to a goroutine."""
+    gp.preempt = False
+    preempted.discard(gp)
+    return m.lockedg is not None
+
+
+def goexit0rare(sched: Sched, m: M, gp: G, tr: Any) -> bool:
+    """goexit0's rare steps: main's return ends the program; a goroutine that exits
+    locked takes its thread with it (True: this M exited)."""
+    if gp is sched.main_g:
+        mainexit(sched, gp, None if tr is _EXIT else tr.value)
+    if gp.lockedm is not None:
+        mexit(sched, m)
+        return True
+    return False
+
+
+def unlockf(ul: Any) -> None:
+    """gopark's unlockf that is not one runtime lock: select's channel locks, or a threading.Lock."""
+    if type(ul) is tuple:
+        for lk in ul:
+            lk.append(1)
+    else:
+        ul.release()
+
+
+def trapdispatch(sched: Sched, m: M, gp: G, p: P | None, tr: tuple[Any, ...]) -> G | None:
+    """The traps other than PARK (the trap dispatch); returns a G to resume at once, if any."""
+    kind = tr[0]  # a TrapKind: its members are singletons, so ``is`` is the cheapest test
+    if kind is GOSCHED:  # gosched_m
+        m.curg = None
+        gp.status = Grunnable
+        gp.trackingstamp = gp.trackingstamp and nanotime()  # if sampled: runnable from now
+        globrunqput(sched, gp)
+    elif kind is SLEEP:
+        timesleep(sched, m, gp, tr[1])
+    elif kind is SYSCALL:
+        return syscall(sched, m, gp, p, tr[1], tr[2])
+    else:
+        return foreignyield(sched, m, gp, p, tr)
+    return None
 
 
 def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .lock import held
 from .mgr import injectglist
-from .panic import log
+from .panic import log, over
 from .runq import takereadyq
 from .runtime2 import G, Gdead, Grunning, Gsyscall, M, Sched
 from .speedups import EXIT as _EXIT
@@ -133,3 +133,10 @@ def rehome(sched: Sched, gs: list[G]) -> None:
         gm = g.m
         if gm is not None and gm.sched is not sched:
             injectglist(gm.sched, [g])
+
+
+def schedend(sched: Sched, m: M, nextg: G | None) -> None:
+    """The run ended. Back from a syscall that outlived it, close that (abandon), unless
+    this is a child forked from it, where it goes on as plain Python (fork._childmain)."""
+    if nextg is not None and over(sched):
+        abandon(sched, m, nextg, None)

@@ -24,6 +24,7 @@ from .lock import lock as runtime_lock
 from .runtime2 import (
     G,
     WaitDesc,
+    WaitReason,
     waitReasonSemacquire,
     waitReasonSyncCondWait,
     waitReasonSyncMutexLock,
@@ -41,7 +42,27 @@ def _goid() -> int:
     return gp.goid if gp is not None else 0
 
 
-class Mutex:
+class _Held:
+    """``async with`` for a lock: lock on entry, unlock on exit (Mutex, RWMutex)."""
+
+    __slots__ = ()
+
+    async def lock(self) -> None:
+        raise NotImplementedError
+
+    def unlock(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> None:
+        await self.lock()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.unlock()
+
+
+class Mutex(_Held):
     """A mutual-exclusion lock (sync.Mutex). ``async with mu:`` locks and unlocks."""
 
     __slots__ = ("__weakref__", "_lock", "_locked", "_waiters", "foreign", "fusers", "owner")
@@ -69,11 +90,7 @@ class Mutex:
             if preempted:
                 await checkpreempt()
             return
-        gp = _curg_or_release(lk, "Mutex.lock")
-        gp.blockedon = self
-        self._waiters.append(gp)
-        await trap(PARK, lk, waitReasonSyncMutexLock)
-        gp.blockedon = None
+        gp = await _semacquire(lk, self, self._waiters, "Mutex.lock", waitReasonSyncMutexLock)
         self.owner = gp.goid  # unlock handed the lock to us
 
     def try_lock(self) -> bool:
@@ -106,14 +123,6 @@ class Mutex:
     def locked(self) -> bool:
         return self._locked
 
-    async def __aenter__(self) -> None:
-        await self.lock()
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.unlock()
-
     def waiters(self) -> list[G]:
         with held(self._lock):
             return list(self._waiters)
@@ -140,6 +149,18 @@ def _drop(q: deque[Any], gp: G) -> None:
         q.remove(gp)
 
 
+async def _semacquire(lk: list[int], obj: Any, q: deque[Any], what: str, reason: WaitReason) -> G:
+    """Queue the running goroutine on ``q`` and park it until woken, releasing the
+    runtime lock ``lk`` once it is off the CPU (Go's semacquire1: enqueue, then
+    goparkunlock); dumps show it blocked on ``obj``."""
+    gp = _curg_or_release(lk, what)
+    gp.blockedon = obj
+    q.append(gp)
+    await trap(PARK, lk, reason)
+    gp.blockedon = None
+    return gp
+
+
 def _curg_or_release(lk: list[int], what: str) -> G:
     m = getm()
     gp = m.curg if m is not None else None
@@ -149,7 +170,7 @@ def _curg_or_release(lk: list[int], what: str) -> G:
     return gp  # type: ignore[no-any-return]
 
 
-class RWMutex:
+class RWMutex(_Held):
     """A reader/writer lock (sync.RWMutex): a waiting writer holds off new readers."""
 
     __slots__ = ("__weakref__", "_lock", "_readers", "_rwait", "_writer", "_wwait", "owner", "rowners")
@@ -178,11 +199,7 @@ class RWMutex:
             self.rowners[gid] = self.rowners.get(gid, 0) + 1
             lk.append(1)
             return
-        gp = _curg_or_release(lk, "RWMutex.rlock")
-        gp.blockedon = self
-        self._rwait.append(gp)
-        await trap(PARK, lk, waitReasonSyncRWMutexRLock)
-        gp.blockedon = None
+        await _semacquire(lk, self, self._rwait, "RWMutex.rlock", waitReasonSyncRWMutexRLock)
 
     def runlock(self) -> None:
         with held(self._lock):
@@ -211,11 +228,7 @@ class RWMutex:
             self.owner = _goid()
             lk.append(1)
             return
-        gp = _curg_or_release(lk, "RWMutex.lock")
-        gp.blockedon = self
-        self._wwait.append(gp)
-        await trap(PARK, lk, waitReasonSyncRWMutexLock)
-        gp.blockedon = None
+        await _semacquire(lk, self, self._wwait, "RWMutex.lock", waitReasonSyncRWMutexLock)
 
     def unlock(self) -> None:
         with held(self._lock):
@@ -257,14 +270,6 @@ class RWMutex:
         """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
         _drop(self._rwait, gp)
         _drop(self._wwait, gp)
-
-    async def __aenter__(self) -> None:
-        await self.lock()
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.unlock()
 
 
 class WaitGroup:
@@ -331,11 +336,7 @@ class WaitGroup:
             if preempted:
                 await checkpreempt()
             return
-        gp = _curg_or_release(lk, "WaitGroup.wait")
-        gp.blockedon = self
-        self._waiters.append(gp)
-        await trap(PARK, lk, waitReasonSyncWaitGroupWait)
-        gp.blockedon = None
+        await _semacquire(lk, self, self._waiters, "WaitGroup.wait", waitReasonSyncWaitGroupWait)
 
     def _dropwaiter(self, gp: G) -> None:
         """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""

@@ -197,15 +197,21 @@ def _q(s: str) -> str:
 # --- the scheduler's events (called behind ``enabled``) ---------------------------------
 
 
-def execute(m: M, gp: G, p: P | None, send: Callable[[Any, Any], Any] | None) -> Any:
-    """Resume ``gp`` as schedule does (send or throw) and record its slice (Go's GoStart..GoStop)."""
+def execute(
+    m: M,
+    gp: G,
+    p: P | None,
+    send: Callable[[Any, Any], Any] | None,
+    throw: Callable[[G, BaseException], Any],
+) -> Any:
+    """Resume ``gp`` as schedule does (send, or ``throw``: lockedm.resumethrow, which also
+    re-handles a reissued trap) and record its slice (Go's GoStart..GoStop)."""
     t0 = now()
     tr: Any = EXIT
     try:
         exc = gp.exc
         if exc is not None:
-            gp.exc = None
-            tr = gp.coro.throw(exc)
+            tr = throw(gp, exc)
         elif send is None:
             tr = gp.coro.send(gp.param)
         else:
