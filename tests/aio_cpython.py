@@ -287,10 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             importlib.import_module(f"test.test_asyncio.{module}")
         except ImportError:  # a module of another Python (test_eager_task_factory is 3.12+)
             continue
+        t1 = time.monotonic()
         res, err = run_module(module, a.loop, a.verbose)
         results.update(res)
         c = Counter(s for s, _ in res.values())
-        print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", *FAILED, "skip")), flush=True)
+        print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", *FAILED, "skip"))
+              + f" ({time.monotonic() - t1:.0f} s)", flush=True)
         if a.verbose or c["hang"] or c["crash"]:
             print(err)
     failed = {t: why for t, (s, why) in results.items() if s in FAILED}

@@ -21,8 +21,6 @@ httpx = pytest.importorskip("httpx")
 aiohttp = pytest.importorskip("aiohttp")
 
 
-@pytest.mark.xfail(sys.version_info >= (3, 12), strict=False,
-                   reason="3.12+: asyncio.current_task() is None in a plain goroutine (anyio cancel scopes)")
 @pytest.mark.parametrize("procs", [1, pytest.param(2, marks=pytest.mark.xfail(
     strict=False, reason="flaky, about 1 run in 5: anyio's happy-eyeballs cancellation (httpx's connect) "
     "escapes as CancelledError into a goroutine when several run at GOMAXPROCS 2"))])

@@ -158,7 +158,6 @@ def test_current_task_right_in_every_task_while_one_blocks() -> None:
     assert out == {"blocker": True} and all(res)
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+: asyncio's current_task is C's builtin")
 def test_current_task_bound_before_gosched_aio_is_imported() -> None:
     # anyio binds asyncio.current_task at import (its pytest plugin loads it before
     # gosched.aio): that function object must answer per goroutine too

@@ -52,8 +52,9 @@ from .._runtime.traps import getm, setm
 from .task import Task, Wake, creator, giveturn, taketurn
 
 T = TypeVar("T")
-_get_running_loop = events._get_running_loop
-_set_running_loop = events._set_running_loop
+# asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
+# never bound here: BaseEventLoop does so, and code that swaps them for the pure-Python
+# ones (test_events' TestPyGetEventLoop) must see the slot the loop set (aio-bugs #11).
 
 
 def _noop() -> None:
@@ -150,8 +151,8 @@ async def _watch(loop: EventLoop, sched: Sched, fd: int, mode: int, w: _Watch) -
             return
         tok = await taketurn(loop, None)
         try:
-            if _get_running_loop() is not loop:
-                _set_running_loop(loop)
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
             runhandle(loop, h, getm())
         finally:
             giveturn(loop, tok)
@@ -174,8 +175,8 @@ async def _dispatch(loop: EventLoop) -> None:
             continue
         tok = await taketurn(loop, None)
         try:
-            if _get_running_loop() is not loop:
-                _set_running_loop(loop)
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
             m = getm()
             for _ in range(len(ready)):
                 h = ready.popleft()
@@ -749,7 +750,7 @@ _before = threading.local()
 
 def mstarted(m: M) -> None:
     """``proc.mstarted``: asyncio's running loop and async-generator hooks on every M."""
-    _before.state = (_get_running_loop(), sys.get_asyncgen_hooks())
+    _before.state = (events._get_running_loop(), sys.get_asyncgen_hooks())
     runson(defaultloop(m.sched))
 
 
@@ -758,13 +759,13 @@ def mstopped(m: M) -> None:
     state = getattr(_before, "state", None)
     if state is not None:
         _before.state = None
-        _set_running_loop(state[0])
+        events._set_running_loop(state[0])
         sys.set_asyncgen_hooks(*state[1])
 
 
 def runson(loop: EventLoop) -> None:
     """This thread runs ``loop``'s code: asyncio's running loop and async-generator hooks."""
-    _set_running_loop(loop)
+    events._set_running_loop(loop)
     sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)
 
 

@@ -49,8 +49,6 @@ if isinstance(_c_current_task, types.FunctionType):  # 3.11: a Python function (
 _current_tasks: dict[Any, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 _swap_current_task: Callable[[Any, Any], Any] | None = getattr(asyncio.tasks, "_swap_current_task", None)
 _get_loop: Callable[[Any], Any] = asyncio.futures._get_loop  # type: ignore[attr-defined]
-_get_running_loop = events._get_running_loop
-_set_running_loop = events._set_running_loop
 
 # The task each task goroutine runs (current_task's per-M answer: getm().curg).
 gtasks: dict[G, Task] = {}
@@ -201,8 +199,8 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 exc = _cancelled(c[0])
             tok = yield from taketurn(loop, gp)
             m = getm()
-            if _get_running_loop() is not loop:
-                _set_running_loop(loop)
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
             prev = _swap(loop, task)
             try:
                 y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
@@ -327,7 +325,7 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     task, the loop's callbacks); I/O and executor threads that complete one
     keep the run alive through the poller and ``sched.nforeign``.
     """
-    if getattr(obj, "_asyncio_future_blocking", None) is None or _get_loop(obj) is not _get_running_loop():
+    if getattr(obj, "_asyncio_future_blocking", None) is None or _get_loop(obj) is not events._get_running_loop():
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
     t = gtasks.get(gp)
@@ -389,7 +387,7 @@ def current_task(loop: Any = None) -> Any:
         gp = m.curg
         if gp is not None:
             t = gtasks.get(gp)
-            running = _get_running_loop()
+            running = events._get_running_loop()
             if t is None and running is not None:
                 t = _goroutinetask(gp, running)
             if t is not None and (loop is None or t.get_loop() is loop):
@@ -420,17 +418,31 @@ def _redirected(loop: Any = None, *, _gosched: Callable[[Any], Any] = current_ta
     return _gosched(loop)
 
 
+_OWNCURRENT = ("asyncio", "_asyncio", "gosched")  # modules whose binding of C's current_task is theirs
+
+
 def redirect(fn: Any) -> None:
-    """Make asyncio's own ``current_task`` function call ours (3.11, where it is Python).
+    """Make asyncio's own ``current_task`` reach ours where a library bound it before we were imported.
 
     Libraries that bound it by name before gosched.aio was imported (anyio's
     ``from asyncio import current_task``, loaded early by its pytest plugin) call
-    that function object, which rebinding ``asyncio.current_task`` never reaches.
-    On 3.12+ it is C's builtin, which cannot be redirected (docs/aio.md).
+    that object, which rebinding ``asyncio.current_task`` never reaches. On 3.11
+    it is a Python function, whose code is redirected; on 3.12+ it is C's
+    builtin, which cannot be, so the names already bound to it in imported
+    modules are rebound instead (aio-bugs #12).
     """
     if isinstance(fn, types.FunctionType):
         fn.__code__ = _redirected.__code__
         fn.__kwdefaults__ = _redirected.__kwdefaults__
+        return
+    for mod in list(sys.modules.values()):
+        name = getattr(mod, "__name__", None)
+        ns = getattr(mod, "__dict__", None)
+        if not isinstance(name, str) or name.startswith(_OWNCURRENT) or type(ns) is not dict:
+            continue
+        for k, v in list(ns.items()):
+            if v is fn:
+                ns[k] = current_task
 
 
 foreign.foreignpark = foreignpark
