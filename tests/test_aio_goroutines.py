@@ -8,7 +8,6 @@ gosched channels. The aiohttp server itself is started from a goroutine too.
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
 

@@ -325,7 +325,9 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     task, the loop's callbacks); I/O and executor threads that complete one
     keep the run alive through the poller and ``sched.nforeign``.
     """
-    if getattr(obj, "_asyncio_future_blocking", None) is None or _get_loop(obj) is not events._get_running_loop():
+    if getattr(obj, "_asyncio_future_blocking", None) is None or (
+        _get_loop(obj) is not events._get_running_loop()
+    ):
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
     t = gtasks.get(gp)
