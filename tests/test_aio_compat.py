@@ -7,9 +7,14 @@ interpreter where the test needs one (the order of imports, a swapped asyncio).
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+import warnings
 from asyncio import events
 
 import pytest
@@ -103,3 +108,53 @@ def test_current_task_is_exact_per_goroutine_on_several_ms(procs: int) -> None:
         """
     )
     assert r.returncode == 0 and r.stdout.strip() == "(400, True)", r.stderr[-3000:]
+
+
+def test_main_task_runs_on_the_main_thread_and_installs_signal_handlers() -> None:
+    # aio-bugs #3: asyncio.Runner's main task runs on the thread that called run(), so
+    # signal.signal works in it (uvicorn's signal capture checks for the main thread).
+    got: list[int] = []
+
+    async def main() -> tuple[bool, bool]:
+        await asyncio.sleep(0.01)  # a later step too, not only the first
+        old = signal.signal(signal.SIGUSR1, lambda sig, frame: got.append(sig))
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            for _ in range(500):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+        child = await asyncio.create_task(_on_main_thread())
+        return threading.current_thread() is threading.main_thread(), child
+
+    assert aio.run(main()) == (True, False)  # tasks it creates are goroutines on the Ms
+    assert got == [signal.SIGUSR1]
+
+
+async def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def test_main_task_stuck_in_a_blocking_call_does_not_stop_the_others() -> None:
+    # the main task's steps run on the main thread: sysmon's retake must look there for
+    # the stuck call (the M waits in gosched's code) and pass the loop's turn on
+    async def ticker(ticks: list[float]) -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def main() -> int:
+        ticks: list[float] = []
+        t = asyncio.create_task(ticker(ticks))
+        await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        time.sleep(0.5)  # unwrapped, on the main thread
+        during = sum(1 for x in ticks if t0 < x < t0 + 0.5)
+        t.cancel()
+        return during
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the BlockingWarning, if any
+        assert aio.run(main()) >= 5

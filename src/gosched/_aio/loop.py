@@ -340,7 +340,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gidling(True)
             self._grunning = False
             self._stopping = False
-            self._thread_id = None
+            with self._glock:
+                self._thread_id = None
+            self._gservecalls()  # any queued as _gserve returned: run here, still this thread
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
@@ -354,22 +356,28 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         while True:
             self._gmainev.wait()
             self._gmainev.clear()
-            while self._gmaincalls:
-                fn, args, fut = self._gmaincalls.popleft()
-                try:
-                    fut.set_result(fn(*args))
-                except BaseException as e:  # handed to the caller
-                    fut.set_exception(e)
+            self._gservecalls()
             if self._gstopped.is_set():
                 return
 
+    def _gservecalls(self) -> None:
+        while self._gmaincalls:
+            fn, args, fut = self._gmaincalls.popleft()
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # handed to the caller (a task step's StopIteration too)
+                fut.set_exception(e)
+
     def _gonmain(self, fn: Callable[..., T], *args: Any) -> T:
         """Call ``fn`` on the thread in run_forever (the main thread for signals), and wait."""
-        tid = self._thread_id
-        if tid is None or tid == -1 or tid == threading.get_ident():
-            return fn(*args)
         fut: cf.Future[T] = cf.Future()
-        self._gmaincalls.append((fn, args, fut))
+        with self._glock:  # run_forever's end drains the calls under it: none is left behind
+            tid = self._thread_id
+            here = tid is None or tid == -1 or tid == threading.get_ident()
+            if not here:
+                self._gmaincalls.append((fn, args, fut))
+        if here:
+            return fn(*args)
         self._gmainev.set()
         return fut.result()
 
@@ -521,6 +529,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
             return super().create_task(coro, name=name, context=context, **kwargs)
         task = Task(coro, loop=self, name=name, context=context)
+        # Created by the main thread outside the runtime (asyncio.Runner's main task): its
+        # steps run there while it runs the loop, so signal.signal works in it (aio-bugs #3).
+        task._gmain = getm() is None and threading.current_thread() is threading.main_thread()
         if task._source_traceback:
             del task._source_traceback[-1]
         f = creator(1)

@@ -78,6 +78,7 @@ class Task(_TaskBase):  # type: ignore[misc]
         self._gcancel: tuple[str | None] | None = None
         self._gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
         self._gg: G | None = None
+        self._gmain = False  # its steps run on the thread in run_forever (loop.create_task says)
         if context is None:
             context = contextvars.copy_context()
         self._gctx = context  # Task.get_context is 3.12+
@@ -203,7 +204,11 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 events._set_running_loop(loop)
             prev = _swap(loop, task)
             try:
-                y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
+                if task._gmain:  # on the main thread, as asyncio runs it (signal.signal works)
+                    y = loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
+                        ctx.run, _throw, m, coro, exc)
+                else:
+                    y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
             except StopIteration as e:
                 _finish(task, None, e.value)
                 return
@@ -281,10 +286,16 @@ def retaken(sched: Sched, m: M, gp: G) -> None:
     holder, tok = loop._gturnstate
     if holder is not gp:
         return
-    f = sys._current_frames().get(m.ident)
+    f = sys._current_frames().get(_stepthread(t, loop, m))
     if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
         return  # stuck inside the loop's own machinery: what it holds is not safe to share
     giveturn(loop, tok)
+
+
+def _stepthread(t: Task, loop: Any, m: M) -> int:
+    """The thread that runs ``t``'s steps: the main thread for a task made there, while it runs the loop."""
+    tid: int | None = loop._thread_id
+    return tid if t._gmain and tid is not None and tid != -1 else m.ident
 
 
 def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
