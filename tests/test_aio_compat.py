@@ -158,3 +158,36 @@ def test_main_task_stuck_in_a_blocking_call_does_not_stop_the_others() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the BlockingWarning, if any
         assert aio.run(main()) >= 5
+
+
+def test_forked_child_uses_the_parents_loop_without_hanging() -> None:
+    # aio-bugs #10: a ProcessPoolExecutor worker forked by a task (on an M) calls
+    # asyncio.set_event_loop, whose child watcher removes the SIGCHLD handler of the
+    # parent's loop (copied into the child): that call waited for the parent's main
+    # thread, which the child does not have.
+    r = _python(
+        """
+        import asyncio, concurrent.futures, faulthandler, multiprocessing, signal, warnings
+        import gosched.aio
+
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        parent = None
+
+        def child():
+            faulthandler.dump_traceback_later(20, exit=True)  # a hang ends the child, not the test
+            return parent.remove_signal_handler(signal.SIGUSR1)
+
+        async def forks():
+            ctx = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as ex:
+                return await asyncio.get_running_loop().run_in_executor(ex, child)
+
+        async def main():
+            global parent
+            parent = asyncio.get_running_loop()
+            return await asyncio.create_task(forks())
+
+        print(gosched.aio.run(main()))
+        """
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr[-3000:]

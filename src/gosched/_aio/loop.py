@@ -249,6 +249,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gnote: Chan[None] = Chan(1)
         self._gresume = threading.Event()
         self._gstopped = threading.Event()
+        self._gpid = os.getpid()  # the process whose thread _thread_id names
         self._gmainev = threading.Event()  # wakes the thread in run_forever: stopped, or a call below
         self._gmaincalls: deque[tuple[Callable[..., Any], tuple[Any, ...], cf.Future[Any]]] = deque()
         self._gpending: list[tuple[Task, Any]] = []
@@ -325,6 +326,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         old_agen_hooks = sys.get_asyncgen_hooks()
         try:
             self._thread_id = threading.get_ident()
+            self._gpid = os.getpid()
             runson(self)
             svc = attach(self)
             self._gstopped.clear()
@@ -373,8 +375,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         fut: cf.Future[T] = cf.Future()
         with self._glock:  # run_forever's end drains the calls under it: none is left behind
             tid = self._thread_id
-            here = tid is None or tid == -1 or tid == threading.get_ident()
-            if not here:
+            here = tid is None or tid == -1 or tid == threading.get_ident() or os.getpid() != self._gpid
+            if not here:  # (a fork child has no thread in run_forever: aio-bugs #10)
                 self._gmaincalls.append((fn, args, fut))
         if here:
             return fn(*args)
