@@ -6,6 +6,8 @@
                                                              # that asks the policy, which is replaced)
     python tests/aio_cpython.py --modules test_events,test_streams -v
     python tests/aio_cpython.py --write-expected             # rewrite the list's test ids (keeps reasons)
+    python tests/aio_cpython.py --ci                         # CI's job: test_tasks' C and pure-Python
+                                                             # Task/Future pairings only (not the 6 mixed)
 
 How the loop gets in, as uvloop's suite does for its loop: the test classes that build
 their loop in ``create_event_loop`` (test_events' ``EventLoopTestsMixin`` subclasses,
@@ -52,6 +54,10 @@ MODULES = (
     "test_buffered_proto", "test_protocols", "test_sslproto", "test_ssl", "test_threads",
     "test_eager_task_factory",  # 3.12+
 )
+# test_tasks runs its ~106 tests once per Task/Future pairing (8 classes: most of the job's time);
+# the CI-sized job (--ci) keeps the C pairing and the pure-Python one and leaves out these mixes.
+CI_SKIP = ("CTaskSubclass_PyFuture_Tests", "CTask_CFuture_SubclassTests", "CTask_PyFuture_Tests",
+           "PyTask_CFutureSubclass_Tests", "PyTask_CFuture_Tests", "PyTask_PyFuture_SubclassTests")
 TEST_TIMEOUT_S = 60
 FAILED = ("fail", "error", "hang", "crash")  # in this order in the per-module line
 VERSION = "{}.{}".format(*sys.version_info[:2])
@@ -93,8 +99,9 @@ def tolerate_private_executor() -> None:
     test_utils.TestCase.close_loop = staticmethod(tolerant)
 
 
-def pick(module: Any, factory: Any) -> unittest.TestSuite:
-    """The module's tests, with one factory-built subclass per ``create_event_loop`` mixin."""
+def pick(module: Any, factory: Any, skip: tuple[str, ...] = ()) -> unittest.TestSuite:
+    """The module's tests, with one factory-built subclass per ``create_event_loop`` mixin
+    (test classes named in ``skip`` left out)."""
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     chosen: dict[tuple[type, ...], type] = {}
@@ -102,7 +109,7 @@ def pick(module: Any, factory: Any) -> unittest.TestSuite:
         cls = getattr(module, name)
         if not isinstance(cls, type) or not issubclass(cls, unittest.TestCase):
             continue
-        if cls.__module__ != module.__name__:  # imported from elsewhere: run where it is defined
+        if cls.__module__ != module.__name__ or name in skip:  # imported: run where it is defined
             continue
         if "create_event_loop" not in cls.__dict__:
             suite.addTests(loader.loadTestsFromTestCase(cls))
@@ -171,7 +178,7 @@ def flatten(suite: unittest.TestSuite) -> list[unittest.TestCase]:
     return out
 
 
-def child(module_name: str, loop: str, verbose: bool, skip: int) -> int:
+def child(module_name: str, loop: str, verbose: bool, skip: int, ci: bool) -> int:
     """Run the module's tests from the ``skip``-th on (the parent restarts after a hang or a crash)."""
     def alarm(signum: int, frame: Any) -> None:
         raise Hung(f"test still running after {TEST_TIMEOUT_S} s")
@@ -180,7 +187,7 @@ def child(module_name: str, loop: str, verbose: bool, skip: int) -> int:
     factory = install_loop(loop)
     module = importlib.import_module(f"test.test_asyncio.{module_name}")
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2 if verbose else 0, resultclass=Streamed)
-    runner.run(unittest.TestSuite(flatten(pick(module, factory))[skip:]))
+    runner.run(unittest.TestSuite(flatten(pick(module, factory, CI_SKIP if ci else ()))[skip:]))
     sys.__stdout__.write("DONE\n")  # type: ignore[union-attr]
     return 0
 
@@ -192,7 +199,7 @@ def pump(stream: Any, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, tuple[str, str]], str]:
+def run_module(module: str, loop: str, verbose: bool, ci: bool) -> tuple[dict[str, tuple[str, str]], str]:
     """``{test id: (status, why)}`` of one module, and the stderr tail of its last child.
 
     A test that hangs (no result within the alarm plus 30 s: the alarm cannot interrupt every
@@ -204,7 +211,7 @@ def run_module(module: str, loop: str, verbose: bool) -> tuple[dict[str, tuple[s
     while True:
         before = started
         cmd = [sys.executable, "-X", "faulthandler", __file__, "--child", module, "--loop", loop,
-               "--skip", str(started)] + (["-v"] if verbose else [])
+               "--skip", str(started)] + (["-v"] if verbose else []) + (["--ci"] if ci else [])
         with tempfile.TemporaryFile("w+") as errf:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True)
             lines: queue.Queue[str | None] = queue.Queue()
@@ -255,13 +262,17 @@ def read_expected(path: Path) -> dict[str, str]:
     return out
 
 
-def write_expected(path: Path, failed: dict[str, str], old: dict[str, str]) -> None:
-    """This run's failing ids, each with its old reason (else its exception); other Pythons' lines kept."""
-    def other_pythons(raw: str) -> bool:
+def write_expected(path: Path, failed: dict[str, str], old: dict[str, str], ran: set[str]) -> None:
+    """This run's failing ids, each with its old reason (else its exception); the lines of other
+    Pythons, and of tests this run left out (--ci, --modules), kept."""
+    def kept(raw: str) -> bool:
         line = raw.split("#")[0]
-        return "@" in line and VERSION not in line
+        fields = line.split()
+        if not fields:
+            return raw.startswith("#")  # the header
+        return ("@" in line and VERSION not in line) or fields[0] not in ran
 
-    keep = [raw for raw in (path.read_text().splitlines() if path.exists() else []) if other_pythons(raw)]
+    keep = [raw for raw in (path.read_text().splitlines() if path.exists() else []) if kept(raw)]
     lines = [f"{tid}  # {old.get(tid) or failed[tid]}" for tid in sorted(failed)]
     path.write_text("\n".join([*keep, *lines]) + "\n")
 
@@ -273,12 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modules", default=",".join(MODULES))
     ap.add_argument("--expected", type=Path, default=EXPECTED)
     ap.add_argument("--write-expected", action="store_true")
+    ap.add_argument("--ci", action="store_true", help="the CI-sized job (test_tasks: two pairings of eight)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--skip", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     if a.child:
-        return child(a.child, a.loop, a.verbose, a.skip)
+        return child(a.child, a.loop, a.verbose, a.skip, a.ci)
     expected = read_expected(a.expected)
     results: dict[str, tuple[str, str]] = {}
     t0 = time.monotonic()
@@ -288,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # a module of another Python (test_eager_task_factory is 3.12+)
             continue
         t1 = time.monotonic()
-        res, err = run_module(module, a.loop, a.verbose)
+        res, err = run_module(module, a.loop, a.verbose, a.ci)
         results.update(res)
         c = Counter(s for s, _ in res.values())
         print(f"{module:<26} " + " ".join(f"{k} {c[k]}" for k in ("pass", *FAILED, "skip"))
@@ -307,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in regressions:
         print(f"REGRESSION: {t} {results[t][0]}: {failed[t]}")
     if a.write_expected:
-        write_expected(a.expected, failed, expected)
+        write_expected(a.expected, failed, expected, set(results))
         print(f"wrote {a.expected}")
         return 0
     return 1 if regressions else 0
