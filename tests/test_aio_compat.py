@@ -191,3 +191,11 @@ def test_forked_child_uses_the_parents_loop_without_hanging() -> None:
         """
     )
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr[-3000:]
+
+
+def test_importing_gosched_aio_leaves_no_unclosed_loop() -> None:
+    # the probe loop that finds asyncio's C TaskStepMethWrapper type at import was never
+    # closed: "ResourceWarning: unclosed event loop <_Probe ...>" under -W always
+    r = subprocess.run([sys.executable, "-W", "always", "-c", "import gc, gosched.aio; gc.collect()"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "unclosed event loop" not in r.stderr, r.stderr

@@ -635,6 +635,7 @@ def _stepwrapper() -> Any:
     coro = nothing()
     t = asyncio.Task(coro, loop=probe)
     coro.close()
+    probe.close()
     t._log_destroy_pending = False  # type: ignore[attr-defined]
     asyncio.tasks._unregister_task(t)
     return seen[0]
