@@ -21,8 +21,9 @@ aiohttp = pytest.importorskip("aiohttp")
 
 
 @pytest.mark.parametrize("procs", [1, pytest.param(2, marks=pytest.mark.xfail(
-    strict=False, reason="flaky, about 1 run in 5: anyio's happy-eyeballs cancellation (httpx's connect) "
-    "escapes as CancelledError into a goroutine when several run at GOMAXPROCS 2"))])
+    strict=False, reason="flaky (1 run in 5, more under load; docs/aio-bugs.md #9): anyio's happy-eyeballs "
+    "cancellation (httpx's connect) escapes as CancelledError into a goroutine when several run at "
+    "GOMAXPROCS 2: plain goroutines run beside the loop's callbacks, without its turn"))])
 def test_goroutines_use_httpx_and_aiohttp(procs: int) -> None:
     async def main() -> list[str]:
         assert type(asyncio.get_running_loop()).__module__.startswith("gosched")
