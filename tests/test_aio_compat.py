@@ -199,3 +199,26 @@ def test_importing_gosched_aio_leaves_no_unclosed_loop() -> None:
     r = subprocess.run([sys.executable, "-W", "always", "-c", "import gc, gosched.aio; gc.collect()"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "unclosed event loop" not in r.stderr, r.stderr
+
+
+def test_current_task_in_a_task_asyncio_steps_itself() -> None:
+    # a Task made directly (asyncio.Task(coro, loop=...), as test_tasks' new_task does) is
+    # stepped by asyncio's C __step inside the loop's dispatcher goroutine: current_task()
+    # there is that task, not a task identity made up for the dispatcher
+    loop = aio.new_event_loop()
+
+    async def body() -> tuple[bool, int]:
+        me = asyncio.current_task()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            me.uncancel()  # type: ignore[union-attr]
+        return me is t, t.cancelling()
+
+    try:
+        t = asyncio.Task(body(), loop=loop)
+        loop.run_until_complete(asyncio.sleep(0.01))
+        t.cancel()
+        assert loop.run_until_complete(t) == (True, 0)
+    finally:
+        loop.close()

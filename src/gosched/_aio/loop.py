@@ -49,7 +49,7 @@ from .._runtime.netpoll import MODE_R, MODE_W, notify_closing, waitfd
 from .._runtime.runtime2 import M, Sched
 from .._runtime.sync import Mutex
 from .._runtime.traps import getm, setm
-from .task import Task, Wake, creator, giveturn, taketurn
+from .task import Task, Wake, creator, giveturn, loopcode, taketurn
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
@@ -610,6 +610,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:
     async for sig in ch:
         loop._handle_signal(sig)
+
+
+loopcode.update((_dispatch.__code__, _watch.__code__, _relaysignals.__code__))
 
 
 def _foreigndone(sched: Sched) -> None:

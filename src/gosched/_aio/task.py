@@ -393,6 +393,11 @@ def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
     return t
 
 
+# The code of the loop's own goroutines (the dispatcher, fd watchers: loop.py adds them),
+# which run callbacks, not a task of their own.
+loopcode: set[types.CodeType] = set()
+
+
 def current_task(loop: Any = None) -> Any:
     """asyncio.current_task, per M: the task of the goroutine this thread runs."""
     m = getm()
@@ -402,6 +407,8 @@ def current_task(loop: Any = None) -> Any:
             t = gtasks.get(gp)
             running = events._get_running_loop()
             if t is None and running is not None:
+                if getattr(gp.coro, "cr_code", None) in loopcode:  # a C Task's __step in the dispatcher:
+                    return _c_current_task(loop)  # asyncio's own slot, which that step set
                 t = _goroutinetask(gp, running)
             if t is not None and (loop is None or t.get_loop() is loop):
                 return t
