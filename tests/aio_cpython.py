@@ -6,8 +6,8 @@
                                                              # that asks the policy, which is replaced)
     python tests/aio_cpython.py --modules test_events,test_streams -v
     python tests/aio_cpython.py --write-expected             # rewrite the list's test ids (keeps reasons)
-    python tests/aio_cpython.py --ci                         # CI's job: test_tasks' C and pure-Python
-                                                             # Task/Future pairings only (not the 6 mixed)
+    python tests/aio_cpython.py --ci                         # CI's job: fewer test_tasks pairings and
+                                                             # test_subprocess watchers (CI_SKIP)
 
 How the loop gets in, as uvloop's suite does for its loop: the test classes that build
 their loop in ``create_event_loop`` (test_events' ``EventLoopTestsMixin`` subclasses,
@@ -54,10 +54,12 @@ MODULES = (
     "test_buffered_proto", "test_protocols", "test_sslproto", "test_ssl", "test_threads",
     "test_eager_task_factory",  # 3.12+
 )
-# test_tasks runs its ~106 tests once per Task/Future pairing (8 classes: most of the job's time);
-# the CI-sized job (--ci) keeps the C pairing and the pure-Python one and leaves out these mixes.
+# test_tasks runs its ~106 tests once per Task/Future pairing (8 classes: most of the job's time),
+# test_subprocess its ~30 once per child watcher: the CI-sized job (--ci) keeps the C pairing and
+# the pure-Python one, the threaded and pidfd watchers, and leaves out the mixes and deprecated watchers.
 CI_SKIP = ("CTaskSubclass_PyFuture_Tests", "CTask_CFuture_SubclassTests", "CTask_PyFuture_Tests",
-           "PyTask_CFutureSubclass_Tests", "PyTask_CFuture_Tests", "PyTask_PyFuture_SubclassTests")
+           "PyTask_CFutureSubclass_Tests", "PyTask_CFuture_Tests", "PyTask_PyFuture_SubclassTests",
+           "SubprocessMultiLoopWatcherTests", "SubprocessSafeWatcherTests", "SubprocessFastWatcherTests")
 TEST_TIMEOUT_S = 60
 FAILED = ("fail", "error", "hang", "crash")  # in this order in the per-module line
 VERSION = "{}.{}".format(*sys.version_info[:2])
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modules", default=",".join(MODULES))
     ap.add_argument("--expected", type=Path, default=EXPECTED)
     ap.add_argument("--write-expected", action="store_true")
-    ap.add_argument("--ci", action="store_true", help="the CI-sized job (test_tasks: two pairings of eight)")
+    ap.add_argument("--ci", action="store_true", help="the CI-sized job (the classes in CI_SKIP left out)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--skip", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("-v", "--verbose", action="store_true")
