@@ -222,3 +222,17 @@ def test_current_task_in_a_task_asyncio_steps_itself() -> None:
         assert loop.run_until_complete(t) == (True, 0)
     finally:
         loop.close()
+
+
+def test_subprocess_that_exits_before_its_transport_is_returned() -> None:
+    # 3.12+: a child that has exited by the time the transport is made has its
+    # _exit_waiters set to None; the loop's own exit waiter must not be added then
+    # ("'NoneType' object has no attribute 'append'", test_subprocess on 3.12)
+    async def main() -> list[int | None]:
+        codes = []
+        for _ in range(100):
+            p = await asyncio.create_subprocess_exec("true")
+            codes.append(await p.wait())
+        return codes
+
+    assert aio.run(main()) == [0] * 100

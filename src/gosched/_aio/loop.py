@@ -574,6 +574,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
         transp = await super()._make_subprocess_transport(*args, **kwargs)
+        if transp._exit_waiters is None:  # it has exited and been reported already (3.12+)
+            return transp
         exited = self.create_future()
         transp._exit_waiters.append(exited)
         self._gforeignuntil(exited)  # a child watcher thread may report the exit: not a deadlock meanwhile
