@@ -47,9 +47,9 @@ from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
 from .._runtime.netpoll import MODE_R, MODE_W, notify_closing, waitfd
 from .._runtime.runtime2 import M, Sched
-from .._runtime.sync import Mutex
 from .._runtime.traps import getm, setm
-from .task import Task, Wake, creator, giveturn, taketurn
+from .task import Task, Wake, creator
+from .turn import Turn, giveturn, taketurn
 
 T = TypeVar("T")
 _get_running_loop = events._get_running_loop
@@ -133,6 +133,7 @@ def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
 
 async def _watch(loop: EventLoop, sched: Sched, fd: int, mode: int, w: _Watch) -> None:
     """Run ``fd``'s reader (or writer) callback each time it is ready, until unwatched."""
+    gp = getm().curg
     while not w.stopped:
         try:
             await waitfd(fd, mode)
@@ -148,13 +149,14 @@ async def _watch(loop: EventLoop, sched: Sched, fd: int, mode: int, w: _Watch) -
         h = key.data[mode - 1] if key is not None else None
         if h is None or h._cancelled:
             return
-        tok = await taketurn(loop, None)
+        await taketurn(loop._gturn, gp)
+        m = getm()
         try:
             if _get_running_loop() is not loop:
                 _set_running_loop(loop)
-            runhandle(loop, h, getm())
+            runhandle(loop, h, m)
         finally:
-            giveturn(loop, tok)
+            giveturn(loop._gturn, gp, sched, m)
 
 
 def _fdok(fd: int) -> bool:
@@ -168,21 +170,23 @@ def _fdok(fd: int) -> bool:
 async def _dispatch(loop: EventLoop) -> None:
     """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half)."""
     ready = loop._ready
+    m = getm()
+    gp, sched = m.curg, m.sched
     while not loop._gclosed:
         if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
             await syscall(loop._gresume.wait)
             continue
-        tok = await taketurn(loop, None)
+        await taketurn(loop._gturn, gp)
+        m = getm()
         try:
             if _get_running_loop() is not loop:
                 _set_running_loop(loop)
-            m = getm()
             for _ in range(len(ready)):
                 h = ready.popleft()
                 if not h._cancelled:
                     runhandle(loop, h, m)
         finally:
-            giveturn(loop, tok)
+            giveturn(loop._gturn, gp, sched, m)
         if loop._stopping:
             loop._stopping = False
             if not loop._gembedded:
@@ -254,8 +258,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gwatches: dict[tuple[int, int], _Watch] = {}
         self._gsigchans: dict[int, Chan[Any]] = {}
-        self._gturn = Mutex()  # one task step or callback at a time (task.py: the loop's turn)
-        self._gturnstate: tuple[Any, list[int]] = (None, [])
+        self._gturn = Turn()  # one task step or callback at a time (turn.py)
         super().__init__(_Selector(self))
         self._gdone = events.Handle(_noop, (), self, None)
 
@@ -294,8 +297,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gsched = None
             self._gdisp = False
             self._grunning = False
-            self._gturn = Mutex()  # in case a goroutine of the ended run held it
-            self._gturnstate = (None, [])
+            self._gturn = Turn()  # in case a goroutine of the ended run held it
         for h in self._gtimers:
             self._gtimers[h] = None
         self._gstop()

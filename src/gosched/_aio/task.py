@@ -34,6 +34,7 @@ from typing import Any
 from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
+from .turn import Turn, giveturn, passturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -114,7 +115,9 @@ class Task(_TaskBase):  # type: ignore[misc]
         m = getm()
         if m is not None and m.sched is not sched:
             m = None
-        proc.newproc(sched, _drive(self), f, m, tail=True)  # tasks start in creation order
+        # Created parked: it starts when it gets the loop's turn, in creation order.
+        gp = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
+        turnready(self.get_loop()._gturn, gp, sched)
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
@@ -189,17 +192,19 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
     ctx = task._gctx
     loop = task.get_loop()
     gp = getm().curg
+    sched = getm().sched
+    turn = loop._gturn
     task._gg = gp
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
     try:
         while True:
-            c = task._gcancel
+            yield from taketurn(turn, gp)
+            c = task._gcancel  # after the wait for the turn: a cancel() meanwhile is thrown in now
             if c is not None:
                 task._gcancel = None
                 exc = _cancelled(c[0])
-            tok = yield from taketurn(loop, gp)
             m = getm()
             if _get_running_loop() is not loop:
                 _set_running_loop(loop)
@@ -219,7 +224,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 return
             finally:
                 _swap(loop, prev)
-                giveturn(loop, tok)
+                giveturn(turn, gp, sched, m)
             val = exc = None
             try:
                 if y is None:
@@ -242,51 +247,11 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
         gtasks.pop(gp, None)
 
 
-# --- the loop's turn ------------------------------------------------------------------
-#
-# asyncio code assumes one callback or task step at a time. A loop's task steps,
-# callbacks and I/O callbacks each hold its turn (a gosched Mutex), released
-# whenever the goroutine yields out of them, so they never overlap on several Ms
-# (two Ms inside one ssl.SSLObject crash: a12eco's bug 7). The exception is
-# Go's: sysmon retakes the P of a task stuck in its own code (a blocking call, a
-# CPU loop) and ``retaken`` passes the turn on, so the others go on; the stuck
-# step then finishes beside them. A task stuck inside asyncio's or ssl's code
-# keeps the turn.
-
-
-@types.coroutine
-def taketurn(loop: Any, gp: G | None) -> Generator[Any, Any, list[int]]:
-    """Wait for ``loop``'s turn; the token list gives it back exactly once (giveturn, retaken)."""
-    yield from loop._gturn.lock().__await__()
-    tok = [1]
-    loop._gturnstate = (gp, tok)
-    return tok
-
-
-def giveturn(loop: Any, tok: list[int]) -> None:
-    try:
-        tok.pop()
-    except IndexError:  # retaken passed it on while this step was stuck
-        return
-    loop._gturn.unlock()
-
-
-_MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
-
-
 def retaken(sched: Sched, m: M, gp: G) -> None:
-    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on."""
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on (turn.py)."""
     t = gtasks.get(gp)
-    if t is None or type(t) is not Task:
-        return
-    loop = t.get_loop()
-    holder, tok = loop._gturnstate
-    if holder is not gp:
-        return
-    f = sys._current_frames().get(m.ident)
-    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
-        return  # stuck inside the loop's own machinery: what it holds is not safe to share
-    giveturn(loop, tok)
+    if t is not None and type(t) is Task:
+        passturn(t.get_loop()._gturn, sched, m, gp)
 
 
 def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
@@ -307,17 +272,21 @@ class Wake:
     without a trip through the loop's callback queue.
     """
 
-    __slots__ = ("gp", "sched")
+    __slots__ = ("gp", "sched", "turn")
 
-    def __init__(self, gp: G, sched: Sched) -> None:
+    def __init__(self, gp: G, sched: Sched, turn: Turn | None) -> None:
         self.gp = gp
         self.sched = sched
+        self.turn = turn  # a task's loop's turn, which its goroutine takes first when it resumes
 
     def __call__(self, fut: Any) -> None:
         if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
             return
         self.gp.blockedon = None
-        mgr.goreadytail(self.gp, self.sched)  # woken tasks resume in wake-up order, as call_soon's
+        if self.turn is not None:
+            turnready(self.turn, self.gp, self.sched)
+        else:
+            mgr.goreadytail(self.gp, self.sched)  # woken goroutines resume in wake-up order, as call_soon's
 
 
 def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
@@ -341,7 +310,8 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    obj.add_done_callback(Wake(gp, sched))  # last: another M may ready gp from here on
+    turn = t.get_loop()._gturn if t is not None and type(t) is Task else None
+    obj.add_done_callback(Wake(gp, sched, turn))  # last: another M may ready gp from here on
     return True
 
 
