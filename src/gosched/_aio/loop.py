@@ -136,7 +136,7 @@ async def _watch(loop: EventLoop, sched: Sched, fd: int, mode: int, w: _Watch) -
     gp = getm().curg
     while not w.stopped:
         try:
-            await waitfd(fd, mode)
+            await waitfd(fd, mode, keep=True)
         except RuntimeError:  # an earlier watcher of fd parked just as it was stopped
             notify_closing(sched, fd)
             continue
