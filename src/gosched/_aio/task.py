@@ -116,19 +116,27 @@ class Task(_TaskBase):  # type: ignore[misc]
         if m is not None and m.sched is not sched:
             m = None
         # Created parked: it starts when it gets the loop's turn, in creation order.
-        gp = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
+        gp = self._gg = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
         turnready(self.get_loop()._gturn, gp, sched)
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
 
 
+_inloop: dict[types.CodeType, bool] = {}  # code object -> is asyncio's or the loop's (creator's cache)
+
+
 def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
     f: FrameType | None = sys._getframe(depth + 1)
-    while f is not None and f.f_globals.get("__name__", "").startswith(_LOOPCODE):
+    while f is not None:
+        inloop = _inloop.get(f.f_code)
+        if inloop is None:
+            inloop = _inloop[f.f_code] = f.f_globals.get("__name__", "").startswith(_LOOPCODE)
+        if not inloop:
+            return f
         f = f.f_back
-    return f
+    return None
 
 
 def _send(m: M, coro: Any, value: Any) -> Any:
@@ -194,7 +202,6 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
     gp = getm().curg
     sched = getm().sched
     turn = loop._gturn
-    task._gg = gp
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
