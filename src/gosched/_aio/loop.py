@@ -440,15 +440,19 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     # --- callbacks and timers ---------------------------------------------------------
 
-    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> events.Handle:
         t = type(callback)
-        if t is Wake and not self._ready:
-            # A goroutine parked on a future, and no callback queued before it
-            # (a future's earlier done-callbacks run first, as in asyncio): ready it now.
-            callback(*args)
-            return self._gdone
         if t is _StepWrapper and isinstance(callback.__self__, Task):
             return self._gdone  # Task.__init__'s first __step: the task's goroutine runs it
+        if t is Wake and not (self._ready or self._debug or self._closed):
+            # A goroutine parked on a future, and no callback queued before it (a
+            # future's earlier done-callbacks run first, as in asyncio): ready it now.
+            # (Debug mode: asyncio's checks, and the callback through the queue.)
+            callback(*args)
+            return self._gdone
+        return _LoopBase.call_soon(self, callback, *args, context=context)  # type: ignore[no-any-return]
+
+    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]

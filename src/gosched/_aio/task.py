@@ -81,6 +81,7 @@ class Task(_TaskBase):  # type: ignore[misc]
         self._gcancel: tuple[str | None] | None = None
         self._gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
         self._gg: G | None = None
+        self._gwake: Wake | None = None  # readies the goroutine parked on a future (start())
         if context is None:
             context = contextvars.copy_context()
         self._gctx = context  # Task.get_context is 3.12+
@@ -117,7 +118,9 @@ class Task(_TaskBase):  # type: ignore[misc]
             m = None
         # Created parked: it starts when it gets the loop's turn, in creation order.
         gp = self._gg = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
-        turnready(self.get_loop()._gturn, gp, sched)
+        turn = self.get_loop()._gturn
+        self._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
+        turnready(turn, gp, sched)
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
@@ -317,8 +320,8 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    turn = t.get_loop()._gturn if t is not None and type(t) is Task else None
-    obj.add_done_callback(Wake(gp, sched, turn))  # last: another M may ready gp from here on
+    wake = t._gwake if t is not None and type(t) is Task else Wake(gp, sched, None)
+    obj.add_done_callback(wake)  # last: another M may ready gp from here on
     return True
 
 

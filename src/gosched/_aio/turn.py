@@ -27,7 +27,7 @@ from collections.abc import Generator
 from typing import Any
 
 from .._runtime import mgr, proc
-from .._runtime.lock import lockslow, newlock
+from .._runtime.lock import lock, lockslow, newlock
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioTurn
 from .._runtime.traps import PARK
 
@@ -43,18 +43,14 @@ class Turn:
         self.waiters: deque[G] = deque()
 
 
-def _lock(lk: list[int]) -> None:
-    try:
-        lk.pop()
-    except IndexError:
-        lockslow(lk)
-
-
 @types.coroutine
 def taketurn(turn: Turn, gp: G) -> Generator[Any, Any, None]:
     """Hold ``turn`` (running goroutine ``gp``): at once if free or handed to ``gp``, else park for it."""
     lk = turn.lk
-    _lock(lk)
+    try:  # lock(lk), in line: this runs at every step
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
     h = turn.holder
     if h is None:
         turn.holder = gp
@@ -68,7 +64,10 @@ def taketurn(turn: Turn, gp: G) -> Generator[Any, Any, None]:
 def giveturn(turn: Turn, gp: G, sched: Sched, m: M | None) -> None:
     """``gp`` yields: hand the turn to the first waiter (nothing if retaken passed it on already)."""
     lk = turn.lk
-    _lock(lk)
+    try:  # lock(lk), in line: this runs at every step
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
     if turn.holder is gp:
         _handon(turn, sched, m)
     else:
@@ -95,7 +94,7 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     on another M.
     """
     lk = turn.lk
-    _lock(lk)
+    lock(lk)
     if turn.holder is None:
         turn.holder = gp
         lk.append(1)
@@ -118,7 +117,7 @@ def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> None:
     if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
         return  # stuck inside the loop's own machinery: what it holds is not safe to share
     lk = turn.lk
-    _lock(lk)
+    lock(lk)
     if turn.holder is gp:
         _handon(turn, sched, None)
     else:
