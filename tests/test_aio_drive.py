@@ -11,10 +11,7 @@ descriptor of a wait in one turn.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import ssl
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +20,7 @@ import pytest
 
 import gosched
 import gosched.aio as aio
+from _aio_helpers import tls_contexts
 from gosched._runtime.runtime2 import Gwaiting
 from gosched._runtime.traps import getm
 
@@ -134,25 +132,11 @@ def test_a_callback_that_removes_another_ready_reader_stops_it() -> None:
     assert len(aio.run(main())) == 1
 
 
-def _certs(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
-    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(crt, key)
-    return server, ssl.create_default_context(cafile=str(crt))
-
-
 def test_tls_echo_on_two_ms_never_shares_an_sslobject(tmp_path: Path) -> None:
     # docs/aio-bugs.md #7: two Ms inside one ssl.SSLObject crashed the process.
     # Many TLS echo round trips on 8 connections at GOMAXPROCS 2, with a tiny
     # switch interval so a GIL switch lands inside sslproto's code.
-    server_ctx, client_ctx = _certs(tmp_path)
+    server_ctx, client_ctx = tls_contexts(tmp_path)
 
     async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         while line := await r.readline():
