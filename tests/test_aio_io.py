@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -17,6 +15,7 @@ import pytest
 
 import gosched
 import gosched.aio as aio
+from _aio_helpers import tls_contexts
 
 
 def test_sock_methods_over_loopback() -> None:
@@ -139,17 +138,7 @@ def test_add_signal_handler(where: str) -> None:
 
 
 def test_ssl_streams_through_asyncios_sslproto(tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
-    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(crt, key)
-    client_ctx = ssl.create_default_context(cafile=str(crt))
+    server_ctx, client_ctx = tls_contexts(tmp_path)
 
     async def main() -> bytes:
         async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

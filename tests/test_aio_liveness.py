@@ -39,9 +39,7 @@ def p99_ms(runtime: str) -> float:
 
 
 @pytest.mark.parametrize("loop", [
-    pytest.param(LOOPS[0].values[0], id="gosched", marks=pytest.mark.xfail(strict=False, reason=(
-        "since the loop's turn (d84db37) the p99 is often 150-250 ms: the stuck handler's step keeps "
-        "the turn while sysmon hands its P on; 27-79 ms before it"))),
+    LOOPS[0],
     LOOPS[1],
 ])
 def test_http_server_keeps_serving_beside_a_blocked_handler(loop: str) -> None:

@@ -36,7 +36,7 @@ import time
 import types
 from asyncio import base_events, events, selector_events, unix_events
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from .. import signal as _gosignal
@@ -45,11 +45,11 @@ from .._runtime import timers as _timers
 from .._runtime.api import syscall
 from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
-from .._runtime.netpoll import MODE_R, MODE_W, notify_closing, waitfd
-from .._runtime.runtime2 import M, Sched
-from .._runtime.sync import Mutex
+from .._runtime.netpoll import MODE_R, notify_closing, waitfd
+from .._runtime.runtime2 import G, M, Sched
 from .._runtime.traps import getm, setm
-from .task import Task, Wake, creator, giveturn, loopcode, taketurn
+from .task import StepWrapper, Task, Wake, creator
+from .turn import Turn, giveturn, loopgs, taketurn
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
@@ -70,53 +70,29 @@ def _goyield() -> Generator[None, None, None]:
     yield
 
 
-class _Selector(selectors.BaseSelector):
-    """asyncio's selector, shaped over the netpoller: it keeps the keys, the loop watches."""
+class _Selector(selectors.EpollSelector):
+    """asyncio's selector, a real epoll set (level-triggered, as asyncio's): the loop's poller
+    goroutine waits for its descriptor in gosched's netpoller and serves every ready key."""
 
     def __init__(self, loop: EventLoop) -> None:
+        super().__init__()
         self._loop = loop
-        self._map: dict[int, selectors.SelectorKey] = {}
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        fd = selectors._fileobj_to_fd(fileobj)  # type: ignore[attr-defined]
-        if fd in self._map:
-            raise KeyError(f"{fileobj!r} (FD {fd}) is already registered")
-        key = selectors.SelectorKey(fileobj, fd, events, data)
-        self._map[fd] = key
-        self._loop._gwatch(fd, events)
+        key = super().register(fileobj, events, data)
+        self._loop._gpollstart()
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        key = self._map.pop(selectors._fileobj_to_fd(fileobj))  # type: ignore[attr-defined]
-        self._loop._gunwatch(key.fd, key.events)
+        key = super().unregister(fileobj)
+        if not self._fd_to_key:  # type: ignore[attr-defined]
+            self._loop._gpollkick()  # the poller leaves: no descriptor keeps the run alive
         return key
-
-    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        fd = selectors._fileobj_to_fd(fileobj)  # type: ignore[attr-defined]
-        old = self._map[fd]
-        key = old._replace(events=events, data=data)
-        self._map[fd] = key
-        self._loop._gunwatch(fd, old.events & ~events)
-        self._loop._gwatch(fd, events & ~old.events)
-        return key
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        raise RuntimeError("gosched's asyncio loop waits in the netpoller, never in select()")
-
-    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
-        return self._map
 
     def close(self) -> None:
-        for key in list(self._map.values()):
-            self._loop._gunwatch(key.fd, key.events)
-        self._map.clear()
-
-
-class _Watch:
-    __slots__ = ("stopped",)
-
-    def __init__(self) -> None:
-        self.stopped = False
+        self._fd_to_key.clear()  # type: ignore[attr-defined]
+        self._loop._gpollkick()
+        super().close()
 
 
 def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
@@ -132,72 +108,108 @@ def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
         base_events.logger.warning("Executing %s took %.3f seconds", base_events._format_handle(h), dt)  # type: ignore[attr-defined]
 
 
-async def _watch(loop: EventLoop, sched: Sched, fd: int, mode: int, w: _Watch) -> None:
-    """Run ``fd``'s reader (or writer) callback each time it is ready, until unwatched."""
-    while not w.stopped:
-        try:
-            await waitfd(fd, mode)
-        except RuntimeError:  # an earlier watcher of fd parked just as it was stopped
-            notify_closing(sched, fd)
-            continue
-        except OSError:  # woken by notify_closing (the other direction's unwatch), or fd is gone
-            if w.stopped or not _fdok(fd):
-                return
-            continue
-        sel = loop._selector
-        key = sel.get_map().get(fd) if sel is not None and not w.stopped else None
-        h = key.data[mode - 1] if key is not None else None
-        if h is None or h._cancelled:
-            return
-        tok = await taketurn(loop, None)
-        try:
-            if events._get_running_loop() is not loop:
-                events._set_running_loop(loop)
-            runhandle(loop, h, getm())
-        finally:
-            giveturn(loop, tok)
-
-
-def _fdok(fd: int) -> bool:
+async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
+    """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
+    netpoller, then run the callbacks of every ready key in one turn, until no key is left."""
+    gp = loop._gpollg = getm().curg
+    loopgs[gp] = loop
+    turn = loop._gturn
+    epfd = sel.fileno()
     try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
+        while True:
+            with loop._glock:
+                if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:  # type: ignore[attr-defined]
+                    loop._gpolling = False
+                    return
+            try:
+                await waitfd(epfd, MODE_R, keep=True)
+            except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
+                continue
+            await taketurn(turn, gp)
+            m = getm()
+            try:
+                if events._get_running_loop() is not loop:
+                    events._set_running_loop(loop)
+                for key, mask in sel.select(0) if not sel._selector.closed else ():  # type: ignore[attr-defined]
+                    _serve(loop, key, mask, m)
+                    if turn.holder is not gp:  # retaken while stuck in it: a new poller serves the loop
+                        return
+            finally:
+                giveturn(turn, gp, sched, m)
+    finally:
+        del loopgs[gp]
+
+
+def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None:
+    """One ready key's callbacks (BaseSelectorEventLoop._process_events, run at once)."""
+    reader, writer = key.data
+    if mask & selectors.EVENT_READ and reader is not None:
+        if reader._cancelled:
+            loop._remove_reader(key.fileobj)
+        else:
+            runhandle(loop, reader, m)
+    if mask & selectors.EVENT_WRITE and writer is not None:
+        if writer._cancelled:
+            loop._remove_writer(key.fileobj)
+        else:
+            runhandle(loop, writer, m)
 
 
 async def _dispatch(loop: EventLoop) -> None:
     """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half)."""
+    m = getm()
+    gp, sched = m.curg, m.sched
+    loop._gdispg = gp
+    loopgs[gp] = loop
+    turn = loop._gturn
+    try:
+        while not loop._gclosed:
+            if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
+                await syscall(loop._gresume.wait)
+                continue
+            if not await _dispatchbatch(loop, gp, sched, turn):
+                return  # retaken while stuck in a callback: a new dispatcher serves the loop
+            await _dispatchwait(loop)
+    finally:
+        del loopgs[gp]
+
+
+async def _dispatchbatch(loop: EventLoop, gp: G, sched: Sched, turn: Turn) -> bool:
+    """The callbacks queued so far, in one turn; False if one was stuck long enough to lose it."""
     ready = loop._ready
-    while not loop._gclosed:
-        if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
-            await syscall(loop._gresume.wait)
-            continue
-        tok = await taketurn(loop, None)
-        try:
-            if events._get_running_loop() is not loop:
-                events._set_running_loop(loop)
-            m = getm()
-            for _ in range(len(ready)):
-                h = ready.popleft()
-                if not h._cancelled:
-                    runhandle(loop, h, m)
-        finally:
-            giveturn(loop, tok)
-        if loop._stopping:
-            loop._stopping = False
-            if not loop._gembedded:
-                loop._grunning = False
-                loop._gresume.clear()
-                loop._gstop()
-            continue
-        if ready:
-            await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
-            continue
-        loop._gidle = True
-        if not (ready or loop._stopping or loop._gclosed):
-            await loop._gnote.recv()
-        loop._gidle = False
+    await taketurn(turn, gp)
+    m = getm()
+    try:
+        if events._get_running_loop() is not loop:
+            events._set_running_loop(loop)
+        for _ in range(len(ready)):
+            h = ready.popleft()
+            if not h._cancelled:
+                runhandle(loop, h, m)
+                if turn.holder is not gp:  # retaken while stuck in it: greplace started another
+                    return False
+    finally:
+        giveturn(turn, gp, sched, m)
+    return True
+
+
+async def _dispatchwait(loop: EventLoop) -> None:
+    """After a batch: stop if asked; else yield (more is queued) or park until call_soon."""
+    ready = loop._ready
+    if loop._stopping:
+        loop._stopping = False
+        if not loop._gembedded:
+            loop._grunning = False
+            loop._gresume.clear()
+            loop._gstop()
+        return
+    if ready:
+        await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
+        return
+    loop._gidle = True
+    if not (ready or loop._stopping or loop._gclosed):
+        await loop._gnote.recv()
+    loop._gidle = False
 
 
 def _firetimer(h: events.TimerHandle) -> None:
@@ -254,10 +266,11 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gmaincalls: deque[tuple[Callable[..., Any], tuple[Any, ...], cf.Future[Any]]] = deque()
         self._gpending: list[tuple[Task, Any]] = []
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
-        self._gwatches: dict[tuple[int, int], _Watch] = {}
+        self._gpolling = False  # its poller goroutine (_poll) runs
+        self._gpollg: G | None = None  # that goroutine, and the dispatcher's
+        self._gdispg: G | None = None
         self._gsigchans: dict[int, Chan[Any]] = {}
-        self._gturn = Mutex()  # one task step or callback at a time (task.py: the loop's turn)
-        self._gturnstate: tuple[Any, list[int]] = (None, [])
+        self._gturn = Turn()  # one task step or callback at a time (turn.py)
         super().__init__(_Selector(self))
         self._gdone = events.Handle(_noop, (), self, None)
 
@@ -285,8 +298,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             rel = max(0.0, h._when - mono) if self._gtimers[h] is None else 0.0  # type: ignore[attr-defined]
             h._when = now / 1e9 + rel  # type: ignore[attr-defined]
             self._garm(h)
-        for fd, mode in list(self._gwatches):
-            self._gstartwatch(fd, mode)
+        self._gpollstart()
         if self._ready or not embedded:
             self._gwake()
 
@@ -296,11 +308,24 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gsched = None
             self._gdisp = False
             self._grunning = False
-            self._gturn = Mutex()  # in case a goroutine of the ended run held it
-            self._gturnstate = (None, [])
+            self._gturn = Turn()  # in case a goroutine of the ended run held it
+            self._gpolling = False
         for h in self._gtimers:
             self._gtimers[h] = None
         self._gstop()
+
+    def _greplace(self, gp: G) -> None:
+        """``gp``, this loop's dispatcher or poller, was retaken in a callback and passed the
+        turn on (sysmon's thread): start another, so callbacks and I/O go on meanwhile."""
+        with self._glock:
+            if gp is self._gpollg:
+                self._gpolling = False
+            elif gp is self._gdispg:
+                self._gdisp = False
+            else:
+                return
+        self._gpollstart()
+        self._gwake()
 
     def _gwake(self) -> None:
         sched = self._gsched
@@ -468,15 +493,19 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     # --- callbacks and timers ---------------------------------------------------------
 
-    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> events.Handle:
         t = type(callback)
-        if t is Wake and not self._ready:
-            # A goroutine parked on a future, and no callback queued before it
-            # (a future's earlier done-callbacks run first, as in asyncio): ready it now.
+        if t is StepWrapper and isinstance(callback.__self__, Task):
+            return self._gdone  # Task.__init__'s first __step: the task's goroutine runs it
+        if t is Wake and not (self._ready or self._debug or self._closed):
+            # A goroutine parked on a future, and no callback queued before it (a
+            # future's earlier done-callbacks run first, as in asyncio): ready it now.
+            # (Debug mode: asyncio's checks, and the callback through the queue.)
             callback(*args)
             return self._gdone
-        if t is _StepWrapper and isinstance(callback.__self__, Task):
-            return self._gdone  # Task.__init__'s first __step: the task's goroutine runs it
+        return _LoopBase.call_soon(self, callback, *args, context=context)  # type: ignore[no-any-return]
+
+    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]
@@ -583,30 +612,23 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     # --- I/O readiness ------------------------------------------------------------------------
 
-    def _gwatch(self, fd: int, events: int) -> None:
-        for ev, mode in ((selectors.EVENT_READ, MODE_R), (selectors.EVENT_WRITE, MODE_W)):
-            if events & ev:
-                self._gwatches[(fd, mode)] = _Watch()
-                self._gstartwatch(fd, mode)
-
-    def _gstartwatch(self, fd: int, mode: int) -> None:
+    def _gpollstart(self) -> None:
+        """A key was registered: start the poller goroutine if it is not running."""
         sched = self._gsched
-        w = self._gwatches.get((fd, mode))
-        if sched is None or w is None:
+        if sched is None or self._gpolling:
             return
-        what = "reader" if mode == MODE_R else "writer"
-        _spawn(sched, _watch(self, sched, fd, mode, w), f"asyncio {what} fd {fd}")
+        with self._glock:
+            if self._gpolling or self._gsched is not sched:
+                return
+            self._gpolling = True
+        _spawn(sched, _poll(self, sched, self._selector), "asyncio event loop I/O")
 
-    def _gunwatch(self, fd: int, events: int) -> None:
-        stopped = False
-        for ev, mode in ((selectors.EVENT_READ, MODE_R), (selectors.EVENT_WRITE, MODE_W)):
-            if events & ev:
-                w = self._gwatches.pop((fd, mode), None)
-                if w is not None:
-                    w.stopped = stopped = True
+    def _gpollkick(self) -> None:
+        """Wake the poller goroutine out of its wait (it leaves if no key is left)."""
         sched = self._gsched
-        if stopped and sched is not None:
-            notify_closing(sched, fd)
+        sel = self._selector
+        if sched is not None and self._gpolling and sel is not None:
+            notify_closing(sched, sel.fileno())
 
 
 async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:
@@ -614,39 +636,11 @@ async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:
         loop._handle_signal(sig)
 
 
-loopcode.update((_dispatch.__code__, _watch.__code__, _relaysignals.__code__))
-
-
 def _foreigndone(sched: Sched) -> None:
     with sched.lock:
         sched.nforeign -= 1
 
 
-_ProbeBase: Any = base_events.BaseEventLoop
-
-
-def _stepwrapper() -> Any:
-    """The type of the callback asyncio's C Task.__init__ passes to call_soon."""
-    seen: list[Any] = []
-
-    class _Probe(_ProbeBase):  # type: ignore[misc]
-        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
-            seen.append(type(callback))
-
-    async def nothing() -> None:
-        pass
-
-    probe = _Probe()
-    coro = nothing()
-    t = asyncio.Task(coro, loop=probe)
-    coro.close()
-    probe.close()
-    t._log_destroy_pending = False  # type: ignore[attr-defined]
-    asyncio.tasks._unregister_task(t)
-    return seen[0]
-
-
-_StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
 _EAGER = getattr(asyncio, "eager_task_factory", None)  # 3.12+
 
 

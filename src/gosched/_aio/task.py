@@ -26,7 +26,7 @@ import contextlib
 import contextvars
 import sys
 import types
-from asyncio import events
+from asyncio import base_events, events
 from collections.abc import Callable, Coroutine, Generator
 from types import FrameType
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
+from .turn import _MACHINERY, Turn, giveturn, loopgs, passturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -79,6 +80,7 @@ class Task(_TaskBase):  # type: ignore[misc]
         self._gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
         self._gg: G | None = None
         self._gmain = False  # its steps run on the thread in run_forever (loop.create_task says)
+        self._gwake: Wake | None = None  # readies the goroutine parked on a future (start())
         if context is None:
             context = contextvars.copy_context()
         self._gctx = context  # Task.get_context is 3.12+
@@ -113,18 +115,30 @@ class Task(_TaskBase):  # type: ignore[misc]
         m = getm()
         if m is not None and m.sched is not sched:
             m = None
-        proc.newproc(sched, _drive(self), f, m, tail=True)  # tasks start in creation order
+        # Created parked: it starts when it gets the loop's turn, in creation order.
+        gp = self._gg = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
+        turn = self.get_loop()._gturn
+        self._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
+        turnready(turn, gp, sched)
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
 
 
+_inloop: dict[types.CodeType, bool] = {}  # code object -> is asyncio's or the loop's (creator's cache)
+
+
 def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
     f: FrameType | None = sys._getframe(depth + 1)
-    while f is not None and f.f_globals.get("__name__", "").startswith(_LOOPCODE):
+    while f is not None:
+        inloop = _inloop.get(f.f_code)
+        if inloop is None:
+            inloop = _inloop[f.f_code] = f.f_globals.get("__name__", "").startswith(_LOOPCODE)
+        if not inloop:
+            return f
         f = f.f_back
-    return f
+    return None
 
 
 def _send(m: M, coro: Any, value: Any) -> Any:
@@ -188,17 +202,18 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
     ctx = task._gctx
     loop = task.get_loop()
     gp = getm().curg
-    task._gg = gp
+    sched = getm().sched
+    turn = loop._gturn
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
     try:
         while True:
-            c = task._gcancel
+            yield from taketurn(turn, gp)
+            c = task._gcancel  # after the wait for the turn: a cancel() meanwhile is thrown in now
             if c is not None:
                 task._gcancel = None
                 exc = _cancelled(c[0])
-            tok = yield from taketurn(loop, gp)
             m = getm()
             if events._get_running_loop() is not loop:
                 events._set_running_loop(loop)
@@ -222,7 +237,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 return
             finally:
                 _swap(loop, prev)
-                giveturn(loop, tok)
+                giveturn(turn, gp, sched, m)
             val = exc = None
             try:
                 if y is None:
@@ -245,57 +260,24 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
         gtasks.pop(gp, None)
 
 
-# --- the loop's turn ------------------------------------------------------------------
-#
-# asyncio code assumes one callback or task step at a time. A loop's task steps,
-# callbacks and I/O callbacks each hold its turn (a gosched Mutex), released
-# whenever the goroutine yields out of them, so they never overlap on several Ms
-# (two Ms inside one ssl.SSLObject crash: a12eco's bug 7). The exception is
-# Go's: sysmon retakes the P of a task stuck in its own code (a blocking call, a
-# CPU loop) and ``retaken`` passes the turn on, so the others go on; the stuck
-# step then finishes beside them. A task stuck inside asyncio's or ssl's code
-# keeps the turn.
-
-
-@types.coroutine
-def taketurn(loop: Any, gp: G | None) -> Generator[Any, Any, list[int]]:
-    """Wait for ``loop``'s turn; the token list gives it back exactly once (giveturn, retaken)."""
-    yield from loop._gturn.lock().__await__()
-    tok = [1]
-    loop._gturnstate = (gp, tok)
-    return tok
-
-
-def giveturn(loop: Any, tok: list[int]) -> None:
-    try:
-        tok.pop()
-    except IndexError:  # retaken passed it on while this step was stuck
-        return
-    loop._gturn.unlock()
-
-
-_MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
-
-
 def retaken(sched: Sched, m: M, gp: G) -> None:
-    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on."""
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task or loop callback passes its loop's turn on."""
     t = gtasks.get(gp)
-    if t is None or type(t) is not Task:
+    if t is not None and type(t) is Task:
+        if not (t._gmain and _mainstuckinmachinery(t.get_loop())):
+            passturn(t.get_loop()._gturn, sched, m, gp)
         return
-    loop = t.get_loop()
-    holder, tok = loop._gturnstate
-    if holder is not gp:
-        return
-    f = sys._current_frames().get(_stepthread(t, loop, m))
-    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
-        return  # stuck inside the loop's own machinery: what it holds is not safe to share
-    giveturn(loop, tok)
+    loop = loopgs.get(gp)
+    if loop is not None and passturn(loop._gturn, sched, m, gp):
+        loop._greplace(gp)
 
 
-def _stepthread(t: Task, loop: Any, m: M) -> int:
-    """The thread that runs ``t``'s steps: the main thread for a task made there, while it runs the loop."""
-    tid: int | None = loop._thread_id
-    return tid if t._gmain and tid is not None and tid != -1 else m.ident
+def _mainstuckinmachinery(loop: Any) -> bool:
+    """A main task's step runs on the thread in run_forever (its M waits outside the machinery):
+    is that thread inside asyncio's or ssl's code, whose objects are not safe to share?"""
+    tid = loop._thread_id
+    f = sys._current_frames().get(tid) if tid is not None and tid != -1 else None
+    return f is not None and f.f_globals.get("__name__", "").startswith(_MACHINERY)
 
 
 def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
@@ -309,6 +291,33 @@ def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
         task._gwaiter = None
 
 
+_ProbeBase: Any = base_events.BaseEventLoop
+
+
+def _stepwrapper() -> Any:
+    """The type of the callback asyncio's C Task.__init__ passes to call_soon."""
+    seen: list[Any] = []
+
+    class _Probe(_ProbeBase):  # type: ignore[misc]
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+            seen.append(type(callback))
+
+    async def nothing() -> None:
+        pass
+
+    probe = _Probe()
+    coro = nothing()
+    t = asyncio.Task(coro, loop=probe)
+    coro.close()
+    probe.close()
+    t._log_destroy_pending = False  # type: ignore[attr-defined]
+    asyncio.tasks._unregister_task(t)
+    return seen[0]
+
+
+StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
+
+
 class Wake:
     """A future's done-callback that readies the goroutine parked on it.
 
@@ -316,17 +325,21 @@ class Wake:
     without a trip through the loop's callback queue.
     """
 
-    __slots__ = ("gp", "sched")
+    __slots__ = ("gp", "sched", "turn")
 
-    def __init__(self, gp: G, sched: Sched) -> None:
+    def __init__(self, gp: G, sched: Sched, turn: Turn | None) -> None:
         self.gp = gp
         self.sched = sched
+        self.turn = turn  # a task's loop's turn, which its goroutine takes first when it resumes
 
     def __call__(self, fut: Any) -> None:
         if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
             return
         self.gp.blockedon = None
-        mgr.goreadytail(self.gp, self.sched)  # woken tasks resume in wake-up order, as call_soon's
+        if self.turn is not None:
+            turnready(self.turn, self.gp, self.sched)
+        else:
+            mgr.goreadytail(self.gp, self.sched)  # woken goroutines resume in wake-up order, as call_soon's
 
 
 def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
@@ -352,7 +365,8 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    obj.add_done_callback(Wake(gp, sched))  # last: another M may ready gp from here on
+    wake = t._gwake if t is not None and type(t) is Task else Wake(gp, sched, None)
+    obj.add_done_callback(wake)  # last: another M may ready gp from here on
     return True
 
 
@@ -393,11 +407,6 @@ def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
     return t
 
 
-# The code of the loop's own goroutines (the dispatcher, fd watchers: loop.py adds them),
-# which run callbacks, not a task of their own.
-loopcode: set[types.CodeType] = set()
-
-
 def current_task(loop: Any = None) -> Any:
     """asyncio.current_task, per M: the task of the goroutine this thread runs."""
     m = getm()
@@ -407,7 +416,7 @@ def current_task(loop: Any = None) -> Any:
             t = gtasks.get(gp)
             running = events._get_running_loop()
             if t is None and running is not None:
-                if getattr(gp.coro, "cr_code", None) in loopcode:  # a C Task's __step in the dispatcher:
+                if gp in loopgs:  # a C Task's __step in the loop's dispatcher:
                     return _c_current_task(loop)  # asyncio's own slot, which that step set
                 t = _goroutinetask(gp, running)
             if t is not None and (loop is None or t.get_loop() is loop):

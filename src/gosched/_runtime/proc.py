@@ -157,13 +157,16 @@ def newproc(
     fn: str = "",
     system: bool = False,
     tail: bool = False,
+    runnable: bool = True,
 ) -> G:
     """Create a goroutine and make it runnable (Go's newproc: into runnext).
 
     ``f`` is the caller's frame (its creation site), ``m`` the calling M or None
     on a thread that is not one. System goroutines (runtime helpers) are not in
     ``allgs``: they are neither counted by num_goroutine nor shown in dumps, as
-    in Go.
+    in Go. ``tail``: at the local queue's tail (goreadytail); with
+    ``runnable=False`` instead created Gwaiting, for the caller to ready
+    (gosched._aio: a task waits for its loop's turn before it first runs).
     """
     if m is not None and m.goidcache != m.goidcacheend:
         gid = m.goidcache
@@ -177,7 +180,10 @@ def newproc(
     if not system:
         sched.allgs[gid] = gp
     if tail:
-        goreadytail(gp, sched)
+        if runnable:
+            goreadytail(gp, sched)
+        else:
+            gp.status = Gwaiting
     else:
         goready(gp, sched, m)
     return gp

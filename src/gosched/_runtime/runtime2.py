@@ -82,6 +82,7 @@ class WaitReason(StrEnum):
     IO_WAIT = "IO wait"
     SYSCALL = "syscall"
     ASYNCIO_FUTURE = "asyncio.Future"  # gosched's: a goroutine awaiting an asyncio Future (gosched._aio)
+    ASYNCIO_TURN = "asyncio turn"  # gosched's: a task or a loop callback waiting for its turn (gosched._aio)
 
     @property
     def durable(self) -> bool:
@@ -108,6 +109,7 @@ waitReasonForceGCIdle = WaitReason.FORCE_GC_IDLE
 waitReasonSynctestWait = WaitReason.SYNCTEST_WAIT
 waitReasonIOWait = WaitReason.IO_WAIT
 waitReasonAsyncioFuture = WaitReason.ASYNCIO_FUTURE
+waitReasonAsyncioTurn = WaitReason.ASYNCIO_TURN
 waitReasonSyscall = WaitReason.SYSCALL
 
 
