@@ -34,7 +34,7 @@ from typing import Any
 from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
-from .turn import Turn, giveturn, loopgs, passturn, taketurn, turnready
+from .turn import Turn, giveturn, passturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -258,14 +258,10 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
 
 
 def retaken(sched: Sched, m: M, gp: G) -> None:
-    """``sysmon.retaken`` (on sysmon's thread): a stuck task or loop callback passes its loop's turn on."""
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on (turn.py)."""
     t = gtasks.get(gp)
     if t is not None and type(t) is Task:
         passturn(t.get_loop()._gturn, sched, m, gp)
-        return
-    loop = loopgs.get(gp)
-    if loop is not None and passturn(loop._gturn, sched, m, gp):
-        loop._greplace(gp)
 
 
 def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
