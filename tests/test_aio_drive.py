@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import gosched
 import gosched.aio as aio
 from _aio_helpers import tls_contexts

@@ -555,9 +555,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
     # --- I/O readiness ------------------------------------------------------------------------
 
     def _gpollstart(self) -> None:
-        """A key was registered: start the poller goroutine if it is not running."""
+        """Start the poller goroutine if a key is registered and it is not running."""
         sched = self._gsched
-        if sched is None or self._gpolling:
+        sel = self._selector
+        if sched is None or self._gpolling or sel is None or not sel.get_map():
             return
         with self._glock:
             if self._gpolling or self._gsched is not sched:
