@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import gosched
 import gosched.aio as aio
 from _aio_helpers import tls_contexts
@@ -168,43 +166,3 @@ def test_tls_echo_on_two_ms_never_shares_an_sslobject(tmp_path: Path) -> None:
         assert aio.run(main()) == 800
     finally:
         sys.setswitchinterval(old)
-
-
-@pytest.mark.parametrize("where", ["protocol", "call_soon"])
-def test_a_callback_stuck_in_a_blocking_call_passes_the_turn_on(where: str) -> None:
-    # A stuck task's step passed the turn on at sysmon's retake; a stuck callback
-    # (a Protocol method run by the poller goroutine, a call_soon callback run by
-    # the dispatcher) kept it, and the whole loop waited for it as asyncio's does.
-    async def main() -> int:
-        loop = asyncio.get_running_loop()
-        ticks: list[float] = []
-        stop = loop.create_future()
-
-        def tick() -> None:
-            ticks.append(time.monotonic())
-            if not stop.done():
-                loop.call_later(0.005, tick)
-
-        def stuck() -> None:
-            time.sleep(0.4)  # unwrapped: sysmon retakes the P, the turn goes on
-
-        class Blocker(asyncio.Protocol):
-            def data_received(self, data: bytes) -> None:
-                stuck()
-
-        a, b = socket.socketpair()
-        tr, _ = await loop.connect_accepted_socket(Blocker, a)
-        tick()
-        await asyncio.sleep(0.05)
-        t0 = time.monotonic()
-        if where == "protocol":
-            b.send(b"x")
-        else:
-            loop.call_soon(stuck)
-        await asyncio.sleep(0.5)
-        stop.set_result(None)
-        tr.close()
-        b.close()
-        return sum(1 for t in ticks if t0 + 0.1 < t < t0 + 0.35)  # ticks while it was stuck
-
-    assert aio.run(main()) >= 5

@@ -46,10 +46,10 @@ from .._runtime.api import syscall
 from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
 from .._runtime.netpoll import MODE_R, notify_closing, waitfd
-from .._runtime.runtime2 import G, M, Sched
+from .._runtime.runtime2 import M, Sched
 from .._runtime.traps import getm, setm
-from .task import StepWrapper, Task, Wake, creator
-from .turn import Turn, giveturn, loopgs, taketurn
+from .task import StepWrapper, Task, Wake, creator, loopcode
+from .turn import Turn, giveturn, taketurn
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
@@ -111,33 +111,28 @@ def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
 async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
     netpoller, then run the callbacks of every ready key in one turn, until no key is left."""
-    gp = loop._gpollg = getm().curg
-    loopgs[gp] = loop
+    m = getm()
+    gp = m.curg
     turn = loop._gturn
     epfd = sel.fileno()
-    try:
-        while True:
-            with loop._glock:
-                if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:  # type: ignore[attr-defined]
-                    loop._gpolling = False
-                    return
-            try:
-                await waitfd(epfd, MODE_R, keep=True)
-            except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
-                continue
-            await taketurn(turn, gp)
-            m = getm()
-            try:
-                if events._get_running_loop() is not loop:
-                    events._set_running_loop(loop)
-                for key, mask in sel.select(0) if not sel._selector.closed else ():  # type: ignore[attr-defined]
-                    _serve(loop, key, mask, m)
-                    if turn.holder is not gp:  # retaken while stuck in it: a new poller serves the loop
-                        return
-            finally:
-                giveturn(turn, gp, sched, m)
-    finally:
-        del loopgs[gp]
+    while True:
+        with loop._glock:
+            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:  # type: ignore[attr-defined]
+                loop._gpolling = False
+                return
+        try:
+            await waitfd(epfd, MODE_R, keep=True)
+        except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
+            continue
+        await taketurn(turn, gp)
+        m = getm()
+        try:
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            for key, mask in sel.select(0) if not sel._selector.closed else ():  # type: ignore[attr-defined]
+                _serve(loop, key, mask, m)
+        finally:
+            giveturn(turn, gp, sched, m)
 
 
 def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None:
@@ -157,59 +152,38 @@ def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None
 
 async def _dispatch(loop: EventLoop) -> None:
     """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half)."""
+    ready = loop._ready
     m = getm()
     gp, sched = m.curg, m.sched
-    loop._gdispg = gp
-    loopgs[gp] = loop
-    turn = loop._gturn
-    try:
-        while not loop._gclosed:
-            if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
-                await syscall(loop._gresume.wait)
-                continue
-            if not await _dispatchbatch(loop, gp, sched, turn):
-                return  # retaken while stuck in a callback: a new dispatcher serves the loop
-            await _dispatchwait(loop)
-    finally:
-        del loopgs[gp]
-
-
-async def _dispatchbatch(loop: EventLoop, gp: G, sched: Sched, turn: Turn) -> bool:
-    """The callbacks queued so far, in one turn; False if one was stuck long enough to lose it."""
-    ready = loop._ready
-    await taketurn(turn, gp)
-    m = getm()
-    try:
-        if events._get_running_loop() is not loop:
-            events._set_running_loop(loop)
-        for _ in range(len(ready)):
-            h = ready.popleft()
-            if not h._cancelled:
-                runhandle(loop, h, m)
-                if turn.holder is not gp:  # retaken while stuck in it: greplace started another
-                    return False
-    finally:
-        giveturn(turn, gp, sched, m)
-    return True
-
-
-async def _dispatchwait(loop: EventLoop) -> None:
-    """After a batch: stop if asked; else yield (more is queued) or park until call_soon."""
-    ready = loop._ready
-    if loop._stopping:
-        loop._stopping = False
-        if not loop._gembedded:
-            loop._grunning = False
-            loop._gresume.clear()
-            loop._gstop()
-        return
-    if ready:
-        await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
-        return
-    loop._gidle = True
-    if not (ready or loop._stopping or loop._gclosed):
-        await loop._gnote.recv()
-    loop._gidle = False
+    while not loop._gclosed:
+        if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
+            await syscall(loop._gresume.wait)
+            continue
+        await taketurn(loop._gturn, gp)
+        m = getm()
+        try:
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            for _ in range(len(ready)):
+                h = ready.popleft()
+                if not h._cancelled:
+                    runhandle(loop, h, m)
+        finally:
+            giveturn(loop._gturn, gp, sched, m)
+        if loop._stopping:
+            loop._stopping = False
+            if not loop._gembedded:
+                loop._grunning = False
+                loop._gresume.clear()
+                loop._gstop()
+            continue
+        if ready:
+            await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
+            continue
+        loop._gidle = True
+        if not (ready or loop._stopping or loop._gclosed):
+            await loop._gnote.recv()
+        loop._gidle = False
 
 
 def _firetimer(h: events.TimerHandle) -> None:
@@ -267,8 +241,6 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gpending: list[tuple[Task, Any]] = []
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gpolling = False  # its poller goroutine (_poll) runs
-        self._gpollg: G | None = None  # that goroutine, and the dispatcher's
-        self._gdispg: G | None = None
         self._gsigchans: dict[int, Chan[Any]] = {}
         self._gturn = Turn()  # one task step or callback at a time (turn.py)
         super().__init__(_Selector(self))
@@ -313,19 +285,6 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         for h in self._gtimers:
             self._gtimers[h] = None
         self._gstop()
-
-    def _greplace(self, gp: G) -> None:
-        """``gp``, this loop's dispatcher or poller, was retaken in a callback and passed the
-        turn on (sysmon's thread): start another, so callbacks and I/O go on meanwhile."""
-        with self._glock:
-            if gp is self._gpollg:
-                self._gpolling = False
-            elif gp is self._gdispg:
-                self._gdisp = False
-            else:
-                return
-        self._gpollstart()
-        self._gwake()
 
     def _gwake(self) -> None:
         sched = self._gsched
@@ -613,9 +572,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
     # --- I/O readiness ------------------------------------------------------------------------
 
     def _gpollstart(self) -> None:
-        """A key was registered: start the poller goroutine if it is not running."""
+        """Start the poller goroutine if a key is registered and it is not running."""
         sched = self._gsched
-        if sched is None or self._gpolling:
+        sel = self._selector
+        if sched is None or self._gpolling or sel is None or not sel.get_map():
             return
         with self._glock:
             if self._gpolling or self._gsched is not sched:
@@ -634,6 +594,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:
     async for sig in ch:
         loop._handle_signal(sig)
+
+
+loopcode.update((_dispatch.__code__, _poll.__code__, _relaysignals.__code__))
 
 
 def _foreigndone(sched: Sched) -> None:

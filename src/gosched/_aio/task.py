@@ -34,7 +34,7 @@ from typing import Any
 from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import getm, setm
-from .turn import _MACHINERY, Turn, giveturn, loopgs, passturn, taketurn, turnready
+from .turn import _MACHINERY, Turn, giveturn, passturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -261,15 +261,11 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
 
 
 def retaken(sched: Sched, m: M, gp: G) -> None:
-    """``sysmon.retaken`` (on sysmon's thread): a stuck task or loop callback passes its loop's turn on."""
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on (turn.py)."""
     t = gtasks.get(gp)
     if t is not None and type(t) is Task:
         if not (t._gmain and _mainstuckinmachinery(t.get_loop())):
             passturn(t.get_loop()._gturn, sched, m, gp)
-        return
-    loop = loopgs.get(gp)
-    if loop is not None and passturn(loop._gturn, sched, m, gp):
-        loop._greplace(gp)
 
 
 def _mainstuckinmachinery(loop: Any) -> bool:
@@ -407,6 +403,11 @@ def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
     return t
 
 
+# The code of the loop's own goroutines (its dispatcher, poller: loop.py adds them),
+# which run callbacks, not a task of their own.
+loopcode: set[types.CodeType] = set()
+
+
 def current_task(loop: Any = None) -> Any:
     """asyncio.current_task, per M: the task of the goroutine this thread runs."""
     m = getm()
@@ -416,7 +417,7 @@ def current_task(loop: Any = None) -> Any:
             t = gtasks.get(gp)
             running = events._get_running_loop()
             if t is None and running is not None:
-                if gp in loopgs:  # a C Task's __step in the loop's dispatcher:
+                if getattr(gp.coro, "cr_code", None) in loopcode:  # a C Task's __step in the dispatcher:
                     return _c_current_task(loop)  # asyncio's own slot, which that step set
                 t = _goroutinetask(gp, running)
             if t is not None and (loop is None or t.get_loop() is loop):

@@ -106,24 +106,19 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     lk.append(1)
 
 
-# The loop's own goroutines (its dispatcher and poller) and their loop: sysmon's
-# retake of one stuck in a callback passes the turn on and starts another.
-loopgs: dict[G, Any] = {}
-
 _MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
 
 
-def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> bool:
-    """sysmon retook the P of ``gp`` on M ``m``: pass its turn on (True), unless in the loop's machinery."""
+def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> None:
+    """sysmon retook the P of ``gp`` on M ``m``: pass its turn on, unless inside the loop's machinery."""
     if turn.holder is not gp:
-        return False
+        return
     f = sys._current_frames().get(m.ident)
     if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
-        return False  # stuck inside the loop's own machinery: what it holds is not safe to share
+        return  # stuck inside the loop's own machinery: what it holds is not safe to share
     lk = turn.lk
     lock(lk)
-    if turn.holder is not gp:
+    if turn.holder is gp:
+        _handon(turn, sched, None)
+    else:
         lk.append(1)
-        return False
-    _handon(turn, sched, None)
-    return True
