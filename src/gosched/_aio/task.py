@@ -163,6 +163,21 @@ def _swap(loop: Any, task: Any) -> Any:
     return prev
 
 
+def _leave(loop: Any, task: Any) -> None:
+    """The step ends: no current task in asyncio's slot, unless another step's.
+
+    Between steps the slot is empty (the turn: one step at a time). A step
+    retaken mid-way runs beside the next one, which set its own task there:
+    restoring what was there before this step (Task.__step's way) would leave
+    this step's task in the slot for good, and every C task stepped after it
+    would fail with "Cannot enter into task ... while another task ... is
+    being executed" (aiohttp's eager request handlers on 3.12+).
+    """
+    prev = _swap(loop, None)
+    if prev is not task and prev is not None:
+        _swap(loop, prev)
+
+
 def _cancelled(msg: str | None) -> BaseException:
     return _CancelledError() if msg is None else _CancelledError(msg)
 
@@ -218,7 +233,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
             m = getm()
             if _get_running_loop() is not loop:
                 _set_running_loop(loop)
-            prev = _swap(loop, task)
+            _swap(loop, task)
             try:
                 y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
             except StopIteration as e:
@@ -233,7 +248,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 _finish(task, e, None)
                 return
             finally:
-                _swap(loop, prev)
+                _leave(loop, task)
                 giveturn(turn, gp, sched, m)
             val = exc = None
             try:
