@@ -154,7 +154,10 @@ def _throw(m: M, coro: Any, exc: BaseException) -> Any:
 
 def _swap(loop: Any, task: Any) -> Any:
     if _swap_current_task is not None:
-        return _swap_current_task(loop, task)
+        try:
+            return _swap_current_task(loop, task)
+        except KeyError:  # emptying an empty slot (3.12+): a retaken step's overlap emptied it
+            return None
     prev = _current_tasks.get(loop)
     if task is None:
         _current_tasks.pop(loop, None)
