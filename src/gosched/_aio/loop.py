@@ -29,6 +29,7 @@ import concurrent.futures as cf
 import contextvars
 import functools
 import os
+import select
 import selectors
 import sys
 import threading
@@ -75,8 +76,17 @@ class _Selector(selectors.EpollSelector):
     goroutine waits for its descriptor in gosched's netpoller and serves every ready key."""
 
     def __init__(self, loop: EventLoop) -> None:
-        super().__init__()
+        selectors._BaseSelectorImpl.__init__(self)  # the keys; the epoll set below
         self._loop = loop
+        self._ep: Any = None
+
+    @property
+    def _selector(self) -> Any:
+        """The epoll set, made on first use: a runtime's own loop (every gosched.run with
+        gosched.aio imported has one) holds no descriptor until asyncio code watches one."""
+        if self._ep is None:
+            self._ep = select.epoll()
+        return self._ep
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = super().register(fileobj, events, data)
@@ -92,7 +102,9 @@ class _Selector(selectors.EpollSelector):
     def close(self) -> None:
         self._fd_to_key.clear()  # type: ignore[attr-defined]
         self._loop._gpollkick()
-        super().close()
+        if self._ep is not None:
+            self._ep.close()
+        selectors._BaseSelectorImpl.close(self)
 
 
 def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
@@ -117,7 +129,7 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     epfd = sel.fileno()
     while True:
         with loop._glock:
-            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:  # type: ignore[attr-defined]
+            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
                 loop._gpolling = False
                 return
         try:
@@ -129,7 +141,7 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
         try:
             if events._get_running_loop() is not loop:
                 events._set_running_loop(loop)
-            for key, mask in sel.select(0) if not sel._selector.closed else ():  # type: ignore[attr-defined]
+            for key, mask in sel.select(0) if not sel._selector.closed else ():
                 _serve(loop, key, mask, m)
         finally:
             giveturn(turn, gp, sched, m)

@@ -153,13 +153,31 @@ def _throw(m: M, coro: Any, exc: BaseException) -> Any:
 
 def _swap(loop: Any, task: Any) -> Any:
     if _swap_current_task is not None:
-        return _swap_current_task(loop, task)
+        try:
+            return _swap_current_task(loop, task)
+        except KeyError:  # emptying an empty slot (3.12+): a retaken step's overlap emptied it
+            return None
     prev = _current_tasks.get(loop)
     if task is None:
         _current_tasks.pop(loop, None)
     else:
         _current_tasks[loop] = task
     return prev
+
+
+def _leave(loop: Any, task: Any) -> None:
+    """The step ends: no current task in asyncio's slot, unless another step's.
+
+    Between steps the slot is empty (the turn: one step at a time). A step
+    retaken mid-way runs beside the next one, which set its own task there:
+    restoring what was there before this step (Task.__step's way) would leave
+    this step's task in the slot for good, and every C task stepped after it
+    would fail with "Cannot enter into task ... while another task ... is
+    being executed" (aiohttp's eager request handlers on 3.12+).
+    """
+    prev = _swap(loop, None)
+    if prev is not task and prev is not None:
+        _swap(loop, prev)
 
 
 def _cancelled(msg: str | None) -> BaseException:
@@ -217,7 +235,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
             m = getm()
             if events._get_running_loop() is not loop:
                 events._set_running_loop(loop)
-            prev = _swap(loop, task)
+            _swap(loop, task)
             try:
                 if task._gmain:  # on the main thread, as asyncio runs it (signal.signal works)
                     y = loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
@@ -236,7 +254,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 _finish(task, e, None)
                 return
             finally:
-                _swap(loop, prev)
+                _leave(loop, task)
                 giveturn(turn, gp, sched, m)
             val = exc = None
             try:

@@ -24,6 +24,7 @@ import sys
 import types
 from collections import deque
 from collections.abc import Generator
+from types import FrameType
 from typing import Any
 
 from .._runtime import mgr, proc
@@ -109,13 +110,26 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
 _MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
 
 
+def _sharable(f: FrameType | None) -> bool:
+    """May the turn pass from a step stuck at frame ``f``? Not from inside the loop's own
+    machinery (what it holds is not safe to share), nor from inside an import (a module
+    half-initialised under the import lock: the next steps would import it too)."""
+    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
+        return False
+    while f is not None:
+        name = f.f_globals.get("__name__", "")
+        if name.startswith("importlib"):
+            return False
+        if name.startswith("gosched"):
+            return True  # down to the task's driver
+        f = f.f_back
+    return True
+
+
 def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> None:
     """sysmon retook the P of ``gp`` on M ``m``: pass its turn on, unless inside the loop's machinery."""
-    if turn.holder is not gp:
+    if turn.holder is not gp or not _sharable(sys._current_frames().get(m.ident)):
         return
-    f = sys._current_frames().get(m.ident)
-    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
-        return  # stuck inside the loop's own machinery: what it holds is not safe to share
     lk = turn.lk
     lock(lk)
     if turn.holder is gp:
