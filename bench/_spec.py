@@ -42,6 +42,7 @@ WORKLOAD_MODULES = (
     "crowd",
     "idle",
     "memory",
+    "aioloop",
 )
 
 

@@ -406,6 +406,13 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
   time (all threads) in that window, in ms and ÷ wall time.
 - **memory per blocked task**: RSS after 50,000 tasks have parked on one channel receive,
   minus RSS before spawning them (both after a full GC), ÷ 50,000.
+- **aio rows** (`bench/aioloop.py`, issue 12): the same asyncio program on three event
+  loops; here the gosched column is `gosched.aio.new_event_loop`, next to asyncio's loop and
+  uvloop (the ratio to uvloop is the uvloop column's inverse). create_task + gather and
+  `Queue(1)` ping-pong are the spawn and ping-pong rows' asyncio code; streams and `Protocol`
+  echo servers run under the TCP echo row's C load generator; the HTTP row is the p99
+  latency of requests due every 5 ms on 4 keep-alive connections (timed from when each was
+  due) while one request in every 0.5 s runs an unwrapped `time.sleep(0.3)` in its handler.
 
 ## Hot paths (gosched, ns/op)
 

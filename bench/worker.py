@@ -20,7 +20,7 @@ def dispatch(workload: str, runtime: str, params: dict[str, Any]) -> dict[str, A
         raise SystemExit(f"unknown workload {workload!r}")
     mod = found[0]
     fn_name = workload.split("-")[0]
-    if workload == "echo":
+    if hasattr(mod, "run_any"):  # the workload runs every runtime itself (echo, aio-*)
         return dict(mod.run_any(runtime, **params))
     if runtime == "gosched":
         return dict(mod.run_gosched(**params))

@@ -2,13 +2,18 @@
 ``READY <port>`` once it listens on 127.0.0.1 and serves until killed.
 
 Each is the idiomatic "one task per connection, read then write" server of its
-runtime, reading up to 64 KiB at a time.
+runtime, reading up to 64 KiB at a time. ``streams:LOOP`` and ``protocol:LOOP`` run
+asyncio's streams server, or an echo ``Protocol``, on the event loop named by ``LOOP``
+(``gosched.aio:new_event_loop``, ``uvloop:new_event_loop``...; bench/aioloop.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any
 
 BUF = 65536
 
@@ -41,7 +46,15 @@ def gosched_server() -> None:
     gosched.run(main)
 
 
-def asyncio_server(use_uvloop: bool) -> None:
+def loop_factory(loop: str) -> Callable[[], Any]:
+    """The event loop factory ``loop`` names, in uvicorn's ``module:callable`` form."""
+    mod, _, attr = loop.partition(":")
+    return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
+
+
+def asyncio_server(loop: str, protocol: bool = False) -> None:
+    """asyncio's streams server (or, with ``protocol``, a ``Protocol`` that writes back what it
+    receives) on the event loop that ``loop`` names."""
     import asyncio
 
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -56,17 +69,23 @@ def asyncio_server(use_uvloop: bool) -> None:
             pass
         w.close()
 
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
     async def main() -> None:
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        if protocol:
+            srv = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", 0)
+        else:
+            srv = await asyncio.start_server(handle, "127.0.0.1", 0)
         ready(srv.sockets[0].getsockname()[1])
         await srv.serve_forever()
 
-    if use_uvloop:
-        import uvloop
-
-        uvloop.run(main())
-    else:
-        asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(main())
 
 
 def trio_server() -> None:
@@ -117,7 +136,10 @@ if __name__ == "__main__":
     if kind == "gosched":
         gosched_server()
     elif kind in ("asyncio", "uvloop"):
-        asyncio_server(kind == "uvloop")
+        asyncio_server(f"{kind}:new_event_loop")
+    elif kind.startswith(("streams:", "protocol:")):  # streams:LOOP, protocol:LOOP (bench/aioloop.py)
+        how, _, loop = kind.partition(":")
+        asyncio_server(loop, protocol=how == "protocol")
     elif kind == "trio":
         trio_server()
     elif kind == "gevent":

@@ -298,12 +298,14 @@ def mstart0(m: M, gp: G) -> None:
     """Run ``gp`` (main) on m0, run()'s own thread, until main is no longer locked
     to it or the run ends (Go's mstart0 on m0; see m0 in docs/design.md)."""
     setm(m)
+    proc.mstarted(m)
     try:
         proc.schedule(m, gp)
         af = panic.afterfork
         if af is not None and af[0] is m:  # a child forked from main
             af[1]()
     finally:
+        proc.mstopped(m)
         setm(None)
 
 

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from . import trace
 from .errors import Fatal
 from .panic import fatal
-from .runq import pdestroy, pidleget, pidleput
-from .runtime2 import LATENCY_BUCKETS, G, Grunnable, M, P, Pdead, Prunning, Sched
+from .runq import globrunqput, pdestroy, pidleget, pidleput
+from .runtime2 import LATENCY_BUCKETS, RUNQ_SIZE, G, Grunnable, M, P, Pdead, Prunning, Sched
+from .traps import getm
 
 
 def _nomstart(m: M) -> None:
@@ -274,3 +275,21 @@ def procresize(sched: Sched, n: int) -> int:
     for _ in range(min(sched.npidle, len(sched.runq))):
         startm(sched, None, False)
     return old
+
+
+def goreadytail(gp: G, sched: Sched) -> None:
+    """Make ``gp`` runnable at the tail of this M's local run queue, not runnext.
+
+    For asyncio's order (gosched._aio): tasks start, and woken tasks resume, in
+    the order they were created or woken (call_soon's FIFO), where goready's
+    runnext would run the last one first.
+    """
+    gp.status = Grunnable
+    m = getm()
+    p = m.p if m is not None and m.sched is sched and not m.lostp_since else None
+    if p is not None and len(p.runq) < RUNQ_SIZE:
+        p.runq.append(gp)
+    else:
+        globrunqput(sched, gp)
+    if sched.npidle and not sched.nmspinning:
+        wakep(sched)

@@ -76,6 +76,7 @@ class PollDesc:
         "armed",
         "dead",
         "hup",
+        "keep",
     )
 
     def __init__(self, fd: int, poller: Poller) -> None:
@@ -97,6 +98,7 @@ class PollDesc:
         self.armed = False  # oneshot: in the epoll set (possibly disabled by ONESHOT)
         self.dead = False  # oneshot: dropped from the poller; look it up again
         self.hup = False  # epoll reported hang-up or error: reads end without a new edge
+        self.keep = False  # oneshot: stays in the epoll set between waits, until notify_closing
 
     def __repr__(self) -> str:
         return f"<PollDesc fd={self.fd}>"
@@ -324,14 +326,17 @@ def setdeadline(pd: PollDesc, sched: Sched, when: int, mode: int) -> None:
 
 
 async def waitfd(
-    fd: int, mode: int, wake: Callable[[PollDesc, int], Callable[[], bool]] | None = None
+    fd: int, mode: int, wake: Callable[[PollDesc, int], Callable[[], bool]] | None = None, keep: bool = False
 ) -> bool:
     """Park until ``fd`` is readable/writable (level-triggered, one-shot registration).
 
     True once it is; False when ``netpollunblock`` woke the wait (``ctx=``):
     ``wake(pd, mode)`` arranges that and returns its ``stop``. A False return
     may be stale (an earlier call's wake), so the caller checks its context
-    and waits again if it is not done.
+    and waits again if it is not done. ``keep``: the descriptor stays in the
+    epoll set (disabled) after the wait, so the next wait costs one
+    ``epoll_ctl`` instead of a register and an unregister, until
+    ``notify_closing`` (gosched._aio watches a descriptor for its lifetime).
     """
     gp, sched = current_g("wait_readable/wait_writable")
     poller = sched.poller
@@ -340,6 +345,8 @@ async def waitfd(
     stop: Callable[[], bool] | None = None
     try:
         pd, stop = _lockforeign(poller, fd, mode, wake)
+        if keep:
+            pd.keep = True
         if pd.rready if mode == MODE_R else pd.wready:  # unblocked before we parked
             if mode == MODE_R:
                 pd.rready = False

@@ -179,11 +179,16 @@ class Poller:
         mask = (_RMASK if pd.rg is not None else 0) | (_WMASK if pd.wg is not None else 0)
         if mask:
             if pd.armed:
-                self.ep.modify(pd.fd, mask | _ONESHOT)
-            else:
-                self.ep.register(pd.fd, mask | _ONESHOT)
-                pd.armed = True
+                try:
+                    self.ep.modify(pd.fd, mask | _ONESHOT)
+                    return
+                except FileNotFoundError:  # kept, but closed (and maybe reopened) since: not in the set
+                    pass
+            self.ep.register(pd.fd, mask | _ONESHOT)
+            pd.armed = True
             return
+        if pd.keep:
+            return  # stays in the set, disabled by EPOLLONESHOT, for the next wait (waitfd's keep)
         if pd.armed:
             pd.armed = False
             try:

@@ -27,12 +27,14 @@ from . import mgr, panic, speedups
 from . import timers as _timers
 from . import trace as _trace
 from .errors import Fatal
+from .foreign import foreignyield
 from .lock import lock2
 from .lockedm import mexit, resumethrow, startlockedm, stoplockedm
 from .mgr import (
     acquirep,
     activems,
     breakpoller,
+    goreadytail,
     injectglist,
     mput,
     releasep,
@@ -108,6 +110,10 @@ def _nofiretimers(sched: Sched) -> None:
     pass
 
 
+def _nomstarted(m: M) -> None:
+    pass
+
+
 # Hooks into the monitors, which sit above the scheduler and import it: Go
 # calls them directly (one package), the way mstart calls ``mp.mstartfn``.
 # Each monitor installs its own when it is imported (checkdead.py, sysmon.py);
@@ -116,6 +122,11 @@ checkdead: Callable[[Sched], int] = _nocheckdead  # checkdead.checkdead
 firetimers: Callable[[Sched], None] = _nofiretimers  # synctest.firetimers
 
 tracing = False  # trace.enabled, copied by tracectl: schedule and goready test a global of their own
+# Each M, as it starts: per-thread state an upper layer needs on every M, such
+# as asyncio's running loop (gosched._aio.loop).
+mstarted: Callable[[M], None] = _nomstarted
+# m0 leaving the scheduler on run()'s thread, which goes on: undo what mstarted set.
+mstopped: Callable[[M], None] = _nomstarted
 
 
 # --- goroutine creation and readying ------------------------------------------------
@@ -146,13 +157,17 @@ def newproc(
     m: M | None,
     fn: str = "",
     system: bool = False,
+    tail: bool = False,
+    runnable: bool = True,
 ) -> G:
     """Create a goroutine and make it runnable (Go's newproc: into runnext).
 
     ``f`` is the caller's frame (its creation site), ``m`` the calling M or None
     on a thread that is not one. System goroutines (runtime helpers) are not in
     ``allgs``: they are neither counted by num_goroutine nor shown in dumps, as
-    in Go.
+    in Go. ``tail``: at the local queue's tail (goreadytail); with
+    ``runnable=False`` instead created Gwaiting, for the caller to ready
+    (gosched._aio: a task waits for its loop's turn before it first runs).
     """
     if m is not None and m.goidcache != m.goidcacheend:
         gid = m.goidcache
@@ -165,7 +180,13 @@ def newproc(
         gp.pc = fn  # a runtime helper: no creation site, a name (G.startfn)
     if not system:
         sched.allgs[gid] = gp
-    goready(gp, sched, m)
+    if tail:
+        if runnable:
+            goreadytail(gp, sched)
+        else:
+            gp.status = Gwaiting
+    else:
+        goready(gp, sched, m)
     return gp
 
 
@@ -262,6 +283,7 @@ def mstart(m: M) -> None:
         m.nextp = None
         acquirep(m, p)
     try:
+        mstarted(m)
         if m.mstartfn is not None:  # sysmon's M runs its loop instead (Go: mstart1 → mp.mstartfn)
             m.mstartfn(m)
         else:
@@ -475,34 +497,6 @@ def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:
     t = _timers.RTimer(_readytimer, gp, nanotime() + ns)
     if addtimerhere(sched, t):
         wakenetpoller(sched, t.when)
-
-
-def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
-    """A goroutine yielded something that is not a gosched trap.
-
-    A bare ``yield`` (``await asyncio.sleep(0)``) is a plain yield of the
-    processor: the goroutine goes to the back of the local queue (Go's goyield).
-    Anything else is another event loop's awaitable (an asyncio Future, a trio
-    trap): that loop is not running here, so the goroutine gets a TypeError it
-    can see, instead of hanging forever.
-    """
-    m.curg = None
-    if obj is None:
-        gp.status = Grunnable
-        if p is not None and len(p.runq) < RUNQ_SIZE:
-            p.runq.append(gp)
-        else:
-            globrunqput(sched, gp)
-        return None
-    gp.exc = TypeError(
-        f"a goroutine awaited {type(obj).__module__}.{type(obj).__qualname__} {obj!r}, which belongs "
-        f"to another event loop; in gosched use gosched.sleep, channels and gosched.syscall instead"
-    )
-    gp.status = Grunnable
-    if p is not None:
-        return gp  # resume it at once with the error
-    globrunqput(sched, gp)
-    return None
 
 
 def _readytimer(gp: G) -> None:

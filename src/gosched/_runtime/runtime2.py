@@ -81,6 +81,8 @@ class WaitReason(StrEnum):
     SYNCTEST_WAIT = "synctest.Wait"
     IO_WAIT = "IO wait"
     SYSCALL = "syscall"
+    ASYNCIO_FUTURE = "asyncio.Future"  # gosched's: a goroutine awaiting an asyncio Future (gosched._aio)
+    ASYNCIO_TURN = "asyncio turn"  # gosched's: a task or a loop callback waiting for its turn (gosched._aio)
 
     @property
     def durable(self) -> bool:
@@ -106,6 +108,8 @@ waitReasonSemacquire = WaitReason.SEMACQUIRE
 waitReasonForceGCIdle = WaitReason.FORCE_GC_IDLE
 waitReasonSynctestWait = WaitReason.SYNCTEST_WAIT
 waitReasonIOWait = WaitReason.IO_WAIT
+waitReasonAsyncioFuture = WaitReason.ASYNCIO_FUTURE
+waitReasonAsyncioTurn = WaitReason.ASYNCIO_TURN
 waitReasonSyscall = WaitReason.SYSCALL
 
 

@@ -306,6 +306,15 @@ def netpollcheck(sched: Sched, rnow: int) -> None:
     mgr.injectglist(sched, poller.netpoll(0))
 
 
+def _noretaken(sched: Sched, m: M, gp: G) -> None:
+    pass
+
+
+# A goroutine whose P retake just handed away (stuck in a blocking call or a CPU
+# loop): gosched._aio lets the other tasks of its asyncio loop run meanwhile.
+retaken: Callable[[Sched, M, G], None] = _noretaken
+
+
 def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
     """Preempt long-running goroutines and take Ps from stuck Ms (Go's retake).
 
@@ -391,6 +400,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 stuck = owner.curg
                 if stuck is not None:
                     blame.report(owner, stuck, now - pd.schedwhen)
+                    retaken(sched, owner, stuck)
                 if trace.enabled:
                     traceretake(p, owner, False)
                 mgr.handoffp(sched, p)

@@ -35,6 +35,16 @@ def traceback_level() -> int:
     return 1
 
 
+def _noinner(c: Any) -> Any:
+    return None
+
+
+# A hook for goroutines that drive another event loop's code (gosched._aio: an
+# asyncio task's goroutine runs a driver that sends into the task's coroutine):
+# the coroutine a driver runs, walked in its place.
+coroinner: Callable[[Any], Any] = _noinner
+
+
 def coro_frames(coro: Any) -> list[types.FrameType]:
     """Frames of a suspended coroutine chain, outermost first (cr_frame → cr_await)."""
     frames: list[types.FrameType] = []
@@ -42,6 +52,10 @@ def coro_frames(coro: Any) -> list[types.FrameType]:
     seen = 0
     while c is not None and seen < 1000:
         seen += 1
+        inner = coroinner(c)
+        if inner is not None:
+            c = inner
+            continue
         f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
         if f is not None:
             frames.append(f)

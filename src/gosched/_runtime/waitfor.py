@@ -10,6 +10,7 @@ foreign one is not reported, and looks for cycles among lock holders.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from typing import Any
 
 from .runtime2 import G, Gwaiting, Waitable, WaitDesc
@@ -93,6 +94,15 @@ def _ids(gs: list[G]) -> str:
     return "[" + ", ".join(str(g.goid) for g in gs) + "]"
 
 
+def _nodescribe(gp: G) -> str | None:
+    return None
+
+
+# A hook for what a goroutine parked on another event loop's object waits for
+# (gosched._aio: an asyncio future): its "blocked on" line, or None.
+describewait: Callable[[G], str | None] = _nodescribe
+
+
 class _Graph:
     """One dump's wait-for graph: the live goroutines, the names given so far, lock edges."""
 
@@ -157,6 +167,8 @@ def waitfor(gs: list[G]) -> str:
             lines.append(_selectline(gp, obj, g))
         elif isinstance(obj, Waitable):
             lines.append(_line(gp, obj, g))
+        elif (line := describewait(gp)) is not None:
+            lines.append(line)
     if not lines:
         return ""
     out = "blocked on:\n" + "\n".join(lines)

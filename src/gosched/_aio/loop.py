@@ -1,0 +1,761 @@
+"""The asyncio event loop on the gosched runtime (issue 12).
+
+``EventLoop`` is CPython's Unix selector loop (transports, sock_*, servers,
+subprocesses, TLS, executors come from asyncio unchanged) with the machinery
+under it replaced:
+
+* **Callbacks** (``call_soon``) are run in FIFO order by one goroutine per loop,
+  the *dispatcher*, which parks on a channel when it has nothing to do.
+* **Timers** (``call_at``/``call_later``) are gosched runtime timers, on the
+  runtime's clock (so ``clock="fake"`` makes ``asyncio.sleep`` virtual); an
+  expired timer hands its callback to the dispatcher.
+* **I/O readiness**: the selector is an adapter (``_Selector``); each registered
+  (descriptor, direction) has a goroutine that waits in gosched's netpoller and
+  runs the reader/writer callback itself.
+* **Tasks** are goroutines (``task.py``).
+
+A loop needs a runtime. Inside ``gosched.run`` it uses that one (each M has the
+runtime's loop as asyncio's running loop, so goroutines await asyncio code).
+``run_forever`` on a plain thread starts a runtime in a service thread, kept
+while loops use it (until the last one is closed), so that tasks survive from
+one ``run_until_complete`` to the next as in asyncio; the calling thread waits
+until ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import contextvars
+import functools
+import os
+import select
+import selectors
+import sys
+import threading
+import time
+import types
+from asyncio import base_events, events, selector_events, unix_events
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, TypeVar
+
+from .. import signal as _gosignal
+from .._runtime import mgr, proc, runq
+from .._runtime import timers as _timers
+from .._runtime.api import syscall
+from .._runtime.chan import Chan
+from .._runtime.main import run as _gorun
+from .._runtime.netpoll import MODE_R, notify_closing, waitfd
+from .._runtime.runtime2 import M, Sched
+from .._runtime.traps import getm, setm
+from .task import StepWrapper, Task, Wake, creator, loopcode
+from .turn import Turn, giveturn, taketurn
+
+T = TypeVar("T")
+# asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
+# never bound here: BaseEventLoop does so, and code that swaps them for the pure-Python
+# ones (test_events' TestPyGetEventLoop) must see the slot the loop set (aio-bugs #11).
+
+
+def _noop() -> None:
+    pass
+
+
+def _true(_: Any) -> bool:
+    return True
+
+
+@types.coroutine
+def _goyield() -> Generator[None, None, None]:
+    yield
+
+
+class _Selector(selectors.EpollSelector):
+    """asyncio's selector, a real epoll set (level-triggered, as asyncio's): the loop's poller
+    goroutine waits for its descriptor in gosched's netpoller and serves every ready key."""
+
+    def __init__(self, loop: EventLoop) -> None:
+        selectors._BaseSelectorImpl.__init__(self)  # the keys; the epoll set below
+        self._loop = loop
+        self._ep: Any = None
+
+    @property
+    def _selector(self) -> Any:
+        """The epoll set, made on first use: a runtime's own loop (every gosched.run with
+        gosched.aio imported has one) holds no descriptor until asyncio code watches one."""
+        if self._ep is None:
+            self._ep = select.epoll()
+        return self._ep
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = super().register(fileobj, events, data)
+        self._loop._gpollstart()
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        key = super().unregister(fileobj)
+        if not self._fd_to_key:  # type: ignore[attr-defined]
+            self._loop._gpollkick()  # the poller leaves: no descriptor keeps the run alive
+        return key
+
+    def close(self) -> None:
+        self._fd_to_key.clear()  # type: ignore[attr-defined]
+        self._loop._gpollkick()
+        if self._ep is not None:
+            self._ep.close()
+        selectors._BaseSelectorImpl.close(self)
+
+
+def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
+    """Run a callback on this M: its context was copied elsewhere, so name the M in it first."""
+    h._context.run(setm, m)  # type: ignore[attr-defined]
+    if not loop._debug:
+        h._run()
+        return
+    t0 = time.monotonic()
+    h._run()
+    dt = time.monotonic() - t0
+    if dt >= loop.slow_callback_duration:
+        base_events.logger.warning("Executing %s took %.3f seconds", base_events._format_handle(h), dt)  # type: ignore[attr-defined]
+
+
+async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
+    """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
+    netpoller, then run the callbacks of every ready key in one turn, until no key is left."""
+    m = getm()
+    gp = m.curg
+    turn = loop._gturn
+    epfd = sel.fileno()
+    while True:
+        with loop._glock:
+            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
+                loop._gpolling = False
+                return
+        try:
+            await waitfd(epfd, MODE_R, keep=True)
+        except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
+            continue
+        await taketurn(turn, gp)
+        m = getm()
+        try:
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            for key, mask in sel.select(0) if not sel._selector.closed else ():
+                _serve(loop, key, mask, m)
+        finally:
+            giveturn(turn, gp, sched, m)
+
+
+def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None:
+    """One ready key's callbacks (BaseSelectorEventLoop._process_events, run at once)."""
+    reader, writer = key.data
+    if mask & selectors.EVENT_READ and reader is not None:
+        if reader._cancelled:
+            loop._remove_reader(key.fileobj)
+        else:
+            runhandle(loop, reader, m)
+    if mask & selectors.EVENT_WRITE and writer is not None:
+        if writer._cancelled:
+            loop._remove_writer(key.fileobj)
+        else:
+            runhandle(loop, writer, m)
+
+
+async def _dispatch(loop: EventLoop) -> None:
+    """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half)."""
+    ready = loop._ready
+    m = getm()
+    gp, sched = m.curg, m.sched
+    while not loop._gclosed:
+        if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
+            await syscall(loop._gresume.wait)
+            continue
+        await taketurn(loop._gturn, gp)
+        m = getm()
+        try:
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            for _ in range(len(ready)):
+                h = ready.popleft()
+                if not h._cancelled:
+                    runhandle(loop, h, m)
+        finally:
+            giveturn(loop._gturn, gp, sched, m)
+        if loop._stopping:
+            loop._stopping = False
+            if not loop._gembedded:
+                loop._grunning = False
+                loop._gresume.clear()
+                loop._gstop()
+            continue
+        if ready:
+            await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
+            continue
+        loop._gidle = True
+        if not (ready or loop._stopping or loop._gclosed):
+            await loop._gnote.recv()
+        loop._gidle = False
+
+
+def _firetimer(h: events.TimerHandle) -> None:
+    """A loop timer expired (on an M's scheduler loop): its callback goes to the dispatcher."""
+    loop: EventLoop = h._loop  # type: ignore[attr-defined]
+    loop._gtimers.pop(h, None)
+    if h._cancelled or loop._gclosed:
+        return
+    h._scheduled = False  # type: ignore[attr-defined]
+    loop._ready.append(h)
+    loop._gwake()
+
+
+def _spawn(sched: Sched, coro: Coroutine[Any, Any, None], name: str) -> None:
+    """Start one of the loop's own goroutines (a runtime helper: hidden from dumps and counts)."""
+    m = getm()
+    proc.newproc(sched, coro, None, m if m is not None and m.sched is sched else None, fn=name, system=True)
+
+
+def _armtimer(sched: Sched, t: _timers.RTimer) -> None:
+    if runq.addtimerhere(sched, t):  # this M's P, or a live P
+        mgr.wakenetpoller(sched, t.when)
+
+
+# The base classes, typed Any: the loop lives on asyncio's private API
+# (_ready, _selector, _check_closed...), which typeshed does not describe.
+_LoopBase: Any = unix_events._UnixSelectorEventLoop
+_SelectorBase: Any = selector_events.BaseSelectorEventLoop
+
+
+class EventLoop(_LoopBase):  # type: ignore[misc]
+    """An asyncio event loop whose tasks are goroutines (see gosched.aio)."""
+
+    _thread_id: int | None
+
+    def __init__(self, *, clock: str = "real") -> None:
+        if clock not in ("real", "fake"):
+            raise ValueError(f"clock must be 'real' or 'fake', not {clock!r}")
+        self._gclock = clock
+        self._gsched: Sched | None = None
+        self._gsvc: _Service | None = None
+        self._gembedded = False
+        self._grunning = False
+        self._gclosed = False
+        self._gidle = False
+        self._gdisp = False
+        self._gforeign = False
+        self._glock = threading.Lock()
+        self._gnote: Chan[None] = Chan(1)
+        self._gresume = threading.Event()
+        self._gstopped = threading.Event()
+        self._gpid = os.getpid()  # the process whose thread _thread_id names
+        self._gmainev = threading.Event()  # wakes the thread in run_forever: stopped, or a call below
+        self._gmaincalls: deque[tuple[Callable[..., Any], tuple[Any, ...], cf.Future[Any]]] = deque()
+        self._gpending: list[tuple[Task, Any]] = []
+        self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
+        self._gpolling = False  # its poller goroutine (_poll) runs
+        self._gsigchans: dict[int, Chan[Any]] = {}
+        self._gturn = Turn()  # one task step or callback at a time (turn.py)
+        super().__init__(_Selector(self))
+        self._gdone = events.Handle(_noop, (), self, None)
+
+    # --- binding to a runtime -----------------------------------------------------
+
+    def _gbind(self, sched: Sched, embedded: bool) -> None:
+        """Use ``sched``: start what waited for a runtime (tasks, timers, watchers)."""
+        with self._glock:
+            self._gsched = sched
+            self._gembedded = embedded
+            self._gdisp = False
+            self._gforeign = False
+            pending, self._gpending = self._gpending, []
+        if embedded:
+            self._grunning = True
+            self._thread_id = -1
+        else:
+            self._gidling(True)
+        for task, f in pending:
+            if not task.done():
+                task.start(sched, f)
+        now = proc.nanotime()
+        mono = time.monotonic()
+        for h in list(self._gtimers):
+            rel = max(0.0, h._when - mono) if self._gtimers[h] is None else 0.0  # type: ignore[attr-defined]
+            h._when = now / 1e9 + rel  # type: ignore[attr-defined]
+            self._garm(h)
+        self._gpollstart()
+        if self._ready or not embedded:
+            self._gwake()
+
+    def _gunbind(self) -> None:
+        """The runtime ended: tasks died with it; timers and watchers wait for the next one."""
+        with self._glock:
+            self._gsched = None
+            self._gdisp = False
+            self._grunning = False
+            self._gturn = Turn()  # in case a goroutine of the ended run held it
+            self._gpolling = False
+        for h in self._gtimers:
+            self._gtimers[h] = None
+        self._gstop()
+
+    def _gwake(self) -> None:
+        sched = self._gsched
+        if sched is None:
+            return
+        if not self._gdisp:
+            with self._glock:
+                start = not self._gdisp and self._gsched is sched
+                self._gdisp = True
+            if start:
+                _spawn(sched, _dispatch(self), "asyncio event loop")
+                return
+        if self._gidle:
+            self._gnote.trysend(None)
+
+    # --- the run machinery ---------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run until stop() is called (asyncio's run_forever, on the gosched runtime)."""
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            self._gpid = os.getpid()
+            runson(self)
+            svc = attach(self)
+            self._gstopped.clear()
+            self._gidling(False)
+            self._grunning = True
+            self._gresume.set()
+            self._gwake()
+            self._gserve()
+            if svc.error is not None:
+                err, svc.error = svc.error, None
+                raise err
+        finally:
+            self._gidling(True)
+            self._grunning = False
+            self._stopping = False
+            with self._glock:
+                self._thread_id = None
+            self._gservecalls()  # any queued as _gserve returned: run here, still this thread
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _gstop(self) -> None:
+        self._gstopped.set()
+        self._gmainev.set()
+
+    def _gserve(self) -> None:
+        """run_forever's thread: wait for stop(), running what must run on it meanwhile (_gonmain)."""
+        while True:
+            self._gmainev.wait()
+            self._gmainev.clear()
+            self._gservecalls()
+            if self._gstopped.is_set():
+                return
+
+    def _gservecalls(self) -> None:
+        while self._gmaincalls:
+            fn, args, fut = self._gmaincalls.popleft()
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # handed to the caller (a task step's StopIteration too)
+                fut.set_exception(e)
+
+    def _gonmain(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call ``fn`` on the thread in run_forever (the main thread for signals), and wait."""
+        fut: cf.Future[T] = cf.Future()
+        with self._glock:  # run_forever's end drains the calls under it: none is left behind
+            tid = self._thread_id
+            here = tid is None or tid == -1 or tid == threading.get_ident() or os.getpid() != self._gpid
+            if not here:  # (a fork child has no thread in run_forever: aio-bugs #10)
+                self._gmaincalls.append((fn, args, fut))
+        if here:
+            return fn(*args)
+        self._gmainev.set()
+        return fut.result()
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """asyncio's add_signal_handler: Python's handler is installed by the main thread."""
+        if self._gembedded:
+            self._gnotify(sig, callback, *args)
+            return
+        if getattr(self, "_ssock", None) is None:
+            _SelectorBase._make_self_pipe(self)  # the signal wakeup fd, made when first needed
+        self._gonmain(super().add_signal_handler, sig, callback, *args)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        if self._gembedded:
+            return self._gunnotify(sig)
+        return bool(self._gonmain(super().remove_signal_handler, sig))
+
+    def _gnotify(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """Inside gosched.run, whose main thread owns the signals: relay them with gosched.signal."""
+        self._check_signal(sig)
+        self._check_closed()
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._gunnotify(sig)
+        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        ch: Chan[Any] = Chan(8)
+        self._gsigchans[sig] = ch
+        _gosignal.notify(ch, sig)
+        _spawn(self._gsched, _relaysignals(self, ch), f"asyncio signal {sig}")  # type: ignore[arg-type]
+
+    def _gunnotify(self, sig: int) -> bool:
+        ch = self._gsigchans.pop(sig, None)
+        if ch is not None:
+            _gosignal.stop(ch)
+            ch.close()
+        return self._signal_handlers.pop(sig, None) is not None
+
+    def _gidling(self, on: bool) -> None:
+        """Count this loop in ``sched.nforeign`` while it is not running.
+
+        Its thread may still call run_forever, create tasks or close it, so
+        the runtime is not deadlocked meanwhile (checkdead, as for a plain
+        thread blocked in a blocking API).
+        """
+        with self._glock:
+            sched = self._gsched
+            if sched is None or self._gembedded or self._gforeign == on:
+                return
+            self._gforeign = on
+        with sched.lock:
+            sched.nforeign += 1 if on else -1
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._gwake()
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        super().close()
+        for h in list(self._gtimers):
+            self._timer_handle_cancelled(h)
+        self._gclosed = True
+        self._gidling(False)
+        self._gresume.set()
+        self._gwake()
+        detach(self)
+
+    def __del__(self, _warn: Any = None) -> None:
+        if not self._gembedded:
+            super().__del__()
+
+    def _check_thread(self) -> None:
+        """Debug mode: only the runtime's Ms and the thread in run_forever may use the loop."""
+        m = getm()
+        if m is not None and m.sched is self._gsched and m.ident == threading.get_ident():
+            return
+        if self._thread_id is None or threading.get_ident() == self._thread_id:
+            return
+        raise RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one")
+
+    def time(self) -> float:
+        return proc.nanotime() / 1e9 if self._gsched is not None else time.monotonic()
+
+    # --- callbacks and timers ---------------------------------------------------------
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> events.Handle:
+        t = type(callback)
+        if t is StepWrapper and isinstance(callback.__self__, Task):
+            return self._gdone  # Task.__init__'s first __step: the task's goroutine runs it
+        if t is Wake and not (self._ready or self._debug or self._closed):
+            # A goroutine parked on a future, and no callback queued before it (a
+            # future's earlier done-callbacks run first, as in asyncio): ready it now.
+            # (Debug mode: asyncio's checks, and the callback through the queue.)
+            callback(*args)
+            return self._gdone
+        return _LoopBase.call_soon(self, callback, *args, context=context)  # type: ignore[no-any-return]
+
+    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:  # type: ignore[attr-defined]
+            del handle._source_traceback[-1]  # type: ignore[attr-defined]
+        self._ready.append(handle)
+        self._gwake()
+        return handle
+
+    def _write_to_self(self) -> None:
+        self._gwake()
+
+    def _make_self_pipe(self) -> None:
+        pass  # the dispatcher is woken through a channel; the socket pair only for signals
+
+    def _close_self_pipe(self) -> None:
+        if getattr(self, "_ssock", None) is not None:
+            _SelectorBase._close_self_pipe(self)
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> events.TimerHandle:
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = events.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:  # type: ignore[attr-defined]
+            del timer._source_traceback[-1]  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        self._gtimers[timer] = None
+        if self._gsched is not None:
+            self._garm(timer)
+        return timer
+
+    def _garm(self, h: events.TimerHandle) -> None:
+        sched = self._gsched
+        if sched is None:
+            return
+        t = _timers.RTimer(_firetimer, h, int(h._when * 1e9), wakes=_true)  # type: ignore[attr-defined]
+        self._gtimers[h] = t
+        _armtimer(sched, t)
+
+    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+        t = self._gtimers.pop(handle, None)
+        if t is not None:
+            _timers.deltimer(t)
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any) -> Any:
+        self._check_closed()
+        factory = self._task_factory
+        if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
+            return super().create_task(coro, name=name, context=context, **kwargs)
+        task = Task(coro, loop=self, name=name, context=context)
+        # Created by the main thread outside the runtime (asyncio.Runner's main task): its
+        # steps run there while it runs the loop, so signal.signal works in it (aio-bugs #3).
+        task._gmain = getm() is None and threading.current_thread() is threading.main_thread()
+        if task._source_traceback:
+            del task._source_traceback[-1]
+        f = creator(1)
+        sched = self._gsched
+        if sched is None:
+            with self._glock:
+                if self._gsched is None:
+                    self._gpending.append((task, f))
+                    return task
+                sched = self._gsched
+        task.start(sched, f)
+        return task
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        if type(func) is functools.partial and getattr(func.func, "__name__", "") == "run":
+            ctx = getattr(func.func, "__self__", None)
+            if type(ctx) is contextvars.Context:  # asyncio.to_thread: the copy carries this M along
+                ctx.run(setm, None)
+        fut: asyncio.Future[Any] = super().run_in_executor(executor, func, *args)
+        self._gforeignuntil(fut)
+        return fut
+
+    async def shutdown_default_executor(self, *args: Any) -> None:
+        done = self.create_future()
+        self._gforeignuntil(done)  # the executor's threads end it: not a deadlock meanwhile
+        try:
+            await super().shutdown_default_executor(*args)
+        finally:
+            done.set_result(None)
+
+    def _gforeignuntil(self, fut: asyncio.Future[Any]) -> None:
+        """A thread outside the runtime will complete ``fut``: until then checkdead sees no deadlock."""
+        sched = self._gsched
+        if sched is not None:
+            with sched.lock:
+                sched.nforeign += 1
+            fut.add_done_callback(lambda _: _foreigndone(sched))
+
+    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        transp = await super()._make_subprocess_transport(*args, **kwargs)
+        if transp._exit_waiters is None:  # it has exited and been reported already (3.12+)
+            return transp
+        exited = self.create_future()
+        transp._exit_waiters.append(exited)
+        self._gforeignuntil(exited)  # a child watcher thread may report the exit: not a deadlock meanwhile
+        return transp
+
+    # --- I/O readiness ------------------------------------------------------------------------
+
+    def _gpollstart(self) -> None:
+        """Start the poller goroutine if a key is registered and it is not running."""
+        sched = self._gsched
+        sel = self._selector
+        if sched is None or self._gpolling or sel is None or not sel.get_map():
+            return
+        with self._glock:
+            if self._gpolling or self._gsched is not sched:
+                return
+            self._gpolling = True
+        _spawn(sched, _poll(self, sched, self._selector), "asyncio event loop I/O")
+
+    def _gpollkick(self) -> None:
+        """Wake the poller goroutine out of its wait (it leaves if no key is left)."""
+        sched = self._gsched
+        sel = self._selector
+        if sched is not None and self._gpolling and sel is not None:
+            notify_closing(sched, sel.fileno())
+
+
+async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:
+    async for sig in ch:
+        loop._handle_signal(sig)
+
+
+loopcode.update((_dispatch.__code__, _poll.__code__, _relaysignals.__code__))
+
+
+def _foreigndone(sched: Sched) -> None:
+    with sched.lock:
+        sched.nforeign -= 1
+
+
+_EAGER = getattr(asyncio, "eager_task_factory", None)  # 3.12+
+
+
+# --- the runtime a loop runs on ----------------------------------------------------------
+
+
+class _Service:
+    """A runtime started for loops run from plain threads, kept while any of them is open."""
+
+    def __init__(self) -> None:
+        self.loops: set[EventLoop] = set()
+        self.sched: Sched | None = None
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self.quit: Chan[None] = Chan(1)
+        self.thread: threading.Thread | None = None
+
+
+_svclock = threading.Lock()
+_svc: _Service | None = None
+_NOSVC = _Service()  # a loop inside a user's gosched.run: no service, never an error
+_deflock = threading.Lock()
+_defaults: dict[Sched, EventLoop] = {}  # the runtime's loop: asyncio's running loop on every M
+_pendingdefault: list[EventLoop] = []
+
+
+async def _servicemain(svc: _Service) -> None:
+    sched = svc.sched = getm().sched
+    with sched.lock:  # the loop that started it binds from its own thread: not deadlocked meanwhile
+        sched.nforeign += 1
+    svc.ready.set()
+    await svc.quit.recv()
+
+
+def _servicethread(svc: _Service, clock: str) -> None:
+    try:
+        _gorun(_servicemain, svc, clock=clock)
+    except BaseException as e:  # a deadlock or a panic: run_forever raises it
+        svc.error = e
+    finally:
+        svc.ready.set()
+        with _svclock:
+            global _svc
+            if _svc is svc:
+                _svc = None
+            loops = list(svc.loops)
+        for loop in loops:
+            loop._gunbind()
+
+
+def attach(loop: EventLoop) -> _Service:
+    """Bind ``loop`` to the running runtime, starting one in a service thread if none runs."""
+    global _svc
+    with _svclock:
+        if loop._gsched is not None and not loop._gsched.dead:
+            return loop._gsvc or _NOSVC
+        sched = proc.current
+        svc = _svc if _svc is not None and _svc.sched is sched and sched is not None else None
+        started = sched is None
+        if sched is None:
+            svc = _Service()
+            with _deflock:
+                _pendingdefault.append(loop)
+            svc.thread = threading.Thread(
+                target=_servicethread, args=(svc, loop._gclock), name="gosched-asyncio", daemon=True
+            )
+            svc.thread.start()
+            svc.ready.wait()
+            if svc.sched is None:
+                err = svc.error
+                raise RuntimeError("gosched: the asyncio loop's runtime did not start") from err
+            _svc = svc
+            sched = svc.sched
+        if svc is not None:
+            svc.loops.add(loop)
+        loop._gsvc = svc
+    loop._gbind(sched, False)
+    if started:
+        _foreigndone(sched)  # the count _servicemain took for this bind
+    return svc or _NOSVC
+
+
+def detach(loop: EventLoop) -> None:
+    """A closed loop leaves its runtime; the service ends with its last loop."""
+    with _svclock:
+        svc = loop._gsvc
+        loop._gsvc = None
+        if svc is None or loop not in svc.loops:
+            return
+        svc.loops.discard(loop)
+        last = not svc.loops
+    if last:
+        svc.quit.trysend(None)
+        if svc.thread is not None and svc.thread is not threading.current_thread():
+            svc.thread.join()
+
+
+def defaultloop(sched: Sched) -> EventLoop:
+    """The loop a runtime's Ms run asyncio code on: the service's first loop, or one made for it."""
+    with _deflock:
+        loop = _defaults.get(sched)
+        if loop is not None:
+            return loop
+        loop = _pendingdefault.pop() if _pendingdefault else None
+        _defaults.clear()  # one runtime at a time: forget the last one's
+        if loop is None:
+            loop = EventLoop()
+            embedded = True
+        else:
+            embedded = False
+        _defaults[sched] = loop
+    if embedded:
+        loop._gbind(sched, True)
+    return loop
+
+
+# What mstarted replaced on this thread, for mstopped (m0: run()'s thread goes on).
+_before = threading.local()
+
+
+def mstarted(m: M) -> None:
+    """``proc.mstarted``: asyncio's running loop and async-generator hooks on every M."""
+    _before.state = (events._get_running_loop(), sys.get_asyncgen_hooks())
+    runson(defaultloop(m.sched))
+
+
+def mstopped(m: M) -> None:
+    """``proc.mstopped``: m0 leaves the scheduler; run()'s thread gets its own state back."""
+    state = getattr(_before, "state", None)
+    if state is not None:
+        _before.state = None
+        events._set_running_loop(state[0])
+        sys.set_asyncgen_hooks(*state[1])
+
+
+def runson(loop: EventLoop) -> None:
+    """This thread runs ``loop``'s code: asyncio's running loop and async-generator hooks."""
+    events._set_running_loop(loop)
+    sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)
+
+
+proc.mstarted = mstarted
+proc.mstopped = mstopped

@@ -1,0 +1,502 @@
+"""Every asyncio Task a goroutine (issue 12).
+
+``Task`` is an ``asyncio.Task`` (libraries check ``isinstance``) whose coroutine
+is never stepped by asyncio's C ``__step``: a goroutine runs ``_drive``, which
+does what ``Task.__step`` does -- send into the coroutine in the task's context,
+set the result or exception -- but on whatever M runs the goroutine, and:
+
+* a gosched trap the coroutine yields (a channel, a mutex, ``gosched.sleep``)
+  goes on up to the M, so asyncio tasks use gosched's primitives directly;
+* an asyncio Future it yields goes up too, and the M parks the goroutine on
+  the future's done-callback (``foreignpark``, the hook ``foreign.foreignyield``
+  calls); a plain goroutine that awaits an asyncio future parks the same way;
+* a bare ``yield`` (``asyncio.sleep(0)``) is a goroutine yield.
+
+What asyncio keeps per loop -- the current task -- is kept per M here: the
+goroutine a thread runs is ``getm().curg``, and ``current_task`` maps it to its
+task. asyncio's own per-loop slot (which C code and libraries that imported
+``asyncio.current_task`` early read) is swapped around each step as
+``Task.__step`` does, which is exact while one M runs the loop's tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import sys
+import types
+from asyncio import base_events, events
+from collections.abc import Callable, Coroutine, Generator
+from types import FrameType
+from typing import Any
+
+from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
+from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
+from .._runtime.traps import getm, setm
+from .turn import _MACHINERY, Turn, giveturn, passturn, taketurn, turnready
+
+_Future = asyncio.Future
+_fut_cancel = _Future.cancel
+_fut_set_result = _Future.set_result
+_fut_set_exception = _Future.set_exception
+_CancelledError = asyncio.CancelledError
+_c_current_task: Callable[..., Any] = asyncio.tasks.current_task
+if isinstance(_c_current_task, types.FunctionType):  # 3.11: a Python function (redirect() below)
+    _c_current_task = types.FunctionType(
+        _c_current_task.__code__, _c_current_task.__globals__, _c_current_task.__name__,
+        _c_current_task.__defaults__, _c_current_task.__closure__,
+    )
+_current_tasks: dict[Any, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+_swap_current_task: Callable[[Any, Any], Any] | None = getattr(asyncio.tasks, "_swap_current_task", None)
+_get_loop: Callable[[Any], Any] = asyncio.futures._get_loop  # type: ignore[attr-defined]
+
+# The task each task goroutine runs (current_task's per-M answer: getm().curg).
+gtasks: dict[G, Task] = {}
+
+
+_TaskBase: Any = asyncio.Task  # typed Any: the driver uses asyncio's private Task API
+
+
+class Task(_TaskBase):  # type: ignore[misc]
+    """An asyncio Task whose coroutine runs as a goroutine (see the module docstring).
+
+    Created by the gosched loop's ``create_task``; asyncio's API works as on any
+    Task (cancel, cancelling/uncancel, names, contexts, callbacks, results).
+    """
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        loop: Any = None,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+        eager_start: bool = False,
+    ) -> None:
+        # Cancellation requested while the goroutine runs or is readied
+        # (Task._must_cancel, which C keeps read-only): a 1-tuple of the message.
+        self._gcancel: tuple[str | None] | None = None
+        self._gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
+        self._gg: G | None = None
+        self._gmain = False  # its steps run on the thread in run_forever (loop.create_task says)
+        self._gwake: Wake | None = None  # readies the goroutine parked on a future (start())
+        if context is None:
+            context = contextvars.copy_context()
+        self._gctx = context  # Task.get_context is 3.12+
+        # asyncio's C __init__ schedules the first __step with loop.call_soon;
+        # the gosched loop drops it (call_soon sees a TaskStepMethWrapper of a
+        # Task), and start() runs the coroutine as a goroutine instead.
+        super().__init__(coro, loop=loop, name=name, context=context)
+
+    @property
+    def _must_cancel(self) -> bool:
+        """A cancellation not yet thrown into the coroutine (anyio reads it; C's stays read-only)."""
+        return self._gcancel is not None
+
+    @property
+    def _fut_waiter(self) -> Any:
+        """The future the goroutine is parked on, if any (anyio reads it)."""
+        return self._gwaiter
+
+    def cancel(self, msg: str | None = None) -> bool:
+        """Request cancellation, as asyncio's Task.cancel."""
+        if self.done():
+            return False
+        super().cancel(msg)  # counts it for cancelling()/uncancel(); the C flag is never read
+        w = self._gwaiter
+        if w is not None and w.cancel(msg=msg):
+            return True
+        self._gcancel = (msg,)
+        return True
+
+    def start(self, sched: Sched, f: FrameType | None) -> None:
+        """Start the goroutine that runs the coroutine (created at frame ``f``)."""
+        m = getm()
+        if m is not None and m.sched is not sched:
+            m = None
+        # Created parked: it starts when it gets the loop's turn, in creation order.
+        gp = self._gg = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
+        turn = self.get_loop()._gturn
+        self._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
+        turnready(turn, gp, sched)
+
+
+_LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
+
+
+_inloop: dict[types.CodeType, bool] = {}  # code object -> is asyncio's or the loop's (creator's cache)
+
+
+def creator(depth: int) -> FrameType | None:
+    """The first frame outside asyncio and gosched's loop: a task's creation site."""
+    f: FrameType | None = sys._getframe(depth + 1)
+    while f is not None:
+        inloop = _inloop.get(f.f_code)
+        if inloop is None:
+            inloop = _inloop[f.f_code] = f.f_globals.get("__name__", "").startswith(_LOOPCODE)
+        if not inloop:
+            return f
+        f = f.f_back
+    return None
+
+
+def _send(m: M, coro: Any, value: Any) -> Any:
+    setm(m)  # the task's context was copied on another M: getm() must name this one
+    return coro.send(value)
+
+
+def _throw(m: M, coro: Any, exc: BaseException) -> Any:
+    setm(m)
+    return coro.throw(exc)
+
+
+def _swap(loop: Any, task: Any) -> Any:
+    if _swap_current_task is not None:
+        try:
+            return _swap_current_task(loop, task)
+        except KeyError:  # emptying an empty slot (3.12+): a retaken step's overlap emptied it
+            return None
+    prev = _current_tasks.get(loop)
+    if task is None:
+        _current_tasks.pop(loop, None)
+    else:
+        _current_tasks[loop] = task
+    return prev
+
+
+def _leave(loop: Any, task: Any) -> None:
+    """The step ends: no current task in asyncio's slot, unless another step's.
+
+    Between steps the slot is empty (the turn: one step at a time). A step
+    retaken mid-way runs beside the next one, which set its own task there:
+    restoring what was there before this step (Task.__step's way) would leave
+    this step's task in the slot for good, and every C task stepped after it
+    would fail with "Cannot enter into task ... while another task ... is
+    being executed" (aiohttp's eager request handlers on 3.12+).
+    """
+    prev = _swap(loop, None)
+    if prev is not task and prev is not None:
+        _swap(loop, prev)
+
+
+def _cancelled(msg: str | None) -> BaseException:
+    return _CancelledError() if msg is None else _CancelledError(msg)
+
+
+def _badyield(task: Task, loop: Any, y: Any) -> BaseException | None:
+    """Task.__step's checks of what the coroutine yielded; None if it may park on it."""
+    blocking = getattr(y, "_asyncio_future_blocking", None)
+    if blocking is None:
+        return RuntimeError(f"Task got bad yield: {y!r}")
+    if not blocking:
+        return RuntimeError(f"yield was used instead of yield from in task {task!r} with {y!r}")
+    if _get_loop(y) is not loop:
+        return RuntimeError(f"Task {task!r} got Future {y!r} attached to a different loop")
+    if y is task:
+        return RuntimeError(f"Task cannot await on itself: {task!r}")
+    return None
+
+
+def _finish(task: Task, exc: BaseException | None, value: Any) -> None:
+    """The coroutine ended: the Task's outcome, as Task.__step sets it."""
+    if exc is None:
+        c = task._gcancel
+        if c is not None:  # cancelled after its last await: asyncio cancels it anyway
+            task._gcancel = None
+            _fut_cancel(task, msg=c[0])
+        else:
+            _fut_set_result(task, value)
+    elif isinstance(exc, _CancelledError):
+        _fut_cancel(task, msg=exc.args[0] if exc.args else None)
+    else:
+        _fut_set_exception(task, exc)
+
+
+@types.coroutine
+def _drive(task: Task) -> Generator[Any, Any, None]:
+    """The task's goroutine: Task.__step's loop, run by a goroutine (see the module docstring)."""
+    coro = task.get_coro()
+    ctx = task._gctx
+    loop = task.get_loop()
+    gp = getm().curg
+    sched = getm().sched
+    turn = loop._gturn
+    gtasks[gp] = task
+    val: Any = None
+    exc: BaseException | None = None
+    try:
+        while True:
+            yield from taketurn(turn, gp)
+            c = task._gcancel  # after the wait for the turn: a cancel() meanwhile is thrown in now
+            if c is not None:
+                task._gcancel = None
+                exc = _cancelled(c[0])
+            m = getm()
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            _swap(loop, task)
+            try:
+                if task._gmain:  # on the main thread, as asyncio runs it (signal.signal works)
+                    y = loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
+                        ctx.run, _throw, m, coro, exc)
+                else:
+                    y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
+            except StopIteration as e:
+                _finish(task, None, e.value)
+                return
+            except (KeyboardInterrupt, SystemExit) as e:
+                _finish(task, e, None)
+                raise
+            except GeneratorExit:
+                raise
+            except BaseException as e:
+                _finish(task, e, None)
+                return
+            finally:
+                _leave(loop, task)
+                giveturn(turn, gp, sched, m)
+            val = exc = None
+            try:
+                if y is None:
+                    yield  # asyncio.sleep(0): a goroutine yield
+                elif type(y) is tuple:
+                    val = yield y  # a gosched trap: to the M
+                else:
+                    exc = _badyield(task, loop, y)
+                    if exc is None:
+                        val = yield from _waitfor(task, y)
+            except GeneratorExit:  # the run ended under it (proc.closeg): the task ends cancelled
+                coro.close()
+                if not task.done():
+                    with contextlib.suppress(Exception):  # a debug loop refuses this thread: still closed
+                        _fut_cancel(task)
+                raise
+            except BaseException as e:  # thrown into the goroutine (goexit, a fatal error)
+                exc = e
+    finally:
+        gtasks.pop(gp, None)
+
+
+def retaken(sched: Sched, m: M, gp: G) -> None:
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on (turn.py)."""
+    t = gtasks.get(gp)
+    if t is not None and type(t) is Task:
+        if not (t._gmain and _mainstuckinmachinery(t.get_loop())):
+            passturn(t.get_loop()._gturn, sched, m, gp)
+
+
+def _mainstuckinmachinery(loop: Any) -> bool:
+    """A main task's step runs on the thread in run_forever (its M waits outside the machinery):
+    is that thread inside asyncio's or ssl's code, whose objects are not safe to share?"""
+    tid = loop._thread_id
+    f = sys._current_frames().get(tid) if tid is not None and tid != -1 else None
+    return f is not None and f.f_globals.get("__name__", "").startswith(_MACHINERY)
+
+
+def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
+    task._gwaiter = fut
+    try:
+        c = task._gcancel
+        if c is not None and fut.cancel(msg=c[0]):
+            task._gcancel = None
+        return (yield fut)  # foreign.foreignyield → foreignpark
+    finally:
+        task._gwaiter = None
+
+
+_ProbeBase: Any = base_events.BaseEventLoop
+
+
+def _stepwrapper() -> Any:
+    """The type of the callback asyncio's C Task.__init__ passes to call_soon."""
+    seen: list[Any] = []
+
+    class _Probe(_ProbeBase):  # type: ignore[misc]
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+            seen.append(type(callback))
+
+    async def nothing() -> None:
+        pass
+
+    probe = _Probe()
+    coro = nothing()
+    t = asyncio.Task(coro, loop=probe)
+    coro.close()
+    probe.close()
+    t._log_destroy_pending = False  # type: ignore[attr-defined]
+    asyncio.tasks._unregister_task(t)
+    return seen[0]
+
+
+StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
+
+
+class Wake:
+    """A future's done-callback that readies the goroutine parked on it.
+
+    The gosched loop's call_soon recognises it and readies the goroutine at once,
+    without a trip through the loop's callback queue.
+    """
+
+    __slots__ = ("gp", "sched", "turn")
+
+    def __init__(self, gp: G, sched: Sched, turn: Turn | None) -> None:
+        self.gp = gp
+        self.sched = sched
+        self.turn = turn  # a task's loop's turn, which its goroutine takes first when it resumes
+
+    def __call__(self, fut: Any) -> None:
+        if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
+            return
+        self.gp.blockedon = None
+        if self.turn is not None:
+            turnready(self.turn, self.gp, self.sched)
+        else:
+            mgr.goreadytail(self.gp, self.sched)  # woken goroutines resume in wake-up order, as call_soon's
+
+
+def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
+    """``foreign.foreignpark``: park ``gp`` on the asyncio Future it yielded.
+
+    The wait is durable for checkdead: a future is completed by a goroutine (a
+    task, the loop's callbacks); I/O and executor threads that complete one
+    keep the run alive through the poller and ``sched.nforeign``.
+    """
+    if getattr(obj, "_asyncio_future_blocking", None) is None or (
+        _get_loop(obj) is not events._get_running_loop()
+    ):
+        return False  # not a future, or one of a loop that does not run here: proc raises TypeError
+    obj._asyncio_future_blocking = False
+    t = gtasks.get(gp)
+    # A plain goroutine's task: cancel() reaches it through the future it parks on.
+    if t is not None and type(t) is GoroutineTask:
+        t._gwaiter = obj
+        c = t._gcancel
+        if c is not None:
+            t._gcancel = None
+            obj.cancel(msg=c[0])
+    gp.status = Gwaiting
+    gp.waitreason = waitReasonAsyncioFuture
+    gp.blockedon = obj
+    wake = t._gwake if t is not None and type(t) is Task else Wake(gp, sched, None)
+    obj.add_done_callback(wake)  # last: another M may ready gp from here on
+    return True
+
+
+class GoroutineTask(Task):
+    """The task identity of a plain goroutine that runs asyncio code (gosched.go, gosched.run's main).
+
+    asyncio.timeout, wait_for, TaskGroup and sniffio need a current task; this
+    one is never stepped (its goroutine runs as it is), is not in
+    ``asyncio.all_tasks()``, and is cancelled the way a task is: the asyncio
+    future the goroutine is parked on is cancelled, or the next one it awaits.
+    """
+
+    def __init__(self, gp: G, loop: Any) -> None:
+        coro = _never()
+        super().__init__(coro, loop=loop, name=f"goroutine {gp.goid}")
+        coro.close()
+        self._log_destroy_pending = False
+        _unregister_task(self)
+        self._gg = gp
+
+
+async def _never() -> None:
+    pass
+
+
+_unregister_task: Callable[[Any], None] = asyncio.tasks._unregister_task
+_npseudo = [0, 64]  # goroutine tasks made, and the count at which dead goroutines' are dropped
+
+
+def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
+    t = GoroutineTask(gp, loop)
+    gtasks[gp] = t
+    _npseudo[0] += 1
+    if _npseudo[0] >= _npseudo[1]:  # a plain goroutine has no exit hook: drop the dead ones now and then
+        for g in [g for g, t in list(gtasks.items()) if g.coro is None and type(t) is GoroutineTask]:
+            gtasks.pop(g, None)
+        _npseudo[:] = [0, max(64, 2 * len(gtasks))]
+    return t
+
+
+# The code of the loop's own goroutines (its dispatcher, poller: loop.py adds them),
+# which run callbacks, not a task of their own.
+loopcode: set[types.CodeType] = set()
+
+
+def current_task(loop: Any = None) -> Any:
+    """asyncio.current_task, per M: the task of the goroutine this thread runs."""
+    m = getm()
+    if m is not None:
+        gp = m.curg
+        if gp is not None:
+            t = gtasks.get(gp)
+            running = events._get_running_loop()
+            if t is None and running is not None:
+                if getattr(gp.coro, "cr_code", None) in loopcode:  # a C Task's __step in the dispatcher:
+                    return _c_current_task(loop)  # asyncio's own slot, which that step set
+                t = _goroutinetask(gp, running)
+            if t is not None and (loop is None or t.get_loop() is loop):
+                return t
+    return _c_current_task(loop)
+
+
+def coroinner(c: Any) -> Any:
+    """``traceback.coroinner``: a task's goroutine shows its task's coroutine, not the driver."""
+    if getattr(c, "gi_code", None) is _drive.__code__:
+        frame = c.gi_frame
+        task = frame.f_locals.get("task") if frame is not None else None
+        return task.get_coro() if task is not None else None
+    return None
+
+
+def describewait(gp: G) -> str | None:
+    """``waitfor.describewait``: what a goroutine parked on an asyncio future awaits."""
+    fut = gp.blockedon
+    if getattr(fut, "_asyncio_future_blocking", None) is None:
+        return None
+    t = gtasks.get(gp)
+    who = f"asyncio task {t.get_name()!r}" if t is not None and type(t) is Task else "it"
+    return f"goroutine {gp.goid} ({who}) awaits {fut!r}"
+
+
+def _redirected(loop: Any = None, *, _gosched: Callable[[Any], Any] = current_task) -> Any:
+    return _gosched(loop)
+
+
+_OWNCURRENT = ("asyncio", "_asyncio", "gosched")  # modules whose binding of C's current_task is theirs
+
+
+def redirect(fn: Any) -> None:
+    """Make asyncio's own ``current_task`` reach ours where a library bound it before we were imported.
+
+    Libraries that bound it by name before gosched.aio was imported (anyio's
+    ``from asyncio import current_task``, loaded early by its pytest plugin) call
+    that object, which rebinding ``asyncio.current_task`` never reaches. On 3.11
+    it is a Python function, whose code is redirected; on 3.12+ it is C's
+    builtin, which cannot be, so the names already bound to it in imported
+    modules are rebound instead (aio-bugs #12).
+    """
+    if isinstance(fn, types.FunctionType):
+        fn.__code__ = _redirected.__code__
+        fn.__kwdefaults__ = _redirected.__kwdefaults__
+        return
+    for mod in list(sys.modules.values()):
+        name = getattr(mod, "__name__", None)
+        ns = getattr(mod, "__dict__", None)
+        if not isinstance(name, str) or name.startswith(_OWNCURRENT) or type(ns) is not dict:
+            continue
+        for k, v in list(ns.items()):
+            if v is fn:
+                ns[k] = current_task
+
+
+foreign.foreignpark = foreignpark
+sysmon.retaken = retaken
+traceback.coroinner = coroinner
+waitfor.describewait = describewait
+redirect(asyncio.tasks.current_task)
+asyncio.current_task = current_task
+asyncio.tasks.current_task = current_task

@@ -1,0 +1,138 @@
+"""A loop's turn: one task step or callback at a time, passed as a baton (issue 12).
+
+asyncio code assumes that nothing else of its loop runs between two awaits. A
+loop's task steps, callbacks and I/O callbacks each hold its *turn*: the loop
+keeps the goroutine that holds it (``holder``) and a FIFO of the goroutines
+waiting for it (``waiters``, parked, not runnable). When the holder yields, it
+hands the turn straight to the first waiter and readies it into runnext, as
+Go's semrelease(handoff=true) hands a semaphore to the next waiter: only the
+holder is runnable, so the loop's goroutines never convoy on a lock across Ms
+(the per-step Mutex this replaces did: docs/aio-bugs.md #8). A task woken by a
+future, or just created, is queued for the turn instead of made runnable while
+the turn is held; the holder's hand-off starts it.
+
+The exception is Go's: sysmon retakes the P of a task stuck in its own code (a
+blocking call, a CPU loop) and ``retaken`` passes its turn on at once, so the
+others go on; the stuck step finishes beside them and queues for the turn
+again at its next step. A task stuck inside asyncio's or ssl's code keeps the
+turn (two Ms inside one ssl.SSLObject crash: docs/aio-bugs.md #7).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections import deque
+from collections.abc import Generator
+from types import FrameType
+from typing import Any
+
+from .._runtime import mgr, proc
+from .._runtime.lock import lock, lockslow, newlock
+from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioTurn
+from .._runtime.traps import PARK
+
+
+class Turn:
+    """The holder and the waiters of one loop's turn, guarded by a runtime lock."""
+
+    __slots__ = ("holder", "lk", "waiters")
+
+    def __init__(self) -> None:
+        self.lk = newlock()
+        self.holder: G | None = None
+        self.waiters: deque[G] = deque()
+
+
+@types.coroutine
+def taketurn(turn: Turn, gp: G) -> Generator[Any, Any, None]:
+    """Hold ``turn`` (running goroutine ``gp``): at once if free or handed to ``gp``, else park for it."""
+    lk = turn.lk
+    try:  # lock(lk), in line: this runs at every step
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
+    h = turn.holder
+    if h is None:
+        turn.holder = gp
+    elif h is not gp:
+        turn.waiters.append(gp)
+        yield (PARK, lk, waitReasonAsyncioTurn)  # the lock is released once gp is off the CPU
+        return  # handon made gp the holder before readying it
+    lk.append(1)
+
+
+def giveturn(turn: Turn, gp: G, sched: Sched, m: M | None) -> None:
+    """``gp`` yields: hand the turn to the first waiter (nothing if retaken passed it on already)."""
+    lk = turn.lk
+    try:  # lock(lk), in line: this runs at every step
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
+    if turn.holder is gp:
+        _handon(turn, sched, m)
+    else:
+        lk.append(1)
+
+
+def _handon(turn: Turn, sched: Sched, m: M | None) -> None:
+    """With ``turn.lk`` held: the next waiter holds the turn and runs next (semrelease's handoff)."""
+    w = turn.waiters
+    if not w:
+        turn.holder = None
+        turn.lk.append(1)
+        return
+    nxt = turn.holder = w.popleft()
+    turn.lk.append(1)
+    proc.goready(nxt, sched, m)
+
+
+def turnready(turn: Turn, gp: G, sched: Sched) -> None:
+    """Ready parked goroutine ``gp`` that will take ``turn`` first: queue it for the turn if held.
+
+    For a task woken by a future or just created: readying it while another
+    goroutine holds the turn would only have it park again on the turn, maybe
+    on another M.
+    """
+    lk = turn.lk
+    lock(lk)
+    if turn.holder is None:
+        turn.holder = gp
+        lk.append(1)
+        mgr.goreadytail(gp, sched)
+        return
+    gp.status = Gwaiting
+    gp.waitreason = waitReasonAsyncioTurn
+    turn.waiters.append(gp)
+    lk.append(1)
+
+
+_MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
+
+
+def _sharable(f: FrameType | None) -> bool:
+    """May the turn pass from a step stuck at frame ``f``? Not from inside the loop's own
+    machinery (what it holds is not safe to share), nor from inside an import (a module
+    half-initialised under the import lock: the next steps would import it too)."""
+    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
+        return False
+    while f is not None:
+        name = f.f_globals.get("__name__", "")
+        if name.startswith("importlib"):
+            return False
+        if name.startswith("gosched"):
+            return True  # down to the task's driver
+        f = f.f_back
+    return True
+
+
+def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> None:
+    """sysmon retook the P of ``gp`` on M ``m``: pass its turn on, unless inside the loop's machinery."""
+    if turn.holder is not gp or not _sharable(sys._current_frames().get(m.ident)):
+        return
+    lk = turn.lk
+    lock(lk)
+    if turn.holder is gp:
+        _handon(turn, sched, None)
+    else:
+        lk.append(1)

@@ -1,0 +1,168 @@
+"""gosched.aio's core: the loop's turn as a baton, its I/O through one epoll set (issue 12).
+
+The turn (``_aio/turn.py``): only the goroutine holding a loop's turn is runnable;
+a task created, or woken by a future, while the turn is held waits for it parked
+(wait reason "asyncio turn"), and the holder hands the turn straight to the next
+waiter when it yields. The I/O: the loop keeps its descriptors in its own epoll set
+for their lifetime (as asyncio's selector does) and one goroutine serves every ready
+descriptor of a wait in one turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from pathlib import Path
+
+import gosched
+import gosched.aio as aio
+from _aio_helpers import tls_contexts
+from gosched._runtime.runtime2 import Gwaiting
+from gosched._runtime.traps import getm
+
+
+def test_tasks_created_in_a_step_wait_for_the_turn_parked() -> None:
+    # With the per-step Mutex, each new task's goroutine was made runnable at
+    # once: another M started it and it parked on the Mutex (an M convoy when
+    # the step outlived sysmon's slice, docs/aio-bugs.md #8). Now it is created
+    # parked, queued for the turn, and started by the hand-off.
+    async def nothing() -> int:
+        return 1
+
+    async def main() -> tuple[list[tuple[int, str]], int]:
+        gosched.gomaxprocs(2)
+        ts = [asyncio.create_task(nothing()) for _ in range(200)]
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.003:  # below sysmon's retake: the step keeps the turn
+            pass
+        states = sorted({(t._gg.status, str(t._gg.waitreason)) for t in ts})  # type: ignore[attr-defined]
+        return states, sum(await asyncio.gather(*ts))
+
+    assert aio.run(main()) == ([(Gwaiting, "asyncio turn")], 200)
+
+
+def test_woken_tasks_resume_in_wake_order_through_the_turn() -> None:
+    async def main() -> list[int]:
+        gosched.gomaxprocs(2)
+        loop = asyncio.get_running_loop()
+        futs = [loop.create_future() for _ in range(20)]
+        order: list[int] = []
+
+        async def waiter(i: int) -> None:
+            await futs[i]
+            order.append(i)
+
+        ts = [asyncio.create_task(waiter(i)) for i in range(20)]
+        await asyncio.sleep(0.01)
+        for i in reversed(range(20)):
+            futs[i].set_result(None)
+        await asyncio.gather(*ts)
+        return order
+
+    assert aio.run(main()) == list(reversed(range(20)))
+
+
+def test_ready_descriptors_are_served_in_one_batch_by_one_goroutine() -> None:
+    # Before: one watcher goroutine per (descriptor, direction), each parked in
+    # the netpoller with a one-shot registration (two epoll_ctl per read) and
+    # taking the turn for its one callback. Now the loop's epoll set keeps
+    # them, and one goroutine serves every ready descriptor of a wait.
+    async def main() -> tuple[int, int, bool]:
+        loop = asyncio.get_running_loop()
+        pairs = [socket.socketpair() for _ in range(20)]
+        served: list[int] = []
+        done = loop.create_future()
+
+        def readable(s: socket.socket) -> None:
+            s.recv(100)
+            served.append(getm().curg.goid)
+            if len(served) == 2 * len(pairs) and not done.done():
+                done.set_result(None)
+
+        for a, _ in pairs:
+            a.setblocking(False)
+            loop.add_reader(a, readable, a)
+        poller = gosched._runtime.proc.current.poller  # type: ignore[union-attr]
+        kept = {fd for fd in poller.descs} & {a.fileno() for a, _ in pairs}
+        for _ in range(2):
+            for _, b in pairs:
+                b.send(b"x")
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(done, 10)
+        for a, b in pairs:
+            loop.remove_reader(a)
+            a.close()
+            b.close()
+        return len(served), len(set(served)), not kept
+
+    n, goroutines, none_in_netpoller = aio.run(main())
+    assert (n, goroutines, none_in_netpoller) == (40, 1, True)
+
+
+def test_a_callback_that_removes_another_ready_reader_stops_it() -> None:
+    # asyncio's _process_events order: a reader removed by an earlier callback of
+    # the same batch does not run (its handle is cancelled).
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        (a1, b1), (a2, b2) = socket.socketpair(), socket.socketpair()
+        ran: list[str] = []
+        socks = {"1": a1, "2": a2}
+
+        def readable(name: str) -> None:
+            ran.append(name)
+            socks[name].recv(10)
+            other = socks["2" if name == "1" else "1"]
+            loop.remove_reader(other)
+
+        for name, s in socks.items():
+            s.setblocking(False)
+            loop.add_reader(s, readable, name)
+        b1.send(b"x")
+        b2.send(b"x")
+        await asyncio.sleep(0.1)
+        for s in (a1, b1, a2, b2):
+            loop.remove_reader(s)
+            s.close()
+        return ran
+
+    assert len(aio.run(main())) == 1
+
+
+def test_tls_echo_on_two_ms_never_shares_an_sslobject(tmp_path: Path) -> None:
+    # docs/aio-bugs.md #7: two Ms inside one ssl.SSLObject crashed the process.
+    # Many TLS echo round trips on 8 connections at GOMAXPROCS 2, with a tiny
+    # switch interval so a GIL switch lands inside sslproto's code.
+    server_ctx, client_ctx = tls_contexts(tmp_path)
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while line := await r.readline():
+            w.write(line)
+            await w.drain()
+        w.close()
+
+    async def client(port: int) -> int:
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
+        n = 0
+        for i in range(100):
+            w.write(b"%d\n" % i)
+            n += await r.readline() == b"%d\n" % i
+        w.close()
+        return n
+
+    async def main() -> int:
+        gosched.gomaxprocs(2)
+        srv = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_ctx)
+        port = srv.sockets[0].getsockname()[1]
+        got = await asyncio.wait_for(asyncio.gather(*(client(port) for _ in range(8))), 120)
+        srv.close()
+        await srv.wait_closed()
+        return sum(got)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        assert aio.run(main()) == 800
+    finally:
+        sys.setswitchinterval(old)

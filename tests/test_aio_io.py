@@ -1,0 +1,181 @@
+"""gosched.aio: asyncio's I/O on the gosched loop (issue 12): sockets, subprocesses, signals, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import gosched
+import gosched.aio as aio
+from _aio_helpers import tls_contexts
+
+
+def test_sock_methods_over_loopback() -> None:
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        ln = socket.socket()
+        ln.bind(("127.0.0.1", 0))
+        ln.listen()
+        ln.setblocking(False)
+        c = socket.socket()
+        c.setblocking(False)
+        accept = asyncio.ensure_future(loop.sock_accept(ln))
+        await loop.sock_connect(c, ln.getsockname())
+        s, _ = await accept
+        payload = os.urandom(1 << 20)  # larger than the socket buffers: writers wait for readiness
+        send = asyncio.ensure_future(loop.sock_sendall(c, payload))
+        buf = bytearray()
+        while len(buf) < len(payload):
+            chunk = bytearray(65536)
+            n = await loop.sock_recv_into(s, chunk)
+            buf += chunk[:n]
+        await send
+        for x in (ln, c, s):
+            x.close()
+        assert bytes(buf) == payload
+        return bytes(buf[:4])
+
+    assert len(aio.run(main())) == 4
+
+
+def test_unix_sockets_and_datagrams() -> None:
+    async def main() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        path = str(Path(tempfile.mkdtemp()) / "s")
+
+        async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(await r.readexactly(5))
+            await w.drain()
+            w.close()
+
+        srv = await asyncio.start_unix_server(handler, path)
+        r, w = await asyncio.open_unix_connection(path)
+        w.write(b"unix!")
+        got = await r.readexactly(5)
+        w.close()
+        srv.close()
+        await srv.wait_closed()
+
+        class P(asyncio.DatagramProtocol):
+            def __init__(self) -> None:
+                self.got: asyncio.Future[bytes] = loop.create_future()
+
+            def datagram_received(self, data: bytes, addr: object) -> None:
+                if not self.got.done():
+                    self.got.set_result(data)
+
+        t1, p1 = await loop.create_datagram_endpoint(P, local_addr=("127.0.0.1", 0))
+        t2, _ = await loop.create_datagram_endpoint(P, remote_addr=t1.get_extra_info("sockname"))
+        t2.sendto(b"dgram")
+        dg = await asyncio.wait_for(p1.got, 10)
+        t1.close()
+        t2.close()
+        return got, dg
+
+    assert aio.run(main()) == (b"unix!", b"dgram")
+
+
+def test_subprocess_exec_and_shell() -> None:
+    async def main() -> list[bytes]:
+        outs = []
+        for _ in range(3):  # a child's exit is reported by a watcher: never mistaken for a deadlock
+            p = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import sys; print(sys.stdin.read().upper())",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await p.communicate(b"abc")
+            assert p.returncode == 0
+            outs.append(out.strip())
+        sh = await asyncio.create_subprocess_shell("echo shell", stdout=asyncio.subprocess.PIPE)
+        outs.append((await sh.communicate())[0].strip())
+        return outs
+
+    assert aio.run(main()) == [b"ABC", b"ABC", b"ABC", b"shell"]
+
+
+def test_executor_to_thread_and_getaddrinfo() -> None:
+    def blocking(x: int) -> int:
+        import time
+
+        time.sleep(0.05)  # a thread outside the runtime: the wait is not a deadlock
+        return x * 2
+
+    async def main() -> tuple[int, int, bool]:
+        loop = asyncio.get_running_loop()
+        a = await loop.run_in_executor(None, blocking, 2)
+        b = await asyncio.to_thread(blocking, 3)
+        gai = await loop.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM)
+        return a, b, bool(gai)
+
+    assert aio.run(main()) == (4, 6, True)
+
+
+@pytest.mark.parametrize("where", ["aio.run", "gosched.run"])
+def test_add_signal_handler(where: str) -> None:
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        got: asyncio.Future[str] = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, got.set_result, "usr1")
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            return await asyncio.wait_for(got, 10)
+        finally:
+            assert loop.remove_signal_handler(signal.SIGUSR1)
+
+    if where == "aio.run":
+        assert aio.run(main()) == "usr1"
+    else:
+        assert gosched.run(main) == "usr1"
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+def test_ssl_streams_through_asyncios_sslproto(tmp_path: Path) -> None:
+    server_ctx, client_ctx = tls_contexts(tmp_path)
+
+    async def main() -> bytes:
+        async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write((await r.readline()).upper())
+            await w.drain()
+            w.close()
+
+        srv = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_ctx)
+        port = srv.sockets[0].getsockname()[1]
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
+        w.write(b"secret\n")
+        line = await r.readline()
+        w.close()
+        srv.close()
+        await srv.wait_closed()
+        return line
+
+    assert aio.run(main()) == b"SECRET\n"
+
+
+def test_sigint_cancels_the_main_task_as_asyncio_run_does() -> None:
+    code = (
+        "import asyncio, gosched.aio as aio\n"
+        "async def main():\n"
+        "    print('ready', flush=True)\n"
+        "    try:\n"
+        "        await asyncio.sleep(60)\n"
+        "    except asyncio.CancelledError:\n"
+        "        print('cancelled', flush=True)\n"
+        "        raise\n"
+        "aio.run(main())\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert "cancelled" in out and "KeyboardInterrupt" in err, (out, err)

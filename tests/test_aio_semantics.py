@@ -1,0 +1,416 @@
+"""gosched.aio: asyncio's semantics on the gosched loop, and what gosched adds (issue 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+import gosched
+import gosched.aio as aio
+
+
+def test_cancel_with_message_cancelling_uncancel() -> None:
+    async def sleeper() -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        t = asyncio.create_task(sleeper())
+        await asyncio.sleep(0.001)
+        assert t.cancel("stop it") and t.cancelling() == 1
+        with pytest.raises(asyncio.CancelledError, match="stop it"):
+            await t
+        assert t.cancelled()
+        assert t.uncancel() == 0
+
+    aio.run(main())
+
+
+def test_cancel_before_first_step_and_while_running() -> None:
+    async def body(log: list[str]) -> None:
+        log.append("started")
+        await asyncio.sleep(1)
+
+    async def main() -> list[str]:
+        log: list[str] = []
+        t = asyncio.create_task(body(log))
+        t.cancel()  # before it ever ran: it never starts
+        with pytest.raises(asyncio.CancelledError):
+            await t
+
+        async def selfcancel() -> str:
+            asyncio.current_task().cancel()  # type: ignore[union-attr]
+            try:
+                await asyncio.sleep(0)  # a bare yield: the pending cancel lands at the next step
+            except asyncio.CancelledError:
+                return "caught"
+            return "missed"
+
+        assert await asyncio.create_task(selfcancel()) == "caught"
+        return log
+
+    assert aio.run(main()) == []
+
+
+def test_taskgroup_timeout_wait_for() -> None:
+    async def fails() -> None:
+        await asyncio.sleep(0.001)
+        raise ValueError("boom")
+
+    async def main() -> None:
+        with pytest.raises(ExceptionGroup) as ei:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(fails())
+                slow = tg.create_task(asyncio.sleep(10))
+        assert ei.group_contains(ValueError) if hasattr(ei, "group_contains") else True
+        assert slow.cancelled()
+
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(10)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.sleep(10), 0.05)
+        assert time.monotonic() - t0 < 5
+        assert await asyncio.wait_for(asyncio.sleep(0.001, result=4), 5) == 4
+
+    aio.run(main())
+
+
+def test_exception_never_retrieved_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def bad() -> None:
+        raise KeyError("lost")
+
+    async def main() -> None:
+        t = asyncio.create_task(bad())
+        await asyncio.sleep(0.01)
+        assert t.done()
+        del t
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        aio.run(main())
+        gc.collect()
+    assert any("Task exception was never retrieved" in r.getMessage() for r in caplog.records)
+
+
+def test_exception_in_main_task_propagates() -> None:
+    async def main() -> None:
+        await asyncio.sleep(0)
+        raise ZeroDivisionError("main")
+
+    with pytest.raises(ZeroDivisionError, match="main"):
+        aio.run(main())
+
+
+def test_blocking_task_does_not_stop_a_ticker() -> None:
+    async def blocker() -> None:
+        time.sleep(0.4)  # an unwrapped blocking call: sysmon hands the P away
+
+    async def ticker(gaps: list[float]) -> None:
+        last = time.monotonic()
+        for _ in range(30):
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def main() -> list[float]:
+        gaps: list[float] = []
+        tk = asyncio.create_task(ticker(gaps))
+        await asyncio.sleep(0.02)
+        b = asyncio.create_task(blocker())
+        await asyncio.gather(tk, b)
+        return gaps
+
+    gaps = aio.run(main())
+    assert max(gaps) < 0.3, gaps  # asyncio's loop: one gap of 0.4 s
+
+
+def test_current_task_right_in_every_task_while_one_blocks() -> None:
+    async def blocker(out: dict[str, Any]) -> None:
+        me = asyncio.current_task()
+        time.sleep(0.2)  # its P is retaken; the others go on on another M
+        out["blocker"] = asyncio.current_task() is me
+
+    async def checker(i: int) -> bool:
+        me = asyncio.current_task()
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            if asyncio.current_task() is not me:
+                return False
+        return True
+
+    async def main() -> tuple[dict[str, Any], list[bool]]:
+        out: dict[str, Any] = {}
+        b = asyncio.create_task(blocker(out))
+        res = await asyncio.gather(*(checker(i) for i in range(10)))
+        await b
+        return out, res
+
+    out, res = aio.run(main())
+    assert out == {"blocker": True} and all(res)
+
+
+def test_current_task_bound_before_gosched_aio_is_imported() -> None:
+    # anyio binds asyncio.current_task at import (its pytest plugin loads it before
+    # gosched.aio): that function object must answer per goroutine too
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from asyncio import current_task as early
+        import anyio
+        import gosched, gosched.aio
+
+        sys.setswitchinterval(1e-5)
+
+        async def child(i, out, wg):
+            try:
+                for _ in range(20):
+                    with anyio.CancelScope():  # reads anyio's early-bound current_task
+                        await anyio.sleep(0)
+                    t = early()
+                    out.append(t is not None and t is asyncio.current_task())
+            finally:
+                wg.done()
+
+        async def main():
+            out, wg = [], gosched.WaitGroup()
+            for i in range(8):
+                wg.add(1)
+                gosched.go(child, i, out, wg)
+            await wg.wait()
+            return out
+
+        out = gosched.run(main, maxprocs=2)
+        assert len(out) == 160 and all(out), out
+        print("ok")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_deadlock_is_reported_naming_the_task() -> None:
+    code = textwrap.dedent(
+        """
+        import asyncio, gosched.aio as aio
+
+        async def waiter(fut):
+            await fut
+
+        async def main():
+            fut = asyncio.get_running_loop().create_future()
+            await asyncio.create_task(waiter(fut), name="stuck-waiter")
+
+        aio.run(main())
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "all goroutines are asleep - deadlock!" in r.stderr, r.stderr
+    assert "asyncio.Future" in r.stderr, r.stderr
+    # the dump names the task, its coroutine's frame and creation site, and what it awaits
+    assert "(asyncio task 'stuck-waiter') awaits <Future pending" in r.stderr, r.stderr
+    assert "__main__.waiter(...)" in r.stderr and "created by __main__.main" in r.stderr, r.stderr
+
+
+def test_fake_clock_makes_asyncio_sleep_virtual() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        w0 = time.monotonic()
+        await asyncio.sleep(3600)
+        async with asyncio.timeout(7200):
+            await asyncio.sleep(60)
+        return loop.time() - t0, time.monotonic() - w0
+
+    virtual, wall = aio.run(main(), clock="fake")
+    assert virtual >= 3660 and wall < 5
+
+
+def test_run_while_running_and_closed_loop_errors() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        coro = asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already running"):
+            loop.run_until_complete(coro)
+        other = aio.new_event_loop()
+        with pytest.raises(RuntimeError, match="another loop is running"):
+            other.run_until_complete(coro)
+        coro.close()
+        other.close()
+
+    aio.run(main())
+    loop = aio.new_event_loop()
+    loop.close()
+    coro = asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.run_until_complete(coro)
+    coro.close()
+
+
+def test_future_of_another_loop_is_refused() -> None:
+    other = asyncio.new_event_loop()
+
+    async def main() -> None:
+        async def t() -> None:
+            await other.create_future()
+
+        with pytest.raises(RuntimeError, match="attached to a different loop"):
+            await asyncio.create_task(t())
+
+    try:
+        aio.run(main())
+    finally:
+        other.close()
+
+
+def test_foreign_thread_in_debug_mode_is_refused() -> None:
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        err: list[BaseException] = []
+
+        def thread() -> None:
+            try:
+                loop.call_soon(print)
+            except RuntimeError as e:
+                err.append(e)
+
+        await asyncio.to_thread(thread)
+        return str(err[0]) if err else ""
+
+    assert "other than the current one" in aio.run(main(), debug=True)
+
+
+def test_many_tasks_several_ms_tiny_switch_interval() -> None:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+
+        async def worker(q: asyncio.Queue[int], out: list[int]) -> None:
+            while (v := await q.get()) >= 0:
+                out.append(v)
+                await asyncio.sleep(0)
+
+        async def main() -> list[int]:
+            gosched.gomaxprocs(4)
+            q: asyncio.Queue[int] = asyncio.Queue()
+            out: list[int] = []
+            ws = [asyncio.create_task(worker(q, out)) for _ in range(50)]
+            for i in range(3000):
+                await q.put(i)
+            for _ in ws:
+                await q.put(-1)
+            await asyncio.gather(*ws)
+            return out
+
+        out = aio.run(main())
+        assert sorted(out) == list(range(3000))
+    finally:
+        sys.setswitchinterval(old)
+
+
+def test_must_cancel_and_fut_waiter_as_asyncio_keeps_them() -> None:
+    # a12eco's bug 1: _must_cancel stayed True after the cancellation was delivered,
+    # and anyio skips such a task: every later cancel scope in it never fired.
+    async def main() -> tuple[bool, int, bool]:
+        t = asyncio.current_task()
+        assert t is not None
+        asyncio.get_running_loop().call_later(0.01, t.cancel)
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            t.uncancel()
+        fut = asyncio.get_running_loop().create_future()
+
+        async def waiter() -> None:
+            await fut
+
+        w = asyncio.create_task(waiter())
+        await asyncio.sleep(0.01)
+        parked = w._fut_waiter is fut  # type: ignore[attr-defined]
+        fut.set_result(None)
+        await w
+        return t._must_cancel, t.cancelling(), parked  # type: ignore[attr-defined]
+
+    assert aio.run(main()) == (False, 0, True)
+
+
+def test_steps_and_callbacks_never_overlap_on_several_ms() -> None:
+    # a12eco's bug 7: task steps and callbacks ran on several Ms at once (two
+    # threads inside one ssl.SSLObject crashed the process). The loop's turn
+    # serialises them; only a retake of a stuck task lets others run beside it.
+    busy = [0]
+    overlaps = [0]
+
+    def critical() -> None:
+        busy[0] += 1
+        if busy[0] > 1:
+            overlaps[0] += 1
+        for _ in range(100):  # bytecodes a GIL switch can land in
+            pass
+        busy[0] -= 1
+
+    async def worker() -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(500):
+            critical()
+            loop.call_soon(critical)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        gosched.gomaxprocs(4)
+        await asyncio.gather(*(worker() for _ in range(8)))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        aio.run(main())
+    finally:
+        sys.setswitchinterval(old)
+    assert overlaps[0] == 0
+
+
+def test_fake_clock_inside_gosched_run() -> None:
+    async def main() -> float:
+        w0 = time.monotonic()
+        await asyncio.sleep(3600)  # a goroutine on the runtime's own loop: virtual too
+        await asyncio.wait_for(asyncio.sleep(60), 120)
+        return time.monotonic() - w0
+
+    assert gosched.run(main, clock="fake") < 5
+
+
+def test_tasks_start_and_wake_in_fifo_order() -> None:
+    # CPython's test_locks.ConditionTests.test_notify (a12eco's bug 6): tasks
+    # started in reverse order (runnext), so notify(1) woke the last waiter.
+    async def main() -> tuple[list[int], list[int]]:
+        cond = asyncio.Condition()
+        started: list[int] = []
+        woken: list[int] = []
+
+        async def waiter(i: int) -> None:
+            started.append(i)
+            async with cond:
+                await cond.wait()
+                woken.append(i)
+
+        ts = [asyncio.create_task(waiter(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        async with cond:
+            cond.notify(1)
+        await asyncio.sleep(0)
+        assert woken == [0]
+        async with cond:
+            cond.notify_all()
+        await asyncio.gather(*ts)
+        return started, woken
+
+    assert aio.run(main()) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
