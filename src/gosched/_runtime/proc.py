@@ -168,16 +168,14 @@ def newproc(
     return gp
 
 
-def goready(gp: G, sched: Sched | None = None, m: M | None = None, nxt: bool = True) -> None:
+def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     """Make a parked goroutine runnable (Go's goready → runqput(next=true) + wakep).
 
     Callable from a goroutine's frame, from an M's loop (timers), from sysmon or
     from a foreign thread; ``m``, when the caller has it at hand, is the calling
     M (saves the getm() lookup). On an M that holds a P the goroutine goes
     into the M's ``readyq`` and becomes the P's ``runnext`` when the loop next
-    runs; anywhere else it goes on the global queue. With ``nxt=False`` (a
-    timer's wake-up, see _readytimer) it goes to the tail of the P's local
-    queue instead, or to the global queue's head when that is full.
+    runs; anywhere else it goes on the global queue.
     """
     gp.status = Grunnable
     if gp.trackingstamp:  # sampled for /sched/latencies: runnable from now
@@ -191,24 +189,19 @@ def goready(gp: G, sched: Sched | None = None, m: M | None = None, nxt: bool = T
         if p is not None and not m.lostp_since:
             s = m.sched
             rq = m.readyq
-            if nxt:
-                if rq:
-                    # Only one goroutine waits for runnext; an earlier one goes to the
-                    # runq tail, as Go's runqput(next=true) kicks the old runnext out.
-                    try:
-                        old = rq.popleft()
-                    except IndexError:  # sysmon took it
-                        pass
+            if rq:
+                # Only one goroutine waits for runnext; an earlier one goes to the
+                # runq tail, as Go's runqput(next=true) kicks the old runnext out.
+                try:
+                    old = rq.popleft()
+                except IndexError:  # sysmon took it
+                    pass
+                else:
+                    if len(p.runq) < RUNQ_SIZE:
+                        p.runq.append(old)
                     else:
-                        if len(p.runq) < RUNQ_SIZE:
-                            p.runq.append(old)
-                        else:
-                            s.runq.append(old)  # globrunqput
-                rq.append(gp)
-            elif len(p.runq) < RUNQ_SIZE:
-                p.runq.append(gp)
-            else:
-                s.runq.appendleft(gp)  # globrunqputhead
+                        s.runq.append(old)  # globrunqput
+            rq.append(gp)
             if s.npidle and not s.nmspinning:
                 wakep(s)
             return
@@ -511,11 +504,18 @@ def foreignyield(sched: Sched, m: M, gp: G, p: P | None, obj: Any) -> G | None:
     return None
 
 
-def _readytimer(gp: G) -> None:
-    # A sleeper whose time came has waited its turn: not through runnext, whose kicks
-    # overflowed a batch of expiries to the global tail behind goroutines never run
-    # (50k timers: 60% of wake-ups, p99 over 1 s), but in deadline order (issue 17).
-    goready(gp, nxt=False)
+def _readytimer(gp: G) -> None:  # Go's goroutineReady
+    p = m.p if (m := getm()) is not None and not m.lostp_since else None
+    if p is None or m is None:
+        return goready(gp, None, m)  # no P of its own: the global queue
+    gp.status = Grunnable
+    if gp.trackingstamp:
+        gp.trackingstamp = nanotime()
+    if tracing:
+        _trace.goready(gp, m)
+    (p.runq.append if len(p.runq) < RUNQ_SIZE else m.sched.runq.appendleft)(gp)  # not runnext (design.md)
+    if m.sched.npidle and not m.sched.nmspinning:
+        wakep(m.sched)
 
 
 def mainexit(sched: Sched, gp: G, ret: Any) -> None:
@@ -604,7 +604,7 @@ def globrunqturn(sched: Sched, p: P) -> G | None:
     the thousands (issue 14). gosched takes the P's share of the queue instead
     (Q/gomaxprocs, at most 30), one per tick: Go's rule exactly for a queue
     shorter than 2*gomaxprocs, at most half the ticks for a long one, so its
-    wait is ~2*Q/gomaxprocs ticks. (A turn of 61 began the next: issue 17.)
+    wait is ~2*Q/gomaxprocs ticks.
     """
     if not sched.runq or not (p.globturn or p.schedtick % FAIRNESS_TICK == 0):
         return None
