@@ -513,7 +513,8 @@ def _readytimer(gp: G) -> None:  # Go's goroutineReady
         gp.trackingstamp = nanotime()
     if tracing:
         _trace.goready(gp, m)
-    (p.runq.append if len(p.runq) < RUNQ_SIZE else m.sched.runq.appendleft)(gp)  # not runnext (design.md)
+    q = m.sched.runq  # with a backlog there, its head runs soonest (design.md); else the local tail
+    (q.appendleft if q or len(p.runq) >= RUNQ_SIZE else p.runq.append)(gp)
     if m.sched.npidle and not m.sched.nmspinning:
         wakep(m.sched)
 
@@ -602,16 +603,16 @@ def globrunqturn(sched: Sched, p: P) -> G | None:
     runnext hand-offs) gets 60 of every 61 ticks, and a goroutine behind a
     queue of Q waits ~61*Q ticks -- minutes at Python's switch rate for Q in
     the thousands (issue 14). gosched takes the P's share of the queue instead
-    (Q/gomaxprocs, at most 30), one per tick: Go's rule exactly for a queue
-    shorter than 2*gomaxprocs, at most half the ticks for a long one, so its
-    wait is ~2*Q/gomaxprocs ticks.
+    (Q/gomaxprocs, at most 60), one per tick: Go's rule exactly for a queue
+    shorter than 2*gomaxprocs, 60 of 61 ticks for a long one (61 starved the
+    local queue: issue 17), so its wait is ~Q/gomaxprocs ticks.
     """
     if not sched.runq or not (p.globturn or p.schedtick % FAIRNESS_TICK == 0):
         return None
     if p.globturn:
         p.globturn -= 1
     else:
-        p.globturn = max(min(len(sched.runq) // sched.gomaxprocs, FAIRNESS_TICK // 2) - 1, 0)
+        p.globturn = max(min(len(sched.runq) // sched.gomaxprocs, FAIRNESS_TICK - 1) - 1, 0)
     return globrunqget(sched, p, 1)
 
 
