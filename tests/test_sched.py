@@ -292,6 +292,49 @@ def test_global_queue_share_grows_with_its_length() -> None:
     assert last <= 5 * queued, f"the last global goroutine started after {last} local turns"
 
 
+def test_local_queue_not_starved_by_a_long_global_queue() -> None:
+    """The global queue's turn leaves the local queue a tick in 61 (issue 17).
+
+    A turn of 61 ticks ended on a multiple of 61 and so began the next turn at
+    once: the local queue got nothing until the global queue was under 61 long
+    (50k timers: woken sleepers sat in the local queue for seconds). A spinner
+    behind 255 others in the local runq, while ~29,750 goroutines wait globally,
+    must first run after about 61 global starts per local goroutine ahead of it,
+    and then every ~61 global starts. Counted in turns, not time.
+    """
+    queued = 30_000
+
+    async def main() -> list[int]:
+        starts = {"n": 0}
+        gaps: list[int] = []  # global starts between the spinner's turns
+        stop = {"v": False, "out": False}
+
+        async def spinner() -> None:
+            seen = starts["n"]
+            while True:
+                await asyncio.sleep(0)  # the back of the local runq
+                gaps.append(starts["n"] - seen)
+                seen = starts["n"]
+                if stop["v"]:
+                    stop["out"] = True
+                    return
+
+        async def late() -> None:
+            starts["n"] += 1
+
+        gosched.go(spinner)
+        for _ in range(queued):
+            gosched.go(late)
+        await wait_until(lambda: starts["n"] == queued, timeout=120)
+        stop["v"] = True
+        await wait_until(lambda: stop["out"])  # its last wait counts too
+        return gaps
+
+    gaps = run(main, maxprocs=1, timeout=180)
+    assert gaps[0] <= 62 * RUNQ_SIZE, f"the spinner first ran after {gaps[0]} global goroutines"
+    assert max(gaps[1:]) <= 2 * 61, f"the spinner waited behind {max(gaps[1:])} global goroutines"
+
+
 # --- stealing -------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,9 @@ Timing bounds are generous: the machine has 2 cores shared with other test runs.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import random
 import threading
 import time
 
@@ -14,6 +16,7 @@ import pytest
 import gosched
 from _core_helpers import drive, in_thread, run
 from gosched._runtime import timers
+from gosched._runtime.runtime2 import RUNQ_SIZE
 from gosched._runtime.traps import getm
 
 pytestmark = [
@@ -90,6 +93,80 @@ def test_many_sleepers_wake_in_order() -> None:
 async def _sleep_send(d: float, v: int, out: gosched.Chan[int]) -> None:
     await gosched.sleep(d)
     await out.send(v)
+
+
+def test_expired_batch_wakes_in_deadline_order() -> None:
+    """Sleepers whose timers expire in one batch run in deadline order (issue 17).
+
+    Through runnext the last expiry of a batch ran first and kicked the others
+    to the local queue's tail; a wake-up goes to that tail in the heap's order.
+    The i-th sleeper to start sleeps 2 ms + 50 µs * i (deadlines increase with
+    i whatever the load); main then keeps its P until all of them expired.
+    """
+    n = 60
+
+    async def main() -> list[int]:
+        armed, woke = gosched.WaitGroup(), gosched.WaitGroup()
+        started: list[int] = []
+        order: list[int] = []
+
+        async def sleeper() -> None:
+            i = len(started)
+            started.append(i)
+            armed.done()
+            await gosched.sleep(0.002 + 5e-5 * i)
+            order.append(i)
+            woke.done()
+
+        armed.add(n)
+        woke.add(n)
+        for _ in range(n):
+            gosched.go(sleeper)
+        await armed.wait()  # the last sleeper readied main, then armed its timer
+        end = time.perf_counter() + 0.002 + 5e-5 * n
+        while time.perf_counter() < end:
+            pass  # every timer expires meanwhile: one batch at the next checkTimers
+        await woke.wait()
+        return order
+
+    assert run(main, maxprocs=1) == list(range(n))
+
+
+def test_woken_sleepers_do_not_queue_behind_unstarted_goroutines() -> None:
+    """50k timers in small (issue 17): a wake-up runs within a local queue's worth of starts.
+
+    Main spawns 6,000 sleepers (0-20 ms); most are in the global queue when the first
+    timers fire. Wake-ups went through runnext, kicked each other to a full local
+    queue's overflow (the global tail, behind thousands never started), and a
+    global turn of 61 ticks starved the local queue: p99 lateness was most of the
+    run. Lateness is counted in goroutine starts between a sleeper's deadline and
+    its wake-up, so load cannot make it flaky.
+    """
+    n = 6000
+    rng = random.Random(17)
+    ds = [rng.uniform(0, 0.02) for _ in range(n)]
+
+    async def main() -> list[int]:
+        starts: list[float] = []  # when each sleeper started, in start order
+        late: list[int] = []
+        wg = gosched.WaitGroup()
+
+        async def sleeper(d: float) -> None:
+            deadline = time.perf_counter() + d
+            starts.append(deadline - d)
+            await gosched.sleep(d)
+            late.append(len(starts) - bisect.bisect_right(starts, deadline))
+            wg.done()
+
+        wg.add(n)
+        for d in ds:
+            gosched.go(sleeper, d)
+        await wg.wait()
+        return sorted(late)
+
+    late = run(main, maxprocs=1, timeout=120)
+    p99 = late[len(late) * 99 // 100]
+    assert p99 <= 2 * RUNQ_SIZE, f"p99: {p99} goroutines started between a deadline and its wake-up"
 
 
 def test_overflow_sleep() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time as _time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,33 @@ async def gosched() -> None:
     await trap(GOSCHED)
 
 
-def _sendtime(tm: Timer | Ticker) -> None:
+class _ChanTimer(_timers.RTimer):
+    """A Timer's or Ticker's runtime timer: it sends on ``c``.
+
+    Its ``arg`` is a weak reference to itself, not the Timer: Timer -> timer ->
+    Timer was a reference cycle per Timer (``after``, a select timeout, a sleep
+    with a context), left to the cyclic GC. The timer is alive whenever it fires
+    (runtimers holds it) or is asked about (checkdead reads it from a heap).
+    """
+
+    __slots__ = ("__weakref__", "c")
+
+    def __init__(self, c: Chan[float], period: int = 0) -> None:
+        super().__init__(_sendtime, None, period=period, wakes=_chanwaited)
+        self.arg = weakref.ref(self)
+        self.c = c
+
+
+def _sendtime(ref: weakref.ref[_ChanTimer]) -> None:
     """Go's sendTime: a non-blocking send; a ticker drops ticks a slow reader misses.
 
     Sent under the channel lock only if no stop/reset came after this expiry
     (``t.seq`` unchanged), so once stop() or reset() returns no stale value
     can arrive (Go 1.23's synchronous timer channels).
     """
-    t, c = tm._t, tm.c
+    t = ref()
+    assert t is not None  # runtimers holds it
+    c = t.c
     with held(c.lock):
         if t.firing != t.seq or c.closed:
             t.firing = -1
@@ -97,8 +117,9 @@ def _cancel(tm: Timer | Ticker) -> bool:
     return pending
 
 
-def _chanwaited(tm: Timer | Ticker) -> bool:
-    return bool(tm.c.recvq)
+def _chanwaited(ref: weakref.ref[_ChanTimer]) -> bool:
+    t = ref()
+    return t is not None and bool(t.c.recvq)
 
 
 def resettimer(s: Sched, t: _timers.RTimer, ns: int) -> None:
@@ -117,7 +138,7 @@ class Timer:
         ns = duration_ns(seconds, "Timer")
         self._s = proc.getsched("gosched: Timer")
         self.c: Chan[float] = Chan(1)
-        self._t = _timers.RTimer(_sendtime, self, wakes=_chanwaited)
+        self._t: _timers.RTimer = _ChanTimer(self.c)
         resettimer(self._s, self._t, ns)
 
     def stop(self) -> bool:
@@ -144,7 +165,7 @@ class Ticker:
             raise ValueError("non-positive interval for NewTicker")
         self._s = proc.getsched("gosched: Ticker")
         self.c: Chan[float] = Chan(1)
-        self._t = _timers.RTimer(_sendtime, self, period=ns, wakes=_chanwaited)
+        self._t = _ChanTimer(self.c, period=ns)
         resettimer(self._s, self._t, ns)
 
     def stop(self) -> None:
@@ -174,22 +195,22 @@ async def callfn(fn: Callable[[], Any]) -> None:
         await r
 
 
-def _gofunc(tm: _FuncTimer) -> None:
+def _gofunc(arg: tuple[Sched, Callable[[], Any]]) -> None:
     """Go's goFunc: the expiry starts the function in its own goroutine (on an M's loop)."""
-    proc.newproc(tm._s, callfn(tm._fn), None, getm(), fn=callable_name(tm._fn))
+    s, fn = arg
+    proc.newproc(s, callfn(fn), None, getm(), fn=callable_name(fn))
 
 
 class _FuncTimer(Timer):
-    __slots__ = ("_fn",)
+    __slots__ = ()
 
     def __init__(self, seconds: float, fn: Callable[[], Any]) -> None:
         ns = duration_ns(seconds, "after_func")
         if not callable(fn):
             raise TypeError(f"after_func needs a function, not {type(fn).__name__}")
         self._s = proc.getsched("gosched: after_func")
-        self._fn = fn
         self.c = Chan(1)  # nothing is ever sent: Go's AfterFunc timer has a nil C
-        self._t = _timers.RTimer(_gofunc, self)
+        self._t = _timers.RTimer(_gofunc, (self._s, fn))  # not self: no cycle (see _ChanTimer)
         resettimer(self._s, self._t, ns)
 
     def stop(self) -> bool:

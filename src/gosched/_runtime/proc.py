@@ -445,8 +445,7 @@ def schedidle(m: M, p: P | None) -> bool:
 
 
 def preemptdone(m: M, gp: G) -> bool:
-    """gp yielded to a preemption request (sysmon's, or lock/unlock_os_thread's):
-    clear it; True if this M is now locked to a goroutine."""
+    """gp yielded to a preemption request (sysmon's, lock_os_thread's): clear it; True if m is now locked."""
     gp.preempt = False
     preempted.discard(gp)
     return m.lockedg is not None
@@ -499,8 +498,18 @@ def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:
         wakenetpoller(sched, t.when)
 
 
-def _readytimer(gp: G) -> None:
-    goready(gp)
+def _readytimer(gp: G) -> None:  # Go's goroutineReady
+    p = m.p if (m := getm()) is not None and not m.lostp_since else None
+    if p is None or m is None:
+        return goready(gp, None, m)  # no P of its own: the global queue
+    gp.status = Grunnable
+    gp.trackingstamp = gp.trackingstamp and nanotime()  # if sampled: runnable from now
+    if tracing:
+        _trace.goready(gp, m)
+    q = m.sched.runq  # with a backlog there, its head runs soonest (design.md); else the local tail
+    (q.appendleft if q or len(p.runq) >= RUNQ_SIZE else p.runq.append)(gp)
+    if m.sched.npidle and not m.sched.nmspinning:
+        wakep(m.sched)
 
 
 def mainexit(sched: Sched, gp: G, ret: Any) -> None:
@@ -587,16 +596,16 @@ def globrunqturn(sched: Sched, p: P) -> G | None:
     runnext hand-offs) gets 60 of every 61 ticks, and a goroutine behind a
     queue of Q waits ~61*Q ticks -- minutes at Python's switch rate for Q in
     the thousands (issue 14). gosched takes the P's share of the queue instead
-    (Q/gomaxprocs, at most 61), one per tick: Go's rule exactly for a queue
-    shorter than 2*gomaxprocs, at most half the ticks for a long one, so its
-    wait is ~2*Q/gomaxprocs ticks.
+    (Q/gomaxprocs, at most 60), one per tick: Go's rule exactly for a queue
+    shorter than 2*gomaxprocs, 60 of 61 ticks for a long one (61 starved the
+    local queue: issue 17), so its wait is ~Q/gomaxprocs ticks.
     """
     if not sched.runq or not (p.globturn or p.schedtick % FAIRNESS_TICK == 0):
         return None
     if p.globturn:
         p.globturn -= 1
     else:
-        p.globturn = max(min(len(sched.runq) // sched.gomaxprocs, FAIRNESS_TICK) - 1, 0)
+        p.globturn = max(min(len(sched.runq) // sched.gomaxprocs, FAIRNESS_TICK - 1) - 1, 0)
     return globrunqget(sched, p, 1)
 
 

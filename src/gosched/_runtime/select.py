@@ -254,9 +254,8 @@ def ctxdone(ctx: Context | None) -> Chan[None] | None:
     """
     if ctx is None:
         return None
-    err = ctx.err()
-    if err is not None:
-        raise err
+    if ctx.err() is not None:
+        ctxerr(ctx)  # no error in this frame's locals: see ctxerr
     return ctx.done()
 
 
@@ -265,4 +264,7 @@ def ctxerr(ctx: Context | None) -> NoReturn:
     assert ctx is not None
     err = ctx.err()
     assert err is not None
-    raise err
+    try:
+        raise err
+    finally:
+        del err  # a frame holding the error its traceback holds is a cycle, one per raise
