@@ -9,6 +9,7 @@ netpoll, a sleeping goroutine, a plain thread.
 from __future__ import annotations
 
 import functools
+import subprocess
 import sys
 import threading
 import time
@@ -336,3 +337,35 @@ def test_sysmon_reports_a_partial_deadlock_once() -> None:
     text = str(w.message)
     assert text.startswith("gosched: partial deadlock: goroutine ")
     assert "holds" in text and "[sync.Mutex.Lock]:" in text
+
+
+_ASYNCIO_THEN_WALK = """
+import asyncio, resource, gosched
+from gosched import debug
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a runaway walk fails here, not the machine
+
+async def awaits_futures():
+    loop = asyncio.get_running_loop()
+    for _ in range(100):
+        f = loop.create_future()
+        loop.call_soon(f.set_result, None)
+        await f  # fills _asyncio's future-iterator freelist
+
+asyncio.run(awaits_futures())
+
+async def main():
+    for _ in range(3):
+        assert debug.leaked_goroutines() == []
+
+gosched.run(main)
+print("ok")
+"""
+
+
+def test_walk_after_asyncio_futures_terminates() -> None:
+    """The walk reads a module's globals, not its C state: on 3.12.1, _asyncio's module
+    traversal loops over its future-iterator freelist and get_referents ran out of memory."""
+    out = subprocess.run(
+        [sys.executable, "-c", _ASYNCIO_THEN_WALK], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -37,6 +37,7 @@ import warnings
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from . import synctest, sysmon, traceback, waitfor
@@ -107,6 +108,11 @@ class _Marker:
     def _new(self, objs: Iterable[Any]) -> list[Any]:
         seen, out = self.seen, []
         for o in objs:
+            if isinstance(o, ModuleType):
+                # A module's globals, not the module: an extension's module state can be
+                # unwalkable (3.12.1's _asyncio visits a future-iterator freelist that a
+                # second traversal finds looping: get_referents ran out of memory).
+                o = o.__dict__
             i = id(o)
             if i not in seen and type(o) not in _STOP:
                 seen.add(i)
