@@ -116,7 +116,7 @@ class Task(_TaskBase):  # type: ignore[misc]
         if m is not None and m.sched is not sched:
             m = None
         # Created parked: it starts when it gets the loop's turn, in creation order.
-        gp = self._gg = proc.newproc(sched, _drive(self), f, m, tail=True, runnable=False)
+        gp = self._gg = proc.newproc(sched, _drive(self), f, m, runnable=False)
         turn = self.get_loop()._gturn
         self._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
         turnready(turn, gp, sched)

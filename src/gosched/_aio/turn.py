@@ -20,14 +20,13 @@ turn (two Ms inside one ssl.SSLObject crash: docs/aio-bugs.md #7).
 
 from __future__ import annotations
 
-import sys
 import types
 from collections import deque
 from collections.abc import Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import mgr, proc
+from .._runtime import mgr, proc, traceback
 from .._runtime.lock import lock, lockslow, newlock
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioTurn
 from .._runtime.traps import PARK
@@ -110,25 +109,30 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
 _MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
 
 
-def _sharable(f: FrameType | None) -> bool:
-    """May the turn pass from a step stuck at frame ``f``? Not from inside the loop's own
-    machinery (what it holds is not safe to share), nor from inside an import (a module
-    half-initialised under the import lock: the next steps would import it too)."""
-    if f is None or f.f_globals.get("__name__", "").startswith(_MACHINERY):
+def _sharable(frames: list[FrameType]) -> bool:
+    """May the turn pass from a step stuck in ``frames`` (outermost first)? Not from inside
+    the loop's own machinery (what it holds is not safe to share), nor from inside an
+    import (a module half-initialised under the import lock: the next steps would import it too)."""
+    if not frames or _modname(frames[-1]).startswith(_MACHINERY):
         return False
-    while f is not None:
-        name = f.f_globals.get("__name__", "")
+    for f in reversed(frames):
+        name = _modname(f)
         if name.startswith("importlib"):
             return False
         if name.startswith("gosched"):
             return True  # down to the task's driver
-        f = f.f_back
     return True
+
+
+def _modname(f: FrameType) -> str:
+    return str(f.f_globals.get("__name__", ""))
 
 
 def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> None:
     """sysmon retook the P of ``gp`` on M ``m``: pass its turn on, unless inside the loop's machinery."""
-    if turn.holder is not gp or not _sharable(sys._current_frames().get(m.ident)):
+    # The stack through traceback.thread_frames: walking another thread's f_back with the
+    # collector on can crash 3.11 (gh-106883).
+    if turn.holder is not gp or not _sharable(traceback.thread_frames(m.ident, lambda f: False)):
         return
     lk = turn.lk
     lock(lk)

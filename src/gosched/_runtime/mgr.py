@@ -277,19 +277,29 @@ def procresize(sched: Sched, n: int) -> int:
     return old
 
 
-def goreadytail(gp: G, sched: Sched) -> None:
+def goreadytail(gp: G, sched: Sched, m: M | None = None, urgent: bool = False) -> None:
     """Make ``gp`` runnable at the tail of this M's local run queue, not runnext.
 
     For asyncio's order (gosched._aio): tasks start, and woken tasks resume, in
     the order they were created or woken (call_soon's FIFO), where goready's
-    runnext would run the last one first.
+    runnext would run the last one first. ``urgent`` (a sleeper's timer, Go's
+    goroutineReady): at the global queue's head while that queue has a backlog,
+    so a wake-up never waits behind goroutines that have not started yet.
+    ``m``: the calling M, when the caller has it (saves the getm() lookup).
     """
     gp.status = Grunnable
-    m = getm()
+    if gp.trackingstamp:  # sampled for /sched/latencies; proc.nanotime's clock (below proc)
+        gp.trackingstamp = sched.faketime or time.monotonic_ns()
+    if m is None:
+        m = getm()
+    if trace.enabled:
+        trace.goready(gp, m)
     p = m.p if m is not None and m.sched is sched and not m.lostp_since else None
-    if p is not None and len(p.runq) < RUNQ_SIZE:
-        p.runq.append(gp)
-    else:
+    if p is None:
         globrunqput(sched, gp)
+    elif len(p.runq) >= RUNQ_SIZE or (urgent and sched.runq):
+        (sched.runq.appendleft if urgent else sched.runq.append)(gp)  # globrunqput(head)
+    else:
+        p.runq.append(gp)
     if sched.npidle and not sched.nmspinning:
         wakep(sched)

@@ -157,7 +157,6 @@ def newproc(
     m: M | None,
     fn: str = "",
     system: bool = False,
-    tail: bool = False,
     runnable: bool = True,
 ) -> G:
     """Create a goroutine and make it runnable (Go's newproc: into runnext).
@@ -165,9 +164,8 @@ def newproc(
     ``f`` is the caller's frame (its creation site), ``m`` the calling M or None
     on a thread that is not one. System goroutines (runtime helpers) are not in
     ``allgs``: they are neither counted by num_goroutine nor shown in dumps, as
-    in Go. ``tail``: at the local queue's tail (goreadytail); with
-    ``runnable=False`` instead created Gwaiting, for the caller to ready
-    (gosched._aio: a task waits for its loop's turn before it first runs).
+    in Go. With ``runnable=False`` it is created Gwaiting, for the caller to
+    ready (gosched._aio: a task waits for its loop's turn before it first runs).
     """
     if m is not None and m.goidcache != m.goidcacheend:
         gid = m.goidcache
@@ -180,13 +178,10 @@ def newproc(
         gp.pc = fn  # a runtime helper: no creation site, a name (G.startfn)
     if not system:
         sched.allgs[gid] = gp
-    if tail:
-        if runnable:
-            goreadytail(gp, sched)
-        else:
-            gp.status = Gwaiting
-    else:
+    if runnable:
         goready(gp, sched, m)
+    else:
+        gp.status = Gwaiting
     return gp
 
 
@@ -498,18 +493,9 @@ def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:
         wakenetpoller(sched, t.when)
 
 
-def _readytimer(gp: G) -> None:  # Go's goroutineReady
-    p = m.p if (m := getm()) is not None and not m.lostp_since else None
-    if p is None or m is None:
-        return goready(gp, None, m)  # no P of its own: the global queue
-    gp.status = Grunnable
-    gp.trackingstamp = gp.trackingstamp and nanotime()  # if sampled: runnable from now
-    if tracing:
-        _trace.goready(gp, m)
-    q = m.sched.runq  # with a backlog there, its head runs soonest (design.md); else the local tail
-    (q.appendleft if q or len(p.runq) >= RUNQ_SIZE else p.runq.append)(gp)
-    if m.sched.npidle and not m.sched.nmspinning:
-        wakep(m.sched)
+def _readytimer(gp: G) -> None:  # Go's goroutineReady: see goreadytail's urgent
+    m = getm()
+    goreadytail(gp, m.sched if m is not None else current, m, True)  # type: ignore[arg-type]
 
 
 def mainexit(sched: Sched, gp: G, ret: Any) -> None:
