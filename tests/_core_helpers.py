@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 import gosched
+from gosched import debug
 from gosched._runtime import panic, proc, schedtrace
 from gosched._runtime.runtime2 import G
 from gosched._runtime.traps import getm
@@ -125,6 +126,17 @@ async def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
         else:
             await gosched.sleep(0.001)
         i += 1
+
+
+def quiet_hang_guard() -> Iterator[None]:
+    """Fixture body: a 60 s hang guard, with blocking reports off (the tests hold Ps on purpose)."""
+    faulthandler.dump_traceback_later(60, exit=True)
+    old = debug.set_blocking_report(False)
+    try:
+        yield
+    finally:
+        debug.set_blocking_report(old)
+        faulthandler.cancel_dump_traceback_later()
 
 
 def restore_trace_settings() -> Iterator[None]:

@@ -8,31 +8,22 @@ on a loaded 2-core machine.
 
 from __future__ import annotations
 
-import faulthandler
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import gosched
 import gosched.net
-from gosched import debug
+from _core_helpers import quiet_hang_guard
 from gosched._runtime import mgr, sysmon
 
 LONGNAP_US = 500_000
 
 
-@pytest.fixture(autouse=True)
-def _guard() -> Iterator[None]:
-    faulthandler.dump_traceback_later(60, exit=True)
-    old = debug.set_blocking_report(False)
-    try:
-        yield
-    finally:
-        debug.set_blocking_report(old)
-        faulthandler.cancel_dump_traceback_later()
+_guard = pytest.fixture(autouse=True)(quiet_hang_guard)  # a hung runtime fails the run
 
 
 @pytest.fixture

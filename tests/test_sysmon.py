@@ -7,18 +7,18 @@ and the failure message shows every attempt.
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import os
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 import gosched
+from _core_helpers import quiet_hang_guard
 from gosched import debug
 from gosched._runtime import mgr, proc, sysmon
 
@@ -28,16 +28,7 @@ ATTEMPTS = 3
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 
 
-@pytest.fixture(autouse=True)
-def _guard() -> Iterator[None]:
-    # A hung runtime must fail the run, not wedge it.
-    faulthandler.dump_traceback_later(60, exit=True)
-    old = debug.set_blocking_report(False)
-    try:
-        yield
-    finally:
-        debug.set_blocking_report(old)
-        faulthandler.cancel_dump_traceback_later()
+_guard = pytest.fixture(autouse=True)(quiet_hang_guard)  # a hung runtime fails the run
 
 
 def _spin(seconds: float, stop: threading.Event | None = None) -> None:
