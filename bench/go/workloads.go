@@ -140,69 +140,10 @@ func memory(n int) map[string]float64 {
 	return map[string]float64{"bytes_per_task": (after - before) / float64(n)}
 }
 
-// liveness: the largest gap of a 1 ms ticker while another goroutine hogs for
-// 0.5 s with a blocking sleep or a CPU loop (Go preempts both).
-func liveness(kind string) map[string]float64 {
-	const hog = 500 * time.Millisecond
-	done := make(chan struct{})
-	result := make(chan float64)
-	go func() {
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		last := time.Now()
-		maxGap := 0.0
-		first := true
-		for {
-			select {
-			case <-t.C:
-				now := time.Now()
-				gap := now.Sub(last).Seconds()
-				if !first && gap > maxGap {
-					maxGap = gap
-				}
-				first = false
-				last = now
-			case <-done:
-				result <- maxGap
-				return
-			}
-		}
-	}()
-	time.Sleep(20 * time.Millisecond)
-	hogDone := make(chan struct{})
-	go func() {
-		if kind == "sleep" {
-			time.Sleep(hog)
-		} else if kind == "syscall" {
-			nanosleep(hog)
-		} else {
-			end := time.Now().Add(hog)
-			x := 0
-			for time.Now().Before(end) {
-				x++
-			}
-			_ = x
-		}
-		close(hogDone)
-	}()
-	<-hogDone
-	time.Sleep(20 * time.Millisecond)
-	close(done)
-	return map[string]float64{"gap_ms": <-result * 1e3}
-}
-
-// nanosleep blocks the thread in a raw nanosleep(2): a blocking system call
-// (Go's runtime wraps it in entersyscall/exitsyscall, as gosched.syscall does).
-func nanosleep(d time.Duration) {
-	ts := syscall.NsecToTimespec(int64(d))
-	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
-	}
-}
-
-// crowd: a 1 ms ticker's largest gap while `callers` goroutines each make
-// `rounds` blocking nanosleep(2) calls of `callMS` ms, with GOMAXPROCS 1.
-func crowd(callers, rounds int, callMS float64) map[string]float64 {
-	runtime.GOMAXPROCS(1)
+// startTicker runs a 1 ms ticker for the liveness workloads and, 20 ms later,
+// returns; the function it returns waits 20 ms more, stops it and gives its
+// largest gap between two ticks, in seconds.
+func startTicker() func() float64 {
 	done := make(chan struct{})
 	result := make(chan float64)
 	go func() {
@@ -227,6 +168,51 @@ func crowd(callers, rounds int, callMS float64) map[string]float64 {
 		}
 	}()
 	time.Sleep(20 * time.Millisecond)
+	return func() float64 {
+		time.Sleep(20 * time.Millisecond)
+		close(done)
+		return <-result
+	}
+}
+
+// liveness: the largest gap of a 1 ms ticker while another goroutine hogs for
+// 0.5 s with a blocking sleep or a CPU loop (Go preempts both).
+func liveness(kind string) map[string]float64 {
+	const hog = 500 * time.Millisecond
+	stop := startTicker()
+	hogDone := make(chan struct{})
+	go func() {
+		if kind == "sleep" {
+			time.Sleep(hog)
+		} else if kind == "syscall" {
+			nanosleep(hog)
+		} else {
+			end := time.Now().Add(hog)
+			x := 0
+			for time.Now().Before(end) {
+				x++
+			}
+			_ = x
+		}
+		close(hogDone)
+	}()
+	<-hogDone
+	return map[string]float64{"gap_ms": stop() * 1e3}
+}
+
+// nanosleep blocks the thread in a raw nanosleep(2): a blocking system call
+// (Go's runtime wraps it in entersyscall/exitsyscall, as gosched.syscall does).
+func nanosleep(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+	}
+}
+
+// crowd: a 1 ms ticker's largest gap while `callers` goroutines each make
+// `rounds` blocking nanosleep(2) calls of `callMS` ms, with GOMAXPROCS 1.
+func crowd(callers, rounds int, callMS float64) map[string]float64 {
+	runtime.GOMAXPROCS(1)
+	stop := startTicker()
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for i := 0; i < callers; i++ {
@@ -240,9 +226,7 @@ func crowd(callers, rounds int, callMS float64) map[string]float64 {
 	}
 	wg.Wait()
 	wall := time.Since(t0).Seconds()
-	time.Sleep(20 * time.Millisecond)
-	close(done)
-	return map[string]float64{"gap_ms": <-result * 1e3, "wall_ms": wall * 1e3}
+	return map[string]float64{"gap_ms": stop() * 1e3, "wall_ms": wall * 1e3}
 }
 
 func min(a, b int) int {
