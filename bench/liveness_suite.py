@@ -15,32 +15,19 @@ from typing import Any
 
 from ._spec import Metric, Workload
 
+
+def _hog(kind: str, title: str, label: str, **kw: Any) -> Workload:
+    """A liveness workload: the ticker's gap beside a 0.5 s hog of ``kind``."""
+    metric = Metric("gap_ms", f"ticker gap, {label}", "ms", "lower", "{:.1f}")
+    return Workload(name=f"liveness-{kind if kind != 'sleep' else 'block'}", title=f"ticker gap, {title}",
+                    metrics=(metric,), full={"kind": kind}, quick={"kind": kind}, runs=3, **kw)
+
+
 WORKLOADS = (
-    Workload(
-        name="liveness-block",
-        title="ticker gap, blocking call (0.5 s time.sleep)",
-        metrics=(Metric("gap_ms", "ticker gap, blocking call", "ms", "lower", "{:.1f}"),),
-        full={"kind": "sleep"},
-        quick={"kind": "sleep"},
-        runs=3,
-    ),
-    Workload(
-        name="liveness-cpu",
-        title="ticker gap, CPU loop (0.5 s)",
-        metrics=(Metric("gap_ms", "ticker gap, CPU loop", "ms", "lower", "{:.1f}"),),
-        full={"kind": "cpu"},
-        quick={"kind": "cpu"},
-        runs=3,
-    ),
-    Workload(
-        name="liveness-syscall",
-        title="ticker gap, wrapped blocking call (0.5 s gosched.syscall)",
-        metrics=(Metric("gap_ms", "ticker gap, gosched.syscall", "ms", "lower", "{:.1f}"),),
-        full={"kind": "syscall"},
-        quick={"kind": "syscall"},
-        runs=3,
-        runtimes=("gosched", "asyncio", "uvloop", "go"),
-    ),
+    _hog("sleep", "blocking call (0.5 s time.sleep)", "blocking call"),
+    _hog("cpu", "CPU loop (0.5 s)", "CPU loop"),
+    _hog("syscall", "wrapped blocking call (0.5 s gosched.syscall)", "gosched.syscall",
+         runtimes=("gosched", "asyncio", "uvloop", "go")),
 )
 
 
