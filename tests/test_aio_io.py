@@ -159,6 +159,37 @@ def test_ssl_streams_through_asyncios_sslproto(tmp_path: Path) -> None:
     assert aio.run(main()) == b"SECRET\n"
 
 
+def test_sigint_caught_on_another_thread_still_cancels_the_main_task() -> None:
+    """The kernel may run Python's C handler on any thread (a CI run lost a Ctrl-C so).
+
+    The main thread, asleep in run_forever while its task sleeps, must still wake
+    and run asyncio.Runner's handler: it waits on the signal wakeup fd, not a lock.
+    """
+    code = (
+        "import asyncio, signal, sys, threading, time, gosched.aio as aio\n"
+        "main = threading.main_thread().ident\n"
+        "def asleep():  # in run_forever's wait, not running a step or starting a thread\n"
+        "    f, names = sys._current_frames()[main], []\n"
+        "    while f is not None and len(names) < 3:\n"
+        "        names, f = names + [f.f_code.co_name], f.f_back\n"
+        "    return names[0] == 'wait' and '_gserve' in names\n"
+        "def interrupt():\n"
+        "    while not asleep():\n"
+        "        time.sleep(0.001)\n"
+        "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # caught here\n"
+        "async def main_():\n"
+        "    threading.Thread(target=interrupt).start()\n"
+        "    try:\n"
+        "        await asyncio.sleep(60)\n"
+        "    except asyncio.CancelledError:\n"
+        "        print('cancelled', flush=True)\n"
+        "        raise\n"
+        "aio.run(main_())\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert "cancelled" in p.stdout and "KeyboardInterrupt" in p.stderr, (p.stdout, p.stderr)
+
+
 def test_sigint_cancels_the_main_task_as_asyncio_run_does() -> None:
     code = (
         "import asyncio, gosched.aio as aio\n"

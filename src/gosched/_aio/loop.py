@@ -48,6 +48,7 @@ from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
 from .._runtime.netpoll import MODE_R, notify_closing, waitfd
 from .._runtime.runtime2 import M, Sched
+from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm, setm
 from .task import StepWrapper, Task, Wake, creator, loopcode
 from .turn import Turn, giveturn, taketurn
@@ -248,7 +249,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gresume = threading.Event()
         self._gstopped = threading.Event()
         self._gpid = os.getpid()  # the process whose thread _thread_id names
-        self._gmainev = threading.Event()  # wakes the thread in run_forever: stopped, or a call below
+        # wakes the thread in run_forever: stopped, or a call below; on the main thread a
+        # signal wakes it too, so asyncio.Runner's SIGINT handler runs at once (sigwait.py)
+        self._gmainev = SignalNote()
         self._gmaincalls: deque[tuple[Callable[..., Any], tuple[Any, ...], cf.Future[Any]]] = deque()
         self._gpending: list[tuple[Task, Any]] = []
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
@@ -351,12 +354,13 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
 
     def _gserve(self) -> None:
         """run_forever's thread: wait for stop(), running what must run on it meanwhile (_gonmain)."""
-        while True:
-            self._gmainev.wait()
-            self._gmainev.clear()
-            self._gservecalls()
-            if self._gstopped.is_set():
-                return
+        with self._gmainev.waiting() as wait:
+            while True:
+                wait()
+                self._gmainev.clear()
+                self._gservecalls()
+                if self._gstopped.is_set():
+                    return
 
     def _gservecalls(self) -> None:
         while self._gmaincalls:

@@ -62,15 +62,15 @@ _PKG = str(Path(__file__).resolve().parent.parent)  # gosched's own frames: .../
 
 
 @contextlib.contextmanager
-def serving(sched: Sched) -> Iterator[None]:
-    """For the run: the signal wakeup pipe and SIGINT's handler (main thread only).
+def wakeuppipe() -> Iterator[tuple[int, int, int] | None]:
+    """A fresh non-blocking pipe as the process's signal wakeup fd, for a wait.
 
-    On any other thread, or in a subinterpreter, there are no Python signal
-    handlers here: ``wait`` is a plain lock wait.
+    Yields (read end, write end, the wakeup fd it replaced) on the main thread
+    of the main interpreter, None anywhere else (no Python handlers run there).
+    At the end the old fd is put back and what the pipe still holds is passed on.
     """
-    global _active, _interrupted
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield None
         return
     r, w = os.pipe()
     os.set_blocking(r, False)
@@ -80,29 +80,106 @@ def serving(sched: Sched) -> Iterator[None]:
     except ValueError:  # not the main interpreter: no Python signal handlers here
         os.close(r)
         os.close(w)
-        sigqueue.end()
-        yield
+        yield None
         return
-    _active = (sched, r, w, old)
-    _interrupted = False
-    with sched.lock:
-        sched.wakefd = w
-    swapped = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    if swapped:
-        signal.signal(signal.SIGINT, _interrupt)
     try:
-        yield
+        yield r, w, old
     finally:
-        with sched.lock:
-            sched.wakefd = -1
-        sigqueue.end()
-        if swapped and signal.getsignal(signal.SIGINT) is _interrupt:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        _active = None
         signal.set_wakeup_fd(old)
-        _forward(r, old)  # taken while main ran on this thread, after the last wake-up
+        _forward(r, old)  # taken while the wait ran, after the last wake-up
         os.close(r)
         os.close(w)
+
+
+@contextlib.contextmanager
+def serving(sched: Sched) -> Iterator[None]:
+    """For the run: the signal wakeup pipe and SIGINT's handler (main thread only).
+
+    On any other thread, or in a subinterpreter, there are no Python signal
+    handlers here: ``wait`` is a plain lock wait.
+    """
+    global _active, _interrupted
+    with wakeuppipe() as pipe:
+        if pipe is None:
+            if threading.current_thread() is threading.main_thread():
+                sigqueue.end()  # a subinterpreter's main thread: nothing is served
+            yield
+            return
+        r, w, old = pipe
+        _active = (sched, r, w, old)
+        _interrupted = False
+        with sched.lock:
+            sched.wakefd = w
+        swapped = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        if swapped:
+            signal.signal(signal.SIGINT, _interrupt)
+        try:
+            yield
+        finally:
+            with sched.lock:
+                sched.wakefd = -1
+            sigqueue.end()
+            if swapped and signal.getsignal(signal.SIGINT) is _interrupt:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            _active = None
+
+
+class SignalNote:
+    """An event whose waiter, on the main thread, still runs signal handlers promptly.
+
+    Python runs a Python-level handler only in the main thread, at its next
+    bytecode; the kernel may run the C handler on any thread, and then a main
+    thread asleep on a lock (``threading.Event.wait``) never learns of it: a
+    Ctrl-C is lost until something else wakes it. So on the main thread
+    ``wait`` polls a pipe that is the signal wakeup fd meanwhile
+    (``wakeuppipe``), and ``set`` writes it too. gosched.aio's run_forever
+    thread waits on one (asyncio.Runner's SIGINT handler cancels the main task).
+    """
+
+    def __init__(self) -> None:
+        self._ev = threading.Event()
+        self._lock = threading.Lock()  # _w is written, or closed, under it
+        self._w = -1
+
+    def set(self) -> None:
+        self._ev.set()
+        with self._lock:
+            if self._w >= 0:
+                with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                    os.write(self._w, b"\0")
+
+    def is_set(self) -> bool:
+        return self._ev.is_set()
+
+    def clear(self) -> None:
+        self._ev.clear()
+
+    def _waitlock(self) -> None:
+        self._ev.wait()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[Callable[[], None]]:
+        """Yield the wait to call, as often as needed, for the duration (one waiter)."""
+        with wakeuppipe() as pipe:
+            if pipe is None:
+                yield self._waitlock
+                return
+            r, w, old = pipe
+            poll = select.poll()
+            poll.register(r, select.POLLIN)
+
+            def wait() -> None:
+                while not self._ev.is_set():
+                    poll.poll()  # EINTR or a wake-up: the handler runs at the next bytecode
+                    _forward(r, old)
+
+            with self._lock:
+                self._w = w
+            try:
+                yield wait
+            finally:
+                with self._lock:
+                    self._w = -1
 
 
 def wait_done(sched: Sched) -> None:
