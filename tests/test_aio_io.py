@@ -159,12 +159,15 @@ def test_ssl_streams_through_asyncios_sslproto(tmp_path: Path) -> None:
     assert aio.run(main()) == b"SECRET\n"
 
 
-def test_sigint_caught_on_another_thread_still_cancels_the_main_task() -> None:
+@pytest.mark.parametrize("loop_handler", [False, True], ids=["plain", "loop-handler"])
+def test_sigint_caught_on_another_thread_still_cancels_the_main_task(loop_handler: bool) -> None:
     """The kernel may run Python's C handler on any thread (a CI run lost a Ctrl-C so).
 
     The main thread, asleep in run_forever while its task sleeps, must still wake
-    and run asyncio.Runner's handler: it waits on the signal wakeup fd, not a lock.
+    and run asyncio.Runner's handler: it waits on the signal wakeup fd, not a lock;
+    or, once add_signal_handler made the loop's socket the wakeup fd, the loop wakes it.
     """
+    add = "asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, print)" if loop_handler else "pass"
     code = (
         "import asyncio, signal, sys, threading, time, gosched.aio as aio\n"
         "main = threading.main_thread().ident\n"
@@ -178,6 +181,7 @@ def test_sigint_caught_on_another_thread_still_cancels_the_main_task() -> None:
         "        time.sleep(0.001)\n"
         "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # caught here\n"
         "async def main_():\n"
+        f"    {add}\n"
         "    threading.Thread(target=interrupt).start()\n"
         "    try:\n"
         "        await asyncio.sleep(60)\n"
@@ -210,3 +214,28 @@ def test_sigint_cancels_the_main_task_as_asyncio_run_does() -> None:
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert "cancelled" in out and "KeyboardInterrupt" in err, (out, err)
+
+
+def test_signal_handler_added_in_one_run_still_serves_the_next() -> None:
+    """add_signal_handler makes the loop's socket the wakeup fd while run_forever's own
+    pipe is it: the end of that run must leave the loop's in place, not put back the one before."""
+    loop = aio.new_event_loop()
+    got: list[int] = []
+    try:
+
+        async def add() -> None:
+            loop.add_signal_handler(signal.SIGUSR1, got.append, 1)
+
+        loop.run_until_complete(add())
+
+        async def deliver() -> None:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            async with asyncio.timeout(10):
+                while not got:
+                    await asyncio.sleep(0.005)
+
+        loop.run_until_complete(deliver())
+        assert got == [1]
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+        loop.close()

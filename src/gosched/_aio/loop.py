@@ -494,6 +494,12 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
     def _make_self_pipe(self) -> None:
         pass  # the dispatcher is woken through a channel; the socket pair only for signals
 
+    def _process_self_data(self, data: bytes) -> None:
+        super()._process_self_data(data)
+        # The socket is the wakeup fd now: a signal whose C handler ran on another thread
+        # (Runner's SIGINT) reaches the Python handler only when the main thread wakes.
+        self._gmainev.set()
+
     def _close_self_pipe(self) -> None:
         if getattr(self, "_ssock", None) is not None:
             _SelectorBase._close_self_pipe(self)

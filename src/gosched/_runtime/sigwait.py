@@ -67,7 +67,8 @@ def wakeuppipe() -> Iterator[tuple[int, int, int] | None]:
 
     Yields (read end, write end, the wakeup fd it replaced) on the main thread
     of the main interpreter, None anywhere else (no Python handlers run there).
-    At the end the old fd is put back and what the pipe still holds is passed on.
+    At the end the old fd is put back (unless another replaced the pipe meanwhile:
+    that one stays), and what the pipe still holds is passed on.
     """
     if threading.current_thread() is not threading.main_thread():
         yield None
@@ -85,7 +86,10 @@ def wakeuppipe() -> Iterator[tuple[int, int, int] | None]:
     try:
         yield r, w, old
     finally:
-        signal.set_wakeup_fd(old)
+        cur = signal.set_wakeup_fd(old)
+        if cur != w:  # replaced meanwhile (asyncio's add_signal_handler): theirs stays
+            signal.set_wakeup_fd(cur)
+            old = cur
         _forward(r, old)  # taken while the wait ran, after the last wake-up
         os.close(r)
         os.close(w)
