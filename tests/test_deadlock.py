@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import gosched
+from gosched._runtime import checkdead, proc
 
 ASLEEP = "fatal error: all goroutines are asleep - deadlock!\n"
 GOEXIT = "fatal error: no goroutines (main called runtime.Goexit) - deadlock!\n"
@@ -687,3 +688,36 @@ def test_same_local_name_different_objects_read_apart() -> None:
         f"wait-for cycle: goroutine 2 holds y ({ra}) and waits for y ({rb}); "
         f"goroutine 3 holds y ({rb}) and waits for y ({ra})"
     ) in lines, lines
+
+
+@pytest.mark.parametrize("period", ["default", "zero"])
+def test_idle_while_a_timer_will_wake_someone_does_not_walk_the_goroutines(
+    monkeypatch: pytest.MonkeyPatch, period: str
+) -> None:
+    """Each sleep of main idles the last M. While a timer will ready a goroutine the verdict
+    is "go on" whatever the goroutines do, so checkdead does not walk them (10,000 parked
+    goroutines cost ~10 ms of CPU per sleep when it did); it still walks once per STAMP_PERIOD
+    (forced here with 0), which stamps how long each has waited."""
+    if period == "zero":
+        monkeypatch.setattr(checkdead, "STAMP_PERIOD", 0)
+
+    async def parked(ch: gosched.Chan[None]) -> None:
+        await ch.recv()
+
+    async def main() -> tuple[int, int]:
+        ch: gosched.Chan[None] = gosched.Chan()
+        for _ in range(100):
+            gosched.go(parked, ch)
+        sched = proc.current
+        assert sched is not None
+        while not sched.lastwalk:  # the first idle with all parked walks (lastwalk starts at 0)
+            await gosched.sleep(0.001)
+        before = sched.lastwalk
+        for _ in range(10):
+            await gosched.sleep(0.001)
+        after = sched.lastwalk
+        ch.close()
+        return before, after
+
+    before, after = gosched.run(main, maxprocs=1)
+    assert (after == before) == (period == "default")

@@ -417,6 +417,7 @@ class Sched:
         "main_g",
         "main_goexited",
         "lastgc",
+        "lastwalk",
         "faketime",
         "walloffset",
         "numgc",
@@ -472,6 +473,7 @@ class Sched:
         self.main_g: G | None = None
         self.main_goexited = False
         self.lastgc = 0
+        self.lastwalk = 0  # when checkdead last walked every goroutine (checkdead._timerwakes)
         self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock
         self.walloffset = 0  # wall clock minus nanotime, for now()
         self.numgc = 0

@@ -172,8 +172,8 @@ def timesleepuntil(sched: Sched) -> int:
     return nxt
 
 
-def anywaker(sched: Sched) -> int:
-    """Earliest timer whose firing could ready a goroutine, 0 if none.
+def anywaker(sched: Sched, first: bool = False) -> int:
+    """Earliest timer whose firing could ready a goroutine, 0 if none (``first``: any such timer's).
 
     Go's checkdead gives up on a deadlock report as soon as any timer is pending,
     so an unrelated one-hour timer hides a deadlock for an hour. Here a timer
@@ -188,6 +188,8 @@ def anywaker(sched: Sched) -> int:
             if not (t.active and t.gen == gen and t.pp is p):
                 continue
             if t.wakes is None or t.wakes(t.arg):
+                if first:
+                    return when
                 if best == 0 or when < best:
                     best = when
     return best
