@@ -189,7 +189,7 @@ def anywaker(sched: Sched, first: bool = False) -> int:
                 continue
             if t.wakes is None or t.wakes(t.arg):
                 if first:
-                    return when
+                    return int(when)
                 if best == 0 or when < best:
                     best = when
     return best
