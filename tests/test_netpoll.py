@@ -22,6 +22,9 @@ def test_netpoll_timeout_rules() -> None:
         t0 = time.monotonic()
         p.netpoll(200_000)  # below 1 ms: waits epoll's 1 ms, as Go on Linux
         assert time.monotonic() - t0 >= 0.0009
+        t0 = time.monotonic()
+        p.netpoll(1_500_000)  # rounded up, not truncated: a timer's poller wakes once, not early
+        assert time.monotonic() - t0 >= 0.0015
     finally:
         p.shutdown()
     assert p.netpoll(-1) == []  # a shut-down poller never blocks
