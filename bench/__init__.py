@@ -9,5 +9,6 @@ from __future__ import annotations
 
 __all__ = ["PYTHON_RUNTIMES", "RUNTIMES"]
 
-PYTHON_RUNTIMES = ("gosched", "asyncio", "uvloop", "trio", "gevent")
+# gosched-pure: gosched with GOSCHED_PURE_PYTHON=1 (no C accelerator), the same workloads.
+PYTHON_RUNTIMES = ("gosched", "gosched-pure", "asyncio", "uvloop", "trio", "gevent")
 RUNTIMES = (*PYTHON_RUNTIMES, "go")

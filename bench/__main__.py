@@ -83,13 +83,17 @@ class Runner:
                     f.write_text("\n".join(repr(d) for d in durations(params["n"])) + "\n")
                 return [str(self.gobin), name, f"file={f}"]
             return [str(self.gobin), name, *(f"{k}={v}" for k, v in params.items())]
-        return [self.python, "-m", "bench.worker", w.name, runtime, json.dumps(params)]
+        rt = "gosched" if runtime == "gosched-pure" else runtime  # the same code, other env
+        return [self.python, "-m", "bench.worker", w.name, rt, json.dumps(params)]
 
     def once(self, w: Workload, runtime: str, params: dict[str, Any]) -> dict[str, float] | str:
         cmd = self.command(w, runtime, params)
+        env = {k: v for k, v in self.env.items() if k != "GOSCHED_PURE_PYTHON"}
+        if runtime == "gosched-pure":
+            env["GOSCHED_PURE_PYTHON"] = "1"
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=w.timeout_s,
-                               cwd=ROOT, env=self.env)
+                               cwd=ROOT, env=env)
         except subprocess.TimeoutExpired:
             return f"timeout after {w.timeout_s:.0f} s"
         for line in r.stdout.splitlines():
@@ -116,7 +120,7 @@ def run_suite(args: argparse.Namespace, runner: Runner, runtimes: list[str]) -> 
     for w, mod in selected:
         params = w.quick if args.quick else w.full
         runs = args.runs or (1 if args.quick else w.runs)
-        rts = [r for r in runtimes if r in w.runtimes]
+        rts = [r for r in runtimes if r in w.runtimes or (r == "gosched-pure" and "gosched" in w.runtimes)]
         entry: dict[str, Any] = {"title": w.title, "params": params, "runs": runs, "runtimes": {}}
         results[w.name] = entry
         pending = getattr(mod, "pending_reason", lambda: None)()
@@ -135,7 +139,7 @@ def run_suite(args: argparse.Namespace, runner: Runner, runtimes: list[str]) -> 
                 res = runner.once(w, rt, params)
                 if isinstance(res, str):
                     errors[rt] = res
-                    log(f"   {rt:<8} {res}")
+                    log(f"   {rt:<13} {res}")
                 else:
                     raw[rt].append(res)
         for rt in rts:
@@ -186,14 +190,14 @@ def print_workload(w: Workload, entry: dict[str, Any]) -> None:
     for m in w.metrics:
         log(f"   {m.label} [{m.unit}, {m.better} is better]")
         mm, xa, xg = "min" + DASH + "max", TIMES + " asyncio", TIMES + " Go"
-        log(f"   {'runtime':<9}{'median':>14} {mm:>24} {xa:>10} {xg:>10}")
+        log(f"   {'runtime':<13}{'median':>10} {mm:>24} {xa:>10} {xg:>10}")
         for rt, d in entry["runtimes"].items():
             if "error" in d:
-                log(f"   {rt:<9}{d['error']}")
+                log(f"   {rt:<13}{d['error']}")
                 continue
             s = d[m.key]
             mm = m.fmt.format(s["min"]) + DASH + m.fmt.format(s["max"])
-            log(f"   {rt:<9}{m.fmt.format(s['median']):>14} {mm:>24} "
+            log(f"   {rt:<13}{m.fmt.format(s['median']):>10} {mm:>24} "
                 f"{fmt_ratio(s.get('x_asyncio')):>10} {fmt_ratio(s.get('x_go')):>10}")
 
 
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 "This mode is unmeasured on this machine; see docs/benchmarks.md.")
             return 0
         python = ft
-        runtimes = [r for r in runtimes if r in ("gosched", "asyncio", "go")]
+        runtimes = [r for r in runtimes if r in ("gosched", "gosched-pure", "asyncio", "go")]
         env.setdefault("GOMAXPROCS", str(os.cpu_count() or 1))
         env["PYTHON_GIL"] = "0"
         log(f"free-threaded: {ft}, GOMAXPROCS={env['GOMAXPROCS']}")

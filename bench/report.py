@@ -289,7 +289,7 @@ def chart(doc: dict[str, Any], path: Path, rts: list[str]) -> bool:
     cols = 4
     nrows = (len(items) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
-    colors = {"gosched": "#2a9d8f", "asyncio": "#457b9d", "uvloop": "#a8dadc", "trio": "#e9c46a",
+    colors = {"gosched": "#2a9d8f", "gosched-pure": "#83c5be", "asyncio": "#457b9d", "uvloop": "#a8dadc", "trio": "#e9c46a",
               "gevent": "#f4a261", "go": "#6c757d"}
     for ax, (_w, m, entry) in zip(axes.flat, items, strict=False):
         names, meds, lo, hi = [], [], [], []
