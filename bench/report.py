@@ -349,7 +349,8 @@ range as a percentage of the median. Runs are interleaved: each round runs every
 once, back to back. A ratio is the **median over rounds of value ÷ asyncio's (or Go's)
 value in the same round**, so a slow phase of this shared VM (identical runs differ by
 ±20{DASH}30 %) hits both sides of a pair; whether lower or higher is better is in the
-`better` column.
+`better` column. `gosched` is the default build (its C accelerator on); `gosched-pure` runs the
+same code with `GOSCHED_PURE_PYTHON=1`, the pure-Python twin CI tests too.
 
 Reproduce: `apt-get install golang-go` (optional: Go is skipped with a notice when `go` is
 absent), `python -m pip install -e '.[bench]'`, then `python -m bench` (prints everything)
