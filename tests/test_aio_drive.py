@@ -19,28 +19,32 @@ from pathlib import Path
 import gosched
 import gosched.aio as aio
 from _aio_helpers import tls_contexts
-from gosched._runtime.runtime2 import Gwaiting
 from gosched._runtime.traps import getm
 
 
-def test_tasks_created_in_a_step_wait_for_the_turn_parked() -> None:
+def test_tasks_created_in_a_step_wait_for_the_turn_queued() -> None:
     # With the per-step Mutex, each new task's goroutine was made runnable at
     # once: another M started it and it parked on the Mutex (an M convoy when
-    # the step outlived sysmon's slice, docs/aio-bugs.md #8). Now it is created
-    # parked, queued for the turn, and started by the hand-off.
+    # the step outlived sysmon's slice, docs/aio-bugs.md #8). Then each was a
+    # goroutine created parked, queued for the turn. Now a new task is queued in
+    # the loop's ready queue, as asyncio's first __step handle is: no goroutine,
+    # nothing runnable, until the dispatcher gets the turn and runs its first step.
     async def nothing() -> int:
         return 1
 
-    async def main() -> tuple[list[tuple[int, str]], int]:
+    async def main() -> tuple[int, int, int, int]:
         gosched.gomaxprocs(2)
+        loop = asyncio.get_running_loop()
+        n0 = gosched.num_goroutine()
         ts = [asyncio.create_task(nothing()) for _ in range(200)]
         t0 = time.monotonic()
         while time.monotonic() - t0 < 0.003:  # below sysmon's retake: the step keeps the turn
             pass
-        states = sorted({(t._gg.status, str(t._gg.waitreason)) for t in ts})  # type: ignore[attr-defined]
-        return states, sum(await asyncio.gather(*ts))
+        queued = sum(1 for h in list(loop._ready) if h in ts)  # type: ignore[attr-defined]
+        started = sum(1 for t in ts if t.done() or t._gg is not None)  # type: ignore[attr-defined]
+        return queued, started, gosched.num_goroutine() - n0, sum(await asyncio.gather(*ts))
 
-    assert aio.run(main()) == ([(Gwaiting, "asyncio turn")], 200)
+    assert aio.run(main()) == (200, 0, 0, 200)
 
 
 def test_woken_tasks_resume_in_wake_order_through_the_turn() -> None:

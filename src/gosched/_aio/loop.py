@@ -49,8 +49,8 @@ from .._runtime.main import run as _gorun
 from .._runtime.netpoll import MODE_R, notify_closing, waitfd
 from .._runtime.runtime2 import M, Sched
 from .._runtime.sigwait import SignalNote
-from .._runtime.traps import getm, setm
-from .task import StepWrapper, Task, Wake, creator, loopcode
+from .._runtime.traps import _mvar, getm, setm
+from .task import _ENDED, Passed, StepWrapper, Task, Wake, become, creator, firststep, loopcode
 from .turn import Turn, giveturn, taketurn
 
 T = TypeVar("T")
@@ -110,7 +110,9 @@ class _Selector(selectors.EpollSelector):
 
 def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
     """Run a callback on this M: its context was copied elsewhere, so name the M in it first."""
-    h._context.run(setm, m)  # type: ignore[attr-defined]
+    ctx = h._context  # type: ignore[attr-defined]
+    if ctx.get(_mvar) is not m:
+        ctx.run(setm, m)
     if not loop._debug:
         h._run()
         return
@@ -164,8 +166,12 @@ def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None
 
 
 async def _dispatch(loop: EventLoop) -> None:
-    """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half)."""
-    ready = loop._ready
+    """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half).
+
+    New tasks' first steps are in the ready queue too, as asyncio's ``__step``
+    handles are; one that yields makes this goroutine the task's (``become``) and
+    a new dispatcher goes on with the queue.
+    """
     m = getm()
     gp, sched = m.curg, m.sched
     while not loop._gclosed:
@@ -174,15 +180,22 @@ async def _dispatch(loop: EventLoop) -> None:
             continue
         await taketurn(loop._gturn, gp)
         m = getm()
+        left: tuple[Task, Any] | None = None
         try:
             if events._get_running_loop() is not loop:
                 events._set_running_loop(loop)
-            for _ in range(len(ready)):
-                h = ready.popleft()
-                if not h._cancelled:
-                    runhandle(loop, h, m)
+            left = _runbatch(loop, m, gp)
         finally:
             giveturn(loop._gturn, gp, sched, m)
+        if left is not None:
+            task, y = left
+            if type(y) is Passed:
+                y = y.y  # a retake passed the turn on mid-step, and started another dispatcher
+            else:
+                loop._gnewdispatcher()
+            if y is not _ENDED:
+                await become(task, y, sched, gp)
+            return
         if loop._stopping:
             loop._stopping = False
             if not loop._gembedded:
@@ -190,13 +203,34 @@ async def _dispatch(loop: EventLoop) -> None:
                 loop._gresume.clear()
                 loop._gstop()
             continue
-        if ready:
+        if loop._ready:
             await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
             continue
         loop._gidle = True
-        if not (ready or loop._stopping or loop._gclosed):
+        if not (loop._ready or loop._stopping or loop._gclosed):
             await loop._gnote.recv()
         loop._gidle = False
+
+
+def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
+    """One batch of the ready queue, holding the turn. None, or when the dispatcher must leave
+    the loop to another: a task whose first step yielded or was retaken, and firststep's answer.
+
+    A batch of many short callbacks ends early when sysmon asks the goroutine to yield
+    (``gp.preempt``, Go's safe point): the rest stays first in the queue.
+    """
+    ready = loop._ready
+    for _ in range(len(ready)):
+        h = ready.popleft()
+        if type(h) is Task:
+            y = firststep(h, loop, m, gp)
+            if y is not _ENDED:
+                return h, y
+        elif not h._cancelled:
+            runhandle(loop, h, m)
+        if gp.preempt:
+            break
+    return None
 
 
 def _firetimer(h: events.TimerHandle) -> None:
@@ -301,6 +335,13 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gtimers[h] = None
         self._gstop()
 
+    def _gnewdispatcher(self) -> None:
+        """The dispatcher left the loop to a task (become), or is stuck in a task's first step
+        (``sysmon.retaken``, on sysmon's thread): start another."""
+        with self._glock:
+            self._gdisp = False
+        self._gwake()
+
     def _gwake(self) -> None:
         sched = self._gsched
         if sched is None:
@@ -313,6 +354,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 _spawn(sched, _dispatch(self), "asyncio event loop")
                 return
         if self._gidle:
+            self._gidle = False  # one wake-up for the callbacks queued until it runs
             self._gnote.trysend(None)
 
     # --- the run machinery ---------------------------------------------------------
@@ -478,14 +520,24 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             # (Debug mode: asyncio's checks, and the callback through the queue.)
             callback(*args)
             return self._gdone
-        return _LoopBase.call_soon(self, callback, *args, context=context)  # type: ignore[no-any-return]
+        # BaseEventLoop.call_soon's checks, in line: this runs at every done-callback
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = self._call_soon(callback, args, context)
+        if handle._source_traceback:  # type: ignore[attr-defined]
+            del handle._source_traceback[-1]  # type: ignore[attr-defined]
+        return handle
 
     def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]
         self._ready.append(handle)
-        self._gwake()
+        if self._gidle or not self._gdisp:  # (_gwake's tests first: the dispatcher is mostly busy)
+            self._gwake()
         return handle
 
     def _write_to_self(self) -> None:
@@ -534,12 +586,30 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         factory = self._task_factory
         if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
             return super().create_task(coro, name=name, context=context, **kwargs)
-        task = Task(coro, loop=self, name=name, context=context)
-        # Created by the main thread outside the runtime (asyncio.Runner's main task): its
-        # steps run there while it runs the loop, so signal.signal works in it (aio-bugs #3).
-        task._gmain = getm() is None and threading.current_thread() is threading.main_thread()
+        # asyncio's C __init__ schedules the first __step with call_soon: call_soon drops it
+        # (a TaskStepMethWrapper of a Task) and the dispatcher runs that step (_dispatch).
+        ctx = contextvars.copy_context() if context is None else context
+        task = Task(coro, loop=self, name=name, context=ctx)
+        task._gctx = ctx
         if task._source_traceback:
             del task._source_traceback[-1]
+        m = getm()
+        if m is not None or threading.current_thread() is not threading.main_thread():
+            # Its first step from the ready queue, as asyncio's (_dispatch): a goroutine only if it yields.
+            f = creator(1)
+            cur = m.curg if m is not None else None
+            task._gparent = cur.goid if cur is not None else 0
+            if f is not None:
+                task._gpcode, task._gplasti, task._gpglobals = f.f_code, f.f_lasti, f.f_globals
+            else:
+                task._gpcode, task._gplasti, task._gpglobals = None, 0, None
+            self._ready.append(task)
+            if self._gidle or not self._gdisp:
+                self._gwake()
+            return task
+        # Created by the main thread outside the runtime (asyncio.Runner's main task): its
+        # steps run there while it runs the loop, so signal.signal works in it (aio-bugs #3).
+        task._gmain = True
         f = creator(1)
         sched = self._gsched
         if sched is None:
