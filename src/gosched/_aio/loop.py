@@ -222,10 +222,13 @@ def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
     ready = loop._ready
     for _ in range(len(ready)):
         h = ready.popleft()
-        if type(h) is Task:
+        t = type(h)
+        if t is Task:
             y = firststep(h, loop, m, gp)
             if y is not _ENDED:
                 return h, y
+        elif t is Wake:  # a task's asyncio.sleep(0) queued behind callbacks (queueturn)
+            h(None)
         elif not h._cancelled:
             runhandle(loop, h, m)
         if gp.preempt:
@@ -341,6 +344,11 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         with self._glock:
             self._gdisp = False
         self._gwake()
+
+    def _gkick(self) -> None:
+        """Something was queued in ``_ready``: wake the dispatcher if it is idle or gone."""
+        if self._gidle or not self._gdisp:  # (_gwake's tests first: the dispatcher is mostly busy)
+            self._gwake()
 
     def _gwake(self) -> None:
         sched = self._gsched
@@ -536,7 +544,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]
         self._ready.append(handle)
-        if self._gidle or not self._gdisp:  # (_gwake's tests first: the dispatcher is mostly busy)
+        if self._gidle or not self._gdisp:  # _gkick, in line: this runs at every callback
             self._gwake()
         return handle
 
@@ -604,7 +612,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             else:
                 task._gpcode, task._gplasti, task._gpglobals = None, 0, None
             self._ready.append(task)
-            if self._gidle or not self._gdisp:
+            if self._gidle or not self._gdisp:  # _gkick, in line
                 self._gwake()
             return task
         # Created by the main thread outside the runtime (asyncio.Runner's main task): its

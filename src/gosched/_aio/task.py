@@ -34,7 +34,7 @@ from typing import Any
 from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
-from .turn import _MACHINERY, Turn, endfirst, giveturn, passturn, taketurn, turnready
+from .turn import _MACHINERY, Turn, endfirst, giveturn, passturn, queueturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -331,8 +331,11 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                     return
             val = exc = None
             try:
-                if y is None:
-                    yield  # asyncio.sleep(0): a goroutine yield
+                if y is None:  # asyncio.sleep(0): after the callbacks queued before it, or a goroutine yield
+                    if loop._ready:
+                        yield from queueturn(turn, loop._ready, task._gwake, loop._gkick)
+                    else:
+                        yield
                 elif type(y) is tuple:
                     val = yield y  # a gosched trap: to the M
                 else:

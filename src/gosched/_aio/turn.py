@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import types
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from types import FrameType
 from typing import Any
 
@@ -62,6 +62,24 @@ def taketurn(turn: Turn, gp: G) -> Generator[Any, Any, None]:
         yield (PARK, lk, waitReasonAsyncioTurn)  # the lock is released once gp is off the CPU
         return  # handon made gp the holder before readying it
     lk.append(1)
+
+
+@types.coroutine
+def queueturn(
+    turn: Turn, ready: deque[Any], wake: Any, kick: Callable[[], None]
+) -> Generator[Any, Any, None]:
+    """A step yielded (``asyncio.sleep(0)``) while callbacks are queued: park behind them.
+
+    asyncio runs such a task after the callbacks queued before it (its ``__step``
+    goes to the ready queue's tail). ``wake`` goes there, and ``kick`` wakes the
+    dispatcher, which readies the goroutine for the turn when it reaches it.
+    Under the turn's lock, so the wake-up cannot come before the park.
+    """
+    lk = turn.lk
+    lock(lk)
+    ready.append(wake)
+    kick()
+    yield (PARK, lk, waitReasonAsyncioTurn)  # the lock is released once off the CPU
 
 
 def giveturn(turn: Turn, gp: G, sched: Sched, m: M | None) -> None:
