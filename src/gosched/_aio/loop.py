@@ -59,6 +59,9 @@ T = TypeVar("T")
 # ones (test_events' TestPyGetEventLoop) must see the slot the loop set (aio-bugs #11).
 
 
+EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
 def _noop() -> None:
     pass
 
@@ -125,44 +128,50 @@ def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
 
 async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
-    netpoller, then run the callbacks of every ready key in one turn, until no key is left."""
+    netpoller, then run the callbacks of every ready key in one turn, until no key is left.
+
+    After a batch that served something it looks again at once (a goroutine yield between,
+    as asyncio's loop selects again after its callbacks) before it waits in the netpoller:
+    under load the next descriptors are ready by then, and a wait costs two wake-ups.
+    """
     m = getm()
     gp = m.curg
     turn = loop._gturn
     epfd = sel.fileno()
+    served = False
     while True:
         with loop._glock:
             if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
                 loop._gpolling = False
                 return
-        try:
-            await waitfd(epfd, MODE_R, keep=True)
-        except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
-            continue
+        if served:
+            await _goyield()
+        else:
+            try:
+                await waitfd(epfd, MODE_R, keep=True)
+            except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
+                continue
         await taketurn(turn, gp)
         m = getm()
         try:
             if events._get_running_loop() is not loop:
                 events._set_running_loop(loop)
-            for key, mask in sel.select(0) if not sel._selector.closed else ():
-                _serve(loop, key, mask, m)
+            ready = sel.select(0) if not sel._selector.closed else ()
+            for key, mask in ready:  # BaseSelectorEventLoop._process_events, the callbacks run at once
+                reader, writer = key.data
+                if mask & EVENT_READ and reader is not None:
+                    if reader._cancelled:
+                        loop._remove_reader(key.fileobj)
+                    else:
+                        runhandle(loop, reader, m)
+                if mask & EVENT_WRITE and writer is not None:
+                    if writer._cancelled:
+                        loop._remove_writer(key.fileobj)
+                    else:
+                        runhandle(loop, writer, m)
+            served = bool(ready)
         finally:
             giveturn(turn, gp, sched, m)
-
-
-def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None:
-    """One ready key's callbacks (BaseSelectorEventLoop._process_events, run at once)."""
-    reader, writer = key.data
-    if mask & selectors.EVENT_READ and reader is not None:
-        if reader._cancelled:
-            loop._remove_reader(key.fileobj)
-        else:
-            runhandle(loop, reader, m)
-    if mask & selectors.EVENT_WRITE and writer is not None:
-        if writer._cancelled:
-            loop._remove_writer(key.fileobj)
-        else:
-            runhandle(loop, writer, m)
 
 
 async def _dispatch(loop: EventLoop) -> None:
