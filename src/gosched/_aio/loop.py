@@ -50,7 +50,7 @@ from .._runtime.netpoll import MODE_R, notify_closing, waitfd
 from .._runtime.runtime2 import M, Sched
 from .._runtime.sigwait import SignalNote
 from .._runtime.traps import _mvar, getm, setm
-from .task import _ENDED, Passed, StepWrapper, Task, Wake, become, creator, firststep, loopcode
+from .task import _ENDED, Passed, StepWrapper, Task, Wake, become, creator, firststep, loopcode, namem
 from .turn import Turn, giveturn, taketurn
 
 T = TypeVar("T")
@@ -119,7 +119,7 @@ def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
     """
     ctx = h._context  # type: ignore[attr-defined]
     if ctx.get(_mvar) is not m:
-        ctx.run(setm, m)
+        ctx.run(namem, m)
     if loop._debug:
         _runtimed(loop, h)
         return

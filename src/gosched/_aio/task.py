@@ -143,13 +143,19 @@ def creator(depth: int) -> FrameType | None:
     return None
 
 
+# setm without its Python frame, where getm() reads the context variable (not the
+# thread-local of builds whose threads inherit contexts): it runs for most tasks, in their
+# context, and for their done-callbacks when they ran on another M than their creator.
+namem: Callable[[Any], Any] = _mvar.set if getm == _mvar.get else setm
+
+
 def _send(m: M, coro: Any, value: Any) -> Any:
-    setm(m)  # the task's context was copied on another M: getm() must name this one
+    namem(m)  # the task's context was copied on another M: getm() must name this one
     return coro.send(value)
 
 
 def _throw(m: M, coro: Any, exc: BaseException) -> Any:
-    setm(m)
+    namem(m)
     return coro.throw(exc)
 
 
