@@ -8,6 +8,9 @@ imports and thread creation cancel out. For gosched every thread is counted
 
     python -m bench.instructions [--workloads pingpong,spawn] [--n 2000,8000]
 
+``aio-gather`` is issue 12's create_task + gather on gosched's asyncio loop (the
+gosched column) against asyncio's own loop.
+
 Needs ``valgrind`` (``apt-get install valgrind``); prints a notice without it.
 """
 
@@ -99,6 +102,24 @@ async def main():
         gosched.go(task, wg)
     await wg.wait()
 gosched.run(main, maxprocs=1)
+""",
+    ("aio-gather", "gosched"): """
+import sys, asyncio, gosched.aio
+N = int(sys.argv[1])
+async def nothing():
+    pass
+async def main():
+    await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
+gosched.aio.run(main())
+""",
+    ("aio-gather", "asyncio"): """
+import sys, asyncio
+N = int(sys.argv[1])
+async def nothing():
+    pass
+async def main():
+    await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
+asyncio.run(main())
 """,
     ("spawn", "asyncio"): """
 import sys, asyncio

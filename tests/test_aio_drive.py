@@ -19,28 +19,32 @@ from pathlib import Path
 import gosched
 import gosched.aio as aio
 from _aio_helpers import tls_contexts
-from gosched._runtime.runtime2 import Gwaiting
 from gosched._runtime.traps import getm
 
 
-def test_tasks_created_in_a_step_wait_for_the_turn_parked() -> None:
+def test_tasks_created_in_a_step_wait_for_the_turn_queued() -> None:
     # With the per-step Mutex, each new task's goroutine was made runnable at
     # once: another M started it and it parked on the Mutex (an M convoy when
-    # the step outlived sysmon's slice, docs/aio-bugs.md #8). Now it is created
-    # parked, queued for the turn, and started by the hand-off.
+    # the step outlived sysmon's slice, docs/aio-bugs.md #8). Then each was a
+    # goroutine created parked, queued for the turn. Now a new task is queued in
+    # the loop's ready queue, as asyncio's first __step handle is: no goroutine,
+    # nothing runnable, until the dispatcher gets the turn and runs its first step.
     async def nothing() -> int:
         return 1
 
-    async def main() -> tuple[list[tuple[int, str]], int]:
+    async def main() -> tuple[int, int, int, int]:
         gosched.gomaxprocs(2)
+        loop = asyncio.get_running_loop()
+        n0 = gosched.num_goroutine()
         ts = [asyncio.create_task(nothing()) for _ in range(200)]
         t0 = time.monotonic()
         while time.monotonic() - t0 < 0.003:  # below sysmon's retake: the step keeps the turn
             pass
-        states = sorted({(t._gg.status, str(t._gg.waitreason)) for t in ts})  # type: ignore[attr-defined]
-        return states, sum(await asyncio.gather(*ts))
+        queued = sum(1 for h in list(loop._ready) if h in ts)  # type: ignore[attr-defined]
+        started = sum(1 for t in ts if t.done() or t._gg is not None)  # type: ignore[attr-defined]
+        return queued, started, gosched.num_goroutine() - n0, sum(await asyncio.gather(*ts))
 
-    assert aio.run(main()) == ([(Gwaiting, "asyncio turn")], 200)
+    assert aio.run(main()) == (200, 0, 0, 200)
 
 
 def test_woken_tasks_resume_in_wake_order_through_the_turn() -> None:
@@ -166,3 +170,111 @@ def test_tls_echo_on_two_ms_never_shares_an_sslobject(tmp_path: Path) -> None:
         assert aio.run(main()) == 800
     finally:
         sys.setswitchinterval(old)
+
+
+def test_new_tasks_first_steps_run_in_call_soon_order() -> None:
+    # asyncio queues a new task's first __step with call_soon: it runs after the
+    # callbacks queued before it and before those queued after it. The task's
+    # goroutine used to wait for the turn beside the dispatcher, so a callback
+    # queued after it could run first (cb0, cb1, task).
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        async def task() -> None:
+            order.append("task")
+
+        loop.call_soon(order.append, "cb0")
+        t = asyncio.create_task(task())
+        loop.call_soon(order.append, "cb1")
+        await t
+        return order
+
+    for _ in range(20):
+        assert aio.run(main()) == ["cb0", "task", "cb1"]
+
+
+def test_a_first_step_stuck_in_a_blocking_call_does_not_stop_the_loop() -> None:
+    # The dispatcher runs first steps: stuck in one, sysmon's retake passes the
+    # turn on and starts another dispatcher, so callbacks and other tasks' first
+    # steps go on; the stuck task then goes on as a goroutine of its own.
+    async def main() -> tuple[float, float, bool, int]:
+        loop = asyncio.get_running_loop()
+        t0 = time.monotonic()
+        marks: dict[str, float] = {}
+
+        async def blocker() -> int:
+            me = asyncio.current_task()
+            time.sleep(1.0)  # unwrapped, in its first step
+            marks["blocker"] = time.monotonic() - t0
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return 7 if asyncio.current_task() is me else -1
+
+        async def other() -> None:
+            marks["other"] = time.monotonic() - t0
+
+        b = asyncio.create_task(blocker())
+        await asyncio.sleep(0.05)  # the dispatcher is in the blocker's step
+        o = asyncio.create_task(other())
+        done = loop.create_future()
+        loop.call_soon(lambda: done.set_result(time.monotonic() - t0))
+        cb = await done
+        await o
+        return marks["other"], cb, marks["other"] < marks.get("blocker", 99), await b
+
+    other, cb, before, result = aio.run(main())
+    assert other < 0.7 and cb < 0.7 and before, (other, cb)  # asyncio's loop: both after 1 s
+    assert result == 7
+
+
+def test_tasks_whose_first_step_parks_on_a_channel_become_goroutines() -> None:
+    # A first step that yields a gosched trap (here a channel receive, queued with
+    # the dispatcher's goroutine as the receiver) makes that goroutine the task's:
+    # it parks as the task, in allgs, and another dispatcher serves the loop.
+    async def main() -> tuple[int, list[int], bool]:
+        ch: gosched.Chan[int] = gosched.Chan()
+        n0 = gosched.num_goroutine()
+
+        async def recv() -> int:
+            me = asyncio.current_task()
+            v = await ch.recv()
+            await asyncio.sleep(0)
+            return v if asyncio.current_task() is me else -1
+
+        ts = [asyncio.create_task(recv()) for _ in range(50)]
+        while sum(t._gg is not None for t in ts) < 50:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.001)
+        parked = gosched.num_goroutine() - n0
+        for i in range(50):
+            await ch.send(i)
+        got = sorted(await asyncio.gather(*ts))
+        return parked, got, all(t._gg.coro is None for t in ts)  # type: ignore[attr-defined]
+
+    parked, got, ended = aio.run(main())
+    assert parked == 50 and got == list(range(50)) and ended
+
+
+def test_sleep_0_resumes_after_the_callbacks_queued_before_it() -> None:
+    # asyncio puts a task that yields at the ready queue's tail: the callbacks (and
+    # new tasks' first steps) queued before run first. A plain goroutine yield let
+    # the task go on first whenever the dispatcher was not next on the M (between
+    # two Runner.run calls it waits for run_forever on its own M).
+    async def main() -> list[object]:
+        loop = asyncio.get_running_loop()
+        order: list[object] = []
+        for i in range(3):
+            loop.call_soon(order.append, i)
+
+        async def task() -> None:
+            order.append("new task")
+
+        t = asyncio.create_task(task())
+        await asyncio.sleep(0)
+        order.append("after sleep(0)")
+        await t
+        return order
+
+    with asyncio.Runner(loop_factory=aio.new_event_loop) as r:
+        for _ in range(30):
+            assert r.run(main()) == [0, 1, 2, "new task", "after sleep(0)"]

@@ -34,24 +34,23 @@ import selectors
 import sys
 import threading
 import time
-import types
-from asyncio import base_events, events, selector_events, unix_events
+from asyncio import events, selector_events, unix_events
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .. import signal as _gosignal
 from .._runtime import mgr, proc, runq
 from .._runtime import timers as _timers
-from .._runtime.api import syscall
 from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
-from .._runtime.netpoll import MODE_R, notify_closing, waitfd
+from .._runtime.netpoll import notify_closing
 from .._runtime.runtime2 import M, Sched
 from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm, setm
+from .dispatch import _dispatch, _poll
 from .task import StepWrapper, Task, Wake, creator, loopcode
-from .turn import Turn, giveturn, taketurn
+from .turn import Turn
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
@@ -65,11 +64,6 @@ def _noop() -> None:
 
 def _true(_: Any) -> bool:
     return True
-
-
-@types.coroutine
-def _goyield() -> Generator[None, None, None]:
-    yield
 
 
 class _Selector(selectors.EpollSelector):
@@ -106,97 +100,6 @@ class _Selector(selectors.EpollSelector):
         if self._ep is not None:
             self._ep.close()
         selectors._BaseSelectorImpl.close(self)
-
-
-def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
-    """Run a callback on this M: its context was copied elsewhere, so name the M in it first."""
-    h._context.run(setm, m)  # type: ignore[attr-defined]
-    if not loop._debug:
-        h._run()
-        return
-    t0 = time.monotonic()
-    h._run()
-    dt = time.monotonic() - t0
-    if dt >= loop.slow_callback_duration:
-        base_events.logger.warning("Executing %s took %.3f seconds", base_events._format_handle(h), dt)  # type: ignore[attr-defined]
-
-
-async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
-    """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
-    netpoller, then run the callbacks of every ready key in one turn, until no key is left."""
-    m = getm()
-    gp = m.curg
-    turn = loop._gturn
-    epfd = sel.fileno()
-    while True:
-        with loop._glock:
-            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
-                loop._gpolling = False
-                return
-        try:
-            await waitfd(epfd, MODE_R, keep=True)
-        except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
-            continue
-        await taketurn(turn, gp)
-        m = getm()
-        try:
-            if events._get_running_loop() is not loop:
-                events._set_running_loop(loop)
-            for key, mask in sel.select(0) if not sel._selector.closed else ():
-                _serve(loop, key, mask, m)
-        finally:
-            giveturn(turn, gp, sched, m)
-
-
-def _serve(loop: EventLoop, key: selectors.SelectorKey, mask: int, m: M) -> None:
-    """One ready key's callbacks (BaseSelectorEventLoop._process_events, run at once)."""
-    reader, writer = key.data
-    if mask & selectors.EVENT_READ and reader is not None:
-        if reader._cancelled:
-            loop._remove_reader(key.fileobj)
-        else:
-            runhandle(loop, reader, m)
-    if mask & selectors.EVENT_WRITE and writer is not None:
-        if writer._cancelled:
-            loop._remove_writer(key.fileobj)
-        else:
-            runhandle(loop, writer, m)
-
-
-async def _dispatch(loop: EventLoop) -> None:
-    """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half)."""
-    ready = loop._ready
-    m = getm()
-    gp, sched = m.curg, m.sched
-    while not loop._gclosed:
-        if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
-            await syscall(loop._gresume.wait)
-            continue
-        await taketurn(loop._gturn, gp)
-        m = getm()
-        try:
-            if events._get_running_loop() is not loop:
-                events._set_running_loop(loop)
-            for _ in range(len(ready)):
-                h = ready.popleft()
-                if not h._cancelled:
-                    runhandle(loop, h, m)
-        finally:
-            giveturn(loop._gturn, gp, sched, m)
-        if loop._stopping:
-            loop._stopping = False
-            if not loop._gembedded:
-                loop._grunning = False
-                loop._gresume.clear()
-                loop._gstop()
-            continue
-        if ready:
-            await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
-            continue
-        loop._gidle = True
-        if not (ready or loop._stopping or loop._gclosed):
-            await loop._gnote.recv()
-        loop._gidle = False
 
 
 def _firetimer(h: events.TimerHandle) -> None:
@@ -301,6 +204,18 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gtimers[h] = None
         self._gstop()
 
+    def _gnewdispatcher(self) -> None:
+        """The dispatcher left the loop to a task (become), or is stuck in a task's first step
+        (``sysmon.retaken``, on sysmon's thread): start another."""
+        with self._glock:
+            self._gdisp = False
+        self._gwake()
+
+    def _gkick(self) -> None:
+        """Something was queued in ``_ready``: wake the dispatcher if it is idle or gone."""
+        if self._gidle or not self._gdisp:  # (_gwake's tests first: the dispatcher is mostly busy)
+            self._gwake()
+
     def _gwake(self) -> None:
         sched = self._gsched
         if sched is None:
@@ -313,6 +228,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 _spawn(sched, _dispatch(self), "asyncio event loop")
                 return
         if self._gidle:
+            self._gidle = False  # one wake-up for the callbacks queued until it runs
             self._gnote.trysend(None)
 
     # --- the run machinery ---------------------------------------------------------
@@ -478,14 +394,24 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             # (Debug mode: asyncio's checks, and the callback through the queue.)
             callback(*args)
             return self._gdone
-        return _LoopBase.call_soon(self, callback, *args, context=context)  # type: ignore[no-any-return]
+        # BaseEventLoop.call_soon's checks, in line: this runs at every done-callback
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = self._call_soon(callback, args, context)
+        if handle._source_traceback:  # type: ignore[attr-defined]
+            del handle._source_traceback[-1]  # type: ignore[attr-defined]
+        return handle
 
     def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]
         self._ready.append(handle)
-        self._gwake()
+        if self._gidle or not self._gdisp:  # _gkick, in line: this runs at every callback
+            self._gwake()
         return handle
 
     def _write_to_self(self) -> None:
@@ -540,12 +466,30 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         factory = self._task_factory
         if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
             return super().create_task(coro, name=name, context=context, **kwargs)
-        task = Task(coro, loop=self, name=name, context=context)
-        # Created by the main thread outside the runtime (asyncio.Runner's main task): its
-        # steps run there while it runs the loop, so signal.signal works in it (aio-bugs #3).
-        task._gmain = getm() is None and threading.current_thread() is threading.main_thread()
+        # asyncio's C __init__ schedules the first __step with call_soon: call_soon drops it
+        # (a TaskStepMethWrapper of a Task) and the dispatcher runs that step (_dispatch).
+        ctx = contextvars.copy_context() if context is None else context
+        task = Task(coro, loop=self, name=name, context=ctx)
+        task._gctx = ctx
         if task._source_traceback:
             del task._source_traceback[-1]
+        m = getm()
+        if m is not None or threading.current_thread() is not threading.main_thread():
+            # Its first step from the ready queue, as asyncio's (_dispatch): a goroutine only if it yields.
+            f = creator(1)
+            cur = m.curg if m is not None else None
+            task._gparent = cur.goid if cur is not None else 0
+            if f is not None:
+                task._gpcode, task._gplasti, task._gpglobals = f.f_code, f.f_lasti, f.f_globals
+            else:
+                task._gpcode, task._gplasti, task._gpglobals = None, 0, None
+            self._ready.append(task)
+            if self._gidle or not self._gdisp:  # _gkick, in line
+                self._gwake()
+            return task
+        # Created by the main thread outside the runtime (asyncio.Runner's main task): its
+        # steps run there while it runs the loop, so signal.signal works in it (aio-bugs #3).
+        task._gmain = True
         f = creator(1)
         sched = self._gsched
         if sched is None:

@@ -27,14 +27,14 @@ import contextvars
 import sys
 import types
 from asyncio import base_events, events
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import Any
 
 from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
-from .._runtime.traps import getm, setm
-from .turn import _MACHINERY, Turn, giveturn, passturn, taketurn, turnready
+from .._runtime.traps import _mvar, getm, setm
+from .turn import _MACHINERY, Turn, endfirst, giveturn, passturn, queueturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -50,6 +50,8 @@ if isinstance(_c_current_task, types.FunctionType):  # 3.11: a Python function (
 _current_tasks: dict[Any, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 _swap_current_task: Callable[[Any, Any], Any] | None = getattr(asyncio.tasks, "_swap_current_task", None)
 _get_loop: Callable[[Any], Any] = asyncio.futures._get_loop  # type: ignore[attr-defined]
+_enter_task: Callable[[Any, Any], None] = asyncio.tasks._enter_task
+_leave_task: Callable[[Any, Any], None] = asyncio.tasks._leave_task
 
 # The task each task goroutine runs (current_task's per-M answer: getm().curg).
 gtasks: dict[G, Task] = {}
@@ -58,36 +60,34 @@ gtasks: dict[G, Task] = {}
 _TaskBase: Any = asyncio.Task  # typed Any: the driver uses asyncio's private Task API
 
 
-class Task(_TaskBase):  # type: ignore[misc]
+class _TaskWithDict(_TaskBase):  # type: ignore[misc]
+    """asyncio's Task, whose instances have a dict (C's): Task's slots come on top of it."""
+
+
+class Task(_TaskWithDict):
     """An asyncio Task whose coroutine runs as a goroutine (see the module docstring).
 
     Created by the gosched loop's ``create_task``; asyncio's API works as on any
     Task (cancel, cancelling/uncancel, names, contexts, callbacks, results).
     """
 
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        *,
-        loop: Any = None,
-        name: str | None = None,
-        context: contextvars.Context | None = None,
-        eager_start: bool = False,
-    ) -> None:
-        # Cancellation requested while the goroutine runs or is readied
-        # (Task._must_cancel, which C keeps read-only): a 1-tuple of the message.
-        self._gcancel: tuple[str | None] | None = None
-        self._gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
-        self._gg: G | None = None
-        self._gmain = False  # its steps run on the thread in run_forever (loop.create_task says)
-        self._gwake: Wake | None = None  # readies the goroutine parked on a future (start())
-        if context is None:
-            context = contextvars.copy_context()
-        self._gctx = context  # Task.get_context is 3.12+
-        # asyncio's C __init__ schedules the first __step with loop.call_soon;
-        # the gosched loop drops it (call_soon sees a TaskStepMethWrapper of a
-        # Task), and start() runs the coroutine as a goroutine instead.
-        super().__init__(coro, loop=loop, name=name, context=context)
+    # The gosched state. Set on every task (loop.create_task), in slots: no instance dict to
+    # make. Its context (Task.get_context is 3.12+), and where it was created (G's pc,
+    # pclasti, pcglobals and parentid) for the goroutine its first step may need (become).
+    __slots__ = ("_gctx", "_gparent", "_gpcode", "_gpglobals", "_gplasti")
+    _gctx: contextvars.Context
+    _gpcode: types.CodeType | None
+    _gplasti: int
+    _gpglobals: dict[str, Any] | None
+    _gparent: int
+    # Class defaults, set on the tasks that change them (in asyncio's instance dict).
+    # Cancellation requested while the goroutine runs or is readied
+    # (Task._must_cancel, which C keeps read-only): a 1-tuple of the message.
+    _gcancel: tuple[str | None] | None = None
+    _gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
+    _gg: G | None = None  # its goroutine, once it has one (_drive)
+    _gmain = False  # its steps run on the thread in run_forever (loop.create_task says)
+    _gwake: Wake | None = None  # readies the goroutine parked on a future (_drive)
 
     @property
     def _must_cancel(self) -> bool:
@@ -116,38 +116,46 @@ class Task(_TaskBase):  # type: ignore[misc]
         if m is not None and m.sched is not sched:
             m = None
         # Created parked: it starts when it gets the loop's turn, in creation order.
-        gp = self._gg = proc.newproc(sched, _drive(self), f, m, runnable=False)
-        turn = self.get_loop()._gturn
-        self._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
-        turnready(turn, gp, sched)
+        gp = proc.newproc(sched, _drive(self), f, m, runnable=False)
+        turnready(self.get_loop()._gturn, gp, sched)
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
 
 
-_inloop: dict[types.CodeType, bool] = {}  # code object -> is asyncio's or the loop's (creator's cache)
+# id(code object) -> (it, whether it is asyncio's or the loop's): creator's cache. Keyed by
+# id, not by the code object, whose hash is computed anew from its fields at every lookup;
+# the entry holds the code object, so its id is not reused while cached.
+_inloop: dict[int, tuple[types.CodeType, bool]] = {}
 
 
 def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
     f: FrameType | None = sys._getframe(depth + 1)
     while f is not None:
-        inloop = _inloop.get(f.f_code)
-        if inloop is None:
-            inloop = _inloop[f.f_code] = f.f_globals.get("__name__", "").startswith(_LOOPCODE)
-        if not inloop:
+        code = f.f_code
+        e = _inloop.get(id(code))
+        if e is None or e[0] is not code:
+            e = _inloop[id(code)] = (code, f.f_globals.get("__name__", "").startswith(_LOOPCODE))
+        if not e[1]:
             return f
         f = f.f_back
     return None
 
 
+# setm without its Python frame, where getm() reads the context variable (not the
+# thread-local of builds whose threads inherit contexts): it runs for most tasks, in their
+# context, and for their done-callbacks when they ran on another M than their creator.
+namem: Callable[[Any], Any] = _mvar.set if getm == _mvar.get else setm
+
+
 def _send(m: M, coro: Any, value: Any) -> Any:
-    setm(m)  # the task's context was copied on another M: getm() must name this one
+    namem(m)  # the task's context was copied on another M: getm() must name this one
     return coro.send(value)
 
 
 def _throw(m: M, coro: Any, exc: BaseException) -> Any:
-    setm(m)
+    namem(m)
     return coro.throw(exc)
 
 
@@ -213,53 +221,127 @@ def _finish(task: Task, exc: BaseException | None, value: Any) -> None:
         _fut_set_exception(task, exc)
 
 
-@types.coroutine
-def _drive(task: Task) -> Generator[Any, Any, None]:
-    """The task's goroutine: Task.__step's loop, run by a goroutine (see the module docstring)."""
+_ENDED: Any = object()  # _step's answer when the coroutine ended (the Task's outcome is set)
+_START: Any = object()  # _drive's first argument for a task whose first step has not run
+
+
+def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> Any:
+    """One Task.__step, holding the loop's turn: send into the coroutine in the task's context.
+
+    What the coroutine yielded, or _ENDED once it ended and the Task's outcome is set.
+    """
+    c = task._gcancel  # after the wait for the turn: a cancel() meanwhile is thrown in now
+    if c is not None:
+        task._gcancel = None
+        exc = _cancelled(c[0])
     coro = task.get_coro()
     ctx = task._gctx
-    loop = task.get_loop()
-    gp = getm().curg
-    sched = getm().sched
+    try:  # asyncio's slot, as Task.__step fills it (C); _swap if a retaken step's overlap left one there
+        _enter_task(loop, task)
+    except RuntimeError:
+        _swap(loop, task)
+    try:
+        if task._gmain:  # on the main thread, as asyncio runs it (signal.signal works)
+            return loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
+                ctx.run, _throw, m, coro, exc)
+        if exc is not None:
+            return ctx.run(_throw, m, coro, exc)
+        if ctx.get(_mvar) is m:  # the context last ran on this M (_send): no need to name it again
+            return ctx.run(coro.send, val)
+        return ctx.run(_send, m, coro, val)
+    except StopIteration as e:
+        if task._gcancel is None:
+            _fut_set_result(task, e.value)
+        else:
+            _finish(task, None, e.value)
+    except (KeyboardInterrupt, SystemExit) as e:
+        _finish(task, e, None)
+        raise
+    except GeneratorExit:
+        raise
+    except BaseException as e:
+        _finish(task, e, None)
+    finally:
+        try:
+            _leave_task(loop, task)
+        except RuntimeError:
+            _leave(loop, task)
+    return _ENDED
+
+
+class Passed:
+    """firststep's answer when a retake passed the turn on during the step: what the step returned."""
+
+    __slots__ = ("y",)
+
+    def __init__(self, y: Any) -> None:
+        self.y = y
+
+
+def firststep(task: Task, loop: Any, m: M, gp: G) -> Any:
+    """Run ``task``'s first step on the loop's dispatcher ``gp``, which holds the turn.
+
+    asyncio runs a new task's first ``__step`` from the ready queue; so does the
+    dispatcher, without a goroutine: most tasks that end in their first step never
+    need one. What it yielded (``become`` then makes ``gp`` the task's goroutine)
+    or _ENDED; wrapped in ``Passed`` if sysmon passed the turn on meanwhile.
+    """
+    gtasks[gp] = task  # current_task() during the step
     turn = loop._gturn
+    turn.first = task  # a retake may pass the turn on (passturn)
+    try:
+        y = _step(task, loop, m, None, None)
+    finally:
+        del gtasks[gp]
+    return y if endfirst(turn, gp) else Passed(y)
+
+
+def become(task: Task, y: Any, sched: Sched, gp: G) -> Awaitable[None]:
+    """The dispatcher ``gp`` (a runtime helper) becomes ``task``'s goroutine after its first step
+    yielded ``y``: in ``allgs``, created where the task was (Go's newproc, late)."""
+    gp.pc, gp.pclasti, gp.pcglobals, gp.parentid = task._gpcode, task._gplasti, task._gpglobals, task._gparent
+    sched.allgs[gp.goid] = gp
+    return _drive(task, y)
+
+
+@types.coroutine
+def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
+    """The task's goroutine: Task.__step's loop, run by a goroutine (see the module docstring).
+
+    ``first``: what the first step yielded, if the dispatcher ran it (firststep).
+    """
+    coro = task.get_coro()
+    loop = task.get_loop()
+    m = getm()
+    gp = m.curg
+    sched = m.sched
+    turn = loop._gturn
+    task._gg = gp
+    task._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
+    y = first
     try:
         while True:
-            yield from taketurn(turn, gp)
-            c = task._gcancel  # after the wait for the turn: a cancel() meanwhile is thrown in now
-            if c is not None:
-                task._gcancel = None
-                exc = _cancelled(c[0])
-            m = getm()
-            if events._get_running_loop() is not loop:
-                events._set_running_loop(loop)
-            _swap(loop, task)
-            try:
-                if task._gmain:  # on the main thread, as asyncio runs it (signal.signal works)
-                    y = loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
-                        ctx.run, _throw, m, coro, exc)
-                else:
-                    y = ctx.run(_send, m, coro, val) if exc is None else ctx.run(_throw, m, coro, exc)
-            except StopIteration as e:
-                _finish(task, None, e.value)
-                return
-            except (KeyboardInterrupt, SystemExit) as e:
-                _finish(task, e, None)
-                raise
-            except GeneratorExit:
-                raise
-            except BaseException as e:
-                _finish(task, e, None)
-                return
-            finally:
-                _leave(loop, task)
-                giveturn(turn, gp, sched, m)
+            if y is _START:
+                yield from taketurn(turn, gp)
+                m = getm()
+                if events._get_running_loop() is not loop:
+                    events._set_running_loop(loop)
+                try:
+                    y = _step(task, loop, m, val, exc)
+                finally:
+                    giveturn(turn, gp, sched, m)
+                if y is _ENDED:
+                    return
             val = exc = None
             try:
-                if y is None:
-                    yield  # asyncio.sleep(0): a goroutine yield
+                if y is None:  # asyncio.sleep(0): after the callbacks queued before it, or a goroutine yield
+                    if loop._ready:
+                        yield from queueturn(turn, loop._ready, task._gwake, loop._gkick)
+                    else:
+                        yield
                 elif type(y) is tuple:
                     val = yield y  # a gosched trap: to the M
                 else:
@@ -274,6 +356,7 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
                 raise
             except BaseException as e:  # thrown into the goroutine (goexit, a fatal error)
                 exc = e
+            y = _START
     finally:
         gtasks.pop(gp, None)
 
@@ -281,9 +364,14 @@ def _drive(task: Task) -> Generator[Any, Any, None]:
 def retaken(sched: Sched, m: M, gp: G) -> None:
     """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on (turn.py)."""
     t = gtasks.get(gp)
-    if t is not None and type(t) is Task:
-        if not (t._gmain and _mainstuckinmachinery(t.get_loop())):
-            passturn(t.get_loop()._gturn, sched, m, gp)
+    if t is None or type(t) is not Task:
+        return
+    loop = t.get_loop()
+    if t._gg is not gp:  # its first step, on the loop's dispatcher: another serves the loop meanwhile
+        if passturn(loop._gturn, sched, m, gp, t):
+            loop._gnewdispatcher()
+    elif not (t._gmain and _mainstuckinmachinery(loop)):
+        passturn(loop._gturn, sched, m, gp)
 
 
 def _mainstuckinmachinery(loop: Any) -> bool:
@@ -444,7 +532,10 @@ def current_task(loop: Any = None) -> Any:
 
 
 def coroinner(c: Any) -> Any:
-    """``traceback.coroinner``: a task's goroutine shows its task's coroutine, not the driver."""
+    """``traceback.coroinner``: a task's goroutine shows its task's coroutine, not the driver
+    (nor the dispatcher that became the task's goroutine: become)."""
+    if getattr(c, "cr_code", None) in loopcode:
+        c = c.cr_await
     if getattr(c, "gi_code", None) is _drive.__code__:
         frame = c.gi_frame
         task = frame.f_locals.get("task") if frame is not None else None

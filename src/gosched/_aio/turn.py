@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import types
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from types import FrameType
 from typing import Any
 
@@ -35,12 +35,15 @@ from .._runtime.traps import PARK
 class Turn:
     """The holder and the waiters of one loop's turn, guarded by a runtime lock."""
 
-    __slots__ = ("holder", "lk", "waiters")
+    __slots__ = ("first", "holder", "lk", "waiters")
 
     def __init__(self) -> None:
         self.lk = newlock()
         self.holder: G | None = None
         self.waiters: deque[G] = deque()
+        # The task whose first step the holder (the loop's dispatcher) runs, else None:
+        # a retake passes the turn from the dispatcher only in one (passturn).
+        self.first: Any = None
 
 
 @types.coroutine
@@ -59,6 +62,24 @@ def taketurn(turn: Turn, gp: G) -> Generator[Any, Any, None]:
         yield (PARK, lk, waitReasonAsyncioTurn)  # the lock is released once gp is off the CPU
         return  # handon made gp the holder before readying it
     lk.append(1)
+
+
+@types.coroutine
+def queueturn(
+    turn: Turn, ready: deque[Any], wake: Any, kick: Callable[[], None]
+) -> Generator[Any, Any, None]:
+    """A step yielded (``asyncio.sleep(0)``) while callbacks are queued: park behind them.
+
+    asyncio runs such a task after the callbacks queued before it (its ``__step``
+    goes to the ready queue's tail). ``wake`` goes there, and ``kick`` wakes the
+    dispatcher, which readies the goroutine for the turn when it reaches it.
+    Under the turn's lock, so the wake-up cannot come before the park.
+    """
+    lk = turn.lk
+    lock(lk)
+    ready.append(wake)
+    kick()
+    yield (PARK, lk, waitReasonAsyncioTurn)  # the lock is released once off the CPU
 
 
 def giveturn(turn: Turn, gp: G, sched: Sched, m: M | None) -> None:
@@ -128,15 +149,36 @@ def _modname(f: FrameType) -> str:
     return str(f.f_globals.get("__name__", ""))
 
 
-def passturn(turn: Turn, sched: Sched, m: M, gp: G) -> None:
-    """sysmon retook the P of ``gp`` on M ``m``: pass its turn on, unless inside the loop's machinery."""
+def passturn(turn: Turn, sched: Sched, m: M, gp: G, first: Any = None) -> bool:
+    """sysmon retook the P of ``gp`` on M ``m``: pass its turn on, unless inside the loop's machinery.
+
+    ``first`` is the task whose first step ``gp``, the loop's dispatcher, runs (None for a
+    task's own goroutine): the turn passes only if that step still runs (endfirst).
+    Whether it passed.
+    """
     # The stack through traceback.thread_frames: walking another thread's f_back with the
     # collector on can crash 3.11 (gh-106883).
     if turn.holder is not gp or not _sharable(traceback.thread_frames(m.ident, lambda f: False)):
-        return
+        return False
     lk = turn.lk
     lock(lk)
-    if turn.holder is gp:
+    if turn.holder is gp and turn.first is first:
+        turn.first = None
         _handon(turn, sched, None)
-    else:
-        lk.append(1)
+        return True
+    lk.append(1)
+    return False
+
+
+def endfirst(turn: Turn, gp: G) -> bool:
+    """The dispatcher ``gp`` ends a task's first step: does it still hold the turn (not passed on
+    by a retake)?"""
+    lk = turn.lk
+    try:  # lock(lk), in line: this runs at every task's first step
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
+    turn.first = None
+    held = turn.holder is gp
+    lk.append(1)
+    return held

@@ -1,0 +1,199 @@
+"""The goroutines that run an asyncio loop's callbacks (issue 12): its dispatcher and its poller.
+
+The *dispatcher* (``_dispatch``) runs the ready queue in FIFO batches, holding the
+loop's turn: ``call_soon`` callbacks, expired timers, and new tasks' first steps
+(``task.firststep``), as BaseEventLoop._run_once's second half runs them. A first
+step that yields makes the dispatcher's goroutine the task's (``task.become``) and a
+new dispatcher goes on with the queue. The *poller* (``_poll``) waits for the loop's
+epoll descriptor in gosched's netpoller and runs the reader and writer callbacks of
+every ready descriptor in one turn (the select half). Both run a callback with
+``runhandle``. ``loop.py`` starts them.
+"""
+
+from __future__ import annotations
+
+import selectors
+import sys
+import time
+import types
+from asyncio import base_events, events, format_helpers
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from .._runtime.api import syscall
+from .._runtime.netpoll import MODE_R, waitfd
+from .._runtime.runtime2 import M, Sched
+from .._runtime.traps import _mvar, getm
+from .task import _ENDED, Passed, Task, Wake, become, firststep, namem
+from .turn import giveturn, taketurn
+
+if TYPE_CHECKING:
+    from .loop import EventLoop, _Selector
+
+EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+@types.coroutine
+def _goyield() -> Generator[None, None, None]:
+    yield
+
+
+def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
+    """Run a callback on this M: its context was copied elsewhere, so name the M in it first.
+
+    Handle._run's work in line (a Python call less per callback): the callback in its
+    context, and an exception reported to the loop's exception handler in asyncio's words.
+    """
+    ctx = h._context  # type: ignore[attr-defined]
+    if ctx.get(_mvar) is not m:
+        ctx.run(namem, m)
+    if loop._debug:
+        _runtimed(loop, h)
+        return
+    try:
+        ctx.run(h._callback, *h._args)  # type: ignore[attr-defined]
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        _callbackfailed(loop, h, exc)
+
+
+def _callbackfailed(loop: EventLoop, h: events.Handle, exc: BaseException) -> None:
+    """Handle._run's report of a callback that raised."""
+    cb, args = h._callback, h._args  # type: ignore[attr-defined]
+    if sys.version_info >= (3, 13):
+        src = format_helpers._format_callback_source(cb, args, debug=loop.get_debug())  # type: ignore[call-arg]
+    else:
+        src = format_helpers._format_callback_source(cb, args)
+    context: dict[str, Any] = {"message": f"Exception in callback {src}", "exception": exc, "handle": h}
+    if h._source_traceback:  # type: ignore[attr-defined]
+        context["source_traceback"] = h._source_traceback  # type: ignore[attr-defined]
+    loop.call_exception_handler(context)
+
+
+def _runtimed(loop: EventLoop, h: events.Handle) -> None:
+    """Debug mode: Handle._run, and asyncio's slow-callback warning."""
+    t0 = time.monotonic()
+    h._run()
+    dt = time.monotonic() - t0
+    if dt >= loop.slow_callback_duration:
+        base_events.logger.warning("Executing %s took %.3f seconds", base_events._format_handle(h), dt)  # type: ignore[attr-defined]
+
+
+async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
+    """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
+    netpoller, then run the callbacks of every ready key in one turn, until no key is left.
+
+    After a batch that served something it looks again at once (a goroutine yield between,
+    as asyncio's loop selects again after its callbacks) before it waits in the netpoller:
+    under load the next descriptors are ready by then, and a wait costs two wake-ups.
+    """
+    m = getm()
+    gp = m.curg
+    turn = loop._gturn
+    epfd = sel.fileno()
+    served = False
+    while True:
+        with loop._glock:
+            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
+                loop._gpolling = False
+                return
+        if served:
+            await _goyield()
+        else:
+            try:
+                await waitfd(epfd, MODE_R, keep=True)
+            except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
+                continue
+        await taketurn(turn, gp)
+        m = getm()
+        try:
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            ready = sel.select(0) if not sel._selector.closed else ()
+            for key, mask in ready:  # BaseSelectorEventLoop._process_events, the callbacks run at once
+                reader, writer = key.data
+                if mask & EVENT_READ and reader is not None:
+                    if reader._cancelled:
+                        loop._remove_reader(key.fileobj)
+                    else:
+                        runhandle(loop, reader, m)
+                if mask & EVENT_WRITE and writer is not None:
+                    if writer._cancelled:
+                        loop._remove_writer(key.fileobj)
+                    else:
+                        runhandle(loop, writer, m)
+            served = bool(ready)
+        finally:
+            giveturn(turn, gp, sched, m)
+
+
+async def _dispatch(loop: EventLoop) -> None:
+    """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half).
+
+    New tasks' first steps are in the ready queue too, as asyncio's ``__step``
+    handles are; one that yields makes this goroutine the task's (``become``) and
+    a new dispatcher goes on with the queue.
+    """
+    m = getm()
+    gp, sched = m.curg, m.sched
+    while not loop._gclosed:
+        if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
+            await syscall(loop._gresume.wait)
+            continue
+        await taketurn(loop._gturn, gp)
+        m = getm()
+        left: tuple[Task, Any] | None = None
+        try:
+            if events._get_running_loop() is not loop:
+                events._set_running_loop(loop)
+            left = _runbatch(loop, m, gp)
+        finally:
+            giveturn(loop._gturn, gp, sched, m)
+        if left is not None:
+            task, y = left
+            if type(y) is Passed:
+                y = y.y  # a retake passed the turn on mid-step, and started another dispatcher
+            else:
+                loop._gnewdispatcher()
+            if y is not _ENDED:
+                await become(task, y, sched, gp)
+            return
+        if loop._stopping:
+            loop._stopping = False
+            if not loop._gembedded:
+                loop._grunning = False
+                loop._gresume.clear()
+                loop._gstop()
+            continue
+        if loop._ready:
+            await _goyield()  # let tasks and goroutines run between batches, as the selector poll does
+            continue
+        loop._gidle = True
+        if not (loop._ready or loop._stopping or loop._gclosed):
+            await loop._gnote.recv()
+        loop._gidle = False
+
+
+def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
+    """One batch of the ready queue, holding the turn. None, or when the dispatcher must leave
+    the loop to another: a task whose first step yielded or was retaken, and firststep's answer.
+
+    A batch of many short callbacks ends early when sysmon asks the goroutine to yield
+    (``gp.preempt``, Go's safe point): the rest stays first in the queue.
+    """
+    ready = loop._ready
+    for _ in range(len(ready)):
+        h = ready.popleft()
+        t = type(h)
+        if t is Task:
+            y = firststep(h, loop, m, gp)
+            if y is not _ENDED:
+                return h, y
+        elif t is Wake:  # a task's asyncio.sleep(0) queued behind callbacks (queueturn)
+            h(None)
+        elif not h._cancelled:
+            runhandle(loop, h, m)
+        if gp.preempt:
+            break
+    return None
