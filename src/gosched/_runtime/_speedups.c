@@ -5,7 +5,8 @@
  * (raising and catching it was a third of the cost of a goroutine that returns
  * at once); speedups.py describes the protocol. stack(): another thread's call
  * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
- * Channel operations that need no park, and goready: _speedups_chan.h.
+ * Channel operations that need no park, and goready: _speedups_chan.h; schedule's
+ * common rounds (its loop without a Python frame per switch): _speedups_sched.h.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -33,7 +34,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 4
+#define SPEEDUPS_VERSION 5
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -368,6 +369,7 @@ setup_send(PyObject *self, PyObject *args)
 }
 
 #include "_speedups_chan.h"  /* channel operations without a park, and goready */
+#include "_speedups_sched.h"  /* schedule's common rounds */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -523,6 +525,8 @@ static PyMethodDef methods[] = {
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {"stack", stack, METH_VARARGS, stack_doc},
     {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
+    {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
+    {"setup_sched", setup_sched, METH_O, setup_sched_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -549,11 +553,15 @@ PyInit__speedups(void)
     Py_XDECREF(collections);
     deque_append = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "append");
     deque_popleft = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "popleft");
+    deque_pop = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "pop");
     str_tracing = PyUnicode_InternFromString("tracing");
     lock_token = PyLong_FromLong(1);
+    int0 = PyLong_FromLong(0);
+    int1 = PyLong_FromLong(1);
+    intm1 = PyLong_FromLong(-1);
     if (str_append == NULL || str_popleft == NULL || str_fn == NULL || str_tracing == NULL ||
-        deque_append == NULL || deque_popleft == NULL || !PyType_Check(dequetype) ||
-        lock_token == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
+        deque_append == NULL || deque_popleft == NULL || deque_pop == NULL || !PyType_Check(dequetype) ||
+        lock_token == NULL || int0 == NULL || int1 == NULL || intm1 == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
         PyModule_AddIntConstant(mod, "VERSION", SPEEDUPS_VERSION) < 0) {
         Py_DECREF(mod);
         return NULL;
