@@ -72,6 +72,15 @@ setslot(PyObject *o, Py_ssize_t off, PyObject *v)
     return 0;
 }
 
+static PyObject *int0;  /* 0: the cached small int, so a test for it is a compare */
+
+/* bool(o), at the cost of a compare for the runtime's usual flags and counters. */
+static inline int
+truthy(PyObject *o)
+{
+    return o == Py_True ? 1 : (o == Py_False || o == Py_None || o == int0) ? 0 : PyObject_IsTrue(o);
+}
+
 /* The offset of a T_OBJECT_EX slot ``name`` of ``type``, or -1 with an error set. */
 static Py_ssize_t
 slot_offset(PyTypeObject *type, PyObject *name)
@@ -179,12 +188,12 @@ ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
     else if (append(SLOT(sched, s_runq), gp) < 0) {  /* globrunqput */
         return -1;
     }
-    int idle = PyObject_IsTrue(SLOT(sched, s_npidle));
+    int idle = truthy(SLOT(sched, s_npidle));
     if (idle < 0) {
         return -1;
     }
     if (idle) {
-        int spinning = PyObject_IsTrue(SLOT(sched, s_nmspinning));
+        int spinning = truthy(SLOT(sched, s_nmspinning));
         if (spinning < 0) {
             return -1;
         }
@@ -283,7 +292,7 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
         return slow(args, nargs, kwnames);  /* no runtime, or not on an M */
     }
     PyObject *p = SLOT(m, m_p);
-    int lost = PyObject_IsTrue(SLOT(m, m_lostp_since));
+    int lost = truthy(SLOT(m, m_lostp_since));
     if (lost < 0) {
         Py_DECREF(m);
         return NULL;

@@ -28,7 +28,7 @@
  */
 
 static PyObject *procg;  /* proc's globals */
-static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int0, *int1, *intm1;  /* ints: PyInit */
+static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int1, *intm1;  /* ints: PyInit */
 static PyObject *deque_pop;  /* deque.pop, for p.tok */
 static long fairtick, latperiod;
 static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
@@ -83,12 +83,6 @@ ptest(int h, PyObject *const *args, size_t n)
     int t = r == NULL ? -1 : PyObject_IsTrue(r);
     Py_XDECREF(r);
     return t;
-}
-
-static inline int
-truthy(PyObject *o)
-{
-    return o == Py_True ? 1 : (o == Py_False || o == Py_None) ? 0 : PyObject_IsTrue(o);
 }
 
 static inline Py_ssize_t
