@@ -337,6 +337,19 @@ PyDoc_STRVAR(send_doc,
 "Resume a goroutine's coroutine with value: what it yields, EXIT when it\n"
 "returns None, Returned(v) when it returns v; its exceptions propagate.");
 
+/* A return value as the resume reports it: EXIT, or Returned(v). Consumes v. */
+static PyObject *
+returned(PyObject *v)
+{
+    if (v == Py_None) {
+        Py_DECREF(v);
+        return Py_NewRef(exit_sentinel);
+    }
+    PyObject *r = PyObject_CallOneArg(returned_type, v);
+    Py_DECREF(v);
+    return r;
+}
+
 static PyObject *
 send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -349,13 +362,7 @@ send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     case PYGEN_NEXT:
         return result;
     case PYGEN_RETURN:
-        if (result == Py_None) {
-            Py_DECREF(result);
-            return Py_NewRef(exit_sentinel);
-        }
-        PyObject *r = PyObject_CallOneArg(returned_type, result);
-        Py_DECREF(result);
-        return r;
+        return returned(result);
     default:
         return NULL;
     }

@@ -250,19 +250,6 @@ raised(void)
 #endif
 }
 
-/* A return value as the resume reports it: EXIT, or Returned(v). Consumes v. */
-static PyObject *
-returned(PyObject *v)
-{
-    if (v == Py_None) {
-        Py_DECREF(v);
-        return Py_NewRef(exit_sentinel);
-    }
-    PyObject *r = PyObject_CallOneArg(returned_type, v);
-    Py_DECREF(v);
-    return r;
-}
-
 /* execute(gp) until it yields a trap: the trap (a new reference), or NULL with no
  * error if schedule resumes gp itself (tracing, a throw), or NULL with an error. */
 static PyObject *
