@@ -178,6 +178,33 @@ def test_an_operation_awaited_twice_is_refused() -> None:
         assert out == "cannot reuse already awaited coroutine"
 
 
+def test_operations_made_after_others_were_freed_start_fresh() -> None:
+    """The C awaitables are reused once freed (a free list): each new one is a new
+    operation, whatever the freed ones were (kind, value, parked, never awaited),
+    and one still held is still finished."""
+
+    async def main() -> tuple[list[Any], str]:
+        ch = gosched.Chan[Any](1)
+        held = ch.send("h")
+        await held
+        out: list[Any] = [await ch.recv_ok()]
+        for i in range(40):
+            ch.send(("dropped", i)).close()  # never awaited: sends nothing
+            ch.recv()  # never awaited, not even closed
+            await ch.send(i)
+            out.append(await ch.recv() if i % 2 else await ch.recv_ok())
+        try:
+            await held
+        except RuntimeError as e:
+            return out, str(e)
+        return out, "no error"
+
+    out, err = run(main)
+    assert out == [("h", True)] + [i if i % 2 else (i, True) for i in range(40)]
+    if speedups.c is not None:
+        assert err == "cannot reuse already awaited coroutine"
+
+
 def test_throw_into_an_unstarted_operation_raises_it() -> None:
     async def main() -> None:
         op = gosched.Chan[int](1).recv()
