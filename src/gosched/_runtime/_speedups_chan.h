@@ -300,13 +300,20 @@ cpark(ChanOp *o, PyObject *lk, PyObject **out)
     Py_INCREF(cur);
     Py_DECREF(m);
     int send = o->op == OP_SEND;
-    if (setslot(cur, g_elem, Py_NewRef(send ? o->v : Py_None)) < 0 ||
-        setslot(cur, g_success, Py_NewRef(Py_False)) < 0 || setslot(cur, g_blockedon, Py_NewRef(c)) < 0 ||
-        append(SLOT(c, send ? c_sendq : c_recvq), cur) < 0 ||
-        (*out = PyTuple_Pack(3, parktrap, lk, reasons[!send])) == NULL) {
+    PyObject *trap = PyTuple_Pack(3, parktrap, lk, reasons[!send]);  /* first: if it fails, nothing changed */
+    if (trap == NULL) {
         Py_DECREF(cur);
         return -1;
     }
+    /* As chan.py: the fields, then the queue (a waker may take cur from there at once). */
+    if (setslot(cur, g_elem, Py_NewRef(send ? o->v : Py_None)) < 0 ||
+        setslot(cur, g_success, Py_NewRef(Py_False)) < 0 || setslot(cur, g_blockedon, Py_NewRef(c)) < 0 ||
+        append(SLOT(c, send ? c_sendq : c_recvq), cur) < 0) {
+        Py_DECREF(trap);
+        Py_DECREF(cur);
+        return -1;
+    }
+    *out = trap;
     o->g = cur;
     return 1;
 }
