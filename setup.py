@@ -17,7 +17,10 @@ if sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL
         Extension(
             "gosched._runtime._speedups",
             ["src/gosched/_runtime/_speedups.c"],
-            depends=["src/gosched/_runtime/_speedups_chan.h"],  # included by _speedups.c
+            depends=[
+                "src/gosched/_runtime/_speedups_chan.h",  # included by _speedups.c
+                "src/gosched/_runtime/_speedups_sched.h",
+            ],
             optional=True,
         )
     )

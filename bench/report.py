@@ -105,6 +105,24 @@ and divides the difference (every thread counted).
   2,253 per item, spawn + join unchanged (24,410 → 24,250: it has no channel); pure
   Python 25,462, 5,033 and 31,198. The parking receive and the scheduler round are what
   is left of a ping-pong.
+- **The scheduler round and the park in C (issue 17).** Counted per ping-pong round trip
+  (callgrind, `valgrind --tool=callgrind` on the ping-pong program at two sizes, per function):
+  of 21,288 instructions, schedule's two Python rounds (pick, status, `m.curg`, the P token,
+  the resume, the trap's handling) and the two parking receives (a generator made by the C
+  awaitable's fallback, run to its `yield`, resumed, returned) were most of what was not
+  the program's own code. `proc.schedule` now hands its loop to a C twin of itself
+  (`cround`, `_runtime/_speedups_sched.h`) that calls schedule's own functions for every
+  cold branch, an operation that must wait parks in C as `chan.py` does (`cpark`), and
+  freed channel awaitables are reused (a free list): ping-pong 21,288 → 8,618 (asyncio
+  65,080: 7.6× fewer), spawn + join 24,989 → 17,438, fan-in 8→1 2,100 → 1,766 per item;
+  pure Python unchanged (25,414, 34,531, 4,887; spawn moves by ±1,500 between runs with
+  sysmon's wake-ups). Wall time, same day, one run of `python -m bench --only
+  gosched,asyncio,uvloop,gevent,go --workloads spawn,pingpong,fanin --runs 3`: ping-pong
+  788 ns (0.111× asyncio, 0.19× uvloop, 2.1× Go), fan-in 6.8 M items/s (1.27× gevent),
+  spawn 2,640 ns (2.85× Go). Left in a round trip: the program's own bytecode, `deque`
+  calls through their method descriptors and two reads of `proc.tracing`. Spawn's
+  remainder is the cyclic GC, the WaitGroup and `findrunnable`'s fair turn on the global
+  queue (Python, once per goroutine the spawning loop queued there).
 - **Timers: an ABA on the P token.** Timer lateness p50 was 0.02 ms in some runs and
   500{DASH}600 ms in others (a third of them, pure Python and C alike). A sampler thread showed
   the cause: the spawning M, whose P sysmon had handed to a second M, popped the P's token

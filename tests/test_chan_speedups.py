@@ -104,6 +104,64 @@ def test_closed_channel_errors_are_gos() -> None:
     assert seen[3] == "(None, False)"
 
 
+@pytest.mark.parametrize("op", ["send", "recv", "recv_ok", "__anext__"])
+@pytest.mark.parametrize("cap", [0, 1])
+def test_a_parked_operation_finishes_as_the_generator_after_its_yield(op: str, cap: int) -> None:
+    """A goroutine parks in the operation (in C with the accelerator: cpark), is seen
+    waiting on the channel, and finishes as chan.py's generator does after its yield:
+    with the value a partner handed it, or Go's outcome when the close woke it."""
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        outcomes: list[Any] = []
+        waits: list[Any] = []
+        for closing in (False, True):
+            ch = gosched.Chan[Any](cap)
+            if op == "send" and cap:
+                await ch.send("fill")  # full: the next send parks
+            done = gosched.Chan[Any](1)
+
+            async def waiter(ch: gosched.Chan[Any], done: gosched.Chan[Any]) -> None:
+                try:
+                    if op == "send":
+                        r: Any = await ch.send("v")
+                    elif op == "__anext__":
+                        r = await ch.__anext__()
+                    else:
+                        r = await getattr(ch, op)()
+                except (gosched.Closed, gosched.ClosedChannelError, StopAsyncIteration) as e:
+                    r = type(e).__name__
+                await done.send(r)
+
+            g = gosched.go(waiter, ch, done)
+            while ch.waitqs() == ([], []):
+                await gosched.gosched()  # until it parks
+            recvq, sendq = ch.waitqs()
+            waits.append((len(recvq), len(sendq), g.state))
+            if closing:
+                ch.close()
+            elif op == "send":
+                await ch.recv()
+                if cap:
+                    await ch.recv()
+            else:
+                await ch.send(7)
+            outcomes.append(await done.recv())
+        return outcomes, waits
+
+    outcomes, waits = run(main)
+    parked_in = (0, 1) if op == "send" else (1, 0)
+    assert [w[:2] for w in waits] == [parked_in, parked_in]
+    assert {w[2] for w in waits} == {"chan send" if op == "send" else "chan receive"}
+    closed = {
+        "send": "ClosedChannelError",
+        "recv": "Closed",
+        "recv_ok": (None, False),
+        "__anext__": "StopAsyncIteration",
+    }
+    handed = {"send": None, "recv": 7, "recv_ok": (7, True), "__anext__": 7}
+    assert outcomes == [handed[op], closed[op]]
+
+
 def test_an_operation_awaited_twice_is_refused() -> None:
     async def main() -> str:
         ch = gosched.Chan[int](1)
@@ -118,6 +176,33 @@ def test_an_operation_awaited_twice_is_refused() -> None:
     out = run(main)
     if speedups.c is not None:
         assert out == "cannot reuse already awaited coroutine"
+
+
+def test_operations_made_after_others_were_freed_start_fresh() -> None:
+    """The C awaitables are reused once freed (a free list): each new one is a new
+    operation, whatever the freed ones were (kind, value, parked, never awaited),
+    and one still held is still finished."""
+
+    async def main() -> tuple[list[Any], str]:
+        ch = gosched.Chan[Any](1)
+        held = ch.send("h")
+        await held
+        out: list[Any] = [await ch.recv_ok()]
+        for i in range(40):
+            ch.send(("dropped", i)).close()  # never awaited: sends nothing
+            ch.recv()  # never awaited, not even closed
+            await ch.send(i)
+            out.append(await ch.recv() if i % 2 else await ch.recv_ok())
+        try:
+            await held
+        except RuntimeError as e:
+            return out, str(e)
+        return out, "no error"
+
+    out, err = run(main)
+    assert out == [("h", True)] + [i if i % 2 else (i, True) for i in range(40)]
+    if speedups.c is not None:
+        assert err == "cannot reuse already awaited coroutine"
 
 
 def test_throw_into_an_unstarted_operation_raises_it() -> None:

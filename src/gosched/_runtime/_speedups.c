@@ -5,7 +5,8 @@
  * (raising and catching it was a third of the cost of a goroutine that returns
  * at once); speedups.py describes the protocol. stack(): another thread's call
  * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
- * Channel operations that need no park, and goready: _speedups_chan.h.
+ * Channel operations that need no park, and goready: _speedups_chan.h; schedule's
+ * common rounds (its loop without a Python frame per switch): _speedups_sched.h.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -33,7 +34,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 4
+#define SPEEDUPS_VERSION 5
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -69,6 +70,15 @@ setslot(PyObject *o, Py_ssize_t off, PyObject *v)
     SLOT(o, off) = v;
     Py_XDECREF(old);
     return 0;
+}
+
+static PyObject *int0;  /* 0: the cached small int, so a test for it is a compare */
+
+/* bool(o), at the cost of a compare for the runtime's usual flags and counters. */
+static inline int
+truthy(PyObject *o)
+{
+    return o == Py_True ? 1 : (o == Py_False || o == Py_None || o == int0) ? 0 : PyObject_IsTrue(o);
 }
 
 /* The offset of a T_OBJECT_EX slot ``name`` of ``type``, or -1 with an error set. */
@@ -178,12 +188,12 @@ ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
     else if (append(SLOT(sched, s_runq), gp) < 0) {  /* globrunqput */
         return -1;
     }
-    int idle = PyObject_IsTrue(SLOT(sched, s_npidle));
+    int idle = truthy(SLOT(sched, s_npidle));
     if (idle < 0) {
         return -1;
     }
     if (idle) {
-        int spinning = PyObject_IsTrue(SLOT(sched, s_nmspinning));
+        int spinning = truthy(SLOT(sched, s_nmspinning));
         if (spinning < 0) {
             return -1;
         }
@@ -282,7 +292,7 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
         return slow(args, nargs, kwnames);  /* no runtime, or not on an M */
     }
     PyObject *p = SLOT(m, m_p);
-    int lost = PyObject_IsTrue(SLOT(m, m_lostp_since));
+    int lost = truthy(SLOT(m, m_lostp_since));
     if (lost < 0) {
         Py_DECREF(m);
         return NULL;
@@ -327,6 +337,19 @@ PyDoc_STRVAR(send_doc,
 "Resume a goroutine's coroutine with value: what it yields, EXIT when it\n"
 "returns None, Returned(v) when it returns v; its exceptions propagate.");
 
+/* A return value as the resume reports it: EXIT, or Returned(v). Consumes v. */
+static PyObject *
+returned(PyObject *v)
+{
+    if (v == Py_None) {
+        Py_DECREF(v);
+        return Py_NewRef(exit_sentinel);
+    }
+    PyObject *r = PyObject_CallOneArg(returned_type, v);
+    Py_DECREF(v);
+    return r;
+}
+
 static PyObject *
 send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -339,13 +362,7 @@ send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     case PYGEN_NEXT:
         return result;
     case PYGEN_RETURN:
-        if (result == Py_None) {
-            Py_DECREF(result);
-            return Py_NewRef(exit_sentinel);
-        }
-        PyObject *r = PyObject_CallOneArg(returned_type, result);
-        Py_DECREF(result);
-        return r;
+        return returned(result);
     default:
         return NULL;
     }
@@ -368,6 +385,7 @@ setup_send(PyObject *self, PyObject *args)
 }
 
 #include "_speedups_chan.h"  /* channel operations without a park, and goready */
+#include "_speedups_sched.h"  /* schedule's common rounds */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -523,6 +541,8 @@ static PyMethodDef methods[] = {
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {"stack", stack, METH_VARARGS, stack_doc},
     {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
+    {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
+    {"setup_sched", setup_sched, METH_O, setup_sched_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -549,11 +569,15 @@ PyInit__speedups(void)
     Py_XDECREF(collections);
     deque_append = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "append");
     deque_popleft = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "popleft");
+    deque_pop = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "pop");
     str_tracing = PyUnicode_InternFromString("tracing");
     lock_token = PyLong_FromLong(1);
+    int0 = PyLong_FromLong(0);
+    int1 = PyLong_FromLong(1);
+    intm1 = PyLong_FromLong(-1);
     if (str_append == NULL || str_popleft == NULL || str_fn == NULL || str_tracing == NULL ||
-        deque_append == NULL || deque_popleft == NULL || !PyType_Check(dequetype) ||
-        lock_token == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
+        deque_append == NULL || deque_popleft == NULL || deque_pop == NULL || !PyType_Check(dequetype) ||
+        lock_token == NULL || int0 == NULL || int1 == NULL || intm1 == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
         PyModule_AddIntConstant(mod, "VERSION", SPEEDUPS_VERSION) < 0) {
         Py_DECREF(mod);
         return NULL;

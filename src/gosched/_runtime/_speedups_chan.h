@@ -7,12 +7,16 @@
  * goroutine). Resumed, it takes the channel's lock and finishes the operation
  * the way chan.py does when that needs no park: a waiting partner (Go's
  * send/recv straight to the parked goroutine, then goready), buffer room, or a
- * buffered item. It returns at once, with no coroutine frame. Everything else
- * (the lock is taken, the channel is closed, the goroutine must park, sysmon
- * asked for a preemption) runs chan.py's generator instead, from the start: the
- * C attempt changes nothing before it decides to fall back, so the Python
- * generator stays the definition, and its frame is what a parked goroutine's
- * traceback shows (``gi_yieldfrom``).
+ * buffered item. It returns at once, with no coroutine frame. A goroutine that
+ * must park (Go's gopark in chansend/chanrecv, a goroutine waiting as its own
+ * sudog) parks here too, as chan.py does: it queues its G, yields the PARK trap
+ * with the channel lock held, and on its resume finishes as the generator does
+ * after its yield (chan._closed for a receive the close woke). Everything else
+ * (the lock is taken, the channel is closed, no goroutine on an M, sysmon asked
+ * for a preemption) runs chan.py's generator instead, from the start: the C
+ * attempt changes nothing before it decides to fall back, so the Python
+ * generator stays the definition. A parked operation's ``gi_yieldfrom`` is
+ * that generator, unstarted, so that dumps name ``Chan.recv`` as before.
  *
  * Locking: a runtime lock is a list holding one token while free (lock.py). It
  * is taken here by dropping the token in place, which under the GIL is as
@@ -26,10 +30,15 @@ static PyObject *pygoready;      /* proc.goready: every goready this file does n
 static PyObject *procdict;       /* proc's globals: ``tracing`` */
 static PyObject *grunnable;      /* runtime2.Grunnable */
 static PyObject *pyops[4];       /* chan.py's generators: send, recv_ok, recv, __anext__ */
+static PyObject *pyclosed;       /* chan._closed(c, mode): a receive that found the channel closed */
+static PyObject *sendclosed;     /* errors.ClosedChannelError */
+static PyObject *reasons[2];     /* waitReasonChanSend, waitReasonChanReceive */
+static PyObject *parktrap;       /* traps.PARK */
+static PyObject *modes[4];       /* chan.py's end-of-stream modes, by op (send: unused) */
 static PyObject *str_tracing, *lock_token;
 static Py_ssize_t c_lock, c_buf, c_closed, c_dataqsiz, c_recvq, c_sendq;
 static Py_ssize_t sg_g, sg_sel, sg_elem, sg_success, sw_tok, sw_fired;
-static Py_ssize_t g_elem, g_success, g_status, g_trackingstamp;
+static Py_ssize_t g_elem, g_success, g_status, g_trackingstamp, g_blockedon;
 
 enum { OP_SEND, OP_RECV_OK, OP_RECV, OP_NEXT };
 
@@ -65,8 +74,8 @@ cgoready(PyObject *gp)
     if (m != NULL && Py_IS_TYPE(m, Mtype)) {
         PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched);
         PyObject *tracing = PyDict_GetItemWithError(procdict, str_tracing);
-        int lost = PyObject_IsTrue(SLOT(m, m_lostp_since));
-        int sampled = PyObject_IsTrue(SLOT(gp, g_trackingstamp));
+        int lost = truthy(SLOT(m, m_lostp_since));
+        int sampled = truthy(SLOT(gp, g_trackingstamp));
         if (tracing == Py_False && lost == 0 && sampled == 0 && Py_IS_TYPE(p, Ptype) &&
             Py_IS_TYPE(sched, Stype)) {
             int rc = setslot(gp, g_status, Py_NewRef(grunnable)) < 0 ? -1 : ready(gp, sched, m, p);
@@ -235,30 +244,82 @@ typedef struct {
     PyObject_HEAD
     PyObject *c;    /* the channel */
     PyObject *v;    /* the value to send (OP_SEND), else NULL */
-    PyObject *gen;  /* chan.py's generator, once the operation fell back to it */
+    PyObject *gen;  /* chan.py's generator, once the operation fell back to it (or a dump asked) */
+    PyObject *g;    /* the G parked here (cpark), until its resume */
     int op;
     int done;       /* finished without the generator */
 } ChanOp;
 
 static PyTypeObject ChanOp_Type;
 
+/* Freed operations kept for the next (a free list, as CPython keeps for its own
+ * short-lived objects): otherwise every send and receive costs an allocation, a
+ * free and a step toward the next generation-0 collection. Safe under the GIL
+ * only, as this whole file. */
+#define OPFREE 16
+static ChanOp *opfree[OPFREE];
+static int nopfree;
+
 static PyObject *
 newop(PyObject *c, PyObject *v, int op)
 {
-    ChanOp *o = PyObject_GC_New(ChanOp, &ChanOp_Type);
-    if (o == NULL) {
+    ChanOp *o;
+    if (nopfree > 0) {
+        o = opfree[--nopfree];
+        PyObject_Init((PyObject *)o, &ChanOp_Type);  /* a new reference, as GC_New's */
+    }
+    else if ((o = PyObject_GC_New(ChanOp, &ChanOp_Type)) == NULL) {
         return NULL;
     }
     o->c = Py_NewRef(c);
     o->v = Py_XNewRef(v);
     o->gen = NULL;
+    o->g = NULL;
     o->op = op;
     o->done = 0;
     PyObject_GC_Track(o);
     return (PyObject *)o;
 }
 
-/* The operation without a park: 1 done (*out: its result), 0 fall back, -1 error. */
+/* gopark, as chan.py's generator parks (lock held): the calling goroutine waits as
+ * its own sudog on the channel's queue, and the PARK trap (*out) has its M's loop
+ * unlock the channel once it is off the CPU. 1 parked, 0 no goroutine on an M
+ * here (the generator says so), -1 error. */
+static int
+cpark(ChanOp *o, PyObject *lk, PyObject **out)
+{
+    PyObject *m = NULL, *c = o->c;
+    if (mvar == NULL || PyContextVar_Get(mvar, Py_None, &m) < 0) {
+        return mvar == NULL ? 0 : -1;
+    }
+    PyObject *cur = Py_IS_TYPE(m, Mtype) ? SLOT(m, m_curg) : NULL;
+    if (cur == NULL || !Py_IS_TYPE(cur, Gtype)) {
+        Py_DECREF(m);
+        return 0;
+    }
+    Py_INCREF(cur);
+    Py_DECREF(m);
+    int send = o->op == OP_SEND;
+    PyObject *trap = PyTuple_Pack(3, parktrap, lk, reasons[!send]);  /* first: if it fails, nothing changed */
+    if (trap == NULL) {
+        Py_DECREF(cur);
+        return -1;
+    }
+    /* As chan.py: the fields, then the queue (a waker may take cur from there at once). */
+    if (setslot(cur, g_elem, Py_NewRef(send ? o->v : Py_None)) < 0 ||
+        setslot(cur, g_success, Py_NewRef(Py_False)) < 0 || setslot(cur, g_blockedon, Py_NewRef(c)) < 0 ||
+        append(SLOT(c, send ? c_sendq : c_recvq), cur) < 0) {
+        Py_DECREF(trap);
+        Py_DECREF(cur);
+        return -1;
+    }
+    *out = trap;
+    o->g = cur;
+    return 1;
+}
+
+/* The operation without the generator: 1 done (*out: its result), 2 parked (*out: the
+ * trap), 0 fall back, -1 error. */
 static int
 opnow(ChanOp *o, PyObject **out)
 {
@@ -266,14 +327,21 @@ opnow(ChanOp *o, PyObject **out)
     if (PySet_GET_SIZE(preempted) > 0 || !trylock(lk)) {
         return 0;  /* chan.py yields to sysmon's request after the operation; lockslow */
     }
-    int rc;
+    int rc, closed = SLOT(c, c_closed) != Py_False;
     PyObject *v = NULL;
     if (o->op == OP_SEND) {
-        rc = SLOT(c, c_closed) != Py_False ? 0 : sendnow(c, o->v, lk);  /* closed: chan.py panics */
+        rc = closed ? 0 : sendnow(c, o->v, lk);  /* closed: chan.py panics */
         v = Py_NewRef(Py_None);
     }
     else {
         rc = recvnow(c, lk, &v);
+    }
+    if (rc == 0 && !closed) {  /* it must park */
+        rc = cpark(o, lk, out);
+        if (rc != 0) {
+            Py_XDECREF(v);
+            return rc < 0 ? (unlock(lk), -1) : 2;
+        }
     }
     if (rc == 0 && unlock(lk) < 0) {
         rc = -1;
@@ -306,16 +374,53 @@ fallback(ChanOp *o)
     return o->gen;
 }
 
+/* The parked goroutine resumed: finish as chan.py's generator does after its yield. */
+static PySendResult
+unpark(ChanOp *o, PyObject **result)
+{
+    PyObject *cur = o->g;
+    o->g = NULL;
+    o->done = 1;
+    PyObject *v = o->op == OP_SEND ? Py_NewRef(Py_None) : Py_NewRef(SLOT(cur, g_elem));
+    int ok = SLOT(cur, g_success) == Py_True;
+    if (setslot(cur, g_blockedon, Py_NewRef(Py_None)) < 0 || setslot(cur, g_elem, Py_NewRef(Py_None)) < 0) {
+        ok = -1;
+    }
+    Py_DECREF(cur);
+    if (ok == 1 && o->op == OP_RECV_OK) {
+        Py_SETREF(v, PyTuple_Pack(2, v, Py_True));
+    }
+    else if (ok == 0) {  /* the close woke it */
+        Py_SETREF(v, o->op == OP_SEND ? (PyErr_SetString(sendclosed, "send on closed channel"), NULL)
+                                      : PyObject_CallFunctionObjArgs(pyclosed, o->c, modes[o->op], NULL));
+    }
+    if (ok < 0) {
+        Py_CLEAR(v);
+    }
+    *result = v;
+    return v == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+}
+
 static PySendResult
 op_send(ChanOp *o, PyObject *arg, PyObject **result)
 {
     *result = NULL;
+    if (o->g != NULL) {
+        return unpark(o, result);
+    }
+    if (o->done) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        return PYGEN_ERROR;
+    }
     if (o->gen == NULL) {
-        if (o->done || o->c == NULL) {
+        if (o->c == NULL) {
             PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
             return PYGEN_ERROR;
         }
         int rc = opnow(o, result);
+        if (rc == 2) {
+            return PYGEN_NEXT;  /* the PARK trap, to the M's loop */
+        }
         if (rc != 0) {
             o->done = 1;
             return rc < 0 ? PYGEN_ERROR : PYGEN_RETURN;
@@ -378,15 +483,25 @@ op_delegate(ChanOp *o, const char *name, PyObject *args)
     return r;
 }
 
+/* A parked operation thrown into or closed ends where chan.py's generator would, at
+ * its yield (nothing runs after it there): as an unstarted generator does. */
+static void
+unparked(ChanOp *o)
+{
+    Py_CLEAR(o->g);
+}
+
 static PyObject *
 op_throw(ChanOp *o, PyObject *args)
 {
+    unparked(o);
     return op_delegate(o, "throw", args);
 }
 
 static PyObject *
 op_close(ChanOp *o, PyObject *Py_UNUSED(ignored))
 {
+    unparked(o);
     if (o->gen == NULL && (o->done || o->c == NULL)) {
         Py_RETURN_NONE;  /* finished: nothing to close */
     }
@@ -402,10 +517,14 @@ op_await(PyObject *o)
     return Py_NewRef(o);
 }
 
-/* For tracebacks (traceback.coro_frames): the generator's frame is the goroutine's. */
+/* For tracebacks (traceback.coro_frames): the generator's frame is the goroutine's;
+ * parked in C, the generator unstarted (its frame names the operation). */
 static PyObject *
 op_yieldfrom(ChanOp *o, void *Py_UNUSED(closure))
 {
+    if (o->g != NULL && fallback(o) == NULL) {
+        return NULL;
+    }
     return Py_NewRef(o->gen != NULL ? o->gen : Py_None);
 }
 
@@ -415,6 +534,7 @@ op_traverse(ChanOp *o, visitproc visit, void *arg)
     Py_VISIT(o->c);
     Py_VISIT(o->v);
     Py_VISIT(o->gen);
+    Py_VISIT(o->g);
     return 0;
 }
 
@@ -424,6 +544,7 @@ op_clear(ChanOp *o)
     Py_CLEAR(o->c);
     Py_CLEAR(o->v);
     Py_CLEAR(o->gen);
+    Py_CLEAR(o->g);
     return 0;
 }
 
@@ -432,6 +553,10 @@ op_dealloc(ChanOp *o)
 {
     PyObject_GC_UnTrack(o);
     op_clear(o);
+    if (nopfree < OPFREE) {
+        opfree[nopfree++] = o;
+        return;
+    }
     PyObject_GC_Del(o);
 }
 
@@ -502,22 +627,26 @@ static PyMethodDef chan_methods[] = {
 };
 
 PyDoc_STRVAR(setup_chan_doc,
-"setup_chan(Chan, Sudog, SelectWait, G, preempted, goready, procglobals, Grunnable, ops, docs)\n--\n\n"
+"setup_chan(Chan, Sudog, SelectWait, G, preempted, goready, procglobals, Grunnable, ops, docs, park)\n--\n\n"
 "Bind chan.py's classes, helpers and generators (ops: send, recv_ok, recv, __anext__);\n"
+"park: (PARK, waitReasonChanSend, waitReasonChanReceive, chan._closed, ClosedChannelError,\n"
+"(mode of recv_ok, recv, __anext__)) for a park in C.\n"
 "returns the method descriptors for Chan, in the same order, with those docstrings.");
 
 static PyObject *
 setup_chan(PyObject *self, PyObject *args)
 {
     PyTypeObject *ct, *sgt, *swt, *gt;
-    PyObject *pre, *gr, *pd, *grun, *ops, *docs;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!OO!OO!O!:setup_chan", &PyType_Type, &ct, &PyType_Type, &sgt,
+    PyObject *pre, *gr, *pd, *grun, *ops, *docs, *pk, *md;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!OO!OO!O!O!:setup_chan", &PyType_Type, &ct, &PyType_Type, &sgt,
                           &PyType_Type, &swt, &PyType_Type, &gt, &PySet_Type, &pre, &gr, &PyDict_Type, &pd,
-                          &grun, &PyTuple_Type, &ops, &PyTuple_Type, &docs)) {
+                          &grun, &PyTuple_Type, &ops, &PyTuple_Type, &docs, &PyTuple_Type, &pk)) {
         return NULL;
     }
-    if (PyTuple_GET_SIZE(ops) != 4 || PyTuple_GET_SIZE(docs) != 4) {
-        PyErr_SetString(PyExc_TypeError, "setup_chan: ops and docs are for (send, recv_ok, recv, __anext__)");
+    if (PyTuple_GET_SIZE(ops) != 4 || PyTuple_GET_SIZE(docs) != 4 || PyTuple_GET_SIZE(pk) != 6 ||
+        !PyTuple_Check(md = PyTuple_GET_ITEM(pk, 5)) || PyTuple_GET_SIZE(md) != 3) {
+        PyErr_SetString(PyExc_TypeError, "setup_chan: ops and docs are for (send, recv_ok, recv, __anext__); "
+                                         "park is (PARK, send reason, receive reason, _closed, error, modes)");
         return NULL;
     }
     if (offset_of(ct, "lock", &c_lock) || offset_of(ct, "buf", &c_buf) || offset_of(ct, "closed", &c_closed) ||
@@ -526,7 +655,8 @@ setup_chan(PyObject *self, PyObject *args)
         offset_of(sgt, "elem", &sg_elem) || offset_of(sgt, "success", &sg_success) ||
         offset_of(swt, "tok", &sw_tok) || offset_of(swt, "fired", &sw_fired) ||
         offset_of(gt, "elem", &g_elem) || offset_of(gt, "success", &g_success) ||
-        offset_of(gt, "status", &g_status) || offset_of(gt, "trackingstamp", &g_trackingstamp)) {
+        offset_of(gt, "status", &g_status) || offset_of(gt, "trackingstamp", &g_trackingstamp) ||
+        offset_of(gt, "blockedon", &g_blockedon)) {
         return NULL;
     }
     PyObject *out = PyTuple_New(4);
@@ -556,5 +686,13 @@ setup_chan(PyObject *self, PyObject *args)
     Py_XSETREF(pygoready, Py_NewRef(gr));
     Py_XSETREF(procdict, Py_NewRef(pd));
     Py_XSETREF(grunnable, Py_NewRef(grun));
+    Py_XSETREF(parktrap, Py_NewRef(PyTuple_GET_ITEM(pk, 0)));
+    Py_XSETREF(reasons[0], Py_NewRef(PyTuple_GET_ITEM(pk, 1)));
+    Py_XSETREF(reasons[1], Py_NewRef(PyTuple_GET_ITEM(pk, 2)));
+    Py_XSETREF(pyclosed, Py_NewRef(PyTuple_GET_ITEM(pk, 3)));
+    Py_XSETREF(sendclosed, Py_NewRef(PyTuple_GET_ITEM(pk, 4)));
+    for (int i = 0; i < 3; i++) {
+        Py_XSETREF(modes[OP_RECV_OK + i], Py_NewRef(PyTuple_GET_ITEM(md, i)));
+    }
     return out;
 }

@@ -416,8 +416,9 @@ def _accelerate() -> None:
     """Put the C versions of send and the receives on Chan (speedups; _speedups_chan.h).
 
     They finish an operation that needs no park in C, with no coroutine frame,
-    and run the generators above for every other case; the generators stay the
-    definition (and the whole of the pure-Python path).
+    park a goroutine that must wait as the generators do, and run the generators
+    above for every other case; the generators stay the definition (and the
+    whole of the pure-Python path).
     """
     c = speedups.c
     if c is None:
@@ -427,7 +428,9 @@ def _accelerate() -> None:
     sigs = ("($self, v, /)", "($self, /)", "($self, /)", "($self, /)")  # text signatures, for docs
     docs = tuple(f"{n}{sig}\n--\n\n{op.__doc__}" for n, sig, op in zip(names, sigs, ops, strict=True))
     helpers = (preempted, proc.goready, vars(proc), Grunnable)
-    descrs = c.setup_chan(Chan, Sudog, SelectWait, G, *helpers, ops, docs)
+    modes = (_OK, _RAISE, _STOP)  # recv_ok's, recv's, __anext__'s
+    park = (PARK, waitReasonChanSend, waitReasonChanReceive, _closed, ClosedChannelError, modes)
+    descrs = c.setup_chan(Chan, Sudog, SelectWait, G, *helpers, ops, docs, park)
     for n, d in zip(names, descrs, strict=True):
         setattr(Chan, n, d)
 

@@ -296,6 +296,13 @@ def mstart(m: M) -> None:
 
 mgr.mstart = mstart  # newm starts its thread here
 
+# schedule's common rounds in C (speedups; _speedups_sched.h), reading this module's
+# globals as schedule does; None: schedule's own loop runs every round (the definition).
+cround: Callable[[M, int], tuple[G | None, int, bool] | None] | None = None
+if speedups.c is not None:
+    speedups.c.setup_sched(globals())
+    cround = speedups.c.cround
+
 
 def schedule(m: M, nextg: G | None = None) -> None:
     """One round of the scheduler per goroutine switch (Go's schedule → findRunnable → execute).
@@ -313,7 +320,13 @@ def schedule(m: M, nextg: G | None = None) -> None:
     csend = speedups.send
     tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
+    crounds = cround
     while True:
+        if crounds is not None and nextg is None and not locked:  # the common rounds, in C
+            r = crounds(m, tracknext)
+            if r is None:
+                return
+            nextg, tracknext, locked = r  # and this loop goes on where the C rounds stopped
         if sched.dead:
             return schedend(sched, m, nextg)
         p = m.p

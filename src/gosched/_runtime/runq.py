@@ -93,9 +93,12 @@ def globrunqget(sched: Sched, p: P, maxn: int) -> G | None:
     if not size:
         lk.release()
         return None
-    n = min(size, size // max(sched.gomaxprocs, 1) + 1, RUNQ_SIZE // 2)
-    if maxn > 0 and n > maxn:
-        n = maxn
+    if maxn == 1:  # the fair turn's one (globrunqturn): min() and max() cost more than the pop
+        n = 1
+    else:
+        n = min(size, size // max(sched.gomaxprocs, 1) + 1, RUNQ_SIZE // 2)
+        if maxn > 0 and n > maxn:
+            n = maxn
     gp = q.popleft()
     rest = [q.popleft() for _ in range(n - 1)]
     lk.release()

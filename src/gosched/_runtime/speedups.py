@@ -5,8 +5,10 @@ the reference) and ``send``, the scheduler's resume of a goroutine, which
 reports a return as the ``EXIT`` sentinel instead of raising StopIteration (a
 third of the cost of a goroutine that returns at once). Channel operations
 (``Chan.send``, ``recv``, ``recv_ok``, ``__anext__``; ``_speedups_chan.h``, set
-up by chan.py) finish in C when they need no park, with a C ``goready``.
-Everything else, and every case the C code does not handle, is Python. ``stack`` (another thread's
+up by chan.py) finish in C, with a C ``goready``, and park in C when they must
+wait. ``cround`` runs ``proc.schedule``'s common rounds (``_speedups_sched.h``,
+set up by proc; ``proc.cround``). Everything else, and every case the C code
+does not handle, is Python. ``stack`` (another thread's
 call stack, for blame.py) is there because C can read it without racing the
 thread; blame.py has the pure-Python way.
 
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 4  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 5  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 

@@ -1,0 +1,567 @@
+/* gosched._runtime._speedups, part 3 (included by _speedups.c): schedule's common rounds.
+ *
+ * cround(m, tracknext) is proc.schedule's loop body (Go's schedule → findRunnable's
+ * fast path → execute → park_m / goexit0), round after round, for as long as each
+ * round is one it takes; proc.schedule is the definition and the whole of the
+ * pure-Python path, and this is the same loop, step for step, in the same order.
+ * Every branch schedule takes through a function (checktimers, drainreadyq,
+ * findrunnable, resetspinning, startlockedm, goexitpanic, lostp, preemptdone,
+ * over, abandon, goexit0rare, foreignyield, unlockf, trapdispatch,
+ * mgr.trackrunning) calls that same function, looked up in proc's globals at
+ * the call as schedule's own global reads are. Why: per switch, schedule's
+ * Python round was most of a ping-pong's instructions (docs/benchmarks.md).
+ *
+ * It hands the loop back to schedule, returning (nextg, tracknext, locked):
+ *  - at the top of a round where the run ended or the M has no P (or a dying
+ *    one): nextg is None, and schedule's round runs in Python;
+ *  - before resuming a goroutine while tracing, or one to throw into (gp.exc):
+ *    nextg is that goroutine (picked, not yet run), which schedule resumes at
+ *    once, as it does a syscall's return;
+ *  - after a trap that leaves a goroutine to resume at once (foreignyield,
+ *    trapdispatch) or the M locked to a goroutine (preemptdone).
+ * None: schedule returns (the run ended while gp ran; a locked G exited with its M).
+ *
+ * Locking as in schedule: under the GIL nothing runs between two steps here
+ * except in the Python calls named above, after which every field is read
+ * again; the P's token is published and reclaimed as schedule does (p.tok,
+ * read once per round: deque append, then pop).
+ */
+
+static PyObject *procg;  /* proc's globals */
+static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int1, *intm1;  /* ints: PyInit */
+static PyObject *deque_pop;  /* deque.pop, for p.tok */
+static long fairtick, latperiod;
+static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
+static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_lockedm;
+
+/* proc's globals that schedule calls or reads, by index into hnames. */
+enum {
+    H_CHECKTIMERS, H_DRAINREADYQ, H_FINDRUNNABLE, H_RESETSPINNING, H_STARTLOCKEDM, H_GOEXITPANIC,
+    H_LOSTP, H_PREEMPTDONE, H_OVER, H_ABANDON, H_GOEXIT0RARE, H_FOREIGNYIELD, H_UNLOCKF,
+    H_TRAPDISPATCH, H_TRACING, H_MGR, H_NANOTIME, NH
+};
+static const char *hnames[NH] = {
+    "checktimers", "drainreadyq", "findrunnable", "resetspinning", "startlockedm", "goexitpanic",
+    "lostp", "preemptdone", "over", "abandon", "goexit0rare", "foreignyield", "unlockf",
+    "trapdispatch", "tracing", "mgr", "nanotime",
+};
+static PyObject *hname[NH];
+
+/* proc's global (borrowed), or NULL with NameError, as Python's global read. */
+static PyObject *
+pglobal(int h)
+{
+    PyObject *v = PyDict_GetItemWithError(procg, hname[h]);
+    if (v == NULL && !PyErr_Occurred()) {
+        PyErr_Format(PyExc_NameError, "name '%U' is not defined", hname[h]);
+    }
+    return v;
+}
+
+/* proc.<h>(*args): a new reference, or NULL. */
+static PyObject *
+pcall(int h, PyObject *const *args, size_t n)
+{
+    PyObject *f = pglobal(h);
+    return f == NULL ? NULL : PyObject_Vectorcall(f, args, n, NULL);
+}
+
+/* proc.<h>(*args) for its effect: 0 or -1. */
+static int
+pdo(int h, PyObject *const *args, size_t n)
+{
+    PyObject *r = pcall(h, args, n);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* proc.<h>(*args)'s truth: 1, 0 or -1. */
+static int
+ptest(int h, PyObject *const *args, size_t n)
+{
+    PyObject *r = pcall(h, args, n);
+    int t = r == NULL ? -1 : PyObject_IsTrue(r);
+    Py_XDECREF(r);
+    return t;
+}
+
+static inline Py_ssize_t
+qlen(PyObject *q)
+{
+    return Py_IS_TYPE(q, dequetype) ? Py_SIZE(q) : PyObject_Length(q);
+}
+
+/* q.popleft() where q may have been emptied by another thread: NULL with no error if so. */
+static PyObject *
+trypopleft(PyObject *q)
+{
+    PyObject *v = popleft(q);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
+        PyErr_Clear();
+    }
+    return v;
+}
+
+/* p.schedtick += 1 (p is a P: findrunnable returns a G only with one). */
+static int
+addtick(PyObject *p)
+{
+    if (Py_IS_TYPE(p, Ptype)) {
+        return setslot(p, p_schedtick, PyNumber_Add(SLOT(p, p_schedtick), int1));
+    }
+    PyObject *t = PyObject_GetAttrString(p, "schedtick");
+    PyObject *t1 = t == NULL ? NULL : PyNumber_Add(t, int1);
+    Py_XDECREF(t);
+    int rc = t1 == NULL ? -1 : PyObject_SetAttrString(p, "schedtick", t1);
+    Py_XDECREF(t1);
+    return rc;
+}
+
+/* What this M readied, runnext, the local runq (findrunnable for the rest): *gpp, a new
+ * reference or NULL (none: the round is over), and *pp, the P it runs on. 0 or -1. */
+static int
+takeg(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp, int fair)
+{
+    PyObject *p = *pp, *gp = NULL, *rq = SLOT(m, m_readyq);
+    Py_ssize_t nr = qlen(rq);
+    if (nr < 0) {
+        return -1;
+    }
+    if (nr) {
+        if (fair && nr == 1 && SLOT(p, p_runnext) == Py_None) {
+            if ((gp = trypopleft(rq)) == NULL && PyErr_Occurred()) {  /* as runnext: inheritTime */
+                return -1;
+            }
+        }
+        else {
+            PyObject *a[3] = {sched, m, p};
+            if (pdo(H_DRAINREADYQ, a, 3) < 0) {
+                return -1;
+            }
+        }
+    }
+    if (gp == NULL) {
+        gp = SLOT(p, p_runnext);
+        if (gp != Py_None && fair) {
+            SLOT(p, p_runnext) = Py_NewRef(Py_None);  /* inheritTime: we take its reference */
+        }
+        else {
+            gp = NULL;
+            PyObject *q = SLOT(p, p_runq);
+            Py_ssize_t nq = qlen(q);
+            if (nq < 0 || (nq && fair && (gp = trypopleft(q)) == NULL && PyErr_Occurred())) {
+                return -1;
+            }
+            if (gp == NULL) {
+                if ((gp = pcall(H_FINDRUNNABLE, &m, 1)) == NULL) {
+                    return -1;
+                }
+                if (gp == Py_None) {
+                    Py_DECREF(gp);
+                    *gpp = NULL;
+                    return 0;
+                }
+                Py_SETREF(*pp, Py_NewRef(SLOT(m, m_p)));
+            }
+            if (addtick(*pp) < 0) {
+                Py_DECREF(gp);
+                return -1;
+            }
+        }
+    }
+    *gpp = gp;
+    return 0;
+}
+
+/* schedule's pick: 1 with *gpp and *pp (new references), 0 hand back at the top of
+ * the round, 2 the round is over (continue), -1 error. */
+static int
+pick(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp)
+{
+    int t = truthy(SLOT(sched, s_dead));
+    PyObject *p = SLOT(m, m_p);
+    if (t || !Py_IS_TYPE(p, Ptype) || (t = truthy(SLOT(p, p_dying))) != 0) {
+        return t < 0 ? -1 : 0;
+    }
+    Py_INCREF(p);
+    PyObject *gp = NULL;
+    if ((t = truthy(SLOT(p, p_timer0when))) != 0 && (t < 0 || pdo(H_CHECKTIMERS, &p, 1) < 0)) {
+        goto fail;
+    }
+    /* fair: not the global queue's turn (every FAIRNESS_TICK-th round, and p.globturn) */
+    long tick = PyLong_AsLong(SLOT(p, p_schedtick));
+    int globturn = truthy(SLOT(p, p_globturn));
+    Py_ssize_t ng = qlen(SLOT(sched, s_runq));
+    if ((tick == -1 && PyErr_Occurred()) || globturn < 0 || ng < 0) {
+        goto fail;
+    }
+    int fair = (tick % fairtick && !globturn) || !ng;
+    if (takeg(m, sched, &gp, &p, fair) < 0) {
+        goto fail;
+    }
+    if (gp == NULL) {
+        Py_DECREF(p);
+        return 2;
+    }
+    if (!Py_IS_TYPE(gp, Gtype)) {
+        PyErr_SetString(PyExc_TypeError, "_speedups: a run queue holds something that is not a G");
+        goto fail;
+    }
+    if ((t = truthy(SLOT(m, m_spinning))) != 0) {  /* resetspinning, wherever gp came from */
+        PyObject *a[2] = {sched, m};
+        if (t < 0 || pdo(H_RESETSPINNING, a, 2) < 0) {
+            goto fail;
+        }
+    }
+    if (SLOT(gp, g_lockedm) != Py_None) {
+        PyObject *a[3] = {sched, m, gp};
+        if ((t = ptest(H_STARTLOCKEDM, a, 3)) != 0) {  /* it runs gp; this M stops */
+            Py_DECREF(gp);
+            Py_DECREF(p);
+            return t < 0 ? -1 : 2;
+        }
+    }
+    *gpp = gp;
+    *pp = p;
+    return 1;
+fail:
+    Py_XDECREF(gp);
+    Py_DECREF(p);
+    return -1;
+}
+
+/* The exception being raised, normalized, with its traceback (3.11 has no
+ * PyErr_GetRaisedException). */
+static PyObject *
+raised(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL && v != NULL) {
+        PyException_SetTraceback(v, tb);
+    }
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+#endif
+}
+
+/* execute(gp) until it yields a trap: the trap (a new reference), or NULL with no
+ * error if schedule resumes gp itself (tracing, a throw), or NULL with an error. */
+static PyObject *
+execute(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tok)
+{
+    PyObject *tracing = pglobal(H_TRACING);
+    int t = tracing == NULL ? -1 : truthy(tracing);
+    if (t) {
+        return NULL;
+    }
+    if (setslot(gp, g_waitsince, Py_NewRef(int0)) < 0 || (t = truthy(SLOT(gp, g_trackingstamp))) < 0) {
+        return NULL;
+    }
+    if (t) {  /* sampled: record its wait runnable → running (mgr.trackrunning) */
+        PyObject *mgr = pglobal(H_MGR), *now = pcall(H_NANOTIME, NULL, 0);
+        PyObject *track = mgr == NULL || now == NULL ? NULL : PyObject_GetAttrString(mgr, "trackrunning");
+        PyObject *a[3] = {m, gp, now};
+        PyObject *r = track == NULL ? NULL : PyObject_Vectorcall(track, a, 3, NULL);
+        Py_XDECREF(track);
+        Py_XDECREF(now);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    if (setslot(gp, g_status, Py_NewRef(gRunning)) < 0 || setslot(gp, g_m, Py_NewRef(m)) < 0 ||
+        setslot(m, m_curg, Py_NewRef(gp)) < 0) {
+        return NULL;
+    }
+    if (SLOT(gp, g_exc) != Py_None) {
+        return NULL;  /* schedule throws it in (resumethrow) */
+    }
+    if (append(tok, lock_token) < 0) {  /* publish the P: from here sysmon may take it */
+        return NULL;
+    }
+    PyObject *coro = Py_NewRef(SLOT(gp, g_coro)), *param = Py_NewRef(SLOT(gp, g_param)), *tr;
+    PySendResult r = PyIter_Send(coro, param, &tr);
+    Py_DECREF(coro);
+    Py_DECREF(param);
+    if (r == PYGEN_NEXT) {
+        return tr;
+    }
+    if (r == PYGEN_RETURN) {
+        return returned(tr);
+    }
+    PyObject *e = raised();
+    if (e == NULL) {
+        return NULL;
+    }
+    if (PyObject_TypeCheck(e, (PyTypeObject *)PyExc_StopIteration)) {  /* as schedule's except */
+        PyObject *v = PyObject_GetAttrString(e, "value");
+        Py_DECREF(e);
+        return v == NULL ? NULL : returned(v);
+    }
+    PyObject *a[3] = {sched, gp, e};
+    tr = pcall(H_GOEXITPANIC, a, 3);
+    Py_DECREF(e);
+    return tr;
+}
+
+/* goexit0, in line as in schedule: 0 go on, 2 schedule returns (goexit0rare), -1 error. */
+static int
+goexit0(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
+{
+    if (setslot(gp, g_status, Py_NewRef(gDead)) < 0 || setslot(m, m_curg, Py_NewRef(Py_None)) < 0) {
+        return -1;
+    }
+    PyObject *allgs = SLOT(sched, s_allgs), *goid = SLOT(gp, g_goid);
+    if (PyDict_CheckExact(allgs)) {  /* allgs.pop(gp.goid, None) */
+        if (PyDict_DelItem(allgs, goid) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                return -1;
+            }
+            PyErr_Clear();
+        }
+    }
+    else {
+        PyObject *r = PyObject_CallMethod(allgs, "pop", "OO", goid, Py_None);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    if (setslot(gp, g_coro, Py_NewRef(Py_None)) < 0) {
+        return -1;
+    }
+    if (gp == SLOT(sched, s_maing) || SLOT(gp, g_lockedm) != Py_None) {
+        PyObject *a[4] = {sched, m, gp, tr};
+        int t = ptest(H_GOEXIT0RARE, a, 4);
+        return t < 0 ? -1 : t ? 2 : 0;
+    }
+    return 0;
+}
+
+/* The trap's handling: goexit0 and park_m in line, foreignyield and trapdispatch for the
+ * rest (*nextg: a goroutine to resume at once, or NULL). 0 go on, 2 schedule returns, -1. */
+static int
+dotrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tr, PyObject **nextg)
+{
+    PyObject *a[5] = {sched, m, gp, p, tr};
+    int h = H_TRAPDISPATCH;
+    if (!PyTuple_CheckExact(tr)) {
+        if (tr == exit_sentinel || Py_IS_TYPE(tr, (PyTypeObject *)returned_type)) {
+            return goexit0(m, sched, gp, tr);
+        }
+        h = H_FOREIGNYIELD;
+    }
+    else if (PyTuple_GET_SIZE(tr) > 0 && PyTuple_GET_ITEM(tr, 0) == trapPARK) {  /* park_m */
+        if (PyTuple_GET_SIZE(tr) < 3) {
+            PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+            return -1;
+        }
+        if (setslot(gp, g_status, Py_NewRef(gWaiting)) < 0 ||
+            setslot(gp, g_waitreason, Py_NewRef(PyTuple_GET_ITEM(tr, 2))) < 0 ||
+            setslot(m, m_curg, Py_NewRef(Py_None)) < 0) {
+            return -1;
+        }
+        PyObject *ul = PyTuple_GET_ITEM(tr, 1);  /* gopark's unlockf */
+        if (PyList_CheckExact(ul)) {  /* a runtime lock (lock.newlock): unlock inline */
+            return PyList_Append(ul, lock_token);
+        }
+        return ul == Py_None ? 0 : pdo(H_UNLOCKF, &ul, 1);
+    }
+    else if (PyTuple_GET_SIZE(tr) == 0) {
+        PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+        return -1;
+    }
+    PyObject *g = pcall(h, a, 5);
+    if (g == NULL) {
+        return -1;
+    }
+    if (g == Py_None) {
+        Py_DECREF(g);
+    }
+    else {
+        *nextg = g;
+    }
+    return 0;
+}
+
+/* After the resume: reclaim the P, sysmon's preemption request, the run's end, then
+ * the trap. 0 go on, 2 schedule returns, -1 error. */
+static int
+aftertrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tq, PyObject *tr,
+          long *tracknext, int *locked, PyObject **nextg)
+{
+    if (setslot(gp, g_param, Py_NewRef(Py_None)) < 0) {
+        return -1;
+    }
+    if (--*tracknext == 0) {  /* Go's trackingSeq: sample one switch out of running in LATENCY_PERIOD */
+        *tracknext = latperiod;
+        if (setslot(gp, g_trackingstamp, Py_NewRef(intm1)) < 0) {
+            return -1;
+        }
+    }
+    PyObject *tok = Py_IS_TYPE(tq, dequetype) ? PyObject_Vectorcall(deque_pop, &tq, 1, NULL)
+                                              : PyObject_CallMethod(tq, "pop", NULL);
+    if (tok == NULL) {  /* sysmon took the P while gp ran */
+        PyObject *a[3] = {sched, m, gp};
+        if (!PyErr_ExceptionMatches(PyExc_IndexError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        p = Py_None;
+        if (pdo(H_LOSTP, a, 3) < 0) {
+            return -1;
+        }
+    }
+    Py_XDECREF(tok);
+    int t = truthy(SLOT(gp, g_preempt));
+    if (t) {  /* sysmon's request, or lockosthread's */
+        PyObject *a[2] = {m, gp};
+        if (t < 0 || (t = ptest(H_PREEMPTDONE, a, 2)) < 0) {
+            return -1;
+        }
+        *locked = t;
+    }
+    if ((t = truthy(SLOT(sched, s_dead))) != 0) {  /* the run ended while gp ran */
+        if (t < 0 || (t = ptest(H_OVER, &sched, 1)) < 0) {
+            return -1;
+        }
+        if (t) {
+            PyObject *a[4] = {sched, m, gp, tr};
+            return pdo(H_ABANDON, a, 4) < 0 ? -1 : 2;
+        }
+    }
+    return dotrap(m, sched, gp, p, tr, nextg);
+}
+
+PyDoc_STRVAR(cround_doc,
+"cround(m, tracknext, /)\n--\n\n"
+"Run proc.schedule's rounds for M m until one needs schedule's own loop: returns\n"
+"(nextg, tracknext, locked) for schedule to go on with, or None when schedule returns.");
+
+static PyObject *
+cround(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || procg == NULL || !Py_IS_TYPE(args[0], Mtype)) {
+        PyErr_SetString(PyExc_TypeError, "cround(m, tracknext) with an M, after setup_sched");
+        return NULL;
+    }
+    PyObject *m = args[0], *sched = SLOT(m, m_sched), *nextg = NULL;
+    long tracknext = PyLong_AsLong(args[1]);
+    if (tracknext == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int locked = 0;
+    while (nextg == NULL && !locked) {
+        PyObject *gp, *p;
+        int rc = pick(m, sched, &gp, &p);
+        if (rc < 0) {
+            return NULL;
+        }
+        if (rc == 0) {
+            break;  /* schedule's round, from its top */
+        }
+        if (rc == 2) {
+            continue;
+        }
+        /* p.tok as published: the P's next owner gets a new one (mgr.acquirep), so
+         * a pop after sysmon took the P fails even if that owner published it. */
+        PyObject *tok = Py_NewRef(SLOT(p, p_tok)), *tr = execute(m, sched, gp, tok);
+        if (tr == NULL) {
+            Py_DECREF(tok);
+            Py_DECREF(p);
+            if (PyErr_Occurred()) {
+                Py_DECREF(gp);
+                return NULL;
+            }
+            nextg = gp;  /* schedule resumes it */
+            break;
+        }
+        rc = aftertrap(m, sched, gp, p, tok, tr, &tracknext, &locked, &nextg);
+        Py_DECREF(tok);
+        Py_DECREF(tr);
+        Py_DECREF(gp);
+        Py_DECREF(p);
+        if (rc < 0) {
+            Py_XDECREF(nextg);
+            return NULL;
+        }
+        if (rc == 2) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *n = PyLong_FromLong(tracknext);
+    if (n == NULL) {
+        Py_XDECREF(nextg);
+        return NULL;
+    }
+    return Py_BuildValue("(NNO)", nextg != NULL ? nextg : Py_NewRef(Py_None), n, locked ? Py_True : Py_False);
+}
+
+PyDoc_STRVAR(setup_sched_doc,
+"setup_sched(procglobals, /)\n--\n\n"
+"Bind proc's globals (its classes, constants and schedule's helpers); cround refuses to run until then.");
+
+static PyObject *
+setup_sched(PyObject *self, PyObject *pg)
+{
+    if (!PyDict_Check(pg)) {
+        PyErr_SetString(PyExc_TypeError, "setup_sched: proc's globals, a dict");
+        return NULL;
+    }
+    static const char *types[4] = {"M", "P", "Sched", "G"};
+    PyTypeObject **tps[4] = {&Mtype, &Ptype, &Stype, &Gtype};
+    for (int i = 0; i < 4; i++) {
+        PyObject *t = PyDict_GetItemString(pg, types[i]);
+        if (t == NULL || !PyType_Check(t)) {
+            PyErr_Format(PyExc_TypeError, "setup_sched: proc.%s must be a class", types[i]);
+            return NULL;
+        }
+        Py_XSETREF(*tps[i], (PyTypeObject *)Py_NewRef(t));
+    }
+    PyObject *c[6];
+    static const char *consts[6] = {"Grunning", "Gwaiting", "Gdead", "PARK", "FAIRNESS_TICK", "LATENCY_PERIOD"};
+    for (int i = 0; i < 6; i++) {
+        if ((c[i] = PyDict_GetItemString(pg, consts[i])) == NULL) {
+            PyErr_Format(PyExc_NameError, "setup_sched: proc.%s is missing", consts[i]);
+            return NULL;
+        }
+    }
+    fairtick = PyLong_AsLong(c[4]);
+    latperiod = PyLong_AsLong(c[5]);
+    if (PyErr_Occurred() || fairtick <= 0 || latperiod <= 0 || exit_sentinel == NULL) {
+        PyErr_SetString(PyExc_ValueError, "setup_sched: bad FAIRNESS_TICK or LATENCY_PERIOD, or no setup_send");
+        return NULL;
+    }
+    PyTypeObject *mt = Mtype, *pt = Ptype, *st = Stype, *gt = Gtype;
+    if (offset_of(mt, "sched", &m_sched) || offset_of(mt, "p", &m_p) || offset_of(mt, "readyq", &m_readyq) ||
+        offset_of(mt, "curg", &m_curg) || offset_of(mt, "spinning", &m_spinning) ||
+        offset_of(pt, "runq", &p_runq) || offset_of(pt, "runnext", &p_runnext) ||
+        offset_of(pt, "schedtick", &p_schedtick) || offset_of(pt, "globturn", &p_globturn) ||
+        offset_of(pt, "timer0when", &p_timer0when) || offset_of(pt, "dying", &p_dying) ||
+        offset_of(pt, "tok", &p_tok) || offset_of(st, "dead", &s_dead) || offset_of(st, "runq", &s_runq) ||
+        offset_of(st, "allgs", &s_allgs) || offset_of(st, "main_g", &s_maing) ||
+        offset_of(gt, "goid", &g_goid) || offset_of(gt, "coro", &g_coro) ||
+        offset_of(gt, "status", &g_status) || offset_of(gt, "waitreason", &g_waitreason) ||
+        offset_of(gt, "waitsince", &g_waitsince) || offset_of(gt, "param", &g_param) ||
+        offset_of(gt, "exc", &g_exc) || offset_of(gt, "m", &g_m) || offset_of(gt, "preempt", &g_preempt) ||
+        offset_of(gt, "trackingstamp", &g_trackingstamp) || offset_of(gt, "lockedm", &g_lockedm)) {
+        return NULL;
+    }
+    for (int i = 0; i < NH; i++) {
+        if (hname[i] == NULL && (hname[i] = PyUnicode_InternFromString(hnames[i])) == NULL) {
+            return NULL;
+        }
+    }
+    Py_XSETREF(gRunning, Py_NewRef(c[0]));
+    Py_XSETREF(gWaiting, Py_NewRef(c[1]));
+    Py_XSETREF(gDead, Py_NewRef(c[2]));
+    Py_XSETREF(trapPARK, Py_NewRef(c[3]));
+    Py_XSETREF(procg, Py_NewRef(pg));  /* last: cround runs from here */
+    Py_RETURN_NONE;
+}

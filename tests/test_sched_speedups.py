@@ -1,0 +1,151 @@
+"""schedule's common rounds in C (_speedups_sched.h) against proc.schedule's own loop.
+
+With the accelerator, ``proc.cround`` runs schedule's rounds (pick, execute,
+park_m, goexit0) without a Python frame per switch and hands the loop back
+for everything else. Setting ``proc.cround`` to None makes schedule run every
+round itself, the definition (and the pure-Python path, where these tests run
+again with GOSCHED_PURE_PYTHON=1): each workload here must give the same
+result both ways, under several Ms and a tiny switch interval, with no value
+lost or duplicated, no goroutine resumed by two Ms (a coroutine resumed twice
+at once raises "already executing", which ends the run), and a P's hand-off
+by sysmon respected.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gosched
+from _core_helpers import run, tiny_switch
+from gosched._runtime import proc, speedups
+from gosched._runtime.traps import getm
+
+
+@pytest.fixture(params=["c", "python"])
+def rounds(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Both loops: the C rounds (where built) and schedule's own."""
+    if request.param == "python":
+        monkeypatch.setattr(proc, "cround", None)
+    elif proc.cround is None:
+        pytest.skip("pure-Python path: schedule runs every round")
+    yield request.param
+
+
+def test_cround_is_there_with_the_accelerator() -> None:
+    assert (proc.cround is None) == (speedups.c is None)
+
+
+def mixed(n: int, pairs: int, buffered: int) -> Any:
+    """A program that takes every trap schedule handles in line or hands off:
+    channel parks (runtime locks), mutexes, sleeps, yields, returns and exits."""
+
+    async def main() -> tuple[collections.Counter[int], int]:
+        out = gosched.Chan[int](buffered)
+        mu = gosched.Mutex()
+        shared = [0]
+        wg = gosched.WaitGroup()
+
+        async def echo(a: gosched.Chan[int], b: gosched.Chan[int]) -> None:
+            async for v in a:
+                await b.send(v)
+            b.close()
+
+        async def pair(k: int) -> int:
+            a, b = gosched.Chan[int](), gosched.Chan[int]()
+            gosched.go(echo, a, b)
+            for i in range(n):
+                await a.send(k * n + i)
+                await out.send(await b.recv())
+                if i % 7 == 0:
+                    await gosched.gosched()  # the GOSCHED trap
+                if i % 11 == 0:
+                    await mu.lock()
+                    shared[0] += 1
+                    mu.unlock()
+                if i % 29 == 0:
+                    await gosched.sleep(0.0001)  # the SLEEP trap
+            a.close()
+            wg.done()
+            return k  # a Returned
+
+        for k in range(pairs):
+            wg.add(1)
+            gosched.go(pair, k)
+
+        async def closer() -> None:
+            await wg.wait()
+            out.close()
+
+        gosched.go(closer)
+        got: collections.Counter[int] = collections.Counter()
+        async for v in out:
+            got[v] += 1
+        return got, shared[0]
+
+    return main
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    pairs=st.integers(1, 5),
+    buffered=st.sampled_from([0, 1, 16]),
+    maxprocs=st.sampled_from([1, 2, 4]),
+    loop=st.sampled_from(["c", "python"]),
+)
+def test_the_same_program_gives_the_same_result_in_c_and_python_rounds(
+    pairs: int, buffered: int, maxprocs: int, loop: str
+) -> None:
+    n = 200
+    saved = proc.cround
+    if loop == "python":
+        proc.cround = None
+    try:
+        with tiny_switch():
+            got, locked = run(mixed(n, pairs, buffered), maxprocs=maxprocs, timeout=60)
+    finally:
+        proc.cround = saved
+    assert got == collections.Counter(range(pairs * n))  # none lost, none twice
+    assert locked == pairs * len(range(0, n, 11))
+
+
+@pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")
+def test_an_m_whose_p_was_retaken_does_not_go_on_running_goroutines(rounds: str) -> None:
+    """sysmon takes the P of a goroutine stuck in an unwrapped blocking call and hands
+    it to another M. When the call returns, its M must find the P gone (the token it
+    published was taken) even though the new owner published the P again meanwhile
+    (a fresh token deque per owner: mgr.acquirep): every goroutine resumed after that
+    runs on the M that owns the P, and with GOMAXPROCS 1 one at a time."""
+    active, peak, strays = [0], [0], []
+
+    async def worker(wg: gosched.WaitGroup) -> None:
+        time.sleep(0.015)  # unwrapped: sysmon retakes the P ~10 ms in
+        for _ in range(20):
+            await gosched.gosched()  # back on a P: a section runs with it
+            m = getm()
+            if m.p is None or m.p.m is not m:
+                strays.append(m.id)
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            for _ in range(200):  # CPU only: no retake in it, and the GIL switches inside
+                pass
+            active[0] -= 1
+        wg.done()
+
+    async def main() -> None:
+        wg = gosched.WaitGroup()
+        for _ in range(12):
+            wg.add(1)
+            gosched.go(worker, wg)
+        await wg.wait()
+
+    with tiny_switch():
+        run(main, maxprocs=1, timeout=60)
+    assert strays == []
+    assert peak[0] == 1
