@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import RUNTIMES, _spec
+from . import BASE, RUNTIMES, _spec
 from ._spec import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,8 @@ class Runner:
         self.env = env
 
     def command(self, w: Workload, runtime: str, params: dict[str, Any]) -> list[str]:
-        if runtime == "go" and w.name != "echo":
+        rt = BASE.get(runtime, runtime)  # the same code, another environment (once)
+        if rt == "go" and w.name != "echo":
             assert self.gobin is not None
             name = w.name.split("-")[0]
             if w.name == "timers":
@@ -83,7 +84,6 @@ class Runner:
                     f.write_text("\n".join(repr(d) for d in durations(params["n"])) + "\n")
                 return [str(self.gobin), name, f"file={f}"]
             return [str(self.gobin), name, *(f"{k}={v}" for k, v in params.items())]
-        rt = "gosched" if runtime == "gosched-pure" else runtime  # the same code, other env
         return [self.python, "-m", "bench.worker", w.name, rt, json.dumps(params)]
 
     def once(self, w: Workload, runtime: str, params: dict[str, Any]) -> dict[str, float] | str:
@@ -91,6 +91,8 @@ class Runner:
         env = {k: v for k, v in self.env.items() if k != "GOSCHED_PURE_PYTHON"}
         if runtime == "gosched-pure":
             env["GOSCHED_PURE_PYTHON"] = "1"
+        elif runtime == "go-p1":
+            env["GOMAXPROCS"] = "1"
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=w.timeout_s,
                                cwd=ROOT, env=env)
@@ -120,7 +122,7 @@ def run_suite(args: argparse.Namespace, runner: Runner, runtimes: list[str]) -> 
     for w, mod in selected:
         params = w.quick if args.quick else w.full
         runs = args.runs or (1 if args.quick else w.runs)
-        rts = [r for r in runtimes if r in w.runtimes or (r == "gosched-pure" and "gosched" in w.runtimes)]
+        rts = [r for r in runtimes if BASE.get(r, r) in w.runtimes]
         entry: dict[str, Any] = {"title": w.title, "params": params, "runs": runs, "runtimes": {}}
         results[w.name] = entry
         pending = getattr(mod, "pending_reason", lambda: None)()
@@ -331,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gosched-bench-") as td:
         tmp = Path(td)
-        gobin = build_go(tmp) if "go" in runtimes else None
-        if gobin is None and "go" in runtimes:
-            runtimes.remove("go")
+        wantgo = [r for r in runtimes if BASE.get(r, r) == "go"]
+        gobin = build_go(tmp) if wantgo else None
+        if gobin is None:
+            runtimes = [r for r in runtimes if r not in wantgo]
         ctx = {
             "machine": machine(),
             "versions": python_versions(python),

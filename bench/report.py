@@ -308,7 +308,7 @@ def chart(doc: dict[str, Any], path: Path, rts: list[str]) -> bool:
     nrows = (len(items) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
     colors = {"gosched": "#2a9d8f", "gosched-pure": "#83c5be", "asyncio": "#457b9d", "uvloop": "#a8dadc", "trio": "#e9c46a",
-              "gevent": "#f4a261", "go": "#6c757d"}
+              "gevent": "#f4a261", "go": "#6c757d", "go-p1": "#adb5bd"}
     for ax, (_w, m, entry) in zip(axes.flat, items, strict=False):
         names, meds, lo, hi = [], [], [], []
         for r in rts:
@@ -368,7 +368,9 @@ once, back to back. A ratio is the **median over rounds of value ÷ asyncio's (o
 value in the same round**, so a slow phase of this shared VM (identical runs differ by
 ±20{DASH}30 %) hits both sides of a pair; whether lower or higher is better is in the
 `better` column. `gosched` is the default build (its C accelerator on); `gosched-pure` runs the
-same code with `GOSCHED_PURE_PYTHON=1`, the pure-Python twin CI tests too.
+same code with `GOSCHED_PURE_PYTHON=1`, the pure-Python twin CI tests too. `go` runs Go with its
+default `GOMAXPROCS` (one per CPU), `go-p1` the same programs with `GOMAXPROCS=1`, as gosched runs
+on a GIL build; the ratios to Go are to `go`.
 
 Reproduce: `apt-get install golang-go` (optional: Go is skipped with a notice when `go` is
 absent), `python -m pip install -e '.[bench]'`, then `python -m bench` (prints everything)
