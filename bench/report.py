@@ -261,6 +261,47 @@ def targets(doc: dict[str, Any]) -> list[str]:
     return ["| target (GIL build) | measured | |", "|---|---|---|", *out]
 
 
+# Issue 17's goals: (workload, metric key, label, peer, bound, fmt). A peer None: an absolute
+# bound in the metric's unit; else the ratio gosched ÷ peer (of medians) must be ≤ bound, or ≥ it
+# for a "higher is better" metric.
+GOALS17 = (
+    ("spawn", "ns_per_task", "spawn+join", "go-p1", 1.5),
+    ("pingpong", "ns_per_rt", "unbuffered ping-pong", "asyncio", 0.125),
+    ("pingpong", "ns_per_rt", "unbuffered ping-pong", "uvloop", 1 / 3),
+    ("fanin", "items_per_s", "fan-in 8→1", "gevent", 1.5),
+    ("timers", "late_p99_ms", "50k timers, p99 lateness", "go-p1", 1.0),
+    ("liveness-block", "gap_ms", "unwrapped blocking 0.5 s, max ticker gap", None, 12.0),
+    ("liveness-cpu", "gap_ms", "CPU loop 0.5 s, max ticker gap", None, 25.0),
+    ("liveness-syscall", "gap_ms", "`gosched.syscall` 0.5 s, max ticker gap", None, 2.0),
+    ("crowd", "gap_ms", "32 goroutines in 20 ms unwrapped calls, max ticker gap", None, 20.0),
+    ("idle", "cpu_ms", "idle 5 s, CPU ms while asleep", None, 0.3),
+)
+
+
+def targets17(doc: dict[str, Any]) -> list[str]:
+    """Issue 17's table: each goal, gosched and gosched-pure against it (ratios of medians)."""
+    metrics = {(w.name, m.key): m for w, _ in _spec.all_workloads() for m in w.metrics}
+    out = ["| goal | gosched | gosched-pure | |", "|---|---:|---:|---|"]
+    for wname, key, label, peer, bound in GOALS17:
+        m = metrics[(wname, key)]
+        up = m.better == "higher"
+        cells, verdict = [], "n/a"
+        for rt in ("gosched", "gosched-pure"):
+            g = median(doc, wname, key, rt)
+            p = median(doc, wname, key, peer) if peer else 1.0
+            if g is None or not p:
+                cells.append("?")
+                continue
+            v = g / p
+            ok = v >= bound if up else v <= bound
+            cells.append(f"{v:.3g}{TIMES if peer else ''}")
+            if rt == "gosched":
+                verdict = "met" if ok else "**not met**"
+        rel = ("≥ " if up else "≤ ") + (f"{bound:.3g}{TIMES} {peer}" if peer else f"{bound:g} {m.unit}")
+        out.append(f"| {label}: {rel} | {cells[0]} | {cells[1]} | {verdict} |")
+    return out
+
+
 def hot_section(doc: dict[str, Any]) -> str:
     hot = doc.get("hotpaths")
     if not hot:
@@ -394,6 +435,10 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
 ### Ratio to Go (median of per-round value ÷ Go)
 
 {table_ratios(doc, rts, 'go')}
+
+## Goals from issue 17 (same run; ratios of medians; `go-p1` is Go with `GOMAXPROCS=1`)
+
+{chr(10).join(targets17(doc))}
 
 ## Targets from issue 6
 
