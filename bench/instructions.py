@@ -24,6 +24,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+# create_task + gather: asyncio's spawn, and the aio-gather workload on either loop.
+_GATHER = """
+import sys, asyncio{imp}
+N = int(sys.argv[1])
+async def nothing():
+    pass
+async def main():
+    await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
+{run}(main())
+"""
+
 # One program per (workload, runtime): N from argv[1]; gosched at maxprocs=1.
 PROGRAMS = {
     ("pingpong", "gosched"): """
@@ -103,33 +114,9 @@ async def main():
     await wg.wait()
 gosched.run(main, maxprocs=1)
 """,
-    ("aio-gather", "gosched"): """
-import sys, asyncio, gosched.aio
-N = int(sys.argv[1])
-async def nothing():
-    pass
-async def main():
-    await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
-gosched.aio.run(main())
-""",
-    ("aio-gather", "asyncio"): """
-import sys, asyncio
-N = int(sys.argv[1])
-async def nothing():
-    pass
-async def main():
-    await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
-asyncio.run(main())
-""",
-    ("spawn", "asyncio"): """
-import sys, asyncio
-N = int(sys.argv[1])
-async def nothing():
-    pass
-async def main():
-    await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
-asyncio.run(main())
-""",
+    ("aio-gather", "gosched"): _GATHER.format(imp=", gosched.aio", run="gosched.aio.run"),
+    ("aio-gather", "asyncio"): _GATHER.format(imp="", run="asyncio.run"),
+    ("spawn", "asyncio"): _GATHER.format(imp="", run="asyncio.run"),
 }
 
 
