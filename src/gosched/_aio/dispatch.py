@@ -84,27 +84,23 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
     netpoller, then run the callbacks of every ready key in one turn, until no key is left.
 
-    After a batch that served something it looks again at once (a goroutine yield between,
-    as asyncio's loop selects again after its callbacks) before it waits in the netpoller:
-    under load the next descriptors are ready by then, and a wait costs two wake-ups.
+    It waits in the netpoller before every batch: looking again at once after a batch that
+    served something (tried: no measurable gain) made it likelier to run a writer again
+    after the ``stop()`` it called (docs/aio-bugs.md #15).
     """
     m = getm()
     gp = m.curg
     turn = loop._gturn
     epfd = sel.fileno()
-    served = False
     while True:
         with loop._glock:
             if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
                 loop._gpolling = False
                 return
-        if served:
-            await _goyield()
-        else:
-            try:
-                await waitfd(epfd, MODE_R, keep=True)
-            except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
-                continue
+        try:
+            await waitfd(epfd, MODE_R, keep=True)
+        except OSError:  # woken by _gpollkick (the last key went, or the loop closes)
+            continue
         await taketurn(turn, gp)
         m = getm()
         try:
@@ -123,7 +119,6 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
                         loop._remove_writer(key.fileobj)
                     else:
                         runhandle(loop, writer, m)
-            served = bool(ready)
         finally:
             giveturn(turn, gp, sched, m)
 
