@@ -22,6 +22,9 @@ import gosched
 from _core_helpers import run, tiny_switch
 from _proc_helpers import runprog, signal_when_ready
 from gosched import debug
+from gosched._runtime.lockedm import startlockedm
+from gosched._runtime.mgr import acquirep
+from gosched._runtime.runtime2 import G, M, P, Sched
 
 pytestmark = pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")
 
@@ -248,6 +251,42 @@ def test_gomaxprocs_changes_while_locked() -> None:
         return threading.get_ident() == me
 
     assert run(main, maxprocs=2)
+
+
+def test_startlockedm_runs_main_here_once_its_lock_ended() -> None:
+    """The window CI once hit: an M reads main's lockedm (m0) in schedule, then m0's
+    endinit ends the lock (under sched.lock) before startlockedm runs. startlockedm
+    works from the one read it is given and, seeing the lock gone, keeps the P and
+    answers False (run main here), handing nothing to m0."""
+    sched = Sched()
+    m0, m = M(0, sched), M(1, sched)
+    p = P(0)
+    acquirep(m, p)
+
+    async def body() -> None:
+        pass
+
+    coro = body()
+    gp = G(1, coro)
+    gp.lockedm = None  # endinit ran after the caller's read
+    assert startlockedm(sched, m, gp, m0) is False
+    assert m.p is p and m0.nextp is None
+    coro.close()
+
+
+def test_main_readied_at_once_by_many_ms(tiny_switch_interval: None) -> None:
+    """main's first block is answered at once from other Ps, run after run: the M that
+    finds main runnable races m0's endinit (the lock ends as main first blocks)."""
+
+    async def main() -> int:
+        ch: gosched.Chan[int] = gosched.Chan()
+        for k in range(3):
+            gosched.go(ch.send, k)
+        return sum([await ch.recv() for _ in range(3)])
+
+    for procs in (2, 4):
+        for _ in range(150):
+            assert gosched.run(main, maxprocs=procs) == 3
 
 
 async def _pingpong(rounds: int, nlocked: int) -> set[threading.Thread]:

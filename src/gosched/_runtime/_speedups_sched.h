@@ -214,8 +214,12 @@ pick(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp)
         }
     }
     if (SLOT(gp, g_lockedm) != Py_None) {
-        PyObject *a[3] = {sched, m, gp};
-        if ((t = ptest(H_STARTLOCKEDM, a, 3)) != 0) {  /* it runs gp; this M stops */
+        /* One read, passed on: m0's endinit may clear g.lockedm at any moment. */
+        PyObject *lm = Py_NewRef(SLOT(gp, g_lockedm));
+        PyObject *a[4] = {sched, m, gp, lm};
+        t = ptest(H_STARTLOCKEDM, a, 4);
+        Py_DECREF(lm);
+        if (t != 0) {  /* lm runs gp; this M stops */
             Py_DECREF(gp);
             Py_DECREF(p);
             return t < 0 ? -1 : 2;

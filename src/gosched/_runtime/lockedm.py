@@ -119,15 +119,18 @@ def endinit(sched: Sched, m: M, gp: G) -> bool:
     return True
 
 
-def startlockedm(sched: Sched, m: M, gp: G) -> bool:
-    """``gp`` is locked to another M: hand it our P, which runs gp there; this M
-    stops (Go's startlockedm + stopm: the caller's loop idles without a P).
+def startlockedm(sched: Sched, m: M, gp: G, lm: M) -> bool:
+    """``gp`` is locked to ``lm``, which the caller read from ``gp.lockedm`` once: hand
+    lm our P, which runs gp there; this M stops (Go's startlockedm + stopm: the
+    caller's loop idles without a P).
 
-    False if main's lock to m0 ended meanwhile (endinit): run gp here.
+    False if main's lock to m0 ended meanwhile (endinit, under ``sched.lock``): run
+    gp here. The caller must not read ``gp.lockedm`` again: endinit may clear it
+    between two reads, which once failed an assertion here (the stress test's
+    random programs, CI on 3.11).
     """
-    lm = gp.lockedm
     p = m.p
-    assert lm is not None and p is not None
+    assert p is not None
     if m.readyq:
         drainreadyq(sched, m, p)
     with sched.lock:
