@@ -217,6 +217,42 @@ def test_preempted_after_idle_period() -> None:
     assert best < 0.060, f"main resumed after (ms): {[round(s * 1e3, 1) for s in seen]}"
 
 
+def test_timer_wakeup_leaves_sysmon_asleep_yet_a_hog_it_starts_is_preempted() -> None:
+    """A timer the netpoller wakes for is not sysmon's to wake for: the M taking an idle
+    P for it leaves sysmon in its deep sleep (each timer woke two threads before) and
+    stamps when the P went busy, so a CPU loop begun right then is still preempted
+    about forcePreemptNS later, not a deep sleep later."""
+
+    async def main() -> tuple[int, float]:
+        sched = proc.current
+        assert sched is not None
+        asleep = 0
+        for _ in range(5):
+            await gosched.sleep(0.03)  # every P idle: sysmon deep-sleeps past this timer
+            asleep += sched.sysmonwait  # still asleep right after the wake-up
+        stop = threading.Event()
+
+        async def hog() -> None:
+            _spin(2.0, stop)
+
+        try:
+            await gosched.sleep(0.03)
+            gosched.go(hog)
+            t0 = time.perf_counter()
+            await gosched.gosched()  # to the global queue: hog runs on the only P
+            return asleep, time.perf_counter() - t0
+        finally:
+            stop.set()
+
+    seen: list[tuple[int, float]] = []
+    for _ in range(ATTEMPTS):
+        asleep, took = gosched.run(main, maxprocs=1)
+        seen.append((asleep, round(took * 1e3, 1)))
+        if asleep and took < 0.060:
+            return
+    pytest.fail(f"(wake-ups that left sysmon asleep of 5, ms until main resumed): {seen}")
+
+
 def test_idle_run_costs_almost_no_cpu() -> None:
     async def main() -> None:
         await gosched.sleep(5)

@@ -34,7 +34,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 6
+#define SPEEDUPS_VERSION 7
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -386,6 +386,7 @@ setup_send(PyObject *self, PyObject *args)
 
 #include "_speedups_chan.h"  /* channel operations without a park, and goready */
 #include "_speedups_sched.h"  /* schedule's common rounds */
+#include "_speedups_poll.h"  /* epoll_wait with a nanosecond timeout (netpoll_epoll.py) */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -543,6 +544,7 @@ static PyMethodDef methods[] = {
     {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
     {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
     {"setup_sched", setup_sched, METH_O, setup_sched_doc},
+    {"epoll_wait", epoll_wait_ns, METH_VARARGS, epoll_wait_doc},
     {NULL, NULL, 0, NULL},
 };
 

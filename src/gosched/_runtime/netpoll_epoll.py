@@ -22,8 +22,9 @@ from __future__ import annotations
 import os
 import select
 import threading
+from collections.abc import Callable
 
-from . import proc, trace
+from . import proc, speedups, trace
 from .netpoll import MODE_R, MODE_W, PollDesc, netpollready, pollunblock
 from .runtime2 import G, Sched
 
@@ -35,6 +36,13 @@ _ONESHOT = select.EPOLLONESHOT
 _RMASK = _EPOLLIN | _EPOLLERRS
 _WMASK = _EPOLLOUT | _EPOLLERRS
 _ETMASK = _EPOLLIN | _EPOLLOUT | _EPOLLERRS | _EDGE
+_MAXEVENTS = 1023  # epoll.poll's own default
+
+# A wait with a nanosecond timeout (epoll_pwait2: the C accelerator's, _speedups_poll.h), or
+# None: epoll.poll's whole milliseconds. Set to None for good if the kernel lacks it.
+_nswait: Callable[[int, int, int], list[tuple[int, int]] | None] | None = (
+    speedups.c.epoll_wait if speedups.c is not None else None
+)
 
 
 class Poller:
@@ -128,13 +136,21 @@ class Poller:
     def netpoll(self, delay_ns: int) -> list[G]:
         """Go's netpoll(delay): <0 blocks, 0 polls, >0 waits up to delay.
 
-        A positive delay waits whole milliseconds (epoll's resolution), rounded
-        up: below 1 ms still waits 1 ms, as on Linux Go, and 19.2 ms waits 20.
+        A positive delay waits to the nanosecond where the kernel has epoll_pwait2
+        and the C accelerator is in use; otherwise whole milliseconds (epoll_wait's
+        resolution), rounded up: below 1 ms waits 1 ms, as on Linux Go.
         """
+        global _nswait
         if self.closed:
             return []
         try:
-            events = self.ep.poll(_timeout(delay_ns))
+            events = None
+            if delay_ns > 0 and _nswait is not None:
+                events = _nswait(self.ep.fileno(), delay_ns, _MAXEVENTS)
+                if events is None:  # no epoll_pwait2 in this kernel
+                    _nswait = None
+            if events is None:
+                events = self.ep.poll(_timeout(delay_ns))
         except (OSError, ValueError):
             return []  # closed under us at shutdown
         ready: list[G] = []

@@ -10,6 +10,7 @@ that owns ``p``) is the only writer of ``p.runnext``.
 
 from __future__ import annotations
 
+import time
 from math import gcd
 
 from . import timers as _timers
@@ -160,8 +161,17 @@ def pidleget(sched: Sched) -> P | None:
     p = sched.pidle.pop()
     sched.npidle -= 1
     if sched.sysmonwait:  # a P goes busy: sysmon must watch it again (docs/sysmon.md)
-        sched.sysmonwait = False
-        sched.sysmonnote.release()
+        now = time.monotonic_ns()
+        if now < sched.sysmonnear:
+            sched.sysmonwait = False
+            sched.sysmonnote.release()
+        else:
+            # sysmon wakes within forcePreemptNS anyway: leave it asleep (a wake here
+            # cost every timer's wake-up a futex and a GIL hand-off to sysmon), and tell
+            # it when this P's first slice began (retake). It is asleep: we own pd.
+            pd = p.sysmontick
+            pd.busytick = p.schedtick
+            pd.busywhen = now
     return p
 
 

@@ -153,11 +153,19 @@ LATENCY_BUCKETS = 41  # bucket i: [2**(i-1), 2**i) ns, 0: 0 ns, 40: 2**39 ns (~5
 class SysmonTick:
     """Per-P snapshot sysmon keeps between ticks (Go's sysmontick)."""
 
-    __slots__ = ("preemptg", "preemptwhen", "schedtick", "schedwhen", "syscalltick", "syscallwhen")
+    __slots__ = (
+        "busytick", "busywhen", "preemptg", "preemptwhen", "schedtick", "schedwhen",
+        "syscalltick", "syscallwhen",
+    )
 
     def __init__(self) -> None:
         self.schedtick = 0
         self.schedwhen = 0
+        # Stamped by pidleget while sysmon sleeps deeply and is left asleep: the P's
+        # schedtick then and when (monotonic ns) it went busy; retake dates the P's
+        # first slice from it instead of from its own later sighting (gosched).
+        self.busytick = 0
+        self.busywhen = 0
         self.syscalltick = 0
         self.syscallwhen = 0
         self.preemptwhen = 0  # when preemptone() asked this slice to end (0: not asked)
@@ -404,6 +412,7 @@ class Sched:
         "lastpoll",
         "polluntil",
         "sysmonwait",
+        "sysmonnear",
         "sysmonnote",
         "sysmonwhen",
         "sysmonnap",
@@ -454,6 +463,9 @@ class Sched:
         self.polluntil = 0
         # sysmon
         self.sysmonwait = False
+        # While sysmonwait: from this instant (monotonic ns) the deep sleep ends within
+        # forcePreemptNS, so a P going busy stamps itself (pidleget) instead of waking sysmon.
+        self.sysmonnear = 0
         self.sysmonnote = threading.Lock()
         self.sysmonnote.acquire()
         # sysmon's ordinary sleep between ticks: when it ends (monotonic ns, 0 while

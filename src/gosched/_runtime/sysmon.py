@@ -205,6 +205,7 @@ def sysmon(m: M) -> None:
     lasttrace = 0
     lastcheck = 0
     deadline = 0  # when the oldest running slice reaches forcePreemptNS, or a syscall's P needs us
+    rested = False  # the last tick followed a deep sleep that ran its course
     while not sched.dead:
         if idle == 0:
             delay = mindelayUS
@@ -219,9 +220,12 @@ def sysmon(m: M) -> None:
             due = (deadline - time.monotonic_ns()) // 1000 + 1
             if due < us:
                 us = max(due, mindelayUS)
-        if _nap(sched, us):
+        # After a deep sleep's tick with every P still idle, straight back to sleep:
+        # a nap first only woke this thread once more per timer (gosched).
+        if not (rested and sched.npidle == sched.gomaxprocs) and _nap(sched, us):
             idle = 0
             delay = mindelayUS
+        rested = False
         if sched.dead:
             break
         if schedtrace.settings.schedtrace <= 0 and sched.npidle == sched.gomaxprocs:
@@ -235,20 +239,16 @@ def sysmon(m: M) -> None:
                 deep = sched.npidle == sched.gomaxprocs and not sched.dead and not stuck
                 ns = 0
                 if deep:
-                    nxt = _timers.timesleepuntil(sched)
-                    ns = forcegcperiod // 2
-                    if nxt and not sched.faketime and nxt - now < ns:
-                        ns = nxt - now  # virtual timers are not wall time: no bound then
-                        if ns <= 0:
-                            # Due, but an idle P's: the M in netpoll is waking for it and
-                            # its pidleget wakes us. Spinning at 20 us until then only
-                            # kept that M from the GIL (50 ticks per expiry under load).
-                            ns = maxdelayUS * 1000
+                    ns = deepsleep(sched, now)
                     deep = ns > 0
                     sched.sysmonwait = deep
-            if deep and _notetsleep(sched, ns):
-                idle = 0
-                delay = mindelayUS
+                    sched.sysmonnear = time.monotonic_ns() + ns - forcePreemptNS
+            if deep:
+                if _notetsleep(sched, ns):
+                    idle = 0
+                    delay = mindelayUS
+                else:
+                    rested = True
         if sched.dead:
             break
         rnow = time.monotonic_ns()
@@ -275,6 +275,30 @@ def sysmon(m: M) -> None:
             lasttrace = rnow
             schedtrace.schedtrace(sched, st.scheddetail > 0)
     unboost()
+
+
+def deepsleep(sched: Sched, now: int) -> int:
+    """How long sysmon sleeps with every P idle (sched.lock held): until the next timer
+    (Go's timeSleepUntil), at most forcegcperiod/2.
+
+    gosched: a timer the M blocked in netpoll wakes for itself (``polluntil``) is
+    not sysmon's to wake for: sysmon sleeps forcePreemptNS past it, so that M's
+    pidleget, nearer than that to the end, need not wake it (runq.pidleget); at
+    most forcePreemptNS then passes before sysmon watches the P, and retake dates
+    the P's first slice from pidleget's stamp. Two threads woke per timer before.
+    """
+    nxt = _timers.timesleepuntil(sched)
+    ns = forcegcperiod // 2
+    if nxt and not sched.faketime and nxt - now < ns:  # virtual timers are not wall time: no bound then
+        ns = nxt - now
+        if sched.lastpoll == 0 and 0 < sched.polluntil <= nxt:
+            ns += forcePreemptNS
+        elif ns <= 0:
+            # Due, but an idle P's: the M in netpoll is waking for it and its
+            # pidleget wakes us. Spinning at 20 us until then only kept that M
+            # from the GIL (50 ticks per expiry under load).
+            ns = maxdelayUS * 1000
+    return ns
 
 
 def overdue(sched: Sched, now: int) -> bool:
@@ -341,9 +365,19 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             pd.schedwhen = now
             pd.preemptwhen = 0
             pd.preemptg = None
-            if gp is not None and (deadline == 0 or now + forcePreemptNS < deadline):
-                deadline = now + forcePreemptNS
-        elif pd.schedwhen + forcePreemptNS <= now and gp is not None:
+            # The P's first slice since pidleget stamped it while we slept: it began then.
+            # (We wake within forcePreemptNS of a stamp, later only if a goroutine kept
+            # the GIL: an older stamp is from an earlier busy spell, not this slice's.)
+            if t == pd.busytick + 1 and 0 < now - pd.busywhen <= 2 * forcePreemptNS:
+                pd.schedwhen = pd.busywhen
+            pd.busywhen = 0
+        if gp is None:
+            continue
+        if pd.schedwhen + forcePreemptNS > now:
+            w = pd.schedwhen + forcePreemptNS
+            if deadline == 0 or w < deadline:
+                deadline = w
+        else:
             # Ask again if the goroutine honoured an earlier request within this
             # slice (runnext inherits the slice, so schedtick did not move).
             if pd.preemptg is not gp or not gp.preempt:
@@ -355,12 +389,6 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 if gp.status != Gsyscall:
                     _boost()
             sysretake = True
-        elif gp is not None:
-            w = pd.schedwhen + forcePreemptNS
-            if deadline == 0 or w < deadline:
-                deadline = w
-        if gp is None:
-            continue
         if gp.status == Gsyscall:
             st = p.syscalltick
             if not sysretake and pd.syscalltick != st:
