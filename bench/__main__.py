@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import BASE, RUNTIMES, _spec
+from . import BASE, RUNTIMES, _spec, idle
 from ._spec import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,15 +94,40 @@ class Runner:
         elif runtime == "go-p1":
             env["GOMAXPROCS"] = "1"
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=w.timeout_s,
-                               cwd=ROOT, env=env)
+            if w.name == "idle":
+                out, err, rc, extra = sampled(cmd, env, w.timeout_s, params["seconds"])
+            else:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=w.timeout_s,
+                                   cwd=ROOT, env=env)
+                out, err, rc, extra = r.stdout, r.stderr, r.returncode, {}
         except subprocess.TimeoutExpired:
             return f"timeout after {w.timeout_s:.0f} s"
-        for line in r.stdout.splitlines():
+        for line in out.splitlines():
             if line.startswith("RESULT "):
-                return {k: float(v) for k, v in json.loads(line[7:]).items()}
-        err = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-        return f"failed: {err[:200]}"
+                return {k: float(v) for k, v in json.loads(line[7:]).items()} | extra
+        last = (err.strip().splitlines() or [f"exit {rc}"])[-1]
+        return f"failed: {last[:200]}"
+
+
+def sampled(cmd: list[str], env: dict[str, str], timeout: float,
+            seconds: float) -> tuple[str, str, int, dict[str, float]]:
+    """Run the idle workload, sampling its asleep window from outside (idle.sample_asleep)."""
+    extra: dict[str, float] = {}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=ROOT, env=env) as proc:
+        assert proc.stdout is not None
+        head = []
+        for line in proc.stdout:
+            head.append(line)
+            if line.strip() == idle.ASLEEP:
+                extra = idle.sample_asleep(proc.pid, seconds)
+                break
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        return "".join(head) + out, err, proc.returncode, extra
 
 
 def summarize(values: list[float]) -> dict[str, float]:

@@ -275,6 +275,7 @@ GOALS17 = (
     ("liveness-syscall", "gap_ms", "`gosched.syscall` 0.5 s, max ticker gap", None, 2.0),
     ("crowd", "gap_ms", "32 goroutines in 20 ms unwrapped calls, max ticker gap", None, 20.0),
     ("idle", "cpu_ms", "idle 5 s, CPU ms while asleep", None, 0.3),
+    ("idle", "wakeups_per_s", "idle, wake-ups per second in the middle of the sleep", None, 0.0),
 )
 
 
@@ -469,7 +470,11 @@ smoke run; `--only gosched,asyncio`, `--workloads spawn,pingpong` select.
   and gevent (unpatched) run every call on the loop; Go makes them as raw `nanosleep(2)`
   system calls with `GOMAXPROCS=1`.
 - **idle CPU**: 1,000 tasks parked on a channel receive while main sleeps 5 s; process CPU
-  time (all threads) in that window, in ms and ÷ wall time.
+  time (all threads) in that window, in ms and ÷ wall time. That window also holds falling
+  asleep and waking up (on this VM a thread's wake-up costs ~0.1–0.2 ms of CPU; gosched wakes
+  its M and, 10 ms after a timer, sysmon). The steady state in between is read from outside
+  the process (the runner reads `/proc/PID/task/*/schedstat` 0.5 s and 4.5 s in): how often
+  any thread woke, and the CPU it used, per second.
 - **memory per blocked task**: RSS after 50,000 tasks have parked on one channel receive,
   minus RSS before spawning them (both after a full GC), ÷ 50,000.
 - **aio rows** (`bench/aioloop.py`, issue 12): the same asyncio program on three event

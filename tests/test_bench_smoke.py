@@ -22,12 +22,13 @@ def test_bench_quick_runs() -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH")) if p)
     r = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--only", "gosched,asyncio",
-         "--workloads", "spawn,pingpong,fanin,timers,memory"],
+         "--workloads", "spawn,pingpong,fanin,timers,memory,idle"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
     assert "failed" not in out and "timeout after" not in out, out[-2000:]
-    for name in ("spawn", "pingpong", "fanin", "timers", "memory"):
+    for name in ("spawn", "pingpong", "fanin", "timers", "memory", "idle"):
         assert f"== {name} " in out
-    assert out.count("gosched ") >= 5
+    assert out.count("gosched ") >= 6
+    assert "wake-ups while asleep (steady)" in out  # sampled from outside the process

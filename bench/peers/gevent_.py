@@ -14,7 +14,7 @@ from gevent.queue import Channel, Queue
 
 from .._common import cpu_seconds, rss_bytes, settle
 from ..fanin import CAP, PRODUCERS
-from ..idle import PARKED, idle_result
+from ..idle import PARKED, asleep, idle_result
 from ..timers import durations, summarize
 
 
@@ -85,6 +85,7 @@ def idle(seconds: float) -> dict[str, Any]:
     ch: Channel = Channel()
     gs = [gevent.spawn(ch.get) for _ in range(PARKED)]
     gevent.sleep(0.1)
+    asleep()
     c0, w0 = cpu_seconds(), time.perf_counter()
     gevent.sleep(seconds)
     c1, w1 = cpu_seconds(), time.perf_counter()
