@@ -34,7 +34,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 7
+#define SPEEDUPS_VERSION 8
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -545,6 +545,8 @@ static PyMethodDef methods[] = {
     {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
     {"setup_sched", setup_sched, METH_O, setup_sched_doc},
     {"epoll_wait", epoll_wait_ns, METH_VARARGS, epoll_wait_doc},
+    {"timerfd_create", timerfd_create_, METH_NOARGS, timerfd_create_doc},
+    {"timerfd_settime", timerfd_settime_, METH_VARARGS, timerfd_settime_doc},
     {NULL, NULL, 0, NULL},
 };
 

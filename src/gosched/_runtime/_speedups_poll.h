@@ -104,3 +104,42 @@ epoll_wait_ns(PyObject *self, PyObject *args)
     return out;
 #endif
 }
+
+/* A timerfd for sysmon's deep sleep (note.py's TimerNote), where os.timerfd_* (3.13) is missing.
+ * timerfd_create() -> fd (CLOCK_MONOTONIC, non-blocking, close-on-exec);
+ * timerfd_settime(fd, deadline_ns): arm it to an absolute CLOCK_MONOTONIC time (0 disarms). */
+#include <sys/timerfd.h>
+
+PyDoc_STRVAR(timerfd_create_doc, "timerfd_create() -> fd: a non-blocking CLOCK_MONOTONIC timerfd.");
+
+static PyObject *
+timerfd_create_(PyObject *self, PyObject *noargs)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLong(fd);
+}
+
+PyDoc_STRVAR(timerfd_settime_doc,
+"timerfd_settime(fd, deadline_ns): arm fd to fire at deadline_ns (CLOCK_MONOTONIC); 0 disarms.");
+
+static PyObject *
+timerfd_settime_(PyObject *self, PyObject *args)
+{
+    int fd;
+    long long ns;
+    if (!PyArg_ParseTuple(args, "iL:timerfd_settime", &fd, &ns)) {
+        return NULL;
+    }
+    if (ns < 0) {
+        PyErr_SetString(PyExc_ValueError, "timerfd_settime: deadline_ns must not be negative");
+        return NULL;
+    }
+    struct itimerspec its = {{0, 0}, {(time_t)(ns / 1000000000), (long)(ns % 1000000000)}};
+    if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}

@@ -361,7 +361,7 @@ def _shutdown(sched: Sched) -> None:
         sched.nmidle = 0
         if sched.sysmonwait:
             sched.sysmonwait = False
-            sched.sysmonnote.release()
+            sched.sysmonnote.wakeup()
     locked = [m for m in sched.allm if m.lockedg is not None and not m.freed and m is not sched.m0]
     for m in idle:
         m.park.release()

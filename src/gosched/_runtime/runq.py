@@ -152,6 +152,8 @@ def pidleput(sched: Sched, p: P) -> None:
         return
     sched.pidle.append(p)
     sched.npidle += 1
+    if sched.sysmonwait and sched.npidle == sched.gomaxprocs and sched.sysmonnote.movable:
+        sysmonrest(sched)
 
 
 def pidleget(sched: Sched) -> P | None:
@@ -161,18 +163,46 @@ def pidleget(sched: Sched) -> P | None:
     p = sched.pidle.pop()
     sched.npidle -= 1
     if sched.sysmonwait:  # a P goes busy: sysmon must watch it again (docs/sysmon.md)
-        now = time.monotonic_ns()
-        if now < sched.sysmonnear:
-            sched.sysmonwait = False
-            sched.sysmonnote.release()
-        else:
-            # sysmon wakes within forcePreemptNS anyway: leave it asleep (a wake here
-            # cost every timer's wake-up a futex and a GIL hand-off to sysmon), and tell
-            # it when this P's first slice began (retake). It is asleep: we own pd.
-            pd = p.sysmontick
-            pd.busytick = p.schedtick
-            pd.busywhen = now
+        sysmonwatch(sched, p)
     return p
+
+
+def sysmonwatch(sched: Sched, p: P) -> None:
+    """``p`` goes busy while sysmon sleeps deeply (sched.lock held): make sure sysmon
+    looks at it within ``sysmonwatch`` ns (forcePreemptNS), without waking it if it can.
+
+    The P's sysmontick is stamped with when its first slice began, for retake
+    (sysmon is asleep: we own pd). A movable note's deadline is pulled in (no
+    wake-up: the watch is cancelled if every P is idle again by then, pidleput);
+    a plain note's sleeper is woken, unless its sleep ends within the watch anyway.
+    """
+    now = time.monotonic_ns()
+    pd = p.sysmontick
+    pd.busytick = p.schedtick
+    pd.busywhen = now
+    due = now + sched.sysmonwatch
+    if due >= sched.sysmondeadline:
+        return
+    if sched.sysmonnote.movable:
+        sched.sysmondeadline = due
+        sched.sysmonnote.move(due)
+    else:
+        sched.sysmonwait = False
+        sched.sysmonnote.wakeup()
+
+
+def sysmonrest(sched: Sched) -> None:
+    """Every P is idle again while sysmon sleeps deeply (sched.lock held): a watch that
+    pidleget pulled its deadline in for is moot; move it back out to the next timer
+    plus the watch, as sysmon's own deep sleep would (sysmon.deepsleep)."""
+    now = time.monotonic_ns()
+    rest = now + sched.sysmonidle
+    nxt = _timers.timesleepuntil(sched)
+    if nxt and not sched.faketime:  # virtual timers are not wall time
+        rest = min(rest, max(nxt, now) + sched.sysmonwatch)
+    if rest > sched.sysmondeadline:
+        sched.sysmondeadline = rest
+        sched.sysmonnote.move(rest)
 
 
 def pdestroy(sched: Sched, p: P) -> None:

@@ -31,6 +31,8 @@ from collections import deque
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
+from .note import LockNote, Note
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from types import FrameType
@@ -412,7 +414,9 @@ class Sched:
         "lastpoll",
         "polluntil",
         "sysmonwait",
-        "sysmonnear",
+        "sysmondeadline",
+        "sysmonwatch",
+        "sysmonidle",
         "sysmonnote",
         "sysmonwhen",
         "sysmonnap",
@@ -463,11 +467,13 @@ class Sched:
         self.polluntil = 0
         # sysmon
         self.sysmonwait = False
-        # While sysmonwait: from this instant (monotonic ns) the deep sleep ends within
-        # forcePreemptNS, so a P going busy stamps itself (pidleget) instead of waking sysmon.
-        self.sysmonnear = 0
-        self.sysmonnote = threading.Lock()
-        self.sysmonnote.acquire()
+        # While sysmonwait: when the deep sleep ends (monotonic ns); how soon after a P
+        # goes busy sysmon must look at it (forcePreemptNS), and how long it sleeps with
+        # no timer (forcegcperiod/2): runq.sysmonwatch and sysmonrest move the deadline.
+        self.sysmondeadline = 0
+        self.sysmonwatch = 0
+        self.sysmonidle = 0
+        self.sysmonnote: Note = LockNote()  # sysmon.start sets the best note (note.newnote)
         # sysmon's ordinary sleep between ticks: when it ends (monotonic ns, 0 while
         # awake; read racily by syscall), and the note a syscall needing it sooner releases.
         self.sysmonwhen = 0

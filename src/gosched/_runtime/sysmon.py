@@ -29,6 +29,7 @@ from collections.abc import Callable
 from . import blame, mgr, proc, runq, schedtrace, syscall, trace
 from . import gc as _gc
 from . import timers as _timers
+from .note import newnote
 from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
 from .traps import preempted
 
@@ -75,6 +76,7 @@ def start(sched: Sched) -> M:
     schedtrace.reset_clock()
     with sched.lock:
         sched.maxmcount = maxmcount
+        sched.sysmonnote = newnote()  # closed as sysmon ends (sysmon)
         m = mgr.allocm(sched)
         m.mstartfn = sysmon
         sched.nmsys += 1
@@ -127,7 +129,7 @@ def wake(sched: Sched) -> None:
         if sched.sysmonwait:
             sched.sysmonwait = False
             _wakereset = True
-            sched.sysmonnote.release()
+            sched.sysmonnote.wakeup()
         elif sched.sysmonwhen:
             sched.sysmonwhen = 0
             _wakereset = True
@@ -182,14 +184,15 @@ def _nap(sched: Sched, us: int) -> bool:
     return reset
 
 
-def _notetsleep(sched: Sched, ns: int) -> bool:
-    """Deep sleep for ``ns`` or until woken; True if a syscall path woke us."""
+def _notetsleep(sched: Sched, deadline: int) -> bool:
+    """Deep sleep until ``deadline`` (monotonic ns; others may move it: note.py) or
+    until woken; True if a syscall path woke us."""
     global _wakereset
-    got = sched.sysmonnote.acquire(timeout=max(ns, 1000) / 1e9)
+    got = sched.sysmonnote.sleep(deadline)
     with sched.lock:
         if not got and not sched.sysmonwait:
-            # A waker released the note after our timeout: consume it (noteclear).
-            sched.sysmonnote.acquire()
+            # A waker sent a wakeup after our timeout: consume it (noteclear).
+            sched.sysmonnote.consume()
             got = True
         sched.sysmonwait = False
         reset = got and _wakereset
@@ -242,9 +245,11 @@ def sysmon(m: M) -> None:
                     ns = deepsleep(sched, now)
                     deep = ns > 0
                     sched.sysmonwait = deep
-                    sched.sysmonnear = time.monotonic_ns() + ns - forcePreemptNS
+                    sched.sysmondeadline = time.monotonic_ns() + ns
+                    sched.sysmonwatch = forcePreemptNS
+                    sched.sysmonidle = forcegcperiod // 2
             if deep:
-                if _notetsleep(sched, ns):
+                if _notetsleep(sched, sched.sysmondeadline):
                     idle = 0
                     delay = mindelayUS
                 else:
@@ -275,6 +280,9 @@ def sysmon(m: M) -> None:
             lasttrace = rnow
             schedtrace.schedtrace(sched, st.scheddetail > 0)
     unboost()
+    with sched.lock:  # no waker touches the note once sysmonwait is False under the lock
+        sched.sysmonwait = False
+        sched.sysmonnote.close()
 
 
 def deepsleep(sched: Sched, now: int) -> int:
