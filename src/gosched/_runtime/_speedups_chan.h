@@ -59,6 +59,12 @@ trylock(PyObject *lk)
 static int
 unlock(PyObject *lk)
 {
+    Py_ssize_t n = PyList_GET_SIZE(lk);
+    if (n < ((PyListObject *)lk)->allocated) {  /* list.append in place: trylock kept the room */
+        PyList_SET_ITEM(lk, n, Py_NewRef(lock_token));
+        Py_SET_SIZE(lk, n + 1);
+        return 0;
+    }
     return PyList_Append(lk, lock_token);
 }
 
@@ -99,7 +105,7 @@ static PyObject *
 dequeue(PyObject *q)
 {
     for (;;) {
-        Py_ssize_t n = PyObject_Length(q);
+        Py_ssize_t n = qlen(q);
         if (n <= 0) {
             return NULL;
         }
@@ -184,7 +190,7 @@ sendnow(PyObject *c, PyObject *v, PyObject *lk)
         return -1;
     }
     PyObject *buf = SLOT(c, c_buf);
-    Py_ssize_t n = PyObject_Length(buf), cap = PyLong_AsSsize_t(SLOT(c, c_dataqsiz));
+    Py_ssize_t n = qlen(buf), cap = PyLong_AsSsize_t(SLOT(c, c_dataqsiz));
     if (n < 0 || (cap < 0 && PyErr_Occurred())) {
         return -1;
     }
@@ -228,7 +234,7 @@ recvnow(PyObject *c, PyObject *lk, PyObject **out)
     if (PyErr_Occurred()) {
         return -1;
     }
-    Py_ssize_t n = PyObject_Length(buf);
+    Py_ssize_t n = qlen(buf);
     if (n < 0) {
         return -1;
     }

@@ -29,7 +29,7 @@
 
 static PyObject *procg;  /* proc's globals */
 static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int1, *intm1;  /* ints: PyInit */
-static PyObject *deque_pop;  /* deque.pop, for p.tok */
+static PyObject *deque_pop;  /* deque.pop, for p.tok (called as deque_pop_fn) */
 static long fairtick, latperiod;
 static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
 static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_lockedm;
@@ -83,12 +83,6 @@ ptest(int h, PyObject *const *args, size_t n)
     int t = r == NULL ? -1 : PyObject_IsTrue(r);
     Py_XDECREF(r);
     return t;
-}
-
-static inline Py_ssize_t
-qlen(PyObject *q)
-{
-    return Py_IS_TYPE(q, dequetype) ? Py_SIZE(q) : PyObject_Length(q);
 }
 
 /* q.popleft() where q may have been emptied by another thread: NULL with no error if so. */
@@ -373,7 +367,7 @@ dotrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tr, Py
         }
         PyObject *ul = PyTuple_GET_ITEM(tr, 1);  /* gopark's unlockf */
         if (PyList_CheckExact(ul)) {  /* a runtime lock (lock.newlock): unlock inline */
-            return PyList_Append(ul, lock_token);
+            return unlock(ul);
         }
         return ul == Py_None ? 0 : pdo(H_UNLOCKF, &ul, 1);
     }
@@ -409,7 +403,7 @@ aftertrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tq,
             return -1;
         }
     }
-    PyObject *tok = Py_IS_TYPE(tq, dequetype) ? PyObject_Vectorcall(deque_pop, &tq, 1, NULL)
+    PyObject *tok = Py_IS_TYPE(tq, dequetype) ? deque_pop_fn(tq, NULL)
                                               : PyObject_CallMethod(tq, "pop", NULL);
     if (tok == NULL) {  /* sysmon took the P while gp ran */
         PyObject *a[3] = {sched, m, gp};
