@@ -6,7 +6,8 @@
  * at once); speedups.py describes the protocol. stack(): another thread's call
  * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
  * Channel operations that need no park, and goready: _speedups_chan.h; schedule's
- * common rounds (its loop without a Python frame per switch): _speedups_sched.h.
+ * common rounds (its loop without a Python frame per switch): _speedups_sched.h;
+ * WaitGroup.add and done that wake nobody: _speedups_sync.h.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -404,6 +405,7 @@ setup_send(PyObject *self, PyObject *args)
 
 #include "_speedups_chan.h"  /* channel operations without a park, and goready */
 #include "_speedups_sched.h"  /* schedule's common rounds */
+#include "_speedups_sync.h"  /* WaitGroup.add and done that wake nobody */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -561,6 +563,7 @@ static PyMethodDef methods[] = {
     {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
     {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
     {"setup_sched", setup_sched, METH_O, setup_sched_doc},
+    {"setup_wg", setup_wg, METH_VARARGS, setup_wg_doc},
     {NULL, NULL, 0, NULL},
 };
 
