@@ -624,6 +624,13 @@ chan_anext(PyObject *c, PyObject *Py_UNUSED(ignored))
     return newop(c, NULL, OP_NEXT);
 }
 
+/* Chan's am_anext slot: ``async for`` asks for each item through it (GET_ANEXT). */
+static PyObject *
+chan_anext_slot(PyObject *c)
+{
+    return newop(c, NULL, OP_NEXT);
+}
+
 /* Docstrings: the Python generators', with a text signature (setup_chan copies them in). */
 static PyMethodDef chan_methods[] = {
     {"send", (PyCFunction)chan_send, METH_O, NULL},
@@ -637,7 +644,7 @@ PyDoc_STRVAR(setup_chan_doc,
 "Bind chan.py's classes, helpers and generators (ops: send, recv_ok, recv, __anext__);\n"
 "park: (PARK, waitReasonChanSend, waitReasonChanReceive, chan._closed, ClosedChannelError,\n"
 "(mode of recv_ok, recv, __anext__)) for a park in C.\n"
-"returns the method descriptors for Chan, in the same order, with those docstrings.");
+"Sets them on Chan, in the same order, with those docstrings, and Chan's am_anext slot.");
 
 static PyObject *
 setup_chan(PyObject *self, PyObject *args)
@@ -685,6 +692,19 @@ setup_chan(PyObject *self, PyObject *args)
         }
         PyTuple_SET_ITEM(out, i, d);
         Py_XSETREF(pyops[i], Py_NewRef(PyTuple_GET_ITEM(ops, i)));
+    }
+    for (Py_ssize_t i = 0; i < 4; i++) {
+        if (PyObject_SetAttrString((PyObject *)ct, chan_methods[i].ml_name, PyTuple_GET_ITEM(out, i)) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    /* Setting __anext__ gave Chan the generic slot, which looks the method up and calls
+     * it for every item of an ``async for``; the slot is that method itself. A later
+     * assignment to Chan.__anext__ resets it (type_setattro's update_slot), and a
+     * subclass gets the generic slot (fixup_slot_dispatchers), so both stay right. */
+    if (ct->tp_as_async != NULL && (ct->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        ct->tp_as_async->am_anext = chan_anext_slot;
     }
     Py_XSETREF(Sudogtype, (PyTypeObject *)Py_NewRef(sgt));
     Py_XSETREF(SelWaittype, (PyTypeObject *)Py_NewRef(swt));
