@@ -88,7 +88,7 @@ wg_done(PyObject *wg, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* Docstrings: sync.py's, with a text signature (setup_wg copies them in). */
+/* Docstrings: sync.py's, with a text signature (setup_wg copies them in: setmethods). */
 static PyMethodDef wg_methods[] = {
     {"add", (PyCFunction)(void (*)(void))wg_add, METH_FASTCALL | METH_KEYWORDS, NULL},
     {"done", (PyCFunction)wg_done, METH_NOARGS, NULL},
@@ -96,8 +96,8 @@ static PyMethodDef wg_methods[] = {
 
 PyDoc_STRVAR(setup_wg_doc,
 "setup_wg(WaitGroup, methods, docs)\n--\n\n"
-"Bind sync.py's WaitGroup and its (add, done); returns the C method descriptors for\n"
-"WaitGroup, in the same order, with those docstrings.");
+"Bind sync.py's WaitGroup and its (add, done), and set the C methods on WaitGroup\n"
+"with those docstrings.");
 
 static PyObject *
 setup_wg(PyObject *self, PyObject *args)
@@ -115,27 +115,10 @@ setup_wg(PyObject *self, PyObject *args)
     if (offset_of(wt, "_lock", &wg_lock) || offset_of(wt, "_n", &wg_n) || offset_of(wt, "_waiters", &wg_waiters)) {
         return NULL;
     }
-    PyObject *out = PyTuple_New(2);
-    if (out == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < 2; i++) {
-        const char *doc = PyUnicode_AsUTF8(PyTuple_GET_ITEM(docs, i));
-        char *copy = doc == NULL ? NULL : PyMem_Malloc(strlen(doc) + 1);
-        if (copy == NULL) {
-            Py_DECREF(out);
-            return doc == NULL ? NULL : PyErr_NoMemory();
-        }
-        strcpy(copy, doc);  /* kept for the process's lifetime, as the descriptors are */
-        wg_methods[i].ml_doc = copy;
-        PyObject *d = PyDescr_NewMethod(wt, &wg_methods[i]);
-        if (d == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(out, i, d);
-    }
     Py_XSETREF(wg_pyadd, Py_NewRef(PyTuple_GET_ITEM(fns, 0)));
     Py_XSETREF(wg_pydone, Py_NewRef(PyTuple_GET_ITEM(fns, 1)));
-    return out;
+    if (setmethods(wt, wg_methods, docs, 2) < 0) {  /* last: the C methods run from here */
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }

@@ -613,8 +613,7 @@ def _accelerate() -> None:
     fns = (pyadd, pydone)
     sigs = ("($self, delta)", "($self, /)")  # text signatures, for docs
     docs = tuple(f"{n}{sig}\n--\n\n{fn.__doc__}" for n, sig, fn in zip(names, sigs, fns, strict=True))
-    for n, d in zip(names, c.setup_wg(WaitGroup, fns, docs), strict=True):
-        setattr(WaitGroup, n, d)
+    c.setup_wg(WaitGroup, fns, docs)  # sets the methods on WaitGroup
 
 
 _accelerate()
