@@ -142,10 +142,11 @@ and divides the difference (every thread counted).
   Instructions, CPython 3.11: spawn + join 16,947 → 8,187 per task, fan-in 8→1 1,779 →
   1,435 per item, ping-pong 8,618 → 7,346 per round trip; pure Python unchanged (27,561,
   4,914, 25,377). Wall time (`python -m bench --only gosched,gosched-pure,gevent,go-p1
-  --workloads spawn,fanin --runs 3`, a busy 2-core VM, two runs): spawn 1,261 and 1,554 ns
-  (1.01× and 1.26× Go P=1), fan-in 9.6 and 8.8 M items/s (1.71× and 1.88× gevent). Left
-  in a spawn: the cyclic GC (untracking queued Gs was not kept, above) and the program's
-  own bytecode.
+  --workloads spawn,fanin --runs 3`, two runs on a busy 2-core VM, load 3-4): spawn 1,554
+  and 1,171 ns (1.26× and 0.66× Go P=1, whose own median moved 1,236 → 1,766), fan-in
+  8.8 and 9.2 M items/s (1.88× and 1.69× gevent); pure Python 4,395 and 4,927 ns, 2.7 and
+  2.6 M items/s. Left in a spawn: the cyclic GC (untracking queued Gs was not kept, above)
+  and the program's own bytecode.
 - **Timers: an ABA on the P token.** Timer lateness p50 was 0.02 ms in some runs and
   500{DASH}600 ms in others (a third of them, pure Python and C alike). A sampler thread showed
   the cause: the spawning M, whose P sysmon had handed to a second M, popped the P's token
