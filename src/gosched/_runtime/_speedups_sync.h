@@ -21,19 +21,16 @@ static Py_ssize_t wg_lock, wg_n, wg_waiters;
 static int
 wgmove(PyObject *wg, long long delta)
 {
-    PyObject *lk = SLOT(wg, wg_lock), *n = SLOT(wg, wg_n), *ws = SLOT(wg, wg_waiters);
-    if (lk == NULL || n == NULL || ws == NULL || !PyLong_CheckExact(n) || !Py_IS_TYPE(ws, dequetype)) {
+    PyObject *lk = SLOT(wg, wg_lock), *ws = SLOT(wg, wg_waiters);
+    if (lk == NULL || ws == NULL || !Py_IS_TYPE(ws, dequetype) || !trylock(lk)) {
         return 0;
     }
-    int overflow;
-    long long v = PyLong_AsLongLongAndOverflow(n, &overflow);
-    if (overflow || (v == -1 && PyErr_Occurred()) || v > LLONG_MAX / 2 || v < LLONG_MIN / 2 ||
-        !trylock(lk)) {
-        PyErr_Clear();
-        return 0;
-    }
-    v = PyLong_AsLongLong(SLOT(wg, wg_n)) + delta;  /* read again under the lock */
-    if (v < 0 || (v == 0 && Py_SIZE(ws) > 0)) {  /* _settle's: a panic, or waiters to wake */
+    PyObject *n = SLOT(wg, wg_n);
+    int overflow = 0, small = n != NULL && PyLong_CheckExact(n);
+    long long v = small ? PyLong_AsLongLongAndOverflow(n, &overflow) : 0;
+    small = small && !overflow && v <= LLONG_MAX / 2 && v >= LLONG_MIN / 2;
+    v += small ? delta : 0;
+    if (!small || v < 0 || (v == 0 && Py_SIZE(ws) > 0)) {  /* _settle's: a panic, or waiters to wake */
         return unlock(lk) < 0 ? -1 : 0;
     }
     int rc = setslot(wg, wg_n, PyLong_FromLongLong(v));
