@@ -21,6 +21,7 @@ if sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL
                 "src/gosched/_runtime/_speedups_chan.h",  # included by _speedups.c
                 "src/gosched/_runtime/_speedups_sched.h",
                 "src/gosched/_runtime/_speedups_poll.h",
+                "src/gosched/_runtime/_speedups_sync.h",
             ],
             optional=True,
         )

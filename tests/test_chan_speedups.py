@@ -299,3 +299,39 @@ def test_no_value_lost_or_duplicated_under_many_ms(
     with tiny_switch():
         total = run(main, maxprocs=maxprocs, timeout=60)
     assert total == collections.Counter(range(senders * per))
+
+
+def test_async_for_follows_a_subclasss_and_a_reassigned_anext(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the accelerator ``async for`` asks Chan's am_anext slot for each item (set to
+    the C __anext__ itself): a subclass's __anext__, and one assigned to Chan later,
+    must still be what runs, as with the generic slot."""
+
+    class Countdown(Chan[int]):
+        async def __anext__(self) -> int:
+            v = await self.recv()
+            if v == 0:
+                raise StopAsyncIteration
+            return v
+
+    calls: list[int] = []
+    c_anext = vars(Chan)["__anext__"]
+
+    def spy(self: Chan[int]) -> Any:
+        calls.append(1)
+        return c_anext(self)
+
+    async def drain(ch: Chan[int], items: list[int]) -> list[int]:
+        for v in items:
+            await ch.send(v)
+        ch.close()
+        return [v async for v in ch]
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        plain = await drain(gosched.Chan[int](4), [1, 2, 3])
+        sub = await drain(Countdown(4), [3, 2, 0, 9])
+        monkeypatch.setattr(Chan, "__anext__", spy)
+        spied = await drain(gosched.Chan[int](4), [5, 6])
+        return plain, sub, spied
+
+    assert run(main) == ([1, 2, 3], [3, 2], [5, 6])
+    assert len(calls) == 3  # two items and the end

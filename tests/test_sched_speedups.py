@@ -149,3 +149,105 @@ def test_an_m_whose_p_was_retaken_does_not_go_on_running_goroutines(rounds: str)
         run(main, maxprocs=1, timeout=60)
     assert strays == []
     assert peak[0] == 1
+
+
+def spawnorder(n: int) -> Any:
+    """A spawning loop that queues ``n`` goroutines faster than they run (most on the
+    global queue: the local one holds 256), each readying local work (a child, and
+    itself again after a yield), so the global queue's fair turn (globrunqturn) and
+    the local queue take turns: the order they run in is the scheduler's."""
+
+    async def main() -> list[tuple[str, int]]:
+        order: list[tuple[str, int]] = []
+        wg = gosched.WaitGroup()
+
+        async def child(i: int) -> None:
+            order.append(("c", i))
+            wg.done()
+
+        async def worker(i: int) -> None:
+            order.append(("a", i))
+            if i % 3 == 0:
+                wg.add(1)
+                gosched.go(child, i)  # runnext: the local queue's work
+            await gosched.gosched()  # to the global queue's tail
+            order.append(("b", i))
+            wg.done()
+
+        for i in range(n):
+            wg.add(1)
+            gosched.go(worker, i)
+        await wg.wait()
+        return order
+
+    return main
+
+
+def test_the_global_queues_fair_turn_runs_goroutines_in_the_same_order_in_c_and_python() -> None:
+    """The C rounds take the global queue's turn themselves (globturn, findrunnable's
+    globrunqturn + globrunqget(1)): at GOMAXPROCS 1 the order goroutines run in is the
+    same as schedule's own loop gives. A sysmon preemption of a slow slice (a loaded
+    machine) can reorder one run: the orders must match in one of three tries."""
+    n = 1500
+    saved, orders = proc.cround, []
+    for _ in range(3):
+        got = {}
+        for loop in ("c", "python"):
+            proc.cround = None if loop == "python" else saved
+            try:
+                got[loop] = run(spawnorder(n), maxprocs=1, timeout=60)
+            finally:
+                proc.cround = saved
+        assert sorted(got["c"]) == sorted(got["python"])  # none lost, none twice
+        assert len(got["c"]) == 2 * n + len(range(0, n, 3))
+        orders.append(got)
+        if got["c"] == got["python"]:
+            break
+    assert orders[-1]["c"] == orders[-1]["python"]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    spawners=st.integers(1, 4),
+    maxprocs=st.sampled_from([1, 2, 4]),
+    loop=st.sampled_from(["c", "python"]),
+)
+def test_goroutines_taken_from_the_global_queue_run_once_each(
+    spawners: int, maxprocs: int, loop: str
+) -> None:
+    """Several spawners fill the global queue while several Ms take from it (the C
+    turn, globrunqget's batches, stealing) under a tiny switch interval: every
+    goroutine runs exactly once, on one M at a time (a coroutine resumed by two Ms
+    at once raises "already executing" and ends the run)."""
+    n = 1200
+
+    async def main() -> collections.Counter[int]:
+        ran: collections.Counter[int] = collections.Counter()
+        wg = gosched.WaitGroup()
+
+        async def task(i: int) -> None:
+            await gosched.gosched()
+            ran[i] += 1
+            wg.done()
+
+        async def spawner(k: int) -> None:
+            for i in range(k * n, (k + 1) * n):
+                wg.add(1)
+                gosched.go(task, i)
+            wg.done()
+
+        for k in range(spawners):
+            wg.add(1)
+            gosched.go(spawner, k)
+        await wg.wait()
+        return ran
+
+    saved = proc.cround
+    if loop == "python":
+        proc.cround = None
+    try:
+        with tiny_switch():
+            ran = run(main, maxprocs=maxprocs, timeout=120)
+    finally:
+        proc.cround = saved
+    assert ran == collections.Counter(range(spawners * n))

@@ -6,7 +6,8 @@
  * at once); speedups.py describes the protocol. stack(): another thread's call
  * stack, for sysmon's blocking report (blame.py), read so that it cannot race.
  * Channel operations that need no park, and goready: _speedups_chan.h; schedule's
- * common rounds (its loop without a Python frame per switch): _speedups_sched.h.
+ * common rounds (its loop without a Python frame per switch): _speedups_sched.h;
+ * WaitGroup.add and done that wake nobody: _speedups_sync.h.
  *
  * Why C: a spawn in Python is four frames (main.go, proc.newproc, G.__init__,
  * proc.goready) and ~210 bytecodes before the goroutine first runs, most of the
@@ -34,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 8
+#define SPEEDUPS_VERSION 9
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -123,18 +124,30 @@ slow(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
     return PyObject_Vectorcall(pygo, args, (size_t)nargs, kwnames);
 }
 
-/* deque has no C API: its append and popleft are called through their method
- * descriptors (no attribute lookup per call); other queues by name. */
+/* deque has no C API: its append, popleft and pop are called as the C functions
+ * behind its method descriptors (PyInit checks their calling conventions), with no
+ * attribute lookup or vectorcall per call (two to four per channel operation);
+ * other queues by name. */
 static PyTypeObject *dequetype;
 static PyObject *deque_append, *deque_popleft;
+static PyCFunction deque_append_fn, deque_popleft_fn, deque_pop_fn;
+
+/* The C function of a deque method descriptor with calling convention flags, or NULL. */
+static PyCFunction
+cmethod(PyObject *descr, int flags)
+{
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMethodDescr_Type)) {
+        return NULL;
+    }
+    PyMethodDef *def = ((PyMethodDescrObject *)descr)->d_method;
+    return (def->ml_flags & ~METH_COEXIST) == flags ? def->ml_meth : NULL;
+}
 
 /* q.append(v): 0 or -1. */
 static int
 append(PyObject *q, PyObject *v)
 {
-    PyObject *args[2] = {q, v};
-    PyObject *r = Py_IS_TYPE(q, dequetype) ? PyObject_Vectorcall(deque_append, args, 2, NULL)
-                                           : PyObject_CallMethodOneArg(q, str_append, v);
+    PyObject *r = Py_IS_TYPE(q, dequetype) ? deque_append_fn(q, v) : PyObject_CallMethodOneArg(q, str_append, v);
     if (r == NULL) {
         return -1;
     }
@@ -146,8 +159,14 @@ append(PyObject *q, PyObject *v)
 static PyObject *
 popleft(PyObject *q)
 {
-    return Py_IS_TYPE(q, dequetype) ? PyObject_Vectorcall(deque_popleft, &q, 1, NULL)
-                                    : PyObject_CallMethodNoArgs(q, str_popleft);
+    return Py_IS_TYPE(q, dequetype) ? deque_popleft_fn(q, NULL) : PyObject_CallMethodNoArgs(q, str_popleft);
+}
+
+/* len(q): a deque's is its ob_size. */
+static inline Py_ssize_t
+qlen(PyObject *q)
+{
+    return Py_IS_TYPE(q, dequetype) ? Py_SIZE(q) : PyObject_Length(q);
 }
 
 /* goready(gp, sched, m) for an M that holds its P (m.p is p): gp becomes the
@@ -159,7 +178,7 @@ ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
 {
     if (p != NULL) {
         PyObject *rq = SLOT(m, m_readyq);
-        Py_ssize_t n = PyObject_Length(rq);
+        Py_ssize_t n = qlen(rq);
         if (n < 0) {
             return -1;
         }
@@ -173,7 +192,7 @@ ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
             }
             else {
                 PyObject *lq = SLOT(p, p_runq);
-                Py_ssize_t ln = PyObject_Length(lq);
+                Py_ssize_t ln = qlen(lq);
                 int rc = ln < 0 ? -1 : append(ln < runq_size ? lq : SLOT(sched, s_runq), old);
                 Py_DECREF(old);
                 if (rc < 0) {
@@ -387,6 +406,7 @@ setup_send(PyObject *self, PyObject *args)
 #include "_speedups_chan.h"  /* channel operations without a park, and goready */
 #include "_speedups_sched.h"  /* schedule's common rounds */
 #include "_speedups_poll.h"  /* epoll_wait with a nanosecond timeout (netpoll_epoll.py) */
+#include "_speedups_sync.h"  /* WaitGroup.add and done that wake nobody */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -547,6 +567,7 @@ static PyMethodDef methods[] = {
     {"epoll_wait", epoll_wait_ns, METH_VARARGS, epoll_wait_doc},
     {"timerfd_create", timerfd_create_, METH_NOARGS, timerfd_create_doc},
     {"timerfd_settime", timerfd_settime_, METH_VARARGS, timerfd_settime_doc},
+    {"setup_wg", setup_wg, METH_VARARGS, setup_wg_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -574,6 +595,9 @@ PyInit__speedups(void)
     deque_append = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "append");
     deque_popleft = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "popleft");
     deque_pop = dequetype == NULL ? NULL : PyObject_GetAttrString((PyObject *)dequetype, "pop");
+    deque_append_fn = cmethod(deque_append, METH_O);
+    deque_popleft_fn = cmethod(deque_popleft, METH_NOARGS);
+    deque_pop_fn = cmethod(deque_pop, METH_NOARGS);
     str_tracing = PyUnicode_InternFromString("tracing");
     lock_token = PyLong_FromLong(1);
     int0 = PyLong_FromLong(0);
@@ -581,6 +605,7 @@ PyInit__speedups(void)
     intm1 = PyLong_FromLong(-1);
     if (str_append == NULL || str_popleft == NULL || str_fn == NULL || str_tracing == NULL ||
         deque_append == NULL || deque_popleft == NULL || deque_pop == NULL || !PyType_Check(dequetype) ||
+        deque_append_fn == NULL || deque_popleft_fn == NULL || deque_pop_fn == NULL ||
         lock_token == NULL || int0 == NULL || int1 == NULL || intm1 == NULL || PyType_Ready(&ChanOp_Type) < 0 ||
         PyModule_AddIntConstant(mod, "VERSION", SPEEDUPS_VERSION) < 0) {
         Py_DECREF(mod);

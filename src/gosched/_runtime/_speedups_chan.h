@@ -59,6 +59,12 @@ trylock(PyObject *lk)
 static int
 unlock(PyObject *lk)
 {
+    Py_ssize_t n = PyList_GET_SIZE(lk);
+    if (n < ((PyListObject *)lk)->allocated) {  /* list.append in place: trylock kept the room */
+        PyList_SET_ITEM(lk, n, Py_NewRef(lock_token));
+        Py_SET_SIZE(lk, n + 1);
+        return 0;
+    }
     return PyList_Append(lk, lock_token);
 }
 
@@ -99,7 +105,7 @@ static PyObject *
 dequeue(PyObject *q)
 {
     for (;;) {
-        Py_ssize_t n = PyObject_Length(q);
+        Py_ssize_t n = qlen(q);
         if (n <= 0) {
             return NULL;
         }
@@ -184,7 +190,7 @@ sendnow(PyObject *c, PyObject *v, PyObject *lk)
         return -1;
     }
     PyObject *buf = SLOT(c, c_buf);
-    Py_ssize_t n = PyObject_Length(buf), cap = PyLong_AsSsize_t(SLOT(c, c_dataqsiz));
+    Py_ssize_t n = qlen(buf), cap = PyLong_AsSsize_t(SLOT(c, c_dataqsiz));
     if (n < 0 || (cap < 0 && PyErr_Occurred())) {
         return -1;
     }
@@ -228,7 +234,7 @@ recvnow(PyObject *c, PyObject *lk, PyObject **out)
     if (PyErr_Occurred()) {
         return -1;
     }
-    Py_ssize_t n = PyObject_Length(buf);
+    Py_ssize_t n = qlen(buf);
     if (n < 0) {
         return -1;
     }
@@ -618,6 +624,36 @@ chan_anext(PyObject *c, PyObject *Py_UNUSED(ignored))
     return newop(c, NULL, OP_NEXT);
 }
 
+/* Chan's am_anext slot: ``async for`` asks for each item through it (GET_ANEXT). */
+static PyObject *
+chan_anext_slot(PyObject *c)
+{
+    return newop(c, NULL, OP_NEXT);
+}
+
+/* Put methods defs[:n] on type t with docstrings docs[:n] (strings, copied: kept for the
+ * process's lifetime, as the method descriptors are). 0 or -1. */
+static int
+setmethods(PyTypeObject *t, PyMethodDef *defs, PyObject *docs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *doc = PyUnicode_AsUTF8(PyTuple_GET_ITEM(docs, i));
+        char *copy = doc == NULL ? NULL : PyMem_Malloc(strlen(doc) + 1);
+        if (copy == NULL) {
+            return doc == NULL ? -1 : (PyErr_NoMemory(), -1);
+        }
+        strcpy(copy, doc);
+        defs[i].ml_doc = copy;
+        PyObject *d = PyDescr_NewMethod(t, &defs[i]);
+        int rc = d == NULL ? -1 : PyObject_SetAttrString((PyObject *)t, defs[i].ml_name, d);
+        Py_XDECREF(d);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Docstrings: the Python generators', with a text signature (setup_chan copies them in). */
 static PyMethodDef chan_methods[] = {
     {"send", (PyCFunction)chan_send, METH_O, NULL},
@@ -631,7 +667,7 @@ PyDoc_STRVAR(setup_chan_doc,
 "Bind chan.py's classes, helpers and generators (ops: send, recv_ok, recv, __anext__);\n"
 "park: (PARK, waitReasonChanSend, waitReasonChanReceive, chan._closed, ClosedChannelError,\n"
 "(mode of recv_ok, recv, __anext__)) for a park in C.\n"
-"returns the method descriptors for Chan, in the same order, with those docstrings.");
+"sets the C methods on Chan with those docstrings, and Chan's am_anext slot.");
 
 static PyObject *
 setup_chan(PyObject *self, PyObject *args)
@@ -659,27 +695,6 @@ setup_chan(PyObject *self, PyObject *args)
         offset_of(gt, "blockedon", &g_blockedon)) {
         return NULL;
     }
-    PyObject *out = PyTuple_New(4);
-    if (out == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < 4; i++) {
-        const char *doc = PyUnicode_AsUTF8(PyTuple_GET_ITEM(docs, i));
-        char *copy = doc == NULL ? NULL : PyMem_Malloc(strlen(doc) + 1);
-        if (copy == NULL) {
-            Py_DECREF(out);
-            return doc == NULL ? NULL : PyErr_NoMemory();
-        }
-        strcpy(copy, doc);  /* kept for the process's lifetime, as the descriptors are */
-        chan_methods[i].ml_doc = copy;
-        PyObject *d = PyDescr_NewMethod(ct, &chan_methods[i]);
-        if (d == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(out, i, d);
-        Py_XSETREF(pyops[i], Py_NewRef(PyTuple_GET_ITEM(ops, i)));
-    }
     Py_XSETREF(Sudogtype, (PyTypeObject *)Py_NewRef(sgt));
     Py_XSETREF(SelWaittype, (PyTypeObject *)Py_NewRef(swt));
     Py_XSETREF(preempted, Py_NewRef(pre));
@@ -694,5 +709,19 @@ setup_chan(PyObject *self, PyObject *args)
     for (int i = 0; i < 3; i++) {
         Py_XSETREF(modes[OP_RECV_OK + i], Py_NewRef(PyTuple_GET_ITEM(md, i)));
     }
-    return out;
+    for (Py_ssize_t i = 0; i < 4; i++) {
+        Py_XSETREF(pyops[i], Py_NewRef(PyTuple_GET_ITEM(ops, i)));
+    }
+    /* last: the C methods run from here */
+    if (setmethods(ct, chan_methods, docs, 4) < 0) {
+        return NULL;
+    }
+    /* Setting __anext__ gave Chan the generic slot, which looks the method up and calls
+     * it for every item of an ``async for``; the slot is that method itself. A later
+     * assignment to Chan.__anext__ resets it (type_setattro's update_slot), and a
+     * subclass gets the generic slot (fixup_slot_dispatchers), so both stay right. */
+    if (ct->tp_as_async != NULL && (ct->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        ct->tp_as_async->am_anext = chan_anext_slot;
+    }
+    Py_RETURN_NONE;
 }

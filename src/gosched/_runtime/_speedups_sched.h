@@ -29,7 +29,7 @@
 
 static PyObject *procg;  /* proc's globals */
 static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int1, *intm1;  /* ints: PyInit */
-static PyObject *deque_pop;  /* deque.pop, for p.tok */
+static PyObject *deque_pop;  /* deque.pop, for p.tok (called as deque_pop_fn) */
 static long fairtick, latperiod;
 static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
 static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_lockedm;
@@ -38,12 +38,12 @@ static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_l
 enum {
     H_CHECKTIMERS, H_DRAINREADYQ, H_FINDRUNNABLE, H_RESETSPINNING, H_STARTLOCKEDM, H_GOEXITPANIC,
     H_LOSTP, H_PREEMPTDONE, H_OVER, H_ABANDON, H_GOEXIT0RARE, H_FOREIGNYIELD, H_UNLOCKF,
-    H_TRAPDISPATCH, H_TRACING, H_MGR, H_NANOTIME, NH
+    H_TRAPDISPATCH, H_TRACING, H_MGR, H_NANOTIME, H_GLOBRUNQGET, NH
 };
 static const char *hnames[NH] = {
     "checktimers", "drainreadyq", "findrunnable", "resetspinning", "startlockedm", "goexitpanic",
     "lostp", "preemptdone", "over", "abandon", "goexit0rare", "foreignyield", "unlockf",
-    "trapdispatch", "tracing", "mgr", "nanotime",
+    "trapdispatch", "tracing", "mgr", "nanotime", "globrunqget",
 };
 static PyObject *hname[NH];
 
@@ -85,12 +85,6 @@ ptest(int h, PyObject *const *args, size_t n)
     return t;
 }
 
-static inline Py_ssize_t
-qlen(PyObject *q)
-{
-    return Py_IS_TYPE(q, dequetype) ? Py_SIZE(q) : PyObject_Length(q);
-}
-
 /* q.popleft() where q may have been emptied by another thread: NULL with no error if so. */
 static PyObject *
 trypopleft(PyObject *q)
@@ -115,6 +109,73 @@ addtick(PyObject *p)
     int rc = t1 == NULL ? -1 : PyObject_SetAttrString(p, "schedtick", t1);
     Py_XDECREF(t1);
     return rc;
+}
+
+/* sched.lock, a threading.Lock: its acquire(False) and release called as their C functions. */
+static PyTypeObject *locktype;
+static PyCFunctionWithKeywords lock_acquire_fn;
+static PyCFunction lock_release_fn;
+static PyObject *args_false;  /* (False,): acquire's arguments */
+static Py_ssize_t s_lock, s_gomaxprocs;
+
+/* findRunnable's first step when it is the only one it takes (proc.findrunnable with no
+ * timer pending, nothing readied, p not dying): globrunqturn, the global queue's fair
+ * turn, and runq.globrunqget(sched, p, 1) under sched.lock, without their three Python
+ * frames. Why: a spawning loop queues goroutines on the global queue faster than they
+ * run, and each was then taken through findrunnable in Python (~60 bytecodes and the
+ * lock, a third of a spawn + join: docs/benchmarks.md). 1 with *gpp (a new reference),
+ * 0 findrunnable goes on (globrunqturn would take nothing, or found the queue empty
+ * under the lock), -1 error. */
+static int
+globturn(PyObject *m, PyObject *sched, PyObject *p, PyObject **gpp)
+{
+    PyObject *lk = SLOT(sched, s_lock), *q = SLOT(sched, s_runq), *turn = SLOT(p, p_globturn);
+    PyObject *gmp = SLOT(sched, s_gomaxprocs);
+    if (!Py_IS_TYPE(lk, locktype) || !Py_IS_TYPE(q, dequetype) || Py_SIZE(q) == 0 || qlen(SLOT(m, m_readyq)) ||
+        !PyLong_CheckExact(turn) || !PyLong_CheckExact(gmp)) {
+        return 0;
+    }
+    int t = truthy(SLOT(p, p_timer0when));
+    if (t == 0) {
+        t = truthy(SLOT(p, p_dying));
+    }
+    long tick = PyLong_AsLong(SLOT(p, p_schedtick)), g = PyLong_AsLong(turn), n = PyLong_AsLong(gmp);
+    if (t != 0 || PyErr_Occurred()) {
+        return t < 0 || PyErr_Occurred() ? -1 : 0;
+    }
+    if ((!g && tick % fairtick) || n <= 0) {
+        return 0;  /* not the global queue's turn: runqget and the rest */
+    }
+    n = Py_SIZE(q) / n;  /* globrunqturn's share: one per tick for the next len(runq)/gomaxprocs ticks */
+    g = g ? g - 1 : (n < fairtick - 1 ? n : fairtick - 1) - 1;
+    if (setslot(p, p_globturn, PyLong_FromLong(g > 0 ? g : 0)) < 0) {
+        return -1;
+    }
+    PyObject *r = lock_acquire_fn(lk, args_false, NULL);
+    if (r != Py_True) {  /* held: globrunqget's own acquire, then lock2 */
+        Py_XDECREF(r);
+        PyObject *a[3] = {sched, p, int1};
+        PyObject *gp = r == NULL ? NULL : pcall(H_GLOBRUNQGET, a, 3);
+        if (gp == NULL) {
+            return -1;
+        }
+        if (gp == Py_None) {
+            Py_DECREF(gp);
+            return 0;
+        }
+        *gpp = gp;
+        return 1;
+    }
+    Py_DECREF(r);
+    PyObject *gp = trypopleft(q);
+    r = lock_release_fn(lk, NULL);
+    Py_XDECREF(r);
+    if (r == NULL) {
+        Py_XDECREF(gp);
+        return -1;
+    }
+    *gpp = gp;
+    return gp == NULL ? (PyErr_Occurred() ? -1 : 0) : 1;
 }
 
 /* What this M readied, runnext, the local runq (findrunnable for the rest): *gpp, a new
@@ -150,6 +211,9 @@ takeg(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp, int fair)
             PyObject *q = SLOT(p, p_runq);
             Py_ssize_t nq = qlen(q);
             if (nq < 0 || (nq && fair && (gp = trypopleft(q)) == NULL && PyErr_Occurred())) {
+                return -1;
+            }
+            if (gp == NULL && !fair && globturn(m, sched, p, &gp) < 0) {
                 return -1;
             }
             if (gp == NULL) {
@@ -373,7 +437,7 @@ dotrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tr, Py
         }
         PyObject *ul = PyTuple_GET_ITEM(tr, 1);  /* gopark's unlockf */
         if (PyList_CheckExact(ul)) {  /* a runtime lock (lock.newlock): unlock inline */
-            return PyList_Append(ul, lock_token);
+            return unlock(ul);
         }
         return ul == Py_None ? 0 : pdo(H_UNLOCKF, &ul, 1);
     }
@@ -409,7 +473,7 @@ aftertrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tq,
             return -1;
         }
     }
-    PyObject *tok = Py_IS_TYPE(tq, dequetype) ? PyObject_Vectorcall(deque_pop, &tq, 1, NULL)
+    PyObject *tok = Py_IS_TYPE(tq, dequetype) ? deque_pop_fn(tq, NULL)
                                               : PyObject_CallMethod(tq, "pop", NULL);
     if (tok == NULL) {  /* sysmon took the P while gp ran */
         PyObject *a[3] = {sched, m, gp};
@@ -507,6 +571,35 @@ cround(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(NNO)", nextg != NULL ? nextg : Py_NewRef(Py_None), n, locked ? Py_True : Py_False);
 }
 
+/* threading.Lock's acquire and release, as C functions (globturn). */
+static int
+setup_lock(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *lk = threading == NULL ? NULL : PyObject_CallMethod(threading, "Lock", NULL);
+    Py_XDECREF(threading);
+    if (lk == NULL) {
+        return -1;
+    }
+    PyTypeObject *lt = Py_TYPE(lk);
+    PyObject *acq = PyObject_GetAttrString((PyObject *)lt, "acquire");
+    PyObject *rel = PyObject_GetAttrString((PyObject *)lt, "release");
+    lock_acquire_fn = (PyCFunctionWithKeywords)(void (*)(void))cmethod(acq, METH_VARARGS | METH_KEYWORDS);
+    lock_release_fn = cmethod(rel, METH_NOARGS);
+    Py_XDECREF(acq);
+    Py_XDECREF(rel);
+    Py_XSETREF(locktype, (PyTypeObject *)Py_NewRef(lt));
+    Py_DECREF(lk);
+    if (args_false == NULL) {
+        args_false = PyTuple_Pack(1, Py_False);
+    }
+    if (lock_acquire_fn == NULL || lock_release_fn == NULL || args_false == NULL) {
+        PyErr_SetString(PyExc_TypeError, "setup_sched: threading.Lock's acquire and release are not C methods");
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(setup_sched_doc,
 "setup_sched(procglobals, /)\n--\n\n"
 "Bind proc's globals (its classes, constants and schedule's helpers); cround refuses to run until then.");
@@ -554,7 +647,8 @@ setup_sched(PyObject *self, PyObject *pg)
         offset_of(gt, "status", &g_status) || offset_of(gt, "waitreason", &g_waitreason) ||
         offset_of(gt, "waitsince", &g_waitsince) || offset_of(gt, "param", &g_param) ||
         offset_of(gt, "exc", &g_exc) || offset_of(gt, "m", &g_m) || offset_of(gt, "preempt", &g_preempt) ||
-        offset_of(gt, "trackingstamp", &g_trackingstamp) || offset_of(gt, "lockedm", &g_lockedm)) {
+        offset_of(gt, "trackingstamp", &g_trackingstamp) || offset_of(gt, "lockedm", &g_lockedm) ||
+        offset_of(st, "lock", &s_lock) || offset_of(st, "gomaxprocs", &s_gomaxprocs) || setup_lock() < 0) {
         return NULL;
     }
     for (int i = 0; i < NH; i++) {

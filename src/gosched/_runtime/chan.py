@@ -430,9 +430,7 @@ def _accelerate() -> None:
     helpers = (preempted, proc.goready, vars(proc), Grunnable)
     modes = (_OK, _RAISE, _STOP)  # recv_ok's, recv's, __anext__'s
     park = (PARK, waitReasonChanSend, waitReasonChanReceive, _closed, ClosedChannelError, modes)
-    descrs = c.setup_chan(Chan, Sudog, SelectWait, G, *helpers, ops, docs, park)
-    for n, d in zip(names, descrs, strict=True):
-        setattr(Chan, n, d)
+    c.setup_chan(Chan, Sudog, SelectWait, G, *helpers, ops, docs, park)  # sets the methods on Chan
 
 
 _accelerate()

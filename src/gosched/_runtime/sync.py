@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
 
-from . import proc
+from . import proc, speedups
 from . import timers as _timers
 from .blocking import mutex_lock, wg_wait
 from .errors import Panic
@@ -285,6 +285,7 @@ class WaitGroup:
         self.fusers: tuple[Any, ...] = ()  # live plain threads that used wait_blocking (blocking.py)
 
     def add(self, delta: int) -> None:
+        """Add ``delta`` to the counter (WaitGroup.Add): at zero every waiter wakes; below zero, Panic."""
         if type(delta) is not int and (isinstance(delta, bool) or not isinstance(delta, int)):
             raise TypeError(f"WaitGroup.add takes an int, not {type(delta).__name__}")
         lk = self._lock
@@ -300,6 +301,7 @@ class WaitGroup:
         self._settle(lk, n)
 
     def done(self) -> None:
+        """Decrement the counter by one (WaitGroup.Done)."""
         # add(-1), without the call and the type check: every goroutine runs it.
         lk = self._lock
         try:
@@ -590,5 +592,30 @@ class Cond:
         for gp in woken:
             proc.goready(gp)
 
+
+# sync.py's own WaitGroup.add and done: the definition, and what the C methods run
+# for every case they do not finish (tests compare the two).
+pyadd, pydone = WaitGroup.add, WaitGroup.done
+
+
+def _accelerate() -> None:
+    """Put the C versions of WaitGroup.add and done on WaitGroup (speedups; _speedups_sync.h).
+
+    They move the counter in one C call when that wakes nobody (the lock free, an
+    int delta, the counter positive after, or zero with no waiter) and run the
+    methods above for every other case; those stay the definition (and the whole
+    of the pure-Python path).
+    """
+    c = speedups.c
+    if c is None:
+        return
+    names = ("add", "done")
+    fns = (pyadd, pydone)
+    sigs = ("($self, delta)", "($self, /)")  # text signatures, for docs
+    docs = tuple(f"{n}{sig}\n--\n\n{fn.__doc__}" for n, sig, fn in zip(names, sigs, fns, strict=True))
+    c.setup_wg(WaitGroup, fns, docs)  # sets the methods on WaitGroup
+
+
+_accelerate()
 
 __all__ = ["Cond", "Locker", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
