@@ -164,6 +164,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gm: M | None = None
         self._gmaings: set[G] = set()
         self._gmainnew: list[G] = []  # not started yet: they start in run_forever (_gstartmains)
+        self._gdeferred: deque[tuple[Callable[..., Any], int, Any]] | None = None  # lend's, for _graise
         self._gpending: list[tuple[Task, Any]] = []
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gpolling = False  # its poller goroutine (_poll) runs
@@ -302,6 +303,18 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 self._gservecalls()
                 if self._gstopped.is_set():
                     return
+
+    def _graise(self, e: BaseException) -> bool:
+        """A task's step on the main thread, as an M, raised KeyboardInterrupt or SystemExit:
+        have run_forever raise it (the main thread's next stop between goroutines), as
+        asyncio's run_forever does. False if not on that thread: the caller raises it."""
+        d = self._gdeferred
+        b = self._gborrow
+        if d is None or b is None or threading.get_ident() != self._thread_id:
+            return False
+        d.append((_reraise, 0, e))
+        wake(b)
+        return True
 
     def _gstartmains(self) -> None:
         """Ready the main tasks created since the last run (asyncio runs none before run_forever):
@@ -595,6 +608,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         sel = self._selector
         if sched is not None and self._gpolling and sel is not None:
             notify_closing(sched, sel.fileno())
+
+
+def _reraise(_: int, e: BaseException) -> None:
+    raise e
 
 
 async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:

@@ -67,6 +67,7 @@ def lend(loop: EventLoop, note: SignalNote, wait: Callable[[], None]) -> None:
         signal.signal(signal.SIGINT, wrapper)
     with loop._glock:
         loop._gborrow = b
+        loop._gdeferred = deferred
         b.leave = loop._gstopped.is_set()  # stopped before it got here (_gstop saw no borrow)
     m = loop._gm = mainm.borrow(sched, loop._gm, b, loop._gmaings)
     try:
@@ -75,6 +76,7 @@ def lend(loop: EventLoop, note: SignalNote, wait: Callable[[], None]) -> None:
     finally:
         with loop._glock:
             loop._gborrow = None
+            loop._gdeferred = None
         mainm.giveback(m)
         if wrapper is not None and signal.getsignal(signal.SIGINT) is wrapper:
             signal.signal(signal.SIGINT, old)

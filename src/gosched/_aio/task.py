@@ -265,7 +265,8 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
             _finish(task, None, e.value)
     except (KeyboardInterrupt, SystemExit) as e:
         _finish(task, e, None)
-        raise
+        if not loop._graise(e):  # on the main thread in run_forever: raised from there, as asyncio does
+            raise
     except GeneratorExit:
         raise
     except BaseException as e:
