@@ -182,14 +182,16 @@ def syscallaway(sched: Sched, m: M, gp: G, fn: Any, args: Any) -> None:
     gp.exc = REISSUE
     gp.status = Grunnable
     p = m.p
-    if m.borrowed is None or p is None:
-        injectglist(sched, [gp]) if m.borrowed is not None else globrunqput(sched, gp)
-        return
-    if m.readyq:
-        drainreadyq(sched, m, p)
-    releasep(m)
-    runqput(sched, p, gp, True)
-    startm(sched, p, False)
+    if m.borrowed is None:
+        globrunqput(sched, gp)
+    elif p is None:
+        injectglist(sched, [gp])  # for an M with a P
+    else:
+        if m.readyq:
+            drainreadyq(sched, m, p)
+        releasep(m)
+        runqput(sched, p, gp, True)
+        startm(sched, p, False)
 
 
 def resumethrow(gp: G, exc: BaseException) -> Any:

@@ -204,6 +204,8 @@ def giveback(m: M) -> None:
             sched.nmidlelocked -= 1
         if p is not None:
             releasep(m)
+        elif m.nextp is not None:  # handed over as it left (handto): on to another M
+            p, m.nextp = m.nextp, None
         m.borrowed = None
         m.freed = True
         sched.nmfreed += 1

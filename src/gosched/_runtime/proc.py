@@ -677,13 +677,10 @@ def stealwork(m: M, p: P) -> G | None:
 
 def idle(m: M) -> bool:
     """The M has no P and found no work: block in netpoll, or park (the end of Go's findRunnable);
-    True once it holds a P again, False if the program ended (a borrowed M's: mainm.idle).
-
-    Going inactive (claiming the poller, or joining the idle list) and asking
-    "was I the last active M?" happen under one ``sched.lock``, so of two Ms
-    going idle at once exactly one sees itself last and runs checkdead (Go
-    runs checkdead from mput, under the same lock, for the same reason).
-    """
+    True once it holds a P again, False if the program ended (a borrowed M's: mainm.idle). Going
+    inactive (claiming the poller, or joining the idle list) and asking "was I the last active M?"
+    happen under one ``sched.lock``, so of two Ms going idle at once exactly one sees itself last
+    and runs checkdead (Go runs checkdead from mput, under the same lock, for the same reason)."""
     if m.borrowed is not None:
         return mainm.idle(m)
     sched = m.sched
