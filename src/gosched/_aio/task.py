@@ -383,13 +383,14 @@ def retaken(sched: Sched, m: M, gp: G) -> None:
     if t._gg is not gp:  # its first step, on the loop's dispatcher: another serves the loop meanwhile
         if passturn(loop._gturn, sched, m, gp, t):
             loop._gnewdispatcher()
-    elif not (t._gmain and _mainstuckinmachinery(loop)):
+    elif not (t._gmain and loop._gborrow is None and _mainstuckinmachinery(loop)):  # posted: see there
         passturn(loop._gturn, sched, m, gp)
 
 
 def _mainstuckinmachinery(loop: Any) -> bool:
-    """A main task's step runs on the thread in run_forever (its M waits outside the machinery):
-    is that thread inside asyncio's or ssl's code, whose objects are not safe to share?"""
+    """A main task's step posted to the thread in run_forever (its M waits outside the machinery;
+    not while that thread is an M, mainthread.py): is that thread inside asyncio's or ssl's code,
+    whose objects are not safe to share?"""
     tid = loop._thread_id
     f = sys._current_frames().get(tid) if tid is not None and tid != -1 else None
     return f is not None and f.f_globals.get("__name__", "").startswith(_MACHINERY)
