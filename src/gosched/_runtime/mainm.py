@@ -19,8 +19,8 @@ on the global queue (still bound) for the next M to hand over with a P.
 The borrowed M never sleeps in netpoll nor on the idle list: idle, it waits on
 the lender's wait (the main thread's signal-serving one, sigwait.SignalNote),
 counted in ``nmidlelocked`` as a locked M asleep is (checkdead leaves it out).
-It runs every round in Python (not the C rounds), checking ``Borrow.pending``
-between goroutines: the lender's work (``serve``: calls made to the main
+Every round (the C rounds too, which return to schedule's loop for it) it checks
+``Borrow.pending`` between goroutines: the lender's work (``serve``: calls made to the main
 thread, deferred signal handlers) and its request to leave. Leaving
 (``giveback``), it hands its P off, unbinds its Gs and requeues those handed to
 it; the lender's thread goes on as before, and borrows the same M next time.

@@ -320,7 +320,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
     csend = speedups.send
     tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
-    crounds = cround if (bw := m.borrowed) is None else None  # a borrowed M: every round here (mainm)
+    crounds, bw = cround, m.borrowed  # bw: a borrowed M's lender (mainm); the C rounds stop for its work
     while True:
         if crounds is not None and nextg is None and not locked:  # the common rounds, in C
             r = crounds(m, tracknext)
