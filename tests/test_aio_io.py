@@ -171,9 +171,9 @@ def test_sigint_caught_on_another_thread_still_cancels_the_main_task(loop_handle
     code = (
         "import asyncio, signal, sys, threading, time, gosched.aio as aio\n"
         "main = threading.main_thread().ident\n"
-        "def asleep():  # in run_forever's wait, not running a step or starting a thread\n"
+        "def asleep():  # in run_forever's wait (idle, as an M), not running a step or starting a thread\n"
         "    f, names = sys._current_frames()[main], []\n"
-        "    while f is not None and len(names) < 3:\n"
+        "    while f is not None and len(names) < 12:\n"
         "        names, f = names + [f.f_code.co_name], f.f_back\n"
         "    return names[0] == 'wait' and '_gserve' in names\n"
         "def interrupt():\n"

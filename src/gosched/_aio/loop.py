@@ -44,13 +44,15 @@ from .._runtime import mgr, proc, runq
 from .._runtime import timers as _timers
 from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
+from .._runtime.mainm import Borrow, wake
 from .._runtime.netpoll import notify_closing
-from .._runtime.runtime2 import M, Sched
+from .._runtime.runtime2 import G, M, Sched
 from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm, setm
 from .dispatch import _dispatch, _poll
+from .mainthread import lend
 from .task import StepWrapper, Task, Wake, creator, loopcode
-from .turn import Turn
+from .turn import Turn, turnready
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
@@ -156,6 +158,13 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         # signal wakes it too, so asyncio.Runner's SIGINT handler runs at once (sigwait.py)
         self._gmainev = SignalNote()
         self._gmaincalls: deque[tuple[Callable[..., Any], tuple[Any, ...], cf.Future[Any]]] = deque()
+        # The main thread as an M while in run_forever (mainthread.py), and the main tasks'
+        # goroutines, bound to it meanwhile.
+        self._gborrow: Borrow | None = None
+        self._gm: M | None = None
+        self._gmaings: set[G] = set()
+        self._gmainnew: list[G] = []  # not started yet: they start in run_forever (_gstartmains)
+        self._gdeferred: deque[tuple[Callable[..., Any], int, Any]] | None = None  # lend's, for _graise
         self._gpending: list[tuple[Task, Any]] = []
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gpolling = False  # its poller goroutine (_poll) runs
@@ -200,6 +209,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._grunning = False
             self._gturn = Turn()  # in case a goroutine of the ended run held it
             self._gpolling = False
+            self._gmaings.clear()
+            self._gmainnew.clear()
         for h in self._gtimers:
             self._gtimers[h] = None
         self._gstop()
@@ -265,18 +276,56 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             sys.set_asyncgen_hooks(*old_agen_hooks)
 
     def _gstop(self) -> None:
-        self._gstopped.set()
-        self._gmainev.set()
+        with self._glock:
+            self._gstopped.set()
+            b = self._gborrow
+            if b is not None:
+                b.leave = True
+        if b is not None:
+            wake(b)
+        else:
+            self._gmainev.set()
 
     def _gserve(self) -> None:
-        """run_forever's thread: wait for stop(), running what must run on it meanwhile (_gonmain)."""
+        """run_forever's thread: wait for stop(), running what must run on it meanwhile (_gonmain).
+
+        The main thread runs the scheduler meanwhile, as an M (mainthread.py).
+        """
         with self._gmainev.waiting() as wait:
+            sched = self._gsched
+            if threading.current_thread() is threading.main_thread() and sched is not None and not sched.dead:
+                lend(self, self._gmainev, wait)
+                return
+            self._gstartmains()
             while True:
                 wait()
                 self._gmainev.clear()
                 self._gservecalls()
                 if self._gstopped.is_set():
                     return
+
+    def _graise(self, e: BaseException) -> bool:
+        """A task's step on the main thread, as an M, raised KeyboardInterrupt or SystemExit:
+        have run_forever raise it (the main thread's next stop between goroutines), as
+        asyncio's run_forever does. False if not on that thread: the caller raises it."""
+        d = self._gdeferred
+        b = self._gborrow
+        if d is None or b is None or threading.get_ident() != self._thread_id:
+            return False
+        d.append((_reraise, 0, e))
+        wake(b)
+        return True
+
+    def _gstartmains(self) -> None:
+        """Ready the main tasks created since the last run (asyncio runs none before run_forever):
+        the main thread runs the loop now, and they are bound to it if it lends itself (lend)."""
+        sched = self._gsched
+        new, self._gmainnew = self._gmainnew, []
+        if sched is not None and new:
+            for gp in new:
+                turnready(self._gturn, gp, sched)
+            with sched.lock:
+                sched.nforeign -= len(new)  # Task.start counted them
 
     def _gservecalls(self) -> None:
         while self._gmaincalls:
@@ -294,9 +343,13 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             here = tid is None or tid == -1 or tid == threading.get_ident() or os.getpid() != self._gpid
             if not here:  # (a fork child has no thread in run_forever: aio-bugs #10)
                 self._gmaincalls.append((fn, args, fut))
+            b = self._gborrow
         if here:
             return fn(*args)
-        self._gmainev.set()
+        if b is not None:
+            wake(b)  # between two goroutines, or idle
+        else:
+            self._gmainev.set()
         return fut.result()
 
     def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
@@ -555,6 +608,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         sel = self._selector
         if sched is not None and self._gpolling and sel is not None:
             notify_closing(sched, sel.fileno())
+
+
+def _reraise(_: int, e: BaseException) -> None:
+    raise e
 
 
 async def _relaysignals(loop: EventLoop, ch: Chan[Any]) -> None:

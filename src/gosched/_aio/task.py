@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import foreign, mgr, proc, sysmon, traceback, waitfor
+from .._runtime import foreign, mainm, mgr, proc, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
 from .turn import _MACHINERY, Turn, endfirst, giveturn, passturn, queueturn, taketurn, turnready
@@ -117,7 +117,14 @@ class Task(_TaskWithDict):
             m = None
         # Created parked: it starts when it gets the loop's turn, in creation order.
         gp = proc.newproc(sched, _drive(self), f, m, runnable=False)
-        turnready(self.get_loop()._gturn, gp, sched)
+        loop = self.get_loop()
+        if self._gmain:  # readied once bound to the main thread, in run_forever (mainthread.py)
+            loop._gmaings.add(gp)
+            loop._gmainnew.append(gp)
+            with sched.lock:  # the main thread will start it: not a deadlock meanwhile (checkdead)
+                sched.nforeign += 1
+            return
+        turnready(loop._gturn, gp, sched)
 
 
 _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
@@ -241,7 +248,9 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
     except RuntimeError:
         _swap(loop, task)
     try:
-        if task._gmain:  # on the main thread, as asyncio runs it (signal.signal works)
+        # On the main thread, as asyncio runs it (signal.signal works); there already while
+        # the main thread runs the loop as an M (mainthread.py), but where sysmon moved it.
+        if task._gmain and loop._gborrow is None:
             return loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
                 ctx.run, _throw, m, coro, exc)
         if exc is not None:
@@ -256,7 +265,8 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
             _finish(task, None, e.value)
     except (KeyboardInterrupt, SystemExit) as e:
         _finish(task, e, None)
-        raise
+        if not loop._graise(e):  # on the main thread in run_forever: raised from there, as asyncio does
+            raise
     except GeneratorExit:
         raise
     except BaseException as e:
@@ -359,6 +369,9 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
             y = _START
     finally:
         gtasks.pop(gp, None)
+        if task._gmain:
+            loop._gmaings.discard(gp)
+            mainm.unbind(sched, gp)
 
 
 def retaken(sched: Sched, m: M, gp: G) -> None:
@@ -370,13 +383,14 @@ def retaken(sched: Sched, m: M, gp: G) -> None:
     if t._gg is not gp:  # its first step, on the loop's dispatcher: another serves the loop meanwhile
         if passturn(loop._gturn, sched, m, gp, t):
             loop._gnewdispatcher()
-    elif not (t._gmain and _mainstuckinmachinery(loop)):
+    elif not (t._gmain and loop._gborrow is None and _mainstuckinmachinery(loop)):  # posted: see there
         passturn(loop._gturn, sched, m, gp)
 
 
 def _mainstuckinmachinery(loop: Any) -> bool:
-    """A main task's step runs on the thread in run_forever (its M waits outside the machinery):
-    is that thread inside asyncio's or ssl's code, whose objects are not safe to share?"""
+    """A main task's step posted to the thread in run_forever (its M waits outside the machinery;
+    not while that thread is an M, mainthread.py): is that thread inside asyncio's or ssl's code,
+    whose objects are not safe to share?"""
     tid = loop._thread_id
     f = sys._current_frames().get(tid) if tid is not None and tid != -1 else None
     return f is not None and f.f_globals.get("__name__", "").startswith(_MACHINERY)

@@ -32,6 +32,8 @@ static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int1, *intm1;  /* ints
 static PyObject *deque_pop;  /* deque.pop, for p.tok (called as deque_pop_fn) */
 static long fairtick, latperiod;
 static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
+static Py_ssize_t m_borrowed;  /* a borrowed M's mainm.Borrow, else None */
+static PyObject *str_pending;
 static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_lockedm;
 
 /* proc's globals that schedule calls or reads, by index into hnames. */
@@ -526,7 +528,18 @@ cround(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     int locked = 0;
     while (nextg == NULL && !locked) {
-        PyObject *gp, *p;
+        PyObject *gp, *p, *bw = SLOT(m, m_borrowed);
+        if (bw != Py_None) {  /* a borrowed M whose lender has work: schedule's round does it (mainm) */
+            PyObject *pending = PyObject_GetAttr(bw, str_pending);
+            int t = pending == NULL ? -1 : PyObject_IsTrue(pending);
+            Py_XDECREF(pending);
+            if (t != 0) {
+                if (t < 0) {
+                    return NULL;
+                }
+                break;
+            }
+        }
         int rc = pick(m, sched, &gp, &p);
         if (rc < 0) {
             return NULL;
@@ -638,6 +651,7 @@ setup_sched(PyObject *self, PyObject *pg)
     PyTypeObject *mt = Mtype, *pt = Ptype, *st = Stype, *gt = Gtype;
     if (offset_of(mt, "sched", &m_sched) || offset_of(mt, "p", &m_p) || offset_of(mt, "readyq", &m_readyq) ||
         offset_of(mt, "curg", &m_curg) || offset_of(mt, "spinning", &m_spinning) ||
+        offset_of(mt, "borrowed", &m_borrowed) ||
         offset_of(pt, "runq", &p_runq) || offset_of(pt, "runnext", &p_runnext) ||
         offset_of(pt, "schedtick", &p_schedtick) || offset_of(pt, "globturn", &p_globturn) ||
         offset_of(pt, "timer0when", &p_timer0when) || offset_of(pt, "dying", &p_dying) ||
@@ -649,6 +663,9 @@ setup_sched(PyObject *self, PyObject *pg)
         offset_of(gt, "exc", &g_exc) || offset_of(gt, "m", &g_m) || offset_of(gt, "preempt", &g_preempt) ||
         offset_of(gt, "trackingstamp", &g_trackingstamp) || offset_of(gt, "lockedm", &g_lockedm) ||
         offset_of(st, "lock", &s_lock) || offset_of(st, "gomaxprocs", &s_gomaxprocs) || setup_lock() < 0) {
+        return NULL;
+    }
+    if (str_pending == NULL && (str_pending = PyUnicode_InternFromString("pending")) == NULL) {
         return NULL;
     }
     for (int i = 0; i < NH; i++) {

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .mgr import acquirep, activems, handoffp, releasep, startm
+from .mainm import handto
+from .mgr import acquirep, activems, handoffp, injectglist, releasep, startm
 from .panic import wakefd
-from .runq import drainreadyq, globrunqput
+from .runq import drainreadyq, globrunqput, runqput
 from .runtime2 import G, Grunnable, M, Sched
 from .traps import SYSCALL
 
@@ -127,8 +128,11 @@ def startlockedm(sched: Sched, m: M, gp: G, lm: M) -> bool:
     False if main's lock to m0 ended meanwhile (endinit, under ``sched.lock``): run
     gp here. The caller must not read ``gp.lockedm`` again: endinit may clear it
     between two reads, which once failed an assertion here (the stress test's
-    random programs, CI on 3.11).
+    random programs, CI on 3.11). A borrowed ``lm`` (gosched.aio's main thread,
+    which runs other goroutines too) is handed gp its own way (mainm.handto).
     """
+    if lm.borrowed is not None:
+        return handto(sched, m, gp, lm)
     p = m.p
     assert p is not None
     if m.readyq:
@@ -164,15 +168,30 @@ def mexit(sched: Sched, m: M) -> None:
 def syscallaway(sched: Sched, m: M, gp: G, fn: Any, args: Any) -> None:
     """Main's first syscall, not locked by the user: not on m0, whose thread must
     stay free to run Python's signal handlers (sigwait.py). Main's lock to m0
-    ends (endinit) and the M that next runs main makes the call (REISSUE)."""
-    with sched.lock:
-        m.lockedint = 0
-        dounlockosthread(m, gp)
+    ends (endinit) and the M that next runs main makes the call (REISSUE).
+
+    A syscall on a borrowed M (mainm.py), but for its own Gs': the lender's thread
+    must stay free too (for stop() and signals), so gp goes with this M's P to another M.
+    """
+    if m.borrowed is None:
+        with sched.lock:
+            m.lockedint = 0
+            dounlockosthread(m, gp)
     m.curg = None
     gp.param = (SYSCALL, fn, args)
     gp.exc = REISSUE
     gp.status = Grunnable
-    globrunqput(sched, gp)
+    p = m.p
+    if m.borrowed is None:
+        globrunqput(sched, gp)
+    elif p is None:
+        injectglist(sched, [gp])  # for an M with a P
+    else:
+        if m.readyq:
+            drainreadyq(sched, m, p)
+        releasep(m)
+        runqput(sched, p, gp, True)
+        startm(sched, p, False)
 
 
 def resumethrow(gp: G, exc: BaseException) -> Any:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from types import FrameType
 from typing import Any, NoReturn
 
-from . import mgr, panic, speedups
+from . import mainm, mgr, panic, speedups
 from . import timers as _timers
 from . import trace as _trace
 from .errors import Fatal
@@ -320,7 +320,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
     csend = speedups.send
     tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
-    crounds = cround
+    crounds, bw = cround, m.borrowed  # bw: a borrowed M's lender (mainm); the C rounds stop for its work
     while True:
         if crounds is not None and nextg is None and not locked:  # the common rounds, in C
             r = crounds(m, tracknext)
@@ -337,6 +337,8 @@ def schedule(m: M, nextg: G | None = None) -> None:
                 return
             p = m.p
         else:
+            if bw is not None and bw.pending and mainm.between(m, bw):  # its lender's work; True: leave
+                return
             if p is None or p.dying:
                 if schedidle(m, p):
                     continue
@@ -674,15 +676,13 @@ def stealwork(m: M, p: P) -> G | None:
 
 
 def idle(m: M) -> bool:
-    """The M has no P and found no work: block in netpoll, or park (the end of Go's findRunnable).
-
-    Returns True once it holds a P again, False if the program ended.
-
-    Going inactive (claiming the poller, or joining the idle list) and asking
-    "was I the last active M?" happen under one ``sched.lock``, so of two Ms
-    going idle at once exactly one sees itself last and runs checkdead (Go
-    runs checkdead from mput, under the same lock, for the same reason).
-    """
+    """The M has no P and found no work: block in netpoll, or park (the end of Go's findRunnable);
+    True once it holds a P again, False if the program ended (a borrowed M's: mainm.idle). Going
+    inactive (claiming the poller, or joining the idle list) and asking "was I the last active M?"
+    happen under one ``sched.lock``, so of two Ms going idle at once exactly one sees itself last
+    and runs checkdead (Go runs checkdead from mput, under the same lock, for the same reason)."""
+    if m.borrowed is not None:
+        return mainm.idle(m)
     sched = m.sched
     maypoll = True
     while True:

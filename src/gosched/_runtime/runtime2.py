@@ -325,6 +325,7 @@ class M:
 
     __slots__ = (
         "blocked",
+        "borrowed",
         "curg",
         "freed",
         "goidcache",
@@ -381,6 +382,8 @@ class M:
         # How the M sleeps until a P is handed to it (notesleep(&m.park)); None: park.acquire.
         # m0 sleeps in run()'s signal-serving wait instead (sigwait.py).
         self.parkfn: Callable[[], None] | None = None
+        # A thread outside the runtime lent as an M (mainm.py: gosched.aio's main thread): its state.
+        self.borrowed: Any = None
         self.freed = False  # counted in sched.nmfreed (its thread is gone, or m0 left)
 
 

@@ -144,6 +144,12 @@ class SignalNote:
         self._ev = threading.Event()
         self._lock = threading.Lock()  # _w is written, or closed, under it
         self._w = -1
+        self._poked = False  # poke(): set by a signal handler on the waiting thread
+
+    def poke(self) -> None:
+        """set() for a Python signal handler on the waiting thread, which takes no lock (the
+        code it interrupted may hold one): the signal's own byte on the pipe ends the wait."""
+        self._poked = True
 
     def set(self) -> None:
         self._ev.set()
@@ -156,6 +162,7 @@ class SignalNote:
         return self._ev.is_set()
 
     def clear(self) -> None:
+        self._poked = False
         self._ev.clear()
 
     def _waitlock(self) -> None:
@@ -173,7 +180,7 @@ class SignalNote:
             poll.register(r, select.POLLIN)
 
             def wait() -> None:
-                while not self._ev.is_set():
+                while not (self._ev.is_set() or self._poked):
                     poll.poll()  # EINTR or a wake-up: the handler runs at the next bytecode
                     _forward(r, old)
 

@@ -39,7 +39,7 @@ wakesysmonfor: Callable[[Sched, P, M], None] = _nowakefor  # sysmon.wakefor
 
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
     """entersyscall; fn(*args); exitsyscall. Returns gp if this M may go on running it."""
-    if m.lockedint and not m.lockedext:
+    if (m.lockedint and not m.lockedext) or (m.borrowed is not None and gp.lockedm is not m):
         syscallaway(sched, m, gp, fn, args)
         return None
     gp.status = Gsyscall
