@@ -422,7 +422,7 @@ def test_ctrl_c_reaches_main_on_m0(tmp_path: Path, how: str) -> None:
     path.write_text(CTRL_C_LOCKED)
     rc, out, err = signal_when_ready([sys.executable, str(path), how], signal.SIGINT)
     assert rc == -signal.SIGINT, err
-    assert out == "main finally True\n"
+    assert out == "main finally True\n", err
     assert err.count("Traceback") == 1 and "\nKeyboardInterrupt\n" in err + "\n", err
     if how == "spinning":  # raised in main's own frame, as a panic of main
         assert 'prog.py", line' in err and err.rstrip().endswith("raised in goroutine 1 (main)"), err
