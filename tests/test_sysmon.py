@@ -253,6 +253,20 @@ def test_timer_wakeup_leaves_sysmon_asleep_yet_a_hog_it_starts_is_preempted() ->
     pytest.fail(f"(wake-ups that left sysmon asleep of 5, ms until main resumed): {seen}")
 
 
+def test_hog_after_a_short_first_slice_is_preempted_in_time() -> None:
+    """The ticker's short slice runs first on a P that went busy while sysmon slept; main's
+    unwrapped blocking call comes after it. sysmon, seeing the P first ~10 ms later, dates
+    that slice from when the P went busy (pidleget's stamp): the P moves ~10 ms in. Dated
+    from the sighting, as only the first slice after the stamp was, it moved ~20 ms in
+    (the largest gap was 21.7-22.0 ms in every run, against 11.7 before the stamp)."""
+
+    async def hog() -> None:
+        time.sleep(0.3)  # unwrapped
+
+    best, seen = best_of(lambda: ticker_gap(hog), 0.017)
+    assert best < 0.017, f"ticker gaps (ms): {[round(s * 1e3, 1) for s in seen]}; loadavg {os.getloadavg()}"
+
+
 def test_idle_run_costs_almost_no_cpu() -> None:
     async def main() -> None:
         await gosched.sleep(5)

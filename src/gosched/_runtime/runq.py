@@ -152,6 +152,7 @@ def pidleput(sched: Sched, p: P) -> None:
         return
     sched.pidle.append(p)
     sched.npidle += 1
+    p.sysmontick.busywhen = 0  # its busy spell is over (sysmonwatch, retake)
     if sched.sysmonwait and sched.npidle == sched.gomaxprocs and sched.sysmonnote.movable:
         sysmonrest(sched)
 
@@ -171,15 +172,13 @@ def sysmonwatch(sched: Sched, p: P) -> None:
     """``p`` goes busy while sysmon sleeps deeply (sched.lock held): make sure sysmon
     looks at it within ``sysmonwatch`` ns (forcePreemptNS), without waking it if it can.
 
-    The P's sysmontick is stamped with when its first slice began, for retake
-    (sysmon is asleep: we own pd). A movable note's deadline is pulled in (no
+    The P's sysmontick is stamped with when it went busy, for retake (sysmon is
+    asleep: we own pd; pidleput clears it). A movable note's deadline is pulled in (no
     wake-up: the watch is cancelled if every P is idle again by then, pidleput);
     a plain note's sleeper is woken, unless its sleep ends within the watch anyway.
     """
     now = time.monotonic_ns()
-    pd = p.sysmontick
-    pd.busytick = p.schedtick
-    pd.busywhen = now
+    p.sysmontick.busywhen = now
     due = now + sched.sysmonwatch
     if due >= sched.sysmondeadline:
         return

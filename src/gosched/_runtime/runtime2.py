@@ -156,17 +156,16 @@ class SysmonTick:
     """Per-P snapshot sysmon keeps between ticks (Go's sysmontick)."""
 
     __slots__ = (
-        "busytick", "busywhen", "preemptg", "preemptwhen", "schedtick", "schedwhen",
+        "busywhen", "preemptg", "preemptwhen", "schedtick", "schedwhen",
         "syscalltick", "syscallwhen",
     )
 
     def __init__(self) -> None:
         self.schedtick = 0
         self.schedwhen = 0
-        # Stamped by pidleget while sysmon sleeps deeply and is left asleep: the P's
-        # schedtick then and when (monotonic ns) it went busy; retake dates the P's
-        # first slice from it instead of from its own later sighting (gosched).
-        self.busytick = 0
+        # When (monotonic ns) the P went busy while sysmon slept deeply, stamped by
+        # pidleget and cleared by pidleput: retake dates what runs on the P from it
+        # instead of from its own later sighting (gosched).
         self.busywhen = 0
         self.syscalltick = 0
         self.syscallwhen = 0

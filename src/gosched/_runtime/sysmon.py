@@ -373,10 +373,13 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
             pd.schedwhen = now
             pd.preemptwhen = 0
             pd.preemptg = None
-            # The P's first slice since pidleget stamped it while we slept: it began then.
-            # (We wake within forcePreemptNS of a stamp, later only if a goroutine kept
-            # the GIL: an older stamp is from an earlier busy spell, not this slice's.)
-            if t == pd.busytick + 1 and 0 < now - pd.busywhen <= 2 * forcePreemptNS:
+            # First sighting of a P that went busy while we slept (pidleget stamped it; pidleput
+            # clears the stamp when the P idles): whatever runs now began no earlier than the
+            # stamp, and dating it from there keeps the ~10 ms bound even when a short slice
+            # ran first (dated from this sighting instead, a hog after it ran ~20 ms). Early
+            # at worst, and a request is only a yield at the goroutine's next trap. (We wake
+            # within forcePreemptNS of a stamp; later only if a goroutine kept the GIL.)
+            if 0 < now - pd.busywhen <= 2 * forcePreemptNS:
                 pd.schedwhen = pd.busywhen
             pd.busywhen = 0
         if gp is None:
