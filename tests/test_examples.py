@@ -55,8 +55,8 @@ def test_tour_shows_liveness_against_asyncio_the_blame_and_a_deadlock() -> None:
         slow = float(row.split("asyncio")[1].split("ms")[0])
         fast = float(row.split("gosched")[1].split("ms")[0])
         assert slow > 250 and fast < slow, r.stdout  # asyncio's loop freezes for the whole call
-    assert "BlockingWarning" in r.stdout and "in load_config at" in r.stdout
-    assert "all goroutines are asleep - deadlock!" in r.stdout and "[chan receive]" in r.stdout
+    assert "BlockingWarning" in r.stdout and "in load_config at" in r.stdout, r.stdout
+    assert "all goroutines are asleep - deadlock!" in r.stdout and "[chan receive]" in r.stdout, r.stdout
 
 
 def test_cancel_example_stops_its_pipeline_by_deadline_and_by_first_error_leaving_no_goroutine() -> None:

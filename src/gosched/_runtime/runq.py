@@ -174,20 +174,20 @@ def sysmonwatch(sched: Sched, p: P) -> None:
 
     The P's sysmontick is stamped with when it went busy, for retake (sysmon is
     asleep: we own pd; pidleput clears it). A movable note's deadline is pulled in (no
-    wake-up: the watch is cancelled if every P is idle again by then, pidleput);
-    a plain note's sleeper is woken, unless its sleep ends within the watch anyway.
+    wake-up: the watch is cancelled if every P is idle again by then, pidleput). A
+    plain note's sleeper is woken, as before the movable note (sysmon then sees the P
+    at once, as it always did where no timerfd exists).
     """
     now = time.monotonic_ns()
     p.sysmontick.busywhen = now
-    due = now + sched.sysmonwatch
-    if due >= sched.sysmondeadline:
-        return
-    if sched.sysmonnote.movable:
-        sched.sysmondeadline = due
-        sched.sysmonnote.move(due)
-    else:
+    if not sched.sysmonnote.movable:
         sched.sysmonwait = False
         sched.sysmonnote.wakeup()
+        return
+    due = now + sched.sysmonwatch
+    if due < sched.sysmondeadline:
+        sched.sysmondeadline = due
+        sched.sysmonnote.move(due)
 
 
 def sysmonrest(sched: Sched) -> None:
