@@ -193,9 +193,10 @@ def sysmonwatch(sched: Sched, p: P) -> None:
 def sysmonrest(sched: Sched) -> None:
     """Every P is idle again while sysmon sleeps deeply (sched.lock held): a watch that
     pidleget pulled its deadline in for is moot; move it back out to the next timer
-    plus the watch, as sysmon's own deep sleep would (sysmon.deepsleep)."""
+    plus the watch, as sysmon's own deep sleep would (sysmon.deepsleep), but never past
+    ``sysmonidle``, the fixed instant of sysmon's next periodic work."""
     now = time.monotonic_ns()
-    rest = now + sched.sysmonidle
+    rest = sched.sysmonidle
     nxt = _timers.timesleepuntil(sched)
     if nxt and not sched.faketime:  # virtual timers are not wall time
         rest = min(rest, max(nxt, now) + sched.sysmonwatch)

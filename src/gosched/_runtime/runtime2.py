@@ -470,8 +470,9 @@ class Sched:
         # sysmon
         self.sysmonwait = False
         # While sysmonwait: when the deep sleep ends (monotonic ns); how soon after a P
-        # goes busy sysmon must look at it (forcePreemptNS), and how long it sleeps with
-        # no timer (forcegcperiod/2): runq.sysmonwatch and sysmonrest move the deadline.
+        # goes busy sysmon must look at it (forcePreemptNS), and the latest instant its
+        # deadline may be moved out to (its next periodic work): runq.sysmonwatch and
+        # sysmonrest move the deadline.
         self.sysmondeadline = 0
         self.sysmonwatch = 0
         self.sysmonidle = 0

@@ -243,11 +243,19 @@ def sysmon(m: M) -> None:
                 ns = 0
                 if deep:
                     ns = deepsleep(sched, now)
+                    wnow = time.monotonic_ns()
+                    # The latest a moved deadline may be pushed out to (runq.sysmonrest): a
+                    # fixed instant, so that timers in a row cannot keep sysmon from its own
+                    # periodic work (the partial-deadlock check, forcegc).
+                    duty = wnow + forcegcperiod // 2
+                    if deadlockperiod:
+                        duty = min(duty, max(lastcheck + deadlockperiod, wnow + mindelayUS * 1000))
+                        ns = min(ns, duty - wnow)
                     deep = ns > 0
                     sched.sysmonwait = deep
-                    sched.sysmondeadline = time.monotonic_ns() + ns
+                    sched.sysmondeadline = wnow + ns
                     sched.sysmonwatch = forcePreemptNS
-                    sched.sysmonidle = forcegcperiod // 2
+                    sched.sysmonidle = duty
             if deep:
                 if _notetsleep(sched, sched.sysmondeadline):
                     idle = 0
