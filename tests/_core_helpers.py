@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import sys
 import threading
 import traceback
@@ -162,3 +163,23 @@ def tiny_switch() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(old)
+
+
+def collect_counted(n: int = 1) -> int:
+    """Run ``gc.collect()`` until the running scheduler has counted ``n`` more
+    collections; return how many calls it took.
+
+    ``gc.collect()`` returns at once, collecting nothing and running no callback,
+    when another thread is in a collection (CPython lets one run at a time): an M
+    that allocates can be in one. That collection is counted when it ends, so
+    calling again until the count moves says what a single call cannot.
+    """
+    s = proc.current
+    assert s is not None, "collect_counted runs inside gosched.run"
+    want = s.numgc + n
+    calls = 0
+    while s.numgc < want:
+        assert calls < 10_000, f"{calls} gc.collect() calls counted {s.numgc - want + n} of {n}"
+        gc.collect()
+        calls += 1
+    return calls

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import gosched
-from _core_helpers import restore_trace_settings
+from _core_helpers import collect_counted, restore_trace_settings
 from gosched import debug
 from gosched._runtime import gc as rgc
 from gosched._runtime import proc, schedtrace
@@ -60,8 +60,7 @@ def test_gctrace_prints_one_line_per_collection() -> None:
     schedtrace.settings.out = out
 
     async def main() -> None:
-        gc.collect()
-        gc.collect(0)
+        collect_counted(2)
 
     gosched.run(main)
     lines = out.getvalue().splitlines()
