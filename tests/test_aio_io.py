@@ -239,3 +239,53 @@ def test_signal_handler_added_in_one_run_still_serves_the_next() -> None:
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)
         loop.close()
+
+
+def test_no_io_callback_runs_after_the_stop_a_writer_called() -> None:
+    """asyncio runs no I/O callback after the iteration that called stop() (docs/aio-bugs.md #15).
+
+    A writable socket stays ready: the loop's poller used to serve the writer again
+    before run_forever returned (1 run in 8-10; CPython's test_writer_callback).
+    """
+    loop = aio.new_event_loop()
+    try:
+        for _ in range(300):
+            r, w = socket.socketpair()
+            w.setblocking(False)
+            calls: list[int] = []
+
+            def writer(w: socket.socket, calls: list[int]) -> None:
+                calls.append(w.send(b"x" * 1024))
+                loop.stop()
+
+            loop.add_writer(w.fileno(), writer, w, calls)
+            loop.run_forever()
+            assert loop.remove_writer(w.fileno())
+            w.close()
+            assert calls == [1024]
+            assert r.recv(4096) == b"x" * 1024
+            r.close()
+    finally:
+        loop.close()
+
+
+def test_a_reader_kept_across_stop_is_served_when_the_loop_runs_again() -> None:
+    """The poller leaves while the loop is stopped and run_forever starts it again."""
+    loop = aio.new_event_loop()
+    r, w = socket.socketpair()
+    got: list[bytes] = []
+    try:
+        def reader() -> None:
+            got.append(r.recv(100))
+            loop.stop()
+
+        loop.add_reader(r.fileno(), reader)
+        for i in range(50):
+            w.send(b"%d" % i)  # ready before run_forever: served in its run, not while stopped
+            loop.run_forever()
+            assert got[-1] == b"%d" % i and len(got) == i + 1
+        assert loop.remove_reader(r.fileno())
+    finally:
+        loop.close()
+        r.close()
+        w.close()

@@ -84,9 +84,11 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     """The loop's I/O (BaseEventLoop._run_once's select): wait for its epoll descriptor in the
     netpoller, then run the callbacks of every ready key in one turn, until no key is left.
 
-    It waits in the netpoller before every batch: looking again at once after a batch that
-    served something (tried: no measurable gain) made it likelier to run a writer again
-    after the ``stop()`` it called (docs/aio-bugs.md #15).
+    It serves only while the loop runs, as asyncio runs no I/O callback after the
+    iteration that called ``stop()``: a stopped or stopping loop's poller leaves (with
+    the turn, before it selects) and ``run_forever`` starts a new one when it resumes.
+    Staying would spin on a level-triggered descriptor (a writable socket) meanwhile;
+    serving ran a writer again after the ``stop()`` it called (docs/aio-bugs.md #15).
     """
     m = getm()
     gp = m.curg
@@ -94,7 +96,7 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     epfd = sel.fileno()
     while True:
         with loop._glock:
-            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed:
+            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed or _stopped(loop):
                 loop._gpolling = False
                 return
         try:
@@ -103,6 +105,9 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
             continue
         await taketurn(turn, gp)
         m = getm()
+        if _stopped(loop):  # stop() ran meanwhile (a callback of the dispatcher's)
+            giveturn(turn, gp, sched, m)
+            continue
         try:
             if events._get_running_loop() is not loop:
                 events._set_running_loop(loop)
@@ -121,6 +126,14 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
                         runhandle(loop, writer, m)
         finally:
             giveturn(turn, gp, sched, m)
+
+
+def _stopped(loop: EventLoop) -> bool:
+    """Whether the loop is stopped or stopping (``stop()`` called, ``run_forever`` returning).
+
+    An embedded loop (inside ``gosched.run``) never stops: it runs as long as the runtime.
+    """
+    return not loop._gembedded and (loop._stopping or not loop._grunning)
 
 
 async def _dispatch(loop: EventLoop) -> None:

@@ -257,9 +257,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             svc = attach(self)
             self._gstopped.clear()
             self._gidling(False)
-            self._grunning = True
+            self._grunning = True  # before _gpollstart's lock: a poller leaving sees it (dispatch._poll)
             self._gresume.set()
             self._gwake()
+            self._gpollstart()  # the poller leaves while the loop is stopped
             self._gserve()
             if svc.error is not None:
                 err, svc.error = svc.error, None
