@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import gosched
-from _core_helpers import quiet_hang_guard
+from _core_helpers import current_g, quiet_hang_guard
 from gosched import debug
 from gosched._runtime import mgr, proc, sysmon
 
@@ -119,6 +119,37 @@ def test_ticker_survives_hog(hog: Callable[[], Awaitable[None]], bound: float) -
         f"ticker gaps (ms), last is the no-hog baseline: {[round(s * 1e3, 1) for s in seen]}; "
         f"loadavg {os.getloadavg()}"
     )
+
+
+@pytest.mark.parametrize("slices", [True, False])
+def test_switch_interval_boosted_from_the_start_of_a_slice(slices: bool) -> None:
+    """A goroutine that starts running after every P was idle runs boosted at once, not
+    only once sysmon asks it to yield: sysmon's own look at its slice must not wait a
+    whole 5 ms interval for the GIL (boostSlices; False is the old behaviour)."""
+
+    async def main() -> tuple[float, bool]:
+        await gosched.sleep(0.02)  # every P idle: sysmon sleeps deeply until a P goes busy
+        g = current_g()
+        end = time.monotonic() + 0.05
+        while sys.getswitchinterval() != sysmon.boostSwitchInterval and time.monotonic() < end:
+            pass  # a CPU loop: sysmon asks it to yield ~10 ms in
+        return sys.getswitchinterval(), g.preempt
+
+    old = sys.getswitchinterval()
+    saved = sysmon.boostSlices
+    sys.setswitchinterval(0.005)
+    sysmon.boostSlices = slices
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gosched.BlockingWarning)
+            interval, asked = gosched.run(main, maxprocs=1)
+        assert interval == sysmon.boostSwitchInterval
+        # Boosted before any request with boostSlices; only by the request without.
+        assert asked is not slices
+        assert sys.getswitchinterval() == 0.005 and sysmon._boosted is None  # restored at the end
+    finally:
+        sysmon.boostSlices = saved
+        sys.setswitchinterval(old)
 
 
 def test_switch_interval_restored_after_cpu_hog() -> None:

@@ -11,6 +11,7 @@ that owns ``p``) is the only writer of ``p.runnext``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from math import gcd
 
 from . import timers as _timers
@@ -168,6 +169,14 @@ def pidleget(sched: Sched) -> P | None:
     return p
 
 
+def _noonbusy() -> None:
+    pass
+
+
+# sysmon (above the scheduler) installs it: a P goes busy while sysmon sleeps deeply.
+onbusy: Callable[[], None] = _noonbusy
+
+
 def sysmonwatch(sched: Sched, p: P) -> None:
     """``p`` goes busy while sysmon sleeps deeply (sched.lock held): make sure sysmon
     looks at it within ``sysmonwatch`` ns (forcePreemptNS), without waking it if it can.
@@ -180,6 +189,7 @@ def sysmonwatch(sched: Sched, p: P) -> None:
     """
     now = time.monotonic_ns()
     p.sysmontick.busywhen = now
+    onbusy()  # sysmon's look at this slice must not wait a whole switch interval for the GIL
     if not sched.sysmonnote.movable:
         sched.sysmonwait = False
         sched.sysmonnote.wakeup()

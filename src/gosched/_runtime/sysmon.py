@@ -47,13 +47,17 @@ idleBackoff = 50  # idle cycles before the sleep starts doubling
 
 maxmcount = 10000  # the M limit a new run() starts with (debug.set_max_threads)
 
-# While a preempted goroutine ignores the request (and after its P is retaken)
-# it holds the GIL for up to sys.getswitchinterval() (5 ms) each time another
-# thread wants it: sysmon itself, then the M that got the P. sysmon lowers the
-# switch interval to this for exactly that time (docs/sysmon.md: measured).
-# None disables the boost.
+# A CPU-bound goroutine holds the GIL for up to sys.getswitchinterval() (5 ms) each
+# time another thread wants it: sysmon looking at its expiring slice, sysmon again
+# after the request, then the M that got the P. sysmon lowers the switch interval to
+# this while any P runs a slice it watches (boostSlices; a P going busy while sysmon
+# sleeps deeply boosts at once, runq.onbusy) and while a preempted goroutine ignores
+# the request or its P is retaken; it restores the old value when every P is idle and
+# nothing is stuck (docs/sysmon.md, "The GIL": measured). None disables the boost.
 boostSwitchInterval: float | None = 0.001
+boostSlices = True  # False: boost only from the request on, as before session 9
 _boosted: float | None = None  # the interval to restore, while boosted
+_boostlock = threading.Lock()  # _boost/unboost: sysmon's thread and pidleget's (onbusy)
 
 # The partial-deadlock check (leaks.py installs it; debug.set_deadlock_check sets the
 # period, in ns): off at 0, so it costs sysmon one global read per tick.
@@ -278,7 +282,7 @@ def sysmon(m: M) -> None:
             idle = 0
         else:
             idle += 1
-        sweep(sched)
+        sweep(sched, boostSlices and deadline != 0)
         forcegc(sched, rnow)
         if deadlockperiod and lastcheck + deadlockperiod <= rnow:
             lastcheck = rnow
@@ -514,25 +518,40 @@ def takep(sched: Sched, p: P, m: M, now: int, insyscall: bool) -> M | None:
 
 def _boost() -> None:
     global _boosted
-    if _boosted is None and boostSwitchInterval is not None:
-        cur = sys.getswitchinterval()
-        if cur > boostSwitchInterval:
-            _boosted = cur
-            sys.setswitchinterval(boostSwitchInterval)
+    if _boosted is not None or boostSwitchInterval is None:
+        return
+    with _boostlock:
+        if _boosted is None:
+            cur = sys.getswitchinterval()
+            if cur > boostSwitchInterval:
+                _boosted = cur
+                sys.setswitchinterval(boostSwitchInterval)
+
+
+def onbusy() -> None:
+    """``runq.onbusy``: a P goes busy while sysmon sleeps deeply; boost for its slice."""
+    if boostSlices:
+        _boost()
 
 
 def unboost() -> None:
     """Restore the switch interval, unless someone else changed it meanwhile."""
     global _boosted
-    old = _boosted
-    if old is not None:
-        _boosted = None
-        if boostSwitchInterval is not None and abs(sys.getswitchinterval() - boostSwitchInterval) < 1e-9:
-            sys.setswitchinterval(old)
+    if _boosted is None:
+        return
+    with _boostlock:
+        old = _boosted
+        if old is not None:
+            _boosted = None
+            if boostSwitchInterval is not None and abs(sys.getswitchinterval() - boostSwitchInterval) < 1e-9:
+                sys.setswitchinterval(old)
 
 
-def sweep(sched: Sched) -> None:
-    """Catch up with races around takep and idle Ps that still hold work."""
+def sweep(sched: Sched, running: bool = False) -> None:
+    """Catch up with races around takep and idle Ps that still hold work.
+
+    ``running``: a slice is running that sysmon watches (boostSlices keeps the boost).
+    """
     stuck = False
     now = time.monotonic_ns()
     for m in list(sched.allm):
@@ -543,7 +562,9 @@ def sweep(sched: Sched) -> None:
                 blame.check(m, m.curg, now - since)
             if m.readyq:
                 mgr.injectglist(sched, runq.takereadyq(m))
-    if _boosted is not None and not stuck:
+    if running:
+        _boost()
+    elif _boosted is not None and not stuck:
         # Keep the boost while a request is outstanding on some P.
         for p in list(sched.allp):
             g = p.sysmontick.preemptg
@@ -571,6 +592,7 @@ def lostp_returned(sched: Sched, m: M, gp: G) -> None:
 syscall.lostp_returned = lostp_returned
 syscall.wakesysmon = wake
 syscall.wakesysmonfor = wakefor
+runq.onbusy = onbusy
 
 
 def forcegc(sched: Sched, rnow: int) -> None:
