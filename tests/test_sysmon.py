@@ -121,6 +121,30 @@ def test_ticker_survives_hog(hog: Callable[[], Awaitable[None]], bound: float) -
     )
 
 
+@pytest.mark.parametrize(("hog", "probe"), [(_sleep_hog, True), (_sleep_hog, False), (_cpu_hog, True)],
+                         ids=["time.sleep", "time.sleep-no-probe", "cpu-loop"])
+def test_a_blocking_call_loses_its_p_without_the_whole_grace(
+    hog: Callable[[], Awaitable[None]], probe: bool
+) -> None:
+    """Asked to yield, a goroutine whose thread then sits idle (an unwrapped blocking call)
+    cannot honour the request: its P goes within preemptProbeNS, not preemptGraceNS (made
+    60 ms here so the two are far apart). A CPU loop's busy thread keeps the whole grace."""
+    saved = sysmon.preemptGraceNS, sysmon.preemptProbeNS
+    sysmon.preemptGraceNS = 60_000_000
+    if not probe:
+        sysmon.preemptProbeNS = 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gosched.BlockingWarning)
+            gap = ticker_gap(hog)
+    finally:
+        sysmon.preemptGraceNS, sysmon.preemptProbeNS = saved
+    if hog is _sleep_hog and probe:
+        assert gap < 0.045, f"{gap * 1e3:.1f} ms: the P waited for the grace"
+    else:
+        assert gap > 0.065, f"{gap * 1e3:.1f} ms: the grace was cut short"  # 10 ms slice + 60 ms grace
+
+
 @pytest.mark.parametrize("slices", [True, False])
 def test_switch_interval_boosted_from_the_start_of_a_slice(slices: bool) -> None:
     """A goroutine that starts running after every P was idle runs boosted at once, not

@@ -156,7 +156,7 @@ class SysmonTick:
     """Per-P snapshot sysmon keeps between ticks (Go's sysmontick)."""
 
     __slots__ = (
-        "busywhen", "preemptg", "preemptwhen", "schedtick", "schedwhen",
+        "busywhen", "preemptcpu", "preemptg", "preemptwhen", "schedtick", "schedwhen",
         "syscalltick", "syscallwhen",
     )
 
@@ -171,6 +171,7 @@ class SysmonTick:
         self.syscallwhen = 0
         self.preemptwhen = 0  # when preemptone() asked this slice to end (0: not asked)
         self.preemptg: G | None = None  # the goroutine it asked
+        self.preemptcpu = -1  # its thread's CPU ns at the request (-1: unknown; sysmon.blockedcall)
 
 
 class G:

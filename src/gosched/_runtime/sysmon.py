@@ -30,13 +30,17 @@ from . import blame, mgr, proc, runq, schedtrace, syscall, trace
 from . import gc as _gc
 from . import timers as _timers
 from .note import newnote
-from .runtime2 import G, Gsyscall, M, P, Prunning, Sched
+from .runtime2 import G, Gsyscall, M, P, Prunning, Sched, SysmonTick
 from .traps import preempted
 
 # Constants named as in Go (proc.go). They are module variables so tests and
 # gosched.debug can change them, as Go's forcegcperiod is a var "for testing".
 forcePreemptNS = 10_000_000  # a goroutine's time slice before preemptone
 preemptGraceNS = 1_000_000  # how long a preempted goroutine may ignore the request (gosched only)
+# A goroutine asked to yield whose thread then sits this long idle, not waiting for a CPU,
+# is in a blocking call that cannot honour the request: its P is handed off without the
+# rest of the grace, as a syscall's would be (gosched; blockedcall). 0 disables it.
+preemptProbeNS = 200_000
 syscallRetakeNS = 10_000_000  # retake an idle-ish syscall P after this anyway (retake's 10ms)
 netpollStaleNS = 10_000_000  # poll the network if nobody has for this long
 forcegcperiod = 120 * 1_000_000_000  # force a GC this often (Go's forcegcperiod)
@@ -408,6 +412,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 preemptone(p, m, gp)
                 pd.preemptwhen = now
                 pd.preemptg = gp
+                pd.preemptcpu = threadcpu(m) if preemptProbeNS else -1
                 asked = True
                 if gp.status != Gsyscall:
                     _boost()
@@ -439,7 +444,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 sched.nretake += 1
                 mgr.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
-            if pd.preemptwhen + preemptGraceNS > now:
+            if pd.preemptwhen + preemptGraceNS > now and not blockedcall(m, pd, now):
                 asked = True  # keep ticking fast until the grace period ends
                 continue
             # The goroutine was asked to yield and has not reached a runtime call
@@ -456,6 +461,41 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                     traceretake(p, owner, False)
                 mgr.handoffp(sched, p)
     return n, asked, deadline
+
+
+def threadcpu(m: M) -> int:
+    """CPU ns used so far by ``m``'s thread (-1 where the OS cannot say)."""
+    try:
+        return time.clock_gettime_ns(time.pthread_getcpuclockid(m.ident))
+    except (AttributeError, OSError):
+        return -1
+
+
+def blockedcall(m: M, pd: SysmonTick, now: int) -> bool:
+    """Whether the goroutine asked to yield on ``m`` is in a blocking call (gosched).
+
+    Its thread used under an eighth of the time since the request and is not
+    waiting for a CPU (Linux: not in state R): a blocked call, or a wait for the
+    GIL, neither of which reaches the goroutine's next runtime call before the
+    grace ends. A CPU loop's thread is busy; a thread the kernel did not run
+    (a loaded machine) is runnable: both keep the whole grace.
+    """
+    waited = now - pd.preemptwhen
+    if not preemptProbeNS or waited < preemptProbeNS or pd.preemptcpu < 0:
+        return False
+    cpu = threadcpu(m)
+    if cpu < 0 or cpu - pd.preemptcpu > waited // 8:
+        return False
+    t = m.thread
+    tid = t.native_id if t is not None else None
+    if tid is None:
+        return False
+    try:
+        with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True  # no /proc: the CPU clock alone says it
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"R"
 
 
 def traceretake(p: P, owner: M, insyscall: bool) -> None:
