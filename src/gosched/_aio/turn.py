@@ -115,7 +115,10 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     on another M.
     """
     lk = turn.lk
-    lock(lk)
+    try:  # lock(lk), in line: this runs at every wake-up
+        lk.pop()
+    except IndexError:
+        lockslow(lk)
     if turn.holder is None:
         turn.holder = gp
         lk.append(1)
