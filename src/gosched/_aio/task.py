@@ -223,7 +223,7 @@ def _badyield(task: Task, loop: Any, y: Any) -> BaseException | None:
         return RuntimeError(f"Task got bad yield: {y!r}")
     if not blocking:
         return RuntimeError(f"yield was used instead of yield from in task {task!r} with {y!r}")
-    if (y.get_loop() if type(y) is _Future else _get_loop(y)) is not loop:  # a C Future's, in line
+    if _get_loop(y) is not loop:
         return RuntimeError(f"Task {task!r} got Future {y!r} attached to a different loop")
     if y is task:
         return RuntimeError(f"Task cannot await on itself: {task!r}")
@@ -381,7 +381,9 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 elif type(y) is tuple:
                     val = yield y  # a gosched trap: to the M
                 else:
-                    exc = _badyield(task, loop, y)
+                    # A C Future of this loop awaited (the common case: _badyield's checks in line)
+                    ok = type(y) is _Future and y._asyncio_future_blocking and y.get_loop() is loop
+                    exc = None if ok else _badyield(task, loop, y)
                     if exc is None:  # park on the future (Task._fut_waiter), in line: every await
                         task._gwaiter = y
                         try:
