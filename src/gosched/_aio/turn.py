@@ -26,10 +26,12 @@ from collections.abc import Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import mgr, proc, traceback
+from .._runtime import mgr, proc, speedups, traceback
 from .._runtime.lock import lock, lockslow, newlock
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioTurn
 from .._runtime.traps import PARK
+
+_cgoready = speedups.goready  # proc.goready from an M, in C (None: the pure-Python path)
 
 
 class Turn:
@@ -104,7 +106,10 @@ def _handon(turn: Turn, sched: Sched, m: M | None) -> None:
         return
     nxt = turn.holder = w.popleft()
     turn.lk.append(1)
-    proc.goready(nxt, sched, m)
+    if m is not None and _cgoready is not None:  # from an M (giveturn): in C, at every task step
+        _cgoready(nxt)
+    else:
+        proc.goready(nxt, sched, m)
 
 
 def turnready(turn: Turn, gp: G, sched: Sched) -> None:
