@@ -31,10 +31,10 @@ from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import foreign, mainm, mgr, proc, speedups, sysmon, traceback, waitfor
+from .._runtime import foreign, mainm, proc, speedups, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
-from .turn import _MACHINERY, Turn, endfirst, giveturn, passturn, queueturn, taketurn, turnready
+from .turn import _MACHINERY, Wake, endfirst, giveturn, passturn, queueturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -456,30 +456,6 @@ def _stepwrapper() -> Any:
 
 
 StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
-
-
-class Wake:
-    """A future's done-callback that readies the goroutine parked on it.
-
-    The gosched loop's call_soon recognises it and readies the goroutine at once,
-    without a trip through the loop's callback queue.
-    """
-
-    __slots__ = ("gp", "sched", "turn")
-
-    def __init__(self, gp: G, sched: Sched, turn: Turn | None) -> None:
-        self.gp = gp
-        self.sched = sched
-        self.turn = turn  # a task's loop's turn, which its goroutine takes first when it resumes
-
-    def __call__(self, fut: Any) -> None:
-        if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
-            return
-        self.gp.blockedon = None
-        if self.turn is not None:
-            turnready(self.turn, self.gp, self.sched)
-        else:
-            mgr.goreadytail(self.gp, self.sched)  # woken goroutines resume in wake-up order, as call_soon's
 
 
 def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
