@@ -377,8 +377,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
                     p.schedtick += 1  # type: ignore[union-attr]
             if m.spinning:  # resetspinning, wherever gp came from: a flag left set leaks nmspinning
                 resetspinning(sched, m)
-            # One read of gp.lockedm: m0's endinit may clear it at any moment (under sched.lock).
-            # Bound to this M (a borrowed M's main task, mainm.py): run it here, no hand-off.
+            # One read of gp.lockedm: m0's endinit may clear it at any moment; bound to this M: run here.
             if (lm := gp.lockedm) is not None and lm is not m and startlockedm(sched, m, gp, lm):
                 continue  # lm runs gp; this M stops
 
