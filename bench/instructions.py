@@ -8,7 +8,8 @@ imports and thread creation cancel out. For gosched every thread is counted
 
     python -m bench.instructions [--workloads pingpong,spawn] [--n 2000,8000]
 
-``aio-gather`` is issue 12's create_task + gather on gosched's asyncio loop (the
+``aio-gather`` and ``aio-queue`` are issue 12's create_task + gather and
+``asyncio.Queue(1)`` ping-pong from the main task on gosched's asyncio loop (the
 gosched column) against asyncio's own loop.
 
 Needs ``valgrind`` (``apt-get install valgrind``); prints a notice without it.
@@ -32,6 +33,23 @@ async def nothing():
     pass
 async def main():
     await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(N)])
+{run}(main())
+"""
+
+# asyncio.Queue(1) ping-pong from the main task: the aio-queue workload on either loop.
+_QUEUE = """
+import sys, asyncio{imp}
+N = int(sys.argv[1])
+async def ponger(a, b):
+    while True:
+        await b.put(await a.get())
+async def main():
+    a, b = asyncio.Queue(1), asyncio.Queue(1)
+    t = asyncio.create_task(ponger(a, b))
+    for i in range(N):
+        await a.put(i)
+        await b.get()
+    t.cancel()
 {run}(main())
 """
 
@@ -116,6 +134,8 @@ gosched.run(main, maxprocs=1)
 """,
     ("aio-gather", "gosched"): _GATHER.format(imp=", gosched.aio", run="gosched.aio.run"),
     ("aio-gather", "asyncio"): _GATHER.format(imp="", run="asyncio.run"),
+    ("aio-queue", "gosched"): _QUEUE.format(imp=", gosched.aio", run="gosched.aio.run"),
+    ("aio-queue", "asyncio"): _QUEUE.format(imp="", run="asyncio.run"),
     ("spawn", "asyncio"): _GATHER.format(imp="", run="asyncio.run"),
 }
 

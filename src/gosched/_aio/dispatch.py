@@ -24,8 +24,8 @@ from .._runtime.api import syscall
 from .._runtime.netpoll import MODE_R, waitfd
 from .._runtime.runtime2 import M, Sched
 from .._runtime.traps import _mvar, getm
-from .task import _ENDED, Passed, Task, Wake, become, firststep, namem
-from .turn import giveturn, taketurn
+from .task import _ENDED, Passed, Task, become, firststep, namem
+from .turn import Wake, giveturn, taketurn
 
 if TYPE_CHECKING:
     from .loop import EventLoop, _Selector

@@ -51,8 +51,8 @@ from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm, setm
 from .dispatch import _dispatch, _poll
 from .mainthread import lend
-from .task import StepWrapper, Task, Wake, creator, loopcode
-from .turn import Turn, turnready
+from .task import StepWrapper, Task, creator, loopcode
+from .turn import Turn, Wake, turnready
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),

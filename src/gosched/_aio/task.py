@@ -31,16 +31,20 @@ from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import foreign, mainm, mgr, proc, sysmon, traceback, waitfor
+from .._runtime import foreign, mainm, proc, speedups, sysmon, traceback, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
-from .turn import _MACHINERY, Turn, endfirst, giveturn, passturn, queueturn, taketurn, turnready
+from .turn import _MACHINERY, Wake, endfirst, giveturn, passturn, queueturn, taketurn, turnready
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
 _fut_set_result = _Future.set_result
 _fut_set_exception = _Future.set_exception
 _CancelledError = asyncio.CancelledError
+# The accelerator's resume: a coroutine's end as a value (EXIT, Returned), not a StopIteration
+# to raise and catch, as C's Task.__step resumes with PyIter_Send. None: the pure-Python path.
+_csend = speedups.send
+_EXIT, _Returned = speedups.EXIT, speedups.Returned
 _c_current_task: Callable[..., Any] = asyncio.tasks.current_task
 if isinstance(_c_current_task, types.FunctionType):  # 3.11: a Python function (redirect() below)
     _c_current_task = types.FunctionType(
@@ -136,8 +140,21 @@ _LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
 _inloop: dict[int, tuple[types.CodeType, bool]] = {}
 
 
+# 3.12+: a frame's module without a frame object (sys._getframe makes one per frame it
+# passes, and a frame object per task created is one more object for the collector).
+_modulename: Callable[[int], str | None] | None = getattr(sys, "_getframemodulename", None)
+
+
 def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
+    if _modulename is not None:  # only that frame is made: mostly a caller's, made once (a loop's)
+        d = depth + 1
+        while (name := _modulename(d)) is not None and name.startswith(_LOOPCODE):
+            d += 1
+        try:
+            return sys._getframe(d)
+        except ValueError:  # no such frame
+            return None
     f: FrameType | None = sys._getframe(depth + 1)
     while f is not None:
         code = f.f_code
@@ -255,14 +272,19 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
                 ctx.run, _throw, m, coro, exc)
         if exc is not None:
             return ctx.run(_throw, m, coro, exc)
-        if ctx.get(_mvar) is m:  # the context last ran on this M (_send): no need to name it again
+        if ctx.get(_mvar) is not m:  # the context last ran on another M: name this one (_send)
+            return ctx.run(_send, m, coro, val)
+        if _csend is None:
             return ctx.run(coro.send, val)
-        return ctx.run(_send, m, coro, val)
-    except StopIteration as e:
-        if task._gcancel is None:
-            _fut_set_result(task, e.value)
+        y = ctx.run(_csend, coro, val)
+        if y is _EXIT:
+            _finish(task, None, None)
+        elif type(y) is _Returned:
+            _finish(task, None, y.value)
         else:
-            _finish(task, None, e.value)
+            return y
+    except StopIteration as e:
+        _finish(task, None, e.value)
     except (KeyboardInterrupt, SystemExit) as e:
         _finish(task, e, None)
         if not loop._graise(e):  # on the main thread in run_forever: raised from there, as asyncio does
@@ -335,7 +357,11 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
     try:
         while True:
             if y is _START:
-                yield from taketurn(turn, gp)
+                # Handed the turn before it was readied (_handon, turnready: most wake-ups)
+                # it holds it already, and only it (or a retake of its own step) changes
+                # that: no lock, no taketurn generator. Else take it, or park for it.
+                if turn.holder is not gp:
+                    yield from taketurn(turn, gp)
                 m = getm()
                 if events._get_running_loop() is not loop:
                     events._set_running_loop(loop)
@@ -355,9 +381,18 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 elif type(y) is tuple:
                     val = yield y  # a gosched trap: to the M
                 else:
-                    exc = _badyield(task, loop, y)
-                    if exc is None:
-                        val = yield from _waitfor(task, y)
+                    # A C Future of this loop awaited (the common case: _badyield's checks in line)
+                    ok = type(y) is _Future and y._asyncio_future_blocking and y.get_loop() is loop
+                    exc = None if ok else _badyield(task, loop, y)
+                    if exc is None:  # park on the future (Task._fut_waiter), in line: every await
+                        task._gwaiter = y
+                        try:
+                            c = task._gcancel
+                            if c is not None and y.cancel(msg=c[0]):
+                                task._gcancel = None
+                            val = yield y  # foreign.foreignyield → foreignpark
+                        finally:
+                            task._gwaiter = None
             except GeneratorExit:  # the run ended under it (proc.closeg): the task ends cancelled
                 coro.close()
                 if not task.done():
@@ -396,17 +431,6 @@ def _mainstuckinmachinery(loop: Any) -> bool:
     return f is not None and f.f_globals.get("__name__", "").startswith(_MACHINERY)
 
 
-def _waitfor(task: Task, fut: Any) -> Generator[Any, Any, Any]:
-    task._gwaiter = fut
-    try:
-        c = task._gcancel
-        if c is not None and fut.cancel(msg=c[0]):
-            task._gcancel = None
-        return (yield fut)  # foreign.foreignyield → foreignpark
-    finally:
-        task._gwaiter = None
-
-
 _ProbeBase: Any = base_events.BaseEventLoop
 
 
@@ -434,30 +458,6 @@ def _stepwrapper() -> Any:
 StepWrapper = _stepwrapper()  # asyncio's C TaskStepMethWrapper (not exported)
 
 
-class Wake:
-    """A future's done-callback that readies the goroutine parked on it.
-
-    The gosched loop's call_soon recognises it and readies the goroutine at once,
-    without a trip through the loop's callback queue.
-    """
-
-    __slots__ = ("gp", "sched", "turn")
-
-    def __init__(self, gp: G, sched: Sched, turn: Turn | None) -> None:
-        self.gp = gp
-        self.sched = sched
-        self.turn = turn  # a task's loop's turn, which its goroutine takes first when it resumes
-
-    def __call__(self, fut: Any) -> None:
-        if self.sched.dead:  # its run ended (the goroutine was closed): nothing to wake
-            return
-        self.gp.blockedon = None
-        if self.turn is not None:
-            turnready(self.turn, self.gp, self.sched)
-        else:
-            mgr.goreadytail(self.gp, self.sched)  # woken goroutines resume in wake-up order, as call_soon's
-
-
 def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     """``foreign.foreignpark``: park ``gp`` on the asyncio Future it yielded.
 
@@ -465,12 +465,14 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     task, the loop's callbacks); I/O and executor threads that complete one
     keep the run alive through the poller and ``sched.nforeign``.
     """
-    if getattr(obj, "_asyncio_future_blocking", None) is None or (
-        _get_loop(obj) is not events._get_running_loop()
+    t = gtasks.get(gp)
+    task = t if t is not None and type(t) is Task else None
+    if task is None and (  # (a task's driver checked what it yields already: _badyield)
+        getattr(obj, "_asyncio_future_blocking", None) is None
+        or _get_loop(obj) is not events._get_running_loop()
     ):
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
-    t = gtasks.get(gp)
     # A plain goroutine's task: cancel() reaches it through the future it parks on.
     if t is not None and type(t) is GoroutineTask:
         t._gwaiter = obj
@@ -481,7 +483,7 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    wake = t._gwake if t is not None and type(t) is Task else Wake(gp, sched, None)
+    wake = task._gwake if task is not None else Wake(gp, sched, None)
     obj.add_done_callback(wake)  # last: another M may ready gp from here on
     return True
 

@@ -26,10 +26,12 @@ from collections.abc import Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import mgr, proc, traceback
+from .._runtime import mgr, proc, speedups, traceback
 from .._runtime.lock import lock, lockslow, newlock
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioTurn
 from .._runtime.traps import PARK
+
+_cgoready = speedups.goready  # proc.goready from an M, in C (None: the pure-Python path)
 
 
 class Turn:
@@ -104,7 +106,52 @@ def _handon(turn: Turn, sched: Sched, m: M | None) -> None:
         return
     nxt = turn.holder = w.popleft()
     turn.lk.append(1)
-    proc.goready(nxt, sched, m)
+    if m is not None and _cgoready is not None:  # from an M (giveturn): in C, at every task step
+        _cgoready(nxt)
+    else:
+        proc.goready(nxt, sched, m)
+
+
+class Wake:
+    """A future's done-callback that readies the goroutine parked on it (gosched._aio.task).
+
+    The gosched loop's call_soon recognises it and readies the goroutine at once,
+    without a trip through the loop's callback queue. A task's goroutine, which
+    takes its loop's turn first when it resumes, is queued for the turn if it is
+    held (turnready, in line: this runs at every wake-up).
+    """
+
+    __slots__ = ("gp", "sched", "turn")
+
+    def __init__(self, gp: G, sched: Sched, turn: Turn | None) -> None:
+        self.gp = gp
+        self.sched = sched
+        self.turn = turn  # a task's loop's turn, which its goroutine takes first when it resumes
+
+    def __call__(self, fut: Any) -> None:
+        sched = self.sched
+        if sched.dead:  # its run ended (the goroutine was closed): nothing to wake
+            return
+        gp = self.gp
+        gp.blockedon = None
+        turn = self.turn
+        if turn is None:  # a plain goroutine: woken ones resume in wake-up order, as call_soon's
+            mgr.goreadytail(gp, sched)
+            return
+        lk = turn.lk
+        try:  # lock(lk), in line
+            lk.pop()
+        except IndexError:
+            lockslow(lk)
+        if turn.holder is None:
+            turn.holder = gp
+            lk.append(1)
+            mgr.goreadytail(gp, sched)
+            return
+        gp.status = Gwaiting
+        gp.waitreason = waitReasonAsyncioTurn
+        turn.waiters.append(gp)
+        lk.append(1)
 
 
 def turnready(turn: Turn, gp: G, sched: Sched) -> None:
@@ -114,17 +161,7 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     goroutine holds the turn would only have it park again on the turn, maybe
     on another M.
     """
-    lk = turn.lk
-    lock(lk)
-    if turn.holder is None:
-        turn.holder = gp
-        lk.append(1)
-        mgr.goreadytail(gp, sched)
-        return
-    gp.status = Gwaiting
-    gp.waitreason = waitReasonAsyncioTurn
-    turn.waiters.append(gp)
-    lk.append(1)
+    Wake(gp, sched, turn)(None)
 
 
 _MACHINERY = ("asyncio", "ssl", "gosched", "selectors")

@@ -35,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 10
+#define SPEEDUPS_VERSION 11
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -482,6 +482,24 @@ setup_go(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(goready_doc,
+"goready(gp, /)\n--\n\n"
+"proc.goready(gp) from an M: runnext on its P in C when it holds one (no tracing, gp not\n"
+"sampled), else proc.goready itself (gosched.aio's turn hand-off, once per task step).");
+
+static PyObject *
+goready_(PyObject *self, PyObject *gp)
+{
+    if (pygoready == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_speedups: goready before setup_chan");
+        return NULL;
+    }
+    if (cgoready(gp) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(stack_doc,
 "stack(ident, stop, limit)\n--\n\n"
 "The call stack of thread ``ident``, innermost first, as (filename, lineno, qualname)\n"
@@ -561,6 +579,7 @@ static PyMethodDef methods[] = {
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {"stack", stack, METH_VARARGS, stack_doc},
+    {"goready", goready_, METH_O, goready_doc},
     {"setup_chan", setup_chan, METH_VARARGS, setup_chan_doc},
     {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
     {"setup_sched", setup_sched, METH_O, setup_sched_doc},

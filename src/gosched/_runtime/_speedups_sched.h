@@ -279,9 +279,10 @@ pick(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp)
             goto fail;
         }
     }
-    if (SLOT(gp, g_lockedm) != Py_None) {
+    PyObject *lm0 = SLOT(gp, g_lockedm);
+    if (lm0 != Py_None && lm0 != m) {  /* bound to this M (a borrowed M's main task): run here */
         /* One read, passed on: m0's endinit may clear g.lockedm at any moment. */
-        PyObject *lm = Py_NewRef(SLOT(gp, g_lockedm));
+        PyObject *lm = Py_NewRef(lm0);
         PyObject *a[4] = {sched, m, gp, lm};
         t = ptest(H_STARTLOCKEDM, a, 4);
         Py_DECREF(lm);

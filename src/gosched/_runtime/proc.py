@@ -377,9 +377,9 @@ def schedule(m: M, nextg: G | None = None) -> None:
                     p.schedtick += 1  # type: ignore[union-attr]
             if m.spinning:  # resetspinning, wherever gp came from: a flag left set leaks nmspinning
                 resetspinning(sched, m)
-            # One read of gp.lockedm: m0's endinit may clear it at any moment (under sched.lock).
-            if (lm := gp.lockedm) is not None and startlockedm(sched, m, gp, lm):  # lm runs gp; this M stops
-                continue
+            # One read of gp.lockedm: m0's endinit may clear it at any moment; bound to this M: run here.
+            if (lm := gp.lockedm) is not None and lm is not m and startlockedm(sched, m, gp, lm):
+                continue  # lm runs gp; this M stops
 
         # execute(gp) until it yields a trap. p is not None: only a P holder sets nextg.
         gp.waitsince = 0

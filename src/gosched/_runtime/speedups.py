@@ -25,7 +25,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 10  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 11  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 
@@ -59,3 +59,6 @@ c = _load()
 # send(coro, value): resume a goroutine; its yield, EXIT, or a Returned.
 # None means the loop resumes with coro.send and catches StopIteration itself.
 send: Callable[[Any, Any], Any] | None = c.send if c is not None else None
+
+# goready(gp) from an M: proc.goready's common case (an M holding its P) in C.
+goready: Callable[[Any], None] | None = c.goready if c is not None else None
