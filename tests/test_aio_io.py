@@ -289,3 +289,36 @@ def test_a_reader_kept_across_stop_is_served_when_the_loop_runs_again() -> None:
         loop.close()
         r.close()
         w.close()
+
+
+def test_a_key_registered_while_the_poller_leaves_is_still_watched() -> None:
+    """The poller leaves in one locked step: it finds no key (or the loop stopped) and clears
+    ``_gpolling``. A register racing with that step must wait for it and start a new poller;
+    it read ``_gpolling`` outside the lock before, saw it still set, and nobody watched the new
+    descriptor (CPython's test_events: a false ``all goroutines are asleep`` 1 run in ~6)."""
+    import threading
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        r, w = socket.socketpair()
+        got: asyncio.Future[bytes] = loop.create_future()
+        loop._glock.acquire()  # type: ignore[attr-defined]  # the leaving poller's locked step
+        loop._gpolling = True  # type: ignore[attr-defined]
+        t = threading.Thread(target=loop.add_reader, args=(r.fileno(), lambda: got.set_result(r.recv(10))))
+        t.start()
+        while t.is_alive():  # until add_reader has either returned or reached _gpollstart's lock
+            f = sys._current_frames().get(t.ident or 0)
+            if f is not None and f.f_code.co_name == "_gpollstart":
+                break
+        loop._gpolling = False  # type: ignore[attr-defined]  # the poller leaves
+        loop._glock.release()  # type: ignore[attr-defined]
+        t.join()
+        w.send(b"ping")
+        try:
+            return await asyncio.wait_for(got, 5)
+        finally:
+            loop.remove_reader(r.fileno())
+            r.close()
+            w.close()
+
+    assert aio.run(main()) == b"ping"

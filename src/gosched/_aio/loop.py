@@ -592,10 +592,15 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
     # --- I/O readiness ------------------------------------------------------------------------
 
     def _gpollstart(self) -> None:
-        """Start the poller goroutine if a key is registered and it is not running."""
+        """Start the poller goroutine if a key is registered and it is not running.
+
+        ``_gpolling`` is read under ``_glock`` only: a poller leaving clears it in the
+        same locked step in which it found no key (or the loop stopped), so a read
+        outside the lock could see it still set, and nobody would watch the new key.
+        """
         sched = self._gsched
         sel = self._selector
-        if sched is None or self._gpolling or sel is None or not sel.get_map():
+        if sched is None or sel is None or not sel.get_map():
             return
         with self._glock:
             if self._gpolling or self._gsched is not sched:
