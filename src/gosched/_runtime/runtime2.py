@@ -26,6 +26,7 @@ Ownership rules (who may touch what), because nothing here may lean on the GIL:
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from enum import StrEnum
@@ -171,7 +172,7 @@ class SysmonTick:
         self.syscallwhen = 0
         self.preemptwhen = 0  # when preemptone() asked this slice to end (0: not asked)
         self.preemptg: G | None = None  # the goroutine it asked
-        self.preemptcpu = -1  # its thread's CPU ns at the request (-1: unknown; sysmon.blockedcall)
+        self.preemptcpu = math.nan  # its thread's CPU seconds at the request (nan: unknown; blockedcall)
 
 
 class G:

@@ -21,6 +21,7 @@ Where Python cannot do what Go does, sysmon reaches Go's guarantee another way
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -412,7 +413,7 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 preemptone(p, m, gp)
                 pd.preemptwhen = now
                 pd.preemptg = gp
-                pd.preemptcpu = threadcpu(m) if preemptProbeNS else -1
+                pd.preemptcpu = blame.threadcpu(m.ident) if preemptProbeNS else math.nan
                 asked = True
                 if gp.status != Gsyscall:
                     _boost()
@@ -463,14 +464,6 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
     return n, asked, deadline
 
 
-def threadcpu(m: M) -> int:
-    """CPU ns used so far by ``m``'s thread (-1 where the OS cannot say)."""
-    try:
-        return time.clock_gettime_ns(time.pthread_getcpuclockid(m.ident))
-    except (AttributeError, OSError):
-        return -1
-
-
 def blockedcall(m: M, pd: SysmonTick, now: int) -> bool:
     """Whether the goroutine asked to yield on ``m`` is in a blocking call (gosched).
 
@@ -481,10 +474,10 @@ def blockedcall(m: M, pd: SysmonTick, now: int) -> bool:
     (a loaded machine) is runnable: both keep the whole grace.
     """
     waited = now - pd.preemptwhen
-    if not preemptProbeNS or waited < preemptProbeNS or pd.preemptcpu < 0:
+    if not preemptProbeNS or waited < preemptProbeNS:
         return False
-    cpu = threadcpu(m)
-    if cpu < 0 or cpu - pd.preemptcpu > waited // 8:
+    used = blame.threadcpu(m.ident) - pd.preemptcpu  # seconds; nan where the OS cannot say
+    if not used < waited / 8e9:
         return False
     t = m.thread
     tid = t.native_id if t is not None else None
@@ -495,7 +488,8 @@ def blockedcall(m: M, pd: SysmonTick, now: int) -> bool:
             stat = f.read()
     except OSError:
         return True  # no /proc: the CPU clock alone says it
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"R"
+    state = stat.rfind(b")") + 2  # after "pid (comm) "
+    return stat[state : state + 1] != b"R"
 
 
 def traceretake(p: P, owner: M, insyscall: bool) -> None:
