@@ -21,7 +21,7 @@ import pytest
 
 import gosched
 from gosched import debug
-from gosched._runtime import panic, proc, schedtrace
+from gosched._runtime import dump, panic, proc, schedtrace
 from gosched._runtime.runtime2 import G
 from gosched._runtime.traps import getm
 
@@ -43,6 +43,12 @@ def _stacks() -> str:
             continue
         out.append(f"--- thread {th.name}\n" + "".join(traceback.format_stack(f)[-12:]))
     return "".join(out)
+
+
+def _schedline(s: Any) -> str:
+    """The scheduler's counters a hang report needs (Go's schedtrace fields)."""
+    keys = ("gomaxprocs", "npidle", "nmspinning", "nmidle", "nmsys", "nsyscall", "lastpoll", "dead")
+    return " ".join(f"{k}={getattr(s, k, '?')}" for k in keys)
 
 
 def run(
@@ -67,7 +73,9 @@ def run(
     if t.is_alive():
         stacks = _stacks()
         s = proc.current
-        if s is not None:  # end the hung program so the next test can run
+        if s is not None:  # every goroutine and its wait reason, then end the program
+            with contextlib.suppress(Exception):
+                stacks += "--- goroutines\n" + dump.dump(s) + f"--- sched {_schedline(s)}\n"
             panic.fatal(s, HangError("test timeout"))
         t.join(5.0)
         pytest.fail(f"gosched.run did not return within {timeout} s (hang)\n{stacks}", pytrace=False)

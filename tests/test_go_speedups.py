@@ -371,4 +371,5 @@ def test_pure_python_runtime_passes_the_core_tests() -> None:
         text=True,
         timeout=600,
     )
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    failed = "\n".join(ln for ln in r.stdout.splitlines() if ln.startswith("_____"))
+    assert r.returncode == 0, failed + "\n" + r.stdout[-6000:] + r.stderr[-2000:]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import random
 import threading
 import time
 from typing import Any
@@ -528,6 +529,43 @@ def test_gomaxprocs_shrink_keeps_queued_work() -> None:
         return len(ran)
 
     assert run(main, maxprocs=4) == 600
+
+
+def test_gomaxprocs_shrunk_under_a_spinning_m_leaves_no_spinning_count() -> None:
+    """A spinning M whose P procresize marks dying goes idle and stops spinning.
+
+    It used to keep ``m.spinning`` into stopm: ``nmspinning`` stayed 1 for good, no
+    ``wakep`` started an M again, and a sleeper whose timer sat on the other idle P was
+    never run (a silent hang, seen in CI; ``stopm spinning`` is now a fatal error, as in
+    Go). Random GOMAXPROCS changes while goroutines are readied hit it in a few rounds.
+    """
+    rng = random.Random(7)
+
+    async def main() -> int:
+        done = 0
+        for _ in range(150):
+            wg = gosched.WaitGroup()
+            out: list[int] = []
+            for i in range(30):
+                wg.add(1)
+                gosched.go(_sleep_append, out, i, wg)
+            gosched.gomaxprocs(rng.randint(1, 4))
+            await wg.wait()
+            await gosched.sleep(0.0005)  # every M idle: the next wakep must start one
+            done += len(out)
+        s = proc.current
+        assert s is not None
+        assert s.nmspinning <= s.gomaxprocs - s.npidle, (s.nmspinning, s.npidle)
+        return done
+
+    assert run(main, maxprocs=4, timeout=60) == 150 * 30
+
+
+async def _sleep_append(out: list[int], v: int, wg: gosched.WaitGroup) -> None:
+    if v % 3 == 0:
+        await gosched.sleep(0.0002)
+    out.append(v)
+    wg.done()
 
 
 async def _append(out: list[int], v: int) -> None:

@@ -1,17 +1,15 @@
 """The scheduler (Go's runtime/proc.go): newproc, goready, schedule → findRunnable → execute,
 work stealing, the idle M's netpoll and stopm, GOMAXPROCS (procresize).
 
-An M is an OS thread running ``schedule``. It owns at most one P; user code runs
-inside ``coro.send`` with the P *published* (``p.tok`` holds one item) so that sysmon can
-take it away (see runtime2's ownership rules). When the goroutine yields a trap,
-the loop pops the token back; if the pop fails, sysmon took the P while the
-goroutine ran and the M takes Go's exitsyscall slow path: find an idle P or put
-the goroutine on the global queue and stop.
+An M is an OS thread running ``schedule``. It owns at most one P; user code runs inside
+``coro.send`` with the P *published* (``p.tok`` holds one item) so that sysmon can take it
+away (see runtime2's ownership rules). When the goroutine yields a trap, the loop pops the
+token back; if the pop fails, sysmon took the P while the goroutine ran and the M takes Go's
+exitsyscall slow path: find an idle P or put the goroutine on the global queue and stop.
 
-Go's proc.go is split along its concepts below this module: runq.py (run
-queues, idle Ps), mgr.py (Ms: startm, stopm, wakep, handoffp), syscall.py
-(entersyscall/exitsyscall), panic.py (gopanic, fatal) and runend.py (the
-goroutines a run leaves behind).
+Go's proc.go is split along its concepts below this module: runq.py (run queues, idle Ps),
+mgr.py (Ms: startm, stopm, wakep, handoffp), syscall.py (entersyscall/exitsyscall),
+panic.py (gopanic, fatal) and runend.py (the goroutines a run leaves behind).
 """
 
 from __future__ import annotations
@@ -188,11 +186,10 @@ def newproc(
 def goready(gp: G, sched: Sched | None = None, m: M | None = None) -> None:
     """Make a parked goroutine runnable (Go's goready → runqput(next=true) + wakep).
 
-    Callable from a goroutine's frame, from an M's loop (timers), from sysmon or
-    from a foreign thread; ``m``, when the caller has it at hand, is the calling
-    M (saves the getm() lookup). On an M that holds a P the goroutine goes
-    into the M's ``readyq`` and becomes the P's ``runnext`` when the loop next
-    runs; anywhere else it goes on the global queue.
+    Callable from a goroutine's frame, from an M's loop (timers), from sysmon or from a
+    foreign thread; ``m``, when the caller has it at hand, is the calling M (saves the
+    getm() lookup). On an M that holds a P the goroutine goes into the M's ``readyq`` and
+    becomes the P's ``runnext`` when the loop next runs; anywhere else on the global queue.
     """
     gp.status = Grunnable
     if gp.trackingstamp:  # sampled for /sched/latencies: runnable from now
@@ -546,6 +543,8 @@ def findrunnable(m: M) -> G | None:
             with sched.lock:
                 releasep(m)
                 pidleput(sched, p)
+            if m.spinning:  # procresize marked a spinning M's P: idle, and no longer spinning
+                resetspinning(sched, m)
             return None
         gp = globrunqturn(sched, p)
         if gp is None:
@@ -593,14 +592,13 @@ def checktimers(p: P) -> None:
 def globrunqturn(sched: Sched, p: P) -> G | None:
     """The global queue's fair turn: one goroutine from it, every FAIRNESS_TICK-th tick.
 
-    Go takes one goroutine here, a share sized for a global queue of a few:
-    local work that never runs out (goroutines readied by this P's timers,
-    runnext hand-offs) gets 60 of every 61 ticks, and a goroutine behind a
-    queue of Q waits ~61*Q ticks -- minutes at Python's switch rate for Q in
-    the thousands (issue 14). gosched takes the P's share of the queue instead
-    (Q/gomaxprocs, at most 60), one per tick: Go's rule exactly for a queue
-    shorter than 2*gomaxprocs, 60 of 61 ticks for a long one (61 starved the
-    local queue: issue 17), so its wait is ~Q/gomaxprocs ticks.
+    Go takes one goroutine here, a share sized for a global queue of a few: local work
+    that never runs out (goroutines readied by this P's timers, runnext hand-offs) gets
+    60 of every 61 ticks, and a goroutine behind a queue of Q waits ~61*Q ticks -- minutes
+    at Python's switch rate for Q in the thousands (issue 14). gosched takes the P's share
+    of the queue instead (Q/gomaxprocs, at most 60), one per tick: Go's rule exactly for a
+    queue shorter than 2*gomaxprocs, 60 of 61 ticks for a long one (61 starved the local
+    queue: issue 17), so its wait is ~Q/gomaxprocs ticks.
     """
     if not sched.runq or not (p.globturn or p.schedtick % FAIRNESS_TICK == 0):
         return None
@@ -683,6 +681,8 @@ def idle(m: M) -> bool:
     and runs checkdead (Go runs checkdead from mput, under the same lock, for the same reason)."""
     if m.borrowed is not None:
         return mainm.idle(m)
+    if m.spinning:  # its nmspinning would stop every wakep for good: a silent hang (Go throws too)
+        throw("stopm spinning")
     sched = m.sched
     maypoll = True
     while True:
