@@ -8,6 +8,7 @@ gosched channels. The aiohttp server itself is started from a goroutine too.
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -20,10 +21,7 @@ httpx = pytest.importorskip("httpx")
 aiohttp = pytest.importorskip("aiohttp")
 
 
-@pytest.mark.parametrize("procs", [1, pytest.param(2, marks=pytest.mark.xfail(
-    strict=False, reason="flaky (1 run in 5, more under load; docs/aio-bugs.md #9): anyio's happy-eyeballs "
-    "cancellation (httpx's connect) escapes as CancelledError into a goroutine when several run at "
-    "GOMAXPROCS 2: plain goroutines run beside the loop's callbacks, without its turn"))])
+@pytest.mark.parametrize("procs", [1, 2])
 def test_goroutines_use_httpx_and_aiohttp(procs: int) -> None:
     async def main() -> list[str]:
         assert type(asyncio.get_running_loop()).__module__.startswith("gosched")
@@ -65,3 +63,55 @@ def test_goroutines_use_httpx_and_aiohttp(procs: int) -> None:
     want = sorted([f"hello httpx {i}" for i in range(5)] + [f"hello aiohttp {i}" for i in range(5)])
     assert run(main, maxprocs=procs) == want
 
+
+
+@pytest.mark.parametrize("procs", [1, 2, 4])
+def test_a_plain_goroutine_running_asyncio_code_holds_the_loops_turn(procs: int) -> None:
+    """From its first asyncio call on, a plain goroutine runs only while it holds the loop's turn:
+    never beside a task's step (docs/aio-bugs.md #9: anyio's cancel scopes in a goroutine raced
+    with the task that cancelled them, on another M). Short slices, a tiny switch interval,
+    several Ms: a task's step that sees a plain goroutine mid-slice counts an overlap."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+
+    async def main() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        inside = [0]
+        overlaps = [0]
+        steps = [0]
+
+        async def task_side() -> None:
+            for _ in range(300):
+                steps[0] += 1
+                if inside[0]:
+                    overlaps[0] += 1
+                await asyncio.sleep(0)
+
+        async def plain(wg: gosched.WaitGroup) -> None:
+            try:
+                assert asyncio.current_task() is not None  # its identity: it holds the turn from now on
+                await asyncio.sleep(0)
+                for _ in range(300):
+                    inside[0] += 1
+                    x = 0
+                    for k in range(300):  # ~20 us of work: GIL switches mid-slice
+                        x += k
+                    inside[0] -= 1
+                    await asyncio.sleep(0)
+            finally:
+                wg.done()
+
+        wg = gosched.WaitGroup()
+        for _ in range(3):
+            wg.add(1)
+            gosched.go(plain, wg)
+        await asyncio.gather(*[loop.create_task(task_side()) for _ in range(3)])
+        await wg.wait()
+        return overlaps[0], steps[0]
+
+    try:
+        overlaps, steps = run(main, maxprocs=procs)
+    finally:
+        sys.setswitchinterval(old)
+    assert steps == 900
+    assert overlaps == 0

@@ -31,10 +31,21 @@ from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import foreign, mainm, proc, speedups, sysmon, traceback, waitfor
+from .._runtime import foreign, goroutine, mainm, proc, speedups, sysmon, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
-from .turn import _MACHINERY, Wake, endfirst, giveturn, passturn, queueturn, taketurn, turnready
+from .turn import (
+    _MACHINERY,
+    Wake,
+    endfirst,
+    giveturn,
+    holdturn,
+    passturn,
+    queueturn,
+    taketurn,
+    turnheld,
+    turnready,
+)
 
 _Future = asyncio.Future
 _fut_cancel = _Future.cancel
@@ -56,6 +67,7 @@ _swap_current_task: Callable[[Any, Any], Any] | None = getattr(asyncio.tasks, "_
 _get_loop: Callable[[Any], Any] = asyncio.futures._get_loop  # type: ignore[attr-defined]
 _enter_task: Callable[[Any, Any], None] = asyncio.tasks._enter_task
 _leave_task: Callable[[Any, Any], None] = asyncio.tasks._leave_task
+_turnheldcode = turnheld.__code__
 
 # The task each task goroutine runs (current_task's per-M answer: getm().curg).
 gtasks: dict[G, Task] = {}
@@ -410,11 +422,15 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
 
 
 def retaken(sched: Sched, m: M, gp: G) -> None:
-    """``sysmon.retaken`` (on sysmon's thread): a stuck task passes its loop's turn on (turn.py)."""
+    """``sysmon.retaken`` (on sysmon's thread): a stuck task, or a plain goroutine holding the
+    turn (turnheld), passes its loop's turn on (turn.py)."""
     t = gtasks.get(gp)
-    if t is None or type(t) is not Task:
+    if t is None:
         return
     loop = t.get_loop()
+    if type(t) is GoroutineTask:
+        passturn(loop._gturn, sched, m, gp)
+        return
     if t._gg is not gp:  # its first step, on the loop's dispatcher: another serves the loop meanwhile
         if passturn(loop._gturn, sched, m, gp, t):
             loop._gnewdispatcher()
@@ -483,7 +499,9 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    wake = task._gwake if task is not None else Wake(gp, sched, None)
+    # A task's goroutine, or a plain one that holds the turn while it runs (turnheld), is
+    # queued for the turn when woken; any other plain goroutine is readied.
+    wake = t._gwake if t is not None and t._gwake is not None else Wake(gp, sched, None)
     obj.add_done_callback(wake)  # last: another M may ready gp from here on
     return True
 
@@ -514,9 +532,15 @@ _unregister_task: Callable[[Any], None] = asyncio.tasks._unregister_task
 _npseudo = [0, 64]  # goroutine tasks made, and the count at which dead goroutines' are dropped
 
 
-def _goroutinetask(gp: G, loop: Any) -> GoroutineTask:
+def _goroutinetask(gp: G, loop: Any, sched: Sched) -> GoroutineTask:
+    """The running goroutine ``gp``'s task identity, made at its first asyncio call; from its
+    next resume on it holds the loop's turn while it runs (turn.holdturn)."""
     t = GoroutineTask(gp, loop)
     gtasks[gp] = t
+    turn = getattr(loop, "_gturn", None)
+    if turn is not None and gp.coro is not None:
+        holdturn(gp, turn, sched, t)
+        t._gwake = Wake(gp, sched, turn)
     _npseudo[0] += 1
     if _npseudo[0] >= _npseudo[1]:  # a plain goroutine has no exit hook: drop the dead ones now and then
         for g in [g for g, t in list(gtasks.items()) if g.coro is None and type(t) is GoroutineTask]:
@@ -541,18 +565,22 @@ def current_task(loop: Any = None) -> Any:
             if t is None and running is not None:
                 if getattr(gp.coro, "cr_code", None) in loopcode:  # a C Task's __step in the dispatcher:
                     return _c_current_task(loop)  # asyncio's own slot, which that step set
-                t = _goroutinetask(gp, running)
+                t = _goroutinetask(gp, running, m.sched)
             if t is not None and (loop is None or t.get_loop() is loop):
                 return t
     return _c_current_task(loop)
 
 
 def coroinner(c: Any) -> Any:
-    """``traceback.coroinner``: a task's goroutine shows its task's coroutine, not the driver
+    """``goroutine.coroinner``: a task's goroutine shows its task's coroutine, not the driver
     (nor the dispatcher that became the task's goroutine: become)."""
     if getattr(c, "cr_code", None) in loopcode:
         c = c.cr_await
-    if getattr(c, "gi_code", None) is _drive.__code__:
+    code = getattr(c, "gi_code", None)
+    if code is _turnheldcode:  # a plain goroutine that holds the turn while it runs
+        frame = c.gi_frame
+        return frame.f_locals.get("inner") if frame is not None else None
+    if code is _drive.__code__:
         frame = c.gi_frame
         task = frame.f_locals.get("task") if frame is not None else None
         return task.get_coro() if task is not None else None
@@ -602,7 +630,7 @@ def redirect(fn: Any) -> None:
 
 foreign.foreignpark = foreignpark
 sysmon.retaken = retaken
-traceback.coroinner = coroinner
+goroutine.coroinner = coroinner
 waitfor.describewait = describewait
 redirect(asyncio.tasks.current_task)
 asyncio.current_task = current_task

@@ -16,10 +16,14 @@ blocking call, a CPU loop) and ``retaken`` passes its turn on at once, so the
 others go on; the stuck step finishes beside them and queues for the turn
 again at its next step. A task stuck inside asyncio's or ssl's code keeps the
 turn (two Ms inside one ssl.SSLObject crash: docs/aio-bugs.md #7).
+
+A plain goroutine that runs asyncio code holds the turn the same way, from each resume
+to its next yield (``turnheld``), once its first asyncio call gave it a task identity.
 """
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections import deque
 from collections.abc import Callable, Generator
@@ -29,7 +33,7 @@ from typing import Any
 from .._runtime import mgr, proc, speedups, traceback
 from .._runtime.lock import lock, lockslow, newlock
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioTurn
-from .._runtime.traps import PARK
+from .._runtime.traps import PARK, getm
 
 _cgoready = speedups.goready  # proc.goready from an M, in C (None: the pure-Python path)
 
@@ -162,6 +166,85 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     on another M.
     """
     Wake(gp, sched, turn)(None)
+
+
+@types.coroutine
+def turnheld(inner: Any, turn: Turn, gp: G, sched: Sched, task: Any) -> Generator[Any, Any, Any]:
+    """A plain goroutine that runs asyncio code (``task``: its identity) holds its loop's turn
+    from each resume to its next yield, as a task's step does (docs/aio-bugs.md #9).
+
+    asyncio code assumes that nothing else of its loop runs between two awaits (anyio's
+    cancel scopes, a client's connection pool); a plain goroutine used to run beside the
+    loop's steps and callbacks on another M. This generator takes the goroutine's place
+    (``gp.coro``) at its first asyncio call, primed to its first ``yield``, so the M's next
+    resume sends here and on into ``inner``. A future it parks on is its task's
+    ``_fut_waiter`` from before the turn is given up, so a ``cancel()`` by the next holder
+    always finds it (Task.__step's order). sysmon passes the turn on from a goroutine stuck
+    in its own code (task.retaken), as from a task.
+    """
+    val: Any = None
+    exc: BaseException | None = None
+    try:
+        val = yield  # primed here; what the M sends next is for inner's pending await
+    except GeneratorExit:
+        inner.close()
+        raise
+    except BaseException as e:
+        exc = e
+    while True:
+        try:
+            if turn.holder is not gp:
+                yield from taketurn(turn, gp)
+        except GeneratorExit:
+            inner.close()
+            raise
+        except BaseException as e:  # thrown in while it waited for the turn: on to inner
+            exc = e
+            _leaveline(turn, gp)
+        task._gwaiter = None
+        try:
+            y = inner.send(val) if exc is None else inner.throw(exc)
+        except StopIteration as e:
+            giveturn(turn, gp, sched, getm())
+            return e.value
+        except BaseException:
+            giveturn(turn, gp, sched, getm())
+            raise
+        if getattr(y, "_asyncio_future_blocking", None):  # parks on a future: its _fut_waiter
+            task._gwaiter = y
+            c = task._gcancel
+            if c is not None and y.cancel(msg=c[0]):
+                task._gcancel = None
+        giveturn(turn, gp, sched, getm())
+        val = exc = None
+        try:
+            val = yield y
+        except GeneratorExit:
+            inner.close()
+            raise
+        except BaseException as e:
+            exc = e
+
+
+def _leaveline(turn: Turn, gp: G) -> None:
+    """``gp`` stops waiting for the turn (an exception was thrown in): out of the line, unless
+    the turn was handed to it meanwhile (it holds it then, and gives it up at its next yield)."""
+    lock(turn.lk)
+    if turn.holder is not gp:
+        with contextlib.suppress(ValueError):
+            turn.waiters.remove(gp)
+    turn.lk.append(1)
+
+
+def holdturn(gp: G, turn: Turn, sched: Sched, task: Any) -> None:
+    """Put ``turnheld`` in place of running goroutine ``gp``'s coroutine (its first asyncio call).
+
+    The rest of the slice runs as before, without the turn: the goroutine cannot park
+    for it here, and a turn taken now would be held over the yield that ends the slice.
+    """
+    w = turnheld(gp.coro, turn, gp, sched, task)
+    next(w)
+    gp.coro = w
 
 
 _MACHINERY = ("asyncio", "ssl", "gosched", "selectors")

@@ -10,10 +10,22 @@ costs a spawn one small object and no Python frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import CodeType
-from typing import final
+from typing import Any, final
 
 from .runtime2 import GSTATUS_STRINGS, G, Gdead, Gwaiting
+
+
+def _noinner(c: Any) -> Any:
+    return None
+
+
+# A hook for goroutines whose coroutine drives another (gosched._aio: an asyncio task's
+# goroutine runs a driver that sends into the task's coroutine; a plain goroutine that
+# runs asyncio code, one that holds the loop's turn around its own): the coroutine
+# driven, which names the goroutine and is walked in its place in stacks (traceback.py).
+coroinner: Callable[[Any], Any] = _noinner
 
 
 @final
@@ -32,7 +44,8 @@ class Goroutine:
 
     def __init__(self, g: G) -> None:
         self._g = g
-        self._code = getattr(g.coro, "cr_code", None)
+        c = g.coro
+        self._code = getattr(coroinner(c) or c, "cr_code", None)
 
     @property
     def id(self) -> int:

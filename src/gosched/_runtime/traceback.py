@@ -16,7 +16,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from . import proc, syscall
+from . import goroutine, proc, syscall
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting
 from .schedtrace import gstatus
 from .synctest import durable
@@ -35,15 +35,6 @@ def traceback_level() -> int:
     return 1
 
 
-def _noinner(c: Any) -> Any:
-    return None
-
-
-# A hook for goroutines that drive another event loop's code (gosched._aio: an
-# asyncio task's goroutine runs a driver that sends into the task's coroutine):
-# the coroutine a driver runs, walked in its place.
-coroinner: Callable[[Any], Any] = _noinner
-
 
 def coro_frames(coro: Any) -> list[types.FrameType]:
     """Frames of a suspended coroutine chain, outermost first (cr_frame → cr_await)."""
@@ -52,7 +43,7 @@ def coro_frames(coro: Any) -> list[types.FrameType]:
     seen = 0
     while c is not None and seen < 1000:
         seen += 1
-        inner = coroinner(c)
+        inner = goroutine.coroinner(c)  # a driver's coroutine, walked in its place
         if inner is not None:
             c = inner
             continue
