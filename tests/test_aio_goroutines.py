@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import pytest
 
@@ -115,3 +116,39 @@ def test_a_plain_goroutine_running_asyncio_code_holds_the_loops_turn(procs: int)
         sys.setswitchinterval(old)
     assert steps == 900
     assert overlaps == 0
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_plain_goroutine_stuck_while_it_holds_the_turn_does_not_stop_the_loop(procs: int) -> None:
+    """sysmon passes the turn on from a plain goroutine stuck in an unwrapped blocking call while
+    it holds it (as from a task): an asyncio task's ticker goes on."""
+
+    async def main() -> list[float]:
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            for _ in range(30):
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        async def stuck(wg: gosched.WaitGroup) -> None:
+            try:
+                assert asyncio.current_task() is not None  # its identity: it holds the turn from here on
+                await asyncio.sleep(0.02)
+                time.sleep(0.4)  # unwrapped, holding the turn
+            finally:
+                wg.done()
+
+        tk = asyncio.get_running_loop().create_task(ticker())
+        wg = gosched.WaitGroup()
+        wg.add(1)
+        gosched.go(stuck, wg)
+        await tk
+        await wg.wait()
+        return gaps
+
+    gaps = run(main, maxprocs=procs)
+    assert max(gaps) < 0.3, gaps  # without the pass: one gap of ~0.4 s
