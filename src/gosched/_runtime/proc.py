@@ -679,10 +679,10 @@ def idle(m: M) -> bool:
     inactive (claiming the poller, or joining the idle list) and asking "was I the last active M?"
     happen under one ``sched.lock``, so of two Ms going idle at once exactly one sees itself last
     and runs checkdead (Go runs checkdead from mput, under the same lock, for the same reason)."""
-    if m.borrowed is not None:
-        return mainm.idle(m)
     if m.spinning:  # its nmspinning would stop every wakep for good: a silent hang (Go throws too)
         throw("stopm spinning")
+    if m.borrowed is not None:
+        return mainm.idle(m)
     sched = m.sched
     maypoll = True
     while True:
