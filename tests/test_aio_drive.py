@@ -14,7 +14,11 @@ import asyncio
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import gosched
 import gosched.aio as aio
@@ -278,3 +282,45 @@ def test_sleep_0_resumes_after_the_callbacks_queued_before_it() -> None:
     with asyncio.Runner(loop_factory=aio.new_event_loop) as r:
         for _ in range(30):
             assert r.run(main()) == [0, 1, 2, "new task", "after sleep(0)"]
+
+
+def _machinery_calling(modname: str) -> Callable[[Callable[[], None]], None]:
+    """A function whose frame reads as module ``modname``'s, calling back into its argument
+    (as asyncio's code calls a protocol's method, or sslproto the application's)."""
+    ns: dict[str, Any] = {"__name__": modname}
+    exec("def call(fn):\n    fn()\n", ns)
+    return ns["call"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("under", ["asyncio.sslproto", "user_module"])
+def test_a_step_stuck_under_asyncios_code_keeps_the_turn(under: str) -> None:
+    # Stuck in code that asyncio's code called (its objects are mid-operation), a step keeps the
+    # turn: no other task runs meanwhile. Stuck in the task's own code, the retake passes it on.
+    call = _machinery_calling(under)
+
+    async def main() -> tuple[list[float], float, float]:
+        ticks: list[float] = []
+        stop = asyncio.Event()
+        span: list[float] = []
+
+        async def ticker() -> None:
+            while not stop.is_set():
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        async def stuck() -> None:
+            await asyncio.sleep(0.03)
+            span.append(time.monotonic())
+            call(lambda: time.sleep(0.3))  # unwrapped
+            span.append(time.monotonic())
+            stop.set()
+
+        await asyncio.gather(ticker(), stuck())
+        return ticks, span[0], span[1]
+
+    ticks, t0, t1 = aio.run(main())
+    during = [t for t in ticks if t0 + 0.05 < t < t1 - 0.02]
+    if under == "user_module":
+        assert len(during) > 10, len(during)  # the turn passed: the ticker went on
+    else:
+        assert during == [], len(during)  # kept: no tick during the call

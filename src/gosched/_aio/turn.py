@@ -210,7 +210,7 @@ def turnheld(inner: Any, turn: Turn, gp: G, sched: Sched, task: Any) -> Generato
         except BaseException:
             giveturn(turn, gp, sched, getm())
             raise
-        if getattr(y, "_asyncio_future_blocking", None):  # parks on a future: its _fut_waiter
+        if type(y) is not tuple and getattr(y, "_asyncio_future_blocking", None):  # a future, not a trap
             task._gwaiter = y
             c = task._gcancel
             if c is not None and y.cancel(msg=c[0]):
@@ -248,20 +248,25 @@ def holdturn(gp: G, turn: Turn, sched: Sched, task: Any) -> None:
 
 
 _MACHINERY = ("asyncio", "ssl", "gosched", "selectors")
+# Code that a stuck call must not be under for the turn to pass: asyncio's, ssl's and the
+# selector's objects are mid-operation there (a transport, an SSLProtocol, a future's
+# callbacks), and an import holds a module half-initialised under the import lock.
+_UNDER = ("asyncio", "ssl", "selectors", "importlib")
 
 
 def _sharable(frames: list[FrameType]) -> bool:
-    """May the turn pass from a step stuck in ``frames`` (outermost first)? Not from inside
-    the loop's own machinery (what it holds is not safe to share), nor from inside an
-    import (a module half-initialised under the import lock: the next steps would import it too)."""
+    """May the turn pass from a step stuck in ``frames`` (outermost first)? Only if no frame
+    between the stuck call and the task's driver is the loop's machinery or an import: not
+    from code that asyncio's code called (a protocol method called by sslproto, a socket
+    call made by create_connection), where the next holder could enter the same objects."""
     if not frames or _modname(frames[-1]).startswith(_MACHINERY):
         return False
     for f in reversed(frames):
         name = _modname(f)
-        if name.startswith("importlib"):
-            return False
         if name.startswith("gosched"):
             return True  # down to the task's driver
+        if name.startswith(_UNDER):
+            return False
     return True
 
 
