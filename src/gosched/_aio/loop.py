@@ -256,11 +256,14 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             runson(self)
             svc = attach(self)
             self._gstopped.clear()
-            self._gidling(False)
             self._grunning = True  # before _gpollstart's lock: a poller leaving sees it (dispatch._poll)
             self._gresume.set()
             self._gwake()
             self._gpollstart()  # the poller leaves while the loop is stopped
+            # Counted as a thread that may still add work until it has: the dispatcher and the
+            # poller it readied are runtime helpers, which checkdead does not see runnable
+            # before they reach a run queue (a false deadlock, 1 run in ~15 of test_aio_io).
+            self._gidling(False)
             self._gserve()
             if svc.error is not None:
                 err, svc.error = svc.error, None

@@ -24,6 +24,7 @@ to its next yield (``turnheld``), once its first asyncio call gave it a task ide
 from __future__ import annotations
 
 import contextlib
+import inspect
 import types
 from collections import deque
 from collections.abc import Callable, Generator
@@ -258,16 +259,27 @@ def _sharable(frames: list[FrameType]) -> bool:
     """May the turn pass from a step stuck in ``frames`` (outermost first)? Only if no frame
     between the stuck call and the task's driver is the loop's machinery or an import: not
     from code that asyncio's code called (a protocol method called by sslproto, a socket
-    call made by create_connection), where the next holder could enter the same objects."""
+    call made by create_connection), where the next holder could enter the same objects.
+    An asyncio coroutine that awaits the coroutine above it (3.12's ``wait_for`` runs the
+    awaited one in line) is at an await: its objects are as any await leaves them."""
     if not frames or _modname(frames[-1]).startswith(_MACHINERY):
         return False
+    callee = frames[-1]
     for f in reversed(frames):
         name = _modname(f)
         if name.startswith("gosched"):
             return True  # down to the task's driver
-        if name.startswith(_UNDER):
+        if name.startswith(_UNDER) and not (_awaiting(f) and _awaiting(callee)):
             return False
+        callee = f
     return True
+
+
+_CO_AWAITS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _awaiting(f: FrameType) -> bool:
+    return bool(f.f_code.co_flags & _CO_AWAITS)
 
 
 def _modname(f: FrameType) -> str:
