@@ -16,6 +16,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -116,3 +117,14 @@ def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(crt, key)
     return server, ssl.create_default_context(cafile=str(crt))
+
+
+async def ticker(gaps: list[float], ticks: int = 30, period: float = 0.01) -> None:
+    """An asyncio task's ticker: ``ticks`` sleeps of ``period``, each interval appended to ``gaps``
+    (a blocked loop shows as one long interval)."""
+    last = time.monotonic()
+    for _ in range(ticks):
+        await asyncio.sleep(period)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import gosched
-from _aio_helpers import aiohttp_app
+from _aio_helpers import aiohttp_app, ticker
 from _core_helpers import run
 
 pytest.importorskip("gosched.aio")
@@ -125,15 +125,6 @@ def test_a_plain_goroutine_stuck_while_it_holds_the_turn_does_not_stop_the_loop(
 
     async def main() -> list[float]:
         gaps: list[float] = []
-
-        async def ticker() -> None:
-            last = time.monotonic()
-            for _ in range(30):
-                await asyncio.sleep(0.01)
-                now = time.monotonic()
-                gaps.append(now - last)
-                last = now
-
         async def stuck(wg: gosched.WaitGroup) -> None:
             try:
                 assert asyncio.current_task() is not None  # its identity: it holds the turn from here on
@@ -142,7 +133,7 @@ def test_a_plain_goroutine_stuck_while_it_holds_the_turn_does_not_stop_the_loop(
             finally:
                 wg.done()
 
-        tk = asyncio.get_running_loop().create_task(ticker())
+        tk = asyncio.get_running_loop().create_task(ticker(gaps))
         wg = gosched.WaitGroup()
         wg.add(1)
         gosched.go(stuck, wg)

@@ -15,6 +15,7 @@ import pytest
 
 import gosched
 import gosched.aio as aio
+from _aio_helpers import ticker
 
 
 def test_cancel_with_message_cancelling_uncancel() -> None:
@@ -112,14 +113,6 @@ def test_exception_in_main_task_propagates() -> None:
 def test_blocking_task_does_not_stop_a_ticker() -> None:
     async def blocker() -> None:
         time.sleep(0.4)  # an unwrapped blocking call: sysmon hands the P away
-
-    async def ticker(gaps: list[float]) -> None:
-        last = time.monotonic()
-        for _ in range(30):
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
 
     async def main() -> list[float]:
         gaps: list[float] = []
