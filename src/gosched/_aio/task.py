@@ -489,7 +489,9 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     ):
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
-    # A plain goroutine's task: cancel() reaches it through the future it parks on.
+    # A plain goroutine's task: cancel() reaches it through the future it parks on. turnheld
+    # sets this before it gives the turn up; not for the yield that ends the slice that made
+    # the identity, which reaches the M without it.
     if t is not None and type(t) is GoroutineTask:
         t._gwaiter = obj
         c = t._gcancel
@@ -499,9 +501,10 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     gp.status = Gwaiting
     gp.waitreason = waitReasonAsyncioFuture
     gp.blockedon = obj
-    # A task's goroutine, or a plain one that holds the turn while it runs (turnheld), is
-    # queued for the turn when woken; any other plain goroutine is readied.
-    wake = t._gwake if t is not None and t._gwake is not None else Wake(gp, sched, None)
+    # A task's goroutine, or a plain one with a task identity (it holds the turn while it runs:
+    # turnheld made the future its _fut_waiter), is queued for the turn when woken; any other
+    # plain goroutine is readied.
+    wake = t._gwake if t is not None else Wake(gp, sched, None)
     obj.add_done_callback(wake)  # last: another M may ready gp from here on
     return True
 
@@ -537,10 +540,8 @@ def _goroutinetask(gp: G, loop: Any, sched: Sched) -> GoroutineTask:
     next resume on it holds the loop's turn while it runs (turn.holdturn)."""
     t = GoroutineTask(gp, loop)
     gtasks[gp] = t
-    turn = getattr(loop, "_gturn", None)
-    if turn is not None and gp.coro is not None:
-        holdturn(gp, turn, sched, t)
-        t._gwake = Wake(gp, sched, turn)
+    holdturn(gp, loop._gturn, sched, t)
+    t._gwake = Wake(gp, sched, loop._gturn)
     _npseudo[0] += 1
     if _npseudo[0] >= _npseudo[1]:  # a plain goroutine has no exit hook: drop the dead ones now and then
         for g in [g for g, t in list(gtasks.items()) if g.coro is None and type(t) is GoroutineTask]:
