@@ -16,13 +16,15 @@ import selectors
 import sys
 import time
 import types
+import weakref
 from asyncio import base_events, events, format_helpers
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from .._runtime import checkdead
 from .._runtime.api import syscall
 from .._runtime.netpoll import MODE_R, waitfd
-from .._runtime.runtime2 import M, Sched
+from .._runtime.runtime2 import GSTATUS_STRINGS, Gwaiting, M, Sched
 from .._runtime.traps import _mvar, getm
 from .task import _ENDED, Passed, Task, become, firststep, namem
 from .turn import Wake, giveturn, taketurn
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .loop import EventLoop, _Selector
 
 EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_loops: weakref.WeakSet[EventLoop] = weakref.WeakSet()  # loops with a dispatcher (stuckloops)
 
 
 @types.coroutine
@@ -128,6 +131,32 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
             giveturn(turn, gp, sched, m)
 
 
+def stuckloops(sched: Sched) -> str:
+    """``checkdead.extrareport``: the loops of ``sched`` left with callbacks queued or their turn
+    held at a deadlock. Nothing parks holding the turn, and a queued callback always has a
+    dispatcher coming, so either is a gosched bug; the lines say where to look."""
+    lines = []
+    for loop in list(_loops):
+        if loop._gsched is not sched:
+            continue
+        turn, ready = loop._gturn, len(loop._ready)
+        h = turn.holder
+        if not ready and h is None:
+            continue
+        if h is None:
+            held = "nobody"
+        else:
+            st = h.waitreason if h.status == Gwaiting else GSTATUS_STRINGS.get(h.status, "?")
+            held = f"goroutine {h.goid} ({st}{'' if h.goid in sched.allgs else ', a runtime helper'})"
+        state = "idle" if loop._gidle else "running" if loop._gdisp else "not started"
+        lines.append(
+            f"runtime: asyncio loop {id(loop):#x} left {ready} callbacks queued; its turn is held by "
+            f"{held}, {len(turn.waiters)} goroutines wait for it; its dispatcher is {state} "
+            "(a gosched bug: please report it)"
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def _stopped(loop: EventLoop) -> bool:
     """Whether the loop is stopped or stopping (``stop()`` called, ``run_forever`` returning).
 
@@ -145,6 +174,7 @@ async def _dispatch(loop: EventLoop) -> None:
     """
     m = getm()
     gp, sched = m.curg, m.sched
+    _loops.add(loop)
     while not loop._gclosed:
         if not loop._grunning:  # stopped: the caller of run_forever resumes it, or close() ends it
             await syscall(loop._gresume.wait)
@@ -205,3 +235,6 @@ def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
         if gp.preempt:
             break
     return None
+
+
+checkdead.extrareport = stuckloops

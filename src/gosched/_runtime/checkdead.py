@@ -26,6 +26,8 @@ checkdead faketime branch and testing/synctest: when every goroutine is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import mgr, panic, proc
 from . import timers as _timers
 from .dump import dump
@@ -45,6 +47,15 @@ STAMP_PERIOD = 120 * 1_000_000_000
 
 Verdict = tuple[int, str | None, list[G]]  # OK/DEAD/ADVANCED/JUMPED, Go's line, the goroutines to dump
 _GOON: Verdict = (OK, None, [])
+
+
+def _noextra(sched: Sched) -> str:
+    return ""
+
+
+# A hook for what the goroutine dump cannot show (gosched._aio: an asyncio loop left with work
+# queued that nothing runs, which only a runtime bug leaves at a deadlock): lines for the report.
+extrareport: Callable[[Sched], str] = _noextra
 
 
 def checkdead(sched: Sched) -> int:
@@ -80,6 +91,9 @@ def _report(sched: Sched, msg: str, gs: list[G]) -> None:
     try:
         if gs and traceback_level() > 0:
             text = msg + "\n\n" + dump(sched, gs)
+        extra = extrareport(sched)
+        if extra:
+            text += "\n" + extra
     finally:
         with sched.lock:
             sched.deadlock = text  # published even if the dump failed: run() must not hang
