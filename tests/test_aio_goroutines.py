@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import warnings
 
 import pytest
 
@@ -150,33 +149,3 @@ def test_a_plain_goroutine_stuck_while_it_holds_the_turn_does_not_stop_the_loop(
 
     gaps = run(main, maxprocs=procs)
     assert max(gaps) < 0.3, gaps  # without the pass: one gap of ~0.4 s
-
-
-@pytest.mark.parametrize("procs", [1, 2])
-def test_a_gather_right_after_a_retaken_call_loses_no_child(procs: int) -> None:
-    """A goroutine retaken in a blocking call goes on beside the loop; the tasks it creates then
-    start once it yields, as asyncio starts a task after its creator yields. asyncio's gather
-    ignores a child that ends before gather has made its outer future, so children started at
-    once, beside their creator, were lost and the gather never completed (docs/aio-bugs.md #19).
-    A 1 us switch interval around the gather makes the interleaving likely."""
-
-    async def child(i: int) -> int:
-        return i
-
-    async def main() -> int:
-        lost = 0
-        old = sys.getswitchinterval()
-        for _ in range(40):
-            time.sleep(0.015)  # unwrapped: sysmon takes the P; the rest of the slice runs beside the loop
-            sys.setswitchinterval(1e-6)
-            try:
-                assert await asyncio.wait_for(asyncio.gather(child(1), child(2), child(3)), 2.0) == [1, 2, 3]
-            except TimeoutError:
-                lost += 1
-            finally:
-                sys.setswitchinterval(old)
-        return lost
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", gosched.BlockingWarning)
-        assert run(main, maxprocs=procs) == 0

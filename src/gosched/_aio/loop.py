@@ -51,7 +51,7 @@ from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm, setm
 from .dispatch import _dispatch, _poll
 from .mainthread import lend
-from .task import StepWrapper, Task, creator, defertask, loopcode
+from .task import StepWrapper, Task, creator, loopcode
 from .turn import Turn, Wake, turnready
 
 T = TypeVar("T")
@@ -540,8 +540,6 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 task._gpcode, task._gplasti, task._gpglobals = f.f_code, f.f_lasti, f.f_globals
             else:
                 task._gpcode, task._gplasti, task._gpglobals = None, 0, None
-            if m is not None and m.lostp_since and defertask(m, self, task):
-                return task  # its creator runs beside the loop: started once it yields (startbeside)
             self._ready.append(task)
             if self._gidle or not self._gdisp:  # _gkick, in line
                 self._gwake()

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import foreign, goroutine, mainm, proc, speedups, syscall, sysmon, waitfor
+from .._runtime import foreign, goroutine, mainm, proc, speedups, sysmon, waitfor
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
 from .turn import (
@@ -550,30 +550,6 @@ def _goroutinetask(gp: G, loop: Any, sched: Sched) -> GoroutineTask:
     return t
 
 
-# Tasks created by a goroutine whose P sysmon took while it ran: it goes on beside the loop until it
-# yields (Go's exception to the turn), and a task it creates could run meanwhile, before its creator
-# has finished with it (asyncio's gather lost children that ended before it made its outer future:
-# docs/aio-bugs.md #19). They start when the creator's M is back in the scheduler, as asyncio starts
-# a task only after its creator yields. Only that M adds to or takes its own entry.
-_besidetasks: dict[M, list[tuple[Any, Task]]] = {}
-
-
-def defertask(m: M, loop: Any, task: Task) -> bool:
-    """Hold ``task``'s start if its creator, running on ``m``, runs beside the loop; True if held."""
-    p = m.p
-    if p is not None and p.m is m:  # sysmon's takep has not taken the P (yet): not beside
-        return False
-    _besidetasks.setdefault(m, []).append((loop, task))
-    return True
-
-
-def startbeside(m: M) -> None:
-    """``syscall.startbeside``: the M whose goroutine ran beside the loop is back; start its tasks."""
-    for loop, task in _besidetasks.pop(m, ()):
-        loop._ready.append(task)
-        loop._gkick()
-
-
 # The code of the loop's own goroutines (its dispatcher, poller: loop.py adds them),
 # which run callbacks, not a task of their own.
 loopcode: set[types.CodeType] = set()
@@ -660,4 +636,3 @@ waitfor.describewait = describewait
 redirect(asyncio.tasks.current_task)
 asyncio.current_task = current_task
 asyncio.tasks.current_task = current_task
-syscall.startbeside = startbeside

@@ -30,17 +30,11 @@ def _nowakefor(sched: Sched, p: P, m: M) -> None:
     pass
 
 
-def _nobeside(m: M) -> None:
-    pass
-
-
 # Hooks into sysmon, which sits above the scheduler and imports it; it installs
 # them when imported. The defaults are what a scheduler without sysmon does.
 lostp_returned: Callable[[Sched, M, G], None] = _nolostp  # sysmon.lostp_returned
 wakesysmon: Callable[[Sched], None] = _nowake  # sysmon.wake
 wakesysmonfor: Callable[[Sched, P, M], None] = _nowakefor  # sysmon.wakefor
-# gosched._aio's (loop.startbeside): start what the goroutine deferred while it ran beside the loop.
-startbeside: Callable[[M], None] = _nobeside
 
 
 def syscall(sched: Sched, m: M, gp: G, p: P | None, fn: Any, args: Any) -> G | None:
@@ -110,4 +104,3 @@ def lostp(sched: Sched, m: M, gp: G) -> None:
     m.p = None  # only this M writes m.p; sysmon's takep leaves it stale until here
     lostp_returned(sched, m, gp)
     injectglist(sched, takereadyq(m))
-    startbeside(m)
