@@ -183,16 +183,17 @@ def turnheld(inner: Any, turn: Turn, gp: G, sched: Sched, task: Any) -> Generato
     always finds it (Task.__step's order). sysmon passes the turn on from a goroutine stuck
     in its own code (task.retaken), as from a task.
     """
-    val: Any = None
-    exc: BaseException | None = None
-    try:
-        val = yield  # primed here; what the M sends next is for inner's pending await
-    except GeneratorExit:
-        inner.close()
-        raise
-    except BaseException as e:
-        exc = e
+    y: Any = None  # primed to the first yield below: what the M sends next is for inner's pending await
     while True:
+        val: Any = None
+        exc: BaseException | None = None
+        try:
+            val = yield y
+        except GeneratorExit:
+            inner.close()
+            raise
+        except BaseException as e:
+            exc = e
         try:
             if turn.holder is not gp:
                 yield from taketurn(turn, gp)
@@ -217,14 +218,6 @@ def turnheld(inner: Any, turn: Turn, gp: G, sched: Sched, task: Any) -> Generato
             if c is not None and y.cancel(msg=c[0]):
                 task._gcancel = None
         giveturn(turn, gp, sched, getm())
-        val = exc = None
-        try:
-            val = yield y
-        except GeneratorExit:
-            inner.close()
-            raise
-        except BaseException as e:
-            exc = e
 
 
 def _leaveline(turn: Turn, gp: G) -> None:
