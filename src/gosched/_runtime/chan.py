@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc, speedups
@@ -384,14 +384,17 @@ class Chan(Generic[T]):
         r, s = self.waitqs()
         return WaitDesc("waits on channel", f"{len(self)}/{self.cap} buffered", r, s)
 
-    def _dropwaiter(self, gp: G) -> None:
-        """Take ``gp``'s waits (its own, or a select's cases) off the queues; lock held.
+    def _dropwaiters(self, gs: AbstractSet[G]) -> None:
+        """Take the waits of the goroutines ``gs`` (their own, or a select's cases) off
+        the queues, in one pass over each; lock held.
 
-        Its run ended while it waited (runend.unqueue): nothing may hand it a value.
+        Their run ended while they waited (runend.unqueue): nothing may hand them a value.
         """
         for q in (self.recvq, self.sendq):
-            for w in [w for w in q if waiterg(w) is gp]:
-                q.remove(w)
+            keep = [w for w in q if waiterg(w) not in gs]
+            if len(keep) != len(q):
+                q.clear()
+                q.extend(keep)
 
     # -- plain threads (blocking.py) --------------------------------------------------------
     def send_blocking(self, v: T, timeout: float | None = None) -> None:

@@ -73,7 +73,7 @@ def uninstall(sched: Sched) -> None:
         state.idle = False
         state.parklock = None
     if gp is not None:
-        runend.gfinalize(sched, gp)
+        runend.gfinalize(sched, (gp,))
 
 
 class _ForceGC:

@@ -384,8 +384,8 @@ def _shutdown(sched: Sched) -> None:
         if t is not None and t is not threading.current_thread():
             t.join(max(0.0, deadline - time.monotonic()))
     try:
-        for gp in sorted(sched.allgs.copy().values(), key=_goid):
-            runend.gfinalize(sched, gp)  # runs its finally blocks, which may raise SystemExit
+        # Runs their finally blocks, which may raise SystemExit.
+        runend.gfinalize(sched, sorted(sched.allgs.copy().values(), key=_goid))
     finally:
         _gc.uninstall(sched)  # closes the forcegc helper goroutine too
         tracectl.runend()

@@ -10,6 +10,7 @@ interrupt) is closed by that M when it next reaches the scheduler.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .lock import held
@@ -36,25 +37,29 @@ def claimg(sched: Sched, gp: G, mine: bool) -> bool:
         return True
 
 
-def unqueue(gp: G, locked: bool) -> None:
-    """Take a parked goroutine off the wait queues of what it is blocked on.
+def unqueue(gs: Iterable[G], locked: bool) -> None:
+    """Take parked goroutines off the wait queues of what they are blocked on.
 
     Objects a goroutine parks on (Chan, a select's channels, Mutex, ...) have
-    ``_dropwaiter(gp)``, called with their runtime lock ``_lock`` held (``locked``:
+    ``_dropwaiters(gs)``, called with their runtime lock ``_lock`` held (``locked``:
     the caller holds it already). Once off, no later operation of another run
-    can hand the goroutine a value or ready it. A poll descriptor needs nothing:
-    its poller ends with the run.
+    can hand a goroutine a value or ready it. A poll descriptor needs nothing:
+    its poller ends with the run. Each object's queues are passed over once for
+    all of ``gs``: taken one goroutine at a time, the end of a run that left
+    50,000 goroutines on one channel was quadratic (minutes).
     """
-    obj = gp.blockedon
-    for o in obj if type(obj) is list else (obj,):
-        drop = getattr(o, "_dropwaiter", None)
-        if drop is None:
-            continue
+    byobj: dict[int, tuple[Any, set[G]]] = {}
+    for gp in gs:
+        obj = gp.blockedon
+        for o in obj if type(obj) is list else (obj,):
+            if getattr(o, "_dropwaiters", None) is not None:
+                byobj.setdefault(id(o), (o, set()))[1].add(gp)
+    for o, mine in byobj.values():
         if locked:
-            drop(gp)
+            o._dropwaiters(mine)
         else:
             with held(o._lock):
-                drop(gp)
+                o._dropwaiters(mine)
 
 
 def closeg(sched: Sched, gp: G) -> None:
@@ -82,10 +87,16 @@ def closeg(sched: Sched, gp: G) -> None:
         gp.coro = None  # type: ignore[assignment]
 
 
-def gfinalize(sched: Sched, gp: G) -> None:
-    """run()'s end: close a goroutine the run left parked or runnable."""
-    if claimg(sched, gp, False):
-        unqueue(gp, False)
+def gfinalize(sched: Sched, gps: Iterable[G]) -> None:
+    """run()'s end: close the goroutines the run left parked or runnable, in order.
+
+    All are claimed and off their wait queues before the first is closed, so
+    what a finally block does (a send, a close) cannot hand a value to, or
+    ready, another goroutine of the ended run.
+    """
+    claimed = [gp for gp in gps if claimg(sched, gp, False)]
+    unqueue(claimed, False)
+    for gp in claimed:
         closeg(sched, gp)
 
 
@@ -104,7 +115,7 @@ def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
         gp.coro = None  # type: ignore[assignment]
         return
     if type(tr) is tuple and tr[0] is PARK:
-        unqueue(gp, True)
+        unqueue((gp,), True)
         ul = tr[1]  # then gopark's unlockf, as schedule's PARK branch
         for lk in ul if type(ul) is tuple else (ul,):
             if type(lk) is list:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set as AbstractSet
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -131,9 +131,9 @@ class Mutex(_Held):
         """What a goroutine blocked here waits for (runtime2.Waitable): the holder."""
         return WaitDesc("waits for", holders=[self.owner] if self._locked else [])
 
-    def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
-        _drop(self._waiters, gp)
+    def _dropwaiters(self, gs: AbstractSet[G]) -> None:
+        """Forget the waiters ``gs``, whose run ended (runend.unqueue); lock held."""
+        _drop(self._waiters, gs)
 
     def lock_blocking(self, timeout: float | None = None) -> bool:
         """Lock from a plain thread, blocking it; False if ``timeout`` s pass first.
@@ -144,9 +144,12 @@ class Mutex(_Held):
         return mutex_lock(self, timeout)
 
 
-def _drop(q: deque[Any], gp: G) -> None:
-    if gp in q:
-        q.remove(gp)
+def _drop(q: deque[Any], gs: AbstractSet[G], g: Callable[[Any], G] | None = None) -> None:
+    """Remove the waiters of ``gs`` from ``q`` in one pass (``g``: a waiter's goroutine)."""
+    keep = [w for w in q if (w if g is None else g(w)) not in gs]
+    if len(keep) != len(q):
+        q.clear()
+        q.extend(keep)
 
 
 async def _semacquire(lk: list[int], obj: Any, q: deque[Any], what: str, reason: WaitReason) -> G:
@@ -266,10 +269,10 @@ class RWMutex(_Held):
             self._readers += 1
         return True
 
-    def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
-        _drop(self._rwait, gp)
-        _drop(self._wwait, gp)
+    def _dropwaiters(self, gs: AbstractSet[G]) -> None:
+        """Forget the waiters ``gs``, whose run ended (runend.unqueue); lock held."""
+        _drop(self._rwait, gs)
+        _drop(self._wwait, gs)
 
 
 class WaitGroup:
@@ -340,9 +343,9 @@ class WaitGroup:
             return
         await _semacquire(lk, self, self._waiters, "WaitGroup.wait", waitReasonSyncWaitGroupWait)
 
-    def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
-        _drop(self._waiters, gp)
+    def _dropwaiters(self, gs: AbstractSet[G]) -> None:
+        """Forget the waiters ``gs``, whose run ended (runend.unqueue); lock held."""
+        _drop(self._waiters, gs)
 
     @property
     def count(self) -> int:
@@ -491,10 +494,9 @@ class Semaphore:
         for gp in woken:
             proc.goready(gp)
 
-    def _dropwaiter(self, gp: G) -> None:
-        """Forget waiter ``gp``, whose run ended (runend.unqueue); lock held."""
-        for w in [w for w in self._waiters if w.gp is gp]:
-            self._waiters.remove(w)
+    def _dropwaiters(self, gs: AbstractSet[G]) -> None:
+        """Forget the waiters of ``gs``, whose run ended (runend.unqueue); lock held."""
+        _drop(self._waiters, gs, lambda w: w.gp)
 
     async def __aenter__(self) -> None:
         await self.acquire()
