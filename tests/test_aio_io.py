@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import socket
@@ -46,6 +47,53 @@ def test_sock_methods_over_loopback() -> None:
         return bytes(buf[:4])
 
     assert len(aio.run(main())) == 4
+
+
+@pytest.mark.parametrize("max_size", [None, 1 << 20])
+def test_socket_transports_read_into_a_reused_buffer(max_size: int | None) -> None:
+    # The loop's socket transport reads with recv_into a buffer kept between reads
+    # (transport.py), not asyncio's recv(256 KiB) per read: a protocol still gets
+    # bytes, each chunk at most max_size (raised on one transport: a bigger buffer),
+    # every byte once and in order, over many connections at once.
+    from gosched._aio import transport
+
+    chunks: list[tuple[int, type]] = []
+
+    class Sink(asyncio.Protocol):
+        def connection_made(self, tr: Any) -> None:
+            self.tr, self.got = tr, bytearray()
+            if max_size is not None:
+                tr.max_size = max_size
+
+        def data_received(self, data: bytes) -> None:
+            chunks.append((len(data), type(data)))
+            self.got += data
+            self.tr.write(data[-8:])  # an echo of each chunk's tail keeps the writer side busy too
+
+        def eof_received(self) -> None:
+            self.tr.write(hashlib.sha256(self.got).digest())
+            self.tr.close()
+
+    async def client(port: int, payload: bytes) -> bytes:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(payload)
+        w.write_eof()
+        return (await r.read())[-32:]
+
+    payloads = [os.urandom(n) for n in (1, 64, 70_000, 3 << 20) for _ in range(4)]
+
+    async def main() -> list[bool]:
+        srv = await asyncio.get_running_loop().create_server(Sink, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        digests = await asyncio.gather(*(client(port, p) for p in payloads))
+        srv.close()
+        return [d == hashlib.sha256(p).digest() for d, p in zip(digests, payloads, strict=True)]
+
+    assert all(aio.run(main()))
+    limit = max_size or 256 * 1024
+    assert all(t is bytes and 0 < n <= limit for n, t in chunks)
+    assert any(n > 65536 for n, _ in chunks), "reads are not capped below max_size"
+    assert 0 < len(transport._buffers) <= 4, "buffers are reused, not made per read"
 
 
 def test_unix_sockets_and_datagrams() -> None:

@@ -164,7 +164,11 @@ def test_a_crowd_parked_on_one_object_is_closed_in_one_pass(procs: int) -> None:
             closed.append(i)
 
     blocks: list[Callable[[], Awaitable[Any]]] = [
-        ch.recv, lambda: out.send(1), lambda: gosched.select(gosched.recv(other), gosched.recv(ch)), mu.lock, wg.wait,
+        ch.recv,
+        lambda: out.send(1),
+        lambda: gosched.select(gosched.recv(other), gosched.recv(ch)),
+        mu.lock,
+        wg.wait,
     ]
 
     async def main() -> None:

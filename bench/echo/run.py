@@ -4,7 +4,8 @@
 
 Builds ``loadgen.c`` with the machine's gcc, then for each server (gosched,
 asyncio streams, asyncio+uvloop, trio, gevent) starts ``servers.py KIND``,
-drives it for a warmup second plus ``--seconds``, and prints round trips per
+serves 4 connections that come and go (0.2 s), then drives it for a warmup
+second plus ``--seconds``, and prints round trips per
 second and latency, with each server's ratio to asyncio's default loop. The
 servers take turns for ``--rounds`` rounds and each reports its median round, so
 a noisy neighbour on a shared machine hits them all alike. Peers
@@ -54,6 +55,12 @@ def bench(kind: str, loadgen: str, conns: int, seconds: float, size: int) -> dic
         if len(line) != 2 or line[0] != "READY":
             raise RuntimeError(f"{kind} server did not start: {line}")
         port = line[1]
+        # First a few connections that close: the steady state of a server, not its first
+        # clients. asyncio's transports read with recv(256 KiB); until the process first
+        # frees a chunk that size (the EOF read of a closed connection does), glibc
+        # serves each such read with mmap + munmap, ~12 µs more per read (docs/aio.md).
+        subprocess.run([loadgen, "127.0.0.1", port, "4", "0.2", str(size), "0"],
+                       capture_output=True, text=True, timeout=60, check=True)
         cpu0 = cputime(srv.pid)
         r = subprocess.run([loadgen, "127.0.0.1", port, str(conns), str(seconds), str(size), "1"],
                            capture_output=True, text=True, timeout=seconds + 60)

@@ -52,6 +52,7 @@ from .._runtime.traps import getm, setm
 from .dispatch import _dispatch, _poll
 from .mainthread import lend
 from .task import StepWrapper, Task, creator, loopcode
+from .transport import SocketTransport
 from .turn import Turn, Wake, turnready
 
 T = TypeVar("T")
@@ -582,6 +583,14 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             with sched.lock:
                 sched.nforeign += 1
             fut.add_done_callback(lambda _: _foreigndone(sched))
+
+    def _make_socket_transport(
+        self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+    ) -> Any:
+        # BaseSelectorEventLoop's, with gosched's transport (transport.py: reads into a buffer).
+        if sys.version_info >= (3, 12):
+            self._ensure_fd_no_transport(sock)
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
         transp = await super()._make_subprocess_transport(*args, **kwargs)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Set as AbstractSet
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import proc, speedups

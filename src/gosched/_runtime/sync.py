@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable, Set as AbstractSet
+from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from types import TracebackType
 from typing import Any, Protocol
 

@@ -1,0 +1,67 @@
+"""The socket transport of gosched's loop: asyncio's, reading into a buffer it keeps.
+
+asyncio's ``_SelectorSocketTransport`` reads with ``sock.recv(256 KiB)``: each read
+allocates a 256 KiB bytes object and shrinks it to what arrived. glibc serves an
+allocation that size with ``mmap`` until the process first ``free()``s a chunk of
+that size (its adaptive mmap threshold), and the shrink is a ``realloc``, which
+never raises the threshold: so in a process that has not yet closed a connection
+(the first EOF's read frees one), each read is an mmap, a page fault and a munmap,
+~12 µs for a 64-byte message on this machine against ~2.3 µs after (measured with
+a socketpair, ``docs/aio.md``). A server whose clients keep their connections
+(websockets, a database pool, the echo benchmark) pays it on every read for good.
+uvloop reads into one buffer per loop; so does this transport: ``recv_into`` a
+256 KiB buffer, then a ``bytes`` copy of what arrived. The rest is asyncio's.
+"""
+
+from __future__ import annotations
+
+from asyncio import selector_events
+from typing import Any
+
+# Free read buffers (memoryviews of bytearray(max_size)) shared by the process's
+# transports. A reader takes one for the read and its copy and puts it back: a
+# list's pop and append are atomic (on free-threaded CPython too), so two loops
+# on two threads never share one; with none free a reader makes another.
+_buffers: list[memoryview] = []
+
+_Base: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]  # private: not in typeshed
+
+
+class SocketTransport(_Base):  # type: ignore[misc]
+    """asyncio's selector socket transport, reading into a reused buffer."""
+
+    def _read_ready__data_received(self) -> None:
+        # _SelectorSocketTransport._read_ready__data_received (the same in 3.11-3.13),
+        # with the read into a buffer instead of sock.recv(max_size).
+        if self._conn_lost:
+            return
+        size = self.max_size
+        try:
+            buf = _buffers.pop()
+        except IndexError:
+            buf = memoryview(bytearray(size))
+        if len(buf) < size:  # max_size raised on this transport
+            buf = memoryview(bytearray(size))
+        try:
+            n = self._sock.recv_into(buf, size)
+            data = buf[:n].tobytes()
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        finally:
+            _buffers.append(buf)
+
+        if not data:
+            self._read_ready__on_eof()
+            return
+
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
