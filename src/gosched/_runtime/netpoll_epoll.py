@@ -120,7 +120,8 @@ class Poller:
 
     @property
     def nwaiters(self) -> int:
-        """Goroutines parked on descriptors (what proc, sysmon and checkdead read)."""
+        """Goroutines parked on descriptors, or readied by a poll and not yet queued (what proc,
+        sysmon and checkdead read: either will run again without anything else happening)."""
         return len(self.waiting)
 
     def addwaiter(self, n: int) -> None:
@@ -174,12 +175,14 @@ class Poller:
                     # One-shot: epoll disabled the registration (it stays in the
                     # set); re-enable it for a remaining waiter, or drop it.
                     self.rearm(pd)
-        if ready:
-            w = self.waiting
-            for _ in ready:
-                w.pop()
-            if trace.enabled:
-                trace.netpollready(ready)
+        if ready and trace.enabled:
+            trace.netpollready(ready)
+        # The readied goroutines are still counted in ``waiting``: the caller uncounts them
+        # (``addwaiter(-len(ready))``) once they are on a run queue, as Go's findRunnable
+        # calls netpollAdjustWaiters after injectglist. Uncounted here, they would be
+        # nowhere checkdead looks while the caller, an M that polled as an inactive one (or
+        # sysmon), queues them: another M going idle meanwhile saw no work, no I/O waiter
+        # and declared a deadlock (CPython's test_events.test_read_pipe, ~1 run in 40).
         return ready
 
     def _drainbreak(self) -> None:

@@ -619,6 +619,7 @@ def netpollnow(sched: Sched) -> G | None:
         return None
     injectglist(sched, gs[1:])
     gs[0].status = Grunnable
+    poller.addwaiter(-len(gs))  # queued, or about to run on this active M (Poller.netpoll)
     return gs[0]
 
 
@@ -781,6 +782,7 @@ def idlepoll(m: M, polluntil: int) -> bool | None:
         return False
     if p2 is None:
         injectglist(sched, gs)
+        poller.addwaiter(-len(gs))  # only once they are queued (Poller.netpoll)
         return None
     acquirep(m, p2)
     if gs:
@@ -791,6 +793,7 @@ def idlepoll(m: M, polluntil: int) -> bool | None:
             gp.status = Grunnable
         p2.runq.extend(gs[:room])
         injectglist(sched, gs[room:])
+        poller.addwaiter(-len(gs))
         if len(gs) > 1 and sched.npidle and not sched.nmspinning:
             wakep(sched)
     return True

@@ -352,7 +352,9 @@ def netpollcheck(sched: Sched, rnow: int) -> None:
         if sched.lastpoll != lastpoll:
             return
         sched.lastpoll = rnow
-    mgr.injectglist(sched, poller.netpoll(0))
+    gs = poller.netpoll(0)
+    mgr.injectglist(sched, gs)
+    poller.addwaiter(-len(gs))  # only once they are queued (Poller.netpoll)
 
 
 def _noretaken(sched: Sched, m: M, gp: G) -> None:
