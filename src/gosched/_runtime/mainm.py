@@ -32,9 +32,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .mgr import acquirep, activems, allocm, handoffp, injectglist, releasep, startm
+from .mgr import acquirep, activems, allocm, breakpoller, handoffp, injectglist, releasep, startm
 from .runq import drainreadyq, pidleget, runqput, takereadyq
 from .runtime2 import G, M, Sched
+from .timers import timesleepuntil
 from .traps import setm
 
 
@@ -175,6 +176,12 @@ def idle(m: M) -> bool:
             return True
         if last:  # an M that goes idle runs checkdead (proc.idle), as stoplockedm does
             startm(sched, None, False)
+        else:
+            # proc.idle's step before stopm: the M in netpoll may have read its sleep before
+            # a timer this M just added (a task's asyncio.sleep); it slept on, nobody fired it.
+            polluntil = timesleepuntil(sched)
+            if polluntil:
+                breakpoller(sched, polluntil)
         try:
             b.wait()
         finally:

@@ -687,8 +687,11 @@ def idle(m: M) -> bool:
     sched = m.sched
     maypoll = True
     while True:
-        polluntil = _timers.timesleepuntil(sched)
         with sched.lock:
+            # Read under the lock that claims the poller: a timer added after an earlier read,
+            # by an M that then went idle before this one claimed it, was never waited for
+            # (that M, seeing nobody polling, broke no poll).
+            polluntil = _timers.timesleepuntil(sched)
             if sched.dead:
                 return False
             if sched.runq and sched.pidle:  # work arrived while we gave up our P
@@ -725,10 +728,22 @@ def idle(m: M) -> bool:
 
 
 def goinactive(m: M, polluntil: int, maypoll: bool) -> bool:
-    """Claim the poller (True: this M blocks in netpoll) or join the idle Ms (mput); sched.lock held."""
+    """Claim the poller (True: this M blocks in netpoll) or join the idle Ms (mput); sched.lock held.
+
+    An M told not to poll (``maypoll``: it just polled and found no idle P) polls anyway
+    when it is the last active M: no other M would then fire the timer it saw or read
+    the I/O. It stopped, and a timer on the idle P never fired (a loop's
+    ``asyncio.sleep(0.001)`` hung until forcegc's 2-minute wake-up: the other active M
+    was the borrowed main thread, which never polls, going idle a moment before).
+    """
     sched = m.sched
     poller = sched.poller
-    if maypoll and poller is not None and (poller.nwaiters or polluntil) and sched.lastpoll != 0:
+    if (
+        poller is not None
+        and (poller.nwaiters or polluntil)
+        and sched.lastpoll != 0
+        and (maypoll or activems(sched) <= 1)  # this M, not yet on the idle list, is the 1
+    ):
         sched.lastpoll = 0
         sched.polluntil = polluntil
         return True
