@@ -191,3 +191,16 @@ def collect_counted(n: int = 1) -> int:
         gc.collect()
         calls += 1
     return calls
+
+
+async def pollwaiters(poller: Any, bound: int = 2000) -> int:
+    """The poller's waiter count once it settles (bounded, 1 ms steps): a goroutine a poll
+    readied stays counted until the M that polled has queued it (Go's netpollAdjustWaiters
+    after injectglist), and with several Ms it may already have run on another one."""
+    n = poller.nwaiters
+    for _ in range(bound):
+        if n == 0:
+            break
+        await gosched.sleep(0.001)
+        n = poller.nwaiters
+    return int(n)

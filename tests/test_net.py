@@ -18,7 +18,7 @@ import pytest
 
 import gosched
 import gosched.net as net
-from _core_helpers import run
+from _core_helpers import pollwaiters, run
 
 
 async def echo_conn(c: net.Conn) -> None:
@@ -381,7 +381,7 @@ def test_close_wakes_blocked_reader() -> None:
         ln.close()
         sched = gosched._runtime.proc.current
         assert sched is not None and sched.poller is not None
-        return msg, sched.poller.nwaiters
+        return msg, await pollwaiters(sched.poller)
 
     msg, waiters = run(main)
     assert msg.startswith("read tcp") and msg.endswith("use of closed network connection")
@@ -589,7 +589,7 @@ def test_wait_readable_writable_interop() -> None:
             os.close(fd)
         a.close()
         b.close()
-        assert sched.poller.nwaiters == 0
+        assert await pollwaiters(sched.poller) == 0
         assert not any(d.oneshot for d in sched.poller.descs.values())  # nothing left registered
         return got
 
@@ -679,7 +679,7 @@ def test_close_races_with_io_on_two_ps() -> None:
         ln.close()
         sched = gosched._runtime.proc.current
         assert sched is not None and sched.poller is not None
-        return seen, sched.poller.nwaiters
+        return seen, await pollwaiters(sched.poller)
 
     seen, waiters = run(main, maxprocs=2, timeout=30)
     assert seen <= {"closed", "data"} and "closed" in seen

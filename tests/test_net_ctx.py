@@ -15,7 +15,7 @@ import pytest
 
 import gosched
 import gosched.net as net
-from _core_helpers import run
+from _core_helpers import pollwaiters, run
 from gosched import context
 from gosched._runtime import netpoll as np_
 from gosched.context import Canceled, Context, DeadlineExceeded
@@ -38,10 +38,10 @@ async def pair() -> tuple[net.Listener, net.Conn, net.Conn]:
     return ln, c, await ln.accept()
 
 
-def unparked(fd: Any) -> bool:
-    """Nothing waits on ``fd``'s poll descriptor and the poller counts no waiter."""
+async def unparked(fd: Any) -> bool:
+    """Nothing waits on ``fd``'s poll descriptor, and the poller's waiter count settles at 0."""
     pd = fd.pd
-    return pd.rg is None and pd.wg is None and pd.poller.nwaiters == 0
+    return pd.rg is None and pd.wg is None and await pollwaiters(pd.poller) == 0
 
 
 async def cancel_when_parked(pd: Any, attr: str, cancel: Callable[[], None]) -> None:
@@ -67,7 +67,7 @@ def test_read_cancelled_from_another_goroutine_leaves_the_conn_usable(procs: int
     async def main() -> list[Any]:
         ln, c, s = await pair()
         e = await cancelled_while_parked(lambda ctx: c.read(100, ctx=ctx), c.pd, "rg")
-        out: list[Any] = [type(e), str(e), unparked(c)]
+        out: list[Any] = [type(e), str(e), await unparked(c)]
         await s.write(b"after")  # nothing was consumed: the next read gets it
         out.append(await c.read(100, ctx=context.background()))
         for x in (c, s, ln):
@@ -90,7 +90,7 @@ def test_read_with_timeout_raises_deadline_exceeded_in_time() -> None:
             err: type = type(e)
         took = time.monotonic() - t0
         cancel()
-        free = unparked(c)
+        free = await unparked(c)
         await s.write(b"x")
         return err, took, free, await c.read(1)
 
@@ -112,7 +112,7 @@ def test_a_done_context_raises_before_any_io_even_with_data_ready() -> None:
         with pytest.raises(Canceled):
             await net.dial("tcp", ln.addr, ctx=ctx)
         out.append(await c.read(10))  # the data is still there
-        out.append(unparked(c) and unparked(ln))
+        out.append(await unparked(c) and await unparked(ln))
         return out
 
     assert run(main) == [b"ready", True]
@@ -132,7 +132,7 @@ def test_ctx_that_stays_alive_changes_nothing() -> None:
         n = await c.write(b"z" * 100_000, ctx=ctx)
         cancel()
         await gosched.sleep(0.01)
-        return [got, n, unparked(c), gosched.num_goroutine()]
+        return [got, n, await unparked(c), gosched.num_goroutine()]
 
     assert run(main) == [b"late", 100_000, True, 1]
 
@@ -141,7 +141,7 @@ def test_accept_cancelled_leaves_the_listener_listening() -> None:
     async def main() -> list[Any]:
         ln = await net.listen("tcp", "127.0.0.1:0")
         e = await cancelled_while_parked(lambda ctx: ln.accept(ctx=ctx), ln.pd, "rg")
-        free = unparked(ln)
+        free = await unparked(ln)
         c = await net.dial("tcp", ln.addr)
         s = await ln.accept(ctx=context.background())
         ok = s.remote_addr == c.local_addr
@@ -156,7 +156,7 @@ def test_write_blocked_on_a_full_buffer_is_cancelled() -> None:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         big = b"w" * (8 << 20)  # more than the socket buffers hold: the write parks
         e = await cancelled_while_parked(lambda ctx: c.write(big, ctx=ctx), c.pd, "wg")
-        free = unparked(c)
+        free = await unparked(c)
         # Part of it was sent: the stream is mid-message, but the socket still works.
         got = 0
         while got < 1024:
@@ -170,7 +170,7 @@ def test_udp_read_from_cancelled() -> None:
     async def main() -> list[Any]:
         pc = await net.listen_packet("udp", "127.0.0.1:0")
         e = await cancelled_while_parked(lambda ctx: pc.read_from(100, ctx=ctx), pc.pd, "rg")
-        free = unparked(pc)
+        free = await unparked(pc)
         other = await net.listen_packet("udp", "127.0.0.1:0")
         await other.write_to(b"dgram", pc.local_addr, ctx=context.background())
         data, _ = await pc.read_from(100, ctx=context.background())
@@ -280,7 +280,7 @@ def test_cancel_racing_data_never_loses_a_byte(procs: int) -> None:
             while len(got) < len(sent):
                 got += await c.read(len(sent) - len(got))
             await gosched.sleep(0.01)
-            return bytes(got), bytes(sent), gosched.num_goroutine(), unparked(c)
+            return bytes(got), bytes(sent), gosched.num_goroutine(), await unparked(c)
         finally:
             sys.setswitchinterval(old)
 
@@ -309,7 +309,7 @@ def test_reader_methods_cancelled_keep_what_came_buffered(procs: int) -> None:
         for op in ops:
             await s.write(b"abc")
             e = await cancelled_while_parked(op, c.pd, "rg")
-            out.append((type(e), r.buffered, unparked(c)))
+            out.append((type(e), r.buffered, await unparked(c)))
             r = net.Reader(c)  # a fresh reader drops the buffered "abc" for the next round
         await s.write(b"x")
         out.append(await r.read(10, ctx=context.background()))  # the conn is still usable
@@ -383,7 +383,7 @@ def test_read_exactly_and_readfull_cancelled() -> None:
     async def main() -> list[Any]:
         ln, c, s = await pair()
         e1 = await cancelled_while_parked(lambda ctx: c.read_exactly(4, ctx=ctx), c.pd, "rg")
-        free = unparked(c)
+        free = await unparked(c)
         a, b = net.pipe()
         ctx, cancel = context.with_cancel(context.background())
         gosched.go(cancel_later, cancel)

@@ -14,7 +14,7 @@ import pytest
 
 import gosched
 import gosched.net as net
-from _core_helpers import run
+from _core_helpers import pollwaiters, run
 from gosched._runtime import netpoll_epoll, proc, speedups
 from gosched._runtime.netpoll_epoll import Poller
 
@@ -152,7 +152,7 @@ def test_netpoll_waiters_return_to_zero() -> None:
         ln.close()
         sched = proc.current
         assert sched is not None and sched.poller is not None
-        return n, sched.poller.nwaiters
+        return n, await pollwaiters(sched.poller)
 
     n, waiters = run(main)
     assert n == sum(len(b"line %d\n" % i) for i in range(10))
