@@ -77,6 +77,23 @@ pdo(int h, PyObject *const *args, size_t n)
     return r == NULL ? -1 : 0;
 }
 
+/* p.timer0when is set and due (schedule's test before checktimers): 1, 0 or -1. */
+static int
+timerdue(PyObject *when)
+{
+    int t = truthy(when);
+    if (t <= 0) {
+        return t;
+    }
+    PyObject *now = pcall(H_NANOTIME, NULL, 0);
+    if (now == NULL) {
+        return -1;
+    }
+    t = PyObject_RichCompareBool(when, now, Py_LE);
+    Py_DECREF(now);
+    return t;
+}
+
 /* proc.<h>(*args)'s truth: 1, 0 or -1. */
 static int
 ptest(int h, PyObject *const *args, size_t n)
@@ -251,7 +268,7 @@ pick(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp)
     }
     Py_INCREF(p);
     PyObject *gp = NULL;
-    if ((t = truthy(SLOT(p, p_timer0when))) != 0 && (t < 0 || pdo(H_CHECKTIMERS, &p, 1) < 0)) {
+    if ((t = timerdue(SLOT(p, p_timer0when))) != 0 && (t < 0 || pdo(H_CHECKTIMERS, &p, 1) < 0)) {
         goto fail;
     }
     /* fair: not the global queue's turn (every FAIRNESS_TICK-th round, and p.globturn) */

@@ -79,7 +79,9 @@ def activems(sched: Sched) -> int:
     Go's checkdead counts ``mcount - nmidle - nmidlelocked - nmsys``; the M blocked
     in netpoll is left out here too, because it may be sleeping on a timer that wakes nobody.
     """
-    return mcount(sched) - sched.nmidle - sched.nmidlelocked - sched.nmsys - (sched.lastpoll == 0)
+    # mcount in line: the last M runs this twice before every sleep (idle, checkdead)
+    idle = sched.nmidle + sched.nmidlelocked + sched.nmsys + (sched.lastpoll == 0)
+    return sched.mnext - sched.nmfreed - idle
 
 
 def checkmcount(sched: Sched) -> None:

@@ -340,7 +340,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
                 if schedidle(m, p):
                     continue
                 return
-            if p.timer0when:
+            if p.timer0when and p.timer0when <= nanotime():
                 checktimers(p)
             # findRunnable's fast path: what this M readied (goready's runnext), runnext, the
             # runq; every FAIRNESS_TICK-th round, and its p.globturn, the global runq first.
@@ -502,7 +502,12 @@ def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:
     gp.status = Gwaiting
     gp.waitreason = waitReasonSleep
     t = _timers.RTimer(_readytimer, gp, nanotime() + ns)
-    if addtimerhere(sched, t):
+    p = m.p
+    if p is not None and not p.dying:  # addtimerhere's usual case, without its getm
+        _timers.addtimer(p, t)
+        if sched.lastpoll == 0:  # a thread blocked in netpoll must see the earlier timer
+            wakenetpoller(sched, t.when)
+    elif addtimerhere(sched, t):
         wakenetpoller(sched, t.when)
 
 
@@ -522,6 +527,7 @@ def mainexit(sched: Sched, gp: G, ret: Any) -> None:
 # --- findRunnable ------------------------------------------------------------------------
 
 
+
 def findrunnable(m: M) -> G | None:
     """Find a goroutine to run, blocking until one exists (Go's findRunnable).
 
@@ -535,7 +541,7 @@ def findrunnable(m: M) -> G | None:
         p = m.p
         if p is None or sched.dead:
             return None
-        if p.timer0when:
+        if p.timer0when and p.timer0when <= nanotime():
             checktimers(p)
         if m.readyq:
             drainreadyq(sched, m, p)
@@ -546,17 +552,20 @@ def findrunnable(m: M) -> G | None:
             if m.spinning:  # procresize marked a spinning M's P: idle, and no longer spinning
                 resetspinning(sched, m)
             return None
-        gp = globrunqturn(sched, p)
-        if gp is None:
+        # Each step's test in line: an idle program passes here before every sleep,
+        # and idle CPU is what the calls it makes cost (cold, after a long sleep).
+        gp = globrunqturn(sched, p) if sched.runq else None
+        if gp is None and (p.runnext is not None or p.runq):
             gp = runqget(p)
         if gp is None and sched.runq:
             gp = globrunqget(sched, p, 0)
-        if gp is None:
+        if gp is None and sched.lastpoll and (poller := sched.poller) is not None and poller.waiting:
             gp = netpollnow(sched)
         if gp is not None:
             return gp
-        # Spin: steal from other Ps, bounded to half the busy Ps (Go's rule).
-        if m.spinning or 2 * sched.nmspinning < sched.gomaxprocs - sched.npidle:
+        # Spin: steal from other Ps, bounded to half the busy Ps (Go's rule). With one P
+        # there is no victim: Go spins anyway, for nothing; a spin costs two lock rounds here.
+        if m.spinning or (sched.gomaxprocs > 1 and 2 * sched.nmspinning < sched.gomaxprocs - sched.npidle):
             if not m.spinning:
                 with sched.lock:
                     sched.nmspinning += 1
@@ -582,13 +591,6 @@ def findrunnable(m: M) -> G | None:
         # idle() returned with a P (woken by startm or after polling).
 
 
-def checktimers(p: P) -> None:
-    """Run p's due timers (Go's checkTimers); the caller saw ``p.timer0when`` set."""
-    now = nanotime()
-    if p.timer0when <= now:
-        _timers.runtimers(p, now)
-
-
 def globrunqturn(sched: Sched, p: P) -> G | None:
     """The global queue's fair turn: one goroutine from it, every FAIRNESS_TICK-th tick.
 
@@ -607,6 +609,12 @@ def globrunqturn(sched: Sched, p: P) -> G | None:
     else:
         p.globturn = max(min(len(sched.runq) // sched.gomaxprocs, FAIRNESS_TICK - 1) - 1, 0)
     return globrunqget(sched, p, 1)
+
+
+def checktimers(p: P) -> None:
+    """Run p's due timers (Go's checkTimers). Each caller tests ``p.timer0when <= nanotime()``
+    in line first: a P with timers has one due in few rounds, and the call costs more than the test."""
+    _timers.runtimers(p, nanotime())
 
 
 def netpollnow(sched: Sched) -> G | None:
@@ -740,7 +748,7 @@ def goinactive(m: M, polluntil: int, maypoll: bool) -> bool:
     poller = sched.poller
     if (
         poller is not None
-        and (poller.nwaiters or polluntil)
+        and (poller.waiting or polluntil)
         and sched.lastpoll != 0
         and (maypoll or activems(sched) <= 1)  # this M, not yet on the idle list, is the 1
     ):

@@ -436,6 +436,7 @@ class Sched:
         "lastgc",
         "lastwalk",
         "faketime",
+        "bubble",
         "walloffset",
         "numgc",
         "wakefd",
@@ -498,6 +499,7 @@ class Sched:
         self.lastgc = 0
         self.lastwalk = 0  # when checkdead last walked every goroutine (checkdead._timerwakes)
         self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock
+        self.bubble: Any = None  # synctest's Bubble (testing.wait()'s caller, main's fate), made on first use
         self.walloffset = 0  # wall clock minus nanotime, for now()
         self.numgc = 0
         self.wakefd = -1  # the pipe run() polls while it waits (sigwait.py); -1: none

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 11  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 12  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 

@@ -20,7 +20,6 @@ Chan, Mutex or WaitGroup that a still-running plain thread has used through its
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -43,16 +42,17 @@ class Bubble:
         self.result: Any = None
 
 
-_bubbles: weakref.WeakKeyDictionary[Sched, Bubble] = weakref.WeakKeyDictionary()
-_bubbles_lock = threading.Lock()
+_bubbles_lock = threading.Lock()  # makes sched.bubble once
 
 
 def bubble(sched: Sched) -> Bubble:
-    with _bubbles_lock:
-        b = _bubbles.get(sched)
-        if b is None:
-            b = _bubbles[sched] = Bubble()
-        return b
+    b: Bubble | None = sched.bubble
+    if b is None:
+        with _bubbles_lock:
+            b = sched.bubble
+            if b is None:
+                b = sched.bubble = Bubble()
+    return b
 
 
 async def root(sched: Sched, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -111,7 +111,9 @@ def durable(gp: G) -> bool:
 
 def haswaiter(sched: Sched) -> bool:
     """A goroutine waits in testing.wait() for everyone else to block durably."""
-    b = bubble(sched)
+    b: Bubble | None = sched.bubble  # none yet: no waiter (checkdead asks before every sleep)
+    if b is None:
+        return False
     with b.lock:
         return b.waiter is not None
 

@@ -183,16 +183,22 @@ def anywaker(sched: Sched, first: bool = False) -> int:
     best = 0
     for p in list(sched.allp):
         with p.timerslock:
+            if first and p.timers and _wakes(p, p.timers[0]):
+                return int(p.timers[0][0])  # the common case: no copy of the heap
             entries = list(p.timers)
-        for when, _, gen, t in entries:
-            if not (t.active and t.gen == gen and t.pp is p):
-                continue
-            if t.wakes is None or t.wakes(t.arg):
+        for e in entries:
+            if _wakes(p, e):
                 if first:
-                    return int(when)
-                if best == 0 or when < best:
-                    best = when
+                    return int(e[0])
+                if best == 0 or e[0] < best:
+                    best = e[0]
     return best
+
+
+def _wakes(p: P, entry: tuple[Any, ...]) -> bool:
+    """A heap entry of p's is a live timer whose firing could ready a goroutine (anywaker)."""
+    _, _, gen, t = entry
+    return bool(t.active and t.gen == gen and t.pp is p and (t.wakes is None or t.wakes(t.arg)))
 
 
 def movetimers(src: P, dst: P) -> None:
