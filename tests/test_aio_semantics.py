@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any
 
@@ -213,6 +214,126 @@ def test_deadlock_is_reported_naming_the_task() -> None:
     # the dump names the task, its coroutine's frame and creation site, and what it awaits
     assert "(asyncio task 'stuck-waiter') awaits <Future pending" in r.stderr, r.stderr
     assert "__main__.waiter(...)" in r.stderr and "created by __main__.main" in r.stderr, r.stderr
+
+
+def test_a_deadlock_under_asyncio_runner_ends_with_the_deadlock_alone() -> None:
+    """asyncio.Runner.close runs the loop again after the run ended (shutdown_asyncgens): the
+    stop the ended run queued for run_until_complete's future once stopped that run at once,
+    and "Event loop stopped before Future completed" was raised over the report (1 run in 4)."""
+    code = textwrap.dedent(
+        """
+        import asyncio, gosched.aio as aio
+
+        async def main():
+            await asyncio.get_running_loop().create_future()
+
+        aio.run(main())
+        """
+    )
+    for _ in range(12):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "all goroutines are asleep - deadlock!" in r.stderr, r.stderr
+        assert "During handling" not in r.stderr and "stopped before Future" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("how", ["call_soon_threadsafe", "run_coroutine_threadsafe"])
+def test_a_thread_outside_the_runtime_may_still_wake_a_task(how: str) -> None:
+    """Every task waits on what only a plain thread will complete, with no timer and no I/O
+    pending: not a deadlock while that thread lives (asyncio lets any thread call in; the
+    thread here starts before the wait and calls in 0.3 s into it). aio-bugs #20."""
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        ev = asyncio.Event()
+        got: list[str] = []
+
+        async def note(s: str) -> None:
+            got.append(s)
+            ev.set()
+
+        def later() -> None:
+            time.sleep(0.3)
+            if how == "call_soon_threadsafe":
+                loop.call_soon_threadsafe(got.append, "called")
+                loop.call_soon_threadsafe(ev.set)
+            else:
+                asyncio.run_coroutine_threadsafe(note("called"), loop).result(10)
+
+        t = threading.Thread(target=later)
+        t.start()
+        await ev.wait()
+        t.join()
+        return got[0]
+
+    assert aio.run(main()) == "called"
+
+
+def test_an_executor_call_made_before_the_loop_runs_keeps_it_alive() -> None:
+    """run_in_executor before run_until_complete (the loop has no runtime yet), its function
+    calling back in with run_coroutine_threadsafe, as CPython's RunCoroutineThreadsafeTests do:
+    its worker is no outsider, and it was counted in nforeign only if the loop was bound."""
+
+    async def add(a: int, b: int) -> int:
+        await asyncio.sleep(0.05)
+        return a + b
+
+    loop = aio.new_event_loop()
+    try:
+        fut = loop.run_in_executor(None, lambda: asyncio.run_coroutine_threadsafe(add(1, 2), loop).result(10))
+        assert loop.run_until_complete(fut) == 3
+    finally:
+        loop.close()
+
+
+def test_aiosqlite_slow_query_is_no_deadlock() -> None:
+    """A real library whose thread completes each future by call_soon_threadsafe: a query of
+    ~0.5 s, with no timer and no I/O pending meanwhile, was reported as a deadlock every time."""
+    pytest.importorskip("aiosqlite")
+    code = textwrap.dedent(
+        """
+        import aiosqlite, gosched.aio as aio
+
+        SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) "
+                "SELECT count(*) FROM c")
+
+        async def main():
+            async with aiosqlite.connect(":memory:") as db:
+                async with db.execute(SLOW) as cur:
+                    print(*await cur.fetchone())
+
+        aio.run(main())
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "2000000", r.stderr
+
+
+def test_a_deadlock_is_reported_once_the_outside_threads_are_gone() -> None:
+    """checkdead looks again while an outside thread lives (10 ms, doubling to 1 s): one that
+    ends without calling in leaves a deadlock, which is then reported, not a hang."""
+    code = textwrap.dedent(
+        """
+        import asyncio, threading, time, gosched, gosched.aio as aio
+
+        async def main():
+            fut = asyncio.get_running_loop().create_future()
+            threading.Thread(target=time.sleep, args=(0.5,), name="bystander").start()
+            await fut
+
+        t0 = time.monotonic()
+        try:
+            aio.run(main())
+        except gosched.Deadlock:
+            print(time.monotonic() - t0)
+            raise
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "all goroutines are asleep - deadlock!" in r.stderr, r.stderr
+    assert "awaits <Future pending" in r.stderr, r.stderr
+    took = float(r.stdout)  # printed as run() raised Deadlock
+    assert 0.5 <= took < 5, took  # not before the thread ended; within a look or two after
 
 
 def test_a_deadlock_report_names_a_loop_left_with_work_queued() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 import gosched
+from gosched._runtime import checkdead as _checkdead
 from gosched._runtime import panic as _panic
 from gosched._runtime import proc as _proc
 from gosched._runtime.dump import dump as _dump
@@ -151,7 +152,9 @@ def _run(
         _panic.fatal(sched, GoroutineTimeout(f"test timed out after {timeout:g}s\n\n{text}"))
 
     if timeout > 0:
-        threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True).start()
+        dog = threading.Thread(target=watchdog, name="gosched-test-timeout", daemon=True)
+        _checkdead.quiet.add(dog)  # it never wakes a goroutine: no outsider for checkdead
+        dog.start()
     failure = None
     try:
         gosched.run(functools.partial(fn, **args), maxprocs=maxprocs, clock=clock,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import selectors
 import sys
+import threading
 import time
 import types
 import weakref
@@ -157,6 +158,32 @@ def stuckloops(sched: Sched) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def outsiders(sched: Sched) -> list[threading.Thread]:
+    """``checkdead.outsiders``: the live threads outside the runtime that may still call
+    ``call_soon_threadsafe`` (or ``run_coroutine_threadsafe``) on a loop of ``sched``.
+
+    asyncio lets any thread do so, with nothing that says so beforehand: aiosqlite's
+    connection thread completes each query's future that way, a server thread of a test
+    sets an event. A task waiting on such a future is not deadlocked while the thread
+    lives (asyncio's select would wait for its self-pipe). Not outsiders: the runtime's
+    own threads (its Ms and sysmon, gosched's quiet helpers), the thread in the loop's
+    ``run_forever`` (it waits there), and the loop's default executor's workers (a call
+    they run keeps the run alive through ``sched.nforeign`` until its future is done).
+    """
+    loops = [lp for lp in list(_loops) if lp._gsched is sched and not lp._gclosed]
+    if not loops:
+        return []
+    inside: set[threading.Thread | None] = {m.thread for m in list(sched.allm)}
+    inside.update(checkdead.quiet)
+    idents = set()
+    for lp in loops:
+        ex = lp._default_executor
+        if ex is not None:
+            inside.update(list(ex._threads))
+        idents.add(lp._thread_id)
+    return [t for t in threading.enumerate() if t not in inside and t.ident not in idents]
+
+
 def _stopped(loop: EventLoop) -> bool:
     """Whether the loop is stopped or stopping (``stop()`` called, ``run_forever`` returning).
 
@@ -238,3 +265,4 @@ def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
 
 
 checkdead.extrareport = stuckloops
+checkdead.outsiders = outsiders

@@ -34,7 +34,7 @@ import selectors
 import sys
 import threading
 import time
-from asyncio import events, selector_events, unix_events
+from asyncio import base_events, events, selector_events, unix_events
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -167,6 +167,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gmainnew: list[G] = []  # not started yet: they start in run_forever (_gstartmains)
         self._gdeferred: deque[tuple[Callable[..., Any], int, Any]] | None = None  # lend's, for _graise
         self._gpending: list[tuple[Task, Any]] = []
+        self._gforeignlate: list[asyncio.Future[Any]] = []  # _gforeignuntil's, made while unbound
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gpolling = False  # its poller goroutine (_poll) runs
         self._gsigchans: dict[int, Chan[Any]] = {}
@@ -184,6 +185,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gdisp = False
             self._gforeign = False
             pending, self._gpending = self._gpending, []
+            late, self._gforeignlate = self._gforeignlate, []
         if embedded:
             self._grunning = True
             self._thread_id = -1
@@ -192,6 +194,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         for task, f in pending:
             if not task.done():
                 task.start(sched, f)
+        for fut in late:
+            if not fut.done():
+                self._gforeignuntil(fut)
         now = proc.nanotime()
         mono = time.monotonic()
         for h in list(self._gtimers):
@@ -268,6 +273,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gserve()
             if svc.error is not None:
                 err, svc.error = svc.error, None
+                t = svc.thread
+                if t is not None and t is not threading.current_thread():
+                    t.join()  # its run ended (a deadlock, a panic): it unbinds its loops first
+                self._gdropstops()
                 raise err
         finally:
             self._gidling(True)
@@ -279,6 +288,21 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _gdropstops(self) -> None:
+        """The run ended under run_until_complete (a deadlock): drop the stop its future's end queued.
+
+        The ended run cancelled its tasks, so the future's ``_run_until_complete_cb`` was
+        queued before run_until_complete could remove it (asyncio removes it in a finally
+        block, which cannot reach a queued callback). Left queued, it stopped the next run
+        of this loop at once: asyncio.Runner.close's ``shutdown_asyncgens`` raised "Event
+        loop stopped before Future completed" over the deadlock report (1 run in 4).
+        """
+        ready = self._ready
+        keep = [h for h in ready if getattr(h, "_callback", None) is not _UNTILCOMPLETE]
+        if len(keep) != len(ready):
+            ready.clear()
+            ready.extend(keep)
 
     def _gstop(self) -> None:
         with self._glock:
@@ -577,12 +601,21 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             done.set_result(None)
 
     def _gforeignuntil(self, fut: asyncio.Future[Any]) -> None:
-        """A thread outside the runtime will complete ``fut``: until then checkdead sees no deadlock."""
+        """A thread outside the runtime will complete ``fut``: until then checkdead sees no deadlock.
+
+        Before the loop has a runtime (``run_in_executor`` before ``run_until_complete``, as
+        CPython's run_coroutine_threadsafe tests call it) the count waits for ``_gbind``.
+        """
         sched = self._gsched
-        if sched is not None:
-            with sched.lock:
-                sched.nforeign += 1
-            fut.add_done_callback(lambda _: _foreigndone(sched))
+        if sched is None:
+            with self._glock:  # _gbind takes the list under it, once _gsched is set
+                sched = self._gsched
+                if sched is None:
+                    self._gforeignlate.append(fut)
+                    return
+        with sched.lock:
+            sched.nforeign += 1
+        fut.add_done_callback(lambda _: _foreigndone(sched))
 
     def _make_socket_transport(
         self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
@@ -646,6 +679,7 @@ def _foreigndone(sched: Sched) -> None:
 
 
 _EAGER = getattr(asyncio, "eager_task_factory", None)  # 3.12+
+_UNTILCOMPLETE: Any = base_events._run_until_complete_cb  # type: ignore[attr-defined]
 
 
 # --- the runtime a loop runs on ----------------------------------------------------------

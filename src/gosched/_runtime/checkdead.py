@@ -15,7 +15,12 @@ could still wake a goroutine:
   a thread outside the runtime, or a signal, may still signal it;
 * a timer whose firing would ready a goroutine (``timers.anywaker``): a sleep,
   or a Timer/Ticker channel that some goroutine is receiving from. An unrelated
-  timer does not count.
+  timer does not count;
+* on the real clock, a live thread outside the runtime that may call into it where
+  anyone may (``outsiders``: an asyncio loop's ``call_soon_threadsafe``): as Go's
+  checkdead gives up when C code may call in (a c-shared library), no verdict while
+  one lives; checkdead looks again after 10 ms, doubling to 1 s (``_recheck``), and
+  reports once they are gone.
 
 If none holds, the program is deadlocked and ``run()`` raises ``Deadlock``.
 
@@ -26,12 +31,14 @@ checkdead faketime branch and testing/synctest: when every goroutine is
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 
 from . import mgr, panic, proc
 from . import timers as _timers
 from .dump import dump
-from .proc import ADVANCED, DEAD, JUMPED, OK  # checkdead's verdicts, for proc.idle
+from .proc import ADVANCED, DEAD, JUMPED, OK, RECHECK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Gwaiting, Sched
 from .synctest import advance, durable, endmain, firetimers, haswaiter, wakewaiter
 from .traceback import traceback_level
@@ -45,7 +52,7 @@ BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked gor
 # The longest checkdead goes without walking the goroutines (_timerwakes): Go's forcegcperiod.
 STAMP_PERIOD = 120 * 1_000_000_000
 
-Verdict = tuple[int, str | None, list[G]]  # OK/DEAD/ADVANCED/JUMPED, Go's line, the goroutines to dump
+Verdict = tuple[int, str | None, list[G]]  # proc's OK...RECHECK, Go's line, the goroutines to dump
 _GOON: Verdict = (OK, None, [])
 
 
@@ -56,6 +63,22 @@ def _noextra(sched: Sched) -> str:
 # A hook for what the goroutine dump cannot show (gosched._aio: an asyncio loop left with work
 # queued that nothing runs, which only a runtime bug leaves at a deadlock): lines for the report.
 extrareport: Callable[[Sched], str] = _noextra
+
+
+def _nooutsiders(sched: Sched) -> list[threading.Thread]:
+    return []
+
+
+# A hook for runs that a thread outside the runtime may call into at any time, with no API that
+# says so in advance (gosched._aio: any thread may call an asyncio loop's call_soon_threadsafe,
+# as aiosqlite's connection thread and a test's server thread do): the live threads that could.
+outsiders: Callable[[Sched], list[threading.Thread]] = _nooutsiders
+
+# Threads of gosched's own that never wake a goroutine (the pytest plugin's watchdog): not outsiders.
+quiet: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+RECHECK_MIN = 10_000_000  # the first look again at a run that outside threads keep alive (ns)
+RECHECK_MAX = 1_000_000_000  # and the longest wait between two, as the wait doubles
 
 
 def checkdead(sched: Sched) -> int:
@@ -118,6 +141,9 @@ def _verdict(sched: Sched) -> Verdict:
     act = _timerverdict(sched)
     if act is not None:
         return act, None, []
+    if not sched.faketime and outsiders(sched):  # (the fake clock took futures as durable: it jumped)
+        _recheck(sched)
+        return RECHECK, None, []
     if sched.faketime:
         return DEAD, BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED, gs
     return DEAD, ASLEEP, gs
@@ -166,6 +192,28 @@ def _allblocked(gs: list[G], now: int) -> bool:
         if not gp.waitsince:
             gp.waitsince = now
     return all(durable(gp) for gp in gs)
+
+
+def _recheck(sched: Sched) -> None:
+    """Arm a timer that brings an M back to checkdead (sched.lock held, no M active).
+
+    While outside threads live, each look finds the same and waits twice as long, from
+    RECHECK_MIN up to RECHECK_MAX; a goroutine run since the last look (the Ps' schedticks
+    moved: an outsider called in) starts over from RECHECK_MIN. Not armed through
+    wakenetpoller, which may take sched.lock: proc.idle sees the timer as it idles again.
+    """
+    tick = sum(p.schedtick for p in sched.allp)
+    if tick != sched.rechecktick or not sched.recheckns:
+        sched.recheckns = RECHECK_MIN
+    else:
+        sched.recheckns = min(2 * sched.recheckns, RECHECK_MAX)
+    sched.rechecktick = tick
+    p = next((q for q in sched.allp if not q.dying), sched.allp[0])
+    _timers.addtimer(p, _timers.RTimer(_looked, None, proc.nanotime() + sched.recheckns))
+
+
+def _looked(_: None) -> None:
+    """The recheck timer's callback: its firing is the point (the M idles again after it)."""
 
 
 def _nogoroutines(sched: Sched) -> Verdict:

@@ -93,11 +93,13 @@ def setnanotime(clock: Callable[[], int]) -> None:
 
 # checkdead's verdicts, which idle() acts on: go on idling; the program ended;
 # grab a P and run (a woken testing.wait()); the fake clock moved, so fire the
-# due timers (firetimers), then grab a P.
+# due timers (firetimers), then grab a P; checkdead armed a timer to look again
+# (a thread outside the runtime may still call in), so idle again with it in view.
 OK = 0
 DEAD = 1
 ADVANCED = 2
 JUMPED = 3
+RECHECK = 4
 
 
 def _nocheckdead(sched: Sched) -> int:
@@ -711,7 +713,7 @@ def idle(m: M) -> bool:
             act = checkdead(sched)
             if act == DEAD:
                 return False
-            if act == ADVANCED or act == JUMPED:  # go run what was readied
+            if act == ADVANCED or act == JUMPED or act == RECHECK:  # go run what was readied
                 resumed, p2 = reactivate(m, polling)
                 if act == JUMPED:
                     # Active again (or chosen by startm): fire the timers the clock

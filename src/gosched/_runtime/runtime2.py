@@ -435,6 +435,8 @@ class Sched:
         "main_goexited",
         "lastgc",
         "lastwalk",
+        "recheckns",
+        "rechecktick",
         "faketime",
         "bubble",
         "walloffset",
@@ -498,6 +500,8 @@ class Sched:
         self.main_goexited = False
         self.lastgc = 0
         self.lastwalk = 0  # when checkdead last walked every goroutine (checkdead._timerwakes)
+        self.recheckns = 0  # checkdead's wait before it looks again at a run outside threads keep alive
+        self.rechecktick = 0  # the Ps' schedticks when it last armed that look (checkdead._recheck)
         self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock
         self.bubble: Any = None  # synctest's Bubble (testing.wait()'s caller, main's fate), made on first use
         self.walloffset = 0  # wall clock minus nanotime, for now()
