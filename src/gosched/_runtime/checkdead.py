@@ -35,7 +35,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from . import mgr, panic, proc
+from . import mgr, panic, proc, runq
 from . import timers as _timers
 from .dump import dump
 from .proc import ADVANCED, DEAD, JUMPED, OK, RECHECK  # checkdead's verdicts, for proc.idle
@@ -82,7 +82,7 @@ RECHECK_MAX = 1_000_000_000  # and the longest wait between two, as the wait dou
 
 
 def checkdead(sched: Sched) -> int:
-    """Called by the last active M before it idles (Go's checkdead). OK, DEAD, ADVANCED or JUMPED.
+    """Called by the last active M before it idles (Go's checkdead). OK, DEAD, ADVANCED, JUMPED or RECHECK.
 
     As in Go, the verdict is taken under ``sched.lock`` with no other M active:
     every M becomes active under that lock (startm, a poller returning), and
@@ -199,8 +199,8 @@ def _recheck(sched: Sched) -> None:
 
     While outside threads live, each look finds the same and waits twice as long, from
     RECHECK_MIN up to RECHECK_MAX; a goroutine run since the last look (the Ps' schedticks
-    moved: an outsider called in) starts over from RECHECK_MIN. Not armed through
-    wakenetpoller, which may take sched.lock: proc.idle sees the timer as it idles again.
+    moved: an outsider called in) starts over from RECHECK_MIN. Nobody is woken for it
+    (wakenetpoller may take sched.lock): proc.idle sees the timer as it idles again.
     """
     tick = sum(p.schedtick for p in sched.allp)
     if tick != sched.rechecktick or not sched.recheckns:
@@ -208,8 +208,7 @@ def _recheck(sched: Sched) -> None:
     else:
         sched.recheckns = min(2 * sched.recheckns, RECHECK_MAX)
     sched.rechecktick = tick
-    p = next((q for q in sched.allp if not q.dying), sched.allp[0])
-    _timers.addtimer(p, _timers.RTimer(_looked, None, proc.nanotime() + sched.recheckns))
+    runq.addtimerhere(sched, _timers.RTimer(_looked, None, proc.nanotime() + sched.recheckns))
 
 
 def _looked(_: None) -> None:
