@@ -504,12 +504,7 @@ def timesleep(sched: Sched, m: M, gp: G, ns: int) -> None:
     gp.status = Gwaiting
     gp.waitreason = waitReasonSleep
     t = _timers.RTimer(_readytimer, gp, nanotime() + ns)
-    p = m.p
-    if p is not None and not p.dying:  # addtimerhere's usual case, without its getm
-        _timers.addtimer(p, t)
-        if sched.lastpoll == 0:  # a thread blocked in netpoll must see the earlier timer
-            wakenetpoller(sched, t.when)
-    elif addtimerhere(sched, t):
+    if addtimerhere(sched, t):
         wakenetpoller(sched, t.when)
 
 
@@ -620,10 +615,12 @@ def checktimers(p: P) -> None:
 
 
 def netpollnow(sched: Sched) -> G | None:
-    """findRunnable's non-blocking netpoll: run the first goroutine it readied, inject the rest."""
+    """findRunnable's non-blocking netpoll: run the first goroutine it readied, inject the rest.
+
+    The caller saw a poller with waiters and nobody blocked in it (its test is in line).
+    """
     poller = sched.poller
-    if poller is None or not poller.nwaiters or not sched.lastpoll:
-        return None
+    assert poller is not None
     gs = poller.netpoll(0)
     if not gs:
         return None
