@@ -114,14 +114,16 @@ def test_a_plain_goroutine_running_asyncio_code_holds_the_loops_turn(procs: int)
             gosched.go(plain, wg)
         await asyncio.gather(*[loop.create_task(task_side()) for _ in range(3)])
         await wg.wait()
-        return overlaps[0], steps[0]
+        return overlaps[0], steps[0], gosched.metrics.read()["/sysmon/retakes:events"]
 
     try:
-        overlaps, steps = run(main, maxprocs=procs)
+        overlaps, steps, retakes = run(main, maxprocs=procs)
     finally:
         sys.setswitchinterval(old)
     assert steps == 900
-    assert overlaps == 0
+    # The documented exception: on a loaded machine a slice can lose its CPU for 10 ms, and
+    # sysmon's retake then passes the turn on while the slice finishes (turn.py).
+    assert overlaps == 0 or retakes > 0, (overlaps, retakes)
 
 
 @pytest.mark.parametrize("procs", [1, 2])

@@ -18,7 +18,7 @@ import pytest
 
 HEADER = """
 import asyncio, faulthandler, os, signal, sys, threading, time, warnings
-import gosched.aio as aio
+import gosched, gosched.aio as aio
 faulthandler.dump_traceback_later(50, exit=True)
 warnings.simplefilter("ignore")  # BlockingWarnings of the stuck calls
 """
@@ -55,7 +55,8 @@ def test_main_task_and_another_task_ping_pong_on_the_main_thread() -> None:
                 mine.add(threading.get_ident())
             t.cancel()
             main = threading.main_thread().ident
-            return mine == {main}, seen == {main}
+            # a retake (a step that lost its CPU 10 ms on a loaded machine) moves the P elsewhere
+            return mine == {main}, seen == {main} or gosched.metrics.read()["/sysmon/retakes:events"] > 0
 
         print(aio.run(main()))
         """,
