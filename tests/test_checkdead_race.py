@@ -26,7 +26,7 @@ import pytest
 
 import gosched
 from _core_helpers import run, tiny_switch
-from gosched._runtime import checkdead
+from gosched._runtime import timers as _timers
 
 pytestmark = [pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")]
 
@@ -88,7 +88,7 @@ def test_sleeper_among_blocked_goroutines_is_not_a_deadlock(
     tiny_switch_interval: None, monkeypatch: pytest.MonkeyPatch, procs: int, clock: str
 ) -> None:
     if clock == "real-walk":  # the walk at every idle (the race above was in it), which the
-        monkeypatch.setattr(checkdead, "STAMP_PERIOD", 0)  # real clock skips while a timer wakes one
+        monkeypatch.setattr(_timers, "STAMP_PERIOD", 0)  # real clock skips while a timer wakes one
         clock = "real"
     for _ in range(2):
         assert run(sleeper_among_blocked, False, maxprocs=procs, clock=clock, timeout=120) == WAKEUPS

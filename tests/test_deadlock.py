@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 import gosched
-from gosched._runtime import checkdead, proc
+from gosched._runtime import proc
+from gosched._runtime import timers as _timers
 
 ASLEEP = "fatal error: all goroutines are asleep - deadlock!\n"
 GOEXIT = "fatal error: no goroutines (main called runtime.Goexit) - deadlock!\n"
@@ -699,7 +700,7 @@ def test_idle_while_a_timer_will_wake_someone_does_not_walk_the_goroutines(
     goroutines cost ~10 ms of CPU per sleep when it did); it still walks once per STAMP_PERIOD
     (forced here with 0), which stamps how long each has waited."""
     if period == "zero":
-        monkeypatch.setattr(checkdead, "STAMP_PERIOD", 0)
+        monkeypatch.setattr(_timers, "STAMP_PERIOD", 0)
 
     async def parked(ch: gosched.Chan[None]) -> None:
         await ch.recv()

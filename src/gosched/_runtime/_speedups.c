@@ -35,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 12
+#define SPEEDUPS_VERSION 13
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -74,6 +74,7 @@ setslot(PyObject *o, Py_ssize_t off, PyObject *v)
 }
 
 static PyObject *int0;  /* 0: the cached small int, so a test for it is a compare */
+static PyObject *int1;  /* 1 (PyInit) */
 
 /* bool(o), at the cost of a compare for the runtime's usual flags and counters. */
 static inline int
@@ -115,6 +116,50 @@ offset_of(PyTypeObject *type, const char *name, Py_ssize_t *out)
     *out = slot_offset(type, s);
     Py_DECREF(s);
     return *out < 0 ? -1 : 0;
+}
+
+/* The offsets of every __slots__ entry of type (a new PyMem array in *offs), or -1. */
+static int
+alloffsets(PyTypeObject *type, Py_ssize_t **offs, Py_ssize_t *n)
+{
+    PyObject *slots = PyObject_GetAttrString((PyObject *)type, "__slots__");
+    PyObject *seq = slots == NULL ? NULL : PySequence_Fast(slots, "__slots__ must be a sequence");
+    Py_XDECREF(slots);
+    if (seq == NULL) {
+        return -1;
+    }
+    *n = PySequence_Fast_GET_SIZE(seq);
+    *offs = PyMem_New(Py_ssize_t, *n);
+    if (*offs == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        if (((*offs)[i] = slot_offset(type, PySequence_Fast_GET_ITEM(seq, i))) < 0) {
+            PyMem_Free(*offs);
+            *offs = NULL;
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* A new object of type with every slot copied from template (at offs): its defaults, set once
+ * by the class's __init__, without an __init__ frame per object. */
+static PyObject *
+fromtemplate(PyTypeObject *type, PyObject *template, Py_ssize_t *offs, Py_ssize_t n)
+{
+    PyObject *o = type->tp_alloc(type, 0);
+    if (o == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        SLOT(o, offs[i]) = Py_XNewRef(SLOT(template, offs[i]));
+    }
+    return o;
 }
 
 /* Call main.go with our arguments: the general case. */
@@ -169,6 +214,8 @@ qlen(PyObject *q)
     return Py_IS_TYPE(q, dequetype) ? Py_SIZE(q) : PyObject_Length(q);
 }
 
+static int wakeidle(PyObject *sched);
+
 /* goready(gp, sched, m) for an M that holds its P (m.p is p): gp becomes the
  * M's readied goroutine; the one readied before it goes to p's local queue,
  * or the global queue when that is full (runqput(next=true) kicking out the
@@ -207,6 +254,13 @@ ready(PyObject *gp, PyObject *sched, PyObject *m, PyObject *p)
     else if (append(SLOT(sched, s_runq), gp) < 0) {  /* globrunqput */
         return -1;
     }
+    return wakeidle(sched);
+}
+
+/* After a goroutine became runnable: wakep if a P idles and nobody spins. 0 or -1. */
+static int
+wakeidle(PyObject *sched)
+{
     int idle = truthy(SLOT(sched, s_npidle));
     if (idle < 0) {
         return -1;
@@ -253,12 +307,9 @@ take_goid(PyObject *sched, PyObject *m)
 static PyObject *
 newg(PyObject *gid, PyObject *coro, PyFrameObject *f, PyObject *cur)
 {
-    PyObject *gp = Gtype->tp_alloc(Gtype, 0);
+    PyObject *gp = fromtemplate(Gtype, gtemplate, g_offsets, g_nslots);
     if (gp == NULL) {
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < g_nslots; i++) {
-        SLOT(gp, g_offsets[i]) = Py_XNewRef(SLOT(gtemplate, g_offsets[i]));
     }
     PyObject *parent = (cur != NULL && Py_IS_TYPE(cur, Gtype)) ? SLOT(cur, g_goid) : NULL;
     if (setslot(gp, g_goid, Py_NewRef(gid)) < 0 || setslot(gp, g_coro, Py_NewRef(coro)) < 0 ||
@@ -404,7 +455,8 @@ setup_send(PyObject *self, PyObject *args)
 }
 
 #include "_speedups_chan.h"  /* channel operations without a park, and goready */
-#include "_speedups_sched.h"  /* schedule's common rounds */
+#include "_speedups_timers.h"  /* the timer heap, and the lock helpers */
+#include "_speedups_sched.h"  /* schedule's common rounds, and the SLEEP trap */
 #include "_speedups_poll.h"  /* epoll_wait with a nanosecond timeout (netpoll_epoll.py) */
 #include "_speedups_sync.h"  /* WaitGroup.add and done that wake nobody */
 
@@ -427,30 +479,10 @@ setup_go(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "setup_go: mvar must be a ContextVar and template a G");
         return NULL;
     }
-    PyObject *slots = PyObject_GetAttrString((PyObject *)gt, "__slots__");
-    if (slots == NULL) {
+    Py_ssize_t *offs, n;
+    if (alloffsets(gt, &offs, &n) < 0) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(slots, "G.__slots__ must be a sequence");
-    Py_DECREF(slots);
-    if (seq == NULL) {
-        return NULL;
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    Py_ssize_t *offs = PyMem_New(Py_ssize_t, n);
-    if (offs == NULL) {
-        Py_DECREF(seq);
-        return PyErr_NoMemory();
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        offs[i] = slot_offset(gt, PySequence_Fast_GET_ITEM(seq, i));
-        if (offs[i] < 0) {
-            PyMem_Free(offs);
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
     if (offset_of(mt, "sched", &m_sched) || offset_of(mt, "goidcache", &m_goidcache) ||
         offset_of(mt, "goidcacheend", &m_goidcacheend) || offset_of(mt, "curg", &m_curg) ||
         offset_of(mt, "p", &m_p) || offset_of(mt, "lostp_since", &m_lostp_since) ||
@@ -587,6 +619,11 @@ static PyMethodDef methods[] = {
     {"timerfd_create", timerfd_create_, METH_NOARGS, timerfd_create_doc},
     {"timerfd_settime", timerfd_settime_, METH_VARARGS, timerfd_settime_doc},
     {"setup_wg", setup_wg, METH_VARARGS, setup_wg_doc},
+    {"addtimer", (PyCFunction)(void (*)(void))addtimer_, METH_FASTCALL, addtimer_doc},
+    {"runtimers", (PyCFunction)(void (*)(void))runtimers_, METH_FASTCALL | METH_KEYWORDS, runtimers_doc},
+    {"setup_timers", setup_timers, METH_VARARGS, setup_timers_doc},
+    {"readytimer", readytimer, METH_O, readytimer_doc},
+    {"topwakes", topwakes, METH_O, topwakes_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,7 +28,7 @@
  */
 
 static PyObject *procg;  /* proc's globals */
-static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *int1, *intm1;  /* ints: PyInit */
+static PyObject *gRunning, *gWaiting, *gDead, *trapPARK, *trapSLEEP, *intm1;  /* intm1: PyInit */
 static PyObject *deque_pop;  /* deque.pop, for p.tok (called as deque_pop_fn) */
 static long fairtick, latperiod;
 static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
@@ -40,12 +40,14 @@ static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_l
 enum {
     H_CHECKTIMERS, H_DRAINREADYQ, H_FINDRUNNABLE, H_RESETSPINNING, H_STARTLOCKEDM, H_GOEXITPANIC,
     H_LOSTP, H_PREEMPTDONE, H_OVER, H_ABANDON, H_GOEXIT0RARE, H_FOREIGNYIELD, H_UNLOCKF,
-    H_TRAPDISPATCH, H_TRACING, H_MGR, H_NANOTIME, H_GLOBRUNQGET, NH
+    H_TRAPDISPATCH, H_TRACING, H_MGR, H_NANOTIME, H_GLOBRUNQGET, H_READYTIMER, H_WAKENETPOLLER,
+    H_WAITSLEEP, H_PYREADYTIMER, H_GRUNNABLE, NH
 };
 static const char *hnames[NH] = {
     "checktimers", "drainreadyq", "findrunnable", "resetspinning", "startlockedm", "goexitpanic",
     "lostp", "preemptdone", "over", "abandon", "goexit0rare", "foreignyield", "unlockf",
-    "trapdispatch", "tracing", "mgr", "nanotime", "globrunqget",
+    "trapdispatch", "tracing", "mgr", "nanotime", "globrunqget", "_readytimer", "wakenetpoller",
+    "waitReasonSleep", "pyreadytimer", "Grunnable",
 };
 static PyObject *hname[NH];
 
@@ -130,12 +132,9 @@ addtick(PyObject *p)
     return rc;
 }
 
-/* sched.lock, a threading.Lock: its acquire(False) and release called as their C functions. */
-static PyTypeObject *locktype;
-static PyCFunctionWithKeywords lock_acquire_fn;
-static PyCFunction lock_release_fn;
-static PyObject *args_false;  /* (False,): acquire's arguments */
-static Py_ssize_t s_lock, s_gomaxprocs;
+/* sched.lock, a threading.Lock: its acquire(False) and release called as their C functions (the
+ * lock helpers are in _speedups_timers.h). */
+static Py_ssize_t s_lock, s_gomaxprocs, s_lastpoll;
 
 /* findRunnable's first step when it is the only one it takes (proc.findrunnable with no
  * timer pending, nothing readied, p not dying): globrunqturn, the global queue's fair
@@ -432,6 +431,96 @@ goexit0(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
     return 0;
 }
 
+/* proc.timesleep, the SLEEP trap, where the M holds a live P (addtimerhere's usual case): the
+ * goroutine parks with a timer on that P that readies it in ns. 1 done, 0 not this case
+ * (trapdispatch does it), -1 error. Why C: an idle program takes this trap before every
+ * sleep, and its Python frames (trapdispatch, timesleep, RTimer.__init__, addtimerhere,
+ * addtimer, _push) were a fifth of the CPU an idle sleep costs (docs/benchmarks.md, idle). */
+static int
+sleeptrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
+{
+    PyObject *p = SLOT(m, m_p);
+    if (PyTuple_GET_SIZE(tr) < 2 || PyTuple_GET_ITEM(tr, 0) != trapSLEEP || RTtype == NULL ||
+        !PyObject_TypeCheck(p, TPtype)) {
+        return 0;
+    }
+    int t = truthy(SLOT(p, p_dying));
+    if (t != 0) {
+        return t < 0 ? -1 : 0;
+    }
+    PyObject *wr = pglobal(H_WAITSLEEP), *f = pglobal(H_READYTIMER);
+    if (wr == NULL || f == NULL || setslot(m, m_curg, Py_NewRef(Py_None)) < 0 ||
+        setslot(gp, g_status, Py_NewRef(gWaiting)) < 0 || setslot(gp, g_waitreason, Py_NewRef(wr)) < 0) {
+        return -1;
+    }
+    PyObject *now = pcall(H_NANOTIME, NULL, 0);
+    PyObject *when = now == NULL ? NULL : PyNumber_Add(now, PyTuple_GET_ITEM(tr, 1));
+    Py_XDECREF(now);
+    PyObject *tm = when == NULL ? NULL : newtimer(f, gp, when);
+    if (tm == NULL || addtimer(p, tm) < 0) {
+        Py_XDECREF(when);
+        Py_XDECREF(tm);
+        return -1;
+    }
+    Py_DECREF(tm);
+    t = truthy(SLOT(sched, s_lastpoll));
+    if (t == 0) {  /* a thread blocked in netpoll must see the earlier timer */
+        PyObject *a[2] = {sched, when};
+        t = pdo(H_WAKENETPOLLER, a, 2);
+    }
+    Py_DECREF(when);
+    return t < 0 ? -1 : 1;
+}
+
+PyDoc_STRVAR(readytimer_doc,
+"readytimer(gp, /)\n--\n\n"
+"proc._readytimer in C: a sleeper's timer readies gp at the tail of this M's queue.");
+
+/* proc._readytimer(gp), a sleeper's timer firing (goreadytail(urgent=True)), for the common
+ * case: an M holding its P, no tracing, gp not sampled, room in the local queue and no
+ * backlog on the global one; gp goes to the local queue's tail, then wakep if a P idles
+ * and nobody spins. proc.pyreadytimer for every other case. Why C: an idle program's wake
+ * runs this, cold (the two Python frames cost ~12 us of a wake that costs ~0.1 ms). */
+static PyObject *
+readytimer(PyObject *self, PyObject *gp)
+{
+    PyObject *m = NULL;
+    if (procg == NULL) {
+        PyErr_SetString(PyExc_TypeError, "readytimer: after setup_sched");
+        return NULL;
+    }
+    if (mvar == NULL || !Py_IS_TYPE(gp, Gtype)) {
+        return pcall(H_PYREADYTIMER, &gp, 1);
+    }
+    if (PyContextVar_Get(mvar, Py_None, &m) < 0) {
+        return NULL;
+    }
+    int common = 0;
+    if (Py_IS_TYPE(m, Mtype)) {
+        PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched), *tracing = pglobal(H_TRACING);
+        if (tracing == NULL) {
+            Py_DECREF(m);
+            return NULL;
+        }
+        common = tracing == Py_False && Py_IS_TYPE(p, Ptype) && Py_IS_TYPE(sched, Stype) &&
+                 truthy(SLOT(m, m_lostp_since)) == 0 && truthy(SLOT(gp, g_trackingstamp)) == 0 &&
+                 qlen(SLOT(p, p_runq)) < runq_size && qlen(SLOT(sched, s_runq)) == 0;
+        if (PyErr_Occurred()) {
+            Py_DECREF(m);
+            return NULL;
+        }
+        if (common) {
+            PyObject *gr = pglobal(H_GRUNNABLE);
+            int rc = gr == NULL || setslot(gp, g_status, Py_NewRef(gr)) < 0 || append(SLOT(p, p_runq), gp) < 0
+                     ? -1 : wakeidle(sched);
+            Py_DECREF(m);
+            return rc < 0 ? NULL : Py_NewRef(Py_None);
+        }
+    }
+    Py_DECREF(m);
+    return pcall(H_PYREADYTIMER, &gp, 1);
+}
+
 /* The trap's handling: goexit0 and park_m in line, foreignyield and trapdispatch for the
  * rest (*nextg: a goroutine to resume at once, or NULL). 0 go on, 2 schedule returns, -1. */
 static int
@@ -464,6 +553,12 @@ dotrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tr, Py
     else if (PyTuple_GET_SIZE(tr) == 0) {
         PyErr_SetString(PyExc_IndexError, "tuple index out of range");
         return -1;
+    }
+    if (h == H_TRAPDISPATCH) {
+        int t = sleeptrap(m, sched, gp, tr);
+        if (t != 0) {
+            return t < 0 ? -1 : 0;
+        }
     }
     PyObject *g = pcall(h, a, 5);
     if (g == NULL) {
@@ -602,35 +697,6 @@ cround(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(NNO)", nextg != NULL ? nextg : Py_NewRef(Py_None), n, locked ? Py_True : Py_False);
 }
 
-/* threading.Lock's acquire and release, as C functions (globturn). */
-static int
-setup_lock(void)
-{
-    PyObject *threading = PyImport_ImportModule("threading");
-    PyObject *lk = threading == NULL ? NULL : PyObject_CallMethod(threading, "Lock", NULL);
-    Py_XDECREF(threading);
-    if (lk == NULL) {
-        return -1;
-    }
-    PyTypeObject *lt = Py_TYPE(lk);
-    PyObject *acq = PyObject_GetAttrString((PyObject *)lt, "acquire");
-    PyObject *rel = PyObject_GetAttrString((PyObject *)lt, "release");
-    lock_acquire_fn = (PyCFunctionWithKeywords)(void (*)(void))cmethod(acq, METH_VARARGS | METH_KEYWORDS);
-    lock_release_fn = cmethod(rel, METH_NOARGS);
-    Py_XDECREF(acq);
-    Py_XDECREF(rel);
-    Py_XSETREF(locktype, (PyTypeObject *)Py_NewRef(lt));
-    Py_DECREF(lk);
-    if (args_false == NULL) {
-        args_false = PyTuple_Pack(1, Py_False);
-    }
-    if (lock_acquire_fn == NULL || lock_release_fn == NULL || args_false == NULL) {
-        PyErr_SetString(PyExc_TypeError, "setup_sched: threading.Lock's acquire and release are not C methods");
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(setup_sched_doc,
 "setup_sched(procglobals, /)\n--\n\n"
 "Bind proc's globals (its classes, constants and schedule's helpers); cround refuses to run until then.");
@@ -652,9 +718,10 @@ setup_sched(PyObject *self, PyObject *pg)
         }
         Py_XSETREF(*tps[i], (PyTypeObject *)Py_NewRef(t));
     }
-    PyObject *c[6];
-    static const char *consts[6] = {"Grunning", "Gwaiting", "Gdead", "PARK", "FAIRNESS_TICK", "LATENCY_PERIOD"};
-    for (int i = 0; i < 6; i++) {
+    PyObject *c[7];
+    static const char *consts[7] = {"Grunning", "Gwaiting", "Gdead", "PARK", "FAIRNESS_TICK", "LATENCY_PERIOD",
+                                    "SLEEP"};
+    for (int i = 0; i < 7; i++) {
         if ((c[i] = PyDict_GetItemString(pg, consts[i])) == NULL) {
             PyErr_Format(PyExc_NameError, "setup_sched: proc.%s is missing", consts[i]);
             return NULL;
@@ -680,7 +747,8 @@ setup_sched(PyObject *self, PyObject *pg)
         offset_of(gt, "waitsince", &g_waitsince) || offset_of(gt, "param", &g_param) ||
         offset_of(gt, "exc", &g_exc) || offset_of(gt, "m", &g_m) || offset_of(gt, "preempt", &g_preempt) ||
         offset_of(gt, "trackingstamp", &g_trackingstamp) || offset_of(gt, "lockedm", &g_lockedm) ||
-        offset_of(st, "lock", &s_lock) || offset_of(st, "gomaxprocs", &s_gomaxprocs) || setup_lock() < 0) {
+        offset_of(st, "lock", &s_lock) || offset_of(st, "gomaxprocs", &s_gomaxprocs) ||
+        offset_of(st, "lastpoll", &s_lastpoll) || setup_lock() < 0) {
         return NULL;
     }
     if (str_pending == NULL && (str_pending = PyUnicode_InternFromString("pending")) == NULL) {
@@ -695,6 +763,7 @@ setup_sched(PyObject *self, PyObject *pg)
     Py_XSETREF(gWaiting, Py_NewRef(c[1]));
     Py_XSETREF(gDead, Py_NewRef(c[2]));
     Py_XSETREF(trapPARK, Py_NewRef(c[3]));
+    Py_XSETREF(trapSLEEP, Py_NewRef(c[6]));
     Py_XSETREF(procg, Py_NewRef(pg));  /* last: cround runs from here */
     Py_RETURN_NONE;
 }

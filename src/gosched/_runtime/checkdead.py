@@ -40,7 +40,7 @@ from . import timers as _timers
 from .dump import dump
 from .proc import ADVANCED, DEAD, JUMPED, OK, RECHECK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Gwaiting, Sched
-from .synctest import advance, durable, endmain, firetimers, haswaiter, wakewaiter
+from .synctest import advance, durable, endmain, firetimers, wakewaiter
 from .traceback import traceback_level
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
@@ -48,9 +48,6 @@ ASLEEP = "all goroutines are asleep - deadlock!"
 GOEXIT = "no goroutines (main called runtime.Goexit) - deadlock!"
 BUBBLE_BLOCKED = "deadlock: all goroutines in bubble are blocked"
 BUBBLE_MAIN_EXITED = "deadlock: main bubble goroutine has exited but blocked goroutines remain"
-
-# The longest checkdead goes without walking the goroutines (_timerwakes): Go's forcegcperiod.
-STAMP_PERIOD = 120 * 1_000_000_000
 
 Verdict = tuple[int, str | None, list[G]]  # proc's OK...RECHECK, Go's line, the goroutines to dump
 _GOON: Verdict = (OK, None, [])
@@ -128,7 +125,7 @@ def _verdict(sched: Sched) -> Verdict:
     if _wakeable(sched):
         return _GOON
     now = proc.nanotime()
-    if _timerwakes(sched, now):
+    if _timers.timerwakes(sched, now):
         return _GOON
     sched.lastwalk = now
     gs = list(sched.allgs.copy().values())
@@ -163,25 +160,6 @@ def _wakeable(sched: Sched) -> bool:
             return True
     poller = sched.poller
     return poller is not None and len(poller.waiting) > 0
-
-
-def _timerwakes(sched: Sched, now: int) -> bool:
-    """A timer will ready a goroutine (real clock): the verdict is OK, whatever the walk finds.
-
-    Every goroutine asleep on a timer or a channel, the last M idles at each sleep:
-    walking 10,000 goroutines then costs ~10 ms of CPU per sleep. The walk decides
-    only the fake clock's jump, testing.wait()'s wake-up and the no-goroutine case,
-    so it is skipped outside those; but not for longer than STAMP_PERIOD, since it
-    also stamps ``waitsince`` (as Go's GC, forced that often, does).
-    """
-    return bool(
-        not sched.faketime
-        and sched.allgs
-        and sched.lastwalk  # 0: never walked (so the first idle with all parked does)
-        and now - sched.lastwalk < STAMP_PERIOD
-        and not haswaiter(sched)
-        and _timers.anywaker(sched, first=True)
-    )
 
 
 def _allblocked(gs: list[G], now: int) -> bool:

@@ -499,7 +499,7 @@ class Sched:
         self.main_g: G | None = None
         self.main_goexited = False
         self.lastgc = 0
-        self.lastwalk = 0  # when checkdead last walked every goroutine (checkdead._timerwakes)
+        self.lastwalk = 0  # when checkdead last walked every goroutine (timers.timerwakes)
         self.recheckns = 0  # checkdead's wait before it looks again at a run outside threads keep alive
         self.rechecktick = 0  # the Ps' schedticks when it last armed that look (checkdead._recheck)
         self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock

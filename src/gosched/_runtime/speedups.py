@@ -7,10 +7,12 @@ third of the cost of a goroutine that returns at once). Channel operations
 (``Chan.send``, ``recv``, ``recv_ok``, ``__anext__``; ``_speedups_chan.h``, set
 up by chan.py) finish in C, with a C ``goready``, and park in C when they must
 wait. ``cround`` runs ``proc.schedule``'s common rounds (``_speedups_sched.h``,
-set up by proc; ``proc.cround``). Everything else, and every case the C code
-does not handle, is Python. ``stack`` (another thread's
-call stack, for blame.py) is there because C can read it without racing the
-thread; blame.py has the pure-Python way.
+set up by proc; ``proc.cround``), a goroutine's sleep trap and its timer's
+wake-up (``proc._readytimer``) among them; ``timers.addtimer`` and
+``runtimers`` are C functions too (``_speedups_timers.h``, set up by
+timers.py). Everything else, and every case the C code does not handle, is
+Python. ``stack`` (another thread's call stack, for blame.py) is there because
+C can read it without racing the thread; blame.py has the pure-Python way.
 
 The extension is used when it was built (``pip install`` builds it on a GIL
 CPython with a C compiler; never on a free-threaded one) and the environment
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 12  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 13  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 

@@ -109,15 +109,6 @@ def durable(gp: G) -> bool:
 # --- checkdead's bubble branch (sched.lock held, no M active) -------------------------------
 
 
-def haswaiter(sched: Sched) -> bool:
-    """A goroutine waits in testing.wait() for everyone else to block durably."""
-    b: Bubble | None = sched.bubble  # none yet: no waiter (checkdead asks before every sleep)
-    if b is None:
-        return False
-    with b.lock:
-        return b.waiter is not None
-
-
 def wakewaiter(sched: Sched) -> bool:
     """Ready the testing.wait() caller, if any: everyone else is durably blocked.
 

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from . import speedups
 from .runtime2 import P, Sched
 
 
@@ -113,11 +114,17 @@ def _cleantop(p: P) -> None:
         heapq.heappop(h)
         p.timerzombies -= 1
     if p.timerzombies * 4 > len(h) > 64:
-        live = [e for e in h if e[3].active and e[3].gen == e[2] and e[3].pp is p]
-        heapq.heapify(live)
-        p.timers = h = live
-        p.timerzombies = 0
+        _rebuild(p)
+        h = p.timers
     p.timer0when = h[0][0] if h else 0
+
+
+def _rebuild(p: P) -> None:
+    # p.timerslock held: the heap without its dead entries (_cleantop, and the C one).
+    live = [e for e in p.timers if e[3].active and e[3].gen == e[2] and e[3].pp is p]
+    heapq.heapify(live)
+    p.timers = live
+    p.timerzombies = 0
 
 
 def runtimers(p: P, now: int, blocking: bool = True) -> None:
@@ -172,6 +179,32 @@ def timesleepuntil(sched: Sched) -> int:
     return nxt
 
 
+# The longest checkdead goes without walking the goroutines (timerwakes): Go's forcegcperiod.
+STAMP_PERIOD = 120 * 1_000_000_000
+
+
+def timerwakes(sched: Sched, now: int) -> bool:
+    """On the real clock, a timer will ready a goroutine and checkdead's walk is not due:
+    its verdict is "go on", whatever the walk would find (sched.lock held).
+
+    Every goroutine asleep on a timer or a channel, the last M idles at each sleep:
+    walking 10,000 goroutines then costs ~10 ms of CPU per sleep. The walk decides
+    only the fake clock's jump, testing.wait()'s wake-up and the no-goroutine case,
+    so it is skipped outside those; but not for longer than STAMP_PERIOD, since it
+    also stamps ``waitsince`` (as Go's GC, forced that often, does). proc.idle asks
+    this before it calls checkdead at all (Go's checkdead returns at any timer).
+    """
+    b = sched.bubble  # testing.wait()'s caller wakes once the walk finds all blocked: walk
+    return bool(
+        not sched.faketime
+        and (b is None or b.waiter is None)  # set before the waiter parked, so before this M idled
+        and sched.allgs
+        and sched.lastwalk  # 0: never walked (so the first idle with all parked does)
+        and now - sched.lastwalk < STAMP_PERIOD
+        and ((topwakes is not None and topwakes(sched.allp)) or anywaker(sched, first=True))
+    )
+
+
 def anywaker(sched: Sched, first: bool = False) -> int:
     """Earliest timer whose firing could ready a goroutine, 0 if none (``first``: any such timer's).
 
@@ -213,3 +246,16 @@ def movetimers(src: P, dst: P) -> None:
     with dst.timerslock:
         for t in live:
             _push(dst, t)
+
+
+# The C accelerator's addtimer and runtimers (_speedups_timers.h), where it is built: the same
+# steps as the two above, in one call; an idle program takes both at every sleep. The
+# definitions stay reachable (tests run both).
+pyaddtimer, pyruntimers = addtimer, runtimers
+# And anywaker(first=True)'s usual answer, a sleeper's timer on top of a heap (timerwakes).
+topwakes: Callable[[list[P]], bool] | None = None
+if speedups.c is not None:
+    speedups.c.setup_timers(RTimer, P, RTimer(_rebuild, None), _rebuild)  # the template: its f is replaced
+    addtimer = speedups.c.addtimer
+    runtimers = speedups.c.runtimers
+    topwakes = speedups.c.topwakes
