@@ -428,7 +428,10 @@ runtimers_(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(due); i++) {  /* outside the lock, in deadline order */
         PyObject *t = PyList_GET_ITEM(due, i);
-        PyObject *r = PyObject_CallOneArg(SLOT(t, t_f), SLOT(t, t_arg));
+        PyObject *f = Py_NewRef(SLOT(t, t_f)), *arg = Py_NewRef(SLOT(t, t_arg));  /* held, as t.f(t.arg) */
+        PyObject *r = PyObject_CallOneArg(f, arg);
+        Py_DECREF(f);
+        Py_DECREF(arg);
         if (r == NULL) {
             Py_DECREF(due);
             return NULL;
