@@ -457,7 +457,12 @@ sleeptrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
     PyObject *when = now == NULL ? NULL : PyNumber_Add(now, PyTuple_GET_ITEM(tr, 1));
     Py_XDECREF(now);
     PyObject *tm = when == NULL ? NULL : newtimer(f, gp, when);
-    if (tm == NULL || addtimer(p, tm) < 0) {
+    /* Held, as timesleep's local is: addtimer may wait for the P's timer lock with the GIL
+     * released, and meanwhile the P can leave m.p and the run (a run's end, procresize). */
+    Py_INCREF(p);
+    int rc = tm == NULL ? -1 : addtimer(p, tm);
+    Py_DECREF(p);
+    if (rc < 0) {
         Py_XDECREF(when);
         Py_XDECREF(tm);
         return -1;
