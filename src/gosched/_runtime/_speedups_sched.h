@@ -439,35 +439,34 @@ goexit0(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
 static int
 sleeptrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
 {
-    PyObject *p = SLOT(m, m_p);
     if (PyTuple_GET_SIZE(tr) < 2 || PyTuple_GET_ITEM(tr, 0) != trapSLEEP || RTtype == NULL ||
-        !PyObject_TypeCheck(p, TPtype)) {
+        !PyObject_TypeCheck(SLOT(m, m_p), TPtype)) {
         return 0;
     }
+    /* Held from here, as timesleep's local is: a slot's old value freed by setslot, the
+     * nanotime call and the timer lock's wait may each let another thread run, and the P
+     * can meanwhile leave m.p and the run (a run's end, procresize) and be freed. */
+    PyObject *p = Py_NewRef(SLOT(m, m_p)), *when = NULL;
     int t = truthy(SLOT(p, p_dying));
     if (t != 0) {
+        Py_DECREF(p);
         return t < 0 ? -1 : 0;
     }
     PyObject *wr = pglobal(H_WAITSLEEP), *f = pglobal(H_READYTIMER);
     if (wr == NULL || f == NULL || setslot(m, m_curg, Py_NewRef(Py_None)) < 0 ||
         setslot(gp, g_status, Py_NewRef(gWaiting)) < 0 || setslot(gp, g_waitreason, Py_NewRef(wr)) < 0) {
-        return -1;
+        goto error;
     }
     PyObject *now = pcall(H_NANOTIME, NULL, 0);
-    PyObject *when = now == NULL ? NULL : PyNumber_Add(now, PyTuple_GET_ITEM(tr, 1));
+    when = now == NULL ? NULL : PyNumber_Add(now, PyTuple_GET_ITEM(tr, 1));
     Py_XDECREF(now);
     PyObject *tm = when == NULL ? NULL : newtimer(f, gp, when);
-    /* Held, as timesleep's local is: addtimer may wait for the P's timer lock with the GIL
-     * released, and meanwhile the P can leave m.p and the run (a run's end, procresize). */
-    Py_INCREF(p);
-    int rc = tm == NULL ? -1 : addtimer(p, tm);
-    Py_DECREF(p);
-    if (rc < 0) {
-        Py_XDECREF(when);
+    if (tm == NULL || addtimer(p, tm) < 0) {
         Py_XDECREF(tm);
-        return -1;
+        goto error;
     }
     Py_DECREF(tm);
+    Py_CLEAR(p);
     t = truthy(SLOT(sched, s_lastpoll));
     if (t == 0) {  /* a thread blocked in netpoll must see the earlier timer */
         PyObject *a[2] = {sched, when};
@@ -475,6 +474,10 @@ sleeptrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tr)
     }
     Py_DECREF(when);
     return t < 0 ? -1 : 1;
+error:
+    Py_XDECREF(when);
+    Py_XDECREF(p);
+    return -1;
 }
 
 PyDoc_STRVAR(readytimer_doc,
