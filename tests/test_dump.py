@@ -295,3 +295,56 @@ def test_configurable_dump_signal(tmp_path: Path) -> None:
     assert r.stderr.startswith("SIGUSR1: dump\n\ngoroutine 1 [syscall]:\n")
     assert "\ngoroutine 2 [" in r.stderr
     assert r.stdout.endswith("exited normally\n")
+
+
+def test_frames_of_a_goroutine_another_m_resumes_stay_valid() -> None:
+    """A goroutine's frames are read (dumps, leak checks) while another M may resume it. On
+    3.11 making a frame object can start a collection whose finalizers pass the GIL on; the
+    goroutine's inner coroutine then ended meanwhile, and the frame object was left pointing
+    into the freed coroutine: a later ``f_code`` read garbage (an ``int``) or crashed, in 1 of
+    2-4 runs of this program before the reads held the collector off (nogc.py)."""
+    code = textwrap.dedent(
+        """
+        import faulthandler, gc, time, warnings
+        import gosched
+        from gosched._runtime import traceback as tb
+        faulthandler.dump_traceback_later(60, exit=True)
+        warnings.simplefilter("ignore")  # the finalizers' time.sleep(0) under the P
+
+        class Cyc:  # cyclic garbage whose finalizer lets another thread run mid-collection
+            def __init__(self): self.me = self
+            def __del__(self): time.sleep(0)
+
+        async def inner():
+            await gosched.sleep(1e-6)
+
+        async def worker(stop):
+            while not (await gosched.select(gosched.recv(stop), default=True))[2]:
+                await inner()
+
+        async def main():
+            stop = gosched.Chan[int](1)
+            g = gosched.go(worker, stop)._g
+            gc.set_threshold(3, 1, 1)
+            end, rounds = time.monotonic() + 4, 0
+            while time.monotonic() < end:
+                fs = []
+                for _ in range(100):
+                    Cyc()
+                    fs.extend(tb.coro_frames(g.coro))
+                await gosched.sleep(1e-4)  # the worker goes on: inner coroutines end and are freed
+                gc.collect()
+                for _ in range(100):
+                    Cyc()  # their memory is reused
+                for f in fs:
+                    assert isinstance(f.f_code.co_filename, str) and f.f_lineno > 0
+                rounds += 1
+            await stop.send(0)
+            return rounds
+
+        print(gosched.run(main, maxprocs=2))
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert int(r.stdout) > 0

@@ -32,6 +32,7 @@ from types import FrameType
 from typing import Any
 
 from .._runtime import foreign, goroutine, mainm, proc, speedups, sysmon, waitfor
+from .._runtime.nogc import nogc
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
 from .._runtime.traps import _mvar, getm, setm
 from .turn import (
@@ -578,14 +579,14 @@ def coroinner(c: Any) -> Any:
     if getattr(c, "cr_code", None) in loopcode:
         c = c.cr_await
     code = getattr(c, "gi_code", None)
-    if code is _turnheldcode:  # a plain goroutine that holds the turn while it runs
+    if code is not _turnheldcode and code is not _drive.__code__:
+        return None
+    with nogc():  # the goroutine may be running on another M (nogc.py)
         frame = c.gi_frame
-        return frame.f_locals.get("inner") if frame is not None else None
-    if code is _drive.__code__:
-        frame = c.gi_frame
+        if code is _turnheldcode:  # a plain goroutine that holds the turn while it runs
+            return frame.f_locals.get("inner") if frame is not None else None
         task = frame.f_locals.get("task") if frame is not None else None
-        return task.get_coro() if task is not None else None
-    return None
+    return task.get_coro() if task is not None else None
 
 
 def describewait(gp: G) -> str | None:

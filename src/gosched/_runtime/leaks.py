@@ -42,6 +42,7 @@ from typing import Any
 
 from . import synctest, sysmon, traceback, waitfor
 from .goroutine import Goroutine
+from .nogc import nogc
 from .runtime2 import G, Gdead, Gwaiting, M, P, Sched, WaitReason
 
 # Durable waits that still end on their own or are the runtime's: a sleep's timer
@@ -141,9 +142,10 @@ def _groots(gp: G) -> list[Any]:
     fs = traceback.frames(gp)
     ids = {id(f) for f in fs}
     fs += [f for f in traceback.coro_frames(gp.coro) if id(f) not in ids] if gp.coro is not None else []
-    for f in fs:
-        if traceback.userframe(f):  # not the runtime's (this walk's own among them)
-            out.extend(f.f_locals.values())
+    with nogc():  # f_locals reads the frame's data while it makes the dict: nothing may run meanwhile
+        for f in fs:
+            if traceback.userframe(f):  # not the runtime's (this walk's own among them)
+                out.extend(f.f_locals.values())
     return out
 
 
@@ -151,13 +153,17 @@ def _threadroots(sched: Sched) -> list[Any]:
     """Locals and globals of the frames of threads that are not Ms (user code only)."""
     ms = {m.ident for m in list(sched.allm)}
     out: list[Any] = []
-    for ident in list(sys._current_frames()):
+    with nogc():
+        idents = list(sys._current_frames())
+    for ident in idents:
         if ident in ms:
             continue
-        for f in traceback.thread_frames(ident, lambda f: False):
-            if traceback.userframe(f):  # not the runtime's frames (this walk's own among them)
-                out.extend(f.f_locals.values())
-                out.append(f.f_globals)
+        fs = traceback.thread_frames(ident, lambda f: False)
+        with nogc():  # as in _groots
+            for f in fs:
+                if traceback.userframe(f):  # not the runtime's frames (this walk's own among them)
+                    out.extend(f.f_locals.values())
+                    out.append(f.f_globals)
     return out
 
 

@@ -32,6 +32,7 @@ from collections import deque
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
+from .nogc import nogc
 from .note import LockNote, Note
 
 if TYPE_CHECKING:
@@ -270,7 +271,8 @@ class G:
         code = getattr(c, "cr_code", None) or getattr(c, "gi_code", None)
         if code is None:
             return "?"
-        frame = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None)
+        with nogc():  # another M may be running it (nogc.py)
+            frame = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None)
         if frame is None:  # finished: its module is no longer at hand
             return str(code.co_qualname)
         return f"{frame.f_globals.get('__name__', '?')}.{code.co_qualname}"

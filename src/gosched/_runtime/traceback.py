@@ -9,7 +9,6 @@ how much of it to print, as in Go.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import types
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import goroutine, proc, syscall
+from .nogc import nogc
 from .runtime2 import G, Grunnable, Gsyscall, Gwaiting
 from .schedtrace import gstatus
 from .synctest import durable
@@ -37,44 +37,44 @@ def traceback_level() -> int:
 
 
 def coro_frames(coro: Any) -> list[types.FrameType]:
-    """Frames of a suspended coroutine chain, outermost first (cr_frame → cr_await)."""
+    """Frames of a suspended coroutine chain, outermost first (cr_frame → cr_await).
+
+    With the collector off (nogc): another M may resume the goroutine while this reads.
+    """
     frames: list[types.FrameType] = []
     c = coro
     seen = 0
-    while c is not None and seen < 1000:
-        seen += 1
-        inner = goroutine.coroinner(c)  # a driver's coroutine, walked in its place
-        if inner is not None:
-            c = inner
-            continue
-        f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
-        if f is not None:
-            frames.append(f)
-        c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None) or getattr(c, "ag_await", None)
+    with nogc():
+        while c is not None and seen < 1000:
+            seen += 1
+            inner = goroutine.coroinner(c)  # a driver's coroutine, walked in its place
+            if inner is not None:
+                c = inner
+                continue
+            f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
+            if f is not None:
+                frames.append(f)
+            c = (getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None)
+                 or getattr(c, "ag_await", None))
     return frames
 
 
 def thread_frames(ident: int, stop: Callable[[types.FrameType], bool]) -> list[types.FrameType]:
     """The thread's frames above the first one ``stop`` accepts, outermost first.
 
-    The collector is off for the walk, as CPython's own ``sys._current_frames``
+    The collector is off for the walk (nogc), as CPython's own ``sys._current_frames``
     does (gh-106883): on 3.11 each ``f_back`` step materializes a frame object,
     a collection started by that allocation can run a finalizer that switches
     threads, and the running thread then pops the frame being wrapped (a crash;
     blame.py's sampler reads stacks in one C call for the same reason). A dump
     is rare and may be slow, so the frame objects it formats are worth this.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    frames: list[types.FrameType] = []
+    with nogc():
         f = sys._current_frames().get(ident)
-        frames: list[types.FrameType] = []
         while f is not None and not stop(f):
             frames.append(f)
             f = f.f_back
-    finally:
-        if collecting:
-            gc.enable()
     frames.reverse()
     return frames
 

@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from .nogc import nogc
 from .runtime2 import G, Gwaiting, Waitable, WaitDesc
 from .synctest import foreign, liveusers
 from .traceback import coro_frames, userframe
@@ -46,7 +47,8 @@ def _localname(obj: Any, gps: list[G]) -> str | None:
             if not userframe(f):
                 continue
             try:
-                items = list(f.f_locals.items())
+                with nogc():  # the goroutine may be resumed on another M meanwhile (nogc.py)
+                    items = list(f.f_locals.items())
             except Exception:  # pragma: no cover - a frame being torn down
                 continue
             for k, v in items:
