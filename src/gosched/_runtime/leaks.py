@@ -139,10 +139,10 @@ def _groots(gp: G) -> list[Any]:
     current whether it runs or not, so reading the chain too closes that window.
     """
     out: list[Any] = [gp.coro, gp.elem, gp.param]
-    fs = traceback.frames(gp)
-    ids = {id(f) for f in fs}
-    fs += [f for f in traceback.coro_frames(gp.coro) if id(f) not in ids] if gp.coro is not None else []
-    with nogc():  # f_locals reads the frame's data while it makes the dict: nothing may run meanwhile
+    with nogc():  # making frame objects and their f_locals dicts: nothing may run meanwhile
+        fs = traceback.frames(gp)
+        ids = {id(f) for f in fs}
+        fs += [f for f in traceback.coro_frames(gp.coro) if id(f) not in ids] if gp.coro is not None else []
         for f in fs:
             if traceback.userframe(f):  # not the runtime's (this walk's own among them)
                 out.extend(f.f_locals.values())
@@ -153,14 +153,11 @@ def _threadroots(sched: Sched) -> list[Any]:
     """Locals and globals of the frames of threads that are not Ms (user code only)."""
     ms = {m.ident for m in list(sched.allm)}
     out: list[Any] = []
-    with nogc():
-        idents = list(sys._current_frames())
-    for ident in idents:
-        if ident in ms:
-            continue
-        fs = traceback.thread_frames(ident, lambda f: False)
-        with nogc():  # as in _groots
-            for f in fs:
+    with nogc():  # as in _groots
+        for ident in list(sys._current_frames()):
+            if ident in ms:
+                continue
+            for f in traceback.thread_frames(ident, lambda f: False):
                 if traceback.userframe(f):  # not the runtime's frames (this walk's own among them)
                     out.extend(f.f_locals.values())
                     out.append(f.f_globals)

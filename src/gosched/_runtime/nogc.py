@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # reentrant: a signal handler (a SIGQUIT dump) may come in on a thread inside
 _readers = 0
 _wason = False
 
