@@ -348,3 +348,44 @@ def test_frames_of_a_goroutine_another_m_resumes_stay_valid() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
     assert r.returncode == 0, r.stderr[-3000:]
     assert int(r.stdout) > 0
+
+
+def test_nogc_is_shared_by_nested_and_concurrent_readers() -> None:
+    """The collector is off while any reader is inside, back on after the last one only if it
+    was on before the first (nogc.py): 8 threads entering and leaving at random, nested too."""
+    import gc
+    import random
+
+    from gosched._runtime.nogc import nogc
+
+    errors: list[str] = []
+
+    def reader(seed: int) -> None:
+        rnd = random.Random(seed)
+        for _ in range(2000):
+            with nogc():
+                if gc.isenabled():
+                    errors.append("on inside")
+                if rnd.random() < 0.3:
+                    with nogc():
+                        if gc.isenabled():
+                            errors.append("on inside, nested")
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        ts = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == [] and gc.isenabled()
+    gc.disable()
+    try:
+        with nogc():
+            pass
+        assert not gc.isenabled()  # the program's own choice stands
+    finally:
+        gc.enable()

@@ -34,14 +34,15 @@ def nogc() -> Iterator[None]:
     """Hold the cyclic collector off for the block (see the module docstring)."""
     global _readers, _wason
     with _lock:
-        if _readers == 0:
+        _readers += 1  # first: a handler that comes in from here on sees a reader inside
+        if _readers == 1:
             _wason = gc.isenabled()
             gc.disable()
-        _readers += 1
     try:
         yield
     finally:
         with _lock:
+            wason = _wason  # before the count drops: a handler coming in after it sets its own
             _readers -= 1
-            if _readers == 0 and _wason:
+            if _readers == 0 and wason:
                 gc.enable()
