@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -334,6 +335,69 @@ def test_a_deadlock_is_reported_once_the_outside_threads_are_gone() -> None:
     assert "awaits <Future pending" in r.stderr, r.stderr
     took = float(r.stdout)  # printed as run() raised Deadlock
     assert 0.5 <= took < 5, took  # not before the thread ended; within a look or two after
+
+
+def test_a_run_asleep_but_for_an_outside_thread_warns_once_per_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkdead cannot rule out a live outside thread (it may call call_soon_threadsafe), but
+    never stays silent: a run asleep but for one past STALL_NS gets one DeadlockWarning naming
+    the thread, with the dump; the thread then calls in and the run goes on; the next stall
+    warns again."""
+    from gosched._runtime import checkdead
+
+    monkeypatch.setattr(checkdead, "STALL_NS", 200_000_000)
+    seen: list[warnings.WarningMessage] = []
+    warned = threading.Semaphore(0)
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        seen.append(warnings.WarningMessage(message, category, filename, lineno))
+        warned.release()
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        got: list[str] = []
+        for k in range(2):
+            fut = loop.create_future()
+
+            def bystander(fut: asyncio.Future[str] = fut, k: int = k) -> None:
+                assert warned.acquire(timeout=30)  # the stall's warning, then a call in
+                loop.call_soon_threadsafe(fut.set_result, f"woken {k}")
+
+            t = threading.Thread(target=bystander, name=f"bystander-{k}")
+            t.start()
+            got.append(await fut)
+            t.join()
+        return got
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        assert aio.run(main()) == ["woken 0", "woken 1"]
+    stalls = [w for w in seen if w.category is gosched.debug.DeadlockWarning]
+    assert len(stalls) == 2, [str(w.message)[:200] for w in seen]
+    for k, w in enumerate(stalls):
+        text = str(w.message)
+        assert "all goroutines have been asleep" in text and f"'bystander-{k}'" in text, text
+        assert "awaits <Future pending" in text, text  # the dump: what the main task waits for
+
+
+def test_a_stall_warning_made_an_error_ends_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``filterwarnings("error", DeadlockWarning)``: the first stall ends the run with it."""
+    from gosched._runtime import checkdead
+
+    monkeypatch.setattr(checkdead, "STALL_NS", 100_000_000)
+    done = threading.Event()
+
+    async def main() -> None:
+        threading.Thread(target=done.wait, args=(30,), name="bystander", daemon=True).start()
+        await asyncio.get_running_loop().create_future()
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", gosched.debug.DeadlockWarning)
+            with pytest.raises(gosched.debug.DeadlockWarning, match="'bystander'"):
+                aio.run(main())
+    finally:
+        done.set()
 
 
 def test_a_deadlock_report_names_a_loop_left_with_work_queued() -> None:

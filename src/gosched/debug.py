@@ -12,6 +12,8 @@
   another one holds, while the rest of the program may still run.
 * ``set_deadlock_check(seconds)``: have sysmon look for partial deadlocks
   that often and warn (``LeakWarning``) about each new one; 0 (the default) never.
+* ``DeadlockWarning``: a run asleep for 10 s but for threads outside the runtime,
+  which checkdead cannot rule out (an asyncio loop's ``call_soon_threadsafe``).
 * ``set_debug("schedtrace=1000,scheddetail=1,gctrace=1")``: the ``GOSCHEDDEBUG``
   settings (GODEBUG's syntax), effective at once and overriding the environment
   variable for later runs; returns the old string.
@@ -22,9 +24,11 @@ from __future__ import annotations
 from ._public import fixup_module_metadata as _fixup
 from ._runtime import blame, leaks, proc, schedtrace, sysmon
 from ._runtime.blame import Site
+from ._runtime.checkdead import DeadlockWarning
 from ._runtime.leaks import Leak, LeakWarning, WaitCycle
 
 __all__ = [
+    "DeadlockWarning",
     "Leak",
     "LeakWarning",
     "Site",

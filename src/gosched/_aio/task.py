@@ -285,8 +285,10 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
                 ctx.run, _throw, m, coro, exc)
         if exc is not None:
             return ctx.run(_throw, m, coro, exc)
-        if ctx.get(_mvar) is not m:  # the context last ran on another M: name this one (_send)
-            return ctx.run(_send, m, coro, val)
+        if ctx.get(_mvar) is not m:  # the context last ran on another M: name this one
+            if _csend is None:
+                return ctx.run(_send, m, coro, val)
+            ctx.run(namem, m)  # (then the accelerated send: no StopIteration raised and caught)
         if _csend is None:
             return ctx.run(coro.send, val)
         y = ctx.run(_csend, coro, val)
@@ -341,12 +343,26 @@ def firststep(task: Task, loop: Any, m: M, gp: G) -> Any:
     return y if endfirst(turn, gp) else Passed(y)
 
 
-def become(task: Task, y: Any, sched: Sched, gp: G) -> Awaitable[None]:
+@types.coroutine
+def become(task: Task, y: Any, sched: Sched, gp: G) -> Generator[Any, Any, None]:
     """The dispatcher ``gp`` (a runtime helper) becomes ``task``'s goroutine after its first step
-    yielded ``y``: in ``allgs``, created where the task was (Go's newproc, late)."""
+    yielded ``y``: in ``allgs``, created where the task was (Go's newproc, late).
+
+    The task's driver takes the dispatcher's place as the goroutine's coroutine (``gp.coro``,
+    as ``turn.holdturn`` swaps a plain goroutine's), so every later resume goes straight
+    into the driver, with no dispatcher frame in between: the driver runs to its first
+    yield here, which ends this slice; the M resumes the driver from then on, and the
+    dispatcher's coroutine, left at that yield, is closed once dropped.
+    """
     gp.pc, gp.pclasti, gp.pcglobals, gp.parentid = task._gpcode, task._gplasti, task._gpglobals, task._gparent
     sched.allgs[gp.goid] = gp
-    return _drive(task, y)
+    d = _drive(task, y)
+    try:
+        first = d.send(None)
+    except StopIteration:  # the driver ended in line (a bad yield thrown in, caught, and the task ended)
+        return
+    gp.coro = d
+    yield first
 
 
 @types.coroutine

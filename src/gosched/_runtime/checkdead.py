@@ -20,7 +20,10 @@ could still wake a goroutine:
   anyone may (``outsiders``: an asyncio loop's ``call_soon_threadsafe``): as Go's
   checkdead gives up when C code may call in (a c-shared library), no verdict while
   one lives; checkdead looks again after 10 ms, doubling to 1 s (``_recheck``), and
-  reports once they are gone.
+  reports once they are gone. Never in silence: a run that stays asleep but for
+  them for ``STALL_NS`` (10 s) gets one ``DeadlockWarning`` naming the threads,
+  with the goroutine dump, and another each time it goes back to sleep after a
+  goroutine ran.
 
 If none holds, the program is deadlocked and ``run()`` raises ``Deadlock``.
 
@@ -32,6 +35,7 @@ checkdead faketime branch and testing/synctest: when every goroutine is
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 
@@ -41,7 +45,7 @@ from .dump import dump
 from .proc import ADVANCED, DEAD, JUMPED, OK, RECHECK  # checkdead's verdicts, for proc.idle
 from .runtime2 import G, Gwaiting, Sched
 from .synctest import advance, durable, endmain, firetimers, wakewaiter
-from .traceback import traceback_level
+from .traceback import frames, traceback_level
 
 # Go's words (proc.go checkdead; runtime/synctest.go).
 ASLEEP = "all goroutines are asleep - deadlock!"
@@ -76,6 +80,16 @@ quiet: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 RECHECK_MIN = 10_000_000  # the first look again at a run that outside threads keep alive (ns)
 RECHECK_MAX = 1_000_000_000  # and the longest wait between two, as the wait doubles
+STALL_NS = 10_000_000_000  # how long such a run stays asleep before checkdead warns (DeadlockWarning)
+
+
+class DeadlockWarning(RuntimeWarning):
+    """Every goroutine has been asleep for a while (``checkdead.STALL_NS``, 10 s) and only
+    threads outside the runtime could still wake one (an asyncio loop's ``call_soon_threadsafe``).
+
+    It is a deadlock unless one of those threads calls in; checkdead cannot know which,
+    so it warns (once per stall, with the goroutine dump) instead of ending the program.
+    """
 
 
 def checkdead(sched: Sched) -> int:
@@ -96,11 +110,15 @@ def checkdead(sched: Sched) -> int:
         if mgr.activems(sched) > 0:
             return OK  # an M woke since idle() counted: it checks again when it idles
         act, msg, gs = _verdict(sched)
-        if act != DEAD or msg is None:
+        if msg is None:
             return act
-        # Nothing can run once dead is set, so the dump below shows the state
-        # the verdict saw; run() waits on done until the report is published.
-        sched.dead = True
+        if act == DEAD:
+            # Nothing can run once dead is set, so the dump below shows the state
+            # the verdict saw; run() waits on done until the report is published.
+            sched.dead = True
+    if act != DEAD:
+        _warnstall(sched, msg, gs)
+        return act
     _report(sched, msg, gs)
     return DEAD
 
@@ -118,6 +136,39 @@ def _report(sched: Sched, msg: str, gs: list[G]) -> None:
         with sched.lock:
             sched.deadlock = text  # published even if the dump failed: run() must not hang
             panic.wakerun_locked(sched)
+
+
+def _warnstall(sched: Sched, msg: str, gs: list[G]) -> None:
+    """A DeadlockWarning: the run sleeps but for outside threads (the dump is of a live run:
+    one of them may call in meanwhile, as a SIGQUIT dump's). A filter that makes it an
+    error ends the program with it, as an uncaught exception in a goroutine would."""
+    text = msg + "\n\n" + dump(sched, gs) if gs and traceback_level() > 0 else msg
+    try:
+        warnings.warn_explicit(DeadlockWarning(text), DeadlockWarning, *_where(gs), module="gosched")
+    except Warning as e:
+        panic.fatal(sched, e)
+
+
+def _where(gs: list[G]) -> tuple[str, int]:
+    """The line the warning names: where the first goroutine waits in the program's own code."""
+    for gp in sorted(gs, key=lambda g: g.goid):
+        for f in reversed(frames(gp)):
+            if not str(f.f_globals.get("__name__", "")).startswith(_NOTUSER):
+                return f.f_code.co_filename, f.f_lineno or 0
+    return "<gosched>", 0
+
+
+_NOTUSER = ("gosched", "asyncio")
+
+
+def _stalled(threads: list[threading.Thread], ns: int) -> str:
+    names = ", ".join(repr(t.name) for t in threads)
+    return (
+        f"gosched: all goroutines have been asleep for {ns / 1e9:.0f} s; only threads outside the runtime "
+        f"can still wake one, through an asyncio loop's call_soon_threadsafe: {names}. Unless one of them "
+        "will, this is a deadlock. (A thread started with asyncio.to_thread or run_in_executor is known "
+        "to complete a future: it never leaves checkdead in doubt.)"
+    )
 
 
 def _verdict(sched: Sched) -> Verdict:
@@ -138,9 +189,12 @@ def _verdict(sched: Sched) -> Verdict:
     act = _timerverdict(sched)
     if act is not None:
         return act, None, []
-    if not sched.faketime and outsiders(sched):  # (the fake clock took futures as durable: it jumped)
-        _recheck(sched)
-        return RECHECK, None, []
+    if not sched.faketime and (threads := outsiders(sched)):  # (the fake clock took futures as durable: it jumped)
+        quiet = _recheck(sched, now)
+        if quiet < STALL_NS or sched.stallwarned:
+            return RECHECK, None, []
+        sched.stallwarned = True
+        return RECHECK, _stalled(threads, quiet), gs
     if sched.faketime:
         return DEAD, BUBBLE_MAIN_EXITED if sched.main_goexited else BUBBLE_BLOCKED, gs
     return DEAD, ASLEEP, gs
@@ -172,21 +226,25 @@ def _allblocked(gs: list[G], now: int) -> bool:
     return all(durable(gp) for gp in gs)
 
 
-def _recheck(sched: Sched) -> None:
-    """Arm a timer that brings an M back to checkdead (sched.lock held, no M active).
+def _recheck(sched: Sched, now: int) -> int:
+    """Arm a timer that brings an M back to checkdead (sched.lock held, no M active); how long
+    the run has slept but for outside threads, in ns.
 
     While outside threads live, each look finds the same and waits twice as long, from
     RECHECK_MIN up to RECHECK_MAX; a goroutine run since the last look (the Ps' schedticks
-    moved: an outsider called in) starts over from RECHECK_MIN. Nobody is woken for it
-    (wakenetpoller may take sched.lock): proc.idle sees the timer as it idles again.
+    moved: an outsider called in) starts over from RECHECK_MIN, and a new stall begins.
+    Nobody is woken for it (wakenetpoller may take sched.lock): proc.idle sees the timer
+    as it idles again.
     """
     tick = sum(p.schedtick for p in sched.allp)
     if tick != sched.rechecktick or not sched.recheckns:
         sched.recheckns = RECHECK_MIN
+        sched.stallsince, sched.stallwarned = now, False
     else:
         sched.recheckns = min(2 * sched.recheckns, RECHECK_MAX)
     sched.rechecktick = tick
-    runq.addtimerhere(sched, _timers.RTimer(_looked, None, proc.nanotime() + sched.recheckns))
+    runq.addtimerhere(sched, _timers.RTimer(_looked, None, now + sched.recheckns))
+    return now - sched.stallsince
 
 
 def _looked(_: None) -> None:

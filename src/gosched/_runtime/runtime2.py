@@ -439,6 +439,8 @@ class Sched:
         "lastwalk",
         "recheckns",
         "rechecktick",
+        "stallsince",
+        "stallwarned",
         "faketime",
         "bubble",
         "walloffset",
@@ -504,6 +506,8 @@ class Sched:
         self.lastwalk = 0  # when checkdead last walked every goroutine (timers.timerwakes)
         self.recheckns = 0  # checkdead's wait before it looks again at a run outside threads keep alive
         self.rechecktick = 0  # the Ps' schedticks when it last armed that look (checkdead._recheck)
+        self.stallsince = 0  # when that look first found the run asleep but for outside threads
+        self.stallwarned = False  # checkdead warned about that stall (DeadlockWarning)
         self.faketime = 0  # virtual nanotime under clock="fake"; 0 for the real clock
         self.bubble: Any = None  # synctest's Bubble (testing.wait()'s caller, main's fate), made on first use
         self.walloffset = 0  # wall clock minus nanotime, for now()
