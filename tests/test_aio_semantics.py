@@ -348,7 +348,8 @@ def test_a_run_asleep_but_for_an_outside_thread_warns_once_per_stall(monkeypatch
     seen: list[warnings.WarningMessage] = []
     warned = threading.Semaphore(0)
 
-    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+             line: Any = None) -> None:
         seen.append(warnings.WarningMessage(message, category, filename, lineno))
         warned.release()
 

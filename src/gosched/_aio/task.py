@@ -27,16 +27,17 @@ import contextvars
 import sys
 import types
 from asyncio import base_events, events
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from types import FrameType
 from typing import Any
 
 from .._runtime import foreign, goroutine, mainm, proc, speedups, sysmon, waitfor
 from .._runtime.nogc import nogc
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
-from .._runtime.traps import _mvar, getm, setm
+from .._runtime.traps import PARK, _mvar, getm, setm
 from .turn import (
     _MACHINERY,
+    Turn,
     Wake,
     endfirst,
     giveturn,
@@ -261,6 +262,11 @@ def _finish(task: Task, exc: BaseException | None, value: Any) -> None:
 _ENDED: Any = object()  # _step's answer when the coroutine ended (the Task's outcome is set)
 _START: Any = object()  # _drive's first argument for a task whose first step has not run
 
+# The accelerator's step (_speedups_aio.h): _step's send, then giveturn (turn None: not),
+# for a task with nothing to throw in, no cancellation pending and its steps not posted
+# to the thread in run_forever. None: the pure-Python path. Bound at the end of the module.
+_cstep: Callable[..., Any] | None = None
+
 
 def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> Any:
     """One Task.__step, holding the loop's turn: send into the coroutine in the task's context.
@@ -316,6 +322,17 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
     return _ENDED
 
 
+def _stepc(task: Task, loop: Any, m: M, val: Any, turn: Any, gp: G, sched: Sched | None) -> Any:
+    """_step (then giveturn, unless ``turn`` is None) by the accelerator: the same outcome."""
+    assert _cstep is not None
+    try:
+        return _cstep(task, loop, task.get_coro(), task._gctx, m, val, turn, gp, sched)
+    except (KeyboardInterrupt, SystemExit) as e:  # the Task's outcome is set, as _step's except
+        if not loop._graise(e):
+            raise
+    return _ENDED
+
+
 class Passed:
     """firststep's answer when a retake passed the turn on during the step: what the step returned."""
 
@@ -337,7 +354,10 @@ def firststep(task: Task, loop: Any, m: M, gp: G) -> Any:
     turn = loop._gturn
     turn.first = task  # a retake may pass the turn on (passturn)
     try:
-        y = _step(task, loop, m, None, None)
+        if _cstep is not None and not task._gmain and task._gcancel is None:
+            y = _stepc(task, loop, m, None, None, gp, None)
+        else:
+            y = _step(task, loop, m, None, None)
     finally:
         del gtasks[gp]
     return y if endfirst(turn, gp) else Passed(y)
@@ -378,7 +398,8 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
     sched = m.sched
     turn = loop._gturn
     task._gg = gp
-    task._gwake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
+    task._gwake = wake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
+    parker = _Parker(wake)
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
@@ -394,10 +415,15 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 m = getm()
                 if events._get_running_loop() is not loop:
                     events._set_running_loop(loop)
-                try:
-                    y = _step(task, loop, m, val, exc)
-                finally:
-                    giveturn(turn, gp, sched, m)
+                if _cstep is not None and exc is None and task._gcancel is None and not (
+                    task._gmain and loop._gborrow is None
+                ):
+                    y = _stepc(task, loop, m, val, turn, gp, sched)
+                else:
+                    try:
+                        y = _step(task, loop, m, val, exc)
+                    finally:
+                        giveturn(turn, gp, sched, m)
                 if y is _ENDED:
                     return
             val = exc = None
@@ -419,7 +445,11 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                             c = task._gcancel
                             if c is not None and y.cancel(msg=c[0]):
                                 task._gcancel = None
-                            val = yield y  # foreign.foreignyield → foreignpark
+                            # foreignpark's work for a task, without the trip through foreignyield:
+                            # the wake-up is added once the goroutine is off the CPU (_Parker)
+                            y._asyncio_future_blocking = False
+                            gp.blockedon = parker.fut = y
+                            val = yield (PARK, parker, waitReasonAsyncioFuture)
                         finally:
                             task._gwaiter = None
             except GeneratorExit:  # the run ended under it (proc.closeg): the task ends cancelled
@@ -436,6 +466,22 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
         if task._gmain:
             loop._gmaings.discard(gp)
             mainm.unbind(sched, gp)
+
+
+class _Parker:
+    """gopark's unlockf for a task's goroutine parked on an asyncio future (_drive): once the
+    goroutine is off the CPU, the future's done-callback readies it (foreignpark's last step:
+    added earlier, another M could ready the goroutine while it still runs)."""
+
+    __slots__ = ("fut", "wake")
+
+    def __init__(self, wake: Wake) -> None:
+        self.fut: Any = None
+        self.wake = wake
+
+    def release(self) -> None:
+        fut, self.fut = self.fut, None
+        fut.add_done_callback(self.wake)
 
 
 def retaken(sched: Sched, m: M, gp: G) -> None:
@@ -647,6 +693,11 @@ def redirect(fn: Any) -> None:
 
 
 foreign.foreignpark = foreignpark
+if speedups.c is not None and _csend is not None:
+    speedups.c.setup_aio(
+        _enter_task, _leave_task, _swap, _leave, _finish, _fut_set_result, giveturn, _ENDED, Turn
+    )
+    _cstep = speedups.c.stepgive
 sysmon.retaken = retaken
 goroutine.coroinner = coroinner
 waitfor.describewait = describewait

@@ -35,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 13
+#define SPEEDUPS_VERSION 14
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -459,6 +459,7 @@ setup_send(PyObject *self, PyObject *args)
 #include "_speedups_sched.h"  /* schedule's common rounds, and the SLEEP trap */
 #include "_speedups_poll.h"  /* epoll_wait with a nanosecond timeout (netpoll_epoll.py) */
 #include "_speedups_sync.h"  /* WaitGroup.add and done that wake nobody */
+#include "_speedups_aio.h"  /* gosched._aio's task step and turn hand-off */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -624,6 +625,8 @@ static PyMethodDef methods[] = {
     {"setup_timers", setup_timers, METH_VARARGS, setup_timers_doc},
     {"readytimer", readytimer, METH_O, readytimer_doc},
     {"topwakes", topwakes, METH_O, topwakes_doc},
+    {"stepgive", (PyCFunction)(void (*)(void))stepgive, METH_FASTCALL, stepgive_doc},
+    {"setup_aio", setup_aio, METH_VARARGS, setup_aio_doc},
     {NULL, NULL, 0, NULL},
 };
 

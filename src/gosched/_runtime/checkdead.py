@@ -189,7 +189,8 @@ def _verdict(sched: Sched) -> Verdict:
     act = _timerverdict(sched)
     if act is not None:
         return act, None, []
-    if not sched.faketime and (threads := outsiders(sched)):  # (the fake clock took futures as durable: it jumped)
+    # (Not under the fake clock, which took futures as durable: it jumped.)
+    if not sched.faketime and (threads := outsiders(sched)):
         quiet = _recheck(sched, now)
         if quiet < STALL_NS or sched.stallwarned:
             return RECHECK, None, []
