@@ -28,7 +28,7 @@ from .._runtime.netpoll import MODE_R, waitfd
 from .._runtime.runtime2 import GSTATUS_STRINGS, Gwaiting, M, Sched
 from .._runtime.traps import _mvar, getm
 from .task import _ENDED, Passed, Task, become, firststep, namem
-from .turn import Wake, giveturn, taketurn
+from .turn import Wake, giveturn, taketurn, wakeup
 
 if TYPE_CHECKING:
     from .loop import EventLoop, _Selector
@@ -256,7 +256,7 @@ def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
             if y is not _ENDED:
                 return h, y
         elif t is Wake:  # a task's asyncio.sleep(0) queued behind callbacks (queueturn)
-            h(None)
+            wakeup(h, None)
         elif not h._cancelled:
             runhandle(loop, h, m)
         if gp.preempt:

@@ -53,7 +53,7 @@ from .dispatch import _dispatch, _poll
 from .mainthread import lend
 from .task import StepWrapper, Task, creator, loopcode
 from .transport import SocketTransport
-from .turn import Turn, Wake, turnready
+from .turn import Turn, Wake, turnready, wakeup
 
 T = TypeVar("T")
 # asyncio's running-loop functions are looked up at each call (events._get_running_loop...),
@@ -474,7 +474,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             # A goroutine parked on a future, and no callback queued before it (a
             # future's earlier done-callbacks run first, as in asyncio): ready it now.
             # (Debug mode: asyncio's checks, and the callback through the queue.)
-            callback(*args)
+            wakeup(callback, *args)
             return self._gdone
         # BaseEventLoop.call_soon's checks, in line: this runs at every done-callback
         if self._closed:

@@ -31,9 +31,9 @@ from collections.abc import Callable, Generator
 from types import FrameType
 from typing import Any
 
-from .._runtime import foreign, goroutine, mainm, proc, speedups, sysmon, waitfor
+from .._runtime import foreign, goroutine, mainm, mgr, proc, speedups, sysmon, waitfor
 from .._runtime.nogc import nogc
-from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture
+from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture, waitReasonAsyncioTurn
 from .._runtime.traps import PARK, _mvar, getm, setm
 from .turn import (
     _MACHINERY,
@@ -695,7 +695,8 @@ def redirect(fn: Any) -> None:
 foreign.foreignpark = foreignpark
 if speedups.c is not None and _csend is not None:
     speedups.c.setup_aio(
-        _enter_task, _leave_task, _swap, _leave, _finish, _fut_set_result, giveturn, _ENDED, Turn
+        _enter_task, _leave_task, _swap, _leave, _finish, _fut_set_result, giveturn, _ENDED, Turn, Wake,
+        mgr.goreadytail, waitReasonAsyncioTurn,
     )
     _cstep = speedups.c.stepgive
 sysmon.retaken = retaken

@@ -159,6 +159,11 @@ class Wake:
         lk.append(1)
 
 
+# Wake.__call__(w, fut): in C when accelerated (_speedups_aio.h wake, which calls w(fut) for
+# what it does not handle: a plain goroutine's, a contended turn lock).
+wakeup: Callable[[Wake, Any], Any] = speedups.c.wake if speedups.c is not None else Wake.__call__
+
+
 def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     """Ready parked goroutine ``gp`` that will take ``turn`` first: queue it for the turn if held.
 
@@ -166,7 +171,7 @@ def turnready(turn: Turn, gp: G, sched: Sched) -> None:
     goroutine holds the turn would only have it park again on the turn, maybe
     on another M.
     """
-    Wake(gp, sched, turn)(None)
+    wakeup(Wake(gp, sched, turn), None)
 
 
 @types.coroutine

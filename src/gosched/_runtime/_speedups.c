@@ -626,6 +626,7 @@ static PyMethodDef methods[] = {
     {"readytimer", readytimer, METH_O, readytimer_doc},
     {"topwakes", topwakes, METH_O, topwakes_doc},
     {"stepgive", (PyCFunction)(void (*)(void))stepgive, METH_FASTCALL, stepgive_doc},
+    {"wake", (PyCFunction)(void (*)(void))wake, METH_FASTCALL, wake_doc},
     {"setup_aio", setup_aio, METH_VARARGS, setup_aio_doc},
     {NULL, NULL, 0, NULL},
 };

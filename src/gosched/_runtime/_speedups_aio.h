@@ -24,9 +24,11 @@ static PyObject *aio_finish;              /* task._finish(task, exc, value) */
 static PyObject *aio_setresult;           /* asyncio.Future.set_result, unbound */
 static PyObject *aio_giveturn;            /* turn.giveturn(turn, gp, sched, m) */
 static PyObject *aio_ended;               /* task._ENDED */
+static PyObject *aio_readytail;           /* mgr.goreadytail(gp, sched) */
+static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
 static PyObject *str_gcancel;
-static PyTypeObject *Turntype;
-static Py_ssize_t t_lk, t_holder, t_waiters;
+static PyTypeObject *Turntype, *Waketype;
+static Py_ssize_t t_lk, t_holder, t_waiters, w_gp, w_sched, w_turn;
 
 /* Call f(a, b) for its effect: 0, or -1 with an error set. */
 static int
@@ -221,25 +223,109 @@ stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return y;
 }
 
+/* mgr.goreadytail(gp, sched): gp runnable at the tail of this M's local run queue (a woken
+ * task resumes in wake-up order, as call_soon's FIFO), for an M of sched holding its P with
+ * no tracing and gp not sampled for latencies; the Python function for the others. */
+static int
+readytail(PyObject *gp, PyObject *sched)
+{
+    PyObject *m = NULL;
+    if (PyContextVar_Get(mvar, Py_None, &m) < 0) {
+        return -1;
+    }
+    if (Py_IS_TYPE(m, Mtype) && SLOT(m, m_sched) == sched) {
+        PyObject *p = SLOT(m, m_p);
+        PyObject *tracing = PyDict_GetItemWithError(procdict, str_tracing);
+        int lost = truthy(SLOT(m, m_lostp_since));
+        int sampled = truthy(SLOT(gp, g_trackingstamp));
+        if (tracing == Py_False && lost == 0 && sampled == 0 && Py_IS_TYPE(p, Ptype)) {
+            Py_DECREF(m);
+            PyObject *lq = SLOT(p, p_runq);
+            Py_ssize_t n = qlen(lq);
+            if (n < 0 || setslot(gp, g_status, Py_NewRef(grunnable)) < 0 ||
+                append(n < runq_size ? lq : SLOT(sched, s_runq), gp) < 0) {
+                return -1;
+            }
+            return wakeidle(sched);
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(m);
+            return -1;
+        }
+    }
+    Py_DECREF(m);
+    return call2(aio_readytail, gp, sched);
+}
+
+PyDoc_STRVAR(wake_doc,
+"wake(w, fut, /)\n--\n\n"
+"turn.Wake.__call__(w, fut): ready the task's goroutine, or queue it for its\n"
+"loop's turn if held; w(fut) itself for what this does not handle.");
+
+static PyObject *
+wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "wake(w, fut)");
+        return NULL;
+    }
+    PyObject *w = args[0];
+    if (Waketype == NULL || !Py_IS_TYPE(w, Waketype)) {
+        return PyObject_CallOneArg(w, args[1]);
+    }
+    PyObject *gp = SLOT(w, w_gp), *sched = SLOT(w, w_sched), *turn = SLOT(w, w_turn);
+    if (!Py_IS_TYPE(gp, Gtype) || !Py_IS_TYPE(sched, Stype) || !Py_IS_TYPE(turn, Turntype) ||
+        !trylock(SLOT(turn, t_lk))) {  /* a plain goroutine's, or the turn's lock contended */
+        return PyObject_CallOneArg(w, args[1]);
+    }
+    PyObject *lk = SLOT(turn, t_lk);
+    int dead = truthy(SLOT(sched, s_dead));
+    if (dead != 0) {  /* its run ended (the goroutine was closed): nothing to wake */
+        return unlock(lk) < 0 || dead < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    if (setslot(gp, g_blockedon, Py_NewRef(Py_None)) < 0) {
+        unlock(lk);
+        return NULL;
+    }
+    if (SLOT(turn, t_holder) == Py_None) {
+        if (setslot(turn, t_holder, Py_NewRef(gp)) < 0) {
+            unlock(lk);
+            return NULL;
+        }
+        Py_INCREF(gp);  /* the slot's reference could go while it is readied */
+        int rc = unlock(lk) < 0 ? -1 : readytail(gp, sched);
+        Py_DECREF(gp);
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    if (setslot(gp, g_status, Py_NewRef(gWaiting)) < 0 || setslot(gp, g_waitreason, Py_NewRef(aio_turnreason)) < 0 ||
+        append(SLOT(turn, t_waiters), gp) < 0) {
+        unlock(lk);
+        return NULL;
+    }
+    return unlock(lk) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
 PyDoc_STRVAR(setup_aio_doc,
-"setup_aio(enter, leave, swap, unslot, finish, setresult, giveturn, ended, Turn, /)\n--\n\n"
+"setup_aio(enter, leave, swap, unslot, finish, setresult, giveturn, ended, Turn, Wake,\n"
+"          goreadytail, waitReasonAsyncioTurn, /)\n--\n\n"
 "Bind gosched._aio's helpers; stepgive() refuses to run until then.");
 
 static PyObject *
 setup_aio(PyObject *self, PyObject *args)
 {
-    PyObject *en, *lv, *sw, *us, *fi, *sr, *gt, *ed, *tt;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOO!:setup_aio", &en, &lv, &sw, &us, &fi, &sr, &gt, &ed,
-                          &PyType_Type, &tt)) {
+    PyObject *en, *lv, *sw, *us, *fi, *sr, *gt, *ed, *tt, *wt, *rt, *tr;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO!O!OO:setup_aio", &en, &lv, &sw, &us, &fi, &sr, &gt, &ed,
+                          &PyType_Type, &tt, &PyType_Type, &wt, &rt, &tr)) {
         return NULL;
     }
-    if (mvar == NULL || lock_token == NULL || Gtype == NULL) {
+    if (mvar == NULL || lock_token == NULL || Gtype == NULL || gWaiting == NULL || procdict == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup_aio before setup_go and setup_chan");
         return NULL;
     }
-    Py_ssize_t lk, holder, waiters;
+    Py_ssize_t lk, holder, waiters, wg, ws, wtu;
     if (offset_of((PyTypeObject *)tt, "lk", &lk) || offset_of((PyTypeObject *)tt, "holder", &holder) ||
-        offset_of((PyTypeObject *)tt, "waiters", &waiters)) {
+        offset_of((PyTypeObject *)tt, "waiters", &waiters) || offset_of((PyTypeObject *)wt, "gp", &wg) ||
+        offset_of((PyTypeObject *)wt, "sched", &ws) || offset_of((PyTypeObject *)wt, "turn", &wtu)) {
         return NULL;
     }
     if (str_gcancel == NULL && (str_gcancel = PyUnicode_InternFromString("_gcancel")) == NULL) {
@@ -248,6 +334,11 @@ setup_aio(PyObject *self, PyObject *args)
     t_lk = lk;
     t_holder = holder;
     t_waiters = waiters;
+    w_gp = wg;
+    w_sched = ws;
+    w_turn = wtu;
+    Py_XSETREF(aio_readytail, Py_NewRef(rt));
+    Py_XSETREF(aio_turnreason, Py_NewRef(tr));
     Py_XSETREF(aio_enter, Py_NewRef(en));
     Py_XSETREF(aio_leave, Py_NewRef(lv));
     Py_XSETREF(aio_swap, Py_NewRef(sw));
@@ -256,6 +347,7 @@ setup_aio(PyObject *self, PyObject *args)
     Py_XSETREF(aio_setresult, Py_NewRef(sr));
     Py_XSETREF(aio_giveturn, Py_NewRef(gt));
     Py_XSETREF(Turntype, (PyTypeObject *)Py_NewRef(tt));
+    Py_XSETREF(Waketype, (PyTypeObject *)Py_NewRef(wt));
     Py_XSETREF(aio_ended, Py_NewRef(ed));  /* last: stepgive runs once this is set */
     Py_RETURN_NONE;
 }
