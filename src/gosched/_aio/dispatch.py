@@ -27,7 +27,7 @@ from .._runtime.api import syscall
 from .._runtime.netpoll import MODE_R, waitfd
 from .._runtime.runtime2 import GSTATUS_STRINGS, Gwaiting, M, Sched
 from .._runtime.traps import _mvar, getm
-from .task import _ENDED, Passed, Task, become, firststep, namem
+from .task import _ENDED, Passed, Task, become, namem, runfirst
 from .turn import Wake, giveturn, taketurn, wakeup
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
         h = ready.popleft()
         t = type(h)
         if t is Task:
-            y = firststep(h, loop, m, gp)
+            y = runfirst(h, loop, m, gp)
             if y is not _ENDED:
                 return h, y
         elif t is Wake:  # a task's asyncio.sleep(0) queued behind callbacks (queueturn)

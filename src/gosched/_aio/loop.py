@@ -482,9 +482,12 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = self._call_soon(callback, args, context)
+        handle = events.Handle(callback, args, self, context)  # _call_soon, in line
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]
+        self._ready.append(handle)
+        if self._gidle or not self._gdisp:
+            self._gwake()
         return handle
 
     def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
@@ -544,7 +547,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
     # --- tasks ----------------------------------------------------------------------------
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any) -> Any:
-        self._check_closed()
+        if self._closed:  # _check_closed, in line
+            raise RuntimeError("Event loop is closed")
         factory = self._task_factory
         if factory is not None and factory is not _EAGER:  # eager tasks are gosched tasks, started lazily
             return super().create_task(coro, name=name, context=context, **kwargs)

@@ -262,9 +262,10 @@ def _finish(task: Task, exc: BaseException | None, value: Any) -> None:
 _ENDED: Any = object()  # _step's answer when the coroutine ended (the Task's outcome is set)
 _START: Any = object()  # _drive's first argument for a task whose first step has not run
 
-# The accelerator's step (_speedups_aio.h): _step's send, then giveturn (turn None: not),
-# for a task with nothing to throw in, no cancellation pending and its steps not posted
-# to the thread in run_forever. None: the pure-Python path. Bound at the end of the module.
+# The accelerator's step (_speedups_aio.h stepgive): _step's send, then giveturn, for a task
+# with nothing to throw in (it answers NotImplemented, having done nothing, for one that has
+# a cancellation pending or its steps posted to the thread in run_forever). None: the
+# pure-Python path. Bound at the end of the module.
 _cstep: Callable[..., Any] | None = None
 
 
@@ -322,17 +323,6 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
     return _ENDED
 
 
-def _stepc(task: Task, loop: Any, m: M, val: Any, turn: Any, gp: G, sched: Sched | None) -> Any:
-    """_step (then giveturn, unless ``turn`` is None) by the accelerator: the same outcome."""
-    assert _cstep is not None
-    try:
-        return _cstep(task, loop, task.get_coro(), task._gctx, m, val, turn, gp, sched)
-    except (KeyboardInterrupt, SystemExit) as e:  # the Task's outcome is set, as _step's except
-        if not loop._graise(e):
-            raise
-    return _ENDED
-
-
 class Passed:
     """firststep's answer when a retake passed the turn on during the step: what the step returned."""
 
@@ -354,10 +344,7 @@ def firststep(task: Task, loop: Any, m: M, gp: G) -> Any:
     turn = loop._gturn
     turn.first = task  # a retake may pass the turn on (passturn)
     try:
-        if _cstep is not None and not task._gmain and task._gcancel is None:
-            y = _stepc(task, loop, m, None, None, gp, None)
-        else:
-            y = _step(task, loop, m, None, None)
+        y = _step(task, loop, m, None, None)
     finally:
         del gtasks[gp]
     return y if endfirst(turn, gp) else Passed(y)
@@ -392,6 +379,7 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
     ``first``: what the first step yielded, if the dispatcher ran it (firststep).
     """
     coro = task.get_coro()
+    ctx = task._gctx
     loop = task.get_loop()
     m = getm()
     gp = m.curg
@@ -399,7 +387,7 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
     turn = loop._gturn
     task._gg = gp
     task._gwake = wake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
-    parker = _Parker(wake)
+    park = (PARK, _Parker(wake), waitReasonAsyncioFuture)  # the trap for a park on a future
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
@@ -415,11 +403,10 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 m = getm()
                 if events._get_running_loop() is not loop:
                     events._set_running_loop(loop)
-                if _cstep is not None and exc is None and task._gcancel is None and not (
-                    task._gmain and loop._gborrow is None
-                ):
-                    y = _stepc(task, loop, m, val, turn, gp, sched)
-                else:
+                y = NotImplemented
+                if _cstep is not None and exc is None:
+                    y = _cstep(task, loop, coro, ctx, m, val, turn, gp, sched, park)
+                if y is NotImplemented:
                     try:
                         y = _step(task, loop, m, val, exc)
                     finally:
@@ -428,7 +415,12 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                     return
             val = exc = None
             try:
-                if y is None:  # asyncio.sleep(0): after the callbacks queued before it, or a goroutine yield
+                if y is park:  # a future of this loop, the park prepared by the accelerator as below
+                    try:
+                        val = yield park
+                    finally:
+                        task._gwaiter = None
+                elif y is None:  # asyncio.sleep(0): after the callbacks queued before it, or a yield
                     if loop._ready:
                         yield from queueturn(turn, loop._ready, task._gwake, loop._gkick)
                     else:
@@ -448,8 +440,8 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                             # foreignpark's work for a task, without the trip through foreignyield:
                             # the wake-up is added once the goroutine is off the CPU (_Parker)
                             y._asyncio_future_blocking = False
-                            gp.blockedon = parker.fut = y
-                            val = yield (PARK, parker, waitReasonAsyncioFuture)
+                            gp.blockedon = park[1].fut = y
+                            val = yield park
                         finally:
                             task._gwaiter = None
             except GeneratorExit:  # the run ended under it (proc.closeg): the task ends cancelled
@@ -693,12 +685,18 @@ def redirect(fn: Any) -> None:
 
 
 foreign.foreignpark = foreignpark
+# A new task's first step (the dispatcher's _runbatch): firststep, or the accelerator's.
+runfirst: Callable[[Task, Any, M, G], Any] = firststep
 if speedups.c is not None and _csend is not None:
-    speedups.c.setup_aio(
-        _enter_task, _leave_task, _swap, _leave, _finish, _fut_set_result, giveturn, _ENDED, Turn, Wake,
-        mgr.goreadytail, waitReasonAsyncioTurn,
-    )
+    speedups.c.setup_aio({
+        "enter": _enter_task, "leave": _leave_task, "swap": _swap, "unslot": _leave, "finish": _finish,
+        "setresult": _fut_set_result, "giveturn": giveturn, "readytail": mgr.goreadytail,
+        "turnreason": waitReasonAsyncioTurn, "firststep": firststep, "endfirst": endfirst,
+        "Passed": Passed, "gtasks": gtasks, "Turn": Turn, "Wake": Wake, "Task": Task, "Future": _Future,
+        "Parker": _Parker, "ENDED": _ENDED,
+    })
     _cstep = speedups.c.stepgive
+    runfirst = speedups.c.firststep
 sysmon.retaken = retaken
 goroutine.coroinner = coroinner
 waitfor.describewait = describewait

@@ -627,7 +627,8 @@ static PyMethodDef methods[] = {
     {"topwakes", topwakes, METH_O, topwakes_doc},
     {"stepgive", (PyCFunction)(void (*)(void))stepgive, METH_FASTCALL, stepgive_doc},
     {"wake", (PyCFunction)(void (*)(void))wake, METH_FASTCALL, wake_doc},
-    {"setup_aio", setup_aio, METH_VARARGS, setup_aio_doc},
+    {"firststep", (PyCFunction)(void (*)(void))firststep, METH_FASTCALL, firststep_doc},
+    {"setup_aio", setup_aio, METH_O, setup_aio_doc},
     {NULL, NULL, 0, NULL},
 };
 

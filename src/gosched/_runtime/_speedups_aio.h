@@ -25,6 +25,13 @@ static PyObject *aio_setresult;           /* asyncio.Future.set_result, unbound 
 static PyObject *aio_giveturn;            /* turn.giveturn(turn, gp, sched, m) */
 static PyObject *aio_ended;               /* task._ENDED */
 static PyObject *aio_readytail;           /* mgr.goreadytail(gp, sched) */
+static PyObject *aio_pyfirst, *aio_endfirst, *aio_passed;  /* task.firststep, turn.endfirst, task.Passed */
+static PyObject *aio_gtasks;              /* task.gtasks */
+static PyObject *aio_tasktype;            /* task.Task (its _gctx slot) */
+static PyObject *str_graise, *str_gmain, *str_gborrow, *str_gturn, *str_get_coro;
+static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._Parker */
+static PyObject *str_blocking, *str_loop, *str_gwaiter;
+static Py_ssize_t t_first, tk_gctx, pk_fut;
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
 static PyObject *str_gcancel;
 static PyTypeObject *Turntype, *Waketype;
@@ -93,7 +100,7 @@ reraise(PyObject *exc)
 
 /* The coroutine raised (the error is set): _finish sets the Task's outcome. 0 when the
  * exception is thereby handled; -1 with it still set for the caller to raise
- * (GeneratorExit untouched; KeyboardInterrupt and SystemExit once the outcome is set). */
+ * (GeneratorExit untouched), or -2 (KeyboardInterrupt and SystemExit once the outcome is set). */
 static int
 stepraised(PyObject *task)
 {
@@ -114,10 +121,31 @@ stepraised(PyObject *task)
     Py_DECREF(r);
     if (fatal) {
         reraise(exc);
-        return -1;
+        return -2;
     }
     Py_DECREF(exc);
     return 0;
+}
+
+/* KeyboardInterrupt or SystemExit left a step (pending; the Task's outcome is set), as
+ * _step's except: loop._graise(e) has run_forever raise it on the main thread (0: the step
+ * ended), else -1 with it still pending for the caller to raise. */
+static int
+graise(PyObject *loop)
+{
+    PyObject *exc = raised();
+    if (exc == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(loop, str_graise, exc);
+    int took = r == NULL ? -1 : PyObject_IsTrue(r);
+    Py_XDECREF(r);
+    if (took != 0) {  /* taken (1), or _graise's own error (-1), which wins */
+        Py_DECREF(exc);
+        return took > 0 ? 0 : -1;
+    }
+    reraise(exc);
+    return -1;
 }
 
 /* turn.giveturn(turn, gp, sched, m): the next waiter holds the turn and is readied
@@ -154,63 +182,153 @@ giveturn(PyObject *turn, PyObject *gp, PyObject *sched, PyObject *m)
     return rc;
 }
 
+/* The outcome of a step that raised (stepraised's): the step ended (ENDED), or NULL. */
+static PyObject *
+endedby(PyObject *task, PyObject *loop)
+{
+    int rc = stepraised(task);
+    if (rc == -2) {
+        rc = graise(loop);
+    }
+    return rc < 0 ? NULL : Py_NewRef(aio_ended);
+}
+
+/* task._step(task, loop, m, val, None): what the coroutine yielded, ENDED, or NULL. */
+static PyObject *
+dostep(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *m, PyObject *val)
+{
+    PyObject *y = NULL;
+    if (slot(aio_enter, aio_swap, loop, task) < 0) {
+        return NULL;
+    }
+    if (PyContext_Enter(ctx) < 0) {  /* ctx.run's error: the step raised it */
+        y = endedby(task, loop);
+    } else {
+        PyObject *cur = NULL, *res = NULL;
+        PySendResult r = PYGEN_ERROR;
+        int named = PyContextVar_Get(mvar, NULL, &cur);  /* the context names this M (namem) */
+        if (named == 0 && cur != m) {
+            PyObject *tok = PyContextVar_Set(mvar, m);
+            named = tok == NULL ? -1 : 0;
+            Py_XDECREF(tok);
+        }
+        Py_XDECREF(cur);
+        if (named == 0) {
+            r = PyIter_Send(coro, val, &res);
+        }
+        if (PyContext_Exit(ctx) < 0 && r != PYGEN_ERROR) {
+            Py_XDECREF(res);
+            res = NULL;
+            r = PYGEN_ERROR;
+        }
+        if (r == PYGEN_NEXT) {
+            y = res;
+        } else if (r == PYGEN_RETURN) {
+            y = returnedvalue(task, res) < 0 ? NULL : Py_NewRef(aio_ended);
+        } else {
+            y = endedby(task, loop);
+        }
+    }
+    /* _step's finally: empty asyncio's slot, whatever happened (an error kept aside;
+     * one raised here replaces it, as in a Python finally) */
+    PyObject *pending = y == NULL ? raised() : NULL;
+    if (slot(aio_leave, aio_unslot, loop, task) < 0) {
+        Py_CLEAR(y);
+        Py_XDECREF(pending);
+        return NULL;
+    }
+    reraise(pending);
+    return y;
+}
+
+/* May a step of task run here, not through _step: no cancellation pending, and not a
+ * main task whose steps are posted to the thread in run_forever (nothing to throw in is
+ * the caller's part)? 1, 0, or -1. */
+static int
+fasttask(PyObject *task, PyObject *loop)
+{
+    PyObject *c = PyObject_GetAttr(task, str_gcancel);
+    if (c == NULL) {
+        return -1;
+    }
+    int ok = c == Py_None;
+    Py_DECREF(c);
+    if (!ok) {
+        return 0;
+    }
+    PyObject *main = PyObject_GetAttr(task, str_gmain);
+    int posted = main == NULL ? -1 : truthy(main);
+    Py_XDECREF(main);
+    if (posted > 0) {
+        PyObject *b = PyObject_GetAttr(loop, str_gborrow);
+        posted = b == NULL ? -1 : b == Py_None;
+        Py_XDECREF(b);
+    }
+    return posted < 0 ? -1 : !posted;
+}
+
+/* After a step that yielded y: a C Future of this loop (the common await) is parked on here,
+ * as _drive's Python would, before the turn goes on (Task.__step's order): the task's
+ * _fut_waiter, the future's _asyncio_future_blocking False, gp.blockedon and the parker's
+ * future. 1 if so (the caller yields the park trap), 0 for _drive to decide, or -1. */
+static int
+prepark(PyObject *task, PyObject *loop, PyObject *gp, PyObject *y, PyObject *park)
+{
+    if (!Py_IS_TYPE(y, (PyTypeObject *)aio_futuretype) || !PyTuple_CheckExact(park) || PyTuple_GET_SIZE(park) != 3 ||
+        !Py_IS_TYPE(PyTuple_GET_ITEM(park, 1), (PyTypeObject *)aio_parkertype)) {
+        return 0;
+    }
+    PyObject *v = PyObject_GetAttr(y, str_blocking);
+    int ok = v == Py_True;
+    Py_XDECREF(v);
+    if (v == NULL || !ok) {
+        return v == NULL ? -1 : 0;
+    }
+    v = PyObject_GetAttr(y, str_loop);
+    ok = v == loop;
+    Py_XDECREF(v);
+    if (v == NULL || !ok) {
+        return v == NULL ? -1 : 0;
+    }
+    v = PyObject_GetAttr(task, str_gcancel);  /* a cancel() during the step: _drive throws it at y */
+    ok = v == Py_None;
+    Py_XDECREF(v);
+    if (v == NULL || !ok) {
+        return v == NULL ? -1 : 0;
+    }
+    if (PyObject_SetAttr(task, str_gwaiter, y) < 0 || PyObject_SetAttr(y, str_blocking, Py_False) < 0 ||
+        setslot(gp, g_blockedon, Py_NewRef(y)) < 0 || setslot(PyTuple_GET_ITEM(park, 1), pk_fut, Py_NewRef(y)) < 0) {
+        return -1;
+    }
+    return 1;
+}
+
 PyDoc_STRVAR(stepgive_doc,
-"stepgive(task, loop, coro, ctx, m, val, turn, gp, sched, /)\n--\n\n"
-"task._step(task, loop, m, val, None) then turn.giveturn(turn, gp, sched, m):\n"
-"what the coroutine yielded, or task._ENDED. KeyboardInterrupt and SystemExit\n"
-"propagate with the Task's outcome set and the turn given. turn None: no giveturn.");
+"stepgive(task, loop, coro, ctx, m, val, turn, gp, sched, park, /)\n--\n\n"
+"task._drive's step: task._step(task, loop, m, val, None), then\n"
+"turn.giveturn(turn, gp, sched, m). What the coroutine yielded, or task._ENDED,\n"
+"or park (the task's PARK trap) with the park on the future it yielded prepared;\n"
+"NotImplemented, with nothing done, for a task whose step _step must run.");
 
 static PyObject *
 stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9 || aio_ended == NULL) {
-        PyErr_SetString(PyExc_TypeError, "stepgive() takes 9 arguments, after setup_aio");
+    if (nargs != 10 || aio_ended == NULL) {
+        PyErr_SetString(PyExc_TypeError, "stepgive() takes 10 arguments, after setup_aio");
         return NULL;
     }
     PyObject *task = args[0], *loop = args[1], *coro = args[2], *ctx = args[3], *m = args[4];
-    PyObject *val = args[5], *turn = args[6], *gp = args[7], *sched = args[8];
-    PyObject *y = NULL;
-    if (slot(aio_enter, aio_swap, loop, task) == 0) {
-        if (PyContext_Enter(ctx) < 0) {  /* ctx.run's error: the step raised it */
-            y = stepraised(task) < 0 ? NULL : Py_NewRef(aio_ended);
-        } else {
-            PyObject *cur = NULL, *res = NULL;
-            PySendResult r = PYGEN_ERROR;
-            int named = PyContextVar_Get(mvar, NULL, &cur);  /* the context names this M (namem) */
-            if (named == 0 && cur != m) {
-                PyObject *tok = PyContextVar_Set(mvar, m);
-                named = tok == NULL ? -1 : 0;
-                Py_XDECREF(tok);
-            }
-            Py_XDECREF(cur);
-            if (named == 0) {
-                r = PyIter_Send(coro, val, &res);
-            }
-            if (PyContext_Exit(ctx) < 0 && r != PYGEN_ERROR) {
-                Py_XDECREF(res);
-                res = NULL;
-                r = PYGEN_ERROR;
-            }
-            if (r == PYGEN_NEXT) {
-                y = res;
-            } else if (r == PYGEN_RETURN) {
-                y = returnedvalue(task, res) < 0 ? NULL : Py_NewRef(aio_ended);
-            } else {
-                y = stepraised(task) < 0 ? NULL : Py_NewRef(aio_ended);
-            }
-        }
-        /* _step's finally: empty asyncio's slot, whatever happened (an error kept aside;
-         * one raised here replaces it, as in a Python finally) */
-        PyObject *pending = y == NULL ? raised() : NULL;
-        if (slot(aio_leave, aio_unslot, loop, task) < 0) {
-            Py_CLEAR(y);
-            Py_XDECREF(pending);
-        } else {
-            reraise(pending);
-        }
+    PyObject *val = args[5], *turn = args[6], *gp = args[7], *sched = args[8], *park = args[9];
+    int fast = fasttask(task, loop);
+    if (fast <= 0) {
+        return fast < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     }
-    if (turn == Py_None) {  /* a first step on the dispatcher, which keeps the turn (firststep) */
-        return y;
+    PyObject *y = dostep(task, loop, coro, ctx, m, val);
+    if (y != NULL && y != aio_ended) {
+        int pp = prepark(task, loop, gp, y, park);
+        if (pp != 0) {
+            Py_SETREF(y, pp < 0 ? NULL : Py_NewRef(park));
+        }
     }
     /* _drive's finally: the turn goes on, whatever happened */
     PyObject *pending = y == NULL ? raised() : NULL;
@@ -220,6 +338,78 @@ stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     reraise(pending);
+    return y;
+}
+
+PyDoc_STRVAR(firststep_doc,
+"firststep(task, loop, m, gp, /)\n--\n\n"
+"task.firststep: task's first step on the loop's dispatcher gp, which holds the turn;\n"
+"task.firststep itself for a task whose step _step must run.");
+
+static PyObject *
+firststep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || aio_ended == NULL) {
+        PyErr_SetString(PyExc_TypeError, "firststep() takes 4 arguments, after setup_aio");
+        return NULL;
+    }
+    PyObject *task = args[0], *loop = args[1], *m = args[2], *gp = args[3];
+    int fast = Py_IS_TYPE(task, (PyTypeObject *)aio_tasktype) ? fasttask(task, loop) : 0;
+    if (fast <= 0) {
+        return fast < 0 ? NULL : PyObject_Vectorcall(aio_pyfirst, args, 4, NULL);
+    }
+    PyObject *turn = PyObject_GetAttr(loop, str_gturn);
+    if (turn == NULL) {
+        return NULL;
+    }
+    if (!Py_IS_TYPE(turn, Turntype)) {
+        Py_DECREF(turn);
+        return PyObject_Vectorcall(aio_pyfirst, args, 4, NULL);
+    }
+    PyObject *coro = NULL, *ctx = SLOT(task, tk_gctx), *y = NULL;
+    if (ctx == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_gctx");
+        goto done;
+    }
+    /* current_task() during the step; a retake may pass the turn on meanwhile (passturn) */
+    if (PyDict_SetItem(aio_gtasks, gp, task) < 0 || setslot(turn, t_first, Py_NewRef(task)) < 0 ||
+        (coro = PyObject_CallMethodNoArgs(task, str_get_coro)) == NULL) {
+        goto done;
+    }
+    Py_INCREF(ctx);
+    y = dostep(task, loop, coro, ctx, m, Py_None);
+    Py_DECREF(ctx);
+    PyObject *pending = y == NULL ? raised() : NULL;
+    if (PyDict_DelItem(aio_gtasks, gp) < 0) {  /* firststep's finally */
+        Py_CLEAR(y);
+        Py_XDECREF(pending);
+        goto done;
+    }
+    reraise(pending);
+    if (y == NULL) {
+        goto done;
+    }
+    /* turn.endfirst: does the dispatcher still hold the turn (not passed on by a retake)? */
+    PyObject *lk = SLOT(turn, t_lk);
+    int held;
+    if (trylock(lk)) {
+        held = SLOT(turn, t_holder) == gp;
+        if (setslot(turn, t_first, Py_NewRef(Py_None)) < 0 || unlock(lk) < 0) {
+            Py_CLEAR(y);
+            goto done;
+        }
+    } else {  /* the lock is busy: turn.endfirst waits for it */
+        PyObject *a[2] = {turn, gp};
+        PyObject *r = PyObject_Vectorcall(aio_endfirst, a, 2, NULL);
+        held = r == NULL ? -1 : PyObject_IsTrue(r);
+        Py_XDECREF(r);
+    }
+    if (held <= 0) {
+        Py_SETREF(y, held < 0 ? NULL : PyObject_CallOneArg(aio_passed, y));
+    }
+done:
+    Py_XDECREF(coro);
+    Py_DECREF(turn);
     return y;
 }
 
@@ -306,48 +496,64 @@ wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(setup_aio_doc,
-"setup_aio(enter, leave, swap, unslot, finish, setresult, giveturn, ended, Turn, Wake,\n"
-"          goreadytail, waitReasonAsyncioTurn, /)\n--\n\n"
-"Bind gosched._aio's helpers; stepgive() refuses to run until then.");
+"setup_aio(helpers, /)\n--\n\n"
+"Bind gosched._aio's helpers, a dict by name (task.py passes it); stepgive and\n"
+"firststep refuse to run, and wake calls the Wake itself, until then.");
 
 static PyObject *
-setup_aio(PyObject *self, PyObject *args)
+setup_aio(PyObject *self, PyObject *d)
 {
-    PyObject *en, *lv, *sw, *us, *fi, *sr, *gt, *ed, *tt, *wt, *rt, *tr;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOO!O!OO:setup_aio", &en, &lv, &sw, &us, &fi, &sr, &gt, &ed,
-                          &PyType_Type, &tt, &PyType_Type, &wt, &rt, &tr)) {
+    static const char *names[] = {"enter", "leave", "swap", "unslot", "finish", "setresult", "giveturn",
+                                  "readytail", "turnreason", "firststep", "endfirst", "Passed", "gtasks",
+                                  "Turn", "Wake", "Task", "Future", "Parker", "ENDED"};
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    PyObject **dst[N] = {&aio_enter, &aio_leave, &aio_swap, &aio_unslot, &aio_finish, &aio_setresult,
+                         &aio_giveturn, &aio_readytail, &aio_turnreason, &aio_pyfirst, &aio_endfirst,
+                         &aio_passed, &aio_gtasks, (PyObject **)&Turntype, (PyObject **)&Waketype,
+                         &aio_tasktype, &aio_futuretype, &aio_parkertype, &aio_ended};
+    PyObject *got[N];
+    if (!PyDict_CheckExact(d)) {
+        PyErr_SetString(PyExc_TypeError, "setup_aio(helpers): a dict");
         return NULL;
     }
     if (mvar == NULL || lock_token == NULL || Gtype == NULL || gWaiting == NULL || procdict == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "setup_aio before setup_go and setup_chan");
+        PyErr_SetString(PyExc_RuntimeError, "setup_aio before setup_go, setup_chan and setup_sched");
         return NULL;
     }
-    Py_ssize_t lk, holder, waiters, wg, ws, wtu;
-    if (offset_of((PyTypeObject *)tt, "lk", &lk) || offset_of((PyTypeObject *)tt, "holder", &holder) ||
-        offset_of((PyTypeObject *)tt, "waiters", &waiters) || offset_of((PyTypeObject *)wt, "gp", &wg) ||
-        offset_of((PyTypeObject *)wt, "sched", &ws) || offset_of((PyTypeObject *)wt, "turn", &wtu)) {
+    for (int i = 0; i < N; i++) {
+        if ((got[i] = PyDict_GetItemString(d, names[i])) == NULL) {
+            PyErr_Format(PyExc_KeyError, "setup_aio: no %s", names[i]);
+            return NULL;
+        }
+    }
+    for (int i = 13; i < N - 1; i++) {
+        if (!PyType_Check(got[i])) {
+            PyErr_Format(PyExc_TypeError, "setup_aio: %s is not a class", names[i]);
+            return NULL;
+        }
+    }
+    if (!PyDict_CheckExact(got[12])) {
+        PyErr_SetString(PyExc_TypeError, "setup_aio: gtasks is not a dict");
         return NULL;
     }
-    if (str_gcancel == NULL && (str_gcancel = PyUnicode_InternFromString("_gcancel")) == NULL) {
+    PyTypeObject *tt = (PyTypeObject *)got[13], *wt = (PyTypeObject *)got[14], *kt = (PyTypeObject *)got[15];
+    if (offset_of(tt, "lk", &t_lk) || offset_of(tt, "holder", &t_holder) || offset_of(tt, "waiters", &t_waiters) ||
+        offset_of(tt, "first", &t_first) || offset_of(wt, "gp", &w_gp) || offset_of(wt, "sched", &w_sched) ||
+        offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
+        offset_of((PyTypeObject *)got[17], "fut", &pk_fut)) {
         return NULL;
     }
-    t_lk = lk;
-    t_holder = holder;
-    t_waiters = waiters;
-    w_gp = wg;
-    w_sched = ws;
-    w_turn = wtu;
-    Py_XSETREF(aio_readytail, Py_NewRef(rt));
-    Py_XSETREF(aio_turnreason, Py_NewRef(tr));
-    Py_XSETREF(aio_enter, Py_NewRef(en));
-    Py_XSETREF(aio_leave, Py_NewRef(lv));
-    Py_XSETREF(aio_swap, Py_NewRef(sw));
-    Py_XSETREF(aio_unslot, Py_NewRef(us));
-    Py_XSETREF(aio_finish, Py_NewRef(fi));
-    Py_XSETREF(aio_setresult, Py_NewRef(sr));
-    Py_XSETREF(aio_giveturn, Py_NewRef(gt));
-    Py_XSETREF(Turntype, (PyTypeObject *)Py_NewRef(tt));
-    Py_XSETREF(Waketype, (PyTypeObject *)Py_NewRef(wt));
-    Py_XSETREF(aio_ended, Py_NewRef(ed));  /* last: stepgive runs once this is set */
+    static const char *strs[] = {"_gcancel", "_graise", "_gmain", "_gborrow", "_gturn", "get_coro",
+                                 "_asyncio_future_blocking", "_loop", "_gwaiter"};
+    PyObject **sdst[] = {&str_gcancel, &str_graise, &str_gmain, &str_gborrow, &str_gturn, &str_get_coro,
+                         &str_blocking, &str_loop, &str_gwaiter};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
+            return NULL;
+        }
+    }
+    for (int i = 0; i < N; i++) {  /* ENDED last: stepgive and firststep run once it is set */
+        Py_XSETREF(*dst[i], Py_NewRef(got[i]));
+    }
     Py_RETURN_NONE;
 }
