@@ -232,6 +232,73 @@ def test_a_first_step_stuck_in_a_blocking_call_does_not_stop_the_loop() -> None:
     assert result == 7
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first step", "later step"])
+def test_what_a_retaken_step_schedules_runs_after_it(first: bool) -> None:
+    """A step that goes on after a retake passed its turn on runs beside the loop's other work
+    (Go's model), but what it schedules meanwhile -- a callback, a new task, a wake-up -- waits
+    for its end, as on asyncio's loop. Before, an asyncio.gather whose children had all ended
+    could run every done-callback before it had made its outer future, and never completed (a
+    deadlock now and then in python -m bench's aio-gather once first steps got faster)."""
+
+    async def main() -> tuple[list[str], int]:
+        loop = asyncio.get_running_loop()
+        log: list[str] = []
+        ticks: list[float] = []
+        sleeping = asyncio.Event()
+
+        async def child() -> None:
+            log.append("child")
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(0.005)
+                ticks.append(time.monotonic())
+
+        async def stuck() -> None:
+            if not first:
+                await asyncio.sleep(0)
+            sleeping.set()
+            time.sleep(0.1)  # unwrapped: sysmon retakes the P and passes the turn on
+            loop.call_soon(log.append, "callback")
+            t = asyncio.create_task(child())
+            woken = loop.create_future()
+            woken.set_result(None)  # its waiter's wake-up, scheduled now
+            end = time.monotonic() + 0.05
+            while time.monotonic() < end:  # the rest of the step, beside the ticker
+                pass
+            log.append("step end")
+            await t
+            await woken
+
+        tk = asyncio.create_task(ticker())
+        await asyncio.sleep(0.01)
+        t0 = time.monotonic()
+        s = asyncio.create_task(stuck())
+        await s
+        tk.cancel()
+        return log, sum(1 for x in ticks if x > t0)
+
+    for _ in range(3):
+        log, ticks = aio.run(main())
+        assert log == ["step end", "callback", "child"], log
+        assert ticks >= 5, ticks  # the others went on meanwhile: the turn did pass
+
+
+def test_gather_of_many_tasks_created_in_a_retaken_step_completes() -> None:
+    """aio-gather's own shape: one step creates 20,000 tasks (a CPU loop of ~100 ms, retaken)
+    and gathers them; the gather always completes."""
+
+    async def nothing() -> None:
+        pass
+
+    async def main() -> int:
+        for _ in range(5):
+            await asyncio.gather(*[asyncio.create_task(nothing()) for _ in range(20_000)])
+        return 1
+
+    assert aio.run(main()) == 1
+
+
 def test_tasks_whose_first_step_parks_on_a_channel_become_goroutines() -> None:
     # A first step that yields a gosched trap (here a channel receive, queued with
     # the dispatcher's goroutine as the receiver) makes that goroutine the task's:

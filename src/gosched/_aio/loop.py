@@ -173,6 +173,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gsigchans: dict[int, Chan[Any]] = {}
         self._gturn = Turn()  # one task step or callback at a time (turn.py)
         super().__init__(_Selector(self))
+        self._gturn.ready, self._gturn.kick = self._ready, self._gkick
         self._gdone = events.Handle(_noop, (), self, None)
 
     # --- binding to a runtime -----------------------------------------------------
@@ -213,7 +214,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._gsched = None
             self._gdisp = False
             self._grunning = False
-            self._gturn = Turn()  # in case a goroutine of the ended run held it
+            self._gturn = Turn(self._ready, self._gkick)  # in case a goroutine of the ended run held it
             self._gpolling = False
             self._gmaings.clear()
             self._gmainnew.clear()
@@ -470,7 +471,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         t = type(callback)
         if t is StepWrapper and isinstance(callback.__self__, Task):
             return self._gdone  # Task.__init__'s first __step: the task's goroutine runs it
-        if t is Wake and not (self._ready or self._debug or self._closed):
+        later = self._glater() if self._gturn.defer is not None else None
+        if t is Wake and later is None and not (self._ready or self._debug or self._closed):
             # A goroutine parked on a future, and no callback queued before it (a
             # future's earlier done-callbacks run first, as in asyncio): ready it now.
             # (Debug mode: asyncio's checks, and the callback through the queue.)
@@ -485,6 +487,9 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         handle = events.Handle(callback, args, self, context)  # _call_soon, in line
         if handle._source_traceback:  # type: ignore[attr-defined]
             del handle._source_traceback[-1]  # type: ignore[attr-defined]
+        if later is not None:  # (a Wake as itself: the dispatcher calls it)
+            later.append(callback if t is Wake else handle)
+            return handle
         self._ready.append(handle)
         if self._gidle or not self._gdisp:
             self._gwake()
@@ -498,6 +503,15 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         if self._gidle or not self._gdisp:  # _gkick, in line: this runs at every callback
             self._gwake()
         return handle
+
+    def _glater(self) -> list[Any] | None:
+        """Where the caller puts what it schedules, if it is a step that goes on after a retake
+        passed its turn on: it runs once the step ends (Turn.defer), as in asyncio."""
+        d = self._gturn.defer
+        if d is None:
+            return None
+        m = getm()
+        return d.get(m.curg) if m is not None and m.curg is not None else None
 
     def _write_to_self(self) -> None:
         self._gwake()
@@ -569,6 +583,10 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 task._gpcode, task._gplasti, task._gpglobals = f.f_code, f.f_lasti, f.f_globals
             else:
                 task._gpcode, task._gplasti, task._gpglobals = None, 0, None
+            later = self._glater() if self._gturn.defer is not None else None
+            if later is not None:
+                later.append(task)
+                return task
             self._ready.append(task)
             if self._gidle or not self._gdisp:  # _gkick, in line
                 self._gwake()

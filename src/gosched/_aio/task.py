@@ -40,6 +40,7 @@ from .turn import (
     Turn,
     Wake,
     endfirst,
+    flush,
     giveturn,
     holdturn,
     passturn,
@@ -691,7 +692,7 @@ if speedups.c is not None and _csend is not None:
     speedups.c.setup_aio({
         "enter": _enter_task, "leave": _leave_task, "swap": _swap, "unslot": _leave, "finish": _finish,
         "setresult": _fut_set_result, "giveturn": giveturn, "readytail": mgr.goreadytail,
-        "turnreason": waitReasonAsyncioTurn, "firststep": firststep, "endfirst": endfirst,
+        "turnreason": waitReasonAsyncioTurn, "firststep": firststep, "endfirst": endfirst, "flush": flush,
         "Passed": Passed, "gtasks": gtasks, "Turn": Turn, "Wake": Wake, "Task": Task, "Future": _Future,
         "Parker": _Parker, "ENDED": _ENDED,
     })

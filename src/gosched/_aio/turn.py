@@ -42,15 +42,22 @@ _cgoready = speedups.goready  # proc.goready from an M, in C (None: the pure-Pyt
 class Turn:
     """The holder and the waiters of one loop's turn, guarded by a runtime lock."""
 
-    __slots__ = ("first", "holder", "lk", "waiters")
+    __slots__ = ("defer", "first", "holder", "kick", "lk", "ready", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, ready: deque[Any] | None = None, kick: Callable[[], None] | None = None) -> None:
         self.lk = newlock()
         self.holder: G | None = None
         self.waiters: deque[G] = deque()
         # The task whose first step the holder (the loop's dispatcher) runs, else None:
         # a retake passes the turn from the dispatcher only in one (passturn).
         self.first: Any = None
+        # Steps that go on after a retake passed their turn on (passturn), by goroutine: what
+        # each schedules (callbacks, wake-ups, new tasks: the loop's call_soon and create_task
+        # put them here) joins the ready queue when it ends (flush), as asyncio runs what a
+        # step schedules only after it. None while no step overlaps.
+        self.defer: dict[G, list[Any]] | None = None
+        self.ready = ready  # the loop's ready queue, and what wakes its dispatcher (flush)
+        self.kick = kick
 
 
 @types.coroutine
@@ -100,6 +107,22 @@ def giveturn(turn: Turn, gp: G, sched: Sched, m: M | None) -> None:
         _handon(turn, sched, m)
     else:
         lk.append(1)
+        if turn.defer is not None:
+            flush(turn, gp)
+
+
+def flush(turn: Turn, gp: G) -> None:
+    """A step a retake passed the turn from has ended: what it scheduled meanwhile joins the
+    loop's ready queue now (Turn.defer)."""
+    lock(turn.lk)
+    d = turn.defer
+    items = d.pop(gp, None) if d is not None else None
+    if d is not None and not d:
+        turn.defer = None
+    turn.lk.append(1)
+    if items and turn.ready is not None and turn.kick is not None:
+        turn.ready.extend(items)
+        turn.kick()
 
 
 def _handon(turn: Turn, sched: Sched, m: M | None) -> None:
@@ -299,6 +322,9 @@ def passturn(turn: Turn, sched: Sched, m: M, gp: G, first: Any = None) -> bool:
     lock(lk)
     if turn.holder is gp and turn.first is first:
         turn.first = None
+        if turn.defer is None:
+            turn.defer = {}
+        turn.defer.setdefault(gp, [])  # what the rest of the step schedules waits for its end
         _handon(turn, sched, None)
         return True
     lk.append(1)
@@ -316,4 +342,6 @@ def endfirst(turn: Turn, gp: G) -> bool:
     turn.first = None
     held = turn.holder is gp
     lk.append(1)
+    if not held and turn.defer is not None:
+        flush(turn, gp)
     return held

@@ -31,7 +31,8 @@ static PyObject *aio_tasktype;            /* task.Task (its _gctx slot) */
 static PyObject *str_graise, *str_gmain, *str_gborrow, *str_gturn, *str_get_coro;
 static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._Parker */
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
-static Py_ssize_t t_first, tk_gctx, pk_fut;
+static PyObject *aio_flush;               /* turn.flush(turn, gp) */
+static Py_ssize_t t_first, t_defer, tk_gctx, pk_fut;
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
 static PyObject *str_gcancel;
 static PyTypeObject *Turntype, *Waketype;
@@ -148,6 +149,14 @@ graise(PyObject *loop)
     return -1;
 }
 
+/* turn.flush(turn, gp), if a step went on after a retake passed the turn from it (Turn.defer):
+ * what it scheduled meanwhile joins the ready queue. 0 or -1. */
+static int
+flush(PyObject *turn, PyObject *gp)
+{
+    return SLOT(turn, t_defer) == Py_None ? 0 : call2(aio_flush, turn, gp);
+}
+
 /* turn.giveturn(turn, gp, sched, m): the next waiter holds the turn and is readied
  * (_handon), if gp still holds it. A contended lock: the Python function. */
 static int
@@ -161,7 +170,7 @@ giveturn(PyObject *turn, PyObject *gp, PyObject *sched, PyObject *m)
         return r == NULL ? -1 : 0;
     }
     if (SLOT(turn, t_holder) != gp) {  /* a retake passed it on already */
-        return unlock(lk);
+        return unlock(lk) < 0 ? -1 : flush(turn, gp);
     }
     PyObject *w = SLOT(turn, t_waiters);
     if (qlen(w) <= 0) {
@@ -394,7 +403,7 @@ firststep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int held;
     if (trylock(lk)) {
         held = SLOT(turn, t_holder) == gp;
-        if (setslot(turn, t_first, Py_NewRef(Py_None)) < 0 || unlock(lk) < 0) {
+        if (setslot(turn, t_first, Py_NewRef(Py_None)) < 0 || unlock(lk) < 0 || (!held && flush(turn, gp) < 0)) {
             Py_CLEAR(y);
             goto done;
         }
@@ -504,12 +513,12 @@ static PyObject *
 setup_aio(PyObject *self, PyObject *d)
 {
     static const char *names[] = {"enter", "leave", "swap", "unslot", "finish", "setresult", "giveturn",
-                                  "readytail", "turnreason", "firststep", "endfirst", "Passed", "gtasks",
+                                  "readytail", "turnreason", "firststep", "endfirst", "flush", "Passed", "gtasks",
                                   "Turn", "Wake", "Task", "Future", "Parker", "ENDED"};
     enum { N = sizeof(names) / sizeof(names[0]) };
     PyObject **dst[N] = {&aio_enter, &aio_leave, &aio_swap, &aio_unslot, &aio_finish, &aio_setresult,
                          &aio_giveturn, &aio_readytail, &aio_turnreason, &aio_pyfirst, &aio_endfirst,
-                         &aio_passed, &aio_gtasks, (PyObject **)&Turntype, (PyObject **)&Waketype,
+                         &aio_flush, &aio_passed, &aio_gtasks, (PyObject **)&Turntype, (PyObject **)&Waketype,
                          &aio_tasktype, &aio_futuretype, &aio_parkertype, &aio_ended};
     PyObject *got[N];
     if (!PyDict_CheckExact(d)) {
@@ -526,21 +535,21 @@ setup_aio(PyObject *self, PyObject *d)
             return NULL;
         }
     }
-    for (int i = 13; i < N - 1; i++) {
+    for (int i = 14; i < N - 1; i++) {
         if (!PyType_Check(got[i])) {
             PyErr_Format(PyExc_TypeError, "setup_aio: %s is not a class", names[i]);
             return NULL;
         }
     }
-    if (!PyDict_CheckExact(got[12])) {
+    if (!PyDict_CheckExact(got[13])) {
         PyErr_SetString(PyExc_TypeError, "setup_aio: gtasks is not a dict");
         return NULL;
     }
-    PyTypeObject *tt = (PyTypeObject *)got[13], *wt = (PyTypeObject *)got[14], *kt = (PyTypeObject *)got[15];
+    PyTypeObject *tt = (PyTypeObject *)got[14], *wt = (PyTypeObject *)got[15], *kt = (PyTypeObject *)got[16];
     if (offset_of(tt, "lk", &t_lk) || offset_of(tt, "holder", &t_holder) || offset_of(tt, "waiters", &t_waiters) ||
         offset_of(tt, "first", &t_first) || offset_of(wt, "gp", &w_gp) || offset_of(wt, "sched", &w_sched) ||
         offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
-        offset_of((PyTypeObject *)got[17], "fut", &pk_fut)) {
+        offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of(tt, "defer", &t_defer)) {
         return NULL;
     }
     static const char *strs[] = {"_gcancel", "_graise", "_gmain", "_gborrow", "_gturn", "get_coro",
