@@ -1,21 +1,26 @@
-/* gosched._aio's task step in C: task._step's common case and turn.giveturn.
+/* gosched._aio's task steps in C: a step, the turn's hand-off, a first step, a wake-up.
  *
- * Included by _speedups.c. A task's goroutine (task._drive) runs each asyncio
- * step holding its loop's turn: fill asyncio's current-task slot, send into the
- * coroutine in the task's context, set the Task's outcome if it ended, empty the
- * slot, then hand the turn to the next waiter. In Python that is three frames and
- * ~180 bytecodes a step (_step, giveturn, _handon), a third of what a Queue
- * round trip between two tasks executes; asyncio's own Task.__step is C.
+ * Included by _speedups.c. A task's goroutine (task._drive) runs each asyncio step
+ * holding its loop's turn: fill asyncio's current-task slot, send into the coroutine
+ * in the task's context, set the Task's outcome if it ended, empty the slot, hand
+ * the turn to the next waiter, and park on the future the coroutine awaits; the
+ * future's done-callback (turn.Wake) queues the task for the turn again. In Python
+ * that was ~350 bytecodes a step in seven frames (_drive's part, _step, giveturn,
+ * _handon, foreignyield, foreignpark, Wake.__call__), more than the asyncio code of
+ * a Queue round trip between two tasks; asyncio's own Task.__step is C.
  *
- * stepgive() does the same, in the same order. Python keeps the definition and
- * every uncommon case: _drive calls it only for a send (nothing to throw in),
- * with no cancellation pending and not for a main task whose steps are posted
- * to the thread in run_forever; an outcome other than a value or an ordinary
- * exception goes through task._finish; a contended turn lock, or an asyncio slot
- * a retaken step left filled, calls the Python helpers that handle them.
- * KeyboardInterrupt and SystemExit leave here as exceptions, with the Task's
- * outcome set and the turn given, for _drive to pass to run_forever or raise;
- * GeneratorExit (the run closing the goroutine) leaves as it came.
+ * stepgive() is _step then giveturn, and prepares the park on a future of this loop
+ * (_drive then yields the task's PARK trap as it is); firststep() is task.firststep
+ * (the dispatcher's first step of a new task, with turn.endfirst); wake() is
+ * Wake.__call__ with mgr.goreadytail's common case. Each does what the Python does,
+ * in the same order, and the Python stays the definition: every uncommon case calls
+ * it (a cancellation pending, a main task whose steps are posted to the thread in
+ * run_forever: stepgive answers NotImplemented and _drive runs _step; an outcome
+ * other than a value or an ordinary exception goes through task._finish; a
+ * contended turn lock, an asyncio slot a retaken step left filled, a step a retake
+ * passed the turn from (turn.flush) go to the Python helpers). GeneratorExit (the
+ * run closing the goroutine) leaves as it came; KeyboardInterrupt and SystemExit
+ * go to loop._graise, as _step's except sends them.
  */
 
 static PyObject *aio_enter, *aio_leave;   /* asyncio.tasks._enter_task, _leave_task (C) */

@@ -10,9 +10,11 @@ wait. ``cround`` runs ``proc.schedule``'s common rounds (``_speedups_sched.h``,
 set up by proc; ``proc.cround``), a goroutine's sleep trap and its timer's
 wake-up (``proc._readytimer``) among them; ``timers.addtimer`` and
 ``runtimers`` are C functions too (``_speedups_timers.h``, set up by
-timers.py). Everything else, and every case the C code does not handle, is
-Python. ``stack`` (another thread's call stack, for blame.py) is there because
-C can read it without racing the thread; blame.py has the pure-Python way.
+timers.py). gosched.aio's task step, turn hand-off, first step and wake-up are C
+(``_speedups_aio.h``, set up by ``_aio/task.py``). Everything else, and every
+case the C code does not handle, is Python. ``stack`` (another thread's call
+stack, for blame.py) is there because C can read it without racing the thread;
+blame.py has the pure-Python way.
 
 The extension is used when it was built (``pip install`` builds it on a GIL
 CPython with a C compiler; never on a free-threaded one) and the environment
