@@ -684,6 +684,25 @@ def test_a_poller_that_finds_no_idle_p_stops_instead_of_polling_again() -> None:
     assert len(polls) <= 5, len(polls)  # 4,000-7,000 before the fix
 
 
+def test_sysmon_starts_an_m_for_an_idle_ps_overdue_timer_that_nobody_polls_for() -> None:
+    """Go's sysmon starts an M for any overdue timer. gosched's looks at an idle P's only when
+    no M blocks in netpoll (that M wakes for it itself) and the timer is a slice late: an M
+    whose poll ended with no idle P stops while another M runs, and the P can go idle with
+    the timer on it; if that M never runs out of work nothing steals it (a sleep never ended)."""
+    sched = Sched()
+    mgr.procresize(sched, 2)
+    idle = [p for p in sched.allp if p is not sched.allp[0]][0]
+    now = proc.nanotime()
+    idle.timer0when = now - 2 * sysmon.forcePreemptNS
+    sched.lastpoll = 1  # nobody blocks in netpoll
+    assert sysmon.overdue(sched, now)
+    sched.lastpoll = 0  # an M blocks in netpoll: it wakes for the timer itself
+    assert not sysmon.overdue(sched, now)
+    sched.lastpoll = 1
+    idle.timer0when = now - 1000  # just due: the M that polled for it may be on its way
+    assert not sysmon.overdue(sched, now)
+
+
 def test_an_m_going_idle_wakes_a_poller_that_would_sleep_past_its_timer() -> None:
     """Go's findRunnable before stopm: netpollBreak if the poller's pollUntil is later.
 

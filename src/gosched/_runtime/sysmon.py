@@ -327,15 +327,22 @@ def deepsleep(sched: Sched, now: int) -> int:
 
 
 def overdue(sched: Sched, now: int) -> bool:
-    """Whether a P held by an M has a timer past due (sysmon starts an M to steal it).
+    """Whether a timer is past due that no M will run (sysmon starts an M to steal it): on a
+    P held by an M (a long goroutine or a syscall), or on an idle P overdue by forcePreemptNS
+    while no M blocks in netpoll (Go's sysmon looks at every P's timers).
 
-    Not an idle P's timer: the M blocked in netpoll (findrunnable's last phase)
-    wakes for it itself, and an M started for it as well only wakes to find the
-    timer gone (it woke sysmon, a new thread and the poller each time one fired).
+    An idle P's timer is otherwise not sysmon's: the M blocked in netpoll (findrunnable's
+    last phase) wakes for it itself, and an M started for it as well only wakes to find the
+    timer gone (it woke sysmon, a new thread and the poller each time one fired). But an M
+    whose poll ended with no idle P to take stops without polling again while another M is
+    active, and the P it waited for can go idle with the timer still on it; if the active M
+    never runs out of work, nothing else ever steals that timer (a goroutine's sleep on
+    3.13 never ended, 1 run in ~10 of test_frames_of_a_goroutine_another_m_resumes_stay_valid).
     """
+    polling = sched.lastpoll == 0
     for p in list(sched.allp):
         w = p.timer0when
-        if w and w < now and p.status == Prunning:
+        if w and w < now and (p.status == Prunning or (not polling and w + forcePreemptNS < now)):
             return True
     return False
 
