@@ -691,7 +691,7 @@ def test_sysmon_starts_an_m_for_an_idle_ps_overdue_timer_that_nobody_polls_for()
     the timer on it; if that M never runs out of work nothing steals it (a sleep never ended)."""
     sched = Sched()
     mgr.procresize(sched, 2)
-    idle = [p for p in sched.allp if p is not sched.allp[0]][0]
+    idle = next(p for p in sched.allp if p is not sched.allp[0])
     now = proc.nanotime()
     idle.timer0when = now - 2 * sysmon.forcePreemptNS
     sched.lastpoll = 1  # nobody blocks in netpoll
