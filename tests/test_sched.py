@@ -688,7 +688,7 @@ def test_sysmon_starts_an_m_for_an_idle_ps_overdue_timer_that_nobody_polls_for()
     """Go's sysmon starts an M for any overdue timer. gosched's looks at an idle P's only when
     no M blocks in netpoll (that M wakes for it itself) and the timer is a slice late: an M
     whose poll ended with no idle P stops while another M runs, and the P can go idle with
-    the timer on it; if that M never runs out of work nothing steals it (a sleep never ended)."""
+    the timer on it; if that M never runs out of work nothing steals it."""
     sched = Sched()
     mgr.procresize(sched, 2)
     idle = next(p for p in sched.allp if p is not sched.allp[0])

@@ -336,8 +336,7 @@ def overdue(sched: Sched, now: int) -> bool:
     timer gone (it woke sysmon, a new thread and the poller each time one fired). But an M
     whose poll ended with no idle P to take stops without polling again while another M is
     active, and the P it waited for can go idle with the timer still on it; if the active M
-    never runs out of work, nothing else ever steals that timer (a goroutine's sleep on
-    3.13 never ended, 1 run in ~10 of test_frames_of_a_goroutine_another_m_resumes_stay_valid).
+    never runs out of work, nothing else ever steals that timer.
     """
     polling = sched.lastpoll == 0
     for p in list(sched.allp):
