@@ -538,11 +538,9 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     keep the run alive through the poller and ``sched.nforeign``.
     """
     t = gtasks.get(gp)
-    task = t if t is not None and type(t) is Task else None
-    if task is None and (  # (a task's driver checked what it yields already: _badyield)
-        getattr(obj, "_asyncio_future_blocking", None) is None
-        or _get_loop(obj) is not events._get_running_loop()
-    ):
+    # (A task's driver parks on its futures itself, with the PARK trap: only plain goroutines come here.)
+    if (getattr(obj, "_asyncio_future_blocking", None) is None
+            or _get_loop(obj) is not events._get_running_loop()):
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
     # A plain goroutine's task: cancel() reaches it through the future it parks on. turnheld
