@@ -134,15 +134,16 @@ def test_a_blocking_call_loses_its_p_without_the_whole_grace(
     if not probe:
         sysmon.preemptProbeNS = 0
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", gosched.BlockingWarning)
+        if hog is _sleep_hog and probe:
+            # Other processes' load on this shared machine only lengthens gaps (the CI run
+            # saw one 98 ms gap once): the short bound gets the file's retries.
+            gap, seen = best_of(lambda: ticker_gap(hog), 0.045)
+            assert gap < 0.045, f"gaps {[round(s * 1e3, 1) for s in seen]} ms: the P waited for the grace"
+        else:
             gap = ticker_gap(hog)
+            assert gap > 0.065, f"{gap * 1e3:.1f} ms: the grace was cut short"  # 10 ms slice + 60 ms grace
     finally:
         sysmon.preemptGraceNS, sysmon.preemptProbeNS = saved
-    if hog is _sleep_hog and probe:
-        assert gap < 0.045, f"{gap * 1e3:.1f} ms: the P waited for the grace"
-    else:
-        assert gap > 0.065, f"{gap * 1e3:.1f} ms: the grace was cut short"  # 10 ms slice + 60 ms grace
 
 
 @pytest.mark.parametrize("slices", [True, False])
