@@ -35,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 14
+#define SPEEDUPS_VERSION 15
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
@@ -361,18 +361,11 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
         Py_DECREF(m);
         return slow(args, nargs, kwnames);  /* no runtime, or not on an M */
     }
-    PyObject *p = SLOT(m, m_p);
-    int lost = truthy(SLOT(m, m_lostp_since));
-    if (lost < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    if (lost || !Py_IS_TYPE(p, Ptype)) {
-        p = NULL;  /* no P (or sysmon is taking it): the global queue, as goready */
-    }
+    Py_INCREF(code);  /* held: the calls below run Python code, which may set fn.__code__ */
     PyFrameObject *f = PyEval_GetFrame();  /* the caller's: go() itself has no frame */
     PyObject *coro = PyObject_Vectorcall(fn, args + 1, nargs - 1, kwnames);
     if (coro == NULL) {
+        Py_DECREF(code);
         Py_DECREF(m);
         return NULL;
     }
@@ -380,25 +373,38 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
     PyObject *gid = take_goid(sched, m);
     if (gid != NULL) {
         gp = newg(gid, coro, f, SLOT(m, m_curg));
-        if (gp != NULL && (PyDict_SetItem(SLOT(sched, s_allgs), gid, gp) < 0 ||
-                           ready(gp, sched, m, p) < 0)) {
+        if (gp != NULL && PyDict_SetItem(SLOT(sched, s_allgs), gid, gp) < 0) {
             Py_CLEAR(gp);
         }
         Py_DECREF(gid);
     }
+    if (gp != NULL) {
+        /* The P is read last: the calls above run Python code, meanwhile sysmon may take it.
+         * m.p itself is written only by this thread, so the borrowed P stays alive. */
+        PyObject *p = SLOT(m, m_p);
+        int lost = truthy(SLOT(m, m_lostp_since));
+        if (lost || !Py_IS_TYPE(p, Ptype)) {
+            p = NULL;  /* no P (or sysmon is taking it): the global queue, as goready */
+        }
+        if (lost < 0 || ready(gp, sched, m, p) < 0) {
+            Py_CLEAR(gp);
+        }
+    }
     Py_DECREF(coro);
     Py_DECREF(m);
     if (gp == NULL) {
+        Py_DECREF(code);
         return NULL;
     }
     /* The handle, filled as goroutine.Goroutine.__init__ does: it takes gp's reference. */
     PyObject *h = Htype->tp_alloc(Htype, 0);
     if (h == NULL) {
+        Py_DECREF(code);
         Py_DECREF(gp);
         return NULL;
     }
     SLOT(h, h_g) = gp;
-    SLOT(h, h_code) = Py_NewRef((PyObject *)code);  /* fn's code is its coroutine's cr_code */
+    SLOT(h, h_code) = (PyObject *)code;  /* fn's code is its coroutine's cr_code; takes the ref */
     return h;
 }
 

@@ -374,8 +374,14 @@ fallback(ChanOp *o)
         return NULL;
     }
     if (o->gen == NULL) {
-        o->gen = o->op == OP_SEND ? PyObject_CallFunctionObjArgs(pyops[OP_SEND], o->c, o->v, NULL)
-                                  : PyObject_CallOneArg(pyops[o->op], o->c);
+        PyObject *g = o->op == OP_SEND ? PyObject_CallFunctionObjArgs(pyops[OP_SEND], o->c, o->v, NULL)
+                                       : PyObject_CallOneArg(pyops[o->op], o->c);
+        if (o->gen == NULL) {
+            o->gen = g;
+        }
+        else {  /* made meanwhile by another thread (a dump reading gi_yieldfrom): keep that one */
+            Py_XDECREF(g);
+        }
     }
     return o->gen;
 }

@@ -79,20 +79,23 @@ pdo(int h, PyObject *const *args, size_t n)
     return r == NULL ? -1 : 0;
 }
 
-/* p.timer0when is set and due (schedule's test before checktimers): 1, 0 or -1. */
+/* p.timer0when is set and due (schedule's test before checktimers): 1, 0 or -1.
+ * The slot's value is held for the compare: nanotime runs Python code, where another M
+ * may store a new timer0when and free the old int (a crash in 3.12 runs, session 16). */
 static int
-timerdue(PyObject *when)
+timerdue(PyObject *p)
 {
+    PyObject *when = Py_NewRef(SLOT(p, p_timer0when));
     int t = truthy(when);
-    if (t <= 0) {
-        return t;
+    PyObject *now = t > 0 ? pcall(H_NANOTIME, NULL, 0) : NULL;
+    if (now != NULL) {
+        t = PyObject_RichCompareBool(when, now, Py_LE);
+        Py_DECREF(now);
     }
-    PyObject *now = pcall(H_NANOTIME, NULL, 0);
-    if (now == NULL) {
-        return -1;
+    else if (t > 0) {
+        t = -1;
     }
-    t = PyObject_RichCompareBool(when, now, Py_LE);
-    Py_DECREF(now);
+    Py_DECREF(when);
     return t;
 }
 
@@ -267,7 +270,7 @@ pick(PyObject *m, PyObject *sched, PyObject **gpp, PyObject **pp)
     }
     Py_INCREF(p);
     PyObject *gp = NULL;
-    if ((t = timerdue(SLOT(p, p_timer0when))) != 0 && (t < 0 || pdo(H_CHECKTIMERS, &p, 1) < 0)) {
+    if ((t = timerdue(p)) != 0 && (t < 0 || pdo(H_CHECKTIMERS, &p, 1) < 0)) {
         goto fail;
     }
     /* fair: not the global queue's turn (every FAIRNESS_TICK-th round, and p.globturn) */

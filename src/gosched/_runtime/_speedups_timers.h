@@ -228,12 +228,16 @@ pushtimer(PyObject *p, PyObject *t)
     PyObject *h = heapof(p), *id = NULL, *e = NULL;
     if (h == NULL || setslot(t, t_gen, PyNumber_Add(SLOT(t, t_gen), int1)) < 0 ||
         setslot(t, t_pp, Py_NewRef(p)) < 0 || setslot(t, t_active, Py_NewRef(Py_True)) < 0 ||
-        (id = PyLong_FromVoidPtr(t)) == NULL ||
-        (e = PyTuple_Pack(4, SLOT(t, t_when), id, SLOT(t, t_gen), t)) == NULL) {
+        (id = PyLong_FromVoidPtr(t)) == NULL || (e = PyTuple_New(4)) == NULL) {
         Py_XDECREF(id);
         return -1;
     }
-    Py_DECREF(id);
+    /* The slots are read after the tuple exists: on 3.11 its allocation may run a collection
+     * whose finalizers pass the GIL to a resettimer that stores t.when unlocked. */
+    PyTuple_SET_ITEM(e, 0, Py_NewRef(SLOT(t, t_when)));
+    PyTuple_SET_ITEM(e, 1, id);
+    PyTuple_SET_ITEM(e, 2, Py_NewRef(SLOT(t, t_gen)));
+    PyTuple_SET_ITEM(e, 3, Py_NewRef(t));
     int rc = heappush_(h, e);
     Py_DECREF(e);
     if (rc < 0) {
