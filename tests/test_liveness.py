@@ -147,9 +147,10 @@ def test_idle_second_has_no_periodic_wakeups(ticks: dict[str, int]) -> None:
         client = await gosched.net.dial("tcp", ln.addr)
         server = await ln.accept()
         ch = gosched.Chan[None]()
+        got = gosched.Chan[bytes](1)
 
         async def reader() -> None:
-            await server.read(1)  # parked on the network
+            await got.send(await server.read(1))  # parked on the network
 
         for _ in range(100):
             gosched.go(ch.recv)
@@ -160,6 +161,7 @@ def test_idle_second_has_no_periodic_wakeups(ticks: dict[str, int]) -> None:
         await gosched.sleep(1.0)
         await gosched.syscall(sampler.join)
         await client.write(b"x")
+        assert await got.recv() == b"x"  # read before the close (a read pending at a close fails)
         for c in (client, server, ln):
             c.close()
 
