@@ -158,15 +158,19 @@ def test_getm_is_none_outside_ms_and_in_threads_started_by_goroutines() -> None:
         t.start()
         await gosched.syscall(t.join)
         m = getm()  # main's first syscall runs off m0 (proc.syscallaway): main is on another M now
-        # A context copied on the M (copy_context().run) still names the M; a
-        # fresh one is a plain thread's.
+        # The M is the thread's, not the context's: any context run on the M names it,
+        # and a thread that runs a context copied on the M does not.
         seen["copied"] = contextvars.copy_context().run(getm) is m
-        seen["fresh"] = contextvars.Context().run(getm)
-        with pytest.raises(RuntimeError, match="outside a goroutine"):
-            contextvars.Context().run(gosched.goexit)
+        seen["fresh"] = contextvars.Context().run(getm) is m
+        ctx = contextvars.copy_context()
+        t = threading.Thread(target=lambda: seen.__setitem__("copied to a thread", ctx.run(getm)))
+        t.start()
+        await gosched.syscall(t.join)
 
     run(main)
-    assert seen == {"goroutine": True, "thread": None, "copied": True, "fresh": None}
+    assert seen == {
+        "goroutine": True, "thread": None, "copied": True, "fresh": True, "copied to a thread": None
+    }
     assert getm() is None
 
 

@@ -26,8 +26,8 @@ from .._runtime import checkdead
 from .._runtime.api import syscall
 from .._runtime.netpoll import MODE_R, waitfd
 from .._runtime.runtime2 import GSTATUS_STRINGS, Gwaiting, M, Sched
-from .._runtime.traps import _mvar, getm
-from .task import _ENDED, Passed, Task, become, namem, runfirst
+from .._runtime.traps import getm
+from .task import _ENDED, Passed, Task, become, runfirst
 from .turn import Wake, giveturn, taketurn, wakeup
 
 if TYPE_CHECKING:
@@ -42,15 +42,12 @@ def _goyield() -> Generator[None, None, None]:
     yield
 
 
-def runhandle(loop: EventLoop, h: events.Handle, m: M) -> None:
-    """Run a callback on this M: its context was copied elsewhere, so name the M in it first.
-
-    Handle._run's work in line (a Python call less per callback): the callback in its
-    context, and an exception reported to the loop's exception handler in asyncio's words.
+def runhandle(loop: EventLoop, h: events.Handle) -> None:
+    """Run a callback on this M: Handle._run's work in line (a Python call less per callback),
+    the callback in its context, and an exception reported to the loop's exception handler in
+    asyncio's words.
     """
     ctx = h._context  # type: ignore[attr-defined]
-    if ctx.get(_mvar) is not m:
-        ctx.run(namem, m)
     if loop._debug:
         _runtimed(loop, h)
         return
@@ -122,12 +119,12 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
                     if reader._cancelled:
                         loop._remove_reader(key.fileobj)
                     else:
-                        runhandle(loop, reader, m)
+                        runhandle(loop, reader)
                 if mask & EVENT_WRITE and writer is not None:
                     if writer._cancelled:
                         loop._remove_writer(key.fileobj)
                     else:
-                        runhandle(loop, writer, m)
+                        runhandle(loop, writer)
         finally:
             giveturn(turn, gp, sched, m)
 
@@ -258,7 +255,7 @@ def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:
         elif t is Wake:  # a task's asyncio.sleep(0) queued behind callbacks (queueturn)
             wakeup(h, None)
         elif not h._cancelled:
-            runhandle(loop, h, m)
+            runhandle(loop, h)
         if gp.preempt:
             break
     return None

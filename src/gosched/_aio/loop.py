@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextvars
-import functools
 import os
 import select
 import selectors
@@ -48,7 +47,7 @@ from .._runtime.mainm import Borrow, wake
 from .._runtime.netpoll import notify_closing
 from .._runtime.runtime2 import G, M, Sched
 from .._runtime.sigwait import SignalNote
-from .._runtime.traps import getm, setm
+from .._runtime.traps import getm
 from .dispatch import _dispatch, _poll
 from .mainthread import lend
 from .task import StepWrapper, Task, creator, loopcode
@@ -606,10 +605,6 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         return task
 
     def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
-        if type(func) is functools.partial and getattr(func.func, "__name__", "") == "run":
-            ctx = getattr(func.func, "__self__", None)
-            if type(ctx) is contextvars.Context:  # asyncio.to_thread: the copy carries this M along
-                ctx.run(setm, None)
         fut: asyncio.Future[Any] = super().run_in_executor(executor, func, *args)
         self._gforeignuntil(fut)
         return fut

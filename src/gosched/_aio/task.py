@@ -34,7 +34,7 @@ from typing import Any
 from .._runtime import foreign, goroutine, mainm, mgr, proc, speedups, sysmon, waitfor
 from .._runtime.nogc import nogc
 from .._runtime.runtime2 import G, Gwaiting, M, Sched, waitReasonAsyncioFuture, waitReasonAsyncioTurn
-from .._runtime.traps import PARK, _mvar, getm, setm
+from .._runtime.traps import PARK, getm, setm
 from .turn import (
     _MACHINERY,
     Turn,
@@ -182,20 +182,25 @@ def creator(depth: int) -> FrameType | None:
     return None
 
 
-# setm without its Python frame, where getm() reads the context variable (not the
-# thread-local of builds whose threads inherit contexts): it runs for most tasks, in their
-# context, and for their done-callbacks when they ran on another M than their creator.
-namem: Callable[[Any], Any] = _mvar.set if getm == _mvar.get else setm
-
-
 def _send(m: M, coro: Any, value: Any) -> Any:
-    namem(m)  # the task's context was copied on another M: getm() must name this one
-    return coro.send(value)
+    """A main task's step posted to the main thread: it runs for M ``m``, which waits for it
+    (getm() names ``m`` meanwhile, so the step's runtime calls are that M's)."""
+    prev = getm()
+    setm(m)
+    try:
+        return coro.send(value)
+    finally:
+        setm(prev)
 
 
 def _throw(m: M, coro: Any, exc: BaseException) -> Any:
-    namem(m)
-    return coro.throw(exc)
+    """``_send``, throwing ``exc`` in."""
+    prev = getm()
+    setm(m)
+    try:
+        return coro.throw(exc)
+    finally:
+        setm(prev)
 
 
 def _swap(loop: Any, task: Any) -> Any:
@@ -292,11 +297,7 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
             return loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
                 ctx.run, _throw, m, coro, exc)
         if exc is not None:
-            return ctx.run(_throw, m, coro, exc)
-        if ctx.get(_mvar) is not m:  # the context last ran on another M: name this one
-            if _csend is None:
-                return ctx.run(_send, m, coro, val)
-            ctx.run(namem, m)  # (then the accelerated send: no StopIteration raised and caught)
+            return ctx.run(coro.throw, exc)
         if _csend is None:
             return ctx.run(coro.send, val)
         y = ctx.run(_csend, coro, val)

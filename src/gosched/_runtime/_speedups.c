@@ -35,10 +35,26 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 15
+#define SPEEDUPS_VERSION 16
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
-static PyObject *mvar;        /* traps._mvar: the ContextVar holding this thread's M */
+static int gobound;           /* setup_go ran: go() and the M fast paths are on */
+
+/* The M running on this thread (traps.getm; Go's getg().m), None on threads that are not Ms.
+ * Thread state, not context state: a task whose context last ran on another M needs no
+ * rewrite of that context (a new HAMT kept per task, which the collector then had to walk). */
+#if defined(_MSC_VER)
+static __declspec(thread) PyObject *curm;
+#else
+static _Thread_local PyObject *curm;
+#endif
+
+/* This thread's M or None: a new reference, never NULL. */
+static inline PyObject *
+thism(void)
+{
+    return Py_NewRef(curm != NULL ? curm : Py_None);
+}
 static PyTypeObject *Mtype, *Ptype, *Stype, *Gtype;
 static PyTypeObject *Htype;   /* goroutine.Goroutine: the handle go() returns */
 static PyObject *gtemplate;   /* a G made by G.__init__: the defaults */
@@ -335,7 +351,7 @@ PyDoc_STRVAR(go_doc,
 static PyObject *
 go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (mvar == NULL || nargs < 1 || !PyFunction_Check(args[0])) {
+    if (!gobound || nargs < 1 || !PyFunction_Check(args[0])) {
         return slow(args, nargs, kwnames);
     }
     PyObject *fn = args[0];
@@ -351,10 +367,7 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
             }
         }
     }
-    PyObject *m;
-    if (PyContextVar_Get(mvar, Py_None, &m) < 0) {
-        return NULL;
-    }
+    PyObject *m = thism();
     PyObject *sched = Py_IS_TYPE(m, Mtype) ? SLOT(m, m_sched) : NULL;
     if (sched == NULL || !Py_IS_TYPE(sched, Stype) || SLOT(sched, s_dead) != Py_False ||
         !PyDict_CheckExact(SLOT(sched, s_allgs))) {
@@ -468,22 +481,22 @@ setup_send(PyObject *self, PyObject *args)
 #include "_speedups_aio.h"  /* gosched._aio's task step and turn hand-off */
 
 PyDoc_STRVAR(setup_go_doc,
-"setup_go(mvar, M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
+"setup_go(M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
 "Bind the runtime's classes and helpers; go() falls back to pygo until then.");
 
 static PyObject *
 setup_go(PyObject *self, PyObject *args)
 {
-    PyObject *mv, *tmpl, *ng, *wp, *pg;
+    PyObject *tmpl, *ng, *wp, *pg;
     PyTypeObject *mt, *pt, *st, *gt, *ht;
     Py_ssize_t rs;
-    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!OnOOO:setup_go", &mv, &PyType_Type, &mt, &PyType_Type, &pt,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!OnOOO:setup_go", &PyType_Type, &mt, &PyType_Type, &pt,
                           &PyType_Type, &st, &PyType_Type, &gt, &PyType_Type, &ht, &tmpl, &rs, &ng, &wp,
                           &pg)) {
         return NULL;
     }
-    if (!PyContextVar_CheckExact(mv) || !Py_IS_TYPE(tmpl, gt)) {
-        PyErr_SetString(PyExc_TypeError, "setup_go: mvar must be a ContextVar and template a G");
+    if (!Py_IS_TYPE(tmpl, gt)) {
+        PyErr_SetString(PyExc_TypeError, "setup_go: template must be a G");
         return NULL;
     }
     Py_ssize_t *offs, n;
@@ -517,7 +530,7 @@ setup_go(PyObject *self, PyObject *args)
     Py_XSETREF(newgoid, Py_NewRef(ng));
     Py_XSETREF(wakep, Py_NewRef(wp));
     Py_XSETREF(pygo, Py_NewRef(pg));
-    Py_XSETREF(mvar, Py_NewRef(mv));  /* last: go() takes the fast path from here */
+    gobound = 1;  /* last: go() takes the fast path from here */
     Py_RETURN_NONE;
 }
 
@@ -612,7 +625,32 @@ stack(PyObject *self, PyObject *args)
     return out;
 }
 
+PyDoc_STRVAR(getm_doc,
+"getm()\n--\n\n"
+"The M running on this thread, or None on a thread that is not an M (traps.getm).");
+
+static PyObject *
+getm_(PyObject *self, PyObject *unused)
+{
+    return thism();
+}
+
+PyDoc_STRVAR(setm_doc,
+"setm(m, /)\n--\n\n"
+"Bind this thread to M m (None: not an M); only the thread itself does.");
+
+static PyObject *
+setm_(PyObject *self, PyObject *m)
+{
+    PyObject *old = curm;
+    curm = m == Py_None ? NULL : Py_NewRef(m);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"getm", getm_, METH_NOARGS, getm_doc},
+    {"setm", setm_, METH_O, setm_doc},
     {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
     {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},

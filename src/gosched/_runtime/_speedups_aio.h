@@ -209,7 +209,7 @@ endedby(PyObject *task, PyObject *loop)
 
 /* task._step(task, loop, m, val, None): what the coroutine yielded, ENDED, or NULL. */
 static PyObject *
-dostep(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *m, PyObject *val)
+dostep(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *val)
 {
     PyObject *y = NULL;
     if (slot(aio_enter, aio_swap, loop, task) < 0) {
@@ -218,18 +218,8 @@ dostep(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *
     if (PyContext_Enter(ctx) < 0) {  /* ctx.run's error: the step raised it */
         y = endedby(task, loop);
     } else {
-        PyObject *cur = NULL, *res = NULL;
-        PySendResult r = PYGEN_ERROR;
-        int named = PyContextVar_Get(mvar, NULL, &cur);  /* the context names this M (namem) */
-        if (named == 0 && cur != m) {
-            PyObject *tok = PyContextVar_Set(mvar, m);
-            named = tok == NULL ? -1 : 0;
-            Py_XDECREF(tok);
-        }
-        Py_XDECREF(cur);
-        if (named == 0) {
-            r = PyIter_Send(coro, val, &res);
-        }
+        PyObject *res = NULL;
+        PySendResult r = PyIter_Send(coro, val, &res);
         if (PyContext_Exit(ctx) < 0 && r != PYGEN_ERROR) {
             Py_XDECREF(res);
             res = NULL;
@@ -337,7 +327,7 @@ stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (fast <= 0) {
         return fast < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     }
-    PyObject *y = dostep(task, loop, coro, ctx, m, val);
+    PyObject *y = dostep(task, loop, coro, ctx, val);
     if (y != NULL && y != aio_ended) {
         int pp = prepark(task, loop, gp, y, park);
         if (pp != 0) {
@@ -367,7 +357,7 @@ firststep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "firststep() takes 4 arguments, after setup_aio");
         return NULL;
     }
-    PyObject *task = args[0], *loop = args[1], *m = args[2], *gp = args[3];
+    PyObject *task = args[0], *loop = args[1], *gp = args[3];  /* args[2], the M: _step's */
     int fast = Py_IS_TYPE(task, (PyTypeObject *)aio_tasktype) ? fasttask(task, loop) : 0;
     if (fast <= 0) {
         return fast < 0 ? NULL : PyObject_Vectorcall(aio_pyfirst, args, 4, NULL);
@@ -391,7 +381,7 @@ firststep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     Py_INCREF(ctx);
-    y = dostep(task, loop, coro, ctx, m, Py_None);
+    y = dostep(task, loop, coro, ctx, Py_None);
     Py_DECREF(ctx);
     PyObject *pending = y == NULL ? raised() : NULL;
     if (PyDict_DelItem(aio_gtasks, gp) < 0) {  /* firststep's finally */
@@ -433,10 +423,7 @@ done:
 static int
 readytail(PyObject *gp, PyObject *sched)
 {
-    PyObject *m = NULL;
-    if (PyContextVar_Get(mvar, Py_None, &m) < 0) {
-        return -1;
-    }
+    PyObject *m = thism();
     if (Py_IS_TYPE(m, Mtype) && SLOT(m, m_sched) == sched) {
         PyObject *p = SLOT(m, m_p);
         PyObject *tracing = PyDict_GetItemWithError(procdict, str_tracing);
@@ -530,7 +517,7 @@ setup_aio(PyObject *self, PyObject *d)
         PyErr_SetString(PyExc_TypeError, "setup_aio(helpers): a dict");
         return NULL;
     }
-    if (mvar == NULL || lock_token == NULL || Gtype == NULL || gWaiting == NULL || procdict == NULL) {
+    if (!gobound || lock_token == NULL || Gtype == NULL || gWaiting == NULL || procdict == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup_aio before setup_go, setup_chan and setup_sched");
         return NULL;
     }

@@ -73,10 +73,7 @@ unlock(PyObject *lk)
 static int
 cgoready(PyObject *gp)
 {
-    PyObject *m = NULL;
-    if (mvar != NULL && Py_IS_TYPE(gp, Gtype) && PyContextVar_Get(mvar, Py_None, &m) < 0) {
-        return -1;
-    }
+    PyObject *m = gobound && Py_IS_TYPE(gp, Gtype) ? thism() : NULL;
     if (m != NULL && Py_IS_TYPE(m, Mtype)) {
         PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched);
         PyObject *tracing = PyDict_GetItemWithError(procdict, str_tracing);
@@ -294,10 +291,11 @@ newop(PyObject *c, PyObject *v, int op)
 static int
 cpark(ChanOp *o, PyObject *lk, PyObject **out)
 {
-    PyObject *m = NULL, *c = o->c;
-    if (mvar == NULL || PyContextVar_Get(mvar, Py_None, &m) < 0) {
-        return mvar == NULL ? 0 : -1;
+    PyObject *m, *c = o->c;
+    if (!gobound) {
+        return 0;
     }
+    m = thism();
     PyObject *cur = Py_IS_TYPE(m, Mtype) ? SLOT(m, m_curg) : NULL;
     if (cur == NULL || !Py_IS_TYPE(cur, Gtype)) {
         Py_DECREF(m);

@@ -500,12 +500,10 @@ readytimer(PyObject *self, PyObject *gp)
         PyErr_SetString(PyExc_TypeError, "readytimer: after setup_sched");
         return NULL;
     }
-    if (mvar == NULL || !Py_IS_TYPE(gp, Gtype)) {
+    if (!gobound || !Py_IS_TYPE(gp, Gtype)) {
         return pcall(H_PYREADYTIMER, &gp, 1);
     }
-    if (PyContextVar_Get(mvar, Py_None, &m) < 0) {
-        return NULL;
-    }
+    m = thism();
     int common = 0;
     if (Py_IS_TYPE(m, Mtype)) {
         PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched), *tracing = pglobal(H_TRACING);

@@ -138,16 +138,12 @@ pygo = go  # the reference implementation; the C go() calls it for what it does 
 
 
 def _cgo() -> Callable[..., Goroutine] | None:
-    """The C go() (speedups), bound to this runtime's classes; None if unavailable.
-
-    Also None where the M is not kept in the context variable the C code reads
-    (traps: CPython builds whose threads inherit contexts).
-    """
+    """The C go() (speedups), bound to this runtime's classes; None if unavailable."""
     c = speedups.c
-    if c is None or getm != traps._mvar.get:
+    if c is None:
         return None
     template = G(0, None)  # type: ignore[arg-type]  # the defaults of every G field
-    c.setup_go(traps._mvar, M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, mgr.wakep, pygo)
+    c.setup_go(M, P, Sched, G, Goroutine, template, RUNQ_SIZE, proc.newgoid, mgr.wakep, pygo)
     fast: Callable[..., Goroutine] = c.go
     return fast
 

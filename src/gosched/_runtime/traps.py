@@ -19,13 +19,14 @@ The trap tuple is ``(kind, a, b)``:
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 import types
 from collections.abc import Callable, Generator
 from contextvars import ContextVar
 from enum import IntEnum
 from typing import Any
+
+from . import speedups
 
 
 class TrapKind(IntEnum):
@@ -45,32 +46,24 @@ SYSCALL = TrapKind.SYSCALL
 Trap = tuple[TrapKind, Any, Any]
 
 # The M running on this thread, None on threads that are not Ms: ``getm()`` is
-# Go's getg().m. A context variable, not a threading.local: every OS thread
-# starts with its own empty context and a goroutine runs in its M's, so the
-# value is per thread, and ``ContextVar.get`` is a C call that costs a third of
-# a threading.local attribute read (~30 ns vs ~100 ns on the benchmark VM); the
-# runtime reads it on every goready, park and go(). Caveats: a context copied
-# into another thread (copy_context().run in a worker) carries the M with it,
-# so builds where new threads inherit the spawner's context
-# (sys.flags.thread_inherit_context, CPython 3.14+) use a threading.local; and
-# code a goroutine runs in a fresh, empty Context() is treated like a plain
-# thread (go() queues globally; calls that need the current goroutine fail
-# with "called outside a goroutine").
-_mvar: ContextVar[Any] = ContextVar("gosched.m", default=None)
-getm: Callable[[], Any] = _mvar.get
-
-
-def setm(m: Any) -> None:
-    """Bind this thread to M ``m`` (None: not an M)."""
-    _mvar.set(m)
-
-
-if getattr(sys.flags, "thread_inherit_context", 0):  # pragma: no cover - CPython 3.14+
+# Go's getg().m. Thread state: the C accelerator keeps it in a C thread-local
+# (``getm`` is then a C call, ~20 ns, and C reads it for free), the pure-Python
+# runtime in a ``threading.local`` (~45 ns). Not a ContextVar (the runtime's
+# choice until session 16): an asyncio task's context that last ran on another
+# M had to be rewritten to name this one, a new HAMT kept per task (1.5 us a task
+# of collector work in create_task + gather); a context copied into a worker
+# thread carried the M along; and code in a fresh Context() lost its M.
+if speedups.c is not None:
+    getm: Callable[[], Any] = speedups.c.getm
+    setm: Callable[[Any], None] = speedups.c.setm
+else:
     _tls = threading.local()
     getm = functools.partial(getattr, _tls, "m", None)
 
     def setm(m: Any) -> None:
+        """Bind this thread to M ``m`` (None: not an M)."""
         _tls.m = m
+
 
 # The goroutine whose coroutine this thread is closing because its run ended
 # (run()'s shutdown, or its stuck M once the blocking call returns): a runtime
