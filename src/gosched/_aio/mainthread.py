@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .._runtime import mainm, proc
 from .._runtime.sigwait import SignalNote
 from .dispatch import _runbatch, runhandle
-from .task import _drive, _send, _step, _throw
+from .task import _drive, _formain, _step
 
 if TYPE_CHECKING:
     from .loop import EventLoop
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # The gosched frames under which a goroutine's own code runs: a handler interrupting the
 # code they call (not their own bytecode) runs at once.
 _OWNCODE: frozenset[CodeType] = frozenset(
-    (proc.schedule.__code__, _step.__code__, _send.__code__, _throw.__code__, runhandle.__code__,
+    (proc.schedule.__code__, _step.__code__, _formain.__code__, runhandle.__code__,
      _drive.__code__, _runbatch.__code__)  # (the last two: the accelerator's steps, from C)
 )
 

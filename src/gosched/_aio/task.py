@@ -182,23 +182,14 @@ def creator(depth: int) -> FrameType | None:
     return None
 
 
-def _send(m: M, coro: Any, value: Any) -> Any:
-    """A main task's step posted to the main thread: it runs for M ``m``, which waits for it
-    (getm() names ``m`` meanwhile, so the step's runtime calls are that M's)."""
+def _formain(m: M, resume: Callable[[Any], Any], arg: Any) -> Any:
+    """A main task's step posted to the main thread (``coro.send`` or ``coro.throw``): it runs
+    for M ``m``, which waits for it, so getm() names ``m`` meanwhile (its runtime calls are
+    that M's)."""
     prev = getm()
     setm(m)
     try:
-        return coro.send(value)
-    finally:
-        setm(prev)
-
-
-def _throw(m: M, coro: Any, exc: BaseException) -> Any:
-    """``_send``, throwing ``exc`` in."""
-    prev = getm()
-    setm(m)
-    try:
-        return coro.throw(exc)
+        return resume(arg)
     finally:
         setm(prev)
 
@@ -294,8 +285,9 @@ def _step(task: Task, loop: Any, m: M, val: Any, exc: BaseException | None) -> A
         # On the main thread, as asyncio runs it (signal.signal works); there already while
         # the main thread runs the loop as an M (mainthread.py), but where sysmon moved it.
         if task._gmain and loop._gborrow is None:
-            return loop._gonmain(ctx.run, _send, m, coro, val) if exc is None else loop._gonmain(
-                ctx.run, _throw, m, coro, exc)
+            if exc is None:
+                return loop._gonmain(ctx.run, _formain, m, coro.send, val)
+            return loop._gonmain(ctx.run, _formain, m, coro.throw, exc)
         if exc is not None:
             return ctx.run(coro.throw, exc)
         if _csend is None:
