@@ -40,21 +40,6 @@
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
 
-/* The M running on this thread (traps.getm; Go's getg().m), None on threads that are not Ms.
- * Thread state, not context state: a task whose context last ran on another M needs no
- * rewrite of that context (a new HAMT kept per task, which the collector then had to walk). */
-#if defined(_MSC_VER)
-static __declspec(thread) PyObject *curm;
-#else
-static _Thread_local PyObject *curm;
-#endif
-
-/* This thread's M or None: a new reference, never NULL. */
-static inline PyObject *
-thism(void)
-{
-    return Py_NewRef(curm != NULL ? curm : Py_None);
-}
 static PyTypeObject *Mtype, *Ptype, *Stype, *Gtype;
 static PyTypeObject *Htype;   /* goroutine.Goroutine: the handle go() returns */
 static PyObject *gtemplate;   /* a G made by G.__init__: the defaults */
@@ -73,6 +58,22 @@ static Py_ssize_t s_dead, s_allgs, s_npidle, s_nmspinning, s_runq;
 static Py_ssize_t p_runq;
 static Py_ssize_t g_goid, g_coro, g_parentid, g_pc, g_pclasti, g_pcglobals;
 static Py_ssize_t h_g, h_code;
+
+/* The M running on this thread (traps.getm; Go's getg().m), None on threads that are not Ms.
+ * Thread state, not context state: a task whose context last ran on another M needs no
+ * rewrite of that context (a new HAMT kept per task, which the collector then had to walk). */
+#if defined(_MSC_VER)
+static __declspec(thread) PyObject *curm;
+#else
+static _Thread_local PyObject *curm;
+#endif
+
+/* This thread's M or None: a new reference, never NULL. */
+static inline PyObject *
+thism(void)
+{
+    return Py_NewRef(curm != NULL ? curm : Py_None);
+}
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 
