@@ -10,7 +10,9 @@ dozen objects), not something per goroutine.
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -92,3 +94,48 @@ def test_goroutines_leave_no_garbage_cycles(name: str, no_gc: None) -> None:
     run(main, maxprocs=1)
     found = gc.collect()
     assert found < PER_RUN, f"{name}: {found} objects in garbage cycles after {N} goroutines"
+
+
+# A spawner whose module globals are a dict of the test's own: the handles it keeps there
+# make a cycle through each G (G -> its creation site's globals -> the handle -> G).
+_SPAWNER = """
+async def spawn(body):
+    handles.append(go(body))
+"""
+
+
+class _Sentinel:
+    pass
+
+
+def _cyclic_spawner() -> tuple[Callable[..., Awaitable[None]], weakref.ref[_Sentinel]]:
+    ns: dict[str, Any] = {"go": gosched.go, "handles": [], "sentinel": _Sentinel()}
+    exec(_SPAWNER, ns)
+    return ns["spawn"], weakref.ref(ns["sentinel"])
+
+
+def _run_cyclic(body: Callable[[], Awaitable[None]]) -> weakref.ref[_Sentinel]:
+    """Run 100 goroutines of ``body`` started by the cyclic spawner; what it kept, weakly."""
+    spawn, alive = _cyclic_spawner()
+
+    async def main() -> None:
+        for _ in range(100):
+            await spawn(body)
+        await gosched.gosched()
+
+    run(main, maxprocs=1)
+    return alive
+
+
+@pytest.mark.parametrize("ending", ["returned", "parked at the run's end"])
+def test_a_cycle_through_a_goroutine_is_collected_once_it_ends(ending: str) -> None:
+    # The accelerator's go() takes a live G off the collector's lists (allgs keeps it
+    # reachable); a G leaving allgs, by returning or closed at the run's end, must go back
+    # on them, or a cycle through it would never be collected.
+    async def body() -> None:
+        if ending != "returned":
+            await gosched.Chan[None]().recv()  # parked until the run's end closes it
+
+    alive = _run_cyclic(body)
+    gc.collect()
+    assert alive() is None, f"a cycle through goroutines that {ending} was not collected"

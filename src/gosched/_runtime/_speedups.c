@@ -35,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 16
+#define SPEEDUPS_VERSION 17
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -345,6 +345,30 @@ newg(PyObject *gid, PyObject *coro, PyFrameObject *f, PyObject *cur)
     return gp;
 }
 
+/* A G leaving allgs goes back on the cyclic collector's lists (go() took it off). */
+static inline void
+gctrack(PyObject *gp)
+{
+    if (!PyObject_GC_IsTracked(gp)) {
+        PyObject_GC_Track(gp);
+    }
+}
+
+PyDoc_STRVAR(gctrack_doc,
+"gctrack(gp, /)\n--\n\n"
+"Track G gp again with the cyclic collector, as it leaves allgs (go() untracked it).");
+
+static PyObject *
+gctrack_(PyObject *self, PyObject *gp)
+{
+    if (!Py_IS_TYPE(gp, Gtype)) {
+        PyErr_SetString(PyExc_TypeError, "gctrack: not a G");
+        return NULL;
+    }
+    gctrack(gp);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(go_doc,
 "go(fn, /, *args, **kwargs)\n--\n\n"
 "Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement).");
@@ -389,6 +413,13 @@ go(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
         gp = newg(gid, coro, f, SLOT(m, m_curg));
         if (gp != NULL && PyDict_SetItem(SLOT(sched, s_allgs), gid, gp) < 0) {
             Py_CLEAR(gp);
+        }
+        else if (gp != NULL) {
+            /* allgs keeps a live G reachable, so the cyclic collector has nothing to find in
+             * it; untracked, its 18 slots are not walked by every collection it survives
+             * (a spawn-heavy loop queues thousands). goexit0 (gctrack) tracks it again as it
+             * leaves allgs, so a cycle through a dead G is still collected. */
+            PyObject_GC_UnTrack(gp);
         }
         Py_DECREF(gid);
     }
@@ -652,6 +683,7 @@ setm_(PyObject *self, PyObject *m)
 static PyMethodDef methods[] = {
     {"getm", getm_, METH_NOARGS, getm_doc},
     {"setm", setm_, METH_O, setm_doc},
+    {"gctrack", gctrack_, METH_O, gctrack_doc},
     {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
     {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},

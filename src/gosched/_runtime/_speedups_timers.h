@@ -20,8 +20,8 @@
  * sched.lock in globturn); another lock type by name. */
 static PyTypeObject *locktype;
 static PyCFunctionWithKeywords lock_acquire_fn;
-static PyCFunction lock_release_fn;
-static PyObject *args_false, *args_true;  /* acquire's arguments */
+static PyCFunction lock_release_fn, lock_locked_fn;
+static PyObject *args_false, *args_none;  /* acquire's arguments: acquire(False), acquire() */
 
 static int
 setup_lock(void)
@@ -38,15 +38,19 @@ setup_lock(void)
     PyTypeObject *lt = Py_TYPE(lk);
     PyObject *acq = PyObject_GetAttrString((PyObject *)lt, "acquire");
     PyObject *rel = PyObject_GetAttrString((PyObject *)lt, "release");
+    PyObject *lkd = PyObject_GetAttrString((PyObject *)lt, "locked");
     lock_acquire_fn = (PyCFunctionWithKeywords)(void (*)(void))cmethod(acq, METH_VARARGS | METH_KEYWORDS);
     lock_release_fn = cmethod(rel, METH_NOARGS);
+    lock_locked_fn = cmethod(lkd, METH_NOARGS);
     Py_XDECREF(acq);
     Py_XDECREF(rel);
+    Py_XDECREF(lkd);
     Py_DECREF(lk);
     args_false = PyTuple_Pack(1, Py_False);
-    args_true = PyTuple_Pack(1, Py_True);
-    if (lock_acquire_fn == NULL || lock_release_fn == NULL || args_false == NULL || args_true == NULL) {
-        PyErr_SetString(PyExc_TypeError, "_speedups: threading.Lock's acquire and release are not C methods");
+    args_none = PyTuple_New(0);  /* blocking, the default: no argument to parse (~30 ns less) */
+    if (lock_acquire_fn == NULL || lock_release_fn == NULL || lock_locked_fn == NULL || args_false == NULL ||
+        args_none == NULL) {
+        PyErr_SetString(PyExc_TypeError, "_speedups: threading.Lock's acquire, release and locked are not C methods");
         return -1;
     }
     locktype = (PyTypeObject *)Py_NewRef(lt);  /* last: set means set up */
@@ -58,7 +62,7 @@ static int
 lockacquire(PyObject *lk, int blocking)
 {
     PyObject *r = Py_IS_TYPE(lk, locktype)
-        ? lock_acquire_fn(lk, blocking ? args_true : args_false, NULL)
+        ? lock_acquire_fn(lk, blocking ? args_none : args_false, NULL)
         : PyObject_CallMethod(lk, "acquire", "O", blocking ? Py_True : Py_False);
     if (r == NULL) {
         return -1;

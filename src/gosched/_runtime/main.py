@@ -383,6 +383,7 @@ def _shutdown(sched: Sched) -> None:
         # Runs their finally blocks, which may raise SystemExit.
         runend.gfinalize(sched, sorted(sched.allgs.copy().values(), key=_goid))
     finally:
+        runend.dropqueues(sched)
         _gc.uninstall(sched)  # closes the forcegc helper goroutine too
         tracectl.runend()
         if poller is not None and sched.lastpoll != 0:

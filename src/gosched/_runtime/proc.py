@@ -316,7 +316,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
     p: P | None
     rq = m.readyq
     allgs = sched.allgs
-    csend = speedups.send
+    csend, gctrack = speedups.send, speedups.gctrack
     tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
     crounds, bw = cround, m.borrowed  # bw: a borrowed M's lender (mainm); the C rounds stop for its work
@@ -424,6 +424,8 @@ def schedule(m: M, nextg: G | None = None) -> None:
                 gp.status = Gdead
                 m.curg = None
                 allgs.pop(gp.goid, None)
+                if gctrack is not None:
+                    gctrack(gp)
                 gp.coro = None  # type: ignore[assignment]
                 if (gp is sched.main_g or gp.lockedm is not None) and goexit0rare(sched, m, gp, tr):
                     return

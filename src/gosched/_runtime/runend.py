@@ -19,7 +19,7 @@ from .panic import log, over
 from .runq import takereadyq
 from .runtime2 import G, Gdead, Grunning, Gsyscall, M, Sched
 from .speedups import EXIT as _EXIT
-from .speedups import Returned
+from .speedups import Returned, gctrack
 from .traps import PARK, closing, getm, setm
 
 
@@ -71,6 +71,8 @@ def closeg(sched: Sched, gp: G) -> None:
     nobody retrieved: the run's outcome is decided already.
     """
     sched.allgs.pop(gp.goid, None)
+    if gctrack is not None:
+        gctrack(gp)
     coro = gp.coro
     if coro is None:
         return
@@ -100,6 +102,15 @@ def gfinalize(sched: Sched, gps: Iterable[G]) -> None:
         closeg(sched, gp)
 
 
+def dropqueues(sched: Sched) -> None:
+    """The ended run's Ps let go of the goroutines left on their run queues (gfinalize
+    closed them): an ended run's Sched may outlive it (gosched.aio keeps the last runtime's
+    loop until the next run starts), and must not keep them and what they hold alive."""
+    for p in sched.allp:
+        p.runnext = None
+        p.runq.clear()
+
+
 def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
     """The run ended while ``gp`` ran on this M: close it, never run it further.
 
@@ -112,6 +123,8 @@ def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
     if tr is _EXIT or type(tr) is Returned:  # it finished: goexit0
         gp.status = Gdead
         sched.allgs.pop(gp.goid, None)
+        if gctrack is not None:
+            gctrack(gp)
         gp.coro = None  # type: ignore[assignment]
         return
     if type(tr) is tuple and tr[0] is PARK:

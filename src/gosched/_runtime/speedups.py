@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 16  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 17  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 
@@ -63,6 +63,11 @@ c = _load()
 # send(coro, value): resume a goroutine; its yield, EXIT, or a Returned.
 # None means the loop resumes with coro.send and catches StopIteration itself.
 send: Callable[[Any, Any], Any] | None = c.send if c is not None else None
+
+# gctrack(gp): a G leaving allgs goes back on the cyclic collector's lists (the C go()
+# takes a live G off them: allgs keeps it reachable, and a spawn-heavy loop's queued Gs
+# were walked by every collection). None: no G is ever untracked.
+gctrack: Callable[[Any], None] | None = c.gctrack if c is not None else None
 
 # goready(gp) from an M: proc.goready's common case (an M holding its P) in C.
 goready: Callable[[Any], None] | None = c.goready if c is not None else None
