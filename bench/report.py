@@ -163,6 +163,15 @@ and divides the difference (every thread counted).
   When nobody holds the lock the pop needs no acquire (the C code keeps the GIL from the test
   to the pop and runs no Python code between: no critical section can be under way), and a
   held lock still takes `globrunqget`'s way: 7,566 → 7,100.
+- **The `gosched.syscall` row sits at this machine's floor.** Its goal (≤ 2 ms) was missed
+  in one full run (2.81 ms) and met in others (1.75 ms). Where the largest gap falls
+  (timestamps of each tick against the call's start): anywhere in the 0.5 s, not at the
+  hand-off; never during a collection (`gc.callbacks`); and gosched is not in it:
+  `python -m bench.timerfloor` runs a plain thread's 1 ms ticks beside a thread in
+  `time.sleep(0.5)`, no runtime at all. Interleaved, 20 runs each, twice: that floor's
+  median 1.74 and 1.45 ms (worst 4.18, 3.85), gosched's row 1.49 and 1.66 ms (worst 4.97,
+  2.59). A median of 3 runs lands above 2 ms about one full run in six on this VM, for
+  either.
 - **Timers: an ABA on the P token.** Timer lateness p50 was 0.02 ms in some runs and
   500{DASH}600 ms in others (a third of them, pure Python and C alike). A sampler thread showed
   the cause: the spawning M, whose P sysmon had handed to a second M, popped the P's token

@@ -32,3 +32,13 @@ def test_bench_quick_runs() -> None:
         assert f"== {name} " in out
     assert out.count("gosched ") >= 6
     assert "wake-ups while asleep (steady)" in out  # sampled from outside the process
+
+
+@pytest.mark.skipif(not (ROOT / "bench" / "timerfloor.py").exists(), reason="no bench/ in this checkout")
+def test_timer_floor_probe_runs() -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    r = subprocess.run([sys.executable, "-m", "bench.timerfloor", "--runs", "2"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "largest gap of a plain thread's 1 ms ticks over 500 ms, 2 runs: median" in r.stdout
