@@ -62,6 +62,14 @@ def unqueue(gs: Iterable[G], locked: bool) -> None:
                 o._dropwaiters(mine)
 
 
+def forgetg(sched: Sched, gp: G) -> None:
+    """``gp`` leaves ``allgs``, and goes back on the cyclic collector's lists (the C go()
+    took it off them while allgs kept it reachable; proc.schedule's goexit does the same in line)."""
+    sched.allgs.pop(gp.goid, None)
+    if gctrack is not None:
+        gctrack(gp)
+
+
 def closeg(sched: Sched, gp: G) -> None:
     """Close ``gp``'s coroutine on this thread: GeneratorExit runs its finally blocks now.
 
@@ -70,9 +78,7 @@ def closeg(sched: Sched, gp: G) -> None:
     raises is logged (logger ``gosched``), as asyncio logs a task's exception
     nobody retrieved: the run's outcome is decided already.
     """
-    sched.allgs.pop(gp.goid, None)
-    if gctrack is not None:
-        gctrack(gp)
+    forgetg(sched, gp)
     coro = gp.coro
     if coro is None:
         return
@@ -122,9 +128,7 @@ def abandon(sched: Sched, m: M, gp: G, tr: Any) -> None:
     m.curg = None
     if tr is _EXIT or type(tr) is Returned:  # it finished: goexit0
         gp.status = Gdead
-        sched.allgs.pop(gp.goid, None)
-        if gctrack is not None:
-            gctrack(gp)
+        forgetg(sched, gp)
         gp.coro = None  # type: ignore[assignment]
         return
     if type(tr) is tuple and tr[0] is PARK:

@@ -48,8 +48,8 @@ Trap = tuple[TrapKind, Any, Any]
 # The M running on this thread, None on threads that are not Ms: ``getm()`` is
 # Go's getg().m. Thread state: the C accelerator keeps it in a C thread-local
 # (``getm`` is then a C call, ~20 ns, and C reads it for free), the pure-Python
-# runtime in a ``threading.local`` (~45 ns). Not a ContextVar (the runtime's
-# choice until session 16): an asyncio task's context that last ran on another
+# runtime in a ``threading.local`` (~45 ns). Not a ContextVar (as it first
+# was): an asyncio task's context that last ran on another
 # M had to be rewritten to name this one, a new HAMT kept per task (1.5 us a task
 # of collector work in create_task + gather); a context copied into a worker
 # thread carried the M along; and code in a fresh Context() lost its M.
