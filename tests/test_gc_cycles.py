@@ -139,3 +139,53 @@ def test_a_cycle_through_a_goroutine_is_collected_once_it_ends(ending: str) -> N
     alive = _run_cyclic(body)
     gc.collect()
     assert alive() is None, f"a cycle through goroutines that {ending} was not collected"
+
+
+class _Value(list[Any]):
+    """A received item that can be weakly referenced (the test's sentinel of a cycle)."""
+
+
+def test_channel_operations_in_cycles_are_collected_while_channels_run() -> None:
+    # The accelerator keeps freed channel operations on the collector's lists, alive with
+    # the free list's reference, and reuses them. Each item here ends in a cycle with the
+    # operation that sent it (item -> operation -> item), and collections run every few
+    # allocations, so operations are freed inside collections (their cycle cleared) and
+    # reused right after; every item must still arrive once, and every cycle be collected.
+    producers, per = 8, 400
+    refs: list[weakref.ref[_Value]] = []
+
+    async def producer(ch: gosched.Chan[_Value], k: int, wg: gosched.WaitGroup) -> None:
+        for i in range(per):
+            item = _Value([k, i])
+            refs.append(weakref.ref(item))
+            op = ch.send(item)
+            await op
+            item.append(op)  # the cycle: the operation holds the item it sent
+        wg.done()
+
+    async def main() -> list[tuple[int, int]]:
+        ch = gosched.Chan[_Value](16)
+        wg = gosched.WaitGroup()
+        for k in range(producers):
+            wg.add(1)
+            gosched.go(producer, ch, k, wg)
+
+        async def closer() -> None:
+            await wg.wait()
+            ch.close()
+
+        gosched.go(closer)
+        got = []
+        async for item in ch:
+            got.append((item[0], item[1]))
+        return got
+
+    old = gc.get_threshold()
+    gc.set_threshold(7, 3, 3)
+    try:
+        got = run(main, maxprocs=1)
+    finally:
+        gc.set_threshold(*old)
+    assert sorted(got) == [(k, i) for k in range(producers) for i in range(per)]
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0, "cycles through channel operations were not collected"

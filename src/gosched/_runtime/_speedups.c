@@ -35,7 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
-#define SPEEDUPS_VERSION 17
+#define SPEEDUPS_VERSION 18
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
