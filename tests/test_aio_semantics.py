@@ -614,3 +614,39 @@ def test_tasks_start_and_wake_in_fifo_order() -> None:
         return started, woken
 
     assert aio.run(main()) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
+
+
+def test_a_tasks_creation_site_is_its_first_caller_outside_the_loop() -> None:
+    # create_task keeps where a task was created (its goroutine's "created by" line): the
+    # first frame outside asyncio and the loop. On 3.11 the C accelerator walks the frames
+    # without making frame objects; it must agree with the Python walk and with the frame.
+    from gosched._aio import task as aiotask
+
+    ns: dict[str, Any] = {"__name__": "asyncio.stand_in_for_asyncio_code"}
+    exec("def through(f):\n    return f()\n", ns)  # a frame the walk skips, as asyncio's
+
+    def sites() -> tuple[Any, Any]:
+        return aiotask.creatorsite(1), aiotask._creatorsite(1)
+
+    def user() -> tuple[Any, Any, tuple[Any, int, Any]]:
+        c, py = ns["through"](sites)
+        return c, py, here
+
+    def direct() -> tuple[Any, Any, int]:
+        line = sys._getframe(0).f_lineno + 1
+        c, py = sites()
+        return c, py, line
+
+    here = (user.__code__, -1, globals())
+    c, py, want = user()
+    assert c is not None and c[0] is user.__code__ and c[2] is want[2] and c == py
+    c, py, line = direct()
+    assert c == py and c[0] is direct.__code__ and c[2] is globals()
+    assert next(ln for start, end, ln in c[0].co_lines() if start <= c[1] < end) == line
+
+    async def main() -> None:
+        t = asyncio.create_task(asyncio.sleep(0))
+        assert t._gpcode is main.__code__ and t._gpglobals is globals()  # type: ignore[attr-defined]
+        await t
+
+    aio.run(main())

@@ -50,7 +50,7 @@ from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm
 from .dispatch import _dispatch, _poll
 from .mainthread import lend
-from .task import StepWrapper, Task, creator, loopcode
+from .task import StepWrapper, Task, creator, creatorsite, loopcode
 from .transport import SocketTransport
 from .turn import Turn, Wake, turnready, wakeup
 
@@ -575,11 +575,11 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         m = getm()
         if m is not None or threading.current_thread() is not threading.main_thread():
             # Its first step from the ready queue, as asyncio's (_dispatch): a goroutine only if it yields.
-            f = creator(1)
+            site = creatorsite(1)
             cur = m.curg if m is not None else None
             task._gparent = cur.goid if cur is not None else 0
-            if f is not None:
-                task._gpcode, task._gplasti, task._gpglobals = f.f_code, f.f_lasti, f.f_globals
+            if site is not None:
+                task._gpcode, task._gplasti, task._gpglobals = site
             else:
                 task._gpcode, task._gplasti, task._gpglobals = None, 0, None
             later = self._glater() if self._gturn.defer is not None else None

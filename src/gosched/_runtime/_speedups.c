@@ -35,6 +35,15 @@
 #include <Python.h>
 #include <structmember.h>
 
+/* 3.11 only: creatorsite walks the interpreter's frames without making frame objects
+ * (3.12+ has sys._getframemodulename for that, and _aio/task.py uses it). */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define GOSCHED_FRAMEWALK 1
+#define Py_BUILD_CORE 1
+#include <internal/pycore_frame.h>
+#undef Py_BUILD_CORE
+#endif
+
 #define SPEEDUPS_VERSION 18
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
@@ -369,6 +378,62 @@ gctrack_(PyObject *self, PyObject *gp)
     Py_RETURN_NONE;
 }
 
+#ifdef GOSCHED_FRAMEWALK
+PyDoc_STRVAR(creatorsite_doc,
+"creatorsite(prefixes, depth, /)\n--\n\n"
+"_aio/task.py's creatorsite on 3.11: the first frame from the caller's depth-th caller on\n"
+"whose module name starts with none of prefixes, as (f_code, f_lasti, f_globals); None if\n"
+"there is none. No frame object is made: sys._getframe made one per task created.");
+
+static PyObject *
+creatorsite(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_Check(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "creatorsite(prefixes: tuple, depth: int)");
+        return NULL;
+    }
+    PyObject *prefixes = args[0];
+    Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
+    if (depth < 0) {
+        return PyErr_Occurred() ? NULL : (PyErr_SetString(PyExc_ValueError, "creatorsite: depth < 0"), NULL);
+    }
+    static PyObject *str_name;
+    if (str_name == NULL && (str_name = PyUnicode_InternFromString("__name__")) == NULL) {
+        return NULL;
+    }
+    /* The caller's frame, then its callers, skipping incomplete frames as sys._getframe
+     * and f_back do. */
+    _PyInterpreterFrame *f = PyThreadState_Get()->cframe->current_frame;
+    for (; f != NULL; f = f->previous) {
+        if (_PyFrame_IsIncomplete(f)) {
+            continue;
+        }
+        if (depth > 0) {
+            depth--;
+            continue;
+        }
+        PyObject *name = PyDict_GetItemWithError(f->f_globals, str_name);
+        int skip = 0;
+        if (name == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; name != NULL && PyUnicode_Check(name) && !skip && i < PyTuple_GET_SIZE(prefixes); i++) {
+            Py_ssize_t r = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(prefixes, i), 0, PY_SSIZE_T_MAX, -1);
+            if (r < 0) {
+                return NULL;
+            }
+            skip = (int)r;
+        }
+        if (!skip) {
+            int lasti = _PyInterpreterFrame_LASTI(f);  /* as frame.f_lasti reads it */
+            return Py_BuildValue("(OiO)", (PyObject *)f->f_code, lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT),
+                                 f->f_globals);
+        }
+    }
+    Py_RETURN_NONE;
+}
+#endif
+
 PyDoc_STRVAR(go_doc,
 "go(fn, /, *args, **kwargs)\n--\n\n"
 "Start ``fn(*args, **kwargs)`` as a new goroutine (Go's ``go`` statement).");
@@ -684,6 +749,9 @@ static PyMethodDef methods[] = {
     {"getm", getm_, METH_NOARGS, getm_doc},
     {"setm", setm_, METH_O, setm_doc},
     {"gctrack", gctrack_, METH_O, gctrack_doc},
+#ifdef GOSCHED_FRAMEWALK
+    {"creatorsite", (PyCFunction)(void (*)(void))creatorsite, METH_FASTCALL, creatorsite_doc},
+#endif
     {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
     {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},

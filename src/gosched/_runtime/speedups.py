@@ -69,5 +69,9 @@ send: Callable[[Any, Any], Any] | None = c.send if c is not None else None
 # were walked by every collection). None: no G is ever untracked.
 gctrack: Callable[[Any], None] | None = c.gctrack if c is not None else None
 
+# creatorsite(prefixes, depth): _aio/task.py's creatorsite without making frame objects
+# (CPython 3.11 only; None elsewhere: 3.12+ names a frame's module without one).
+creatorsite: Callable[[tuple[str, ...], int], Any] | None = getattr(c, "creatorsite", None)
+
 # goready(gp) from an M: proc.goready's common case (an M holding its P) in C.
 goready: Callable[[Any], None] | None = c.goready if c is not None else None
