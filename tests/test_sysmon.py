@@ -452,3 +452,93 @@ def test_ms_are_reused_across_many_handoffs() -> None:
     assert allm <= 4, allm
     assert mcount <= 4
     assert threading.active_count() <= threads0 + 4
+
+
+def _sysmon_switches() -> int:
+    """Voluntary context switches of the running sysmon thread so far (its naps, its GIL waits)."""
+    (t,) = [t for t in threading.enumerate() if t.name == "gosched-sysmon"]
+    with open(f"/proc/self/task/{t.native_id}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+
+
+def _preemptions() -> int:
+    n = gosched.metrics.read()["/sysmon/preemptions:events"]
+    assert isinstance(n, int)
+    return n
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_pair_in_runnext_gets_one_request_a_slice_and_sysmon_backs_off() -> None:
+    # Two goroutines that wake each other share one time slice (runnext's inheritTime). When
+    # it expires sysmon asks the one running to yield; it parks on its way out, which ends the
+    # slice (proc.preemptdone). Before, the partner ran on in the same slice, sysmon asked it
+    # at its next tick, and the next, and each request reset sysmon's back-off: it napped
+    # 20 us at a time for good, each nap ending in a wait for the GIL (10-14 per 10 ms slice,
+    # measured). Now: a request per slice, sysmon waking for the slice's end (~3-4 naps).
+    secs = 0.4
+
+    async def main() -> tuple[int, int, int]:
+        a, b = gosched.Chan[int](), gosched.Chan[int]()
+
+        async def echo() -> None:
+            async for v in a:
+                await b.send(v)
+
+        async def pingpong(until: float) -> int:
+            rounds = 0
+            while time.perf_counter() < until:
+                for _ in range(100):
+                    await a.send(1)
+                    await b.recv()
+                rounds += 100
+            return rounds
+
+        gosched.go(echo)
+        await pingpong(time.perf_counter() + 0.15)  # past sysmon's start-up ticks (idleBackoff)
+        n0, s0 = _preemptions(), _sysmon_switches()
+        rounds = await pingpong(time.perf_counter() + secs)
+        n1, s1 = _preemptions(), _sysmon_switches()
+        a.close()
+        return n1 - n0, s1 - s0, rounds
+
+    def attempt() -> float:
+        asked, naps, rounds = gosched.run(main, maxprocs=1)
+        slices = secs / 0.010
+        assert rounds > 1000 and asked <= slices, (asked, naps, rounds)
+        return naps / slices
+
+    best, seen = best_of(attempt, 6)
+    assert best < 6, f"sysmon's voluntary context switches per 10 ms slice: {seen}"
+
+
+def test_a_goroutine_queued_behind_a_pair_in_runnext_gets_its_turn() -> None:
+    # The pair keeps the P's runnext; a goroutine on the P's run queue runs once a request of
+    # sysmon's ends their slice (about one slice, 10 ms), not when they stop.
+    async def main() -> float:
+        a, b = gosched.Chan[int](), gosched.Chan[int]()
+        ranat: list[float] = []
+
+        async def echo() -> None:
+            async for v in a:
+                await b.send(v)
+
+        async def queued() -> None:
+            ranat.append(time.perf_counter())
+
+        gosched.go(echo)
+        for _ in range(10):  # the pair is in its rhythm
+            await a.send(1)
+            await b.recv()
+        t0 = time.perf_counter()
+        gosched.go(queued)
+        while not ranat and time.perf_counter() - t0 < 2.0:
+            await a.send(1)
+            await b.recv()
+        a.close()
+        return ranat[0] - t0 if ranat else 2.0
+
+    def attempt() -> float:
+        return gosched.run(main, maxprocs=1)
+
+    best, seen = best_of(attempt, 0.05)
+    assert best < 0.05, f"seconds before the queued goroutine ran: {seen}"
