@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ import pytest
 import gosched
 import gosched.aio as aio
 from _aio_helpers import tls_contexts
+from gosched._aio import transport
+from gosched._runtime import speedups
 
 
 def test_sock_methods_over_loopback() -> None:
@@ -94,9 +99,12 @@ def test_socket_transports_read_into_a_reused_buffer(max_size: int | None) -> No
     limit = max_size or 256 * 1024
     assert all(t is bytes and 0 < n <= limit for n, t in chunks)
     assert any(n > 65536 for n, _ in chunks), "reads are not capped below max_size"
-    # One loop reads one descriptor at a time (its turn): one buffer, made once (or a second, if a
-    # loop left by another test read meanwhile), not one per read.
-    assert 1 <= len(transport._buffers) <= 2, "buffers are reused, not made per read"
+    if speedups.recvbytes is not None:  # the accelerator reads into a buffer of its own
+        assert transport._buffers == []
+    else:
+        # One loop reads one descriptor at a time (its turn): one buffer, made once (or a second,
+        # if a loop left by another test read meanwhile), not one per read.
+        assert 1 <= len(transport._buffers) <= 2, "buffers are reused, not made per read"
 
 
 def test_unix_sockets_and_datagrams() -> None:
@@ -457,3 +465,41 @@ def test_a_loop_restarted_around_io_and_timers_loses_no_wakeup(rounds: int) -> N
             loop.close()
         took = time.monotonic() - t0
         assert took < 10, f"round {i} took {took:.1f} s: a wake-up was lost (found only by forcegc's)"
+
+
+_RECVS = {"python": transport._recvbuf}
+if speedups.recvbytes is not None:
+    _RECVS["c"] = speedups.recvbytes
+
+
+@pytest.mark.parametrize("how", list(_RECVS))
+def test_the_transports_read_is_socket_recv(how: str) -> None:
+    # The socket transport reads with its own recv (a buffer it keeps: the C accelerator's
+    # recvbytes, or recv_into a reused buffer): what arrived, b"" at EOF, and the errors
+    # socket.recv raises, for sizes under and over the kept buffer's 256 KiB.
+    recv = _RECVS[how]
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    with a, b:
+        with pytest.raises(BlockingIOError):
+            recv(a, 1024)
+        b.sendall(b"hello")
+        assert recv(a, 262144) == b"hello"
+        big = bytes(range(256)) * 1500  # 384,000 bytes: over the kept buffer
+        writer = threading.Thread(target=b.sendall, args=(big,))
+        writer.start()
+        got = b""
+        while len(got) < len(big):
+            try:
+                got += recv(a, 1 << 20)
+            except BlockingIOError:
+                select.select([a], [], [], 5)
+        writer.join()
+        assert got == big
+        b.sendall(b"abcdef")
+        assert recv(a, 4) == b"abcd" and recv(a, 4) == b"ef"
+        b.shutdown(socket.SHUT_WR)
+        assert recv(a, 10) == b""
+    with pytest.raises(OSError) as e:
+        recv(a, 10)  # closed
+    assert e.value.errno == errno.EBADF

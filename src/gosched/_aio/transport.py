@@ -9,14 +9,19 @@ never raises the threshold: so in a process that has not yet closed a connection
 ~12 µs for a 64-byte message on this machine against ~2.3 µs after (measured with
 a socketpair, ``docs/aio.md``). A server whose clients keep their connections
 (websockets, a database pool, the echo benchmark) pays it on every read for good.
-uvloop reads into one buffer per loop; so does this transport: ``recv_into`` a
-256 KiB buffer, then a ``bytes`` copy of what arrived. The rest is asyncio's.
+uvloop reads into one buffer per loop; so does this transport: with the C accelerator
+``speedups.recvbytes`` (``read(2)`` into a buffer the module keeps, then a ``bytes`` of
+what arrived), without it ``recv_into`` a 256 KiB buffer from a free list and a copy.
+The rest is asyncio's.
 """
 
 from __future__ import annotations
 
 from asyncio import selector_events
+from collections.abc import Callable
 from typing import Any
+
+from .._runtime import speedups
 
 # Free read buffers (memoryviews of bytearray(max_size)) shared by the process's
 # transports. A reader takes one for the read and its copy and puts it back: a
@@ -27,24 +32,34 @@ _buffers: list[memoryview] = []
 _Base: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]  # private: not in typeshed
 
 
+def _recvbuf(sock: Any, size: int) -> bytes:
+    """``sock.recv(size)`` through a reused buffer: ``recv_into``, then a copy."""
+    try:
+        buf = _buffers.pop()
+    except IndexError:
+        buf = memoryview(bytearray(size))
+    if len(buf) < size:  # max_size raised on this transport
+        buf = memoryview(bytearray(size))
+    try:
+        n = sock.recv_into(buf, size)
+        return buf[:n].tobytes()
+    finally:
+        _buffers.append(buf)
+
+
+_recv: Callable[[Any, int], bytes] = speedups.recvbytes or _recvbuf
+
+
 class SocketTransport(_Base):  # type: ignore[misc]
     """asyncio's selector socket transport, reading into a reused buffer."""
 
     def _read_ready__data_received(self) -> None:
         # _SelectorSocketTransport._read_ready__data_received (the same in 3.11-3.13),
-        # with the read into a buffer instead of sock.recv(max_size).
+        # with the read into a reused buffer instead of sock.recv(max_size).
         if self._conn_lost:
             return
-        size = self.max_size
         try:
-            buf = _buffers.pop()
-        except IndexError:
-            buf = memoryview(bytearray(size))
-        if len(buf) < size:  # max_size raised on this transport
-            buf = memoryview(bytearray(size))
-        try:
-            n = self._sock.recv_into(buf, size)
-            data = buf[:n].tobytes()
+            data = _recv(self._sock, self.max_size)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -52,8 +67,6 @@ class SocketTransport(_Base):  # type: ignore[misc]
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
             return
-        finally:
-            _buffers.append(buf)
 
         if not data:
             self._read_ready__on_eof()

@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 18
+#define SPEEDUPS_VERSION 19
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -762,6 +762,7 @@ static PyMethodDef methods[] = {
     {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
     {"setup_sched", setup_sched, METH_O, setup_sched_doc},
     {"epoll_wait", epoll_wait_ns, METH_VARARGS, epoll_wait_doc},
+    {"recvbytes", (PyCFunction)(void (*)(void))recvbytes, METH_FASTCALL, recvbytes_doc},
     {"timerfd_create", timerfd_create_, METH_NOARGS, timerfd_create_doc},
     {"timerfd_settime", timerfd_settime_, METH_VARARGS, timerfd_settime_doc},
     {"setup_wg", setup_wg, METH_VARARGS, setup_wg_doc},

@@ -143,3 +143,85 @@ timerfd_settime_(PyObject *self, PyObject *args)
     }
     Py_RETURN_NONE;
 }
+
+/* recvbytes(sock, size): sock.recv(size) for gosched.aio's socket transport
+ * (_aio/transport.py), read into one buffer this module keeps.
+ *
+ * asyncio's transport reads with sock.recv(256 KiB), which allocates the whole size and
+ * shrinks it to what arrived: in a process that has not yet freed a chunk that large,
+ * glibc serves each with mmap and munmap (docs/aio.md). The transport's pure-Python way,
+ * recv_into a buffer from a free list and a copy, avoids that but spent ~900 instructions
+ * a read on the memoryview and the arguments (callgrind, a Protocol echo server). Here:
+ * read(2) (recv(2) without flags; <sys/socket.h> would clash with this module's send)
+ * into a static buffer with the GIL held, then a bytes of what arrived. The GIL
+ * is what makes one buffer safe (this file is built for GIL CPythons only), and holding it
+ * costs nothing: the transport's socket is non-blocking, so the call never waits. A size
+ * above the buffer's reads into a bytes of that size, as socket.recv does. Errors are
+ * socket.recv's: OSError from errno (BlockingIOError, ConnectionResetError, ...), EBADF
+ * for a closed socket, EINTR retried after the signal handlers (PEP 475).
+ */
+#define RECVBUFSIZE (256 * 1024)
+static char recvbuf[RECVBUFSIZE];
+
+PyDoc_STRVAR(recvbytes_doc,
+"recvbytes(sock, size, /)\n--\n\n"
+"sock.recv(size) for a non-blocking socket, read into a buffer the module keeps.");
+
+static PyObject *
+recvbytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "recvbytes(sock, size: int)");
+        return NULL;
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    if (size < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
+        }
+        return NULL;
+    }
+    static PyObject *str_fileno;  /* interned once: a name made per call missed the type's method cache */
+    if (str_fileno == NULL && (str_fileno = PyUnicode_InternFromString("fileno")) == NULL) {
+        return NULL;
+    }
+    PyObject *fdobj = PyObject_CallMethodNoArgs(args[0], str_fileno);
+    if (fdobj == NULL) {
+        return NULL;
+    }
+    long fd = PyLong_AsLong(fdobj);
+    Py_DECREF(fdobj);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT_MAX) {  /* a closed socket's fileno() is -1: recv's EBADF */
+        errno = EBADF;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *big = NULL;
+    char *buf = recvbuf;
+    if (size > RECVBUFSIZE) {
+        if ((big = PyBytes_FromStringAndSize(NULL, size)) == NULL) {
+            return NULL;
+        }
+        buf = PyBytes_AS_STRING(big);
+    }
+    ssize_t n;
+    while ((n = read((int)fd, buf, (size_t)size)) < 0 && errno == EINTR) {
+        if (PyErr_CheckSignals() < 0) {
+            Py_XDECREF(big);
+            return NULL;
+        }
+    }
+    if (n < 0) {
+        Py_XDECREF(big);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (big == NULL) {
+        return PyBytes_FromStringAndSize(recvbuf, n);
+    }
+    if (n != size && _PyBytes_Resize(&big, n) < 0) {
+        return NULL;
+    }
+    return big;
+}

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 18  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 19  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 
@@ -72,6 +72,10 @@ gctrack: Callable[[Any], None] | None = c.gctrack if c is not None else None
 # creatorsite(prefixes, depth): _aio/task.py's creatorsite without making frame objects
 # (CPython 3.11 only; None elsewhere: 3.12+ names a frame's module without one).
 creatorsite: Callable[[tuple[str, ...], int], Any] | None = getattr(c, "creatorsite", None)
+
+# recvbytes(sock, size): sock.recv(size) into a buffer the module keeps (gosched.aio's socket
+# transport; None: the transport's recv_into a reused buffer, in Python).
+recvbytes: Callable[[Any, int], bytes] | None = c.recvbytes if c is not None else None
 
 # goready(gp) from an M: proc.goready's common case (an M holding its P) in C.
 goready: Callable[[Any], None] | None = c.goready if c is not None else None
