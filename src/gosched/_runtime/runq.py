@@ -75,15 +75,14 @@ def runqputslow(sched: Sched, p: P, gp: G) -> None:
         sched.runq.extend(batch)
 
 
-def drainreadyq(sched: Sched, m: M, p: P, nxt: bool = True) -> None:
-    """What m readied, to p's runnext (the last of them; nxt=False: all to the runq tail)."""
+def drainreadyq(sched: Sched, m: M, p: P) -> None:
     rq = m.readyq
     while rq:
         try:
             gp = rq.popleft()
-        except IndexError:  # sysmon took it
+        except IndexError:
             return
-        runqput(sched, p, gp, nxt)
+        runqput(sched, p, gp, True)
 
 
 def endslice(sched: Sched, m: M, p: P) -> None:
@@ -93,7 +92,13 @@ def endslice(sched: Sched, m: M, p: P) -> None:
     if gp is not None:
         p.runnext = None
         runqput(sched, p, gp, False)
-    drainreadyq(sched, m, p, False)
+    rq = m.readyq
+    while rq:
+        try:
+            gp = rq.popleft()
+        except IndexError:  # sysmon took it
+            return
+        runqput(sched, p, gp, False)
 
 
 def globrunqget(sched: Sched, p: P, maxn: int) -> G | None:
