@@ -47,7 +47,6 @@ from .runq import (
     _coprimes,
     addtimerhere,
     drainreadyq,
-    endslice,
     globrunqget,
     globrunqput,
     pidleget,
@@ -458,24 +457,9 @@ def schedidle(m: M, p: P | None) -> bool:
 
 
 def preemptdone(m: M, gp: G) -> bool:
-    """gp yielded to a preemption request (sysmon's, lock_os_thread's): clear it; True if m is now locked.
-
-    A request of sysmon's (the set ``preempted``) also ends the time slice (gosched). Go's
-    preempted goroutine goes to the global queue, and a goroutine it was talking to finds it
-    there; gp here has mostly parked on its way out (a channel, a future), and the goroutine
-    it readied would run next in its slice (runnext's inheritTime): a pair that wakes each
-    other would keep the slice for good, the P's queue would wait, and sysmon, seeing the
-    slice go on, would ask at every 20 µs tick. runq.endslice puts that goroutine on the run
-    queue's tail, so the next pick starts a new slice.
-    """
+    """gp yielded to a preemption request (sysmon's, lock_os_thread's): clear it; True if m is now locked."""
     gp.preempt = False
-    if gp in preempted:
-        preempted.discard(gp)
-        p, sched = m.p, m.sched
-        # Not once the run is over (main.py's _preemptall asks too): what a late goroutine
-        # readied may belong to the next run, and abandon() sends it there.
-        if p is not None and not sched.dead:
-            endslice(sched, m, p)
+    preempted.discard(gp)
     return m.lockedg is not None
 
 

@@ -85,22 +85,6 @@ def drainreadyq(sched: Sched, m: M, p: P) -> None:
         runqput(sched, p, gp, True)
 
 
-def endslice(sched: Sched, m: M, p: P) -> None:
-    """End the running time slice (m's P, by m): what would inherit it, p.runnext and
-    m.readyq, goes to the run queue's tail, so the next pick starts a new slice."""
-    gp = p.runnext
-    if gp is not None:
-        p.runnext = None
-        runqput(sched, p, gp, False)
-    rq = m.readyq
-    while rq:
-        try:
-            gp = rq.popleft()
-        except IndexError:  # sysmon took it
-            return
-        runqput(sched, p, gp, False)
-
-
 def globrunqget(sched: Sched, p: P, maxn: int) -> G | None:
     """Take a batch from the global queue; return one, the rest to p's runq."""
     lk = sched.lock

@@ -217,7 +217,6 @@ def sysmon(m: M) -> None:
     lasttrace = 0
     lastcheck = 0
     deadline = 0  # when the oldest running slice reaches forcePreemptNS, or a syscall's P needs us
-    asked = False  # a preemption request is in its grace period
     rested = False  # the last tick followed a deep sleep that ran its course
     while not sched.dead:
         if idle == 0:
@@ -226,9 +225,7 @@ def sysmon(m: M) -> None:
             delay *= 2
         if delay > maxdelayUS:
             delay = maxdelayUS
-        # While a request waits (gosched), tick fast: its handoff comes preemptGraceNS later,
-        # or sooner for a blocking call (blockedcall), not a backed-off tick later.
-        us = mindelayUS if asked else delay
+        us = delay
         if deadline:
             # Wake when a slice expires rather than up to a backed-off tick later
             # (gosched: Go's slice is 10-20 ms; this makes it 10 ms + sighting lag).
@@ -283,10 +280,10 @@ def sysmon(m: M) -> None:
             # an M; its findrunnable steals and runs that P's timers.
             mgr.startm(sched, None, False)
         n, asked, deadline = retake(sched, rnow)
-        if n:
-            # Go counts only retakes: a request alone does not reset the back-off (it
-            # did, and a busy P asked every 10 ms kept sysmon at 20 us ticks for good,
-            # each one taking the GIL from the goroutine running; asked ticks fast above).
+        if n or asked:
+            # Go counts only retakes. A preemption request also resets the delay
+            # so its handoff (gosched's async preemption) comes preemptGraceNS
+            # later, not a backed-off tick later.
             idle = 0
         else:
             idle += 1
