@@ -19,15 +19,15 @@ import time
 import types
 import weakref
 from asyncio import base_events, events, format_helpers
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._runtime import checkdead
+from .._runtime import checkdead, speedups
 from .._runtime.api import syscall
 from .._runtime.netpoll import MODE_R, waitfd
 from .._runtime.runtime2 import GSTATUS_STRINGS, Gwaiting, M, Sched
 from .._runtime.traps import getm
-from .task import _ENDED, Passed, Task, become, runfirst
+from .task import _ENDED, Passed, Task, become, runfirst, runningloop
 from .turn import Wake, giveturn, taketurn, wakeup
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _goyield() -> Generator[None, None, None]:
     yield
 
 
-def runhandle(loop: EventLoop, h: events.Handle) -> None:
+def _runhandle(loop: EventLoop, h: events.Handle) -> None:
     """Run a callback on this M: Handle._run's work in line (a Python call less per callback),
     the callback in its context, and an exception reported to the loop's exception handler in
     asyncio's words.
@@ -57,6 +57,12 @@ def runhandle(loop: EventLoop, h: events.Handle) -> None:
         raise
     except BaseException as exc:
         _callbackfailed(loop, h, exc)
+
+
+# In C when accelerated (_speedups_aioloop.h runhandle, bound by loop.py's setup_loop).
+runhandle: Callable[[EventLoop, events.Handle], None] = (
+    speedups.c.runhandle if speedups.c is not None else _runhandle
+)
 
 
 def _callbackfailed(loop: EventLoop, h: events.Handle, exc: BaseException) -> None:
@@ -110,23 +116,27 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
             giveturn(turn, gp, sched, m)
             continue
         try:
-            if events._get_running_loop() is not loop:
+            if runningloop() is not loop:
                 events._set_running_loop(loop)
-            ready = sel.select(0) if not sel._selector.closed else ()
-            for key, mask in ready:  # BaseSelectorEventLoop._process_events, the callbacks run at once
-                reader, writer = key.data
-                if mask & EVENT_READ and reader is not None:
-                    if reader._cancelled:
-                        loop._remove_reader(key.fileobj)
-                    else:
-                        runhandle(loop, reader)
-                if mask & EVENT_WRITE and writer is not None:
-                    if writer._cancelled:
-                        loop._remove_writer(key.fileobj)
-                    else:
-                        runhandle(loop, writer)
+            _runready(loop, sel.select(0) if not sel._selector.closed else ())
         finally:
             giveturn(turn, gp, sched, m)
+
+
+def _runready(loop: EventLoop, ready: Sequence[tuple[selectors.SelectorKey, int]]) -> None:
+    """The callbacks of the ready keys, at once (BaseSelectorEventLoop._process_events)."""
+    for key, mask in ready:
+        reader, writer = key.data
+        if mask & EVENT_READ and reader is not None:
+            if reader._cancelled:
+                loop._remove_reader(key.fileobj)
+            else:
+                runhandle(loop, reader)
+        if mask & EVENT_WRITE and writer is not None:
+            if writer._cancelled:
+                loop._remove_writer(key.fileobj)
+            else:
+                runhandle(loop, writer)
 
 
 def stuckloops(sched: Sched) -> str:
@@ -207,7 +217,7 @@ async def _dispatch(loop: EventLoop) -> None:
         m = getm()
         left: tuple[Task, Any] | None = None
         try:
-            if events._get_running_loop() is not loop:
+            if runningloop() is not loop:
                 events._set_running_loop(loop)
             left = _runbatch(loop, m, gp)
         finally:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .. import signal as _gosignal
-from .._runtime import mgr, proc, runq
+from .._runtime import mgr, proc, runq, speedups
 from .._runtime import timers as _timers
 from .._runtime.chan import Chan
 from .._runtime.main import run as _gorun
@@ -48,7 +48,7 @@ from .._runtime.netpoll import notify_closing
 from .._runtime.runtime2 import G, M, Sched
 from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm
-from .dispatch import _dispatch, _poll
+from .dispatch import _callbackfailed, _dispatch, _poll, _runtimed
 from .mainthread import lend
 from .task import StepWrapper, Task, creator, creatorsite, loopcode
 from .transport import SocketTransport
@@ -839,3 +839,13 @@ def runson(loop: EventLoop) -> None:
 
 proc.mstarted = mstarted
 proc.mstopped = mstopped
+_pycall_soon = EventLoop.call_soon  # the definition (the C method's fallback)
+if speedups.c is not None:
+    # call_soon's two common cases in C (a task's first __step, a Wake with nothing queued
+    # before it: _speedups_aioloop.h), the method above for the rest; and runhandle in C.
+    EventLoop.call_soon = speedups.c.setup_loop(EventLoop, {  # type: ignore[method-assign]
+        "call_soon": _pycall_soon,
+        "callbackfailed": _callbackfailed,
+        "runtimed": _runtimed,
+        "StepWrapper": StepWrapper,
+    })

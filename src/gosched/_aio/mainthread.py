@@ -28,17 +28,18 @@ from typing import TYPE_CHECKING, Any
 
 from .._runtime import mainm, proc
 from .._runtime.sigwait import SignalNote
-from .dispatch import _runbatch, runhandle
+from .dispatch import _runbatch, _runhandle, _runready
 from .task import _drive, _formain, _step
 
 if TYPE_CHECKING:
     from .loop import EventLoop
 
 # The gosched frames under which a goroutine's own code runs: a handler interrupting the
-# code they call (not their own bytecode) runs at once.
+# code they call (not their own bytecode) runs at once. (_drive, _runbatch and _runready:
+# for the accelerator's steps and runhandle, which call that code from C.)
 _OWNCODE: frozenset[CodeType] = frozenset(
-    (proc.schedule.__code__, _step.__code__, _formain.__code__, runhandle.__code__,
-     _drive.__code__, _runbatch.__code__)  # (the last two: the accelerator's steps, from C)
+    (proc.schedule.__code__, _step.__code__, _formain.__code__, _runhandle.__code__,
+     _drive.__code__, _runbatch.__code__, _runready.__code__)
 )
 
 Handler = Callable[[int, FrameType | None], Any]

@@ -73,6 +73,16 @@ _enter_task: Callable[[Any, Any], None] = asyncio.tasks._enter_task
 _leave_task: Callable[[Any, Any], None] = asyncio.tasks._leave_task
 _turnheldcode = turnheld.__code__
 
+
+
+def _runningloop() -> Any:
+    return events._get_running_loop()
+
+
+# asyncio's running loop (events._get_running_loop(), looked up at each call): in C when
+# accelerated, where 3.11's getpid() system call per look is spared (_speedups_aioloop.h).
+runningloop: Callable[[], Any] = speedups.c.runningloop if speedups.c is not None else _runningloop
+
 # The task each task goroutine runs (current_task's per-M answer: getm().curg).
 gtasks: dict[G, Task] = {}
 
@@ -413,7 +423,7 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 if turn.holder is not gp:
                     yield from taketurn(turn, gp)
                 m = getm()
-                if events._get_running_loop() is not loop:
+                if runningloop() is not loop:
                     events._set_running_loop(loop)
                 y = NotImplemented
                 if _cstep is not None and exc is None:
@@ -551,7 +561,7 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     t = gtasks.get(gp)
     # (A task's driver parks on its futures itself, with the PARK trap: only plain goroutines come here.)
     if (getattr(obj, "_asyncio_future_blocking", None) is None
-            or _get_loop(obj) is not events._get_running_loop()):
+            or _get_loop(obj) is not runningloop()):
         return False  # not a future, or one of a loop that does not run here: proc raises TypeError
     obj._asyncio_future_blocking = False
     # A plain goroutine's task: cancel() reaches it through the future it parks on. turnheld
@@ -627,7 +637,7 @@ def current_task(loop: Any = None) -> Any:
         gp = m.curg
         if gp is not None:
             t = gtasks.get(gp)
-            running = events._get_running_loop()
+            running = runningloop()
             if t is None and running is not None:
                 if getattr(gp.coro, "cr_code", None) in loopcode:  # a C Task's __step in the dispatcher:
                     return _c_current_task(loop)  # asyncio's own slot, which that step set

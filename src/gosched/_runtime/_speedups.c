@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 19
+#define SPEEDUPS_VERSION 20
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -576,6 +576,7 @@ setup_send(PyObject *self, PyObject *args)
 #include "_speedups_poll.h"  /* epoll_wait with a nanosecond timeout (netpoll_epoll.py) */
 #include "_speedups_sync.h"  /* WaitGroup.add and done that wake nobody */
 #include "_speedups_aio.h"  /* gosched._aio's task step and turn hand-off */
+#include "_speedups_aioloop.h"  /* gosched._aio's call_soon and runhandle */
 
 PyDoc_STRVAR(setup_go_doc,
 "setup_go(M, P, Sched, G, Goroutine, template, runq_size, newgoid, wakep, pygo)\n--\n\n"
@@ -775,6 +776,9 @@ static PyMethodDef methods[] = {
     {"wake", (PyCFunction)(void (*)(void))wake, METH_FASTCALL, wake_doc},
     {"firststep", (PyCFunction)(void (*)(void))firststep, METH_FASTCALL, firststep_doc},
     {"setup_aio", setup_aio, METH_O, setup_aio_doc},
+    {"runhandle", (PyCFunction)(void (*)(void))runhandle, METH_FASTCALL, runhandle_doc},
+    {"runningloop", runningloop, METH_NOARGS, runningloop_doc},
+    {"setup_loop", (PyCFunction)(void (*)(void))setup_loop, METH_FASTCALL, setup_loop_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -37,9 +37,9 @@ static PyObject *str_graise, *str_gmain, *str_gborrow, *str_gturn, *str_get_coro
 static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._Parker */
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
-static Py_ssize_t t_first, t_defer, tk_gctx, pk_fut;
+static Py_ssize_t t_first, t_defer, tk_gctx, pk_fut, pk_wake;
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
-static PyObject *str_gcancel;
+static PyObject *str_gcancel, *str_add_done_callback;
 static PyTypeObject *Turntype, *Waketype;
 static Py_ssize_t t_lk, t_holder, t_waiters, w_gp, w_sched, w_turn;
 
@@ -307,6 +307,34 @@ prepark(PyObject *task, PyObject *loop, PyObject *gp, PyObject *y, PyObject *par
     return 1;
 }
 
+/* gopark's unlockf for a task parked on an asyncio future: task._Parker.release, which
+ * proc.unlockf calls (the future's done-callback, the task's Wake, is added now that the
+ * goroutine is off the CPU). 1 done, 0 not a parker (the caller's Python does it), -1. */
+static int
+parkrelease(PyObject *ul)
+{
+    if (aio_parkertype == NULL || !Py_IS_TYPE(ul, (PyTypeObject *)aio_parkertype)) {
+        return 0;
+    }
+    PyObject *fut = SLOT(ul, pk_fut), *wake = SLOT(ul, pk_wake);
+    if (fut == NULL || fut == Py_None || wake == NULL) {
+        return 0;  /* the Python's error (release with nothing to release) */
+    }
+    Py_INCREF(fut);
+    PyObject *w = Py_NewRef(wake);
+    if (setslot(ul, pk_fut, Py_NewRef(Py_None)) < 0) {  /* fut, self.fut = self.fut, None */
+        Py_DECREF(fut);
+        Py_DECREF(w);
+        return -1;
+    }
+    PyObject *args[2] = {fut, w};
+    PyObject *r = PyObject_VectorcallMethod(str_add_done_callback, args, 2, NULL);
+    Py_DECREF(fut);
+    Py_DECREF(w);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 1;
+}
+
 PyDoc_STRVAR(stepgive_doc,
 "stepgive(task, loop, coro, ctx, m, val, turn, gp, sched, park, /)\n--\n\n"
 "task._drive's step: task._step(task, loop, m, val, None), then\n"
@@ -541,13 +569,13 @@ setup_aio(PyObject *self, PyObject *d)
     if (offset_of(tt, "lk", &t_lk) || offset_of(tt, "holder", &t_holder) || offset_of(tt, "waiters", &t_waiters) ||
         offset_of(tt, "first", &t_first) || offset_of(wt, "gp", &w_gp) || offset_of(wt, "sched", &w_sched) ||
         offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
-        offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of(tt, "defer", &t_defer)) {
+        offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) || offset_of(tt, "defer", &t_defer)) {
         return NULL;
     }
     static const char *strs[] = {"_gcancel", "_graise", "_gmain", "_gborrow", "_gturn", "get_coro",
-                                 "_asyncio_future_blocking", "_loop", "_gwaiter"};
+                                 "_asyncio_future_blocking", "_loop", "_gwaiter", "add_done_callback"};
     PyObject **sdst[] = {&str_gcancel, &str_graise, &str_gmain, &str_gborrow, &str_gturn, &str_get_coro,
-                         &str_blocking, &str_loop, &str_gwaiter};
+                         &str_blocking, &str_loop, &str_gwaiter, &str_add_done_callback};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
             return NULL;

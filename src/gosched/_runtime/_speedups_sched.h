@@ -530,6 +530,8 @@ readytimer(PyObject *self, PyObject *gp)
     return pcall(H_PYREADYTIMER, &gp, 1);
 }
 
+static int parkrelease(PyObject *ul);  /* _speedups_aio.h: task._Parker.release */
+
 /* The trap's handling: goexit0 and park_m in line, foreignyield and trapdispatch for the
  * rest (*nextg: a goroutine to resume at once, or NULL). 0 go on, 2 schedule returns, -1. */
 static int
@@ -557,7 +559,11 @@ dotrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tr, Py
         if (PyList_CheckExact(ul)) {  /* a runtime lock (lock.newlock): unlock inline */
             return unlock(ul);
         }
-        return ul == Py_None ? 0 : pdo(H_UNLOCKF, &ul, 1);
+        if (ul == Py_None) {
+            return 0;
+        }
+        int r = parkrelease(ul);  /* a task parked on an asyncio future (the common await) */
+        return r != 0 ? (r < 0 ? -1 : 0) : pdo(H_UNLOCKF, &ul, 1);
     }
     else if (PyTuple_GET_SIZE(tr) == 0) {
         PyErr_SetString(PyExc_IndexError, "tuple index out of range");

@@ -1,0 +1,328 @@
+/* gosched._aio's loop in C: call_soon's common cases, and the dispatcher's runhandle.
+ *
+ * Included by _speedups.c after _speedups_aio.h. Every message an asyncio server reads
+ * passes through both: the poller runs the transport's reader callback (runhandle,
+ * Handle._run's work), and the data's future wakes the task that awaits it, through
+ * loop.call_soon (C Future's done-callbacks are scheduled by a method call on the loop);
+ * every create_task calls call_soon too (C Task.__init__ schedules its first __step). In
+ * Python each was a frame of 20-40 bytecodes around one C call.
+ *
+ * callsoon is EventLoop.call_soon as a method descriptor of the class (setup_loop makes
+ * it), so a subclass that overrides call_soon keeps its own and C Future's method call
+ * costs no bound method. Its two common cases: C Task.__init__'s first __step, which the
+ * task's goroutine runs instead (the loop's _gdone, a Handle never queued); a task's Wake
+ * with nothing queued before it, the loop neither closed nor in debug mode, and no retaken
+ * step deferring the loop's callbacks: wake() at once. Everything else, in the same order
+ * of checks, is the Python method (loop.py), which stays the definition. runhandle is
+ * dispatch.runhandle: debug mode and a callback that raised go to its Python helpers.
+ */
+
+static PyObject *lp_pycallsoon;          /* loop.EventLoop.call_soon, the Python */
+static PyObject *lp_failed, *lp_timed;   /* dispatch._callbackfailed, dispatch._runtimed */
+static PyTypeObject *lp_stepwrapper;     /* asyncio's C TaskStepMethWrapper (task.StepWrapper) */
+static PyObject *str_closed, *str_debug, *str_ready, *str_gdone, *str_self, *str_context, *str_callback,
+    *str_args;
+
+/* An attribute's truth: 1, 0, or -1. */
+static int
+attrtrue(PyObject *o, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL) {
+        return -1;
+    }
+    int t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+/* Whether call_soon(cb, *args) is one of the two common cases on this loop: 1 a first
+ * __step (drop it), 2 a Wake to call now, 0 neither (the Python method), -1 error. */
+static int
+callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
+{
+    PyTypeObject *t = Py_TYPE(cb);
+    if (t == lp_stepwrapper) {  /* isinstance(callback.__self__, Task) */
+        PyObject *s = PyObject_GetAttr(cb, str_self);
+        if (s == NULL) {
+            return -1;
+        }
+        int r = PyObject_TypeCheck(s, (PyTypeObject *)aio_tasktype);
+        Py_DECREF(s);
+        return r;
+    }
+    if (t != Waketype || nargs != 2) {
+        return 0;
+    }
+    PyObject *turn = PyObject_GetAttr(loop, str_gturn);  /* no retaken step defers callbacks */
+    if (turn == NULL) {
+        return -1;
+    }
+    int later = !Py_IS_TYPE(turn, Turntype) || SLOT(turn, t_defer) != Py_None;
+    Py_DECREF(turn);
+    if (later) {
+        return 0;
+    }
+    int r;
+    if ((r = attrtrue(loop, str_ready)) != 0 || (r = attrtrue(loop, str_debug)) != 0 ||
+        (r = attrtrue(loop, str_closed)) != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    return 2;
+}
+
+static PyObject *
+callsoon(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int kind = nargs >= 1 && lp_pycallsoon != NULL ? callsoonkind(loop, args[0], nargs) : 0;
+    if (kind < 0) {
+        return NULL;
+    }
+    if (kind == 2) {
+        PyObject *r = wake(NULL, args, 2);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    if (kind) {
+        return PyObject_GetAttr(loop, str_gdone);
+    }
+    if (lp_pycallsoon == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "call_soon before setup_loop");
+        return NULL;
+    }
+    /* The Python method: loop first, then the arguments and keywords as they came. */
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *small[8], **stack = small;
+    if (nargs + nkw + 1 > 8 && (stack = PyMem_Malloc((nargs + nkw + 1) * sizeof(PyObject *))) == NULL) {
+        return PyErr_NoMemory();
+    }
+    stack[0] = loop;
+    memcpy(stack + 1, args, (nargs + nkw) * sizeof(PyObject *));
+    PyObject *r = PyObject_Vectorcall(lp_pycallsoon, stack, nargs + 1, kwnames);
+    if (stack != small) {
+        PyMem_Free(stack);
+    }
+    return r;
+}
+
+static PyMethodDef callsoon_def = {
+    "call_soon", (PyCFunction)(void (*)(void))callsoon, METH_FASTCALL | METH_KEYWORDS,
+    "call_soon(callback, *args, context=None)\n--\n\n"
+    "Arrange for callback(*args) to be called soon, in FIFO order (asyncio's\n"
+    "AbstractEventLoop.call_soon); a Handle that can cancel it."};
+
+PyDoc_STRVAR(runhandle_doc,
+"runhandle(loop, h, /)\n--\n\n"
+"gosched._aio.dispatch.runhandle: run Handle h's callback in its context, a\n"
+"callback that raised reported to the loop's exception handler.");
+
+static PyObject *
+runhandle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || lp_failed == NULL) {
+        PyErr_SetString(PyExc_TypeError, "runhandle(loop, h), after setup_loop");
+        return NULL;
+    }
+    PyObject *loop = args[0], *h = args[1];
+    int debug = attrtrue(loop, str_debug);
+    if (debug != 0) {
+        return debug < 0 ? NULL : PyObject_Vectorcall(lp_timed, args, 2, NULL);
+    }
+    PyObject *ctx = PyObject_GetAttr(h, str_context);
+    PyObject *cb = ctx == NULL ? NULL : PyObject_GetAttr(h, str_callback);
+    PyObject *cargs = cb == NULL ? NULL : PyObject_GetAttr(h, str_args);
+    if (cargs == NULL) {
+        Py_XDECREF(ctx);
+        Py_XDECREF(cb);
+        return NULL;
+    }
+    PyObject *r = NULL;
+    PyObject *t = PyTuple_CheckExact(cargs) ? Py_NewRef(cargs) : PySequence_Tuple(cargs);
+    if (t != NULL) {
+        if (PyContext_Enter(ctx) == 0) {  /* ctx.run(cb, *args) */
+            r = PyObject_Call(cb, t, NULL);
+            if (PyContext_Exit(ctx) < 0) {
+                Py_CLEAR(r);
+            }
+        }
+        Py_DECREF(t);
+    }
+    Py_DECREF(ctx);
+    Py_DECREF(cb);
+    Py_DECREF(cargs);
+    if (r != NULL) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        return NULL;
+    }
+    PyObject *exc = raised();
+    if (exc == NULL) {
+        return NULL;
+    }
+    PyObject *fargs[3] = {loop, h, exc};
+    r = PyObject_Vectorcall(lp_failed, fargs, 3, NULL);
+    Py_DECREF(exc);
+    return r;
+}
+
+/* asyncio.events._get_running_loop() without 3.11's system call. On 3.11 asyncio's C
+ * function compares the pid the running loop was set in with getpid(), a system call per
+ * look (~150 ns; glibc no longer caches the pid), and every task step looks (task._drive,
+ * the poller, the dispatcher). Here the pid is ours, kept up to date across fork() by an
+ * atfork handler, and the rest is the C function's reading: the holder asyncio's C
+ * _set_running_loop stores in the thread's dict under "__asyncio_running_event_loop__"
+ * (PyRunningLoopHolder: the loop, then the pid). The holder's type is checked against
+ * that layout (name and size) before it is read; anything else, 3.12+ (whose function
+ * makes no system call) and a _get_running_loop swapped for another (test_asyncio runs
+ * the pure-Python one) call the module's function, looked up at each call. */
+static PyObject *lp_events, *lp_getrunning;  /* asyncio.events, its C _get_running_loop */
+static PyObject *str_getrunning;
+#if PY_VERSION_HEX < 0x030C0000
+#include <pthread.h>
+#include <unistd.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rl_loop;
+    pid_t rl_pid;
+} rlholder;
+static PyObject *str_rlkey;
+static PyTypeObject *rlholdertype;  /* once seen with the expected layout */
+static int rlbad;                   /* a holder of another layout was seen: never read one */
+static pid_t rlpid;
+
+static void
+rlforked(void)
+{
+    rlpid = getpid();
+}
+#endif
+
+/* At the first look: asyncio.events, its C function (events keeps it as
+ * _c__get_running_loop, whatever _get_running_loop is swapped for), our pid. 0 or -1. */
+static int
+rlsetup(void)
+{
+    PyObject *ev = PyImport_ImportModule("asyncio.events");
+    PyObject *f = ev == NULL ? NULL : PyObject_GetAttrString(ev, "_c__get_running_loop");
+    if ((str_getrunning == NULL && (str_getrunning = PyUnicode_InternFromString("_get_running_loop")) == NULL) ||
+        f == NULL) {
+        Py_XDECREF(ev);
+        Py_XDECREF(f);
+        return -1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if ((str_rlkey = PyUnicode_InternFromString("__asyncio_running_event_loop__")) == NULL) {
+        Py_DECREF(ev);
+        Py_DECREF(f);
+        return -1;
+    }
+    rlpid = getpid();
+    if (pthread_atfork(NULL, NULL, rlforked) != 0) {
+        rlbad = 1;  /* no way to follow the pid across fork(): always the function */
+    }
+#endif
+    lp_getrunning = f;
+    lp_events = ev;
+    return 0;
+}
+
+PyDoc_STRVAR(runningloop_doc,
+"runningloop()\n--\n\n"
+"asyncio.events._get_running_loop(), without a getpid() system call on 3.11.");
+
+static PyObject *
+runningloop(PyObject *self, PyObject *unused)
+{
+    if (lp_events == NULL && rlsetup() < 0) {
+        return NULL;
+    }
+    PyObject *f = PyObject_GetAttr(lp_events, str_getrunning);
+    if (f == NULL) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (f == lp_getrunning && !rlbad) {
+        PyObject *d = PyThreadState_GetDict();
+        PyObject *h = d == NULL ? NULL : PyDict_GetItemWithError(d, str_rlkey);
+        if (h == NULL && PyErr_Occurred()) {
+            Py_DECREF(f);
+            return NULL;
+        }
+        if (h == NULL) {
+            Py_DECREF(f);
+            Py_RETURN_NONE;
+        }
+        if (Py_TYPE(h) != rlholdertype) {
+            PyTypeObject *t = Py_TYPE(h);
+            if (strcmp(t->tp_name, "_RunningLoopHolder") == 0 && t->tp_basicsize == (Py_ssize_t)sizeof(rlholder)) {
+                rlholdertype = t;
+            }
+            else {
+                rlbad = 1;
+            }
+        }
+        if (Py_TYPE(h) == rlholdertype) {
+            rlholder *rl = (rlholder *)h;
+            Py_DECREF(f);
+            return Py_NewRef(rl->rl_pid == rlpid ? rl->rl_loop : Py_None);
+        }
+    }
+#endif
+    PyObject *r = PyObject_CallNoArgs(f);
+    Py_DECREF(f);
+    return r;
+}
+
+PyDoc_STRVAR(setup_loop_doc,
+"setup_loop(cls, helpers, /)\n--\n\n"
+"Bind gosched._aio's loop helpers, a dict by name (loop.py passes it: the Python\n"
+"call_soon, callbackfailed, runtimed, StepWrapper); returns call_soon as a method\n"
+"descriptor of cls, the loop class, for loop.py to install.");
+
+static PyObject *
+setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyDict_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "setup_loop(cls, helpers): a class and a dict");
+        return NULL;
+    }
+    if (aio_ended == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_loop before setup_aio");
+        return NULL;
+    }
+    static const char *names[] = {"call_soon", "callbackfailed", "runtimed", "StepWrapper"};
+    PyObject *got[4];
+    for (int i = 0; i < 4; i++) {
+        if ((got[i] = PyDict_GetItemString(args[1], names[i])) == NULL) {
+            PyErr_Format(PyExc_KeyError, "setup_loop: no %s", names[i]);
+            return NULL;
+        }
+    }
+    if (!PyType_Check(got[3])) {
+        PyErr_SetString(PyExc_TypeError, "setup_loop: StepWrapper is not a class");
+        return NULL;
+    }
+    static const char *strs[] = {"_closed", "_debug", "_ready", "_gdone", "__self__", "_context", "_callback",
+                                 "_args"};
+    PyObject **sdst[] = {&str_closed, &str_debug, &str_ready, &str_gdone, &str_self, &str_context, &str_callback,
+                         &str_args};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *descr = PyDescr_NewMethod((PyTypeObject *)args[0], &callsoon_def);
+    if (descr == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(lp_failed, Py_NewRef(got[1]));
+    Py_XSETREF(lp_timed, Py_NewRef(got[2]));
+    Py_XSETREF(lp_stepwrapper, (PyTypeObject *)Py_NewRef(got[3]));
+    Py_XSETREF(lp_pycallsoon, Py_NewRef(got[0]));  /* last: callsoon's fast cases run once it is set */
+    return descr;
+}
