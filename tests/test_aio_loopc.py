@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+import socket
 import sys
 from asyncio import events
 from typing import Any
@@ -146,3 +147,51 @@ class _nowarn:
 
     def __exit__(self, *a: object) -> None:
         return None
+
+
+def test_more_ready_descriptors_than_one_look_serves_are_all_served() -> None:
+    # The poller reads at most 512 ready descriptors a look (the accelerator's serveready):
+    # with 700 readable and 700 writable at once, every reader and writer runs, each one of
+    # the descriptor's own kind, and a cancelled reader's descriptor is unwatched.
+    n = 700
+
+    async def main() -> tuple[int, int, bool]:
+        loop = asyncio.get_running_loop()
+        pairs = [socket.socketpair() for _ in range(n)]
+        read: set[int] = set()
+        wrote: set[int] = set()
+        done = loop.create_future()
+
+        def readable(i: int) -> None:
+            pairs[i][0].recv(16)
+            loop.remove_reader(pairs[i][0])
+            read.add(i)
+            if len(read) == n and len(wrote) == n and not done.done():
+                done.set_result(None)
+
+        def writable(i: int) -> None:
+            loop.remove_writer(pairs[i][1])
+            wrote.add(i)
+            if len(read) == n and len(wrote) == n and not done.done():
+                done.set_result(None)
+
+        for i, (a, b) in enumerate(pairs):
+            a.setblocking(False)
+            b.setblocking(False)
+            loop.add_reader(a, readable, i)
+            loop.add_writer(b, writable, i)
+            b.send(b"x")
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # a short step each (no retake mid-setup)
+        extra_a, extra_b = socket.socketpair()
+        loop.add_reader(extra_a, read.add, -1)
+        loop.remove_reader(extra_a)  # cancelled: unwatched, never run
+        extra_b.send(b"y")
+        await asyncio.wait_for(done, 30)
+        await asyncio.sleep(0)
+        for a, b in pairs + [(extra_a, extra_b)]:
+            a.close()
+            b.close()
+        return len(read), len(wrote), -1 in read
+
+    assert aio.run(main()) == (n, n, False)

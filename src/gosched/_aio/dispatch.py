@@ -19,7 +19,7 @@ import time
 import types
 import weakref
 from asyncio import base_events, events, format_helpers
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from .._runtime import checkdead, speedups
@@ -118,14 +118,26 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
         try:
             if runningloop() is not loop:
                 events._set_running_loop(loop)
-            _runready(loop, sel.select(0) if not sel._selector.closed else ())
+            _runready(loop, sel)
         finally:
             giveturn(turn, gp, sched, m)
 
 
-def _runready(loop: EventLoop, ready: Sequence[tuple[selectors.SelectorKey, int]]) -> None:
-    """The callbacks of the ready keys, at once (BaseSelectorEventLoop._process_events)."""
-    for key, mask in ready:
+# In C when accelerated (_speedups_aioloop.h serveready), which reads the epoll set itself.
+_serveready: Callable[[EventLoop, _Selector], None] | None = (
+    speedups.c.serveready if speedups.c is not None else None
+)
+
+
+def _runready(loop: EventLoop, sel: _Selector) -> None:
+    """The callbacks of the descriptors ready now, at once: ``sel.select(0)``, then what
+    BaseSelectorEventLoop._process_events does with each key."""
+    if _serveready is not None:
+        _serveready(loop, sel)
+        return
+    if sel._selector.closed:
+        return
+    for key, mask in sel.select(0):
         reader, writer = key.data
         if mask & EVENT_READ and reader is not None:
             if reader._cancelled:

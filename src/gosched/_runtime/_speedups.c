@@ -778,6 +778,7 @@ static PyMethodDef methods[] = {
     {"setup_aio", setup_aio, METH_O, setup_aio_doc},
     {"runhandle", (PyCFunction)(void (*)(void))runhandle, METH_FASTCALL, runhandle_doc},
     {"runningloop", runningloop, METH_NOARGS, runningloop_doc},
+    {"serveready", (PyCFunction)(void (*)(void))serveready, METH_FASTCALL, serveready_doc},
     {"setup_loop", (PyCFunction)(void (*)(void))setup_loop, METH_FASTCALL, setup_loop_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -1,11 +1,13 @@
-/* gosched._aio's loop in C: call_soon's common cases, and the dispatcher's runhandle.
+/* gosched._aio's loop in C: call_soon's common cases, the poller's serving of ready
+ * descriptors (serveready, runhandle), and the running-loop look.
  *
  * Included by _speedups.c after _speedups_aio.h. Every message an asyncio server reads
- * passes through both: the poller runs the transport's reader callback (runhandle,
- * Handle._run's work), and the data's future wakes the task that awaits it, through
- * loop.call_soon (C Future's done-callbacks are scheduled by a method call on the loop);
- * every create_task calls call_soon too (C Task.__init__ schedules its first __step). In
- * Python each was a frame of 20-40 bytecodes around one C call.
+ * passes through these: the poller reads the loop's epoll set and runs the transport's
+ * reader callback (BaseEventLoop._run_once's select and _process_events, Handle._run),
+ * and the data's future wakes the task that awaits it through loop.call_soon (C Future's
+ * done-callbacks are scheduled by a method call on the loop); every create_task calls
+ * call_soon too (C Task.__init__ schedules its first __step); every task step checks the
+ * thread's running loop. In Python each was a frame, or several, around a C call.
  *
  * callsoon is EventLoop.call_soon as a method descriptor of the class (setup_loop makes
  * it), so a subclass that overrides call_soon keeps its own and C Future's method call
@@ -13,8 +15,9 @@
  * task's goroutine runs instead (the loop's _gdone, a Handle never queued); a task's Wake
  * with nothing queued before it, the loop neither closed nor in debug mode, and no retaken
  * step deferring the loop's callbacks: wake() at once. Everything else, in the same order
- * of checks, is the Python method (loop.py), which stays the definition. runhandle is
- * dispatch.runhandle: debug mode and a callback that raised go to its Python helpers.
+ * of checks, is the Python method (loop.py), which stays the definition, as dispatch.py's
+ * _runhandle and _runready stay serveready's and runhandle's: debug mode and a callback
+ * that raised go to its Python helpers.
  */
 
 static PyObject *lp_pycallsoon;          /* loop.EventLoop.call_soon, the Python */
@@ -118,17 +121,14 @@ PyDoc_STRVAR(runhandle_doc,
 "gosched._aio.dispatch.runhandle: run Handle h's callback in its context, a\n"
 "callback that raised reported to the loop's exception handler.");
 
-static PyObject *
-runhandle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* Run Handle h's callback on loop (runhandle's work): 0, or -1 with SystemExit, KeyboardInterrupt
+ * or an error of the machinery set. */
+static int
+runh(PyObject *loop, PyObject *h)
 {
-    if (nargs != 2 || lp_failed == NULL) {
-        PyErr_SetString(PyExc_TypeError, "runhandle(loop, h), after setup_loop");
-        return NULL;
-    }
-    PyObject *loop = args[0], *h = args[1];
     int debug = attrtrue(loop, str_debug);
     if (debug != 0) {
-        return debug < 0 ? NULL : PyObject_Vectorcall(lp_timed, args, 2, NULL);
+        return debug < 0 ? -1 : call2(lp_timed, loop, h);
     }
     PyObject *ctx = PyObject_GetAttr(h, str_context);
     PyObject *cb = ctx == NULL ? NULL : PyObject_GetAttr(h, str_callback);
@@ -136,7 +136,7 @@ runhandle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (cargs == NULL) {
         Py_XDECREF(ctx);
         Py_XDECREF(cb);
-        return NULL;
+        return -1;
     }
     PyObject *r = NULL;
     PyObject *t = PyTuple_CheckExact(cargs) ? Py_NewRef(cargs) : PySequence_Tuple(cargs);
@@ -154,19 +154,157 @@ runhandle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(cargs);
     if (r != NULL) {
         Py_DECREF(r);
-        Py_RETURN_NONE;
+        return 0;
     }
     if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-        return NULL;
+        return -1;
     }
     PyObject *exc = raised();
     if (exc == NULL) {
-        return NULL;
+        return -1;
     }
     PyObject *fargs[3] = {loop, h, exc};
     r = PyObject_Vectorcall(lp_failed, fargs, 3, NULL);
     Py_DECREF(exc);
-    return r;
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static PyObject *
+runhandle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || lp_failed == NULL) {
+        PyErr_SetString(PyExc_TypeError, "runhandle(loop, h), after setup_loop");
+        return NULL;
+    }
+    if (runh(args[0], args[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* serveready: the loop's epoll set read without waiting, then each ready key's reader and
+ * writer callbacks run at once, as dispatch._runready's Python does with sel.select(0)
+ * (EpollSelector.select's mapping of epoll's bits, the key's own events) and
+ * BaseSelectorEventLoop._process_events (a cancelled handle's descriptor unwatched). Keys
+ * are taken before any callback runs, as select() returns them; a callback may unregister
+ * a later one, whose handles still run, as in asyncio. Up to SERVEMAX descriptors a look:
+ * the set is level-triggered, and the rest are ready at the next. */
+#define SERVEMAX 512
+static PyObject *str_ep, *str_fdtokey, *str_cancelled, *str_remove_reader, *str_remove_writer, *str_closedattr;
+
+/* One handle of a ready key: run it, or unwatch the descriptor if cancelled. 0 or -1. */
+static int
+serveone(PyObject *loop, PyObject *h, PyObject *fileobj, PyObject *remove)
+{
+    if (h == Py_None) {
+        return 0;
+    }
+    int c = attrtrue(h, str_cancelled);
+    if (c < 0) {
+        return -1;
+    }
+    if (!c) {
+        return runh(loop, h);
+    }
+    PyObject *args[2] = {loop, fileobj};
+    PyObject *r = PyObject_VectorcallMethod(remove, args, 2, NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+PyDoc_STRVAR(serveready_doc,
+"serveready(loop, sel, /)\n--\n\n"
+"dispatch._runready: run the callbacks of the descriptors ready now in the loop's\n"
+"selector sel (its epoll set read without waiting).");
+
+static PyObject *
+serveready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || lp_failed == NULL) {
+        PyErr_SetString(PyExc_TypeError, "serveready(loop, sel), after setup_loop");
+        return NULL;
+    }
+    PyObject *loop = args[0], *sel = args[1];
+    PyObject *ep = PyObject_GetAttr(sel, str_ep);  /* None: nothing watched yet */
+    if (ep == NULL || ep == Py_None) {
+        Py_XDECREF(ep);
+        return ep == NULL ? NULL : Py_NewRef(Py_None);
+    }
+    int closed = attrtrue(ep, str_closedattr);
+    int epfd = closed ? -1 : PyObject_AsFileDescriptor(ep);
+    Py_DECREF(ep);
+    if (closed || epfd < 0) {
+        return closed > 0 ? Py_NewRef(Py_None) : NULL;
+    }
+    PyObject *map = PyObject_GetAttr(sel, str_fdtokey);
+    if (map == NULL) {
+        return NULL;
+    }
+    if (!PyDict_Check(map)) {
+        Py_DECREF(map);
+        PyErr_SetString(PyExc_TypeError, "serveready: the selector's _fd_to_key is not a dict");
+        return NULL;
+    }
+    struct epoll_event evs[SERVEMAX];
+    Py_ssize_t want = PyDict_GET_SIZE(map);
+    int n = epoll_wait(epfd, evs, want < 1 ? 1 : want > SERVEMAX ? SERVEMAX : (int)want, 0);
+    if (n < 0) {
+        Py_DECREF(map);
+        if (errno == EINTR) {  /* select()'s InterruptedError: nothing ready */
+            Py_RETURN_NONE;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *keys[SERVEMAX];  /* the ready keys (new references), and their ready bits */
+    long masks[SERVEMAX];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        PyObject *fd = PyLong_FromLong(evs[i].data.fd);
+        PyObject *key = fd == NULL ? NULL : PyDict_GetItemWithError(map, fd);
+        Py_XDECREF(fd);
+        if (key == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            continue;
+        }
+        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 4 || !PyTuple_Check(PyTuple_GET_ITEM(key, 3)) ||
+            PyTuple_GET_SIZE(PyTuple_GET_ITEM(key, 3)) != 2) {
+            PyErr_SetString(PyExc_TypeError, "serveready: a key is not a SelectorKey with (reader, writer)");
+            goto fail;
+        }
+        long want_ev = PyLong_AsLong(PyTuple_GET_ITEM(key, 2));
+        if (want_ev == -1 && PyErr_Occurred()) {
+            goto fail;
+        }
+        uint32_t e = evs[i].events;
+        long got = ((e & ~(uint32_t)EPOLLIN) ? 2 : 0) | ((e & ~(uint32_t)EPOLLOUT) ? 1 : 0);  /* EVENT_WRITE, EVENT_READ */
+        masks[k] = got & want_ev;
+        keys[k++] = Py_NewRef(key);
+    }
+    Py_CLEAR(map);
+    int i = 0;
+    for (; i < k; i++) {
+        PyObject *key = keys[i], *data = PyTuple_GET_ITEM(key, 3), *fileobj = PyTuple_GET_ITEM(key, 0);
+        if (((masks[i] & 1) && serveone(loop, PyTuple_GET_ITEM(data, 0), fileobj, str_remove_reader) < 0) ||
+            ((masks[i] & 2) && serveone(loop, PyTuple_GET_ITEM(data, 1), fileobj, str_remove_writer) < 0)) {
+            break;
+        }
+    }
+    for (int j = 0; j < k; j++) {
+        Py_DECREF(keys[j]);
+    }
+    if (i < k) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+fail:
+    for (int j = 0; j < k; j++) {
+        Py_DECREF(keys[j]);
+    }
+    Py_XDECREF(map);
+    return NULL;
 }
 
 /* asyncio.events._get_running_loop() without 3.11's system call. On 3.11 asyncio's C
@@ -308,9 +446,11 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     static const char *strs[] = {"_closed", "_debug", "_ready", "_gdone", "__self__", "_context", "_callback",
-                                 "_args"};
+                                 "_args", "_ep", "_fd_to_key", "_cancelled", "_remove_reader", "_remove_writer",
+                                 "closed"};
     PyObject **sdst[] = {&str_closed, &str_debug, &str_ready, &str_gdone, &str_self, &str_context, &str_callback,
-                         &str_args};
+                         &str_args, &str_ep, &str_fdtokey, &str_cancelled, &str_remove_reader, &str_remove_writer,
+                         &str_closedattr};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
             return NULL;
