@@ -189,7 +189,7 @@ def test_more_ready_descriptors_than_one_look_serves_are_all_served() -> None:
         extra_b.send(b"y")
         await asyncio.wait_for(done, 30)
         await asyncio.sleep(0)
-        for a, b in pairs + [(extra_a, extra_b)]:
+        for a, b in [*pairs, (extra_a, extra_b)]:
             a.close()
             b.close()
         return len(read), len(wrote), -1 in read

@@ -582,8 +582,8 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
                 task._gpcode, task._gplasti, task._gpglobals = site
             else:
                 task._gpcode, task._gplasti, task._gpglobals = None, 0, None
-            later = self._glater() if self._gturn.defer is not None else None
-            if later is not None:
+            d = self._gturn.defer  # _glater, in line: each task a retaken step creates goes there
+            if d is not None and cur is not None and (later := d.get(cur)) is not None:
                 later.append(task)
                 return task
             self._ready.append(task)
