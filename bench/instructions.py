@@ -10,7 +10,11 @@ imports and thread creation cancel out. For gosched every thread is counted
 
 ``aio-gather`` and ``aio-queue`` are issue 12's create_task + gather and
 ``asyncio.Queue(1)`` ping-pong from the main task on gosched's asyncio loop (the
-gosched column) against asyncio's own loop.
+gosched column) against asyncio's own loop. ``aio-streams`` and ``aio-protocol``
+are its echo servers (``bench/echo/servers.py``) under callgrind while the C load
+generator drives 50 connections for 15 s: the instructions the server ran in that
+window (counters zeroed and dumped with ``callgrind_control``, after a few
+connections that come and go) divided by the round trips.
 
 Needs ``valgrind`` (``apt-get install valgrind``); prints a notice without it.
 """
@@ -153,6 +157,46 @@ def instructions(python: str, program: str, n: int, tmp: Path, env: dict[str, st
     return int(m.group(1))
 
 
+_ECHO = {"aio-streams": "streams", "aio-protocol": "protocol"}
+_LOOPS = {"gosched": "gosched.aio:new_event_loop", "asyncio": "asyncio:new_event_loop"}
+
+
+def server_instructions(python: str, kind: str, loop: str, tmp: Path, seconds: float = 15.0) -> float:
+    """Instructions per round trip of an echo server (``bench/echo/servers.py KIND:LOOP``)."""
+    from .echo import run as echo
+
+    loadgen = echo.build()
+    out = tmp / "srv.out"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python, "-W", "ignore",
+           str(Path(echo.HERE) / "servers.py"), f"{kind}:{loop}"]
+    srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert srv.stdout is not None
+        line = srv.stdout.readline().split()
+        if len(line) != 2 or line[0] != "READY":
+            raise RuntimeError(f"{kind}:{loop} server did not start: {line}")
+        port = line[1]
+        subprocess.run([loadgen, "127.0.0.1", port, "4", "0.3", "64", "0"], check=True, capture_output=True,
+                       timeout=120)
+        subprocess.run(["callgrind_control", "-z", str(srv.pid)], check=True, capture_output=True, timeout=60)
+        r = subprocess.run([loadgen, "127.0.0.1", port, "50", str(seconds), "64", "0"], check=True,
+                           capture_output=True, text=True, timeout=seconds + 120)
+        subprocess.run(["callgrind_control", "-d", str(srv.pid)], check=True, capture_output=True, timeout=60)
+        dumps = sorted(tmp.glob("srv.out.*"), key=lambda f: f.stat().st_mtime)
+        if not dumps:
+            raise RuntimeError("callgrind_control wrote no dump")
+        m = re.search(r"^summary:\s+(\d+)", dumps[-1].read_text(), re.M)
+        rt = re.search(r"roundtrips=(\d+)", r.stdout)
+        if m is None or rt is None or not int(rt.group(1)):
+            raise RuntimeError("no instruction summary or round trips")
+        return int(m.group(1)) / int(rt.group(1))
+    finally:
+        srv.kill()
+        srv.wait()
+        for f in tmp.glob("srv.out*"):
+            f.unlink()
+
+
 def measure(
     python: str, workloads: list[str], lo: int = 2000, hi: int = 8000, env: dict[str, str] | None = None
 ) -> dict[str, dict[str, float]]:
@@ -165,6 +209,9 @@ def measure(
         for w in workloads:
             out[w] = {}
             for rt in ("gosched", "asyncio"):
+                if w in _ECHO:
+                    out[w][rt] = server_instructions(python, _ECHO[w], _LOOPS[rt], tmp)
+                    continue
                 a = instructions(python, PROGRAMS[(w, rt)], lo, tmp, env)
                 b = instructions(python, PROGRAMS[(w, rt)], hi, tmp, env)
                 out[w][rt] = (b - a) / (hi - lo)
