@@ -74,7 +74,6 @@ _leave_task: Callable[[Any, Any], None] = asyncio.tasks._leave_task
 _turnheldcode = turnheld.__code__
 
 
-
 def _runningloop() -> Any:
     return events._get_running_loop()
 

@@ -569,7 +569,8 @@ setup_aio(PyObject *self, PyObject *d)
     if (offset_of(tt, "lk", &t_lk) || offset_of(tt, "holder", &t_holder) || offset_of(tt, "waiters", &t_waiters) ||
         offset_of(tt, "first", &t_first) || offset_of(wt, "gp", &w_gp) || offset_of(wt, "sched", &w_sched) ||
         offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
-        offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) || offset_of(tt, "defer", &t_defer)) {
+        offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) ||
+        offset_of(tt, "defer", &t_defer)) {
         return NULL;
     }
     static const char *strs[] = {"_gcancel", "_graise", "_gmain", "_gborrow", "_gturn", "get_coro",

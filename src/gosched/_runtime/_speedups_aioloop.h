@@ -279,7 +279,9 @@ serveready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto fail;
         }
         uint32_t e = evs[i].events;
-        long got = ((e & ~(uint32_t)EPOLLIN) ? 2 : 0) | ((e & ~(uint32_t)EPOLLOUT) ? 1 : 0);  /* EVENT_WRITE, EVENT_READ */
+        /* EpollSelector.select's mapping: anything but EPOLLIN is EVENT_WRITE (2), anything but
+         * EPOLLOUT is EVENT_READ (1) */
+        long got = ((e & ~(uint32_t)EPOLLIN) ? 2 : 0) | ((e & ~(uint32_t)EPOLLOUT) ? 1 : 0);
         masks[k] = got & want_ev;
         keys[k++] = Py_NewRef(key);
     }
