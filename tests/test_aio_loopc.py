@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import gc
 import os
 import socket
 import sys
+import weakref
 from asyncio import events
 from typing import Any
 
@@ -22,7 +25,7 @@ _RUNHANDLES: dict[str, Any] = {"python": dispatch._runhandle}
 _RUNNINGLOOPS: dict[str, Any] = {"python": task._runningloop}
 if speedups.c is not None:
     _RUNHANDLES["c"] = speedups.c.runhandle
-    _RUNNINGLOOPS["c"] = speedups.c.runningloop
+    _RUNNINGLOOPS["c"] = speedups.c._get_running_loop
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
@@ -112,6 +115,89 @@ def test_call_soon_keeps_asyncio_semantics_in_every_case() -> None:
     assert aioloop._pycall_soon.__qualname__ == "EventLoop.call_soon"
 
 
+def test_call_soon_makes_the_handle_asyncios_init_would() -> None:
+    # The C method makes and queues events.Handle itself outside debug mode: the same fields
+    # as the Python method's, the current context copied when none is given; a wrapped
+    # Handle.__init__ is honoured, an unknown keyword is Python's TypeError, and debug
+    # mode keeps its source traceback (both the Python method).
+    made: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        VAR.set("here")
+        pycall = functools.partial(aioloop._pycall_soon, loop)
+        for how, call in (("c", loop.call_soon), ("python", pycall)):
+            h = call(print, 1, 2)
+            ctx = contextvars.copy_context()
+            hc = call(print, context=ctx)
+            assert list(loop._ready)[-2:] == [h, hc]
+            made[how] = [(type(x), x._callback, x._args, x._context, x._loop, x._repr, x._source_traceback,
+                          x.cancelled()) for x in (h, hc)] + [ctx]
+            h.cancel()
+            hc.cancel()
+        with pytest.raises(TypeError):
+            loop.call_soon(print, contxt=None)
+        inits: list[Any] = []
+        orig = events.Handle.__init__
+
+        def wrapped(self: Any, *a: Any, **k: Any) -> None:
+            inits.append(a[0])
+            orig(self, *a, **k)
+
+        events.Handle.__init__ = wrapped  # type: ignore[method-assign]
+        try:
+            loop.call_soon(print).cancel()
+        finally:
+            events.Handle.__init__ = orig  # type: ignore[method-assign]
+        assert inits == [print]
+        loop.set_debug(True)
+        try:
+            h = loop.call_soon(print)
+            assert h._source_traceback  # type: ignore[attr-defined]
+            h.cancel()
+        finally:
+            loop.set_debug(False)
+        await asyncio.sleep(0)
+
+    aio.run(main())
+    for how in made:
+        h, hc, ctx = made[how]
+        assert h[:3] == (events.Handle, print, (1, 2)) and h[5:] == hc[5:] == (None, None, False)
+        assert h[3] is not ctx and h[3].get(VAR) == "here" and hc[3] is ctx
+        assert hc[:3] == (events.Handle, print, ()) and h[4] is hc[4] is not None
+
+
+def test_get_debug_and_create_future_are_base_event_loops() -> None:
+    # C method descriptors with the accelerator: the same answers as BaseEventLoop's, and a
+    # subclass's own methods stay its own (C Future.__init__ asks the loop's get_debug).
+    loop = aio.new_event_loop()
+    try:
+        f = loop.create_future()
+        assert type(f) is asyncio.Future and f.get_loop() is loop and not loop.get_debug()
+        loop.set_debug(True)
+        assert loop.get_debug() is True and loop.create_future()._source_traceback
+    finally:
+        loop.close()
+    asked: list[str] = []
+
+    class Mine(aio.EventLoop):  # type: ignore[misc]
+        def get_debug(self) -> bool:
+            asked.append("get_debug")
+            return False
+
+        def create_future(self) -> Any:
+            asked.append("create_future")
+            return super().create_future()
+
+    lp = Mine()
+    try:
+        asked.clear()
+        lp.create_future()
+    finally:
+        lp.close()
+    assert asked == ["create_future", "get_debug"]
+
+
 @pytest.mark.parametrize("how", list(_RUNNINGLOOPS))
 def test_the_running_loop_is_asyncios_across_fork_and_a_swapped_function(how: str) -> None:
     runningloop = _RUNNINGLOOPS[how]
@@ -130,7 +216,12 @@ def test_the_running_loop_is_asyncios_across_fork_and_a_swapped_function(how: st
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child's running loop is None, as asyncio says after fork
-                os.write(w, b"1" if runningloop() is None and events._get_running_loop() is None else b"0")
+                try:
+                    asyncio.get_running_loop()
+                    ok = False
+                except RuntimeError:
+                    ok = runningloop() is None and events._get_running_loop() is None
+                os.write(w, b"1" if ok else b"0")
                 os._exit(0)
             os.close(w)
             os.waitpid(pid, 0)
@@ -141,6 +232,24 @@ def test_the_running_loop_is_asyncios_across_fork_and_a_swapped_function(how: st
         aio.run(main())
 
 
+def test_asyncios_running_loop_functions_are_cs_without_getpid_on_311() -> None:
+    # gosched.aio installs them in asyncio on 3.11 with the accelerator: the same answers on
+    # any loop (asyncio's own too), RuntimeError in asyncio's words outside one.
+    installed = speedups.c is not None and sys.version_info < (3, 12)
+    assert (asyncio.get_running_loop is getattr(speedups.c, "get_running_loop", None)) == installed
+    assert (events._get_running_loop is getattr(speedups.c, "_get_running_loop", None)) == installed
+    with pytest.raises(RuntimeError, match=r"^no running event loop$"):
+        asyncio.get_running_loop()
+    assert asyncio._get_running_loop() is None  # type: ignore[attr-defined]
+
+    async def main() -> tuple[Any, Any]:
+        return asyncio.get_running_loop(), events._get_running_loop()
+
+    for run, kind in ((asyncio.run, asyncio.BaseEventLoop), (aio.run, aio.EventLoop)):
+        a, b = run(main())
+        assert a is b and isinstance(a, kind)
+
+
 class _nowarn:
     def __enter__(self) -> None:
         return None
@@ -149,6 +258,7 @@ class _nowarn:
         return None
 
 
+@pytest.mark.filterwarnings("ignore::gosched.BlockingWarning")  # 1,400 socketpairs may take 50 ms
 def test_more_ready_descriptors_than_one_look_serves_are_all_served() -> None:
     # The poller reads at most 512 ready descriptors a look (the accelerator's serveready):
     # with 700 readable and 700 writable at once, every reader and writer runs, each one of
@@ -195,3 +305,30 @@ def test_more_ready_descriptors_than_one_look_serves_are_all_served() -> None:
         return len(read), len(wrote), -1 in read
 
     assert aio.run(main()) == (n, n, False)
+
+
+def test_the_collector_sees_through_a_tasks_gosched_slots() -> None:
+    # With the accelerator, Task's traversal is C's task_traverse (_speedups_aio.h), not
+    # CPython's subtype_traverse: a cycle through one of its slots (_gctx, its context) is
+    # found and freed. (Without the slot visits this fails: checked by breaking them.)
+    held: contextvars.ContextVar[Any] = contextvars.ContextVar("held")
+    refs: list[weakref.ref[Any]] = []
+
+    async def child() -> None:
+        held.set(asyncio.current_task())  # task -> its context (_gctx) -> the task
+
+    async def main() -> None:
+        t = asyncio.create_task(child())
+        await t
+        assert type(t) is task.Task
+        refs.append(weakref.ref(t))
+
+    gc.collect()
+    gc.disable()
+    try:
+        aio.run(main())
+        assert refs[0]() is not None  # only the cycle holds it
+        gc.collect()
+        assert refs[0]() is None
+    finally:
+        gc.enable()

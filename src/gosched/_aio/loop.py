@@ -841,11 +841,16 @@ proc.mstarted = mstarted
 proc.mstopped = mstopped
 _pycall_soon = EventLoop.call_soon  # the definition (the C method's fallback)
 if speedups.c is not None:
-    # call_soon's two common cases in C (a task's first __step, a Wake with nothing queued
-    # before it: _speedups_aioloop.h), the method above for the rest; and runhandle in C.
-    EventLoop.call_soon = speedups.c.setup_loop(EventLoop, {  # type: ignore[method-assign]
+    # call_soon in C for all but a closed loop, debug mode and a retaken step's deferral (a
+    # task's first __step dropped, a Wake readied at once, a Handle made and queued: see
+    # _speedups_aioloop.h), the method above for the rest; get_debug and create_future,
+    # which every future made calls, in C too (BaseEventLoop's, as they were).
+    _cmethods = speedups.c.setup_loop(EventLoop, {
         "call_soon": _pycall_soon,
         "callbackfailed": _callbackfailed,
         "runtimed": _runtimed,
         "StepWrapper": StepWrapper,
+        "Handle": events.Handle,
     })
+    for _name, _method in zip(("call_soon", "get_debug", "create_future"), _cmethods, strict=True):
+        setattr(EventLoop, _name, _method)

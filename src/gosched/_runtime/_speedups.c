@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 20
+#define SPEEDUPS_VERSION 21
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -777,7 +777,8 @@ static PyMethodDef methods[] = {
     {"firststep", (PyCFunction)(void (*)(void))firststep, METH_FASTCALL, firststep_doc},
     {"setup_aio", setup_aio, METH_O, setup_aio_doc},
     {"runhandle", (PyCFunction)(void (*)(void))runhandle, METH_FASTCALL, runhandle_doc},
-    {"runningloop", runningloop, METH_NOARGS, runningloop_doc},
+    {"_get_running_loop", runningloop, METH_NOARGS, runningloop_doc},
+    {"get_running_loop", getrunningloop, METH_NOARGS, getrunningloop_doc},
     {"serveready", (PyCFunction)(void (*)(void))serveready, METH_FASTCALL, serveready_doc},
     {"setup_loop", (PyCFunction)(void (*)(void))setup_loop, METH_FASTCALL, setup_loop_doc},
     {NULL, NULL, 0, NULL},

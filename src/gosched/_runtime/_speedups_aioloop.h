@@ -11,13 +11,15 @@
  *
  * callsoon is EventLoop.call_soon as a method descriptor of the class (setup_loop makes
  * it), so a subclass that overrides call_soon keeps its own and C Future's method call
- * costs no bound method. Its two common cases: C Task.__init__'s first __step, which the
- * task's goroutine runs instead (the loop's _gdone, a Handle never queued); a task's Wake
- * with nothing queued before it, the loop neither closed nor in debug mode, and no retaken
- * step deferring the loop's callbacks: wake() at once. Everything else, in the same order
- * of checks, is the Python method (loop.py), which stays the definition, as dispatch.py's
- * _runhandle and _runready stay serveready's and runhandle's: debug mode and a callback
- * that raised go to its Python helpers.
+ * costs no bound method. Its common cases: C Task.__init__'s first __step, which the task's
+ * goroutine runs instead (the loop's _gdone, a Handle never queued); a task's Wake with
+ * nothing queued before it, the loop neither closed nor in debug mode, and no retaken step
+ * deferring the loop's callbacks: wake() at once; any other callback on such a loop: the
+ * events.Handle its __init__ would make, made here and queued (a future's done-callbacks,
+ * gather's among them). The rest, in the same order of checks, is the Python method
+ * (loop.py), which stays the definition, as dispatch.py's _runhandle and _runready stay
+ * serveready's and runhandle's: debug mode and a callback that raised go to its Python
+ * helpers. get_debug and create_future are BaseEventLoop's, as descriptors the same way.
  */
 
 static PyObject *lp_pycallsoon;          /* loop.EventLoop.call_soon, the Python */
@@ -25,6 +27,10 @@ static PyObject *lp_failed, *lp_timed;   /* dispatch._callbackfailed, dispatch._
 static PyTypeObject *lp_stepwrapper;     /* asyncio's C TaskStepMethWrapper (task.StepWrapper) */
 static PyObject *str_closed, *str_debug, *str_ready, *str_gdone, *str_self, *str_context, *str_callback,
     *str_args;
+static PyTypeObject *lp_handletype;     /* asyncio.events.Handle */
+static PyObject *lp_handleinit;         /* its __init__ at setup (borrowed from its dict: it keeps it) */
+static Py_ssize_t hd_context, hd_loop, hd_callback, hd_args, hd_cancelled, hd_repr, hd_tb;
+static PyObject *str_init, *str_append, *str_gidle, *str_gdisp, *str_gwake, *str_context_kw;
 
 /* An attribute's truth: 1, 0, or -1. */
 static int
@@ -39,8 +45,10 @@ attrtrue(PyObject *o, PyObject *name)
     return t;
 }
 
-/* Whether call_soon(cb, *args) is one of the two common cases on this loop: 1 a first
- * __step (drop it), 2 a Wake to call now, 0 neither (the Python method), -1 error. */
+/* Which of call_soon's cases call_soon(cb, *args) is on this loop, in the Python method's
+ * order of checks: 1 a first __step (drop it), 2 a Wake to call now, 3 a Handle to queue
+ * (made here: queuehandle), 0 the Python method (a retaken step deferring callbacks, a
+ * closed loop's error, debug mode's checks), -1 error. */
 static int
 callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
 {
@@ -52,10 +60,9 @@ callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
         }
         int r = PyObject_TypeCheck(s, (PyTypeObject *)aio_tasktype);
         Py_DECREF(s);
-        return r;
-    }
-    if (t != Waketype || nargs != 2) {
-        return 0;
+        if (r != 0) {
+            return r;
+        }
     }
     PyObject *turn = PyObject_GetAttr(loop, str_gturn);  /* no retaken step defers callbacks */
     if (turn == NULL) {
@@ -67,11 +74,78 @@ callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
         return 0;
     }
     int r;
-    if ((r = attrtrue(loop, str_ready)) != 0 || (r = attrtrue(loop, str_debug)) != 0 ||
-        (r = attrtrue(loop, str_closed)) != 0) {
+    if (t == Waketype && nargs == 2) {
+        if ((r = attrtrue(loop, str_ready)) < 0) {
+            return -1;
+        }
+        if (r == 0) {
+            if ((r = attrtrue(loop, str_debug)) != 0 || (r = attrtrue(loop, str_closed)) != 0) {
+                return r < 0 ? -1 : 0;
+            }
+            return 2;
+        }
+    }
+    if ((r = attrtrue(loop, str_closed)) != 0 || (r = attrtrue(loop, str_debug)) != 0) {
         return r < 0 ? -1 : 0;
     }
-    return 2;
+    return 3;
+}
+
+/* events.Handle(cb, args, loop, context) as its __init__ makes it outside debug mode,
+ * appended to loop._ready, the dispatcher kicked if idle (the Python method's
+ * _call_soon, in line): the handle, NULL with an error, or NULL without one if Handle's
+ * __init__ is not the one read at setup (somebody wrapped it: the Python method then). */
+static PyObject *
+queuehandle(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *context)
+{
+    if (lp_handletype == NULL || _PyType_Lookup(lp_handletype, str_init) != lp_handleinit) {
+        return NULL;
+    }
+    PyObject *cargs = PyTuple_New(nargs - 1);
+    if (cargs == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 1; i < nargs; i++) {
+        PyTuple_SET_ITEM(cargs, i - 1, Py_NewRef(args[i]));
+    }
+    PyObject *ctx = context == NULL || context == Py_None ? PyContext_CopyCurrent() : Py_NewRef(context);
+    PyObject *h = ctx == NULL ? NULL : lp_handletype->tp_alloc(lp_handletype, 0);
+    if (h == NULL) {
+        Py_DECREF(cargs);
+        Py_XDECREF(ctx);
+        return NULL;
+    }
+    /* Each slot's reference moves in: the new object's slots are all NULL. */
+    if (setslot(h, hd_context, ctx) < 0 || setslot(h, hd_loop, Py_NewRef(loop)) < 0 ||
+        setslot(h, hd_callback, Py_NewRef(args[0])) < 0 || setslot(h, hd_args, cargs) < 0 ||
+        setslot(h, hd_cancelled, Py_NewRef(Py_False)) < 0 || setslot(h, hd_repr, Py_NewRef(Py_None)) < 0 ||
+        setslot(h, hd_tb, Py_NewRef(Py_None)) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    PyObject *ready = PyObject_GetAttr(loop, str_ready);
+    PyObject *r = ready == NULL ? NULL : PyObject_CallMethodOneArg(ready, str_append, h);
+    Py_XDECREF(ready);
+    if (r == NULL) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    Py_DECREF(r);
+    int kick = attrtrue(loop, str_gidle);
+    if (kick == 0) {
+        int disp = attrtrue(loop, str_gdisp);
+        kick = disp < 0 ? -1 : !disp;
+    }
+    if (kick > 0) {
+        r = PyObject_CallMethodNoArgs(loop, str_gwake);
+        Py_XDECREF(r);
+        kick = r == NULL ? -1 : 0;
+    }
+    if (kick < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    return h;
 }
 
 static PyObject *
@@ -87,6 +161,18 @@ callsoon(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
             return NULL;
         }
         Py_DECREF(r);
+    }
+    if (kind == 3) {
+        /* context= is the one keyword; any other goes to the Python method's error */
+        Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+        if (nkw == 0 || (nkw == 1 && PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)) &&
+                         PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), str_context_kw) == 0)) {
+            PyObject *h = queuehandle(loop, args, nargs, nkw ? args[nargs] : NULL);
+            if (h != NULL || PyErr_Occurred()) {
+                return h;
+            }
+        }
+        kind = 0;
     }
     if (kind) {
         return PyObject_GetAttr(loop, str_gdone);
@@ -115,6 +201,37 @@ static PyMethodDef callsoon_def = {
     "call_soon(callback, *args, context=None)\n--\n\n"
     "Arrange for callback(*args) to be called soon, in FIFO order (asyncio's\n"
     "AbstractEventLoop.call_soon); a Handle that can cancel it."};
+
+/* BaseEventLoop.get_debug and create_future as method descriptors of the loop class, as
+ * call_soon: C Future.__init__ asks the loop's get_debug at every future and task made,
+ * and every wait for data in asyncio's streams makes a future (create_future). */
+static PyObject *lp_futures;  /* asyncio.futures: create_future looks its Future up at each call */
+static PyObject *str_future, *str_loop_kw1;
+
+static PyObject *
+getdebug(PyObject *loop, PyObject *unused)
+{
+    return PyObject_GetAttr(loop, str_debug);
+}
+
+static PyObject *
+createfuture(PyObject *loop, PyObject *unused)
+{
+    PyObject *cls = PyObject_GetAttr(lp_futures, str_future);
+    if (cls == NULL) {
+        return NULL;
+    }
+    PyObject *args[1] = {loop};
+    PyObject *f = PyObject_Vectorcall(cls, args, 0, str_loop_kw1);
+    Py_DECREF(cls);
+    return f;
+}
+
+static PyMethodDef getdebug_def = {
+    "get_debug", (PyCFunction)getdebug, METH_NOARGS, "get_debug()\n--\n\nWhether the loop is in debug mode."};
+static PyMethodDef createfuture_def = {
+    "create_future", (PyCFunction)createfuture, METH_NOARGS,
+    "create_future()\n--\n\nCreate a Future object attached to the loop."};
 
 PyDoc_STRVAR(runhandle_doc,
 "runhandle(loop, h, /)\n--\n\n"
@@ -372,8 +489,18 @@ rlsetup(void)
 }
 
 PyDoc_STRVAR(runningloop_doc,
-"runningloop()\n--\n\n"
-"asyncio.events._get_running_loop(), without a getpid() system call on 3.11.");
+"_get_running_loop()\n--\n\n"
+"The running event loop of this thread, or None: asyncio.events._get_running_loop()\n"
+"without its getpid() system call on 3.11 (gosched.aio installs it there in its place).");
+
+static PyObject *runningloop(PyObject *self, PyObject *unused);
+
+/* Whether f is runningloop itself (installed as events._get_running_loop on 3.11). */
+static int
+isrunningloop(PyObject *f)
+{
+    return PyCFunction_Check(f) && ((PyCFunctionObject *)f)->m_ml->ml_meth == (PyCFunction)runningloop;
+}
 
 static PyObject *
 runningloop(PyObject *self, PyObject *unused)
@@ -384,6 +511,9 @@ runningloop(PyObject *self, PyObject *unused)
     PyObject *f = PyObject_GetAttr(lp_events, str_getrunning);
     if (f == NULL) {
         return NULL;
+    }
+    if (isrunningloop(f)) {  /* ourselves: asyncio's C function is the one to mirror */
+        Py_SETREF(f, Py_NewRef(lp_getrunning));
     }
 #if PY_VERSION_HEX < 0x030C0000
     if (f == lp_getrunning && !rlbad) {
@@ -418,11 +548,29 @@ runningloop(PyObject *self, PyObject *unused)
     return r;
 }
 
+PyDoc_STRVAR(getrunningloop_doc,
+"get_running_loop()\n--\n\n"
+"The running event loop of this thread; RuntimeError if there is none, as\n"
+"asyncio.get_running_loop() (gosched.aio installs it in its place on 3.11).");
+
+static PyObject *
+getrunningloop(PyObject *self, PyObject *unused)
+{
+    PyObject *loop = runningloop(self, unused);
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        PyErr_SetString(PyExc_RuntimeError, "no running event loop");
+        return NULL;
+    }
+    return loop;
+}
+
 PyDoc_STRVAR(setup_loop_doc,
 "setup_loop(cls, helpers, /)\n--\n\n"
 "Bind gosched._aio's loop helpers, a dict by name (loop.py passes it: the Python\n"
-"call_soon, callbackfailed, runtimed, StepWrapper); returns call_soon as a method\n"
-"descriptor of cls, the loop class, for loop.py to install.");
+"call_soon, callbackfailed, runtimed, StepWrapper, Handle); returns call_soon,\n"
+"get_debug and create_future as method descriptors of cls, the loop class, for\n"
+"loop.py to install.");
 
 static PyObject *
 setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -435,36 +583,60 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "setup_loop before setup_aio");
         return NULL;
     }
-    static const char *names[] = {"call_soon", "callbackfailed", "runtimed", "StepWrapper"};
-    PyObject *got[4];
-    for (int i = 0; i < 4; i++) {
+    static const char *names[] = {"call_soon", "callbackfailed", "runtimed", "StepWrapper", "Handle"};
+    PyObject *got[5];
+    for (int i = 0; i < 5; i++) {
         if ((got[i] = PyDict_GetItemString(args[1], names[i])) == NULL) {
             PyErr_Format(PyExc_KeyError, "setup_loop: no %s", names[i]);
             return NULL;
         }
     }
-    if (!PyType_Check(got[3])) {
-        PyErr_SetString(PyExc_TypeError, "setup_loop: StepWrapper is not a class");
+    if (!PyType_Check(got[3]) || !PyType_Check(got[4])) {
+        PyErr_SetString(PyExc_TypeError, "setup_loop: StepWrapper or Handle is not a class");
+        return NULL;
+    }
+    PyTypeObject *ht = (PyTypeObject *)got[4];
+    PyObject *init = PyDict_GetItemString(ht->tp_dict, "__init__");
+    if (init == NULL) {
+        PyErr_SetString(PyExc_TypeError, "setup_loop: Handle has no __init__ of its own");
+        return NULL;
+    }
+    if (offset_of(ht, "_context", &hd_context) || offset_of(ht, "_loop", &hd_loop) ||
+        offset_of(ht, "_callback", &hd_callback) || offset_of(ht, "_args", &hd_args) ||
+        offset_of(ht, "_cancelled", &hd_cancelled) || offset_of(ht, "_repr", &hd_repr) ||
+        offset_of(ht, "_source_traceback", &hd_tb)) {
         return NULL;
     }
     static const char *strs[] = {"_closed", "_debug", "_ready", "_gdone", "__self__", "_context", "_callback",
                                  "_args", "_ep", "_fd_to_key", "_cancelled", "_remove_reader", "_remove_writer",
-                                 "closed"};
+                                 "closed", "__init__", "append", "_gidle", "_gdisp", "_gwake", "context"};
     PyObject **sdst[] = {&str_closed, &str_debug, &str_ready, &str_gdone, &str_self, &str_context, &str_callback,
                          &str_args, &str_ep, &str_fdtokey, &str_cancelled, &str_remove_reader, &str_remove_writer,
-                         &str_closedattr};
+                         &str_closedattr, &str_init, &str_append, &str_gidle, &str_gdisp, &str_gwake,
+                         &str_context_kw};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
             return NULL;
         }
     }
-    PyObject *descr = PyDescr_NewMethod((PyTypeObject *)args[0], &callsoon_def);
+    if (lp_futures == NULL && (lp_futures = PyImport_ImportModule("asyncio.futures")) == NULL) {
+        return NULL;
+    }
+    if ((str_future == NULL && (str_future = PyUnicode_InternFromString("Future")) == NULL) ||
+        (str_loop_kw1 == NULL && (str_loop_kw1 = Py_BuildValue("(s)", "loop")) == NULL)) {
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    PyObject *descr = Py_BuildValue("(NNN)", PyDescr_NewMethod(cls, &callsoon_def),
+                                    PyDescr_NewMethod(cls, &getdebug_def), PyDescr_NewMethod(cls, &createfuture_def));
     if (descr == NULL) {
         return NULL;
     }
     Py_XSETREF(lp_failed, Py_NewRef(got[1]));
     Py_XSETREF(lp_timed, Py_NewRef(got[2]));
     Py_XSETREF(lp_stepwrapper, (PyTypeObject *)Py_NewRef(got[3]));
+    Py_XSETREF(lp_handletype, (PyTypeObject *)Py_NewRef(got[4]));
+    lp_handleinit = init;
     Py_XSETREF(lp_pycallsoon, Py_NewRef(got[0]));  /* last: callsoon's fast cases run once it is set */
     return descr;
 }
