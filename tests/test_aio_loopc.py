@@ -198,6 +198,51 @@ def test_get_debug_and_create_future_are_base_event_loops() -> None:
     assert asked == ["create_future", "get_debug"]
 
 
+def test_create_task_in_c_records_what_the_python_method_does() -> None:
+    # The C method's common case (a task made on an M) against the Python method: the same
+    # creation site, parent and context; name= and context= honoured; a task factory and a
+    # closed loop go to the Python method (its call, its error).
+    seen: dict[str, Any] = {}
+
+    async def child() -> str:
+        return VAR.get()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        ctx.run(VAR.set, "given")
+        tc = loop.create_task(child(), name="c", context=ctx)
+        tp = aioloop._pycreate_task(loop, child(), name="p", context=ctx)
+        seen["tasks"] = [
+            (t.get_name(), t._gctx is ctx, t._gparent, t._gpcode, t._gpglobals) for t in (tc, tp)
+        ]
+        seen["results"] = [await tc, await tp, await loop.create_task(child())]
+        made: list[Any] = []
+
+        def factory(lp: Any, coro: Any, **kw: Any) -> Any:
+            made.append(coro)
+            return asyncio.Task(coro, loop=lp, **kw)
+
+        loop.set_task_factory(factory)
+        try:
+            await loop.create_task(child())
+        finally:
+            loop.set_task_factory(None)
+        assert len(made) == 1
+
+    aio.run(main())
+    (c, p) = seen["tasks"]
+    assert c[0] == "c" and p[0] == "p" and c[1] and p[1]
+    assert c[2:] == p[2:] and c[2] != 0 and c[3] is main.__code__ and c[4] is globals()
+    assert seen["results"] == ["given", "given", "unset"]
+    loop = aio.new_event_loop()
+    loop.close()
+    coro = child()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.create_task(coro)
+    coro.close()
+
+
 @pytest.mark.parametrize("how", list(_RUNNINGLOOPS))
 def test_the_running_loop_is_asyncios_across_fork_and_a_swapped_function(how: str) -> None:
     runningloop = _RUNNINGLOOPS[how]

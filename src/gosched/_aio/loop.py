@@ -839,18 +839,29 @@ def runson(loop: EventLoop) -> None:
 
 proc.mstarted = mstarted
 proc.mstopped = mstopped
-_pycall_soon = EventLoop.call_soon  # the definition (the C method's fallback)
-if speedups.c is not None:
-    # call_soon in C for all but a closed loop, debug mode and a retaken step's deferral (a
-    # task's first __step dropped, a Wake readied at once, a Handle made and queued: see
-    # _speedups_aioloop.h), the method above for the rest; get_debug and create_future,
-    # which every future made calls, in C too (BaseEventLoop's, as they were).
-    _cmethods = speedups.c.setup_loop(EventLoop, {
+_pycall_soon = EventLoop.call_soon  # the definitions (the C methods' fallbacks)
+_pycreate_task = EventLoop.create_task
+
+
+def _accelerate(c: Any) -> None:
+    """call_soon in C for all but a closed loop, debug mode and a retaken step's deferral (a
+    task's first __step dropped, a Wake readied at once, a Handle made and queued: see
+    _speedups_aioloop.h), the method above for the rest; get_debug and create_future, which
+    every future made calls, in C too (BaseEventLoop's, as they were); create_task's common
+    case (a task made on an M) in C, the method above for the rest."""
+    methods = c.setup_loop(EventLoop, {
         "call_soon": _pycall_soon,
         "callbackfailed": _callbackfailed,
         "runtimed": _runtimed,
         "StepWrapper": StepWrapper,
         "Handle": events.Handle,
+        "create_task": _pycreate_task,
+        "EAGER": _EAGER,
+        "creatorsite": creatorsite,
     })
-    for _name, _method in zip(("call_soon", "get_debug", "create_future"), _cmethods, strict=True):
-        setattr(EventLoop, _name, _method)
+    for name, method in zip(("call_soon", "get_debug", "create_future", "create_task"), methods, strict=True):
+        setattr(EventLoop, name, method)
+
+
+if speedups.c is not None:
+    _accelerate(speedups.c)

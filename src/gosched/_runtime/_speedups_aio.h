@@ -37,7 +37,7 @@ static PyObject *str_graise, *str_gmain, *str_gborrow, *str_gturn, *str_get_coro
 static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._Parker */
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
-static Py_ssize_t t_first, t_defer, tk_gctx, pk_fut, pk_wake;
+static Py_ssize_t t_first, t_defer, tk_gctx, tk_gparent, tk_gpcode, tk_gplasti, tk_gpglobals, pk_fut, pk_wake;
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
 static PyObject *str_gcancel, *str_add_done_callback;
 static PyTypeObject *Turntype, *Waketype;
@@ -628,6 +628,8 @@ setup_aio(PyObject *self, PyObject *d)
     if (offset_of(tt, "lk", &t_lk) || offset_of(tt, "holder", &t_holder) || offset_of(tt, "waiters", &t_waiters) ||
         offset_of(tt, "first", &t_first) || offset_of(wt, "gp", &w_gp) || offset_of(wt, "sched", &w_sched) ||
         offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
+        offset_of(kt, "_gparent", &tk_gparent) || offset_of(kt, "_gpcode", &tk_gpcode) ||
+        offset_of(kt, "_gplasti", &tk_gplasti) || offset_of(kt, "_gpglobals", &tk_gpglobals) ||
         offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) ||
         offset_of(tt, "defer", &t_defer)) {
         return NULL;

@@ -45,6 +45,30 @@ attrtrue(PyObject *o, PyObject *name)
     return t;
 }
 
+/* The Python method fn (a function of the class, or NULL before setup_loop) called as
+ * loop.fn(*args, **kw): loop first, then the arguments and keywords as they came. */
+static PyObject *
+callmethod(PyObject *fn, const char *name, PyObject *loop, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *kwnames)
+{
+    if (fn == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "%s before setup_loop", name);
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *small[8], **stack = small;
+    if (nargs + nkw + 1 > 8 && (stack = PyMem_Malloc((nargs + nkw + 1) * sizeof(PyObject *))) == NULL) {
+        return PyErr_NoMemory();
+    }
+    stack[0] = loop;
+    memcpy(stack + 1, args, (nargs + nkw) * sizeof(PyObject *));
+    PyObject *r = PyObject_Vectorcall(fn, stack, nargs + 1, kwnames);
+    if (stack != small) {
+        PyMem_Free(stack);
+    }
+    return r;
+}
+
 /* Which of call_soon's cases call_soon(cb, *args) is on this loop, in the Python method's
  * order of checks: 1 a first __step (drop it), 2 a Wake to call now, 3 a Handle to queue
  * (made here: queuehandle), 0 the Python method (a retaken step deferring callbacks, a
@@ -91,6 +115,23 @@ callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
     return 3;
 }
 
+/* The loop's _gkick, in line: wake its dispatcher if it is idle or there is none. 0 or -1. */
+static int
+kickloop(PyObject *loop)
+{
+    int kick = attrtrue(loop, str_gidle);
+    if (kick == 0) {
+        int disp = attrtrue(loop, str_gdisp);
+        kick = disp < 0 ? -1 : !disp;
+    }
+    if (kick > 0) {
+        PyObject *r = PyObject_CallMethodNoArgs(loop, str_gwake);
+        Py_XDECREF(r);
+        kick = r == NULL ? -1 : 0;
+    }
+    return kick;
+}
+
 /* events.Handle(cb, args, loop, context) as its __init__ makes it outside debug mode,
  * appended to loop._ready, the dispatcher kicked if idle (the Python method's
  * _call_soon, in line): the handle, NULL with an error, or NULL without one if Handle's
@@ -131,17 +172,7 @@ queuehandle(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *c
         return NULL;
     }
     Py_DECREF(r);
-    int kick = attrtrue(loop, str_gidle);
-    if (kick == 0) {
-        int disp = attrtrue(loop, str_gdisp);
-        kick = disp < 0 ? -1 : !disp;
-    }
-    if (kick > 0) {
-        r = PyObject_CallMethodNoArgs(loop, str_gwake);
-        Py_XDECREF(r);
-        kick = r == NULL ? -1 : 0;
-    }
-    if (kick < 0) {
+    if (kickloop(loop) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -177,23 +208,7 @@ callsoon(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     if (kind) {
         return PyObject_GetAttr(loop, str_gdone);
     }
-    if (lp_pycallsoon == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "call_soon before setup_loop");
-        return NULL;
-    }
-    /* The Python method: loop first, then the arguments and keywords as they came. */
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    PyObject *small[8], **stack = small;
-    if (nargs + nkw + 1 > 8 && (stack = PyMem_Malloc((nargs + nkw + 1) * sizeof(PyObject *))) == NULL) {
-        return PyErr_NoMemory();
-    }
-    stack[0] = loop;
-    memcpy(stack + 1, args, (nargs + nkw) * sizeof(PyObject *));
-    PyObject *r = PyObject_Vectorcall(lp_pycallsoon, stack, nargs + 1, kwnames);
-    if (stack != small) {
-        PyMem_Free(stack);
-    }
-    return r;
+    return callmethod(lp_pycallsoon, "call_soon", loop, args, nargs, kwnames);
 }
 
 static PyMethodDef callsoon_def = {
@@ -232,6 +247,150 @@ static PyMethodDef getdebug_def = {
 static PyMethodDef createfuture_def = {
     "create_future", (PyCFunction)createfuture, METH_NOARGS,
     "create_future()\n--\n\nCreate a Future object attached to the loop."};
+
+/* EventLoop.create_task as a method descriptor, as call_soon: the Python method's work for a
+ * task made on an M (the common case: a task or goroutine makes it) on a loop neither
+ * closed nor in debug mode, with no task factory but asyncio's eager one and no keyword
+ * but name and context. Anything else is the Python method, the definition. */
+static PyObject *lp_pycreatetask, *lp_eager, *lp_creatorsite;  /* loop.py's create_task, _EAGER, creatorsite */
+static PyObject *str_task_factory, *str_name_kw, *str_taskkw;
+
+/* The task's creation site and parent (as loop.py's create_task sets them). 0 or -1. */
+static int
+tasksite(PyObject *task, PyObject *cur)
+{
+    PyObject *site = PyObject_CallOneArg(lp_creatorsite, int0);  /* from C: the caller is depth 0 */
+    if (site == NULL) {
+        return -1;
+    }
+    PyObject *code = Py_None, *lasti = int0, *glob = Py_None;
+    if (site != Py_None) {
+        if (!PyTuple_Check(site) || PyTuple_GET_SIZE(site) != 3) {
+            Py_DECREF(site);
+            PyErr_SetString(PyExc_TypeError, "creatorsite: not a (code, lasti, globals)");
+            return -1;
+        }
+        code = PyTuple_GET_ITEM(site, 0);
+        lasti = PyTuple_GET_ITEM(site, 1);
+        glob = PyTuple_GET_ITEM(site, 2);
+    }
+    PyObject *parent = cur != NULL ? SLOT(cur, g_goid) : int0;
+    int rc = setslot(task, tk_gparent, Py_NewRef(parent)) < 0 || setslot(task, tk_gpcode, Py_NewRef(code)) < 0 ||
+                     setslot(task, tk_gplasti, Py_NewRef(lasti)) < 0 ||
+                     setslot(task, tk_gpglobals, Py_NewRef(glob)) < 0
+                 ? -1
+                 : 0;
+    Py_DECREF(site);
+    return rc;
+}
+
+/* Queue the new task: on a retaken step's deferral list if its step defers (Turn.defer),
+ * else on the loop's ready queue with the dispatcher kicked. 0 or -1. */
+static int
+queuetask(PyObject *loop, PyObject *task, PyObject *cur)
+{
+    PyObject *turn = PyObject_GetAttr(loop, str_gturn);
+    if (turn == NULL) {
+        return -1;
+    }
+    PyObject *d = Py_IS_TYPE(turn, Turntype) ? SLOT(turn, t_defer) : NULL;
+    if (d != NULL && d != Py_None && cur != NULL) {
+        PyObject *later = PyObject_GetItem(d, cur);
+        if (later == NULL && !PyErr_ExceptionMatches(PyExc_KeyError)) {
+            Py_DECREF(turn);
+            return -1;
+        }
+        PyErr_Clear();
+        if (later != NULL && later != Py_None) {
+            PyObject *r = PyObject_CallMethodOneArg(later, str_append, task);
+            Py_DECREF(later);
+            Py_DECREF(turn);
+            Py_XDECREF(r);
+            return r == NULL ? -1 : 0;
+        }
+        Py_XDECREF(later);
+    }
+    Py_DECREF(turn);
+    PyObject *ready = PyObject_GetAttr(loop, str_ready);
+    PyObject *r = ready == NULL ? NULL : PyObject_CallMethodOneArg(ready, str_append, task);
+    Py_XDECREF(ready);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return kickloop(loop);
+}
+
+/* 1 if create_task(*args, **kw) is the common case (its name and context in *name, *context:
+ * borrowed), 0 if not, -1 error. */
+static int
+createtaskkind(PyObject *loop, Py_ssize_t nargs, PyObject *const *args, PyObject *kwnames, PyObject **name,
+               PyObject **context)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs != 1 || lp_pycreatetask == NULL || curm == NULL) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_Check(k) && PyUnicode_Compare(k, str_name_kw) == 0) {
+            *name = args[nargs + i];
+        }
+        else if (PyUnicode_Check(k) && PyUnicode_Compare(k, str_context_kw) == 0) {
+            *context = args[nargs + i];
+        }
+        else {
+            return 0;
+        }
+    }
+    int r;
+    if ((r = attrtrue(loop, str_closed)) != 0 || (r = attrtrue(loop, str_debug)) != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    PyObject *factory = PyObject_GetAttr(loop, str_task_factory);
+    if (factory == NULL) {
+        return -1;
+    }
+    r = factory == Py_None || factory == lp_eager;
+    Py_DECREF(factory);
+    return r;
+}
+
+static PyObject *
+createtask(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *name = Py_None, *context = Py_None;
+    int kind = createtaskkind(loop, nargs, args, kwnames, &name, &context);
+    if (kind < 0) {
+        return NULL;
+    }
+    if (kind == 0) {
+        return callmethod(lp_pycreatetask, "create_task", loop, args, nargs, kwnames);
+    }
+    PyObject *m = thism();  /* (curm is this thread's: kept while we run) */
+    PyObject *cur = Py_IS_TYPE(m, Mtype) && Py_IS_TYPE(SLOT(m, m_curg), Gtype) ? SLOT(m, m_curg) : NULL;
+    Py_XINCREF(cur);
+    Py_DECREF(m);
+    PyObject *ctx = context == Py_None ? PyContext_CopyCurrent() : Py_NewRef(context);
+    PyObject *task = NULL;
+    if (ctx != NULL) {
+        PyObject *targs[4] = {args[0], loop, name, ctx};
+        task = PyObject_Vectorcall(aio_tasktype, targs, 1, str_taskkw);  /* Task(coro, loop=, name=, context=) */
+    }
+    if (task == NULL || setslot(task, tk_gctx, Py_NewRef(ctx)) < 0 || tasksite(task, cur) < 0 ||
+        queuetask(loop, task, cur) < 0) {
+        Py_CLEAR(task);
+    }
+    Py_XDECREF(ctx);
+    Py_XDECREF(cur);
+    return task;
+}
+
+static PyMethodDef createtask_def = {
+    "create_task", (PyCFunction)(void (*)(void))createtask, METH_FASTCALL | METH_KEYWORDS,
+    "create_task(coro, *, name=None, context=None)\n--\n\n"
+    "Schedule a coroutine object as a task (asyncio's AbstractEventLoop.create_task): its\n"
+    "steps run as a goroutine."};
 
 PyDoc_STRVAR(runhandle_doc,
 "runhandle(loop, h, /)\n--\n\n"
@@ -568,9 +727,9 @@ getrunningloop(PyObject *self, PyObject *unused)
 PyDoc_STRVAR(setup_loop_doc,
 "setup_loop(cls, helpers, /)\n--\n\n"
 "Bind gosched._aio's loop helpers, a dict by name (loop.py passes it: the Python\n"
-"call_soon, callbackfailed, runtimed, StepWrapper, Handle); returns call_soon,\n"
-"get_debug and create_future as method descriptors of cls, the loop class, for\n"
-"loop.py to install.");
+"call_soon, callbackfailed, runtimed, StepWrapper, Handle, create_task, EAGER,\n"
+"creatorsite); returns call_soon, get_debug, create_future and create_task as\n"
+"method descriptors of cls, the loop class, for loop.py to install.");
 
 static PyObject *
 setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -583,9 +742,10 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "setup_loop before setup_aio");
         return NULL;
     }
-    static const char *names[] = {"call_soon", "callbackfailed", "runtimed", "StepWrapper", "Handle"};
-    PyObject *got[5];
-    for (int i = 0; i < 5; i++) {
+    static const char *names[] = {"call_soon", "callbackfailed", "runtimed", "StepWrapper", "Handle",
+                                  "create_task", "EAGER", "creatorsite"};
+    PyObject *got[8];
+    for (int i = 0; i < 8; i++) {
         if ((got[i] = PyDict_GetItemString(args[1], names[i])) == NULL) {
             PyErr_Format(PyExc_KeyError, "setup_loop: no %s", names[i]);
             return NULL;
@@ -609,11 +769,12 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     static const char *strs[] = {"_closed", "_debug", "_ready", "_gdone", "__self__", "_context", "_callback",
                                  "_args", "_ep", "_fd_to_key", "_cancelled", "_remove_reader", "_remove_writer",
-                                 "closed", "__init__", "append", "_gidle", "_gdisp", "_gwake", "context"};
+                                 "closed", "__init__", "append", "_gidle", "_gdisp", "_gwake", "context", "_task_factory",
+                                 "name"};
     PyObject **sdst[] = {&str_closed, &str_debug, &str_ready, &str_gdone, &str_self, &str_context, &str_callback,
                          &str_args, &str_ep, &str_fdtokey, &str_cancelled, &str_remove_reader, &str_remove_writer,
                          &str_closedattr, &str_init, &str_append, &str_gidle, &str_gdisp, &str_gwake,
-                         &str_context_kw};
+                         &str_context_kw, &str_task_factory, &str_name_kw};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
             return NULL;
@@ -623,12 +784,14 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if ((str_future == NULL && (str_future = PyUnicode_InternFromString("Future")) == NULL) ||
-        (str_loop_kw1 == NULL && (str_loop_kw1 = Py_BuildValue("(s)", "loop")) == NULL)) {
+        (str_loop_kw1 == NULL && (str_loop_kw1 = Py_BuildValue("(s)", "loop")) == NULL) ||
+        (str_taskkw == NULL && (str_taskkw = Py_BuildValue("(sss)", "loop", "name", "context")) == NULL)) {
         return NULL;
     }
     PyTypeObject *cls = (PyTypeObject *)args[0];
-    PyObject *descr = Py_BuildValue("(NNN)", PyDescr_NewMethod(cls, &callsoon_def),
-                                    PyDescr_NewMethod(cls, &getdebug_def), PyDescr_NewMethod(cls, &createfuture_def));
+    PyObject *descr = Py_BuildValue("(NNNN)", PyDescr_NewMethod(cls, &callsoon_def),
+                                    PyDescr_NewMethod(cls, &getdebug_def), PyDescr_NewMethod(cls, &createfuture_def),
+                                    PyDescr_NewMethod(cls, &createtask_def));
     if (descr == NULL) {
         return NULL;
     }
@@ -637,6 +800,9 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(lp_stepwrapper, (PyTypeObject *)Py_NewRef(got[3]));
     Py_XSETREF(lp_handletype, (PyTypeObject *)Py_NewRef(got[4]));
     lp_handleinit = init;
+    Py_XSETREF(lp_eager, Py_NewRef(got[6]));
+    Py_XSETREF(lp_creatorsite, Py_NewRef(got[7]));
+    Py_XSETREF(lp_pycreatetask, Py_NewRef(got[5]));  /* createtask's fast case runs once it is set */
     Py_XSETREF(lp_pycallsoon, Py_NewRef(got[0]));  /* last: callsoon's fast cases run once it is set */
     return descr;
 }
