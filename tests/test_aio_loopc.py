@@ -19,6 +19,7 @@ import pytest
 import gosched.aio as aio
 from gosched._aio import dispatch, task
 from gosched._aio import loop as aioloop
+from gosched._aio import transport as aiotransport
 from gosched._runtime import speedups
 
 _RUNHANDLES: dict[str, Any] = {"python": dispatch._runhandle}
@@ -377,3 +378,118 @@ def test_the_collector_sees_through_a_tasks_gosched_slots() -> None:
         assert refs[0]() is None
     finally:
         gc.enable()
+
+
+def test_transport_write_sends_in_order_and_keeps_asyncios_errors() -> None:
+    # SocketTransport.write's common case is C's (bytes sent in full, nothing buffered): a
+    # reply bigger than the socket takes is sent in part and the rest buffered by asyncio's
+    # method, in order; other bytes-likes, write_eof, a wrong type and a peer gone are asyncio's.
+    big = bytes(range(256)) * 40_000  # ~10 MB: more than the socket's buffers take at once
+    lost: list[Any] = []
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            lost.append(exc)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        tr, _ = await loop.connect_accepted_socket(Proto, a)
+        tr.write(b"one ")
+        tr.write(bytearray(b"two "))
+        tr.write(memoryview(b"three "))
+        tr.write(b"")
+        tr.write(big)
+        assert tr.get_write_buffer_size() > 0  # the rest is buffered
+        tr.write(b" end")
+        b.setblocking(False)
+        want = b"one two three " + big + b" end"
+        got = bytearray()
+        while len(got) < len(want):
+            try:
+                chunk = b.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+                continue
+            got += chunk
+        assert got == want
+        with pytest.raises(TypeError, match="bytes-like object"):
+            tr.write("text")
+        tr.write_eof()
+        with pytest.raises(RuntimeError, match="after write_eof"):
+            tr.write(b"x")
+        tr.close()
+        b.close()
+        await asyncio.sleep(0)
+
+        c, d = socket.socketpair()
+        tr2, _ = await loop.connect_accepted_socket(Proto, c)
+        d.close()
+        for _ in range(100):  # a peer gone: EPIPE, asyncio's fatal write error, the connection lost
+            if lost[1:]:
+                break
+            tr2.write(b"x" * 1000)
+            await asyncio.sleep(0.001)
+        assert isinstance(lost[1], OSError)
+
+    aio.run(main())
+
+
+@pytest.mark.parametrize("how", ["c", "python"])
+def test_transport_read_gives_data_eof_and_errors_as_asyncios(how: str) -> None:
+    # The reader callback in C (or the Python definition, _pyread): data to data_received in
+    # order, EOF to eof_received then connection_lost(None), an exception in data_received
+    # to asyncio's fatal error (the loop's handler hears it, the connection is lost with it).
+    events_: list[Any] = []
+    handled: list[dict[str, Any]] = []
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+            if how == "python":
+                transport._read_ready_cb = functools.partial(aiotransport._pyread, transport)
+
+        def data_received(self, data: bytes) -> None:
+            events_.append(data)
+            if data == b"boom":
+                raise ValueError("boom")
+
+        def eof_received(self) -> None:
+            events_.append("eof")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            events_.append(("lost", type(exc).__name__ if exc else None))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda lp, c: handled.append(c))
+        for payload in (b"", b"boom"):
+            a, b = socket.socketpair()
+            await loop.connect_accepted_socket(Proto, a)
+            b.sendall(b"hello ")
+            await asyncio.sleep(0.01)
+            b.sendall(b"world")
+            await asyncio.sleep(0.01)
+            if payload:
+                b.sendall(payload)
+            else:
+                b.shutdown(socket.SHUT_WR)
+            for _ in range(200):
+                if events_ and type(events_[-1]) is tuple:
+                    break
+                await asyncio.sleep(0.005)
+            b.close()
+
+    aio.run(main())
+    lost1 = events_.index(("lost", None))
+    assert b"".join(x for x in events_[:lost1] if type(x) is bytes) == b"hello world"
+    assert events_[lost1 - 1] == "eof"
+    rest = events_[lost1 + 1 :]
+    assert b"".join(x for x in rest if type(x) is bytes) == b"hello worldboom"
+    assert rest[-1] == ("lost", "ValueError")
+    (c,) = handled
+    assert c["message"] == "Fatal error: protocol.data_received() call failed."
+    assert type(c["exception"]) is ValueError

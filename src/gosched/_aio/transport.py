@@ -12,7 +12,8 @@ a socketpair, ``docs/aio.md``). A server whose clients keep their connections
 uvloop reads into one buffer per loop; so does this transport: with the C accelerator
 ``speedups.recvbytes`` (``read(2)`` into a buffer the module keeps, then a ``bytes`` of
 what arrived), without it ``recv_into`` a 256 KiB buffer from a free list and a copy.
-The rest is asyncio's.
+With the accelerator, ``write``'s common case (bytes sent at once, nothing buffered) is
+in C too. The rest is asyncio's.
 """
 
 from __future__ import annotations
@@ -78,3 +79,19 @@ class SocketTransport(_Base):  # type: ignore[misc]
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+
+_pyread = SocketTransport._read_ready__data_received  # the definition
+
+
+def _accelerate(c: Any) -> None:
+    """write's common case in C (bytes sent at once and in full with nothing buffered; asyncio's
+    own write, which stays the definition, for the rest), and the reader callback and read in C
+    (_speedups_aioloop.h; the method above stays their definition)."""
+    methods = c.setup_transport(SocketTransport, _Base.write)
+    for name, method in zip(("write", "_read_ready", "_read_ready__data_received"), methods, strict=True):
+        setattr(SocketTransport, name, method)
+
+
+if speedups.c is not None:
+    _accelerate(speedups.c)

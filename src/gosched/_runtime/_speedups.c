@@ -781,6 +781,7 @@ static PyMethodDef methods[] = {
     {"get_running_loop", getrunningloop, METH_NOARGS, getrunningloop_doc},
     {"serveready", (PyCFunction)(void (*)(void))serveready, METH_FASTCALL, serveready_doc},
     {"setup_loop", (PyCFunction)(void (*)(void))setup_loop, METH_FASTCALL, setup_loop_doc},
+    {"setup_transport", (PyCFunction)(void (*)(void))setup_transport, METH_FASTCALL, setup_transport_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -806,3 +806,206 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(lp_pycallsoon, Py_NewRef(got[0]));  /* last: callsoon's fast cases run once it is set */
     return descr;
 }
+
+/* The socket transport's write (transport.py's SocketTransport) as a method descriptor of
+ * the class: asyncio's _SelectorSocketTransport.write for its common case, bytes written at
+ * once to a socket with nothing buffered, in full (an echo's every reply; a request). The
+ * checks asyncio's makes before that send, in its order; anything else, a short send and a
+ * send that failed are asyncio's Python method, which sends again (what is left) and
+ * buffers, reports or raises as it does. The send does not let go of the GIL: the socket
+ * is non-blocking, and socket.send's release and retake cost more than the send here. */
+static PyObject *tw_pywrite;  /* _SelectorSocketTransport.write */
+static PyObject *str_eof, *str_empty_waiter, *str_conn_lost, *str_buffer, *str_sock_fd;
+
+/* 1 if asyncio's write would send data at once: bytes, not empty, no EOF written, no
+ * sendfile in progress, the connection not lost, nothing buffered. 0 if not, -1 error. */
+static int
+writenow(PyObject *tr, PyObject *data)
+{
+    if (!PyBytes_CheckExact(data) || PyBytes_GET_SIZE(data) == 0 || tw_pywrite == NULL) {
+        return 0;
+    }
+    int r;
+    if ((r = attrtrue(tr, str_eof)) != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    PyObject *w = PyObject_GetAttr(tr, str_empty_waiter);
+    if (w == NULL) {
+        return -1;
+    }
+    r = w == Py_None;
+    Py_DECREF(w);
+    if (!r) {
+        return 0;
+    }
+    if ((r = attrtrue(tr, str_conn_lost)) != 0 || (r = attrtrue(tr, str_buffer)) != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
+static PyObject *
+transwrite(PyObject *tr, PyObject *data)
+{
+    PyObject *rest = NULL;
+    int now = writenow(tr, data);
+    if (now < 0) {
+        return NULL;
+    }
+    if (now) {
+        PyObject *fdobj = PyObject_GetAttr(tr, str_sock_fd);
+        long fd = fdobj == NULL ? -1 : PyLong_AsLong(fdobj);
+        Py_XDECREF(fdobj);
+        if (fd == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(data);
+        ssize_t n = -1;  /* write(2): send(2) without flags (see recvbytes on <sys/socket.h>) */
+        if (fd >= 0 && fd <= INT_MAX) {
+            while ((n = write((int)fd, PyBytes_AS_STRING(data), (size_t)len)) < 0 && errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return NULL;
+                }
+            }
+        }
+        if (n == len) {
+            Py_RETURN_NONE;
+        }
+        if (n > 0 && (rest = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + n, len - n)) == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *args[2] = {tr, rest != NULL ? rest : data};
+    PyObject *res = PyObject_Vectorcall(tw_pywrite, args, 2, NULL);
+    Py_XDECREF(rest);
+    return res;
+}
+
+/* The transport's reader callback (asyncio's _read_ready, whose Python only calls
+ * _read_ready_cb) and its read for a Protocol (transport.py's _read_ready__data_received,
+ * asyncio's with recvbytes' read), as method descriptors of the class: the poller's
+ * callback for every message a connection receives, a Python frame each before. */
+static PyObject *str_read_ready_cb, *str_sock, *str_max_size, *str_protocol, *str_data_received, *str_on_eof,
+    *str_fatal_error, *msg_readfatal, *msg_protofatal;
+
+static PyObject *
+readready(PyObject *tr, PyObject *unused)
+{
+    PyObject *cb = PyObject_GetAttr(tr, str_read_ready_cb);
+    if (cb == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallNoArgs(cb);
+    Py_DECREF(cb);
+    return r;
+}
+
+/* An exception other than SystemExit and KeyboardInterrupt to the transport's _fatal_error
+ * with asyncio's message; None, or NULL with those two (or an error of the report). */
+static PyObject *
+readfailed(PyObject *tr, PyObject *msg)
+{
+    if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        return NULL;
+    }
+    PyObject *exc = raised();
+    if (exc == NULL) {
+        return NULL;
+    }
+    PyObject *args[3] = {tr, exc, msg};
+    PyObject *r = PyObject_VectorcallMethod(str_fatal_error, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(exc);
+    return r;
+}
+
+static PyObject *
+readdata(PyObject *tr, PyObject *unused)
+{
+    int lost = attrtrue(tr, str_conn_lost);
+    if (lost != 0) {
+        return lost < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *sock = PyObject_GetAttr(tr, str_sock);
+    PyObject *sz = sock == NULL ? NULL : PyObject_GetAttr(tr, str_max_size);
+    Py_ssize_t size = sz == NULL ? -1 : PyLong_AsSsize_t(sz);
+    Py_XDECREF(sz);
+    if (size < 0 && !PyErr_Occurred() && sz != NULL) {
+        PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
+    }
+    PyObject *data = size < 0 ? NULL : recvcore(sock, size);
+    Py_XDECREF(sock);
+    if (data == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_BlockingIOError) || PyErr_ExceptionMatches(PyExc_InterruptedError)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        return readfailed(tr, msg_readfatal);
+    }
+    PyObject *r;
+    if (PyBytes_GET_SIZE(data) == 0) {
+        r = PyObject_CallMethodNoArgs(tr, str_on_eof);
+    }
+    else {
+        PyObject *proto = PyObject_GetAttr(tr, str_protocol);
+        r = proto == NULL ? NULL : PyObject_CallMethodOneArg(proto, str_data_received, data);
+        Py_XDECREF(proto);
+        if (r == NULL) {
+            r = readfailed(tr, msg_protofatal);
+        }
+    }
+    Py_DECREF(data);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef readready_def = {
+    "_read_ready", (PyCFunction)readready, METH_NOARGS,
+    "_read_ready()\n--\n\nThe socket is readable: the transport's read callback (_read_ready_cb)."};
+static PyMethodDef readdata_def = {
+    "_read_ready__data_received", (PyCFunction)readdata, METH_NOARGS,
+    "_read_ready__data_received()\n--\n\n"
+    "Read what arrived and give it to the protocol's data_received; EOF to\n"
+    "_read_ready__on_eof, errors to _fatal_error (asyncio's socket transport)."};
+
+static PyMethodDef transwrite_def = {
+    "write", (PyCFunction)transwrite, METH_O,
+    "write(data)\n--\n\n"
+    "Write some data bytes to the transport: sent at once if nothing is buffered, the rest\n"
+    "buffered and sent as the socket takes it (asyncio's Transport.write)."};
+
+PyDoc_STRVAR(setup_transport_doc,
+"setup_transport(cls, write, /)\n--\n\n"
+"Bind asyncio's _SelectorSocketTransport.write (the Python, for all but the common case);\n"
+"returns write, _read_ready and _read_ready__data_received as method descriptors of cls,\n"
+"transport.py's SocketTransport, to install.");
+
+static PyObject *
+setup_transport(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "setup_transport(cls, write): a class and a function");
+        return NULL;
+    }
+    static const char *strs[] = {"_eof", "_empty_waiter", "_conn_lost", "_buffer", "_sock_fd",
+                                 "_read_ready_cb", "_sock", "max_size", "_protocol", "data_received",
+                                 "_read_ready__on_eof", "_fatal_error", "Fatal read error on socket transport",
+                                 "Fatal error: protocol.data_received() call failed."};
+    PyObject **sdst[] = {&str_eof, &str_empty_waiter, &str_conn_lost, &str_buffer, &str_sock_fd,
+                         &str_read_ready_cb, &str_sock, &str_max_size, &str_protocol, &str_data_received,
+                         &str_on_eof, &str_fatal_error, &msg_readfatal, &msg_protofatal};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
+            return NULL;
+        }
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    PyObject *descr = Py_BuildValue("(NNN)", PyDescr_NewMethod(cls, &transwrite_def),
+                                    PyDescr_NewMethod(cls, &readready_def), PyDescr_NewMethod(cls, &readdata_def));
+    if (descr != NULL) {
+        Py_XSETREF(tw_pywrite, Py_NewRef(args[1]));
+    }
+    return descr;
+}

@@ -167,6 +167,8 @@ PyDoc_STRVAR(recvbytes_doc,
 "recvbytes(sock, size, /)\n--\n\n"
 "sock.recv(size) for a non-blocking socket, read into a buffer the module keeps.");
 
+static PyObject *recvcore(PyObject *sock, Py_ssize_t size);
+
 static PyObject *
 recvbytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -181,11 +183,18 @@ recvbytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         return NULL;
     }
+    return recvcore(args[0], size);
+}
+
+/* recvbytes' work: sock.recv(size), size >= 0. */
+static PyObject *
+recvcore(PyObject *sock, Py_ssize_t size)
+{
     static PyObject *str_fileno;  /* interned once: a name made per call missed the type's method cache */
     if (str_fileno == NULL && (str_fileno = PyUnicode_InternFromString("fileno")) == NULL) {
         return NULL;
     }
-    PyObject *fdobj = PyObject_CallMethodNoArgs(args[0], str_fileno);
+    PyObject *fdobj = PyObject_CallMethodNoArgs(sock, str_fileno);
     if (fdobj == NULL) {
         return NULL;
     }
