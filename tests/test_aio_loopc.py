@@ -421,7 +421,9 @@ def test_transport_write_sends_in_order_and_keeps_asyncios_errors() -> None:
         tr.write_eof()
         with pytest.raises(RuntimeError, match="after write_eof"):
             tr.write(b"x")
+        assert tr.is_closing() is False
         tr.close()
+        assert tr.is_closing() is True
         b.close()
         await asyncio.sleep(0)
 

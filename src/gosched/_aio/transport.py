@@ -86,10 +86,11 @@ _pyread = SocketTransport._read_ready__data_received  # the definition
 
 def _accelerate(c: Any) -> None:
     """write's common case in C (bytes sent at once and in full with nothing buffered; asyncio's
-    own write, which stays the definition, for the rest), and the reader callback and read in C
-    (_speedups_aioloop.h; the method above stays their definition)."""
+    own write, which stays the definition, for the rest), and the reader callback, the read and
+    is_closing in C (_speedups_aioloop.h; the methods above and asyncio's stay their definition)."""
     methods = c.setup_transport(SocketTransport, _Base.write)
-    for name, method in zip(("write", "_read_ready", "_read_ready__data_received"), methods, strict=True):
+    names = ("write", "_read_ready", "_read_ready__data_received", "is_closing")
+    for name, method in zip(names, methods, strict=True):
         setattr(SocketTransport, name, method)
 
 

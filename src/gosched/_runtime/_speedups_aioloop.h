@@ -961,6 +961,17 @@ readdata(PyObject *tr, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *str_closing;
+
+static PyObject *
+isclosing(PyObject *tr, PyObject *unused)
+{
+    return PyObject_GetAttr(tr, str_closing);
+}
+
+static PyMethodDef isclosing_def = {
+    "is_closing", (PyCFunction)isclosing, METH_NOARGS,
+    "is_closing()\n--\n\nWhether the transport is closing or closed (StreamWriter.drain asks at every call)."};
 static PyMethodDef readready_def = {
     "_read_ready", (PyCFunction)readready, METH_NOARGS,
     "_read_ready()\n--\n\nThe socket is readable: the transport's read callback (_read_ready_cb)."};
@@ -979,8 +990,8 @@ static PyMethodDef transwrite_def = {
 PyDoc_STRVAR(setup_transport_doc,
 "setup_transport(cls, write, /)\n--\n\n"
 "Bind asyncio's _SelectorSocketTransport.write (the Python, for all but the common case);\n"
-"returns write, _read_ready and _read_ready__data_received as method descriptors of cls,\n"
-"transport.py's SocketTransport, to install.");
+"returns write, _read_ready, _read_ready__data_received and is_closing as method\n"
+"descriptors of cls, transport.py's SocketTransport, to install.");
 
 static PyObject *
 setup_transport(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -992,18 +1003,19 @@ setup_transport(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     static const char *strs[] = {"_eof", "_empty_waiter", "_conn_lost", "_buffer", "_sock_fd",
                                  "_read_ready_cb", "_sock", "max_size", "_protocol", "data_received",
                                  "_read_ready__on_eof", "_fatal_error", "Fatal read error on socket transport",
-                                 "Fatal error: protocol.data_received() call failed."};
+                                 "Fatal error: protocol.data_received() call failed.", "_closing"};
     PyObject **sdst[] = {&str_eof, &str_empty_waiter, &str_conn_lost, &str_buffer, &str_sock_fd,
                          &str_read_ready_cb, &str_sock, &str_max_size, &str_protocol, &str_data_received,
-                         &str_on_eof, &str_fatal_error, &msg_readfatal, &msg_protofatal};
+                         &str_on_eof, &str_fatal_error, &msg_readfatal, &msg_protofatal, &str_closing};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
             return NULL;
         }
     }
     PyTypeObject *cls = (PyTypeObject *)args[0];
-    PyObject *descr = Py_BuildValue("(NNN)", PyDescr_NewMethod(cls, &transwrite_def),
-                                    PyDescr_NewMethod(cls, &readready_def), PyDescr_NewMethod(cls, &readdata_def));
+    PyObject *descr = Py_BuildValue("(NNNN)", PyDescr_NewMethod(cls, &transwrite_def),
+                                    PyDescr_NewMethod(cls, &readready_def), PyDescr_NewMethod(cls, &readdata_def),
+                                    PyDescr_NewMethod(cls, &isclosing_def));
     if (descr != NULL) {
         Py_XSETREF(tw_pywrite, Py_NewRef(args[1]));
     }
