@@ -132,8 +132,20 @@ _LoopBase: Any = unix_events._UnixSelectorEventLoop
 _SelectorBase: Any = selector_events.BaseSelectorEventLoop
 
 
+_LOOPSLOTS: tuple[str, ...] = (
+    "_closed", "_debug", "_ready", "_task_factory", "_gturn", "_gidle", "_gdisp", "_gdone", "_gborrow",
+)
+
+
 class EventLoop(_LoopBase):  # type: ignore[misc]
     """An asyncio event loop whose tasks are goroutines (see gosched.aio)."""
+
+    # The attributes the accelerator reads at every callback and step, asyncio's and ours, as
+    # slots: C reads them at an offset (_speedups_aio.h, slotget) instead of a lookup in an
+    # instance dict too big for 3.11's shared keys. Python reads and writes them as before,
+    # and the rest stay in the instance dict asyncio's class gives (so not a literal here:
+    # mypy would take the slots for the whole layout).
+    __slots__ = _LOOPSLOTS
 
     _thread_id: int | None
 

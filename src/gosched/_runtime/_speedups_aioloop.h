@@ -25,25 +25,12 @@
 static PyObject *lp_pycallsoon;          /* loop.EventLoop.call_soon, the Python */
 static PyObject *lp_failed, *lp_timed;   /* dispatch._callbackfailed, dispatch._runtimed */
 static PyTypeObject *lp_stepwrapper;     /* asyncio's C TaskStepMethWrapper (task.StepWrapper) */
-static PyObject *str_closed, *str_debug, *str_ready, *str_gdone, *str_self, *str_context, *str_callback,
-    *str_args;
+static PyObject *str_self, *str_context, *str_callback, *str_args;
 static PyTypeObject *lp_handletype;     /* asyncio.events.Handle */
 static PyObject *lp_handleinit;         /* its __init__ at setup (borrowed from its dict: it keeps it) */
 static Py_ssize_t hd_context, hd_loop, hd_callback, hd_args, hd_cancelled, hd_repr, hd_tb;
-static PyObject *str_init, *str_append, *str_gidle, *str_gdisp, *str_gwake, *str_context_kw;
+static PyObject *str_init, *str_append, *str_gwake, *str_context_kw;
 
-/* An attribute's truth: 1, 0, or -1. */
-static int
-attrtrue(PyObject *o, PyObject *name)
-{
-    PyObject *v = PyObject_GetAttr(o, name);
-    if (v == NULL) {
-        return -1;
-    }
-    int t = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    return t;
-}
 
 /* The Python method fn (a function of the class, or NULL before setup_loop) called as
  * loop.fn(*args, **kw): loop first, then the arguments and keywords as they came. */
@@ -88,7 +75,7 @@ callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
             return r;
         }
     }
-    PyObject *turn = PyObject_GetAttr(loop, str_gturn);  /* no retaken step defers callbacks */
+    PyObject *turn = LOOPGET(loop, gturn);  /* no retaken step defers callbacks */
     if (turn == NULL) {
         return -1;
     }
@@ -99,17 +86,17 @@ callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
     }
     int r;
     if (t == Waketype && nargs == 2) {
-        if ((r = attrtrue(loop, str_ready)) < 0) {
+        if ((r = LOOPTRUE(loop, ready)) < 0) {
             return -1;
         }
         if (r == 0) {
-            if ((r = attrtrue(loop, str_debug)) != 0 || (r = attrtrue(loop, str_closed)) != 0) {
+            if ((r = LOOPTRUE(loop, debug)) != 0 || (r = LOOPTRUE(loop, closed)) != 0) {
                 return r < 0 ? -1 : 0;
             }
             return 2;
         }
     }
-    if ((r = attrtrue(loop, str_closed)) != 0 || (r = attrtrue(loop, str_debug)) != 0) {
+    if ((r = LOOPTRUE(loop, closed)) != 0 || (r = LOOPTRUE(loop, debug)) != 0) {
         return r < 0 ? -1 : 0;
     }
     return 3;
@@ -119,9 +106,9 @@ callsoonkind(PyObject *loop, PyObject *cb, Py_ssize_t nargs)
 static int
 kickloop(PyObject *loop)
 {
-    int kick = attrtrue(loop, str_gidle);
+    int kick = LOOPTRUE(loop, gidle);
     if (kick == 0) {
-        int disp = attrtrue(loop, str_gdisp);
+        int disp = LOOPTRUE(loop, gdisp);
         kick = disp < 0 ? -1 : !disp;
     }
     if (kick > 0) {
@@ -164,7 +151,7 @@ queuehandle(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *c
         Py_DECREF(h);
         return NULL;
     }
-    PyObject *ready = PyObject_GetAttr(loop, str_ready);
+    PyObject *ready = LOOPGET(loop, ready);
     PyObject *r = ready == NULL ? NULL : PyObject_CallMethodOneArg(ready, str_append, h);
     Py_XDECREF(ready);
     if (r == NULL) {
@@ -206,7 +193,7 @@ callsoon(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
         kind = 0;
     }
     if (kind) {
-        return PyObject_GetAttr(loop, str_gdone);
+        return LOOPGET(loop, gdone);
     }
     return callmethod(lp_pycallsoon, "call_soon", loop, args, nargs, kwnames);
 }
@@ -226,7 +213,7 @@ static PyObject *str_future, *str_loop_kw1;
 static PyObject *
 getdebug(PyObject *loop, PyObject *unused)
 {
-    return PyObject_GetAttr(loop, str_debug);
+    return LOOPGET(loop, debug);
 }
 
 static PyObject *
@@ -253,7 +240,7 @@ static PyMethodDef createfuture_def = {
  * closed nor in debug mode, with no task factory but asyncio's eager one and no keyword
  * but name and context. Anything else is the Python method, the definition. */
 static PyObject *lp_pycreatetask, *lp_eager, *lp_creatorsite;  /* loop.py's create_task, _EAGER, creatorsite */
-static PyObject *str_task_factory, *str_name_kw, *str_taskkw;
+static PyObject *str_name_kw, *str_taskkw;
 
 /* The task's creation site and parent (as loop.py's create_task sets them). 0 or -1. */
 static int
@@ -289,7 +276,7 @@ tasksite(PyObject *task, PyObject *cur)
 static int
 queuetask(PyObject *loop, PyObject *task, PyObject *cur)
 {
-    PyObject *turn = PyObject_GetAttr(loop, str_gturn);
+    PyObject *turn = LOOPGET(loop, gturn);
     if (turn == NULL) {
         return -1;
     }
@@ -311,7 +298,7 @@ queuetask(PyObject *loop, PyObject *task, PyObject *cur)
         Py_XDECREF(later);
     }
     Py_DECREF(turn);
-    PyObject *ready = PyObject_GetAttr(loop, str_ready);
+    PyObject *ready = LOOPGET(loop, ready);
     PyObject *r = ready == NULL ? NULL : PyObject_CallMethodOneArg(ready, str_append, task);
     Py_XDECREF(ready);
     if (r == NULL) {
@@ -344,10 +331,10 @@ createtaskkind(PyObject *loop, Py_ssize_t nargs, PyObject *const *args, PyObject
         }
     }
     int r;
-    if ((r = attrtrue(loop, str_closed)) != 0 || (r = attrtrue(loop, str_debug)) != 0) {
+    if ((r = LOOPTRUE(loop, closed)) != 0 || (r = LOOPTRUE(loop, debug)) != 0) {
         return r < 0 ? -1 : 0;
     }
-    PyObject *factory = PyObject_GetAttr(loop, str_task_factory);
+    PyObject *factory = LOOPGET(loop, taskfactory);
     if (factory == NULL) {
         return -1;
     }
@@ -402,13 +389,13 @@ PyDoc_STRVAR(runhandle_doc,
 static int
 runh(PyObject *loop, PyObject *h)
 {
-    int debug = attrtrue(loop, str_debug);
+    int debug = LOOPTRUE(loop, debug);
     if (debug != 0) {
         return debug < 0 ? -1 : call2(lp_timed, loop, h);
     }
-    PyObject *ctx = PyObject_GetAttr(h, str_context);
-    PyObject *cb = ctx == NULL ? NULL : PyObject_GetAttr(h, str_callback);
-    PyObject *cargs = cb == NULL ? NULL : PyObject_GetAttr(h, str_args);
+    PyObject *ctx = slotget(h, lp_handletype, hd_context, str_context);
+    PyObject *cb = ctx == NULL ? NULL : slotget(h, lp_handletype, hd_callback, str_callback);
+    PyObject *cargs = cb == NULL ? NULL : slotget(h, lp_handletype, hd_args, str_args);
     if (cargs == NULL) {
         Py_XDECREF(ctx);
         Py_XDECREF(cb);
@@ -476,7 +463,7 @@ serveone(PyObject *loop, PyObject *h, PyObject *fileobj, PyObject *remove)
     if (h == Py_None) {
         return 0;
     }
-    int c = attrtrue(h, str_cancelled);
+    int c = slottrue(h, lp_handletype, hd_cancelled, str_cancelled);
     if (c < 0) {
         return -1;
     }
@@ -761,6 +748,14 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "setup_loop: Handle has no __init__ of its own");
         return NULL;
     }
+    PyTypeObject *lt = (PyTypeObject *)args[0];
+    if (offset_of(lt, "_closed", &lo_closed) || offset_of(lt, "_debug", &lo_debug) ||
+        offset_of(lt, "_ready", &lo_ready) || offset_of(lt, "_gturn", &lo_gturn) ||
+        offset_of(lt, "_gidle", &lo_gidle) || offset_of(lt, "_gdisp", &lo_gdisp) ||
+        offset_of(lt, "_task_factory", &lo_taskfactory) || offset_of(lt, "_gdone", &lo_gdone) ||
+        offset_of(lt, "_gborrow", &lo_gborrow)) {
+        return NULL;
+    }
     if (offset_of(ht, "_context", &hd_context) || offset_of(ht, "_loop", &hd_loop) ||
         offset_of(ht, "_callback", &hd_callback) || offset_of(ht, "_args", &hd_args) ||
         offset_of(ht, "_cancelled", &hd_cancelled) || offset_of(ht, "_repr", &hd_repr) ||
@@ -774,7 +769,7 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject **sdst[] = {&str_closed, &str_debug, &str_ready, &str_gdone, &str_self, &str_context, &str_callback,
                          &str_args, &str_ep, &str_fdtokey, &str_cancelled, &str_remove_reader, &str_remove_writer,
                          &str_closedattr, &str_init, &str_append, &str_gidle, &str_gdisp, &str_gwake,
-                         &str_context_kw, &str_task_factory, &str_name_kw};
+                         &str_context_kw, &str_taskfactory, &str_name_kw};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
             return NULL;
@@ -799,6 +794,7 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(lp_timed, Py_NewRef(got[2]));
     Py_XSETREF(lp_stepwrapper, (PyTypeObject *)Py_NewRef(got[3]));
     Py_XSETREF(lp_handletype, (PyTypeObject *)Py_NewRef(got[4]));
+    Py_XSETREF(lp_looptype, (PyTypeObject *)Py_NewRef(lt));
     lp_handleinit = init;
     Py_XSETREF(lp_eager, Py_NewRef(got[6]));
     Py_XSETREF(lp_creatorsite, Py_NewRef(got[7]));
@@ -816,6 +812,12 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * is non-blocking, and socket.send's release and retake cost more than the send here. */
 static PyObject *tw_pywrite;  /* _SelectorSocketTransport.write */
 static PyObject *str_eof, *str_empty_waiter, *str_conn_lost, *str_buffer, *str_sock_fd;
+/* The transport's slots (transport.py; setup_transport reads their offsets). */
+static PyTypeObject *tw_type;
+static Py_ssize_t tr_eof, tr_empty_waiter, tr_conn_lost, tr_buffer, tr_sock_fd, tr_closing, tr_read_ready_cb,
+    tr_protocol;
+#define TRGET(tr, f) slotget((tr), tw_type, tr_##f, str_##f)
+#define TRTRUE(tr, f) slottrue((tr), tw_type, tr_##f, str_##f)
 
 /* 1 if asyncio's write would send data at once: bytes, not empty, no EOF written, no
  * sendfile in progress, the connection not lost, nothing buffered. 0 if not, -1 error. */
@@ -826,10 +828,10 @@ writenow(PyObject *tr, PyObject *data)
         return 0;
     }
     int r;
-    if ((r = attrtrue(tr, str_eof)) != 0) {
+    if ((r = TRTRUE(tr, eof)) != 0) {
         return r < 0 ? -1 : 0;
     }
-    PyObject *w = PyObject_GetAttr(tr, str_empty_waiter);
+    PyObject *w = TRGET(tr, empty_waiter);
     if (w == NULL) {
         return -1;
     }
@@ -838,7 +840,7 @@ writenow(PyObject *tr, PyObject *data)
     if (!r) {
         return 0;
     }
-    if ((r = attrtrue(tr, str_conn_lost)) != 0 || (r = attrtrue(tr, str_buffer)) != 0) {
+    if ((r = TRTRUE(tr, conn_lost)) != 0 || (r = TRTRUE(tr, buffer)) != 0) {
         return r < 0 ? -1 : 0;
     }
     return 1;
@@ -853,7 +855,7 @@ transwrite(PyObject *tr, PyObject *data)
         return NULL;
     }
     if (now) {
-        PyObject *fdobj = PyObject_GetAttr(tr, str_sock_fd);
+        PyObject *fdobj = TRGET(tr, sock_fd);
         long fd = fdobj == NULL ? -1 : PyLong_AsLong(fdobj);
         Py_XDECREF(fdobj);
         if (fd == -1 && PyErr_Occurred()) {
@@ -891,7 +893,7 @@ static PyObject *str_read_ready_cb, *str_sock, *str_max_size, *str_protocol, *st
 static PyObject *
 readready(PyObject *tr, PyObject *unused)
 {
-    PyObject *cb = PyObject_GetAttr(tr, str_read_ready_cb);
+    PyObject *cb = TRGET(tr, read_ready_cb);
     if (cb == NULL) {
         return NULL;
     }
@@ -921,7 +923,7 @@ readfailed(PyObject *tr, PyObject *msg)
 static PyObject *
 readdata(PyObject *tr, PyObject *unused)
 {
-    int lost = attrtrue(tr, str_conn_lost);
+    int lost = TRTRUE(tr, conn_lost);
     if (lost != 0) {
         return lost < 0 ? NULL : Py_NewRef(Py_None);
     }
@@ -946,7 +948,7 @@ readdata(PyObject *tr, PyObject *unused)
         r = PyObject_CallMethodNoArgs(tr, str_on_eof);
     }
     else {
-        PyObject *proto = PyObject_GetAttr(tr, str_protocol);
+        PyObject *proto = TRGET(tr, protocol);
         r = proto == NULL ? NULL : PyObject_CallMethodOneArg(proto, str_data_received, data);
         Py_XDECREF(proto);
         if (r == NULL) {
@@ -966,7 +968,7 @@ static PyObject *str_closing;
 static PyObject *
 isclosing(PyObject *tr, PyObject *unused)
 {
-    return PyObject_GetAttr(tr, str_closing);
+    return TRGET(tr, closing);
 }
 
 static PyMethodDef isclosing_def = {
@@ -1013,11 +1015,18 @@ setup_transport(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     PyTypeObject *cls = (PyTypeObject *)args[0];
+    if (offset_of(cls, "_eof", &tr_eof) || offset_of(cls, "_empty_waiter", &tr_empty_waiter) ||
+        offset_of(cls, "_conn_lost", &tr_conn_lost) || offset_of(cls, "_buffer", &tr_buffer) ||
+        offset_of(cls, "_sock_fd", &tr_sock_fd) || offset_of(cls, "_closing", &tr_closing) ||
+        offset_of(cls, "_read_ready_cb", &tr_read_ready_cb) || offset_of(cls, "_protocol", &tr_protocol)) {
+        return NULL;
+    }
     PyObject *descr = Py_BuildValue("(NNNN)", PyDescr_NewMethod(cls, &transwrite_def),
                                     PyDescr_NewMethod(cls, &readready_def), PyDescr_NewMethod(cls, &readdata_def),
                                     PyDescr_NewMethod(cls, &isclosing_def));
     if (descr != NULL) {
         Py_XSETREF(tw_pywrite, Py_NewRef(args[1]));
+        Py_XSETREF(tw_type, (PyTypeObject *)Py_NewRef(cls));
     }
     return descr;
 }
