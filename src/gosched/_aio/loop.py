@@ -133,18 +133,24 @@ _SelectorBase: Any = selector_events.BaseSelectorEventLoop
 
 
 _LOOPSLOTS: tuple[str, ...] = (
+    # read by the accelerator at every callback and step (_speedups_aio.h's LOOPGET)
     "_closed", "_debug", "_ready", "_task_factory", "_gturn", "_gidle", "_gdisp", "_gdone", "_gborrow",
+    # the rest of gosched's own: with them out of the instance dict, asyncio's attributes fit
+    # 3.11's shared keys, and attribute and method loads on the loop specialize again
+    "_gclock", "_gsched", "_gsvc", "_gembedded", "_grunning", "_gclosed", "_gforeign", "_glock", "_gnote",
+    "_gresume", "_gstopped", "_gpid", "_gmainev", "_gmaincalls", "_gm", "_gmaings", "_gmainnew", "_gdeferred",
+    "_gpending", "_gforeignlate", "_gtimers", "_gpolling", "_gsigchans",
 )
 
 
 class EventLoop(_LoopBase):  # type: ignore[misc]
     """An asyncio event loop whose tasks are goroutines (see gosched.aio)."""
 
-    # The attributes the accelerator reads at every callback and step, asyncio's and ours, as
-    # slots: C reads them at an offset (_speedups_aio.h, slotget) instead of a lookup in an
-    # instance dict too big for 3.11's shared keys. Python reads and writes them as before,
-    # and the rest stay in the instance dict asyncio's class gives (so not a literal here:
-    # mypy would take the slots for the whole layout).
+    # The attributes the accelerator reads at every callback and step, asyncio's and ours, and
+    # the rest of ours, as slots: C reads the first at an offset (_speedups_aio.h, slotget)
+    # instead of a lookup in an instance dict too big for 3.11's shared keys (41 keys; 30 at
+    # most). Python reads and writes them as before, and asyncio's others stay in the instance
+    # dict its class gives (so not a literal here: mypy would take the slots for the layout).
     __slots__ = _LOOPSLOTS
 
     _thread_id: int | None
