@@ -93,6 +93,55 @@ static PyObject *str_closed, *str_debug, *str_ready, *str_gdone, *str_gidle, *st
 #define LOOPGET(loop, f) slotget((loop), lp_looptype, lo_##f, str_##f)
 #define LOOPTRUE(loop, f) slottrue((loop), lp_looptype, lo_##f, str_##f)
 
+/* A module's attribute from its dict (a lookup there, not the module type's getattr walk:
+ * ~40 instructions against ~290), the getattr if it is not there (__getattr__, the
+ * error). A new reference. */
+static PyObject *
+modattr(PyObject *mod, PyObject *name)
+{
+    PyObject *v = PyModule_Check(mod) ? PyDict_GetItemWithError(PyModule_GetDict(mod), name) : NULL;
+    if (v != NULL) {
+        return Py_NewRef(v);
+    }
+    return PyErr_Occurred() ? NULL : PyObject_GetAttr(mod, name);
+}
+
+/* task.py's Task keeps _gcancel, _gmain and _gwaiter in C Task's instance dict, with None or
+ * False as the class's default, and no descriptor of those names: read (taskget) and written
+ * (taskset) there, on a task of exactly that class, without the attribute machinery's walk
+ * of the class chain (~180 instructions a look, a few a step). Anything else: getattr and
+ * setattr. dflt: the class default (borrowed). */
+static PyObject *
+taskget(PyObject *task, PyObject *name, PyObject *dflt)
+{
+    PyObject **dp = aio_tasktype != NULL && Py_IS_TYPE(task, (PyTypeObject *)aio_tasktype)
+                        ? _PyObject_GetDictPtr(task)
+                        : NULL;
+    if (dp == NULL) {
+        return PyObject_GetAttr(task, name);
+    }
+    PyObject *v = *dp == NULL ? NULL : PyDict_GetItemWithError(*dp, name);
+    if (v == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_NewRef(v != NULL ? v : dflt);
+}
+
+static int
+taskset(PyObject *task, PyObject *name, PyObject *v)
+{
+    PyObject **dp = aio_tasktype != NULL && Py_IS_TYPE(task, (PyTypeObject *)aio_tasktype)
+                        ? _PyObject_GetDictPtr(task)
+                        : NULL;
+    if (dp == NULL) {
+        return PyObject_SetAttr(task, name, v);
+    }
+    if (*dp == NULL && (*dp = PyDict_New()) == NULL) {
+        return -1;
+    }
+    return PyDict_SetItem(*dp, name, v);
+}
+
 /* Call f(a, b) for its effect: 0, or -1 with an error set. */
 static int
 call2(PyObject *f, PyObject *a, PyObject *b)
@@ -123,7 +172,7 @@ slot(PyObject *cfn, PyObject *pyfn, PyObject *loop, PyObject *task)
 static int
 returnedvalue(PyObject *task, PyObject *value)
 {
-    PyObject *c = PyObject_GetAttr(task, str_gcancel);
+    PyObject *c = taskget(task, str_gcancel, Py_None);
     int rc;
     if (c == NULL) {
         rc = -1;
@@ -301,7 +350,7 @@ dostep(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *
 static int
 fasttask(PyObject *task, PyObject *loop)
 {
-    PyObject *c = PyObject_GetAttr(task, str_gcancel);
+    PyObject *c = taskget(task, str_gcancel, Py_None);
     if (c == NULL) {
         return -1;
     }
@@ -310,7 +359,7 @@ fasttask(PyObject *task, PyObject *loop)
     if (!ok) {
         return 0;
     }
-    PyObject *main = PyObject_GetAttr(task, str_gmain);
+    PyObject *main = taskget(task, str_gmain, Py_False);
     int posted = main == NULL ? -1 : truthy(main);
     Py_XDECREF(main);
     if (posted > 0) {
@@ -344,13 +393,13 @@ prepark(PyObject *task, PyObject *loop, PyObject *gp, PyObject *y, PyObject *par
     if (v == NULL || !ok) {
         return v == NULL ? -1 : 0;
     }
-    v = PyObject_GetAttr(task, str_gcancel);  /* a cancel() during the step: _drive throws it at y */
+    v = taskget(task, str_gcancel, Py_None);  /* a cancel() during the step: _drive throws it at y */
     ok = v == Py_None;
     Py_XDECREF(v);
     if (v == NULL || !ok) {
         return v == NULL ? -1 : 0;
     }
-    if (PyObject_SetAttr(task, str_gwaiter, y) < 0 || PyObject_SetAttr(y, str_blocking, Py_False) < 0 ||
+    if (taskset(task, str_gwaiter, y) < 0 || PyObject_SetAttr(y, str_blocking, Py_False) < 0 ||
         setslot(gp, g_blockedon, Py_NewRef(y)) < 0 || setslot(PyTuple_GET_ITEM(park, 1), pk_fut, Py_NewRef(y)) < 0) {
         return -1;
     }

@@ -219,7 +219,7 @@ getdebug(PyObject *loop, PyObject *unused)
 static PyObject *
 createfuture(PyObject *loop, PyObject *unused)
 {
-    PyObject *cls = PyObject_GetAttr(lp_futures, str_future);
+    PyObject *cls = modattr(lp_futures, str_future);
     if (cls == NULL) {
         return NULL;
     }
@@ -654,7 +654,7 @@ runningloop(PyObject *self, PyObject *unused)
     if (lp_events == NULL && rlsetup() < 0) {
         return NULL;
     }
-    PyObject *f = PyObject_GetAttr(lp_events, str_getrunning);
+    PyObject *f = modattr(lp_events, str_getrunning);
     if (f == NULL) {
         return NULL;
     }
