@@ -421,13 +421,13 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 # that: no lock, no taketurn generator. Else take it, or park for it.
                 if turn.holder is not gp:
                     yield from taketurn(turn, gp)
-                m = getm()
-                if runningloop() is not loop:
-                    events._set_running_loop(loop)
                 y = NotImplemented
-                if _cstep is not None and exc is None:
-                    y = _cstep(task, loop, coro, ctx, m, val, turn, gp, sched, park)
+                if _cstep is not None and exc is None:  # m None: C reads the M, sets the running loop
+                    y = _cstep(task, loop, coro, ctx, None, val, turn, gp, sched, park)
                 if y is NotImplemented:
+                    m = getm()
+                    if runningloop() is not loop:
+                        events._set_running_loop(loop)
                     try:
                         y = _step(task, loop, m, val, exc)
                     finally:

@@ -439,7 +439,10 @@ PyDoc_STRVAR(stepgive_doc,
 "task._drive's step: task._step(task, loop, m, val, None), then\n"
 "turn.giveturn(turn, gp, sched, m). What the coroutine yielded, or task._ENDED,\n"
 "or park (the task's PARK trap) with the park on the future it yielded prepared;\n"
-"NotImplemented, with nothing done, for a task whose step _step must run.");
+"NotImplemented, with nothing done, for a task whose step _step must run. m None:\n"
+"this thread's M, with loop made the thread's running loop first if it is not.");
+
+static int ownloop(PyObject *loop);  /* _speedups_aioloop.h */
 
 static PyObject *
 stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -453,6 +456,12 @@ stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int fast = fasttask(task, loop);
     if (fast <= 0) {
         return fast < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    }
+    if (m == Py_None) {  /* _drive leaves the M and the thread's running loop to us */
+        if (ownloop(loop) < 0) {
+            return NULL;
+        }
+        m = curm != NULL ? curm : Py_None;  /* this thread's: it outlives the call */
     }
     PyObject *y = dostep(task, loop, coro, ctx, val);
     if (y != NULL && y != aio_ended) {

@@ -694,6 +694,32 @@ runningloop(PyObject *self, PyObject *unused)
     return r;
 }
 
+/* Make loop this thread's running loop if it is not (task._drive's check before a step):
+ * 0 or -1. */
+static PyObject *str_setrunning;
+
+static int
+ownloop(PyObject *loop)
+{
+    PyObject *cur = runningloop(NULL, NULL);
+    if (cur == NULL) {
+        return -1;
+    }
+    int same = cur == loop;
+    Py_DECREF(cur);
+    if (same) {
+        return 0;
+    }
+    if (str_setrunning == NULL && (str_setrunning = PyUnicode_InternFromString("_set_running_loop")) == NULL) {
+        return -1;
+    }
+    PyObject *set = modattr(lp_events, str_setrunning);
+    PyObject *r = set == NULL ? NULL : PyObject_CallOneArg(set, loop);
+    Py_XDECREF(set);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
 PyDoc_STRVAR(getrunningloop_doc,
 "get_running_loop()\n--\n\n"
 "The running event loop of this thread; RuntimeError if there is none, as\n"
