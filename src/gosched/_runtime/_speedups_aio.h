@@ -79,8 +79,8 @@ slottrue(PyObject *o, PyTypeObject *t, Py_ssize_t off, PyObject *name)
 {
     if (Py_IS_TYPE(o, t)) {
         PyObject *v = SLOT(o, off);
-        if (v == Py_True || v == Py_False || v == Py_None) {
-            return v == Py_True;
+        if (v != NULL) {
+            return v == Py_True ? 1 : v == Py_False || v == Py_None ? 0 : PyObject_IsTrue(v);
         }
     }
     return attrtrue(o, name);

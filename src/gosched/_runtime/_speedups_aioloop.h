@@ -27,7 +27,7 @@ static PyObject *lp_failed, *lp_timed;   /* dispatch._callbackfailed, dispatch._
 static PyTypeObject *lp_stepwrapper;     /* asyncio's C TaskStepMethWrapper (task.StepWrapper) */
 static PyObject *str_self, *str_context, *str_callback, *str_args;
 static PyTypeObject *lp_handletype;     /* asyncio.events.Handle */
-static PyObject *lp_handleinit;         /* its __init__ at setup (borrowed from its dict: it keeps it) */
+static PyObject *lp_handleinit;         /* its __init__ at setup (held: its address is what is compared) */
 static Py_ssize_t hd_context, hd_loop, hd_callback, hd_args, hd_cancelled, hd_repr, hd_tb;
 static PyObject *str_init, *str_append, *str_gwake, *str_context_kw;
 
@@ -821,7 +821,7 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(lp_stepwrapper, (PyTypeObject *)Py_NewRef(got[3]));
     Py_XSETREF(lp_handletype, (PyTypeObject *)Py_NewRef(got[4]));
     Py_XSETREF(lp_looptype, (PyTypeObject *)Py_NewRef(lt));
-    lp_handleinit = init;
+    Py_XSETREF(lp_handleinit, Py_NewRef(init));
     Py_XSETREF(lp_eager, Py_NewRef(got[6]));
     Py_XSETREF(lp_creatorsite, Py_NewRef(got[7]));
     Py_XSETREF(lp_pycreatetask, Py_NewRef(got[5]));  /* createtask's fast case runs once it is set */
