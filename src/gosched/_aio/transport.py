@@ -12,8 +12,9 @@ a socketpair, ``docs/aio.md``). A server whose clients keep their connections
 uvloop reads into one buffer per loop; so does this transport: with the C accelerator
 ``speedups.recvbytes`` (``read(2)`` into a buffer the module keeps, then a ``bytes`` of
 what arrived), without it ``recv_into`` a 256 KiB buffer from a free list and a copy.
-With the accelerator, ``write``'s common case (bytes sent at once, nothing buffered) is
-in C too. The rest is asyncio's.
+With the accelerator, the reader callback, ``write``'s common case (bytes sent at once,
+nothing buffered) and ``is_closing`` are in C too, and the attributes they read are slots.
+The rest is asyncio's.
 """
 
 from __future__ import annotations
