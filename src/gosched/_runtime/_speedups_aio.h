@@ -56,6 +56,18 @@ attrtrue(PyObject *o, PyObject *name)
     return t;
 }
 
+/* Intern names[i] into *dst[i], each once (a setup function's table of names): 0 or -1. */
+static int
+internall(const char *const *names, PyObject **const *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (*dst[i] == NULL && (*dst[i] = PyUnicode_InternFromString(names[i])) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* o.name, a new reference: read from its __slots__ slot at off when o's type is exactly t
  * (the loop's and the transport's hottest attributes are slots: loop.py, transport.py),
  * else, or if the slot is empty, the attribute lookup (which raises as Python would). A
@@ -747,10 +759,8 @@ setup_aio(PyObject *self, PyObject *d)
                                  "_asyncio_future_blocking", "_loop", "_gwaiter", "add_done_callback"};
     PyObject **sdst[] = {&str_gcancel, &str_graise, &str_gmain, &str_gborrow, &str_gturn, &str_get_coro,
                          &str_blocking, &str_loop, &str_gwaiter, &str_add_done_callback};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
-            return NULL;
-        }
+    if (internall(strs, sdst, sizeof(strs) / sizeof(strs[0])) < 0) {
+        return NULL;
     }
     for (int i = 0; i < N; i++) {  /* ENDED last: stepgive and firststep run once it is set */
         Py_XSETREF(*dst[i], Py_NewRef(got[i]));

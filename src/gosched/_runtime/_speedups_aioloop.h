@@ -796,10 +796,8 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                          &str_args, &str_ep, &str_fdtokey, &str_cancelled, &str_remove_reader, &str_remove_writer,
                          &str_closedattr, &str_init, &str_append, &str_gidle, &str_gdisp, &str_gwake,
                          &str_context_kw, &str_taskfactory, &str_name_kw};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
-            return NULL;
-        }
+    if (internall(strs, sdst, sizeof(strs) / sizeof(strs[0])) < 0) {
+        return NULL;
     }
     if (lp_futures == NULL && (lp_futures = PyImport_ImportModule("asyncio.futures")) == NULL) {
         return NULL;
@@ -1035,10 +1033,8 @@ setup_transport(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject **sdst[] = {&str_eof, &str_empty_waiter, &str_conn_lost, &str_buffer, &str_sock_fd,
                          &str_read_ready_cb, &str_sock, &str_max_size, &str_protocol, &str_data_received,
                          &str_on_eof, &str_fatal_error, &msg_readfatal, &msg_protofatal, &str_closing};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (*sdst[i] == NULL && (*sdst[i] = PyUnicode_InternFromString(strs[i])) == NULL) {
-            return NULL;
-        }
+    if (internall(strs, sdst, sizeof(strs) / sizeof(strs[0])) < 0) {
+        return NULL;
     }
     PyTypeObject *cls = (PyTypeObject *)args[0];
     if (offset_of(cls, "_eof", &tr_eof) || offset_of(cls, "_empty_waiter", &tr_empty_waiter) ||
