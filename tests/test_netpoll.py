@@ -67,11 +67,44 @@ def test_nanosecond_epoll_wait_reports_events_and_errors() -> None:
         assert time.monotonic() - t0 >= 0.002
         os.eventfd_write(efd, 1)
         assert epoll_wait(ep.fileno(), 10_000_000_000, 8) == [(efd, select.EPOLLIN)]
-        with pytest.raises(ValueError, match="positive"):
-            epoll_wait(ep.fileno(), 0, 8)
+        assert epoll_wait(ep.fileno(), 0, 8) == [(efd, select.EPOLLIN)]  # 0 polls (keeping the GIL)
+        os.eventfd_read(efd)
+        assert epoll_wait(ep.fileno(), 0, 8) == []
+        with pytest.raises(ValueError, match="negative"):
+            epoll_wait(ep.fileno(), -1, 8)
         with pytest.raises(OSError) as e:
             epoll_wait(efd, 1_000, 8)  # not an epoll descriptor
         assert e.value.errno == errno.EINVAL
+    finally:
+        ep.close()
+        os.close(efd)
+
+
+@pytest.mark.skipif(speedups.c is None, reason="the C accelerator's epoll_ctl")
+def test_epoll_ctl_registers_modifies_and_raises_as_select_epoll() -> None:
+    """The accelerator's epoll_ctl (netpoll's re-arm of a one-shot descriptor, keeping the
+    GIL): what select.epoll's register and modify do, and their errors."""
+    assert speedups.c is not None
+    ctl, wait = speedups.c.epoll_ctl, speedups.c.epoll_wait
+    ep = select.epoll()
+    efd = os.eventfd(0, os.EFD_NONBLOCK)
+    try:
+        ctl(ep.fileno(), 1, efd, select.EPOLLOUT | select.EPOLLONESHOT)  # ADD
+        assert ep.poll(0) == [(efd, select.EPOLLOUT)]
+        assert ep.poll(0) == []  # one-shot: disabled until modified
+        with pytest.raises(FileExistsError):
+            ctl(ep.fileno(), 1, efd, select.EPOLLIN)
+        os.eventfd_write(efd, 1)
+        ctl(ep.fileno(), 3, efd, select.EPOLLIN | select.EPOLLONESHOT)  # MOD re-arms it
+        assert wait(ep.fileno(), 0, 8) == [(efd, select.EPOLLIN)]
+        ctl(ep.fileno(), 2, efd, 0)  # DEL
+        with pytest.raises(FileNotFoundError):
+            ctl(ep.fileno(), 3, efd, select.EPOLLIN)
+        with pytest.raises(OSError) as e:
+            ctl(efd, 1, efd, select.EPOLLIN)  # not an epoll descriptor
+        assert e.value.errno == errno.EINVAL
+        with pytest.raises(TypeError):
+            ctl(ep.fileno(), 1, "efd", 0)
     finally:
         ep.close()
         os.close(efd)

@@ -408,7 +408,10 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
     turn = loop._gturn
     task._gg = gp
     task._gwake = wake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
-    park = (PARK, _Parker(wake), waitReasonAsyncioFuture)  # the trap for a park on a future
+    parker = _Parker(wake, task, loop, coro, ctx)
+    park = (PARK, parker, waitReasonAsyncioFuture)  # the trap for a park on a future
+    if _cstep is not None:  # the M's resume may run the next step itself (Resumed, below)
+        gp.aiopark = park
     gtasks[gp] = task
     val: Any = None
     exc: BaseException | None = None
@@ -437,10 +440,17 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
             val = exc = None
             try:
                 if y is park:  # a future of this loop, the park prepared by the accelerator as below
+                    parker.parked = True
                     try:
                         val = yield park
                     finally:
+                        parker.parked = False
                         task._gwaiter = None
+                    if type(val) is Resumed:  # the M ran the next step in C already: what it yielded
+                        y = val.y
+                        if y is _ENDED:
+                            return
+                        continue
                 elif y is None:  # asyncio.sleep(0): after the callbacks queued before it, or a yield
                     if loop._ready:
                         yield from queueturn(turn, loop._ready, task._gwake, loop._gkick)
@@ -475,6 +485,7 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
                 exc = e
             y = _START
     finally:
+        gp.aiopark = None
         gtasks.pop(gp, None)
         if task._gmain:
             loop._gmaings.discard(gp)
@@ -484,17 +495,38 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
 class _Parker:
     """gopark's unlockf for a task's goroutine parked on an asyncio future (_drive): once the
     goroutine is off the CPU, the future's done-callback readies it (foreignpark's last step:
-    added earlier, another M could ready the goroutine while it still runs)."""
+    added earlier, another M could ready the goroutine while it still runs).
 
-    __slots__ = ("fut", "wake")
+    Also what the M's C resume needs to run the task's next step without the driver
+    (``_speedups_aio.h`` aioresume): the task, its loop, coroutine and context, and
+    ``parked``, true exactly while the driver is suspended at its ``yield park``.
+    """
 
-    def __init__(self, wake: Wake) -> None:
+    __slots__ = ("coro", "ctx", "fut", "loop", "parked", "task", "wake")
+
+    def __init__(self, wake: Wake, task: Task, loop: Any, coro: Any, ctx: contextvars.Context) -> None:
         self.fut: Any = None
         self.wake = wake
+        self.task = task
+        self.loop = loop
+        self.coro = coro
+        self.ctx = ctx
+        self.parked = False
 
     def release(self) -> None:
         fut, self.fut = self.fut, None
         fut.add_done_callback(self.wake)
+
+
+class Resumed:
+    """What the M's C resume sends a driver suspended at its ``yield park`` after it ran the
+    task's next step itself, when the step did not park on a future again: what it yielded
+    (``y``), or _ENDED."""
+
+    __slots__ = ("y",)
+
+    def __init__(self, y: Any) -> None:
+        self.y = y
 
 
 def retaken(sched: Sched, m: M, gp: G) -> None:
@@ -712,7 +744,7 @@ if speedups.c is not None and _csend is not None:
         "setresult": _fut_set_result, "giveturn": giveturn, "readytail": mgr.goreadytail,
         "turnreason": waitReasonAsyncioTurn, "firststep": firststep, "endfirst": endfirst, "flush": flush,
         "Passed": Passed, "gtasks": gtasks, "Turn": Turn, "Wake": Wake, "Task": Task, "Future": _Future,
-        "Parker": _Parker, "ENDED": _ENDED,
+        "Parker": _Parker, "Resumed": Resumed, "ENDED": _ENDED,
     })
     _cstep = speedups.c.stepgive
     runfirst = speedups.c.firststep

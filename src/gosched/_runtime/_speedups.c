@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 21
+#define SPEEDUPS_VERSION 22
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -756,6 +756,7 @@ static PyMethodDef methods[] = {
     {"go", (PyCFunction)(void (*)(void))go, METH_FASTCALL | METH_KEYWORDS, go_doc},
     {"setup_go", setup_go, METH_VARARGS, setup_go_doc},
     {"send", (PyCFunction)(void (*)(void))send, METH_FASTCALL, send_doc},
+    {"resume", resume, METH_O, resume_doc},
     {"setup_send", setup_send, METH_VARARGS, setup_send_doc},
     {"stack", stack, METH_VARARGS, stack_doc},
     {"goready", goready_, METH_O, goready_doc},
@@ -763,6 +764,7 @@ static PyMethodDef methods[] = {
     {"cround", (PyCFunction)(void (*)(void))cround, METH_FASTCALL, cround_doc},
     {"setup_sched", setup_sched, METH_O, setup_sched_doc},
     {"epoll_wait", epoll_wait_ns, METH_VARARGS, epoll_wait_doc},
+    {"epoll_ctl", epoll_ctl_, METH_VARARGS, epoll_ctl_doc},
     {"recvbytes", (PyCFunction)(void (*)(void))recvbytes, METH_FASTCALL, recvbytes_doc},
     {"timerfd_create", timerfd_create_, METH_NOARGS, timerfd_create_doc},
     {"timerfd_settime", timerfd_settime_, METH_VARARGS, timerfd_settime_doc},

@@ -38,6 +38,8 @@ static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
 static Py_ssize_t t_first, t_defer, tk_gctx, tk_gparent, tk_gpcode, tk_gplasti, tk_gpglobals, pk_fut, pk_wake;
+static Py_ssize_t pk_task, pk_loop, pk_coro, pk_ctx, pk_parked;  /* the rest of task._Parker */
+static PyObject *aio_resumedtype;         /* task.Resumed */
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
 static PyObject *str_gcancel, *str_add_done_callback;
 static PyTypeObject *Turntype, *Waketype;
@@ -456,6 +458,9 @@ PyDoc_STRVAR(stepgive_doc,
 
 static int ownloop(PyObject *loop);  /* _speedups_aioloop.h */
 
+static PyObject *stepgive_(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *m,
+                           PyObject *val, PyObject *turn, PyObject *gp, PyObject *sched, PyObject *park);
+
 static PyObject *
 stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -463,8 +468,13 @@ stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "stepgive() takes 10 arguments, after setup_aio");
         return NULL;
     }
-    PyObject *task = args[0], *loop = args[1], *coro = args[2], *ctx = args[3], *m = args[4];
-    PyObject *val = args[5], *turn = args[6], *gp = args[7], *sched = args[8], *park = args[9];
+    return stepgive_(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9]);
+}
+
+static PyObject *
+stepgive_(PyObject *task, PyObject *loop, PyObject *coro, PyObject *ctx, PyObject *m, PyObject *val,
+          PyObject *turn, PyObject *gp, PyObject *sched, PyObject *park)
+{
     int fast = fasttask(task, loop);
     if (fast <= 0) {
         return fast < 0 ? NULL : Py_NewRef(Py_NotImplemented);
@@ -491,6 +501,55 @@ stepgive(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     reraise(pending);
     return y;
+}
+
+/* execute's resume of a task goroutine whose driver (task._drive) waits at its park trap: a
+ * future's wake-up. The driver's work for that resume, without resuming it: the task's
+ * _gwaiter cleared, then, while the goroutine still holds its loop's turn (handed over with
+ * the wake-up: the common case), stepgive's step. Another park on a future (a stream's next
+ * read, a Queue's next get) is the trap returned, and the driver stays where it waits: a
+ * generator resume and its bytecode a step fewer. Otherwise NULL, and *tosend is what the
+ * driver is resumed with: val itself (it takes the turn, or the step is _step's), or a
+ * task.Resumed of what the step yielded. NULL without *tosend: an error. */
+static PyObject *
+aioresume(PyObject *gp, PyObject *park, PyObject *val, PyObject **tosend)
+{
+    *tosend = NULL;
+    PyObject *pk = PyTuple_CheckExact(park) && PyTuple_GET_SIZE(park) == 3 ? PyTuple_GET_ITEM(park, 1) : NULL;
+    if (aio_ended == NULL || pk == NULL || !Py_IS_TYPE(pk, (PyTypeObject *)aio_parkertype) ||
+        SLOT(pk, pk_parked) != Py_True || !Py_IS_TYPE(SLOT(pk, pk_wake), Waketype)) {
+        *tosend = Py_NewRef(val);
+        return NULL;
+    }
+    PyObject *task = SLOT(pk, pk_task), *wake = SLOT(pk, pk_wake), *turn = SLOT(wake, w_turn);
+    if (taskset(task, str_gwaiter, Py_None) < 0) {  /* the driver's finally */
+        return NULL;
+    }
+    if (!Py_IS_TYPE(turn, Turntype) || SLOT(turn, t_holder) != gp) {
+        *tosend = Py_NewRef(val);  /* the driver takes the turn, or parks for it */
+        return NULL;
+    }
+    PyObject *a[9] = {task, SLOT(pk, pk_loop), SLOT(pk, pk_coro), SLOT(pk, pk_ctx), turn, SLOT(wake, w_sched),
+                      park, pk, val};
+    for (int i = 0; i < 9; i++) {  /* the step may end the task, and the driver with it */
+        Py_INCREF(a[i]);
+    }
+    PyObject *y = stepgive_(a[0], a[1], a[2], a[3], Py_None, val, a[4], gp, a[5], a[6]), *out = NULL;
+    if (y == park) {
+        out = y;
+    }
+    else if (y == Py_NotImplemented) {
+        *tosend = Py_NewRef(val);
+        Py_DECREF(y);
+    }
+    else if (y != NULL) {
+        *tosend = PyObject_CallOneArg(aio_resumedtype, y);
+        Py_DECREF(y);
+    }
+    for (int i = 0; i < 9; i++) {
+        Py_DECREF(a[i]);
+    }
+    return out;
 }
 
 PyDoc_STRVAR(firststep_doc,
@@ -713,12 +772,12 @@ setup_aio(PyObject *self, PyObject *d)
 {
     static const char *names[] = {"enter", "leave", "swap", "unslot", "finish", "setresult", "giveturn",
                                   "readytail", "turnreason", "firststep", "endfirst", "flush", "Passed", "gtasks",
-                                  "Turn", "Wake", "Task", "Future", "Parker", "ENDED"};
+                                  "Turn", "Wake", "Task", "Future", "Parker", "Resumed", "ENDED"};
     enum { N = sizeof(names) / sizeof(names[0]) };
     PyObject **dst[N] = {&aio_enter, &aio_leave, &aio_swap, &aio_unslot, &aio_finish, &aio_setresult,
                          &aio_giveturn, &aio_readytail, &aio_turnreason, &aio_pyfirst, &aio_endfirst,
                          &aio_flush, &aio_passed, &aio_gtasks, (PyObject **)&Turntype, (PyObject **)&Waketype,
-                         &aio_tasktype, &aio_futuretype, &aio_parkertype, &aio_ended};
+                         &aio_tasktype, &aio_futuretype, &aio_parkertype, &aio_resumedtype, &aio_ended};
     PyObject *got[N];
     if (!PyDict_CheckExact(d)) {
         PyErr_SetString(PyExc_TypeError, "setup_aio(helpers): a dict");
@@ -751,7 +810,13 @@ setup_aio(PyObject *self, PyObject *d)
         offset_of(kt, "_gparent", &tk_gparent) || offset_of(kt, "_gpcode", &tk_gpcode) ||
         offset_of(kt, "_gplasti", &tk_gplasti) || offset_of(kt, "_gpglobals", &tk_gpglobals) ||
         offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) ||
-        offset_of(tt, "defer", &t_defer)) {
+        offset_of((PyTypeObject *)got[18], "task", &pk_task) || offset_of((PyTypeObject *)got[18], "loop", &pk_loop) ||
+        offset_of((PyTypeObject *)got[18], "coro", &pk_coro) || offset_of((PyTypeObject *)got[18], "ctx", &pk_ctx) ||
+        offset_of((PyTypeObject *)got[18], "parked", &pk_parked) || offset_of(tt, "defer", &t_defer)) {
+        return NULL;
+    }
+    Py_ssize_t gpark;
+    if (offset_of(Gtype, "aiopark", &gpark)) {
         return NULL;
     }
     settasktraverse(kt);
@@ -765,5 +830,6 @@ setup_aio(PyObject *self, PyObject *d)
     for (int i = 0; i < N; i++) {  /* ENDED last: stepgive and firststep run once it is set */
         Py_XSETREF(*dst[i], Py_NewRef(got[i]));
     }
+    g_aiopark = gpark;  /* execute's aioresume from here */
     Py_RETURN_NONE;
 }

@@ -39,7 +39,7 @@ mono_ns(void)
 
 PyDoc_STRVAR(epoll_wait_doc,
 "epoll_wait(epfd, timeout_ns, maxevents) -> list[(fd, events)] | None\n\n"
-"Wait up to timeout_ns (> 0) for events on the epoll set epfd (epoll_pwait2).\n"
+"Wait up to timeout_ns for events on the epoll set epfd (epoll_pwait2); 0 polls, keeping the GIL.\n"
 "None if the kernel has no epoll_pwait2.");
 
 static PyObject *
@@ -50,8 +50,8 @@ epoll_wait_ns(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "iLi:epoll_wait", &epfd, &timeout_ns, &maxevents)) {
         return NULL;
     }
-    if (timeout_ns <= 0 || maxevents <= 0) {
-        PyErr_SetString(PyExc_ValueError, "epoll_wait: timeout_ns and maxevents must be positive");
+    if (timeout_ns < 0 || maxevents <= 0) {
+        PyErr_SetString(PyExc_ValueError, "epoll_wait: timeout_ns must not be negative, maxevents must be positive");
         return NULL;
     }
 #ifndef SYS_epoll_pwait2
@@ -62,9 +62,20 @@ epoll_wait_ns(PyObject *self, PyObject *args)
         maxevents = EPOLL_NS_MAXEVENTS;
     }
     int64_t deadline = mono_ns() + timeout_ns;
-    long n;
+    long n = 0;
     int err;
-    for (;;) {
+    if (timeout_ns == 0) {
+        /* A poll that cannot block keeps the GIL: released, it would only be handed around
+         * (and a thread waiting for it woken) for a call that takes about a microsecond. */
+        n = epoll_wait(epfd, evs, maxevents, 0);
+        if (n < 0) {
+            if (errno != EINTR) {
+                return PyErr_SetFromErrno(PyExc_OSError);
+            }
+            n = 0;  /* interrupted: nothing ready, as a poll that found nothing */
+        }
+    }
+    for (; timeout_ns > 0;) {
         struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
         Py_BEGIN_ALLOW_THREADS
         n = syscall(SYS_epoll_pwait2, epfd, evs, maxevents, &ts, NULL, (size_t)0);
@@ -139,6 +150,33 @@ timerfd_settime_(PyObject *self, PyObject *args)
     }
     struct itimerspec its = {{0, 0}, {(time_t)(ns / 1000000000), (long)(ns % 1000000000)}};
     if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(epoll_ctl_doc,
+"epoll_ctl(epfd, op, fd, events)\n\n"
+"epoll_ctl(2) keeping the GIL: select.epoll's register (op 1), unregister (2) and\n"
+"modify (3) release it around a call that never blocks. OSError as those raise.");
+
+/* netpoll re-arms a one-shot descriptor (gosched.aio's epoll set among them) every time a
+ * goroutine parks on it. Each GIL release there hands the GIL to a thread waiting for it
+ * and resets that thread's switch-interval clock: sysmon, waiting to tick, then waited
+ * tens of ms while the M dropped and retook the GIL thousands of times a second. */
+static PyObject *
+epoll_ctl_(PyObject *self, PyObject *args)
+{
+    int epfd, op, fd;
+    unsigned int events;
+    if (!PyArg_ParseTuple(args, "iiiI:epoll_ctl", &epfd, &op, &fd, &events)) {
+        return NULL;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.fd = fd;  /* as select.epoll registers it: netpoll reads the fd back */
+    if (epoll_ctl(epfd, op, fd, &ev) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     Py_RETURN_NONE;

@@ -339,6 +339,58 @@ raised(void)
 #endif
 }
 
+/* G.aiopark's offset, once setup_aio bound it (0 before); aioresume is _speedups_aio.h's */
+static Py_ssize_t g_aiopark;
+static PyObject *aioresume(PyObject *gp, PyObject *park, PyObject *val, PyObject **tosend);
+
+/* gp's coroutine resumed with gp.param (PyIter_Send's answer in *tr), after aioresume for a
+ * gosched.aio task whose driver waits at its park: the task's next step, run without the
+ * driver when it parks on a future again (a trap, PYGEN_NEXT). */
+static PySendResult
+resumeg(PyObject *gp, PyObject **tr)
+{
+    PyObject *coro = Py_NewRef(SLOT(gp, g_coro)), *param = Py_NewRef(SLOT(gp, g_param));
+    PySendResult r = PYGEN_ERROR;
+    *tr = NULL;
+    if (g_aiopark && SLOT(gp, g_aiopark) != Py_None) {
+        PyObject *tosend = NULL;
+        *tr = aioresume(gp, SLOT(gp, g_aiopark), param, &tosend);
+        if (*tr != NULL) {
+            r = PYGEN_NEXT;
+        }
+        Py_SETREF(param, tosend);  /* what the driver is resumed with (NULL: done, or an error) */
+    }
+    if (param != NULL) {
+        r = PyIter_Send(coro, param, tr);
+    }
+    Py_DECREF(coro);
+    Py_XDECREF(param);
+    return r;
+}
+
+PyDoc_STRVAR(resume_doc,
+"resume(gp, /)\n--\n\n"
+"schedule's resume of goroutine gp with gp.param, as send(gp.coro, gp.param); for a\n"
+"gosched.aio task parked on a future, its next step without its driver where it can.");
+
+static PyObject *
+resume(PyObject *self, PyObject *gp)
+{
+    if (Gtype == NULL || exit_sentinel == NULL || !Py_IS_TYPE(gp, Gtype)) {
+        PyErr_SetString(PyExc_TypeError, "resume(gp): a G, after setup_go and setup_send");
+        return NULL;
+    }
+    PyObject *tr;
+    switch (resumeg(gp, &tr)) {
+    case PYGEN_NEXT:
+        return tr;
+    case PYGEN_RETURN:
+        return returned(tr);
+    default:
+        return NULL;
+    }
+}
+
 /* execute(gp) until it yields a trap: the trap (a new reference), or NULL with no
  * error if schedule resumes gp itself (tracing, a throw), or NULL with an error. */
 static PyObject *
@@ -374,10 +426,8 @@ execute(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tok)
     if (append(tok, lock_token) < 0) {  /* publish the P: from here sysmon may take it */
         return NULL;
     }
-    PyObject *coro = Py_NewRef(SLOT(gp, g_coro)), *param = Py_NewRef(SLOT(gp, g_param)), *tr;
-    PySendResult r = PyIter_Send(coro, param, &tr);
-    Py_DECREF(coro);
-    Py_DECREF(param);
+    PyObject *tr;
+    PySendResult r = resumeg(gp, &tr);
     if (r == PYGEN_NEXT) {
         return tr;
     }

@@ -44,6 +44,11 @@ _nswait: Callable[[int, int, int], list[tuple[int, int]] | None] | None = (
     speedups.c.epoll_wait if speedups.c is not None else None
 )
 
+# epoll_ctl keeping the GIL (the C accelerator's; _speedups_poll.h says why), or None:
+# select.epoll's methods. Its operations are Linux's numbers, the same on every architecture.
+_ctl: Callable[[int, int, int, int], None] | None = speedups.c.epoll_ctl if speedups.c is not None else None
+_CTL_ADD, _CTL_MOD = 1, 3
+
 
 class Poller:
     """One runtime's epoll set, its descriptors and its parked-waiter count (Go's netpollinit)."""
@@ -146,7 +151,7 @@ class Poller:
             return []
         try:
             events = None
-            if delay_ns > 0 and _nswait is not None:
+            if delay_ns >= 0 and _nswait is not None:
                 events = _nswait(self.ep.fileno(), delay_ns, _MAXEVENTS)
                 if events is None:  # no epoll_pwait2 in this kernel
                     _nswait = None
@@ -199,11 +204,11 @@ class Poller:
         if mask:
             if pd.armed:
                 try:
-                    self.ep.modify(pd.fd, mask | _ONESHOT)
+                    self._ctl(_CTL_MOD, pd.fd, mask | _ONESHOT)
                     return
                 except FileNotFoundError:  # kept, but closed (and maybe reopened) since: not in the set
                     pass
-            self.ep.register(pd.fd, mask | _ONESHOT)
+            self._ctl(_CTL_ADD, pd.fd, mask | _ONESHOT)
             pd.armed = True
             return
         if pd.keep:
@@ -215,6 +220,15 @@ class Poller:
             except (OSError, ValueError):
                 pass
         self.forget(pd)
+
+    def _ctl(self, op: int, fd: int, events: int) -> None:
+        """epoll.register (``_CTL_ADD``) or modify (``_CTL_MOD``), in C where it can be."""
+        if _ctl is not None:
+            _ctl(self.ep.fileno(), op, fd, events)  # ValueError once closed, as epoll's own methods
+        elif op == _CTL_MOD:
+            self.ep.modify(fd, events)
+        else:
+            self.ep.register(fd, events)
 
     def netpoll_break(self) -> None:
         """Wake the M blocked in netpoll (Go's netpollBreak); coalesced."""

@@ -316,7 +316,7 @@ def schedule(m: M, nextg: G | None = None) -> None:
     p: P | None
     rq = m.readyq
     allgs = sched.allgs
-    csend, gctrack = speedups.send, speedups.gctrack
+    csend, cresume, gctrack = speedups.send, speedups.resume, speedups.gctrack
     tracknext = LATENCY_PERIOD  # a local: this loop is the M's own, and a local costs least
     locked = m.lockedg is not None  # re-read only at a trap after lock/unlock_os_thread
     crounds, bw = cround, m.borrowed  # bw: a borrowed M's lender (mainm); the C rounds stop for its work
@@ -395,10 +395,10 @@ def schedule(m: M, nextg: G | None = None) -> None:
                 tr = _trace.execute(m, gp, p, csend, resumethrow)
             elif exc is not None:
                 tr = resumethrow(gp, exc)
-            elif csend is None:
+            elif cresume is None:
                 tr = gp.coro.send(gp.param)
             else:  # the C resume: a return is EXIT or Returned, not StopIteration
-                tr = csend(gp.coro, gp.param)
+                tr = cresume(gp)
         except StopIteration as e:
             tr = _EXIT if e.value is None else Returned(e.value)
         except BaseException as e:

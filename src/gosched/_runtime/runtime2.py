@@ -204,6 +204,7 @@ class G:
         "blockedon",
         "trackingstamp",
         "lockedm",
+        "aiopark",
     )
 
     def __init__(
@@ -241,6 +242,9 @@ class G:
         # nanotime it became runnable; execute records the wait in m.latencies.
         self.trackingstamp = 0
         self.lockedm: M | None = None  # the M it is locked to (Go's g.lockedm: lock_os_thread)
+        # A gosched.aio task's goroutine: its driver's park trap, which the C resume (execute)
+        # recognises to run the task's next step without resuming the driver (gosched._aio.task).
+        self.aiopark: Any = None
 
     @property
     def id(self) -> int:

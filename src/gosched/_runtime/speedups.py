@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-VERSION = 21  # must match SPEEDUPS_VERSION in _speedups.c
+VERSION = 22  # must match SPEEDUPS_VERSION in _speedups.c
 
 EXIT: Any = object()  # what a resume returns when the goroutine ended (goexit0)
 
@@ -63,6 +63,9 @@ c = _load()
 # send(coro, value): resume a goroutine; its yield, EXIT, or a Returned.
 # None means the loop resumes with coro.send and catches StopIteration itself.
 send: Callable[[Any, Any], Any] | None = c.send if c is not None else None
+# resume(gp): send(gp.coro, gp.param), where a gosched.aio task parked on a future may have its
+# next step run without its driver (_speedups_sched.h resumeg). None: the same as send's None.
+resume: Callable[[Any], Any] | None = c.resume if c is not None else None
 
 # gctrack(gp): a G leaving allgs goes back on the cyclic collector's lists (the C go()
 # takes a live G off them: allgs keeps it reachable, and a spawn-heavy loop's queued Gs
