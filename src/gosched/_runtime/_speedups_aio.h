@@ -522,10 +522,15 @@ aioresume(PyObject *gp, PyObject *park, PyObject *val, PyObject **tosend)
         return NULL;
     }
     PyObject *task = SLOT(pk, pk_task), *wake = SLOT(pk, pk_wake), *turn = SLOT(wake, w_turn);
+    if (task == NULL || SLOT(pk, pk_loop) == NULL || SLOT(pk, pk_coro) == NULL || SLOT(pk, pk_ctx) == NULL ||
+        SLOT(wake, w_sched) == NULL) {
+        *tosend = Py_NewRef(val);  /* a parker not made by the driver: its Python says what is wrong */
+        return NULL;
+    }
     if (taskset(task, str_gwaiter, Py_None) < 0) {  /* the driver's finally */
         return NULL;
     }
-    if (!Py_IS_TYPE(turn, Turntype) || SLOT(turn, t_holder) != gp) {
+    if (turn == NULL || !Py_IS_TYPE(turn, Turntype) || SLOT(turn, t_holder) != gp) {
         *tosend = Py_NewRef(val);  /* the driver takes the turn, or parks for it */
         return NULL;
     }
