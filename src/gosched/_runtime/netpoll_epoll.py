@@ -204,11 +204,11 @@ class Poller:
         if mask:
             if pd.armed:
                 try:
-                    self._ctl(_CTL_MOD, pd.fd, mask | _ONESHOT)
+                    self._epollctl(_CTL_MOD, pd.fd, mask | _ONESHOT)
                     return
                 except FileNotFoundError:  # kept, but closed (and maybe reopened) since: not in the set
                     pass
-            self._ctl(_CTL_ADD, pd.fd, mask | _ONESHOT)
+            self._epollctl(_CTL_ADD, pd.fd, mask | _ONESHOT)
             pd.armed = True
             return
         if pd.keep:
@@ -221,7 +221,7 @@ class Poller:
                 pass
         self.forget(pd)
 
-    def _ctl(self, op: int, fd: int, events: int) -> None:
+    def _epollctl(self, op: int, fd: int, events: int) -> None:
         """epoll.register (``_CTL_ADD``) or modify (``_CTL_MOD``), in C where it can be."""
         if _ctl is not None:
             _ctl(self.ep.fileno(), op, fd, events)  # ValueError once closed, as epoll's own methods
