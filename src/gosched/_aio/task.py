@@ -408,7 +408,7 @@ def _drive(task: Task, first: Any = _START) -> Generator[Any, Any, None]:
     turn = loop._gturn
     task._gg = gp
     task._gwake = wake = Wake(gp, sched, turn)  # the done-callback of every future it parks on
-    parker = _Parker(wake, task, loop, coro, ctx)
+    parker = _Parker(wake, task, loop, coro)
     park = (PARK, parker, waitReasonAsyncioFuture)  # the trap for a park on a future
     if _cstep is not None:  # the M's resume may run the next step itself (Resumed, below)
         gp.aiopark = park
@@ -498,19 +498,19 @@ class _Parker:
     added earlier, another M could ready the goroutine while it still runs).
 
     Also what the M's C resume needs to run the task's next step without the driver
-    (``_speedups_aio.h`` aioresume): the task, its loop, coroutine and context, and
-    ``parked``, true exactly while the driver is suspended at its ``yield park``.
+    (``_speedups_aio.h`` aioresume): the task, its loop and coroutine (its context is the
+    task's ``_gctx``), and ``parked``, true exactly while the driver is suspended at its
+    ``yield park``.
     """
 
-    __slots__ = ("coro", "ctx", "fut", "loop", "parked", "task", "wake")
+    __slots__ = ("coro", "fut", "loop", "parked", "task", "wake")
 
-    def __init__(self, wake: Wake, task: Task, loop: Any, coro: Any, ctx: contextvars.Context) -> None:
+    def __init__(self, wake: Wake, task: Task, loop: Any, coro: Any) -> None:
         self.fut: Any = None
         self.wake = wake
         self.task = task
         self.loop = loop
         self.coro = coro
-        self.ctx = ctx
         self.parked = False
 
     def release(self) -> None:

@@ -38,7 +38,7 @@ static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
 static Py_ssize_t t_first, t_defer, tk_gctx, tk_gparent, tk_gpcode, tk_gplasti, tk_gpglobals, pk_fut, pk_wake;
-static Py_ssize_t pk_task, pk_loop, pk_coro, pk_ctx, pk_parked;  /* the rest of task._Parker */
+static Py_ssize_t pk_task, pk_loop, pk_coro, pk_parked;  /* the rest of task._Parker */
 static PyObject *aio_resumedtype;         /* task.Resumed */
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
 static PyObject *str_gcancel, *str_add_done_callback;
@@ -522,8 +522,8 @@ aioresume(PyObject *gp, PyObject *park, PyObject *val, PyObject **tosend)
         return NULL;
     }
     PyObject *task = SLOT(pk, pk_task), *wake = SLOT(pk, pk_wake), *turn = SLOT(wake, w_turn);
-    if (task == NULL || SLOT(pk, pk_loop) == NULL || SLOT(pk, pk_coro) == NULL || SLOT(pk, pk_ctx) == NULL ||
-        SLOT(wake, w_sched) == NULL) {
+    if (task == NULL || !PyObject_TypeCheck(task, (PyTypeObject *)aio_tasktype) || SLOT(task, tk_gctx) == NULL ||
+        SLOT(pk, pk_loop) == NULL || SLOT(pk, pk_coro) == NULL || SLOT(wake, w_sched) == NULL) {
         *tosend = Py_NewRef(val);  /* a parker not made by the driver: its Python says what is wrong */
         return NULL;
     }
@@ -534,7 +534,7 @@ aioresume(PyObject *gp, PyObject *park, PyObject *val, PyObject **tosend)
         *tosend = Py_NewRef(val);  /* the driver takes the turn, or parks for it */
         return NULL;
     }
-    PyObject *a[9] = {task, SLOT(pk, pk_loop), SLOT(pk, pk_coro), SLOT(pk, pk_ctx), turn, SLOT(wake, w_sched),
+    PyObject *a[9] = {task, SLOT(pk, pk_loop), SLOT(pk, pk_coro), SLOT(task, tk_gctx), turn, SLOT(wake, w_sched),
                       park, pk, val};
     for (int i = 0; i < 9; i++) {  /* the step may end the task, and the driver with it */
         Py_INCREF(a[i]);
@@ -816,8 +816,7 @@ setup_aio(PyObject *self, PyObject *d)
         offset_of(kt, "_gplasti", &tk_gplasti) || offset_of(kt, "_gpglobals", &tk_gpglobals) ||
         offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) ||
         offset_of((PyTypeObject *)got[18], "task", &pk_task) || offset_of((PyTypeObject *)got[18], "loop", &pk_loop) ||
-        offset_of((PyTypeObject *)got[18], "coro", &pk_coro) || offset_of((PyTypeObject *)got[18], "ctx", &pk_ctx) ||
-        offset_of((PyTypeObject *)got[18], "parked", &pk_parked) || offset_of(tt, "defer", &t_defer)) {
+        offset_of((PyTypeObject *)got[18], "coro", &pk_coro) || offset_of((PyTypeObject *)got[18], "parked", &pk_parked) || offset_of(tt, "defer", &t_defer)) {
         return NULL;
     }
     Py_ssize_t gpark;
