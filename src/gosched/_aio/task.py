@@ -101,10 +101,17 @@ class Task(_TaskWithDict):
     """
 
     # The gosched state. Set on every task (loop.create_task), in slots: no instance dict to
-    # make. Its context (Task.get_context is 3.12+), and where it was created (G's pc,
-    # pclasti, pcglobals and parentid) for the goroutine its first step may need (become).
-    __slots__ = ("_gctx", "_gparent", "_gpcode", "_gpglobals", "_gplasti")
+    # make. Its context (Task.get_context is 3.12+), where it was created (G's pc, pclasti,
+    # pcglobals and parentid) for the goroutine its first step may need (become); once it
+    # has a goroutine (_drive), the goroutine, what readies it when a future it waits for
+    # is done, and that future (Task._fut_waiter), set and cleared at every await. As
+    # slots, a task that nobody cancels has no instance dict, and C reads the class
+    # defaults below without a lookup in one (taskget).
+    __slots__ = ("_gctx", "_gparent", "_gpcode", "_gpglobals", "_gplasti", "_gg", "_gwake", "_gwaiter")
     _gctx: contextvars.Context
+    _gg: G | None
+    _gwake: Wake | None
+    _gwaiter: Any
     _gpcode: types.CodeType | None
     _gplasti: int
     _gpglobals: dict[str, Any] | None
@@ -113,10 +120,7 @@ class Task(_TaskWithDict):
     # Cancellation requested while the goroutine runs or is readied
     # (Task._must_cancel, which C keeps read-only): a 1-tuple of the message.
     _gcancel: tuple[str | None] | None = None
-    _gwaiter: Any = None  # the future the goroutine is parked on (Task._fut_waiter)
-    _gg: G | None = None  # its goroutine, once it has one (_drive)
     _gmain = False  # its steps run on the thread in run_forever (loop.create_task says)
-    _gwake: Wake | None = None  # readies the goroutine parked on a future (_drive)
 
     @property
     def _must_cancel(self) -> bool:
@@ -631,6 +635,7 @@ class GoroutineTask(Task):
         self._log_destroy_pending = False
         _unregister_task(self)
         self._gg = gp
+        self._gwake = self._gwaiter = None
 
 
 async def _never() -> None:

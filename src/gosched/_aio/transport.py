@@ -54,6 +54,7 @@ _recv: Callable[[Any, int], bytes] = speedups.recvbytes or _recvbuf
 
 _SLOTS: tuple[str, ...] = (
     "_eof", "_empty_waiter", "_conn_lost", "_buffer", "_sock_fd", "_closing", "_read_ready_cb", "_protocol",
+    "_sock", "max_size",
 )
 
 
@@ -61,9 +62,15 @@ class SocketTransport(_Base):  # type: ignore[misc]
     """asyncio's selector socket transport, reading into a reused buffer."""
 
     # What the accelerator's write, read and is_closing read at every message, as slots (read
-    # at an offset in C, as the loop's: loop.py). Not _sock nor max_size: asyncio's class
-    # gives them defaults, which a slot would hide. (Not a literal: see loop.py's EventLoop.)
+    # at an offset in C, as the loop's: loop.py). (Not a literal: see loop.py's EventLoop.)
     __slots__ = _SLOTS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # asyncio's class defaults of _sock and max_size, which the slots hide: set before
+        # its __init__ (whose error would leave __del__ and __repr__ reading _sock).
+        self._sock = None
+        self.max_size = _Base.max_size
+        super().__init__(*args, **kwargs)
 
     def _read_ready__data_received(self) -> None:
         # _SelectorSocketTransport._read_ready__data_received (the same in 3.11-3.13),

@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 22
+#define SPEEDUPS_VERSION 23
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -101,6 +101,43 @@ setslot(PyObject *o, Py_ssize_t off, PyObject *v)
 
 static PyObject *int0;  /* 0: the cached small int, so a test for it is a compare */
 static PyObject *int1;  /* 1 (PyInit) */
+
+/* A dict's item, cached on the dict's version tag: CPython gives a dict a new tag, from a
+ * counter no two dicts share, at its creation and at every change, so the same dict under
+ * the same tag holds the same item. Module globals and the thread's state dict, read at
+ * every step for what a test or a user may rebind, then cost a compare instead of a lookup
+ * (~100 instructions). The item is borrowed: the dict holds it while its tag stands.
+ * 3.11-3.13 keep ma_version_tag (deprecated from 3.12, gone in 3.14: a plain lookup there).
+ * Under the GIL (this module's only build), a cache is read and written without interleaving. */
+typedef struct {
+    PyObject *dict;
+    uint64_t ver;
+    PyObject *val;
+} dcache;
+
+static inline PyObject *
+dcget(dcache *c, PyObject *dict, PyObject *name)
+{
+#if PY_VERSION_HEX < 0x030E0000
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    uint64_t ver = ((PyDictObject *)dict)->ma_version_tag;
+#pragma GCC diagnostic pop
+    if (c->dict == dict && c->ver == ver) {
+        return c->val;
+    }
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    if (v != NULL) {
+        c->dict = dict;
+        c->ver = ver;
+        c->val = v;
+    }
+    return v;
+#else
+    (void)c;
+    return PyDict_GetItemWithError(dict, name);
+#endif
+}
 
 /* bool(o), at the cost of a compare for the runtime's usual flags and counters. */
 static inline int

@@ -38,6 +38,19 @@ static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
 static Py_ssize_t t_first, t_defer, tk_gctx, tk_gparent, tk_gpcode, tk_gplasti, tk_gpglobals, pk_fut, pk_wake;
+static Py_ssize_t tk_gg, tk_gwake, tk_gwaiter;  /* task.Task's slots set once it has a goroutine */
+/* asyncio's C Future: its _asyncio_future_blocking and _loop getsets and its add_done_callback
+ * method, called as they are (the type is immutable) without the attribute machinery's walk
+ * of the class and instance dict (~150 instructions a look, three a step). */
+static PyGetSetDef *fut_blocking, *fut_loop;
+static PyObject *fut_adddone;
+
+/* y's attribute through its getset gs (a C Future's), or getattr without one. */
+static inline PyObject *
+futget(PyObject *y, PyGetSetDef *gs, PyObject *name)
+{
+    return gs != NULL ? gs->get(y, gs->closure) : PyObject_GetAttr(y, name);
+}
 static Py_ssize_t pk_task, pk_loop, pk_coro, pk_parked;  /* the rest of task._Parker */
 static PyObject *aio_resumedtype;         /* task.Resumed */
 static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
@@ -107,24 +120,25 @@ static PyObject *str_closed, *str_debug, *str_ready, *str_gdone, *str_gidle, *st
 #define LOOPGET(loop, f) slotget((loop), lp_looptype, lo_##f, str_##f)
 #define LOOPTRUE(loop, f) slottrue((loop), lp_looptype, lo_##f, str_##f)
 
-/* A module's attribute from its dict (a lookup there, not the module type's getattr walk:
- * ~40 instructions against ~290), the getattr if it is not there (__getattr__, the
- * error). A new reference. */
+/* A module's attribute from its dict (a cached lookup there, not the module type's getattr
+ * walk: ~5 instructions against ~290), the getattr if it is not there (__getattr__, the
+ * error). c: the call site's cache. A new reference. */
 static PyObject *
-modattr(PyObject *mod, PyObject *name)
+modattr(dcache *c, PyObject *mod, PyObject *name)
 {
-    PyObject *v = PyModule_Check(mod) ? PyDict_GetItemWithError(PyModule_GetDict(mod), name) : NULL;
+    PyObject *v = PyModule_Check(mod) ? dcget(c, PyModule_GetDict(mod), name) : NULL;
     if (v != NULL) {
         return Py_NewRef(v);
     }
     return PyErr_Occurred() ? NULL : PyObject_GetAttr(mod, name);
 }
 
-/* task.py's Task keeps _gcancel, _gmain and _gwaiter in C Task's instance dict, with None or
- * False as the class's default, and no descriptor of those names: read (taskget) and written
- * (taskset) there, on a task of exactly that class, without the attribute machinery's walk
- * of the class chain (~180 instructions a look, a few a step). Anything else: getattr and
- * setattr. dflt: the class default (borrowed). */
+/* task.py's Task keeps _gcancel and _gmain in C Task's instance dict, with None or False as
+ * the class's default, and no descriptor of those names: read there (taskget), on a task
+ * of exactly that class, without the attribute machinery's walk of the class chain (~180
+ * instructions a look, a few a step). A task nobody cancelled has no dict: its slots hold
+ * the rest (task.py), so the look is free. Anything else: getattr. dflt: the class default
+ * (borrowed). */
 static PyObject *
 taskget(PyObject *task, PyObject *name, PyObject *dflt)
 {
@@ -141,19 +155,14 @@ taskget(PyObject *task, PyObject *name, PyObject *dflt)
     return Py_NewRef(v != NULL ? v : dflt);
 }
 
+/* task._gwaiter = v (borrowed): its slot, on a task.Task. 0 or -1. */
 static int
-taskset(PyObject *task, PyObject *name, PyObject *v)
+setfutwaiter(PyObject *task, PyObject *v)
 {
-    PyObject **dp = aio_tasktype != NULL && Py_IS_TYPE(task, (PyTypeObject *)aio_tasktype)
-                        ? _PyObject_GetDictPtr(task)
-                        : NULL;
-    if (dp == NULL) {
-        return PyObject_SetAttr(task, name, v);
+    if (!PyObject_TypeCheck(task, (PyTypeObject *)aio_tasktype)) {
+        return PyObject_SetAttr(task, str_gwaiter, v);
     }
-    if (*dp == NULL && (*dp = PyDict_New()) == NULL) {
-        return -1;
-    }
-    return PyDict_SetItem(*dp, name, v);
+    return setslot(task, tk_gwaiter, Py_NewRef(v));
 }
 
 /* Call f(a, b) for its effect: 0, or -1 with an error set. */
@@ -395,13 +404,13 @@ prepark(PyObject *task, PyObject *loop, PyObject *gp, PyObject *y, PyObject *par
         !Py_IS_TYPE(PyTuple_GET_ITEM(park, 1), (PyTypeObject *)aio_parkertype)) {
         return 0;
     }
-    PyObject *v = PyObject_GetAttr(y, str_blocking);
+    PyObject *v = futget(y, fut_blocking, str_blocking);
     int ok = v == Py_True;
     Py_XDECREF(v);
     if (v == NULL || !ok) {
         return v == NULL ? -1 : 0;
     }
-    v = PyObject_GetAttr(y, str_loop);
+    v = futget(y, fut_loop, str_loop);
     ok = v == loop;
     Py_XDECREF(v);
     if (v == NULL || !ok) {
@@ -413,7 +422,8 @@ prepark(PyObject *task, PyObject *loop, PyObject *gp, PyObject *y, PyObject *par
     if (v == NULL || !ok) {
         return v == NULL ? -1 : 0;
     }
-    if (taskset(task, str_gwaiter, y) < 0 || PyObject_SetAttr(y, str_blocking, Py_False) < 0 ||
+    if (setfutwaiter(task, y) < 0 ||
+        (fut_blocking != NULL ? fut_blocking->set(y, Py_False, fut_blocking->closure) : PyObject_SetAttr(y, str_blocking, Py_False)) < 0 ||
         setslot(gp, g_blockedon, Py_NewRef(y)) < 0 || setslot(PyTuple_GET_ITEM(park, 1), pk_fut, Py_NewRef(y)) < 0) {
         return -1;
     }
@@ -441,7 +451,9 @@ parkrelease(PyObject *ul)
         return -1;
     }
     PyObject *args[2] = {fut, w};
-    PyObject *r = PyObject_VectorcallMethod(str_add_done_callback, args, 2, NULL);
+    PyObject *r = fut_adddone != NULL && Py_IS_TYPE(fut, (PyTypeObject *)aio_futuretype)
+                      ? PyObject_Vectorcall(fut_adddone, args, 2, NULL)
+                                                                  : PyObject_VectorcallMethod(str_add_done_callback, args, 2, NULL);
     Py_DECREF(fut);
     Py_DECREF(w);
     Py_XDECREF(r);
@@ -527,7 +539,7 @@ aioresume(PyObject *gp, PyObject *park, PyObject *val, PyObject **tosend)
         *tosend = Py_NewRef(val);  /* a parker not made by the driver: its Python says what is wrong */
         return NULL;
     }
-    if (taskset(task, str_gwaiter, Py_None) < 0) {  /* the driver's finally */
+    if (setfutwaiter(task, Py_None) < 0) {  /* the driver's finally */
         return NULL;
     }
     if (turn == NULL || !Py_IS_TYPE(turn, Turntype) || SLOT(turn, t_holder) != gp) {
@@ -631,21 +643,20 @@ done:
 
 /* mgr.goreadytail(gp, sched): gp runnable at the tail of this M's local run queue (a woken
  * task resumes in wake-up order, as call_soon's FIFO), for an M of sched holding its P with
- * no tracing and gp not sampled for latencies; the Python function for the others. */
+ * no tracing; the Python function for the others. */
 static int
 readytail(PyObject *gp, PyObject *sched)
 {
     PyObject *m = thism();
     if (Py_IS_TYPE(m, Mtype) && SLOT(m, m_sched) == sched) {
         PyObject *p = SLOT(m, m_p);
-        PyObject *tracing = PyDict_GetItemWithError(procdict, str_tracing);
+        PyObject *tracing = proctracing();
         int lost = truthy(SLOT(m, m_lostp_since));
-        int sampled = truthy(SLOT(gp, g_trackingstamp));
-        if (tracing == Py_False && lost == 0 && sampled == 0 && Py_IS_TYPE(p, Ptype)) {
+        if (tracing == Py_False && lost == 0 && Py_IS_TYPE(p, Ptype)) {
             Py_DECREF(m);
             PyObject *lq = SLOT(p, p_runq);
             Py_ssize_t n = qlen(lq);
-            if (n < 0 || setslot(gp, g_status, Py_NewRef(grunnable)) < 0 ||
+            if (n < 0 || stamprunnable(gp) < 0 || setslot(gp, g_status, Py_NewRef(grunnable)) < 0 ||
                 append(n < runq_size ? lq : SLOT(sched, s_runq), gp) < 0) {
                 return -1;
             }
@@ -814,6 +825,7 @@ setup_aio(PyObject *self, PyObject *d)
         offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
         offset_of(kt, "_gparent", &tk_gparent) || offset_of(kt, "_gpcode", &tk_gpcode) ||
         offset_of(kt, "_gplasti", &tk_gplasti) || offset_of(kt, "_gpglobals", &tk_gpglobals) ||
+        offset_of(kt, "_gg", &tk_gg) || offset_of(kt, "_gwake", &tk_gwake) || offset_of(kt, "_gwaiter", &tk_gwaiter) ||
         offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) ||
         offset_of((PyTypeObject *)got[18], "task", &pk_task) || offset_of((PyTypeObject *)got[18], "loop", &pk_loop) ||
         offset_of((PyTypeObject *)got[18], "coro", &pk_coro) || offset_of((PyTypeObject *)got[18], "parked", &pk_parked) || offset_of(tt, "defer", &t_defer)) {
@@ -823,6 +835,14 @@ setup_aio(PyObject *self, PyObject *d)
     if (offset_of(Gtype, "aiopark", &gpark)) {
         return NULL;
     }
+    PyTypeObject *ft = (PyTypeObject *)got[17];
+    PyObject *blk = PyDict_GetItemString(ft->tp_dict, "_asyncio_future_blocking");
+    PyObject *lp = PyDict_GetItemString(ft->tp_dict, "_loop");
+    PyObject *add = PyDict_GetItemString(ft->tp_dict, "add_done_callback");
+    int cfut = (!(ft->tp_flags & Py_TPFLAGS_HEAPTYPE) || (ft->tp_flags & Py_TPFLAGS_IMMUTABLETYPE)) &&
+               blk != NULL && lp != NULL && add != NULL && Py_IS_TYPE(blk, &PyGetSetDescr_Type) &&
+               Py_IS_TYPE(lp, &PyGetSetDescr_Type) && Py_IS_TYPE(add, &PyMethodDescr_Type) &&
+               ((PyGetSetDescrObject *)blk)->d_getset->set != NULL;
     settasktraverse(kt);
     static const char *strs[] = {"_gcancel", "_graise", "_gmain", "_gborrow", "_gturn", "get_coro",
                                  "_asyncio_future_blocking", "_loop", "_gwaiter", "add_done_callback"};
@@ -834,6 +854,10 @@ setup_aio(PyObject *self, PyObject *d)
     for (int i = 0; i < N; i++) {  /* ENDED last: stepgive and firststep run once it is set */
         Py_XSETREF(*dst[i], Py_NewRef(got[i]));
     }
+    /* asyncio's C Future (the pure-Python one, with _asyncio missing: the attribute machinery) */
+    fut_blocking = cfut ? ((PyGetSetDescrObject *)blk)->d_getset : NULL;
+    fut_loop = cfut ? ((PyGetSetDescrObject *)lp)->d_getset : NULL;
+    Py_XSETREF(fut_adddone, cfut ? Py_NewRef(add) : NULL);
     g_aiopark = gpark;  /* execute's aioresume from here */
     Py_RETURN_NONE;
 }

@@ -219,7 +219,8 @@ getdebug(PyObject *loop, PyObject *unused)
 static PyObject *
 createfuture(PyObject *loop, PyObject *unused)
 {
-    PyObject *cls = modattr(lp_futures, str_future);
+    static dcache cache;
+    PyObject *cls = modattr(&cache, lp_futures, str_future);
     if (cls == NULL) {
         return NULL;
     }
@@ -364,7 +365,9 @@ createtask(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         PyObject *targs[4] = {args[0], loop, name, ctx};
         task = PyObject_Vectorcall(aio_tasktype, targs, 1, str_taskkw);  /* Task(coro, loop=, name=, context=) */
     }
-    if (task == NULL || setslot(task, tk_gctx, Py_NewRef(ctx)) < 0 || tasksite(task, cur) < 0 ||
+    if (task == NULL || setslot(task, tk_gctx, Py_NewRef(ctx)) < 0 || setslot(task, tk_gg, Py_NewRef(Py_None)) < 0 ||
+        setslot(task, tk_gwake, Py_NewRef(Py_None)) < 0 || setslot(task, tk_gwaiter, Py_NewRef(Py_None)) < 0 ||
+        tasksite(task, cur) < 0 ||
         queuetask(loop, task, cur) < 0) {
         Py_CLEAR(task);
     }
@@ -654,7 +657,8 @@ runningloop(PyObject *self, PyObject *unused)
     if (lp_events == NULL && rlsetup() < 0) {
         return NULL;
     }
-    PyObject *f = modattr(lp_events, str_getrunning);
+    static dcache cache;
+    PyObject *f = modattr(&cache, lp_events, str_getrunning);
     if (f == NULL) {
         return NULL;
     }
@@ -664,7 +668,8 @@ runningloop(PyObject *self, PyObject *unused)
 #if PY_VERSION_HEX < 0x030C0000
     if (f == lp_getrunning && !rlbad) {
         PyObject *d = PyThreadState_GetDict();
-        PyObject *h = d == NULL ? NULL : PyDict_GetItemWithError(d, str_rlkey);
+        static dcache hcache;  /* the thread's: one M's thread makes most calls */
+        PyObject *h = d == NULL ? NULL : dcget(&hcache, d, str_rlkey);
         if (h == NULL && PyErr_Occurred()) {
             Py_DECREF(f);
             return NULL;
@@ -713,7 +718,8 @@ ownloop(PyObject *loop)
     if (str_setrunning == NULL && (str_setrunning = PyUnicode_InternFromString("_set_running_loop")) == NULL) {
         return -1;
     }
-    PyObject *set = modattr(lp_events, str_setrunning);
+    static dcache cache;
+    PyObject *set = modattr(&cache, lp_events, str_setrunning);
     PyObject *r = set == NULL ? NULL : PyObject_CallOneArg(set, loop);
     Py_XDECREF(set);
     Py_XDECREF(r);
@@ -839,7 +845,7 @@ static PyObject *str_eof, *str_empty_waiter, *str_conn_lost, *str_buffer, *str_s
 /* The transport's slots (transport.py; setup_transport reads their offsets). */
 static PyTypeObject *tw_type;
 static Py_ssize_t tr_eof, tr_empty_waiter, tr_conn_lost, tr_buffer, tr_sock_fd, tr_closing, tr_read_ready_cb,
-    tr_protocol;
+    tr_protocol, tr_sock, tr_max_size;
 #define TRGET(tr, f) slotget((tr), tw_type, tr_##f, str_##f)
 #define TRTRUE(tr, f) slottrue((tr), tw_type, tr_##f, str_##f)
 
@@ -951,8 +957,8 @@ readdata(PyObject *tr, PyObject *unused)
     if (lost != 0) {
         return lost < 0 ? NULL : Py_NewRef(Py_None);
     }
-    PyObject *sock = PyObject_GetAttr(tr, str_sock);
-    PyObject *sz = sock == NULL ? NULL : PyObject_GetAttr(tr, str_max_size);
+    PyObject *sock = TRGET(tr, sock);
+    PyObject *sz = sock == NULL ? NULL : TRGET(tr, max_size);
     Py_ssize_t size = sz == NULL ? -1 : PyLong_AsSsize_t(sz);
     Py_XDECREF(sz);
     if (size < 0 && !PyErr_Occurred() && sz != NULL) {
@@ -1040,7 +1046,8 @@ setup_transport(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (offset_of(cls, "_eof", &tr_eof) || offset_of(cls, "_empty_waiter", &tr_empty_waiter) ||
         offset_of(cls, "_conn_lost", &tr_conn_lost) || offset_of(cls, "_buffer", &tr_buffer) ||
         offset_of(cls, "_sock_fd", &tr_sock_fd) || offset_of(cls, "_closing", &tr_closing) ||
-        offset_of(cls, "_read_ready_cb", &tr_read_ready_cb) || offset_of(cls, "_protocol", &tr_protocol)) {
+        offset_of(cls, "_read_ready_cb", &tr_read_ready_cb) || offset_of(cls, "_protocol", &tr_protocol) ||
+        offset_of(cls, "_sock", &tr_sock) || offset_of(cls, "max_size", &tr_max_size)) {
         return NULL;
     }
     PyObject *descr = Py_BuildValue("(NNNN)", PyDescr_NewMethod(cls, &transwrite_def),

@@ -68,20 +68,53 @@ unlock(PyObject *lk)
     return PyList_Append(lk, lock_token);
 }
 
+/* proc.tracing (borrowed), or NULL: with NameError if proc has none. */
+static PyObject *
+proctracing(void)
+{
+    static dcache cache;
+    PyObject *t = dcget(&cache, procdict, str_tracing);
+    if (t == NULL && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_NameError, "name 'tracing' is not defined");
+    }
+    return t;
+}
+
+static PyObject *str_nanotime;
+
+/* gp becomes runnable: if it is sampled for /sched/latencies (trackingstamp set), from now
+ * on the runtime's clock (proc.nanotime), as goready stamps it. 0 or -1. */
+static int
+stamprunnable(PyObject *gp)
+{
+    int t = truthy(SLOT(gp, g_trackingstamp));
+    if (t <= 0) {
+        return t;
+    }
+    static dcache cache;
+    PyObject *f = dcget(&cache, procdict, str_nanotime);
+    if (f == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_NameError, "name 'nanotime' is not defined");
+        }
+        return -1;
+    }
+    return setslot(gp, g_trackingstamp, PyObject_CallNoArgs(f));
+}
+
 /* goready(gp) (proc.goready) for the common case, an M holding its P with no
- * tracing and gp not sampled for latencies; proc.goready for all the others. */
+ * tracing; proc.goready for all the others. */
 static int
 cgoready(PyObject *gp)
 {
     PyObject *m = gobound && Py_IS_TYPE(gp, Gtype) ? thism() : NULL;
     if (m != NULL && Py_IS_TYPE(m, Mtype)) {
         PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched);
-        PyObject *tracing = PyDict_GetItemWithError(procdict, str_tracing);
+        PyObject *tracing = proctracing();
         int lost = truthy(SLOT(m, m_lostp_since));
-        int sampled = truthy(SLOT(gp, g_trackingstamp));
-        if (tracing == Py_False && lost == 0 && sampled == 0 && Py_IS_TYPE(p, Ptype) &&
-            Py_IS_TYPE(sched, Stype)) {
-            int rc = setslot(gp, g_status, Py_NewRef(grunnable)) < 0 ? -1 : ready(gp, sched, m, p);
+        if (tracing == Py_False && lost == 0 && Py_IS_TYPE(p, Ptype) && Py_IS_TYPE(sched, Stype)) {
+            int rc = stamprunnable(gp) < 0 || setslot(gp, g_status, Py_NewRef(grunnable)) < 0
+                         ? -1 : ready(gp, sched, m, p);
             Py_DECREF(m);
             return rc;
         }
@@ -728,6 +761,9 @@ setup_chan(PyObject *self, PyObject *args)
     Py_XSETREF(preempted, Py_NewRef(pre));
     Py_XSETREF(pygoready, Py_NewRef(gr));
     Py_XSETREF(procdict, Py_NewRef(pd));
+    if (str_nanotime == NULL && (str_nanotime = PyUnicode_InternFromString("nanotime")) == NULL) {
+        return NULL;
+    }
     Py_XSETREF(grunnable, Py_NewRef(grun));
     Py_XSETREF(parktrap, Py_NewRef(PyTuple_GET_ITEM(pk, 0)));
     Py_XSETREF(reasons[0], Py_NewRef(PyTuple_GET_ITEM(pk, 1)));

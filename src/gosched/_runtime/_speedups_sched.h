@@ -33,6 +33,7 @@ static PyObject *deque_pop;  /* deque.pop, for p.tok (called as deque_pop_fn) */
 static long fairtick, latperiod;
 static Py_ssize_t m_spinning, p_runnext, p_schedtick, p_globturn, p_timer0when, p_dying, p_tok, s_maing;
 static Py_ssize_t m_borrowed;  /* a borrowed M's mainm.Borrow, else None */
+static Py_ssize_t m_latencies;  /* the M's /sched/latencies histogram */
 static PyObject *str_pending;
 static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_lockedm;
 
@@ -55,7 +56,8 @@ static PyObject *hname[NH];
 static PyObject *
 pglobal(int h)
 {
-    PyObject *v = PyDict_GetItemWithError(procg, hname[h]);
+    static dcache cache[NH];
+    PyObject *v = dcget(&cache[h], procg, hname[h]);
     if (v == NULL && !PyErr_Occurred()) {
         PyErr_Format(PyExc_NameError, "name '%U' is not defined", hname[h]);
     }
@@ -391,6 +393,44 @@ resume(PyObject *self, PyObject *gp)
     }
 }
 
+/* mgr.trackrunning(m, gp, proc.nanotime()): a sampled goroutine starts running; its wait
+ * since its stamp counts in m.latencies, bucketed by the ns's bit_length (Go's casgstatus →
+ * timeToRun.record), here when the stamp, the clock and the histogram are the usual int, int
+ * and list (one switch in LATENCY_PERIOD: two Python calls a sample were ~250 instructions a
+ * switch on a streams echo). 0 or -1. */
+static int
+trackrunning(PyObject *m, PyObject *gp)
+{
+    PyObject *now = pcall(H_NANOTIME, NULL, 0), *ts = SLOT(gp, g_trackingstamp), *lat = SLOT(m, m_latencies);
+    if (now == NULL) {
+        return -1;
+    }
+    int over = 0;
+    long long a = PyLong_CheckExact(ts) ? PyLong_AsLongLongAndOverflow(ts, &over) : 0;
+    long long b = PyLong_CheckExact(now) && !over ? PyLong_AsLongLongAndOverflow(now, &over) : 0;
+    if (PyErr_Occurred() || over || !PyLong_CheckExact(ts) || !PyLong_CheckExact(now) || !PyList_CheckExact(lat) ||
+        PyList_GET_SIZE(lat) == 0 || (a > 0 && (b < a || b - a < 0))) {
+        PyErr_Clear();
+        PyObject *mgr = pglobal(H_MGR);
+        PyObject *track = mgr == NULL ? NULL : PyObject_GetAttrString(mgr, "trackrunning");
+        PyObject *args[3] = {m, gp, now};
+        PyObject *r = track == NULL ? NULL : PyObject_Vectorcall(track, args, 3, NULL);
+        Py_XDECREF(track);
+        Py_DECREF(now);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    Py_DECREF(now);
+    if (setslot(gp, g_trackingstamp, Py_NewRef(int0)) < 0 || a <= 0) {  /* -1: never stamped runnable */
+        return 0;
+    }
+    unsigned long long d = (unsigned long long)(b - a);
+    Py_ssize_t bits = d == 0 ? 0 : 64 - __builtin_clzll(d), n = PyList_GET_SIZE(lat);
+    Py_ssize_t i = bits < n ? bits : n - 1;
+    PyObject *v = PyNumber_Add(PyList_GET_ITEM(lat, i), int1);
+    return v == NULL ? -1 : PyList_SetItem(lat, i, v);
+}
+
 /* execute(gp) until it yields a trap: the trap (a new reference), or NULL with no
  * error if schedule resumes gp itself (tracing, a throw), or NULL with an error. */
 static PyObject *
@@ -404,17 +444,8 @@ execute(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tok)
     if (setslot(gp, g_waitsince, Py_NewRef(int0)) < 0 || (t = truthy(SLOT(gp, g_trackingstamp))) < 0) {
         return NULL;
     }
-    if (t) {  /* sampled: record its wait runnable → running (mgr.trackrunning) */
-        PyObject *mgr = pglobal(H_MGR), *now = pcall(H_NANOTIME, NULL, 0);
-        PyObject *track = mgr == NULL || now == NULL ? NULL : PyObject_GetAttrString(mgr, "trackrunning");
-        PyObject *a[3] = {m, gp, now};
-        PyObject *r = track == NULL ? NULL : PyObject_Vectorcall(track, a, 3, NULL);
-        Py_XDECREF(track);
-        Py_XDECREF(now);
-        if (r == NULL) {
-            return NULL;
-        }
-        Py_DECREF(r);
+    if (t && trackrunning(m, gp) < 0) {  /* sampled: record its wait runnable → running */
+        return NULL;
     }
     if (setslot(gp, g_status, Py_NewRef(gRunning)) < 0 || setslot(gp, g_m, Py_NewRef(m)) < 0 ||
         setslot(m, m_curg, Py_NewRef(gp)) < 0) {
@@ -562,7 +593,7 @@ readytimer(PyObject *self, PyObject *gp)
             return NULL;
         }
         common = tracing == Py_False && Py_IS_TYPE(p, Ptype) && Py_IS_TYPE(sched, Stype) &&
-                 truthy(SLOT(m, m_lostp_since)) == 0 && truthy(SLOT(gp, g_trackingstamp)) == 0 &&
+                 truthy(SLOT(m, m_lostp_since)) == 0 &&
                  qlen(SLOT(p, p_runq)) < runq_size && qlen(SLOT(sched, s_runq)) == 0;
         if (PyErr_Occurred()) {
             Py_DECREF(m);
@@ -570,7 +601,8 @@ readytimer(PyObject *self, PyObject *gp)
         }
         if (common) {
             PyObject *gr = pglobal(H_GRUNNABLE);
-            int rc = gr == NULL || setslot(gp, g_status, Py_NewRef(gr)) < 0 || append(SLOT(p, p_runq), gp) < 0
+            int rc = gr == NULL || stamprunnable(gp) < 0 || setslot(gp, g_status, Py_NewRef(gr)) < 0 ||
+                             append(SLOT(p, p_runq), gp) < 0
                      ? -1 : wakeidle(sched);
             Py_DECREF(m);
             return rc < 0 ? NULL : Py_NewRef(Py_None);
@@ -801,7 +833,7 @@ setup_sched(PyObject *self, PyObject *pg)
     PyTypeObject *mt = Mtype, *pt = Ptype, *st = Stype, *gt = Gtype;
     if (offset_of(mt, "sched", &m_sched) || offset_of(mt, "p", &m_p) || offset_of(mt, "readyq", &m_readyq) ||
         offset_of(mt, "curg", &m_curg) || offset_of(mt, "spinning", &m_spinning) ||
-        offset_of(mt, "borrowed", &m_borrowed) ||
+        offset_of(mt, "borrowed", &m_borrowed) || offset_of(mt, "latencies", &m_latencies) ||
         offset_of(pt, "runq", &p_runq) || offset_of(pt, "runnext", &p_runnext) ||
         offset_of(pt, "schedtick", &p_schedtick) || offset_of(pt, "globturn", &p_globturn) ||
         offset_of(pt, "timer0when", &p_timer0when) || offset_of(pt, "dying", &p_dying) ||
