@@ -3,7 +3,8 @@
 A task's goroutine state lives in slots (no instance dict is made for it), the C
 step reads a C Future's state through its getsets, module globals read at every
 step are cached on their dict's version (a rebinding is seen at the next read),
-and latency samples are stamped and recorded in C. The pure-Python suite runs the
+latency samples are stamped and recorded in C, and the C read takes a socket's
+descriptor from the socket object. The pure-Python suite runs the
 same checks on the definitions.
 """
 
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.futures
+import errno
 import gc
+import socket
 from typing import Any
 
 import pytest
 
 import gosched.aio
 from gosched import metrics
+from gosched._runtime import speedups
 
 
 def test_a_task_parked_on_futures_has_no_instance_dict() -> None:
@@ -129,3 +133,33 @@ def test_latency_samples_of_asyncio_tasks() -> None:
 
     n = gosched.aio.run(main())
     assert rounds // 8 <= n <= rounds * 8
+
+
+@pytest.mark.skipif(speedups.recvbytes is None, reason="no C accelerator")
+def test_the_c_read_takes_a_sockets_descriptor_from_the_socket() -> None:
+    # recvbytes reads a socket.socket's descriptor from the socket object itself (the probed
+    # layout); a subclass of it may override fileno(), which it then calls.
+    calls = []
+
+    class Counted(socket.socket):
+        def fileno(self) -> int:
+            calls.append(1)
+            return super().fileno()
+
+    a, b = socket.socketpair()
+    c = Counted(fileno=a.detach())
+    c.setblocking(False)
+    assert speedups.recvbytes is not None
+    with b, c:
+        b.sendall(b"one")
+        assert speedups.recvbytes(c, 64) == b"one"
+        assert calls == [1]
+        d, e = socket.socketpair()
+        with d, e:
+            d.setblocking(False)
+            e.sendall(b"two")
+            assert speedups.recvbytes(d, 64) == b"two"
+            d.close()
+            with pytest.raises(OSError) as err:
+                speedups.recvbytes(d, 64)  # closed: its descriptor reads -1
+            assert err.value.errno == errno.EBADF

@@ -224,21 +224,82 @@ recvbytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return recvcore(args[0], size);
 }
 
+/* A socket's descriptor without its fileno() call (~240 instructions a read, the method's
+ * lookup through socket.socket's class): _socket.socket keeps it as the first field after
+ * the object header (PySocketSockObject's sock_fd, -1 once closed; 3.11-3.13), read there
+ * for a socket.socket or _socket.socket (a subclass may override fileno) once a probe at the
+ * first read has seen that layout: a socket's field equal to its fileno(), then -1 after
+ * close(). Otherwise, and for anything else, fileno(). */
+static PyTypeObject *socktypes[2];  /* _socket.socket, socket.socket: set if the probe passed */
+static int sockprobed;
+
+static void
+sockprobe(void)
+{
+    sockprobed = 1;
+    PyObject *cmod = PyImport_ImportModule("_socket"), *pmod = PyImport_ImportModule("socket");
+    PyObject *ct = cmod == NULL ? NULL : PyObject_GetAttrString(cmod, "socket");
+    PyObject *pt = pmod == NULL ? NULL : PyObject_GetAttrString(pmod, "socket");
+    PyObject *fam = cmod == NULL ? NULL : PyObject_GetAttrString(cmod, "AF_UNIX");
+    PyObject *typ = cmod == NULL ? NULL : PyObject_GetAttrString(cmod, "SOCK_DGRAM");
+    PyObject *sk = ct == NULL || pt == NULL || fam == NULL || typ == NULL || !PyType_Check(ct) || !PyType_Check(pt)
+                       ? NULL : PyObject_CallFunctionObjArgs(pt, fam, typ, NULL);
+    int ok = 0;
+    if (sk != NULL && PyObject_TypeCheck(sk, (PyTypeObject *)ct) &&
+        Py_TYPE(sk)->tp_basicsize >= (Py_ssize_t)(sizeof(PyObject) + sizeof(int))) {
+        int *field = (int *)((char *)sk + sizeof(PyObject));
+        PyObject *fd = PyObject_CallMethod(sk, "fileno", NULL);
+        long f = fd == NULL ? -2 : PyLong_AsLong(fd);
+        Py_XDECREF(fd);
+        ok = f >= 0 && *field == f;
+        PyObject *r = PyObject_CallMethod(sk, "close", NULL);
+        ok = ok && r != NULL && *field == -1;
+        Py_XDECREF(r);
+    }
+    PyErr_Clear();
+    if (ok) {
+        socktypes[0] = (PyTypeObject *)Py_NewRef(ct);
+        socktypes[1] = (PyTypeObject *)Py_NewRef(pt);
+    }
+    Py_XDECREF(sk);
+    Py_XDECREF(fam);
+    Py_XDECREF(typ);
+    Py_XDECREF(ct);
+    Py_XDECREF(pt);
+    Py_XDECREF(cmod);
+    Py_XDECREF(pmod);
+}
+
+/* sock.fileno(): -1 with an error set, or the descriptor (-1 without one: closed). */
+static long
+sockfd(PyObject *sock, int *err)
+{
+    *err = 0;
+    if (!sockprobed) {
+        sockprobe();
+    }
+    if (socktypes[0] != NULL && (Py_TYPE(sock) == socktypes[1] || Py_TYPE(sock) == socktypes[0])) {
+        return *(int *)((char *)sock + sizeof(PyObject));
+    }
+    static PyObject *str_fileno;  /* interned once: a name made per call missed the type's method cache */
+    if (str_fileno == NULL && (str_fileno = PyUnicode_InternFromString("fileno")) == NULL) {
+        *err = 1;
+        return -1;
+    }
+    PyObject *fdobj = PyObject_CallMethodNoArgs(sock, str_fileno);
+    long fd = fdobj == NULL ? -1 : PyLong_AsLong(fdobj);
+    Py_XDECREF(fdobj);
+    *err = fd == -1 && PyErr_Occurred();
+    return fd;
+}
+
 /* recvbytes' work: sock.recv(size), size >= 0. */
 static PyObject *
 recvcore(PyObject *sock, Py_ssize_t size)
 {
-    static PyObject *str_fileno;  /* interned once: a name made per call missed the type's method cache */
-    if (str_fileno == NULL && (str_fileno = PyUnicode_InternFromString("fileno")) == NULL) {
-        return NULL;
-    }
-    PyObject *fdobj = PyObject_CallMethodNoArgs(sock, str_fileno);
-    if (fdobj == NULL) {
-        return NULL;
-    }
-    long fd = PyLong_AsLong(fdobj);
-    Py_DECREF(fdobj);
-    if (fd == -1 && PyErr_Occurred()) {
+    int err;
+    long fd = sockfd(sock, &err);
+    if (err) {
         return NULL;
     }
     if (fd < 0 || fd > INT_MAX) {  /* a closed socket's fileno() is -1: recv's EBADF */
