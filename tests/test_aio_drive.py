@@ -45,7 +45,7 @@ def test_tasks_created_in_a_step_wait_for_the_turn_queued() -> None:
         while time.monotonic() - t0 < 0.003:  # below sysmon's retake: the step keeps the turn
             pass
         queued = sum(1 for h in list(loop._ready) if h in ts)  # type: ignore[attr-defined]
-        started = sum(1 for t in ts if t.done() or t._gg is not None)  # type: ignore[attr-defined]
+        started = sum(1 for t in ts if t.done() or getattr(t, "_gg", None) is not None)
         return queued, started, gosched.num_goroutine() - n0, sum(await asyncio.gather(*ts))
 
     assert aio.run(main()) == (200, 0, 0, 200)
@@ -314,7 +314,7 @@ def test_tasks_whose_first_step_parks_on_a_channel_become_goroutines() -> None:
             return v if asyncio.current_task() is me else -1
 
         ts = [asyncio.create_task(recv()) for _ in range(50)]
-        while sum(t._gg is not None for t in ts) < 50:  # type: ignore[attr-defined]
+        while sum(getattr(t, "_gg", None) is not None for t in ts) < 50:
             await asyncio.sleep(0.001)
         parked = gosched.num_goroutine() - n0
         for i in range(50):

@@ -588,7 +588,6 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         ctx = contextvars.copy_context() if context is None else context
         task = Task(coro, loop=self, name=name, context=ctx)
         task._gctx = ctx
-        task._gg = task._gwake = task._gwaiter = None
         if task._source_traceback:
             del task._source_traceback[-1]
         m = getm()

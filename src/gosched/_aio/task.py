@@ -104,9 +104,10 @@ class Task(_TaskWithDict):
     # make. Its context (Task.get_context is 3.12+), where it was created (G's pc, pclasti,
     # pcglobals and parentid) for the goroutine its first step may need (become); once it
     # has a goroutine (_drive), the goroutine, what readies it when a future it waits for
-    # is done, and that future (Task._fut_waiter), set and cleared at every await. As
-    # slots, a task that nobody cancels has no instance dict, and C reads the class
-    # defaults below without a lookup in one (taskget).
+    # is done, and that future (Task._fut_waiter), set and cleared at every await: unset
+    # before (read with a default), so the collector skips them in the many tasks that end
+    # in their first step. As slots, a task that nobody cancels has no instance dict, and
+    # C reads the class defaults below without a lookup in one (taskget).
     __slots__ = ("_gctx", "_gparent", "_gpcode", "_gpglobals", "_gplasti", "_gg", "_gwake", "_gwaiter")
     _gctx: contextvars.Context
     _gg: G | None
@@ -130,14 +131,14 @@ class Task(_TaskWithDict):
     @property
     def _fut_waiter(self) -> Any:
         """The future the goroutine is parked on, if any (anyio reads it)."""
-        return self._gwaiter
+        return getattr(self, "_gwaiter", None)
 
     def cancel(self, msg: str | None = None) -> bool:
         """Request cancellation, as asyncio's Task.cancel."""
         if self.done():
             return False
         super().cancel(msg)  # counts it for cancelling()/uncancel(); the C flag is never read
-        w = self._gwaiter
+        w = getattr(self, "_gwaiter", None)
         if w is not None and w.cancel(msg=msg):
             return True
         self._gcancel = (msg,)
@@ -543,7 +544,8 @@ def retaken(sched: Sched, m: M, gp: G) -> None:
     if type(t) is GoroutineTask:
         passturn(loop._gturn, sched, m, gp)
         return
-    if t._gg is not gp:  # its first step, on the loop's dispatcher: another serves the loop meanwhile
+    # its first step, on the loop's dispatcher: another serves the loop meanwhile
+    if getattr(t, "_gg", None) is not gp:
         if passturn(loop._gturn, sched, m, gp, t):
             loop._gnewdispatcher()
     elif not (t._gmain and loop._gborrow is None and _mainstuckinmachinery(loop)):  # posted: see there
@@ -614,7 +616,7 @@ def foreignpark(sched: Sched, m: M, gp: G, obj: Any) -> bool:
     # A task's goroutine, or a plain one with a task identity (it holds the turn while it runs:
     # turnheld made the future its _fut_waiter), is queued for the turn when woken; any other
     # plain goroutine is readied.
-    wake = t._gwake if t is not None else Wake(gp, sched, None)
+    wake = getattr(t, "_gwake", None) if t is not None else Wake(gp, sched, None)
     obj.add_done_callback(wake)  # last: another M may ready gp from here on
     return True
 
@@ -635,7 +637,6 @@ class GoroutineTask(Task):
         self._log_destroy_pending = False
         _unregister_task(self)
         self._gg = gp
-        self._gwake = self._gwaiter = None
 
 
 async def _never() -> None:

@@ -38,7 +38,7 @@ static PyObject *aio_futuretype, *aio_parkertype;  /* asyncio.Future (C), task._
 static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
 static Py_ssize_t t_first, t_defer, tk_gctx, tk_gparent, tk_gpcode, tk_gplasti, tk_gpglobals, pk_fut, pk_wake;
-static Py_ssize_t tk_gg, tk_gwake, tk_gwaiter;  /* task.Task's slots set once it has a goroutine */
+static Py_ssize_t tk_gwaiter;  /* task.Task's _gwaiter: the future its goroutine is parked on */
 /* asyncio's C Future: its _asyncio_future_blocking and _loop getsets and its add_done_callback
  * method, called as they are (the type is immutable) without the attribute machinery's walk
  * of the class and instance dict (~150 instructions a look, three a step). */
@@ -825,7 +825,7 @@ setup_aio(PyObject *self, PyObject *d)
         offset_of(wt, "turn", &w_turn) || offset_of(kt, "_gctx", &tk_gctx) ||
         offset_of(kt, "_gparent", &tk_gparent) || offset_of(kt, "_gpcode", &tk_gpcode) ||
         offset_of(kt, "_gplasti", &tk_gplasti) || offset_of(kt, "_gpglobals", &tk_gpglobals) ||
-        offset_of(kt, "_gg", &tk_gg) || offset_of(kt, "_gwake", &tk_gwake) || offset_of(kt, "_gwaiter", &tk_gwaiter) ||
+        offset_of(kt, "_gwaiter", &tk_gwaiter) ||
         offset_of((PyTypeObject *)got[18], "fut", &pk_fut) || offset_of((PyTypeObject *)got[18], "wake", &pk_wake) ||
         offset_of((PyTypeObject *)got[18], "task", &pk_task) || offset_of((PyTypeObject *)got[18], "loop", &pk_loop) ||
         offset_of((PyTypeObject *)got[18], "coro", &pk_coro) || offset_of((PyTypeObject *)got[18], "parked", &pk_parked) || offset_of(tt, "defer", &t_defer)) {

@@ -365,9 +365,7 @@ createtask(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         PyObject *targs[4] = {args[0], loop, name, ctx};
         task = PyObject_Vectorcall(aio_tasktype, targs, 1, str_taskkw);  /* Task(coro, loop=, name=, context=) */
     }
-    if (task == NULL || setslot(task, tk_gctx, Py_NewRef(ctx)) < 0 || setslot(task, tk_gg, Py_NewRef(Py_None)) < 0 ||
-        setslot(task, tk_gwake, Py_NewRef(Py_None)) < 0 || setslot(task, tk_gwaiter, Py_NewRef(Py_None)) < 0 ||
-        tasksite(task, cur) < 0 ||
+    if (task == NULL || setslot(task, tk_gctx, Py_NewRef(ctx)) < 0 || tasksite(task, cur) < 0 ||
         queuetask(loop, task, cur) < 0) {
         Py_CLEAR(task);
     }
