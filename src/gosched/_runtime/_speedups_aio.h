@@ -39,9 +39,17 @@ static PyObject *str_blocking, *str_loop, *str_gwaiter;
 static PyObject *aio_flush;               /* turn.flush(turn, gp) */
 static Py_ssize_t t_first, t_defer, tk_gctx, tk_gparent, tk_gpcode, tk_gplasti, tk_gpglobals, pk_fut, pk_wake;
 static Py_ssize_t tk_gwaiter;  /* task.Task's _gwaiter: the future its goroutine is parked on */
+static Py_ssize_t pk_task, pk_loop, pk_coro, pk_parked;  /* the rest of task._Parker */
+static PyObject *aio_resumedtype;         /* task.Resumed */
+static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
+static PyObject *str_gcancel, *str_add_done_callback;
+static PyTypeObject *Turntype, *Waketype;
+static Py_ssize_t t_lk, t_holder, t_waiters, w_gp, w_sched, w_turn;
+
 /* asyncio's C Future: its _asyncio_future_blocking and _loop getsets and its add_done_callback
  * method, called as they are (the type is immutable) without the attribute machinery's walk
- * of the class and instance dict (~150 instructions a look, three a step). */
+ * of the class and instance dict (~150 instructions a look, three a step). NULL: a Python
+ * Future (_asyncio missing), read through the attribute machinery. */
 static PyGetSetDef *fut_blocking, *fut_loop;
 static PyObject *fut_adddone;
 
@@ -51,12 +59,14 @@ futget(PyObject *y, PyGetSetDef *gs, PyObject *name)
 {
     return gs != NULL ? gs->get(y, gs->closure) : PyObject_GetAttr(y, name);
 }
-static Py_ssize_t pk_task, pk_loop, pk_coro, pk_parked;  /* the rest of task._Parker */
-static PyObject *aio_resumedtype;         /* task.Resumed */
-static PyObject *aio_turnreason;          /* runtime2.waitReasonAsyncioTurn */
-static PyObject *str_gcancel, *str_add_done_callback;
-static PyTypeObject *Turntype, *Waketype;
-static Py_ssize_t t_lk, t_holder, t_waiters, w_gp, w_sched, w_turn;
+
+/* y._asyncio_future_blocking = False through its getset, or setattr without one. */
+static inline int
+futunblock(PyObject *y)
+{
+    return fut_blocking != NULL ? fut_blocking->set(y, Py_False, fut_blocking->closure)
+                                : PyObject_SetAttr(y, str_blocking, Py_False);
+}
 
 /* An attribute's truth: 1, 0, or -1. */
 static int
@@ -136,8 +146,8 @@ modattr(dcache *c, PyObject *mod, PyObject *name)
 /* task.py's Task keeps _gcancel and _gmain in C Task's instance dict, with None or False as
  * the class's default, and no descriptor of those names: read there (taskget), on a task
  * of exactly that class, without the attribute machinery's walk of the class chain (~180
- * instructions a look, a few a step). A task nobody cancelled has no dict: its slots hold
- * the rest (task.py), so the look is free. Anything else: getattr. dflt: the class default
+ * instructions a look, a few a step). A task nobody cancelled (and not a main task) has no
+ * dict: its slots hold the rest (task.py), so the look is free. Anything else: getattr. dflt: the class default
  * (borrowed). */
 static PyObject *
 taskget(PyObject *task, PyObject *name, PyObject *dflt)
@@ -422,9 +432,8 @@ prepark(PyObject *task, PyObject *loop, PyObject *gp, PyObject *y, PyObject *par
     if (v == NULL || !ok) {
         return v == NULL ? -1 : 0;
     }
-    if (setfutwaiter(task, y) < 0 ||
-        (fut_blocking != NULL ? fut_blocking->set(y, Py_False, fut_blocking->closure) : PyObject_SetAttr(y, str_blocking, Py_False)) < 0 ||
-        setslot(gp, g_blockedon, Py_NewRef(y)) < 0 || setslot(PyTuple_GET_ITEM(park, 1), pk_fut, Py_NewRef(y)) < 0) {
+    if (setfutwaiter(task, y) < 0 || futunblock(y) < 0 || setslot(gp, g_blockedon, Py_NewRef(y)) < 0 ||
+        setslot(PyTuple_GET_ITEM(park, 1), pk_fut, Py_NewRef(y)) < 0) {
         return -1;
     }
     return 1;
@@ -453,7 +462,7 @@ parkrelease(PyObject *ul)
     PyObject *args[2] = {fut, w};
     PyObject *r = fut_adddone != NULL && Py_IS_TYPE(fut, (PyTypeObject *)aio_futuretype)
                       ? PyObject_Vectorcall(fut_adddone, args, 2, NULL)
-                                                                  : PyObject_VectorcallMethod(str_add_done_callback, args, 2, NULL);
+                      : PyObject_VectorcallMethod(str_add_done_callback, args, 2, NULL);
     Py_DECREF(fut);
     Py_DECREF(w);
     Py_XDECREF(r);

@@ -421,7 +421,8 @@ trackrunning(PyObject *m, PyObject *gp)
         return r == NULL ? -1 : 0;
     }
     Py_DECREF(now);
-    if (setslot(gp, g_trackingstamp, Py_NewRef(int0)) < 0 || a <= 0) {  /* -1: never stamped runnable */
+    setslot(gp, g_trackingstamp, Py_NewRef(int0));  /* (a new reference: cannot fail) */
+    if (a <= 0) {  /* -1: never stamped runnable (a syscall's return) */
         return 0;
     }
     unsigned long long d = (unsigned long long)(b - a);
