@@ -147,8 +147,8 @@ modattr(dcache *c, PyObject *mod, PyObject *name)
  * the class's default, and no descriptor of those names: read there (taskget), on a task
  * of exactly that class, without the attribute machinery's walk of the class chain (~180
  * instructions a look, a few a step). A task nobody cancelled (and not a main task) has no
- * dict: its slots hold the rest (task.py), so the look is free. Anything else: getattr. dflt: the class default
- * (borrowed). */
+ * dict: its slots hold the rest (task.py), so the look is free. Anything else: getattr.
+ * dflt: the class default (borrowed). */
 static PyObject *
 taskget(PyObject *task, PyObject *name, PyObject *dflt)
 {

@@ -41,13 +41,13 @@ static Py_ssize_t g_waitsince, g_m, g_exc, g_param, g_preempt, g_waitreason, g_l
 enum {
     H_CHECKTIMERS, H_DRAINREADYQ, H_FINDRUNNABLE, H_RESETSPINNING, H_STARTLOCKEDM, H_GOEXITPANIC,
     H_LOSTP, H_PREEMPTDONE, H_OVER, H_ABANDON, H_GOEXIT0RARE, H_FOREIGNYIELD, H_UNLOCKF,
-    H_TRAPDISPATCH, H_TRACING, H_MGR, H_NANOTIME, H_GLOBRUNQGET, H_READYTIMER, H_WAKENETPOLLER,
+    H_TRAPDISPATCH, H_MGR, H_NANOTIME, H_GLOBRUNQGET, H_READYTIMER, H_WAKENETPOLLER,
     H_WAITSLEEP, H_PYREADYTIMER, H_GRUNNABLE, NH
 };
 static const char *hnames[NH] = {
     "checktimers", "drainreadyq", "findrunnable", "resetspinning", "startlockedm", "goexitpanic",
     "lostp", "preemptdone", "over", "abandon", "goexit0rare", "foreignyield", "unlockf",
-    "trapdispatch", "tracing", "mgr", "nanotime", "globrunqget", "_readytimer", "wakenetpoller",
+    "trapdispatch", "mgr", "nanotime", "globrunqget", "_readytimer", "wakenetpoller",
     "waitReasonSleep", "pyreadytimer", "Grunnable",
 };
 static PyObject *hname[NH];
@@ -437,7 +437,7 @@ trackrunning(PyObject *m, PyObject *gp)
 static PyObject *
 execute(PyObject *m, PyObject *sched, PyObject *gp, PyObject *tok)
 {
-    PyObject *tracing = pglobal(H_TRACING);
+    PyObject *tracing = proctracing();  /* (chan.h: the same proc global) */
     int t = tracing == NULL ? -1 : truthy(tracing);
     if (t) {
         return NULL;
@@ -588,7 +588,7 @@ readytimer(PyObject *self, PyObject *gp)
     m = thism();
     int common = 0;
     if (Py_IS_TYPE(m, Mtype)) {
-        PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched), *tracing = pglobal(H_TRACING);
+        PyObject *p = SLOT(m, m_p), *sched = SLOT(m, m_sched), *tracing = proctracing();
         if (tracing == NULL) {
             Py_DECREF(m);
             return NULL;
