@@ -226,6 +226,37 @@ def test_a_crowd_of_short_calls_is_counted_and_reported() -> None:
 
 
 
+def test_retakes_that_add_up_are_reported_where_they_were_counted() -> None:
+    """A hold is one retake however many lines it spans. Two short calls at one line were
+    retaken; a third was retaken there too, and its goroutine then went on, without reaching
+    the scheduler, into a call at another line. The three add up to the threshold while it is
+    in that other line: the report names the line they were counted at and says 3 calls.
+    Before, it named the line the goroutine was in ("0 calls held their P")."""
+
+    def counted() -> None:
+        time.sleep(0.03)  # LINE_ADDS_UP_COUNTED
+
+    async def main() -> None:
+        for _ in range(2):
+            counted()
+            await gosched.sleep(0)
+        counted()
+        time.sleep(0.09)  # LINE_ADDS_UP_MOVED_ON
+        await gosched.sleep(0)
+
+    debug.set_blocking_report(True, threshold=0.14)  # over any one hold (0.12 s), under the three
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", gosched.BlockingWarning)
+        gosched.run(main, maxprocs=1)
+    ours = [x for x in w if issubclass(x.category, gosched.BlockingWarning)]
+    assert len(ours) == 1, [str(x.message) for x in ours]
+    msg = str(ours[0].message)
+    assert ours[0].lineno == _line("LINE_ADDS_UP_COUNTED"), msg
+    assert "3 calls held their P" in msg, msg
+    prof = {s.lineno: s for s in debug.blocking_profile()}
+    assert _line("LINE_ADDS_UP_MOVED_ON") not in prof, prof
+
+
 @pytest.mark.parametrize("pure", ["", "1"], ids=["accelerated", "pure-python"])
 def test_sampling_a_churning_stack_cannot_crash(pure: str) -> None:
     """Issue 14 item 1: sysmon's stack capture races neither the stuck thread nor the collector.

@@ -248,8 +248,9 @@ def check(m: M, gp: G | None, since_take_ns: int) -> None:
         held_ns = pd.before + since_take_ns
         counted = pd.counted
         site = _sites.get(counted) if counted is not None else None
-        long = held_ns - _gcpaused(pd.start, pd.start + held_ns) >= reportThresholdNS
-        adds_up = site is not None and not site.warned and site.retaken_ns + held_ns >= reportThresholdNS
+        own = held_ns - _gcpaused(pd.start, pd.start + held_ns)  # the collector's pauses are not its own
+        long = own >= reportThresholdNS
+        adds_up = site is not None and not site.warned and site.retaken_ns + own >= reportThresholdNS
         if counted is not None and not long and not adds_up:
             return
     stack = _stack(m.ident)
@@ -295,18 +296,27 @@ def _gcpaused(start: int, end: int) -> int:
 
 
 def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int, long: bool) -> None:
+    """Report a hold that passed the threshold alone (``long``: at the line it is in now), or
+    one whose site's retakes add up to it (at the line it was counted at, which the goroutine
+    may have left since: a hold is one retake however many lines it spans)."""
     (filename, lineno, func), stack = cs
     with _lock:
         if pd.published or _pending.get(m) is not pd:
             return  # it got back to the scheduler while we sampled: the sample may be of its next slice
-        key = (filename, lineno)
-        site = _sites.get(key)
-        if site is None:
-            site = _sites[key] = _Site(filename, lineno, func, stack=stack)
-        if long:  # this hold alone passed the threshold; else its site's retakes add up to it
+        if long:
+            key = (filename, lineno)
+            site = _sites.get(key)
+            if site is None:
+                site = _sites[key] = _Site(filename, lineno, func, stack=stack)
             pd.published = True
             pd.site, pd.stack = (filename, lineno, func), stack
             site.count += 1
+        else:
+            counted = _sites.get(pd.counted) if pd.counted is not None else None
+            if counted is None:
+                return
+            site = counted
+            filename, lineno, func, stack = site.filename, site.lineno, site.function, site.stack
         first = not site.warned
         site.warned = True
         retakes, retaken_ns = site.retakes, site.retaken_ns + held_ns

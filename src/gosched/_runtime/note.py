@@ -14,9 +14,14 @@ eventfd (``wakeup``) in an epoll set; ``move`` is one timerfd_settime. It needs
 ``os.timerfd_*`` (CPython 3.13) or the C accelerator's. ``LockNote``, the
 fallback, is Go's plain note (a lock released to wake) and cannot move.
 
-Callers hold ``sched.lock`` around ``wakeup``, ``move`` and ``consume``, and
-around reading and writing ``sched.sysmonwait``, as Go's callers of the note
-do; ``sleep`` is sysmon's alone.
+Callers hold ``sched.lock`` around ``arm``, ``wakeup``, ``move`` and
+``consume``, and around reading and writing ``sched.sysmonwait``, as Go's
+callers of the note do; ``sleep`` is sysmon's alone. sysmon arms the deadline
+under the lock in which it sets ``sysmonwait``, and ``sleep`` then only waits:
+had ``sleep`` set it, a ``move`` between the unlock and the sleep would be
+lost, and sysmon would sleep through the watch of a P gone busy (a first step
+stuck in a blocking call went unretaken for its whole second, 1 run in 100
+under load).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from . import speedups
 class Note(Protocol):
     movable: bool
 
-    def sleep(self, deadline: int) -> bool: ...
+    def arm(self, deadline: int) -> None: ...
+    def sleep(self) -> bool: ...
     def wakeup(self) -> None: ...
     def consume(self) -> None: ...
     def move(self, deadline: int) -> None: ...
@@ -49,10 +55,15 @@ class LockNote:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()
+        self._deadline = 0
 
-    def sleep(self, deadline: int) -> bool:
-        """Sleep until ``deadline`` (monotonic ns) or a wakeup; True if woken (it is consumed)."""
-        return self._lock.acquire(timeout=max(deadline - time.monotonic_ns(), 1000) / 1e9)
+    def arm(self, deadline: int) -> None:
+        """Set the next sleep's deadline (monotonic ns)."""
+        self._deadline = deadline
+
+    def sleep(self) -> bool:
+        """Sleep until the armed deadline or a wakeup; True if woken (it is consumed)."""
+        return self._lock.acquire(timeout=max(self._deadline - time.monotonic_ns(), 1000) / 1e9)
 
     def wakeup(self) -> None:
         self._lock.release()
@@ -104,8 +115,12 @@ class TimerNote:
         self._ep.register(self._tfd, select.EPOLLIN)
         self._ep.register(self._efd, select.EPOLLIN)
 
-    def sleep(self, deadline: int) -> bool:
+    def arm(self, deadline: int) -> None:
+        """Set the next sleep's deadline (monotonic ns); ``move`` changes it during the sleep."""
         self._settime(self._tfd, max(deadline, 1))
+
+    def sleep(self) -> bool:
+        """Sleep until the armed (or moved) deadline or a wakeup; True if woken (it is consumed)."""
         while True:
             try:
                 ready = self._ep.poll(-1)
@@ -132,8 +147,7 @@ class TimerNote:
         except BlockingIOError:
             pass
 
-    def move(self, deadline: int) -> None:
-        self._settime(self._tfd, max(deadline, 1))
+    move = arm
 
     def close(self) -> None:
         self._ep.close()

@@ -193,11 +193,11 @@ def _nap(sched: Sched, us: int) -> bool:
     return reset
 
 
-def _notetsleep(sched: Sched, deadline: int) -> bool:
-    """Deep sleep until ``deadline`` (monotonic ns; others may move it: note.py) or
-    until woken; True if a syscall path woke us."""
+def _notetsleep(sched: Sched) -> bool:
+    """Deep sleep until the armed deadline (others may move it: note.py) or until
+    woken; True if a syscall path woke us."""
     global _wakereset
-    got = sched.sysmonnote.sleep(deadline)
+    got = sched.sysmonnote.sleep()
     with sched.lock:
         if not got and not sched.sysmonwait:
             # A waker sent a wakeup after our timeout: consume it (noteclear).
@@ -263,10 +263,12 @@ def sysmon(m: M) -> None:
                     deep = ns > 0
                     sched.sysmonwait = deep
                     sched.sysmondeadline = wnow + ns
+                    if deep:
+                        sched.sysmonnote.arm(sched.sysmondeadline)  # under the lock: note.py
                     sched.sysmonwatch = forcePreemptNS
                     sched.sysmonidle = duty
             if deep:
-                if _notetsleep(sched, sched.sysmondeadline):
+                if _notetsleep(sched):
                     idle = 0
                     delay = mindelayUS
                 else:
