@@ -644,9 +644,20 @@ def test_a_tasks_creation_site_is_its_first_caller_outside_the_loop() -> None:
     assert c == py and c[0] is direct.__code__ and c[2] is globals()
     assert next(ln for start, end, ln in c[0].co_lines() if start <= c[1] < end) == line
 
+    def three() -> list[Any]:
+        return [asyncio.create_task(asyncio.sleep(0)) for _ in range(3)]
+
     async def main() -> None:
-        t = asyncio.create_task(asyncio.sleep(0))
-        assert t._gpcode is main.__code__ and t._gpglobals is globals()  # type: ignore[attr-defined]
+        line = sys._getframe(0).f_lineno + 1
+        t: Any = asyncio.create_task(asyncio.sleep(0))
+        assert t._gpcode is main.__code__ and t._gpglobals is globals()
+        assert next(ln for start, end, ln in t._gpcode.co_lines() if start <= t._gplasti < end) == line
         await t
+        # The C walk remembers which code objects it skips: the same again, and from another line.
+        ts = three()
+        t2: Any = asyncio.create_task(asyncio.sleep(0))
+        assert len({(x._gpcode, x._gplasti) for x in ts}) == 1 and ts[0]._gpcode is not main.__code__
+        assert t2._gpcode is main.__code__ and t2._gplasti > t._gplasti
+        await asyncio.gather(*ts, t2)
 
     aio.run(main())

@@ -50,7 +50,7 @@ from .._runtime.sigwait import SignalNote
 from .._runtime.traps import getm
 from .dispatch import _callbackfailed, _dispatch, _poll, _runtimed
 from .mainthread import lend
-from .task import StepWrapper, Task, creator, creatorsite, loopcode
+from .task import LOOPCODE, StepWrapper, Task, creator, creatorsite, loopcode
 from .transport import SocketTransport
 from .turn import Turn, Wake, turnready, wakeup
 
@@ -876,6 +876,8 @@ def _accelerate(c: Any) -> None:
         "create_task": _pycreate_task,
         "EAGER": _EAGER,
         "creatorsite": creatorsite,
+        # 3.11's C frame walk: create_task's C path calls it itself, without the site's tuple.
+        "siteprefixes": LOOPCODE if speedups.creatorsite is not None else None,
     })
     for name, method in zip(("call_soon", "get_debug", "create_future", "create_task"), methods, strict=True):
         setattr(EventLoop, name, method)

@@ -161,7 +161,7 @@ class Task(_TaskWithDict):
         turnready(loop._gturn, gp, sched)
 
 
-_LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
+LOOPCODE = ("asyncio", "gosched._aio", "gosched.aio")
 
 
 # id(code object) -> (it, whether it is asyncio's or the loop's): creator's cache. Keyed by
@@ -179,7 +179,7 @@ def creator(depth: int) -> FrameType | None:
     """The first frame outside asyncio and gosched's loop: a task's creation site."""
     if _modulename is not None:  # only that frame is made: mostly a caller's, made once (a loop's)
         d = depth + 1
-        while (name := _modulename(d)) is not None and name.startswith(_LOOPCODE):
+        while (name := _modulename(d)) is not None and name.startswith(LOOPCODE):
             d += 1
         try:
             return sys._getframe(d)
@@ -190,7 +190,7 @@ def creator(depth: int) -> FrameType | None:
         code = f.f_code
         e = _inloop.get(id(code))
         if e is None or e[0] is not code:
-            e = _inloop[id(code)] = (code, f.f_globals.get("__name__", "").startswith(_LOOPCODE))
+            e = _inloop[id(code)] = (code, f.f_globals.get("__name__", "").startswith(LOOPCODE))
         if not e[1]:
             return f
         f = f.f_back
@@ -210,7 +210,7 @@ def _creatorsite(depth: int) -> Site | None:
 # walks the frames without making a frame object for each it passes (sys._getframe did, for
 # asyncio.create_task's frame: one per task, ~500 ns of a create_task).
 creatorsite: Callable[[int], Site | None] = (
-    functools.partial(speedups.creatorsite, _LOOPCODE) if speedups.creatorsite is not None else _creatorsite
+    functools.partial(speedups.creatorsite, LOOPCODE) if speedups.creatorsite is not None else _creatorsite
 )
 
 

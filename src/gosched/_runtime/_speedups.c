@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 23
+#define SPEEDUPS_VERSION 24
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */
@@ -416,6 +416,91 @@ gctrack_(PyObject *self, PyObject *gp)
 }
 
 #ifdef GOSCHED_FRAMEWALK
+/* Which code objects are asyncio's or the loop's (their module's name starts with one of the
+ * prefixes): creatorsite walks past two frames per task made (asyncio.create_task's, then the
+ * creator's), and a name lookup and a prefix match for each cost more than the rest of the
+ * walk. A code object runs with its module's globals, so its answer does not change (task.py's
+ * _inloop keeps it by code object too). Direct-mapped by address; an entry holds its code
+ * object, so the address is not reused while cached. For one tuple of prefixes: another
+ * empties it. */
+#define SITEMEMO 16
+static struct {
+    PyObject *code;
+    int skip;
+} sitememo[SITEMEMO];
+static PyObject *sitememoprefixes;
+
+/* Whether the frame's module is asyncio's or the loop's: 1, 0, or -1 with an exception. */
+static int
+siteskip(_PyInterpreterFrame *f, PyObject *prefixes)
+{
+    static PyObject *str_name;
+    if (str_name == NULL && (str_name = PyUnicode_InternFromString("__name__")) == NULL) {
+        return -1;
+    }
+    if (prefixes != sitememoprefixes) {
+        for (int i = 0; i < SITEMEMO; i++) {
+            Py_CLEAR(sitememo[i].code);
+        }
+        Py_XSETREF(sitememoprefixes, Py_NewRef(prefixes));
+    }
+    PyObject *code = (PyObject *)f->f_code;
+    size_t k = ((uintptr_t)code >> 6) % SITEMEMO;
+    if (sitememo[k].code == code) {
+        return sitememo[k].skip;
+    }
+    PyObject *name = PyDict_GetItemWithError(f->f_globals, str_name);
+    if (name == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    int skip = 0;
+    for (Py_ssize_t i = 0; name != NULL && PyUnicode_Check(name) && !skip && i < PyTuple_GET_SIZE(prefixes); i++) {
+        Py_ssize_t r = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(prefixes, i), 0, PY_SSIZE_T_MAX, -1);
+        if (r < 0) {
+            return -1;
+        }
+        skip = (int)r;
+    }
+    Py_XSETREF(sitememo[k].code, Py_NewRef(code));
+    sitememo[k].skip = skip;
+    return skip;
+}
+
+/* The first frame from the current one's depth-th caller on whose module is neither asyncio's
+ * nor the loop's: 1 with *frame set, 0 if there is none, -1 with an exception. The current
+ * frame and its callers, skipping incomplete frames as sys._getframe and f_back do. */
+static int
+framesite(PyObject *prefixes, Py_ssize_t depth, _PyInterpreterFrame **frame)
+{
+    _PyInterpreterFrame *f = PyThreadState_Get()->cframe->current_frame;
+    for (; f != NULL; f = f->previous) {
+        if (_PyFrame_IsIncomplete(f)) {
+            continue;
+        }
+        if (depth > 0) {
+            depth--;
+            continue;
+        }
+        int skip = siteskip(f, prefixes);
+        if (skip < 0) {
+            return -1;
+        }
+        if (!skip) {
+            *frame = f;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A frame's f_lasti, as frame.f_lasti reads it. */
+static int
+framelasti(_PyInterpreterFrame *f)
+{
+    int lasti = _PyInterpreterFrame_LASTI(f);
+    return lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+}
+
 PyDoc_STRVAR(creatorsite_doc,
 "creatorsite(prefixes, depth, /)\n--\n\n"
 "_aio/task.py's creatorsite on 3.11: the first frame from the caller's depth-th caller on\n"
@@ -429,45 +514,19 @@ creatorsite(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "creatorsite(prefixes: tuple, depth: int)");
         return NULL;
     }
-    PyObject *prefixes = args[0];
     Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
     if (depth < 0) {
         return PyErr_Occurred() ? NULL : (PyErr_SetString(PyExc_ValueError, "creatorsite: depth < 0"), NULL);
     }
-    static PyObject *str_name;
-    if (str_name == NULL && (str_name = PyUnicode_InternFromString("__name__")) == NULL) {
-        return NULL;
+    _PyInterpreterFrame *f;
+    int r = framesite(args[0], depth, &f);
+    if (r <= 0) {
+        return r < 0 ? NULL : Py_NewRef(Py_None);
     }
-    /* The caller's frame, then its callers, skipping incomplete frames as sys._getframe
-     * and f_back do. */
-    _PyInterpreterFrame *f = PyThreadState_Get()->cframe->current_frame;
-    for (; f != NULL; f = f->previous) {
-        if (_PyFrame_IsIncomplete(f)) {
-            continue;
-        }
-        if (depth > 0) {
-            depth--;
-            continue;
-        }
-        PyObject *name = PyDict_GetItemWithError(f->f_globals, str_name);
-        int skip = 0;
-        if (name == NULL && PyErr_Occurred()) {
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; name != NULL && PyUnicode_Check(name) && !skip && i < PyTuple_GET_SIZE(prefixes); i++) {
-            Py_ssize_t r = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(prefixes, i), 0, PY_SSIZE_T_MAX, -1);
-            if (r < 0) {
-                return NULL;
-            }
-            skip = (int)r;
-        }
-        if (!skip) {
-            int lasti = _PyInterpreterFrame_LASTI(f);  /* as frame.f_lasti reads it */
-            return Py_BuildValue("(OiO)", (PyObject *)f->f_code, lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT),
-                                 f->f_globals);
-        }
-    }
-    Py_RETURN_NONE;
+    PyObject *lasti = PyLong_FromLong(framelasti(f));
+    PyObject *site = lasti == NULL ? NULL : PyTuple_Pack(3, (PyObject *)f->f_code, lasti, f->f_globals);
+    Py_XDECREF(lasti);
+    return site;
 }
 #endif
 

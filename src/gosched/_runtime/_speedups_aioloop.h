@@ -241,34 +241,52 @@ static PyMethodDef createfuture_def = {
  * closed nor in debug mode, with no task factory but asyncio's eager one and no keyword
  * but name and context. Anything else is the Python method, the definition. */
 static PyObject *lp_pycreatetask, *lp_eager, *lp_creatorsite;  /* loop.py's create_task, _EAGER, creatorsite */
+#ifdef GOSCHED_FRAMEWALK
+static PyObject *lp_siteprefixes;  /* task.py's LOOPCODE: tasksite walks the frames itself */
+#endif
 static PyObject *str_name_kw, *str_taskkw;
 
-/* The task's creation site and parent (as loop.py's create_task sets them). 0 or -1. */
+/* The task's creation site and parent (as loop.py's create_task sets them). 0 or -1. On 3.11
+ * the frame walk is called directly (framesite), without the site's tuple. */
 static int
 tasksite(PyObject *task, PyObject *cur)
 {
-    PyObject *site = PyObject_CallOneArg(lp_creatorsite, int0);  /* from C: the caller is depth 0 */
-    if (site == NULL) {
-        return -1;
-    }
-    PyObject *code = Py_None, *lasti = int0, *glob = Py_None;
-    if (site != Py_None) {
-        if (!PyTuple_Check(site) || PyTuple_GET_SIZE(site) != 3) {
-            Py_DECREF(site);
-            PyErr_SetString(PyExc_TypeError, "creatorsite: not a (code, lasti, globals)");
+    PyObject *code = Py_None, *lasti = NULL, *glob = Py_None, *site = NULL;
+#ifdef GOSCHED_FRAMEWALK
+    if (lp_siteprefixes != NULL) {
+        _PyInterpreterFrame *f;
+        int r = framesite(lp_siteprefixes, 0, &f);  /* from C: the caller is depth 0 */
+        if (r < 0 || (lasti = PyLong_FromLong(r ? framelasti(f) : 0)) == NULL) {
             return -1;
         }
-        code = PyTuple_GET_ITEM(site, 0);
-        lasti = PyTuple_GET_ITEM(site, 1);
-        glob = PyTuple_GET_ITEM(site, 2);
+        if (r) {
+            code = (PyObject *)f->f_code;
+            glob = f->f_globals;
+        }
+    }
+    else
+#endif
+    {
+        if ((site = PyObject_CallOneArg(lp_creatorsite, int0)) == NULL) {
+            return -1;
+        }
+        if (site != Py_None) {
+            if (!PyTuple_Check(site) || PyTuple_GET_SIZE(site) != 3) {
+                Py_DECREF(site);
+                PyErr_SetString(PyExc_TypeError, "creatorsite: not a (code, lasti, globals)");
+                return -1;
+            }
+            code = PyTuple_GET_ITEM(site, 0);
+            glob = PyTuple_GET_ITEM(site, 2);
+        }
+        lasti = Py_NewRef(site != Py_None ? PyTuple_GET_ITEM(site, 1) : int0);
     }
     PyObject *parent = cur != NULL ? SLOT(cur, g_goid) : int0;
     int rc = setslot(task, tk_gparent, Py_NewRef(parent)) < 0 || setslot(task, tk_gpcode, Py_NewRef(code)) < 0 ||
-                     setslot(task, tk_gplasti, Py_NewRef(lasti)) < 0 ||
-                     setslot(task, tk_gpglobals, Py_NewRef(glob)) < 0
+                     setslot(task, tk_gplasti, lasti) < 0 || setslot(task, tk_gpglobals, Py_NewRef(glob)) < 0
                  ? -1
                  : 0;
-    Py_DECREF(site);
+    Py_XDECREF(site);
     return rc;
 }
 
@@ -760,9 +778,9 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     static const char *names[] = {"call_soon", "callbackfailed", "runtimed", "StepWrapper", "Handle",
-                                  "create_task", "EAGER", "creatorsite"};
-    PyObject *got[8];
-    for (int i = 0; i < 8; i++) {
+                                  "create_task", "EAGER", "creatorsite", "siteprefixes"};
+    PyObject *got[9];
+    for (int i = 0; i < 9; i++) {
         if ((got[i] = PyDict_GetItemString(args[1], names[i])) == NULL) {
             PyErr_Format(PyExc_KeyError, "setup_loop: no %s", names[i]);
             return NULL;
@@ -826,6 +844,13 @@ setup_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(lp_handleinit, Py_NewRef(init));
     Py_XSETREF(lp_eager, Py_NewRef(got[6]));
     Py_XSETREF(lp_creatorsite, Py_NewRef(got[7]));
+#ifdef GOSCHED_FRAMEWALK
+    if (!PyTuple_Check(got[8]) && got[8] != Py_None) {
+        PyErr_SetString(PyExc_TypeError, "setup_loop: siteprefixes is not a tuple or None");
+        return NULL;
+    }
+    Py_XSETREF(lp_siteprefixes, got[8] == Py_None ? NULL : Py_NewRef(got[8]));
+#endif
     Py_XSETREF(lp_pycreatetask, Py_NewRef(got[5]));  /* createtask's fast case runs once it is set */
     Py_XSETREF(lp_pycallsoon, Py_NewRef(got[0]));  /* last: callsoon's fast cases run once it is set */
     return descr;
