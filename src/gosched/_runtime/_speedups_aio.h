@@ -52,6 +52,7 @@ static Py_ssize_t t_lk, t_holder, t_waiters, w_gp, w_sched, w_turn;
  * Future (_asyncio missing), read through the attribute machinery. */
 static PyGetSetDef *fut_blocking, *fut_loop;
 static PyObject *fut_adddone;
+static PyObject *task_getcoro;  /* the C Task's get_coro (method descriptor), called directly */
 
 /* y's attribute through its getset gs (a C Future's), or getattr without one. */
 static inline PyObject *
@@ -610,7 +611,9 @@ firststep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     /* current_task() during the step; a retake may pass the turn on meanwhile (passturn) */
     if (PyDict_SetItem(aio_gtasks, gp, task) < 0 || setslot(turn, t_first, Py_NewRef(task)) < 0 ||
-        (coro = PyObject_CallMethodNoArgs(task, str_get_coro)) == NULL) {
+        (coro = task_getcoro != NULL && Py_IS_TYPE(task, (PyTypeObject *)aio_tasktype)
+                    ? PyObject_Vectorcall(task_getcoro, &task, 1, NULL)
+                    : PyObject_CallMethodNoArgs(task, str_get_coro)) == NULL) {
         goto done;
     }
     Py_INCREF(ctx);
@@ -867,6 +870,12 @@ setup_aio(PyObject *self, PyObject *d)
     fut_blocking = cfut ? ((PyGetSetDescrObject *)blk)->d_getset : NULL;
     fut_loop = cfut ? ((PyGetSetDescrObject *)lp)->d_getset : NULL;
     Py_XSETREF(fut_adddone, cfut ? Py_NewRef(add) : NULL);
+    /* task.Task's own get_coro if it inherits the C Task's: a method descriptor of an immutable type */
+    PyObject *gc = _PyType_Lookup((PyTypeObject *)kt, str_get_coro);
+    Py_XSETREF(task_getcoro, gc != NULL && Py_IS_TYPE(gc, &PyMethodDescr_Type) &&
+                                     PyType_IsSubtype(kt, ((PyMethodDescrObject *)gc)->d_common.d_type)
+                                 ? Py_NewRef(gc)
+                                 : NULL);
     g_aiopark = gpark;  /* execute's aioresume from here */
     Py_RETURN_NONE;
 }

@@ -152,13 +152,12 @@ queuehandle(PyObject *loop, PyObject *const *args, Py_ssize_t nargs, PyObject *c
         return NULL;
     }
     PyObject *ready = LOOPGET(loop, ready);
-    PyObject *r = ready == NULL ? NULL : PyObject_CallMethodOneArg(ready, str_append, h);
+    int rc = ready == NULL ? -1 : append(ready, h);
     Py_XDECREF(ready);
-    if (r == NULL) {
+    if (rc < 0) {
         Py_DECREF(h);
         return NULL;
     }
-    Py_DECREF(r);
     if (kickloop(loop) < 0) {
         Py_DECREF(h);
         return NULL;
@@ -318,13 +317,9 @@ queuetask(PyObject *loop, PyObject *task, PyObject *cur)
     }
     Py_DECREF(turn);
     PyObject *ready = LOOPGET(loop, ready);
-    PyObject *r = ready == NULL ? NULL : PyObject_CallMethodOneArg(ready, str_append, task);
+    int rc = ready == NULL ? -1 : append(ready, task);
     Py_XDECREF(ready);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return kickloop(loop);
+    return rc < 0 ? -1 : kickloop(loop);
 }
 
 /* 1 if create_task(*args, **kw) is the common case (its name and context in *name, *context:
