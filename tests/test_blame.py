@@ -234,17 +234,19 @@ def test_retakes_that_add_up_are_reported_where_they_were_counted() -> None:
     Before, it named the line the goroutine was in ("0 calls held their P")."""
 
     def counted() -> None:
-        time.sleep(0.03)  # LINE_ADDS_UP_COUNTED
+        time.sleep(0.06)  # LINE_ADDS_UP_COUNTED
 
     async def main() -> None:
         for _ in range(2):
             counted()
             await gosched.sleep(0)
         counted()
-        time.sleep(0.09)  # LINE_ADDS_UP_MOVED_ON
+        time.sleep(0.15)  # LINE_ADDS_UP_MOVED_ON
         await gosched.sleep(0)
 
-    debug.set_blocking_report(True, threshold=0.14)  # over any one hold (0.12 s), under the three
+    # Over any one hold (the last, 0.21 s), under the three (0.33 s): they add up to it 0.07 s
+    # into the last one's second line. Each hold is retaken ~10 ms in, well inside its first.
+    debug.set_blocking_report(True, threshold=0.25)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always", gosched.BlockingWarning)
         gosched.run(main, maxprocs=1)
