@@ -609,7 +609,9 @@ def test_wait_readable_cancel_racing_readiness(procs: int) -> None:
                 cancel()
                 await net.wait_readable(a)  # data was sent: returns (no stale-cancel hang)
                 assert a.recv(1) == b"d"
-            left = [registered(poller, a.fileno()), poller.nwaiters, await goroutines_settle()]
+            # The last wait may be readied by a poll on another M, and run, before that M
+            # uncounts it (Go's order): the count settles (pollwaiters).
+            left = [registered(poller, a.fileno()), await pollwaiters(poller), await goroutines_settle()]
             a.close()
             b.close()
             return [outcomes <= {"ready", "canceled"}, *left]
