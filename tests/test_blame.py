@@ -11,7 +11,8 @@ import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,14 @@ class _Reports(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.counts[record.args[2]] += 1  # type: ignore[index]
+
+
+def _blocking_warnings(main: Callable[..., Awaitable[None]], *args: Any) -> list[warnings.WarningMessage]:
+    """Run ``main`` on one P and return the BlockingWarnings it raised (each one recorded)."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", gosched.BlockingWarning)
+        gosched.run(main, *args, maxprocs=1)
+    return [x for x in w if issubclass(x.category, gosched.BlockingWarning)]
 
 
 def _line(marker: str) -> int:
@@ -140,10 +149,7 @@ def test_library_frames_are_blamed_on_the_user_line() -> None:
 
 def test_reports_off() -> None:
     debug.set_blocking_report(False)
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always", gosched.BlockingWarning)
-        gosched.run(_main, 1, maxprocs=1)
-    assert not [x for x in w if issubclass(x.category, gosched.BlockingWarning)]
+    assert not _blocking_warnings(_main, 1)
     assert debug.blocking_profile() == []
 
 
@@ -182,10 +188,7 @@ def test_threshold_keeps_short_holds_out_of_the_report() -> None:
         await gosched.sleep(0)
 
     debug.set_blocking_report(True, threshold=0.2)
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always", gosched.BlockingWarning)
-        gosched.run(main, maxprocs=1)
-    ours = [x for x in w if issubclass(x.category, gosched.BlockingWarning)]
+    ours = _blocking_warnings(main)
     assert len(ours) == 1, [str(x.message) for x in ours]
     prof = debug.blocking_profile()
     assert len(prof) == 1 and prof[0].count == 1, prof
@@ -213,14 +216,11 @@ def test_a_crowd_of_short_calls_is_counted_and_reported() -> None:
         await wg.wait()
 
     debug.set_blocking_report(True, threshold=0.15)
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always", gosched.BlockingWarning)
-        gosched.run(main, maxprocs=1)
+    ours = [str(x.message) for x in _blocking_warnings(main)]
     site = {(s.filename, s.lineno): s for s in debug.blocking_profile()}[(__file__, _line("LINE_CROWD_CALL"))]
     # Each call holds the P ~11 ms before sysmon takes it (~10 on a loaded machine may return first).
     assert site.retakes >= 8, site
     assert site.count == 0 and site.retaken_seconds >= 0.01 * site.retakes, site
-    ours = [str(x.message) for x in w if issubclass(x.category, gosched.BlockingWarning)]
     assert len(ours) == 1 and "calls held their P" in ours[0], ours
     assert "blocking call" in ours[0] and "gosched.syscall()" in ours[0], ours[0]
 
@@ -247,10 +247,7 @@ def test_retakes_that_add_up_are_reported_where_they_were_counted() -> None:
     # Over any one hold (the last, 0.21 s), under the three (0.33 s): they add up to it 0.07 s
     # into the last one's second line. Each hold is retaken ~10 ms in, well inside its first.
     debug.set_blocking_report(True, threshold=0.25)
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always", gosched.BlockingWarning)
-        gosched.run(main, maxprocs=1)
-    ours = [x for x in w if issubclass(x.category, gosched.BlockingWarning)]
+    ours = _blocking_warnings(main)
     assert len(ours) == 1, [str(x.message) for x in ours]
     msg = str(ours[0].message)
     assert ours[0].lineno == _line("LINE_ADDS_UP_COUNTED"), msg
