@@ -227,6 +227,47 @@ def test_nonblocking_runtime_calls_are_preempted() -> None:
     assert best < 0.030, f"preemption latency (ms): {[round(s * 1e3, 1) for s in seen]}"
 
 
+def test_an_honoured_request_does_not_set_sysmon_ticking_fast() -> None:
+    """A goroutine that honours each preemption request at once (a safe point every 0.5 ms)
+    costs sysmon a look when the grace's probe is due, not a run of 20 us ticks: as in Go,
+    a request does not reset the backed-off delay. Before, each request was followed by
+    ~50 ticks at mindelayUS, each one taking the GIL from the busy M (issue 12)."""
+    naps: list[int] = []
+    orig = sysmon._nap
+
+    def spy(sched: Any, us: int) -> bool:
+        naps.append(us)
+        return orig(sched, us)
+
+    async def main() -> tuple[int, int, int]:
+        sched = proc.current
+        assert sched is not None
+        ch = gosched.Chan[int](1)
+        t0 = time.perf_counter()
+        taken0 = sched.nhandoff + sched.nretake  # from the start: a handoff's fast ticks last a while
+        asked0 = n0 = -1
+        while time.perf_counter() - t0 < 0.45:
+            if asked0 < 0 and time.perf_counter() - t0 > 0.15:  # past sysmon's first 50 ticks
+                asked0, n0 = sched.npreempt, len(naps)
+            _spin(0.0005)
+            await ch.send(1)  # a safe point: a request is honoured here
+            await ch.recv()
+        taken = sched.nhandoff + sched.nretake - taken0
+        return sched.npreempt - asked0, taken, naps[n0:].count(sysmon.mindelayUS)
+
+    sysmon._nap = spy
+    try:
+        asked, taken, fast = gosched.run(main, maxprocs=1)
+    finally:
+        sysmon._nap = orig
+    assert asked >= 5, f"only {asked} preemption requests in 0.3 s of 10 ms slices"
+    # Ticks at mindelayUS now follow only a handoff (a loaded machine kept the goroutine's
+    # thread off the CPU past the grace: Go resets the delay after a retake too), or a
+    # deadline sysmon woke late for.
+    bound = asked + (sysmon.idleBackoff + 1) * taken
+    assert fast <= bound, f"{fast} ticks at {sysmon.mindelayUS} us after {asked} requests, {taken} handoffs"
+
+
 def test_preempted_after_idle_period() -> None:
     """A CPU hog that starts after sysmon deep-slept (no timers pending) is still preempted.
 

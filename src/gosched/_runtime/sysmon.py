@@ -14,9 +14,12 @@ Where Python cannot do what Go does, sysmon reaches Go's guarantee another way
   syscall does: sysmon pops the P's token and hands the P to another M. The
   stuck M keeps running the goroutine without a P and takes the exitsyscall
   slow path when it next reaches the scheduler.
-* After a preemption request sysmon sleeps 20 us (not its backed-off delay) so
-  the handoff follows the grace period closely: Go's async preemption is
-  immediate, and the ticker-gap bound (30 ms) depends on this.
+* After a preemption request sysmon wakes when the grace period ends (and every
+  ``preemptProbeNS`` before, to spot a blocking call), not a backed-off tick
+  later, so the handoff follows the grace closely: Go's async preemption is
+  immediate, and the ticker-gap bound (30 ms) depends on this. As in Go, a
+  request does not reset the backed-off delay: a request the goroutine honours
+  at once costs sysmon no more ticks.
 """
 
 from __future__ import annotations
@@ -281,11 +284,11 @@ def sysmon(m: M) -> None:
             # An overdue timer on a busy P (a long goroutine or a syscall): start
             # an M; its findrunnable steals and runs that P's timers.
             mgr.startm(sched, None, False)
-        n, asked, deadline = retake(sched, rnow)
-        if n or asked:
-            # Go counts only retakes. A preemption request also resets the delay
-            # so its handoff (gosched's async preemption) comes preemptGraceNS
-            # later, not a backed-off tick later.
+        n, deadline = retake(sched, rnow)
+        if n:
+            # Go counts only retakes. A preemption request's grace is in ``deadline``:
+            # resetting the delay for it cost ~60 ticks at 20 us, each one taking the
+            # GIL from a busy M, after every request, honoured or not (issue 12).
             idle = 0
         else:
             idle += 1
@@ -374,16 +377,14 @@ def _noretaken(sched: Sched, m: M, gp: G) -> None:
 retaken: Callable[[Sched, M, G], None] = _noretaken
 
 
-def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
+def retake(sched: Sched, now: int) -> tuple[int, int]:
     """Preempt long-running goroutines and take Ps from stuck Ms (Go's retake).
 
-    Returns the number of Ps taken, whether a preemption was requested (or is
-    in its grace period), and the earliest time a running slice will have
-    lasted forcePreemptNS or a P first seen in a syscall has work due (0 if
-    none), so that sysmon wakes for it.
+    Returns the number of Ps taken and the earliest time sysmon must look again
+    (0 if none): a running slice will have lasted forcePreemptNS, a P first seen
+    in a syscall has work due, or a request's grace ends (``graceprobe``).
     """
     n = 0
-    asked = False
     deadline = 0
     for p in list(sched.allp):
         if p.status != Prunning:
@@ -424,9 +425,11 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 pd.preemptwhen = now
                 pd.preemptg = gp
                 pd.preemptcpu = blame.threadcpu(m.ident) if preemptProbeNS else math.nan
-                asked = True
                 if gp.status != Gsyscall:
                     _boost()
+                w = graceprobe(pd, now)
+                if deadline == 0 or w < deadline:
+                    deadline = w
             sysretake = True
         if gp.status == Gsyscall:
             st = p.syscalltick
@@ -456,7 +459,9 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 mgr.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now and not blockedcall(m, pd, now):
-                asked = True  # keep ticking fast until the grace period ends
+                w = graceprobe(pd, now)
+                if deadline == 0 or w < deadline:
+                    deadline = w
                 continue
             # The goroutine was asked to yield and has not reached a runtime call
             # since: it is in a CPU loop or an unwrapped blocking call.
@@ -471,7 +476,14 @@ def retake(sched: Sched, now: int) -> tuple[int, bool, int]:
                 if trace.enabled:
                     traceretake(p, owner, False)
                 mgr.handoffp(sched, p)
-    return n, asked, deadline
+    return n, deadline
+
+
+def graceprobe(pd: SysmonTick, now: int) -> int:
+    """When sysmon looks again at a goroutine asked to yield at ``pd.preemptwhen``: when its
+    grace ends, or sooner, every preemptProbeNS, to spot a blocking call (blockedcall)."""
+    w = pd.preemptwhen + preemptGraceNS
+    return min(w, now + preemptProbeNS) if preemptProbeNS else w
 
 
 def blockedcall(m: M, pd: SysmonTick, now: int) -> bool:
