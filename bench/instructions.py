@@ -16,6 +16,14 @@ generator drives 50 connections for 15 s: the instructions the server ran in tha
 window (counters zeroed and dumped with ``callgrind_control``, after a few
 connections that come and go) divided by the round trips.
 
+valgrind runs Python ~50 times slower, but sysmon's slices and ticks are wall-clock: a slice
+of 10 ms under callgrind is 0.2 ms of native work, so goroutines that natively run a whole
+slice would be asked to yield ~50 times as often, and sysmon would tick ~50 times as often
+per operation. A busy echo server was retaken under callgrind where it never is natively
+(~5 % of its count). So gosched's programs run with sysmon's time constants multiplied by
+the slowdown, measured first (``slowdown``: a pure-Python loop timed natively and under
+callgrind), as if the clock ran that much slower.
+
 Needs ``valgrind`` (``apt-get install valgrind``); prints a notice without it.
 """
 
@@ -144,6 +152,41 @@ gosched.run(main, maxprocs=1)
 }
 
 
+# sysmon's wall-clock constants (gosched._runtime.sysmon), scaled by the slowdown under callgrind.
+_SYSMON_TIMES = ("forcePreemptNS", "preemptGraceNS", "preemptProbeNS", "syscallRetakeNS", "netpollStaleNS",
+                 "mindelayUS", "maxdelayUS")
+_SLOWCLOCK = """import gosched._runtime.sysmon as _sysmon
+for _name in {names!r}:
+    setattr(_sysmon, _name, int(getattr(_sysmon, _name) * {k!r}))
+"""
+
+# A pure-Python loop that prints its own duration: natively and under callgrind.
+_CALIBRATE = """
+import time
+t = time.perf_counter()
+x = 0
+for i in range(3_000_000):
+    x += i
+print(time.perf_counter() - t)
+"""
+
+
+def slowdown(python: str, tmp: Path) -> float:
+    """How many times slower Python runs under callgrind than natively, on this machine."""
+    src = tmp / "calibrate.py"
+    src.write_text(_CALIBRATE)
+    native = min(float(subprocess.run([python, str(src)], check=True, capture_output=True, text=True,
+                                      timeout=120).stdout) for _ in range(3))
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp / 'calibrate.out'}", python, str(src)]
+    slow = float(subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout)
+    return max(slow / native, 1.0)
+
+
+def slowclock(k: float) -> str:
+    """Python that scales sysmon's time constants by ``k``, to run before a gosched program."""
+    return _SLOWCLOCK.format(names=_SYSMON_TIMES, k=k)
+
+
 def instructions(python: str, program: str, n: int, tmp: Path, env: dict[str, str] | None = None) -> int:
     src = tmp / "prog.py"
     src.write_text(program)
@@ -161,14 +204,19 @@ _ECHO = {"aio-streams": "streams", "aio-protocol": "protocol"}
 _LOOPS = {"gosched": "gosched.aio:new_event_loop", "asyncio": "asyncio:new_event_loop"}
 
 
-def server_instructions(python: str, kind: str, loop: str, tmp: Path, seconds: float = 15.0) -> float:
-    """Instructions per round trip of an echo server (``bench/echo/servers.py KIND:LOOP``)."""
+def server_instructions(
+    python: str, kind: str, loop: str, tmp: Path, seconds: float = 15.0, prelude: str = ""
+) -> float:
+    """Instructions per round trip of an echo server (``bench/echo/servers.py KIND:LOOP``), run
+    after ``prelude``."""
     from .echo import run as echo
 
     loadgen = echo.build()
     out = tmp / "srv.out"
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python, "-W", "ignore",
-           str(Path(echo.HERE) / "servers.py"), f"{kind}:{loop}"]
+    script = str(Path(echo.HERE) / "servers.py")
+    boot = f"{prelude}import runpy, sys\nsys.argv = [{script!r}, {kind + ':' + loop!r}]\n" \
+        f"runpy.run_path({script!r}, run_name='__main__')\n"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python, "-W", "ignore", "-c", boot]
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert srv.stdout is not None
@@ -206,14 +254,16 @@ def measure(
     out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        prelude = slowclock(slowdown(python, tmp))
         for w in workloads:
             out[w] = {}
             for rt in ("gosched", "asyncio"):
+                pre = prelude if rt == "gosched" else ""
                 if w in _ECHO:
-                    out[w][rt] = server_instructions(python, _ECHO[w], _LOOPS[rt], tmp)
+                    out[w][rt] = server_instructions(python, _ECHO[w], _LOOPS[rt], tmp, prelude=pre)
                     continue
-                a = instructions(python, PROGRAMS[(w, rt)], lo, tmp, env)
-                b = instructions(python, PROGRAMS[(w, rt)], hi, tmp, env)
+                a = instructions(python, pre + PROGRAMS[(w, rt)], lo, tmp, env)
+                b = instructions(python, pre + PROGRAMS[(w, rt)], hi, tmp, env)
                 out[w][rt] = (b - a) / (hi - lo)
     return out
 

@@ -626,6 +626,18 @@ dotrap(PyObject *m, PyObject *sched, PyObject *gp, PyObject *p, PyObject *tr, Py
         if (tr == exit_sentinel || Py_IS_TYPE(tr, (PyTypeObject *)returned_type)) {
             return goexit0(m, sched, gp, tr);
         }
+        if (tr == Py_None && Py_IS_TYPE(p, Ptype)) {  /* a bare yield: foreignyield's goyield, in line */
+            PyObject *lq = SLOT(p, p_runq), *gr = pglobal(H_GRUNNABLE);
+            Py_ssize_t n = qlen(lq);
+            if (gr == NULL || n < 0) {
+                return -1;
+            }
+            if (n < runq_size) {
+                return setslot(m, m_curg, Py_NewRef(Py_None)) < 0 || setslot(gp, g_status, Py_NewRef(gr)) < 0 ||
+                               append(lq, gp) < 0
+                           ? -1 : 0;
+            }
+        }
         h = H_FOREIGNYIELD;
     }
     else if (PyTuple_GET_SIZE(tr) > 0 && PyTuple_GET_ITEM(tr, 0) == trapPARK) {  /* park_m */
