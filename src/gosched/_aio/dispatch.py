@@ -110,7 +110,9 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
     again = False  # the last look found descriptors ready: look once more before parking
     while True:
         with loop._glock:
-            if not sel.get_map() or loop._gsched is not sched or sel._selector.closed or _stopped(loop):
+            # The keys and the epoll set read directly (get_map and _selector: three calls a look).
+            keys, ep = sel._fd_to_key, sel._ep  # type: ignore[attr-defined]
+            if not keys or loop._gsched is not sched or ep is None or ep.closed or _stopped(loop):
                 loop._gpolling = False
                 return
         if not again:
