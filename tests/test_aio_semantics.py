@@ -455,6 +455,31 @@ def test_run_while_running_and_closed_loop_errors() -> None:
     coro.close()
 
 
+def test_a_goroutine_panic_between_runs_is_raised_by_close() -> None:
+    """The loop's runtime ended while the loop was stopped (a goroutine it started raised): the
+    error was kept for a next run_forever that never came, and close() dropped it in silence."""
+    ran = threading.Event()
+
+    async def late() -> None:
+        await gosched.syscall(ran.wait)  # until the loop has stopped
+        raise ValueError("late boom")
+
+    async def main() -> int:
+        gosched.go(late)
+        return 1
+
+    loop = aio.new_event_loop()
+    assert loop.run_until_complete(main()) == 1
+    (svc,) = [t for t in threading.enumerate() if t.name == "gosched-asyncio"]
+    ran.set()
+    svc.join(30)  # the panic ends the loop's runtime
+    assert not svc.is_alive()
+    with pytest.raises(ValueError, match="late boom"):
+        loop.close()
+    assert loop.is_closed()
+    loop.close()  # raised once
+
+
 def test_future_of_another_loop_is_refused() -> None:
     other = asyncio.new_event_loop()
 

@@ -287,10 +287,12 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             # Counted as a thread that may still add work until it has: the dispatcher and the
             # poller it readied are runtime helpers, which checkdead does not see runnable
             # before they reach a run queue (a false deadlock, 1 run in ~15 of test_aio_io).
-            self._gidling(False)
+            # Not if already stopped: the stop counted it again (_gstop).
+            self._gidling(False, running=True)
             self._gserve()
-            if svc.error is not None:
+            with _svclock:  # raised once, here or by a close() (detach)
                 err, svc.error = svc.error, None
+            if err is not None:
                 t = svc.thread
                 if t is not None and t is not threading.current_thread():
                     t.join()  # its run ended (a deadlock, a panic): it unbinds its loops first
@@ -325,9 +327,16 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
     def _gstop(self) -> None:
         with self._glock:
             self._gstopped.set()
+            sched = None if self._gembedded else self._gsched
             b = self._gborrow
             if b is not None:
                 b.leave = True
+        if sched is not None:
+            # Counted from the stop, before its thread wakes, not from run_forever's finally:
+            # between the two the thread is neither in the loop nor counted, and a last idle M
+            # found the run deadlocked there when nothing else was awake (the poller parked
+            # in the netpoller had hidden that window, one that left between looks did not).
+            self._gcount(sched, True)
         if b is not None:
             wake(b)
         else:
@@ -433,7 +442,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             ch.close()
         return self._signal_handlers.pop(sig, None) is not None
 
-    def _gidling(self, on: bool) -> None:
+    def _gidling(self, on: bool, running: bool = False) -> None:
         """Count this loop in ``sched.nforeign`` while it is not running.
 
         Its thread may still call run_forever, create tasks or close it, so
@@ -442,10 +451,19 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         """
         with self._glock:
             sched = self._gsched
-            if sched is None or self._gembedded or self._gforeign == on:
+            if sched is None or self._gembedded:
+                return
+        self._gcount(sched, on, running)
+
+    def _gcount(self, sched: Sched, on: bool, running: bool = False) -> None:
+        """``_gidling``'s count: flag and count in one step under ``sched.lock``, taken after
+        ``_glock`` is released, as everywhere (no order between the two locks to keep).
+        ``running``: run_forever leaves the count only if no stop has come yet (``_gstop``
+        sets ``_gstopped`` before it counts)."""
+        with sched.lock:
+            if self._gforeign == on or (running and self._gstopped.is_set()):
                 return
             self._gforeign = on
-        with sched.lock:
             sched.nforeign += 1 if on else -1
 
     def stop(self) -> None:
@@ -461,7 +479,6 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         for h in list(self._gtimers):
             self._timer_handle_cancelled(h)
         self._gclosed = True
-        self._gidling(False)
         self._gresume.set()
         self._gwake()
         detach(self)
@@ -797,18 +814,40 @@ def attach(loop: EventLoop) -> _Service:
 
 
 def detach(loop: EventLoop) -> None:
-    """A closed loop leaves its runtime; the service ends with its last loop."""
+    """A closed loop leaves its runtime; the service ends with its last loop.
+
+    If the service's run ended while no loop ran (a goroutine's panic, say), its error
+    has not been raised by any ``run_forever``: ``close()`` raises it, as the next run
+    would have, instead of dropping it.
+    """
     with _svclock:
         svc = loop._gsvc
         loop._gsvc = None
-        if svc is None or loop not in svc.loops:
-            return
-        svc.loops.discard(loop)
-        last = not svc.loops
-    if last:
-        svc.quit.trysend(None)
-        if svc.thread is not None and svc.thread is not threading.current_thread():
-            svc.thread.join()
+        if svc is not None and loop in svc.loops:
+            svc.loops.discard(loop)
+            last = not svc.loops
+            live = _svc is svc  # _servicethread forgets it as its run ends
+        else:
+            svc = None
+    if svc is not None and last and live:
+        try:
+            svc.quit.trysend(None)
+        except RuntimeError:  # "no runtime is running": the run ended since
+            if proc.current is svc.sched:
+                raise
+    # Its thread can add no work now. Uncounted only after the quit readied the service's
+    # main: before, a last idle M found the run deadlocked (a false Deadlock, kept as the
+    # run's error); after it, never, and under the fake clock the run ends once the rest
+    # is blocked, which a count left behind would stop (synctest.root).
+    loop._gidling(False)
+    if svc is None:
+        return
+    if (last or not live) and svc.thread is not None and svc.thread is not threading.current_thread():
+        svc.thread.join()  # it unbinds its loops and keeps its error first
+    with _svclock:
+        err, svc.error = svc.error, None
+    if err is not None:
+        raise err
 
 
 def defaultloop(sched: Sched) -> EventLoop:

@@ -44,7 +44,7 @@
 #undef Py_BUILD_CORE
 #endif
 
-#define SPEEDUPS_VERSION 25
+#define SPEEDUPS_VERSION 26
 
 /* Set once by setup(); strong references kept for the process's lifetime. */
 static int gobound;           /* setup_go ran: go() and the M fast paths are on */

@@ -466,7 +466,8 @@ runhandle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * BaseSelectorEventLoop._process_events (a cancelled handle's descriptor unwatched). Keys
  * are taken before any callback runs, as select() returns them; a callback may unregister
  * a later one, whose handles still run, as in asyncio. Up to SERVEMAX descriptors a look:
- * the set is level-triggered, and the rest are ready at the next. */
+ * the set is level-triggered, and the rest are ready at the next. True if epoll reported
+ * any descriptor (the poller looks again before it parks), False if none or no set. */
 #define SERVEMAX 512
 static PyObject *str_ep, *str_fdtokey, *str_cancelled, *str_remove_reader, *str_remove_writer, *str_closedattr;
 
@@ -493,7 +494,7 @@ serveone(PyObject *loop, PyObject *h, PyObject *fileobj, PyObject *remove)
 PyDoc_STRVAR(serveready_doc,
 "serveready(loop, sel, /)\n--\n\n"
 "dispatch._runready: run the callbacks of the descriptors ready now in the loop's\n"
-"selector sel (its epoll set read without waiting).");
+"selector sel (its epoll set read without waiting); whether any was ready.");
 
 static PyObject *
 serveready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -506,13 +507,13 @@ serveready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *ep = PyObject_GetAttr(sel, str_ep);  /* None: nothing watched yet */
     if (ep == NULL || ep == Py_None) {
         Py_XDECREF(ep);
-        return ep == NULL ? NULL : Py_NewRef(Py_None);
+        return ep == NULL ? NULL : Py_NewRef(Py_False);
     }
     int closed = attrtrue(ep, str_closedattr);
     int epfd = closed ? -1 : PyObject_AsFileDescriptor(ep);
     Py_DECREF(ep);
     if (closed || epfd < 0) {
-        return closed > 0 ? Py_NewRef(Py_None) : NULL;
+        return closed > 0 ? Py_NewRef(Py_False) : NULL;
     }
     PyObject *map = PyObject_GetAttr(sel, str_fdtokey);
     if (map == NULL) {
@@ -529,7 +530,7 @@ serveready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (n < 0) {
         Py_DECREF(map);
         if (errno == EINTR) {  /* select()'s InterruptedError: nothing ready */
-            Py_RETURN_NONE;
+            Py_RETURN_FALSE;
         }
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -577,7 +578,7 @@ serveready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (i < k) {
         return NULL;
     }
-    Py_RETURN_NONE;
+    return PyBool_FromLong(n > 0);
 fail:
     for (int j = 0; j < k; j++) {
         Py_DECREF(keys[j]);

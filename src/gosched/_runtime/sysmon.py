@@ -377,6 +377,11 @@ def _noretaken(sched: Sched, m: M, gp: G) -> None:
 retaken: Callable[[Sched, M, G], None] = _noretaken
 
 
+def earlier(deadline: int, w: int) -> int:
+    """The earlier of two look-again times, where 0 means none yet."""
+    return w if deadline == 0 or w < deadline else deadline
+
+
 def retake(sched: Sched, now: int) -> tuple[int, int]:
     """Preempt long-running goroutines and take Ps from stuck Ms (Go's retake).
 
@@ -413,9 +418,7 @@ def retake(sched: Sched, now: int) -> tuple[int, int]:
         if gp is None:
             continue
         if pd.schedwhen + forcePreemptNS > now:
-            w = pd.schedwhen + forcePreemptNS
-            if deadline == 0 or w < deadline:
-                deadline = w
+            deadline = earlier(deadline, pd.schedwhen + forcePreemptNS)
         else:
             # Ask again if the goroutine honoured an earlier request within this
             # slice (runnext inherits the slice, so schedtick did not move).
@@ -427,9 +430,7 @@ def retake(sched: Sched, now: int) -> tuple[int, int]:
                 pd.preemptcpu = blame.threadcpu(m.ident) if preemptProbeNS else math.nan
                 if gp.status != Gsyscall:
                     _boost()
-                w = graceprobe(pd, now)
-                if deadline == 0 or w < deadline:
-                    deadline = w
+                deadline = earlier(deadline, graceprobe(pd, now))
             sysretake = True
         if gp.status == Gsyscall:
             st = p.syscalltick
@@ -439,9 +440,7 @@ def retake(sched: Sched, now: int) -> tuple[int, int]:
                 # Come back for it when its P has work due (gosched: Go waits for a backed-off tick).
                 w = needed(sched, p, m, now)
                 if w:
-                    w = max(w, now + mindelayUS * 1000)
-                    if deadline == 0 or w < deadline:
-                        deadline = w
+                    deadline = earlier(deadline, max(w, now + mindelayUS * 1000))
                 continue
             if (
                 not p.runq
@@ -459,9 +458,7 @@ def retake(sched: Sched, now: int) -> tuple[int, int]:
                 mgr.handoffp(sched, p)
         elif pd.preemptg is gp and gp.preempt:
             if pd.preemptwhen + preemptGraceNS > now and not blockedcall(m, pd, now):
-                w = graceprobe(pd, now)
-                if deadline == 0 or w < deadline:
-                    deadline = w
+                deadline = earlier(deadline, graceprobe(pd, now))
                 continue
             # The goroutine was asked to yield and has not reached a runtime call
             # since: it is in a CPU loop or an unwrapped blocking call.
