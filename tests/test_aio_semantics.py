@@ -480,6 +480,25 @@ def test_a_goroutine_panic_between_runs_is_raised_by_close() -> None:
     loop.close()  # raised once
 
 
+def test_closing_the_last_loop_is_no_deadlock_while_every_m_idles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() wakes the stopped dispatcher, which leaves, then quits the loop's runtime. It used
+    to uncount the loop's thread first: in between, every goroutine asleep and nothing counted,
+    a last idle M's checkdead ended the run with a false deadlock (dropped then; raised by close
+    since it raises the run's error). The moment is widened here: 50 ms after the wake."""
+    wake = aio.EventLoop._gwake
+
+    def slowwake(self: aio.EventLoop) -> None:
+        wake(self)
+        if self._gclosed:
+            time.sleep(0.05)  # the dispatcher sees the loop closed and leaves; every M idles
+
+    monkeypatch.setattr(aio.EventLoop, "_gwake", slowwake)
+    for _ in range(3):
+        loop = aio.new_event_loop()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()  # raised Deadlock: all goroutines are asleep
+
+
 def test_future_of_another_loop_is_refused() -> None:
     other = asyncio.new_event_loop()
 
