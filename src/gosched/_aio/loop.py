@@ -820,6 +820,7 @@ def detach(loop: EventLoop) -> None:
     has not been raised by any ``run_forever``: ``close()`` raises it, as the next run
     would have, instead of dropping it.
     """
+    last = live = False
     with _svclock:
         svc = loop._gsvc
         loop._gsvc = None
