@@ -290,8 +290,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             # Not if already stopped: the stop counted it again (_gstop).
             self._gidling(False, running=True)
             self._gserve()
-            with _svclock:  # raised once, here or by a close() (detach)
-                err, svc.error = svc.error, None
+            err = svc.takeerror()
             if err is not None:
                 t = svc.thread
                 if t is not None and t is not threading.current_thread():
@@ -748,6 +747,12 @@ class _Service:
         self.quit: Chan[None] = Chan(1)
         self.thread: threading.Thread | None = None
 
+    def takeerror(self) -> BaseException | None:
+        """The error that ended its run, taken once: by the next run_forever or close()."""
+        with _svclock:
+            err, self.error = self.error, None
+        return err
+
 
 _svclock = threading.Lock()
 _svc: _Service | None = None
@@ -845,8 +850,7 @@ def detach(loop: EventLoop) -> None:
         return
     if (last or not live) and svc.thread is not None and svc.thread is not threading.current_thread():
         svc.thread.join()  # it unbinds its loops and keeps its error first
-    with _svclock:
-        err, svc.error = svc.error, None
+    err = svc.takeerror()
     if err is not None:
         raise err
 
