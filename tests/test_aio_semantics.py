@@ -63,6 +63,59 @@ def test_cancel_before_first_step_and_while_running() -> None:
     assert aio.run(main()) == []
 
 
+@pytest.mark.parametrize("loop", ["gosched", "asyncio"])
+def test_uncancel_takes_back_a_cancellation_not_yet_thrown(loop: str) -> None:
+    """From 3.13, the last uncancel() also drops a cancellation the coroutine has not seen yet
+    (asyncio.timeout and TaskGroup rely on it once they have handled theirs). Before, asyncio
+    still throws it at the next await; the gosched loop must do as asyncio does on each."""
+    async def main() -> tuple[int, str]:
+        t = asyncio.current_task()
+        assert t is not None
+        t.cancel()  # while it runs: pending until its next await
+        n = t.uncancel()
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            return n, "cancelled"
+        return n, "went on"
+
+    run = aio.run if loop == "gosched" else asyncio.run
+    assert run(main()) == (0, "went on" if sys.version_info >= (3, 13) else "cancelled")
+
+
+def test_a_timeout_around_a_task_group_whose_child_crashes_in_cleanup() -> None:
+    """CPython's test_timeouts.test_timeout_taskgroup, which failed on 3.13: the task group's
+    cancellation of the main task stayed pending after asyncio.timeout took it back. The
+    outcome (how the errors chain, and that the task goes on) is asyncio's on each Python."""
+    async def child() -> None:
+        try:
+            await asyncio.sleep(2)
+        finally:
+            raise ZeroDivisionError  # a crash in its cleanup
+
+    async def main() -> tuple[str, list[str], str]:
+        try:
+            async with asyncio.timeout(0.01):
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(child())
+                    try:
+                        raise ValueError
+                    finally:
+                        await asyncio.sleep(1)
+        except ExceptionGroup as eg:
+            got = (type(eg.__context__).__name__, [type(e).__name__ for e in eg.exceptions])
+        try:
+            await asyncio.sleep(0)  # no cancellation left over
+        except asyncio.CancelledError:
+            return (*got, "cancelled")
+        return (*got, "went on")
+
+    want = asyncio.run(main())
+    assert aio.run(main()) == want
+    if sys.version_info >= (3, 13):
+        assert want == ("TimeoutError", ["ZeroDivisionError"], "went on")
+
+
 def test_taskgroup_timeout_wait_for() -> None:
     async def fails() -> None:
         await asyncio.sleep(0.001)

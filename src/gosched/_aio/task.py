@@ -144,6 +144,17 @@ class Task(_TaskWithDict):
         self._gcancel = (msg,)
         return True
 
+    if sys.version_info >= (3, 13):
+
+        def uncancel(self) -> int:
+            """Take back one cancellation request, as asyncio's Task.uncancel: from 3.13, the
+            last one taken back also drops a cancellation not yet thrown into the coroutine
+            (asyncio.timeout and TaskGroup take theirs back once they have handled it)."""
+            n: int = super().uncancel()
+            if n == 0 and self._gcancel is not None:
+                self._gcancel = None
+            return n
+
     def start(self, sched: Sched, f: FrameType | None) -> None:
         """Start the goroutine that runs the coroutine (created at frame ``f``)."""
         m = getm()
