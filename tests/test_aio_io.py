@@ -330,6 +330,68 @@ def test_no_io_callback_runs_after_the_stop_a_writer_called() -> None:
         loop.close()
 
 
+@pytest.mark.parametrize("factory", [aio.new_event_loop, asyncio.SelectorEventLoop],
+                         ids=["gosched", "asyncio"])
+def test_io_ready_when_the_loop_stops_runs_in_that_iteration(factory: Any) -> None:
+    """asyncio selects before each batch: a descriptor ready when the iteration that stops
+    the loop begins has its callback run before run_until_complete returns (CPython's
+    test_sendfile_close_peer_in_the_middle_of_receiving: the reader that finds the peer gone
+    closes the transport). The gosched loop's dispatcher stopped before its poller looked."""
+    loop = factory()
+    try:
+        for i in range(200):
+            r, w = socket.socketpair()
+            got: list[bytes] = []
+            loop.add_reader(r.fileno(), lambda r=r, got=got: got.append(r.recv(100)))
+            w.send(b"%d" % i)
+            select.select([r], [], [], 10)  # ready before the run starts
+            done = loop.create_future()
+            done.set_result(None)
+            loop.run_until_complete(done)
+            assert got == [b"%d" % i]
+            assert loop.remove_reader(r.fileno())
+            r.close()
+            w.close()
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("factory", [aio.new_event_loop, asyncio.SelectorEventLoop],
+                         ids=["gosched", "asyncio"])
+def test_the_first_step_of_a_run_comes_before_the_io_ready_at_its_start(factory: Any) -> None:
+    """asyncio queues a task's first step at create_task, before the run's first select: a
+    reader that hands data to a future the task makes in that step always finds it (CPython's
+    test_datagram_send_to_non_listening_address). A poller left parked by the last run, woken
+    by data sent between runs, served it before the new run's task had started."""
+    loop = factory()
+    r, w = socket.socketpair()
+    box: list[asyncio.Future[bytes]] = []
+    early: list[bytes] = []
+
+    def reader() -> None:
+        data = r.recv(100)
+        if box:
+            box.pop().set_result(data)
+        else:
+            early.append(data)
+
+    async def receive() -> bytes:
+        box.append(loop.create_future())
+        return await asyncio.wait_for(box[0], 10)
+
+    try:
+        loop.add_reader(r.fileno(), reader)
+        for i in range(300):
+            w.send(b"%d" % i)
+            assert loop.run_until_complete(receive()) == b"%d" % i, early
+        assert not early
+        assert loop.remove_reader(r.fileno())
+    finally:
+        loop.close()
+        r.close()
+        w.close()
+
+
 def test_a_reader_kept_across_stop_is_served_when_the_loop_runs_again() -> None:
     """The poller leaves while the loop is stopped and run_forever starts it again."""
     loop = aio.new_event_loop()

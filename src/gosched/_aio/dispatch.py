@@ -112,7 +112,7 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
         with loop._glock:
             # The keys and the epoll set read directly (get_map and _selector: three calls a look).
             keys, ep = sel._fd_to_key, sel._ep  # type: ignore[attr-defined]
-            if not keys or loop._gsched is not sched or ep is None or ep.closed or _stopped(loop):
+            if not keys or loop._gsched is not sched or ep is None or ep.closed or _unserved(loop):
                 loop._gpolling = False
                 return
         if epfd < 0:
@@ -124,13 +124,14 @@ async def _poll(loop: EventLoop, sched: Sched, sel: _Selector) -> None:
                 continue
         await taketurn(turn, gp)
         m = getm()
-        if _stopped(loop):  # stop() ran meanwhile (a callback of the dispatcher's)
+        if _unserved(loop):  # stop() ran meanwhile (a callback of the dispatcher's), or a new run began
             giveturn(turn, gp, sched, m)
             again = False
             continue
         try:
             if runningloop() is not loop:
                 events._set_running_loop(loop)
+            loop._glooked = True
             again = _runready(loop, sel)
         finally:
             giveturn(turn, gp, sched, m)
@@ -227,6 +228,16 @@ def _stopped(loop: EventLoop) -> bool:
     return not loop._gembedded and (loop._stopping or not loop._grunning)
 
 
+def _unserved(loop: EventLoop) -> bool:
+    """Whether the poller must not serve now: the loop is stopped or stopping, or a run has
+    begun whose main tasks are not started yet (``loop._gbegin`` starts them, then a poller).
+    asyncio runs their first steps before its first select; a poller left from the last run,
+    woken by a datagram that came meanwhile, served it before them (CPython's
+    ``test_datagram_send_to_non_listening_address``). ``_gmainnew`` grows only while the loop
+    is not running, so a look at its length needs no lock."""
+    return _stopped(loop) or bool(loop._gmainnew)
+
+
 async def _dispatch(loop: EventLoop) -> None:
     """The loop's callbacks, FIFO, in one goroutine (BaseEventLoop._run_once's second half).
 
@@ -248,6 +259,10 @@ async def _dispatch(loop: EventLoop) -> None:
             if runningloop() is not loop:
                 events._set_running_loop(loop)
             left = _runbatch(loop, m, gp)
+            if left is None:
+                if loop._stopping and not loop._glooked and not loop._gembedded:
+                    _lastlook(loop)
+                loop._glooked = False
         finally:
             giveturn(loop._gturn, gp, sched, m)
         if left is not None:
@@ -273,6 +288,20 @@ async def _dispatch(loop: EventLoop) -> None:
         if not (loop._ready or loop._stopping or loop._gclosed):
             await loop._gnote.recv()
         loop._gidle = False
+
+
+def _lastlook(loop: EventLoop) -> None:
+    """The I/O of the iteration that called ``stop()``: asyncio selects before it runs a
+    batch, so the callbacks of the descriptors ready then run before ``run_forever`` returns
+    (a reader that finds the peer gone closes its transport before ``run_until_complete``
+    returns). The poller serves only a running loop (``_poll``): if it has not looked since
+    the dispatcher's last batch, the dispatcher looks, once, holding the turn. If it has,
+    that look was the iteration's select (an I/O callback that called ``stop()`` does not
+    run again: docs/aio-bugs.md #15). What these callbacks schedule runs at the next
+    ``run_forever``, as in asyncio."""
+    sel = loop._selector
+    if sel is not None and sel.get_map():
+        _runready(loop, sel)
 
 
 def _runbatch(loop: EventLoop, m: M, gp: Any) -> tuple[Task, Any] | None:

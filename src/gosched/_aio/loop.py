@@ -139,7 +139,7 @@ _LOOPSLOTS: tuple[str, ...] = (
     # 3.11's shared keys, and attribute and method loads on the loop specialize again
     "_gclock", "_gsched", "_gsvc", "_gembedded", "_grunning", "_gclosed", "_gforeign", "_glock", "_gnote",
     "_gresume", "_gstopped", "_gpid", "_gmainev", "_gmaincalls", "_gm", "_gmaings", "_gmainnew", "_gdeferred",
-    "_gpending", "_gforeignlate", "_gtimers", "_gpolling", "_gsigchans",
+    "_gpending", "_gforeignlate", "_gtimers", "_gpolling", "_glooked", "_gsigchans",
 )
 
 
@@ -187,6 +187,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gforeignlate: list[asyncio.Future[Any]] = []  # _gforeignuntil's, made while unbound
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gpolling = False  # its poller goroutine (_poll) runs
+        self._glooked = False  # the poller looked since the dispatcher's last batch (dispatch._lastlook)
         self._gsigchans: dict[int, Chan[Any]] = {}
         self._gturn = Turn()  # one task step or callback at a time (turn.py)
         super().__init__(_Selector(self))
@@ -283,13 +284,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             self._grunning = True  # before _gpollstart's lock: a poller leaving sees it (dispatch._poll)
             self._gresume.set()
             self._gwake()
-            self._gpollstart()  # the poller leaves while the loop is stopped
-            # Counted as a thread that may still add work until it has: the dispatcher and the
-            # poller it readied are runtime helpers, which checkdead does not see runnable
-            # before they reach a run queue (a false deadlock, 1 run in ~15 of test_aio_io).
-            # Not if already stopped: the stop counted it again (_gstop).
-            self._gidling(False, running=True)
-            self._gserve()
+            self._gserve()  # _gbegin, then until stop()
             err = svc.takeerror()
             if err is not None:
                 t = svc.thread
@@ -351,7 +346,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             if threading.current_thread() is threading.main_thread() and sched is not None and not sched.dead:
                 lend(self, self._gmainev, wait)
                 return
-            self._gstartmains()
+            self._gbegin()
             while True:
                 wait()
                 self._gmainev.clear()
@@ -370,6 +365,24 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         d.append((_reraise, 0, e))
         wake(b)
         return True
+
+    def _gbegin(self) -> None:
+        """run_forever's start on its thread (the main thread once it is an M): the main tasks,
+        then the poller, then the thread leaves the idle count.
+
+        The main tasks first: asyncio queued their first steps at ``create_task``, before
+        the first select, so they run before any I/O callback (a protocol's future made
+        in the task's first step is there when the datagram arrives). Readied, a main task
+        holds or waits for the turn before the poller asks for it. The poller starts here
+        as it leaves while the loop is stopped. The thread is counted as one that may still
+        add work until both are readied: the dispatcher and the poller are runtime helpers,
+        which checkdead does not see runnable before they reach a run queue (a false
+        deadlock, 1 run in ~15 of test_aio_io). Not if already stopped: the stop counted it
+        again (_gstop).
+        """
+        self._gstartmains()
+        self._gpollstart()
+        self._gidling(False, running=True)
 
     def _gstartmains(self) -> None:
         """Ready the main tasks created since the last run (asyncio runs none before run_forever):

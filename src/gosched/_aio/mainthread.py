@@ -73,7 +73,7 @@ def lend(loop: EventLoop, note: SignalNote, wait: Callable[[], None]) -> None:
         b.leave = loop._gstopped.is_set()  # stopped before it got here (_gstop saw no borrow)
     m = loop._gm = mainm.borrow(sched, loop._gm, b, loop._gmaings)
     try:
-        loop._gstartmains()
+        loop._gbegin()
         proc.schedule(m)
     finally:
         with loop._glock:
