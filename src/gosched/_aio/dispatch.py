@@ -230,12 +230,11 @@ def _stopped(loop: EventLoop) -> bool:
 
 def _unserved(loop: EventLoop) -> bool:
     """Whether the poller must not serve now: the loop is stopped or stopping, or a run has
-    begun whose main tasks are not started yet (``loop._gbegin`` starts them, then a poller).
-    asyncio runs their first steps before its first select; a poller left from the last run,
-    woken by a datagram that came meanwhile, served it before them (CPython's
-    ``test_datagram_send_to_non_listening_address``). ``_gmainnew`` grows only while the loop
-    is not running, so a look at its length needs no lock."""
-    return _stopped(loop) or bool(loop._gmainnew)
+    started whose main tasks are not readied yet (``loop._gbegin`` readies them, then starts
+    a poller). asyncio runs their first steps before its first select; a poller left from the
+    last run, woken by a datagram that came meanwhile, served it before them (CPython's
+    ``test_datagram_send_to_non_listening_address``)."""
+    return _stopped(loop) or not loop._gbegun
 
 
 async def _dispatch(loop: EventLoop) -> None:

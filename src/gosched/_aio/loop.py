@@ -139,7 +139,7 @@ _LOOPSLOTS: tuple[str, ...] = (
     # 3.11's shared keys, and attribute and method loads on the loop specialize again
     "_gclock", "_gsched", "_gsvc", "_gembedded", "_grunning", "_gclosed", "_gforeign", "_glock", "_gnote",
     "_gresume", "_gstopped", "_gpid", "_gmainev", "_gmaincalls", "_gm", "_gmaings", "_gmainnew", "_gdeferred",
-    "_gpending", "_gforeignlate", "_gtimers", "_gpolling", "_glooked", "_gsigchans",
+    "_gpending", "_gforeignlate", "_gtimers", "_gpolling", "_glooked", "_gbegun", "_gsigchans",
 )
 
 
@@ -188,6 +188,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         self._gtimers: dict[events.TimerHandle, _timers.RTimer | None] = {}
         self._gpolling = False  # its poller goroutine (_poll) runs
         self._glooked = False  # the poller looked since the dispatcher's last batch (dispatch._lastlook)
+        self._gbegun = True  # False from run_forever's start until _gbegin (dispatch._unserved)
         self._gsigchans: dict[int, Chan[Any]] = {}
         self._gturn = Turn()  # one task step or callback at a time (turn.py)
         super().__init__(_Selector(self))
@@ -281,6 +282,7 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
             runson(self)
             svc = attach(self)
             self._gstopped.clear()
+            self._gbegun = False  # first: a poller that sees the run sees it not begun
             self._grunning = True  # before _gpollstart's lock: a poller leaving sees it (dispatch._poll)
             self._gresume.set()
             self._gwake()
@@ -373,14 +375,16 @@ class EventLoop(_LoopBase):  # type: ignore[misc]
         The main tasks first: asyncio queued their first steps at ``create_task``, before
         the first select, so they run before any I/O callback (a protocol's future made
         in the task's first step is there when the datagram arrives). Readied, a main task
-        holds or waits for the turn before the poller asks for it. The poller starts here
-        as it leaves while the loop is stopped. The thread is counted as one that may still
+        holds or waits for the turn before the poller asks for it; a poller left from the
+        last run does not serve before (``_gbegun``, dispatch._unserved). The poller starts
+        here as it leaves while the loop is stopped. The thread is counted as one that may still
         add work until both are readied: the dispatcher and the poller are runtime helpers,
         which checkdead does not see runnable before they reach a run queue (a false
         deadlock, 1 run in ~15 of test_aio_io). Not if already stopped: the stop counted it
         again (_gstop).
         """
         self._gstartmains()
+        self._gbegun = True
         self._gpollstart()
         self._gidling(False, running=True)
 
