@@ -12,11 +12,13 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import gosched
+from _proc_helpers import runprog
 from gosched import debug
 
 
@@ -324,3 +326,37 @@ def test_callsite_blames_user_code_only() -> None:
     assert blame.callsite([runtime, user]) is None  # a runtime lock, or the GIL inside a runtime call
     assert blame.callsite([(__file__, -1, "main")]) is None  # a coroutine that has not started
     assert blame.callsite([user, runtime]) == (user, [f"main at {__file__}:10"])
+
+
+EXITED_M = """
+    import math, threading, time
+    from gosched._runtime import blame
+    from gosched._runtime.runtime2 import M, Sched
+
+    m = M(1, Sched())
+    # A thread stack beyond glibc's 40 MB cache is unmapped once another thread starts:
+    # the exited thread's descriptor, which its pthread_t points to, is then gone.
+    threading.stack_size(64 * 1024 * 1024)
+    t = threading.Thread(target=m.bindthread)
+    t.start()
+    t.join()
+    threading.stack_size(1024 * 1024)
+    for _ in range(3):
+        u = threading.Thread(target=blame.threadcpu, args=(m,))
+        u.start()
+        u.join()
+    alive = M(2, Sched())
+    alive.bindthread()
+    print(math.isnan(blame.threadcpu(m)), blame.threadcpu(alive) > 0, flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(time, "pthread_getcpuclockid"), reason="no per-thread CPU clocks")
+def test_cpu_time_of_an_m_whose_thread_exited_is_nan_not_a_crash(tmp_path: Path) -> None:
+    """sysmon reads the CPU time of the M whose P it looks at, and that M's thread may have
+    just exited (a run ending, an M leaving). The clock is the one its thread took for itself
+    (M.bindthread): asking glibc for the clock of an exited thread by its pthread_t read the
+    thread's freed descriptor, and sysmon died of SIGSEGV (1 run in ~400 of test_fork's
+    chan case on 3.12, the pure-Python path)."""
+    r = runprog(tmp_path, EXITED_M)
+    assert (r.returncode, r.stdout.split()) == (0, ["True", "True"]), r.stderr

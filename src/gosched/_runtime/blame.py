@@ -235,7 +235,7 @@ def report(m: M, gp: G, held_ns: int) -> None:
     if not enabled or not took:
         return  # off, or already back at the scheduler
     with _lock:
-        _pending[m] = _Pending(gp.goid, took - held_ns, held_ns, threadcpu(m.ident))
+        _pending[m] = _Pending(gp.goid, took - held_ns, held_ns, threadcpu(m))
     check(m, gp, 0)  # already past the threshold (it is 0 in tests)
 
 
@@ -277,11 +277,15 @@ def _count(m: M, pd: _Pending, cs: tuple[Frame, list[str]]) -> None:
         site.retakes += 1
 
 
-def threadcpu(ident: int) -> float:
-    """Thread ``ident``'s CPU seconds so far (nan where the OS cannot say)."""
+def threadcpu(m: M) -> float:
+    """The CPU seconds of ``m``'s thread so far (nan where the OS cannot say, or the thread
+    has exited: its clock id, taken by M.bindthread, then fails)."""
+    clock = m.cpuclock
+    if clock is None:
+        return math.nan
     try:
-        return time.clock_gettime(time.pthread_getcpuclockid(ident))
-    except (AttributeError, OSError):
+        return time.clock_gettime(clock)
+    except OSError:
         return math.nan
 
 
@@ -344,7 +348,7 @@ def _publish(m: M, pd: _Pending, cs: tuple[Frame, list[str]], held_ns: int, long
 
 def _cure(m: M, pd: _Pending, held_ns: int) -> str:
     """What to do about it: a thread that used little CPU while it held the P was blocked in a call."""
-    cpu = threadcpu(m.ident) - pd.cpu0
+    cpu = threadcpu(m) - pd.cpu0
     since = max(time.monotonic_ns() - m.lostp_since, 1) if m.lostp_since else held_ns
     if cpu < 0.25 * since / 1e9:  # nan compares False: a CPU loop's advice and the general one
         return ("It is a blocking call (its thread was mostly idle): wrap it in gosched.syscall() "

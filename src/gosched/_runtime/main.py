@@ -280,7 +280,7 @@ def newm0(sched: Sched, gp: G) -> M:
         p = runq.pidleget(sched)
     assert p is not None
     m0.thread = threading.current_thread()
-    m0.ident = threading.get_ident()
+    m0.bindthread()
     m0.lockedint = 1
     m0.lockedg = gp
     gp.lockedm = m0

@@ -28,7 +28,6 @@ it; the lender's thread goes on as before, and borrows the same M next time.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -72,7 +71,7 @@ def borrow(sched: Sched, m: M | None, b: Borrow, gs: Iterable[G]) -> M:
         for gp in gs:
             gp.lockedm = m
             b.bound.add(gp)
-    m.ident = threading.get_ident()
+    m.bindthread()
     setm(m)
     return m
 

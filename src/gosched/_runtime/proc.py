@@ -15,7 +15,6 @@ panic.py (gopanic, fatal) and runend.py (the goroutines a run leaves behind).
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from types import FrameType
@@ -270,7 +269,7 @@ def mstart(m: M) -> None:
     # process a goroutine starts (sigwait.py says why, and how run() still
     # wakes for a signal the kernel hands to an M).
     setm(m)
-    m.ident = threading.get_ident()
+    m.bindthread()
     sched = m.sched
     if m.nextp is not None:
         p = m.nextp

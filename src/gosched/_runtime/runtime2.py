@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -333,6 +334,7 @@ class M:
     __slots__ = (
         "blocked",
         "borrowed",
+        "cpuclock",
         "curg",
         "freed",
         "goidcache",
@@ -370,7 +372,8 @@ class M:
         self.blocked = False
         self.readyq: deque[G] = deque()
         self.thread: threading.Thread | None = None
-        self.ident = 0
+        self.ident = 0  # the thread it runs on (bindthread)
+        self.cpuclock: int | None = None  # that thread's CPU clock (bindthread)
         self.goidcache = 0
         self.goidcacheend = 0
         self.lostp_since = 0  # nanotime when sysmon took our P while a G ran; 0 otherwise
@@ -392,6 +395,22 @@ class M:
         # A thread outside the runtime lent as an M (mainm.py: gosched.aio's main thread): its state.
         self.borrowed: Any = None
         self.freed = False  # counted in sched.nmfreed (its thread is gone, or m0 left)
+
+
+    def bindthread(self) -> None:
+        """The calling thread runs this M from now on: its ident and its CPU clock.
+
+        The clock id is taken here, on the thread itself, while it surely lives:
+        ``time.pthread_getcpuclockid(ident)`` for a thread that has exited reads its freed
+        thread descriptor, and sysmon, reading the CPU time of an M whose thread had just
+        ended, crashed so (SIGSEGV inside glibc). A clock id only names the kernel's
+        thread: one that has exited makes ``clock_gettime`` fail (blame.threadcpu: nan).
+        """
+        self.ident = threading.get_ident()
+        try:
+            self.cpuclock = time.pthread_getcpuclockid(self.ident)
+        except (AttributeError, OSError):  # no per-thread CPU clocks here
+            self.cpuclock = None
 
 
 class Sched:

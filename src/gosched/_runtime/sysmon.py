@@ -427,7 +427,7 @@ def retake(sched: Sched, now: int) -> tuple[int, int]:
                 preemptone(p, m, gp)
                 pd.preemptwhen = now
                 pd.preemptg = gp
-                pd.preemptcpu = blame.threadcpu(m.ident) if preemptProbeNS else math.nan
+                pd.preemptcpu = blame.threadcpu(m) if preemptProbeNS else math.nan
                 if gp.status != Gsyscall:
                     _boost()
                 deadline = earlier(deadline, graceprobe(pd, now))
@@ -495,7 +495,7 @@ def blockedcall(m: M, pd: SysmonTick, now: int) -> bool:
     waited = now - pd.preemptwhen
     if not preemptProbeNS or waited < preemptProbeNS:
         return False
-    used = blame.threadcpu(m.ident) - pd.preemptcpu  # seconds; nan where the OS cannot say
+    used = blame.threadcpu(m) - pd.preemptcpu  # seconds; nan where the OS cannot say
     if not used < waited / 8e9:
         return False
     t = m.thread
