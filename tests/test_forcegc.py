@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import re
+import time
 
 import pytest
 
@@ -22,22 +23,27 @@ def test_forcegc_runs_when_no_collection_ran_for_the_period() -> None:
     assert old == 120.0
     gc.disable()  # no threshold-driven collection: only forcegc can run one
 
-    async def main() -> tuple[int, str]:
+    async def main() -> tuple[int, float, str]:
         s = proc.current
         assert s is not None
         n0 = s.numgc
-        await gosched.sleep(0.45)
+        t0 = time.monotonic()
+        # Until two forced collections ran (a loaded machine may delay sysmon's ticks: the
+        # count is waited for, not assumed of a fixed sleep), checked every 50 ms.
+        while s.numgc - n0 < 2 and time.monotonic() - t0 < 20:
+            await gosched.sleep(0.05)
         helper = rgc.forcegcstate.g
         assert helper is not None and helper.goid not in s.allgs  # a system goroutine
-        return s.numgc - n0, helper.waitreason
+        return s.numgc - n0, time.monotonic() - t0, helper.waitreason
 
     try:
-        ngc, reason = gosched.run(main, maxprocs=1)
+        ngc, elapsed, reason = gosched.run(main, maxprocs=1)
     finally:
         gc.enable()
         debug.set_gc_period(old)
-    # ~4 periods of 100 ms: one forced collection each (the period restarts at every collection).
-    assert 1 <= ngc <= 8, ngc
+    assert ngc >= 2, (ngc, elapsed)
+    # Not more often than the period (it restarts at every collection): one each 100 ms at most.
+    assert ngc <= elapsed / 0.1 + 1, (ngc, elapsed)
     assert reason == "force gc (idle)"  # parked again between collections, as in Go
 
 

@@ -251,7 +251,10 @@ def test_the_global_queues_turn_waits_for_sched_lock_held_elsewhere(loop: str) -
         ran = run(main, maxprocs=1, timeout=60)
     finally:
         proc.cround = saved
-    assert held and held[0] > 1000  # the lock was held while the global queue was full
+    # The lock was held while goroutines were on the global queue: the turn met it. (Not
+    # "most of them": on a loaded machine many have run before the thread takes the lock;
+    # 602 of 1,500 were left once, with four test suites on two vCPUs.)
+    assert held and held[0] > 0
     assert ran == collections.Counter(range(n))
 
 

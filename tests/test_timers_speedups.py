@@ -11,8 +11,10 @@ same timers fired in the same order, and no sleeper lost under many Ms.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,9 +187,12 @@ def sleeppath(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_sleepers_wake_in_deadline_order(sleeppath: str) -> None:
+    """Sleepers wake in the order of their deadlines: each one's start plus its duration
+    (on a loaded machine the goroutines start ms apart, so not in the order of durations)."""
     async def sleeper(d: float, order: list[float], wg: gosched.WaitGroup) -> None:
+        deadline = time.monotonic() + d
         await gosched.sleep(d)
-        order.append(d)
+        order.append(deadline)
         wg.done()
 
     async def main() -> list[float]:
@@ -202,7 +207,10 @@ def test_sleepers_wake_in_deadline_order(sleeppath: str) -> None:
         return order
 
     order = run(main)
-    assert order == sorted(order)
+    # The timer's own clock reading comes a few µs after the sleeper's: deadlines closer than
+    # 0.2 ms may swap.
+    late = [(a, b) for a, b in itertools.pairwise(order) if b < a - 0.0002]
+    assert not late, (late, order)
 
 
 @pytest.mark.parametrize("procs", [1, 4])
