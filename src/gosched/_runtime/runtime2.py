@@ -396,7 +396,6 @@ class M:
         self.borrowed: Any = None
         self.freed = False  # counted in sched.nmfreed (its thread is gone, or m0 left)
 
-
     def bindthread(self) -> None:
         """The calling thread runs this M from now on: its ident and its CPU clock.
 
